@@ -1,0 +1,196 @@
+"""The one exception tree of the project.
+
+Every error raised across a module boundary is one of these; foreign exceptions
+(aiohttp, OSError, sqlite3, json) are translated where they enter.  Errors carry
+data the caller can act on rather than only a message::
+
+    DownloaderError
+    ├── ConfigError              problems: list[ConfigProblem] (file, line, key, message)
+    ├── TransferError            retryable, url (always redacted)
+    │   ├── HTTPStatusError      status, retry_after
+    │   ├── NetworkError         connection refused/reset, DNS, TLS     (retryable)
+    │   ├── StallTimeout         no byte for `stall` seconds             (retryable)
+    │   ├── ProtocolViolation    bad Content-Range, short body, ...      (retryable)
+    │   ├── ObjectChanged        the validator moved under a resume
+    │   ├── URLExpired           a signed URL answered 403/410 and no fresh one came
+    │   ├── UnsafeRedirect       redirect to a scheme other than http/https
+    │   └── VerificationError    the bytes are wrong
+    │       ├── SizeMismatch     expected, actual
+    │       └── DigestMismatch   algorithm, expected, actual, source
+    ├── ProviderError            item-level failure reported by or about a platform
+    │   ├── RemoteJobFailed      the platform says the job failed; message is its text
+    │   ├── PollTimeout          the package was not ready within give_up_after
+    │   └── MalformedResponse    the platform answered something we cannot read
+    ├── StoreError
+    │   └── IllegalTransition    current, target
+    └── ArchiveError             a bag could not be assembled or failed its audit
+
+`retryable` is the single bit the retry loops look at; everything else is for
+people and logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DownloaderError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    retryable: bool = False
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with a config or watchlist file."""
+
+    file: str
+    key: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        key = f" [{self.key}]" if self.key else ""
+        return f"{where}{key}: {self.message}"
+
+
+class ConfigError(DownloaderError):
+    """The config (or watchlist) cannot be used; lists every problem found."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class TransferError(DownloaderError):
+    """Moving the bytes of one asset went wrong."""
+
+    def __init__(self, message: str, *, url: str | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.url = url
+        self.retryable = retryable
+
+
+class HTTPStatusError(TransferError):
+    """The server answered with a status we cannot use."""
+
+    def __init__(
+        self,
+        status: int,
+        *,
+        url: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        detail: str = "",
+    ) -> None:
+        text = f"HTTP {status}"
+        if detail:
+            text = f"{text}: {detail}"
+        super().__init__(text, url=url, retryable=retryable)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class NetworkError(TransferError):
+    """Connection refused or reset, name resolution, TLS: the network failed us."""
+
+    def __init__(self, message: str, *, url: str | None = None, retryable: bool = True) -> None:
+        super().__init__(message, url=url, retryable=retryable)
+
+
+class StallTimeout(TransferError):
+    """No byte arrived within the stall timeout."""
+
+    def __init__(self, seconds: float, *, url: str | None = None) -> None:
+        super().__init__(f"no data for {seconds:g}s", url=url, retryable=True)
+        self.seconds = seconds
+
+
+class ProtocolViolation(TransferError):
+    """The server broke HTTP's rules for ranges or lengths."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message, url=url, retryable=True)
+
+
+class ObjectChanged(TransferError):
+    """The remote object changed (new validator) more often than we may restart."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message, url=url, retryable=False)
+
+
+class URLExpired(TransferError):
+    """A signed URL was refused and no fresh one could be had."""
+
+    def __init__(self, status: int, *, url: str | None = None) -> None:
+        super().__init__(f"signed URL refused with HTTP {status}", url=url, retryable=False)
+        self.status = status
+
+
+class UnsafeRedirect(TransferError):
+    """A redirect pointed somewhere we never go."""
+
+    def __init__(self, target: str, *, url: str | None = None) -> None:
+        super().__init__(f"refused redirect to {target!r}", url=url, retryable=False)
+        self.target = target
+
+
+class VerificationError(TransferError):
+    """The bytes fetched are not the bytes promised."""
+
+
+class SizeMismatch(VerificationError):
+    def __init__(self, expected: int, actual: int, *, url: str | None = None) -> None:
+        super().__init__(f"size mismatch: expected {expected} bytes, got {actual}", url=url)
+        self.expected = expected
+        self.actual = actual
+
+
+class DigestMismatch(VerificationError):
+    def __init__(
+        self, algorithm: str, expected: str, actual: str, *, source: str, url: str | None = None
+    ) -> None:
+        super().__init__(
+            f"{algorithm} mismatch ({source}): expected {expected}, got {actual}", url=url
+        )
+        self.algorithm = algorithm
+        self.expected = expected
+        self.actual = actual
+        self.source = source
+
+
+class ProviderError(DownloaderError):
+    """An item cannot go on because of what the platform said (or failed to say)."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class RemoteJobFailed(ProviderError):
+    """The platform reports that the job (or its package) failed."""
+
+
+class PollTimeout(ProviderError):
+    """The package did not become ready within `poll.give_up_after`."""
+
+
+class MalformedResponse(ProviderError):
+    """The platform's answer could not be understood."""
+
+
+class StoreError(DownloaderError):
+    """The state store could not do what was asked."""
+
+
+class IllegalTransition(StoreError):
+    def __init__(self, current: str, target: str) -> None:
+        super().__init__(f"illegal transition {current} -> {target}")
+        self.current = current
+        self.target = target
+
+
+class ArchiveError(DownloaderError):
+    """A bag could not be assembled, or an archived bag failed its audit."""
