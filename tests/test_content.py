@@ -43,3 +43,10 @@ def test_digest_matches_hashlib_over_the_bytes() -> None:
 def test_range_outside_the_file_is_refused() -> None:
     with pytest.raises(ValueError, match="outside"):
         list(SeededContent(1, 10).iter_range(5, 11))
+
+
+def test_seeded_content_satisfies_the_content_protocol() -> None:
+    from downloader.emulator._content import Content
+
+    content: Content = SeededContent(5, 100)
+    assert content.size == 100

@@ -13,9 +13,21 @@ import hashlib
 import random
 from collections.abc import Iterator
 from functools import lru_cache
+from typing import Protocol
 
 BLOCK = 1 << 20
 _STEP = 7919  # odd, so rotations cycle through all BLOCK offsets
+
+
+class Content(Protocol):
+    """Bytes a file host can serve by range without holding them in memory."""
+
+    @property
+    def size(self) -> int: ...
+
+    def iter_range(self, start: int, end: int, chunk: int = 256 * 1024) -> Iterator[bytes]: ...
+
+    def digest(self, algorithm: str = "sha256") -> bytes: ...
 
 
 @lru_cache(maxsize=16)
