@@ -1,17 +1,88 @@
-"""The `downloader` command line: parses arguments and hands over to the runners."""
+"""The `downloader` command line: parses arguments and hands over to the runners.
+
+Each subcommand is one `_add_<name>` function that declares its parser and
+sets `handler`, the function that runs it and returns the exit code.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO, TypeAlias
 
 from downloader import __version__
+from downloader.config import default_config_path, inspect_config
+from downloader.errors import ConfigProblem
+from downloader.watchlist import load_watchlist
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 3
+
+Handler = Callable[[argparse.Namespace], int]
+_Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=None,
+        metavar="CONFIG",
+        help="config file (default: $DOWNLOADER_CONFIG, else /etc/downloader/config.toml)",
+    )
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    path: Path | None = args.config
+    return path if path is not None else default_config_path()
+
+
+def _print_problems(problems: Sequence[ConfigProblem], stream: TextIO) -> None:
+    for problem in problems:
+        print(problem, file=stream)
+
+
+def check_config(args: argparse.Namespace) -> int:
+    """`downloader check-config`: report every problem of the config and its watchlist."""
+    report = inspect_config(_config_path(args))
+    problems = list(report.problems)
+    items = 0
+    if report.watchlist_path is not None:
+        watchlist = load_watchlist(
+            report.watchlist_path, enabled_providers=report.enabled_providers
+        )
+        problems.extend(watchlist.problems)
+        items = len(watchlist.items)
+    _print_problems(problems, sys.stderr)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if problems:
+        noun = "problem" if len(problems) == 1 else "problems"
+        print(f"config has {len(problems)} {noun}", file=sys.stderr)
+        return EXIT_USAGE
+    providers = ", ".join(sorted(report.enabled_providers)) or "none"
+    noun = "item" if items == 1 else "items"
+    print(f"config OK: {items} watchlist {noun}, providers: {providers}")
+    return EXIT_OK
+
+
+def _add_check_config(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "check-config",
+        help="check the config and watchlist, reporting every problem",
+        description="Parse the config file and the watchlist it names; report every problem "
+        "with file, line and key.  Exits 0 when both are fine, 2 otherwise.",
+    )
+    _add_config_option(parser)
+    parser.set_defaults(handler=check_config)
+
+
+_SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (_add_check_config,)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fetch, verify and archive the results of geospatial processing platforms.",
     )
     parser.add_argument("--version", action="version", version=f"downloader {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in _SUBCOMMANDS:
+        add(subparsers)
     return parser
 
 
@@ -30,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
-    if args.command is None:
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    return EXIT_USAGE
+    return handler(args)

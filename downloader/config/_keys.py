@@ -1,0 +1,145 @@
+"""The config file's schema as one declarative table.
+
+`TABLES` maps each table's dotted path to its keys (key -> parser) and to the
+function that turns the parsed values into a settings object.  Defaults are
+not repeated here: a key left out is simply not passed, and the settings
+dataclass (or `Limits`/`Timeouts`) supplies its own default.  Adding a key is
+one line here plus the field in `_schema.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from downloader.config import _fields as f
+from downloader.config._schema import (
+    AlteryxSettings,
+    ArchiveSettings,
+    PixxelSettings,
+    PollSettings,
+    ScaleSettings,
+    ServiceSettings,
+    StateSettings,
+    TransferSettings,
+    WatchlistSettings,
+)
+from downloader.config._units import format_duration
+from downloader.transfer import Limits, Timeouts
+
+__all__ = ["TABLES", "Key", "Table", "schema_keys"]
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of a table: how to parse it, and whether it must be written."""
+
+    parse: f.Parser
+    required: bool = False
+
+
+Problems = list[tuple[str, str]]
+"""(key within the table, message) pairs from a table's cross-key check."""
+
+
+def _no_check(built: Any) -> Problems:
+    return []
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the file; `build` is None for tables that only hold other tables."""
+
+    keys: Mapping[str, Key]
+    build: Callable[[dict[str, Any]], Any] | None
+    check: Callable[[Any], Problems] = field(default=_no_check)
+
+
+# [transfer] key -> field of Timeouts; every other [transfer] key is a field of Limits.
+_TIMEOUT_FIELDS = {"connect_timeout": "connect", "stall_timeout": "stall"}
+
+
+def _build_transfer(values: dict[str, Any]) -> TransferSettings:
+    limits = {k: v for k, v in values.items() if k not in _TIMEOUT_FIELDS}
+    timeouts = {_TIMEOUT_FIELDS[k]: v for k, v in values.items() if k in _TIMEOUT_FIELDS}
+    return TransferSettings(limits=Limits(**limits), timeouts=Timeouts(**timeouts))
+
+
+def _check_poll(poll: PollSettings) -> Problems:
+    if poll.initial_interval > poll.max_interval:
+        return [
+            (
+                "initial_interval",
+                f"must not be longer than max_interval ({format_duration(poll.max_interval)})",
+            )
+        ]
+    return []
+
+
+TABLES: dict[str, Table] = {
+    "": Table({}, None),
+    "archive": Table(
+        {"root": Key(f.path), "extract": Key(f.boolean)},
+        lambda v: ArchiveSettings(**v),
+    ),
+    "state": Table({"url": Key(f.state_url)}, lambda v: StateSettings(**v)),
+    "watchlist": Table({"path": Key(f.path)}, lambda v: WatchlistSettings(**v)),
+    "providers": Table({}, None),
+    "providers.pixxel": Table(
+        {
+            "base_url": Key(f.http_url),
+            "api_key": Key(f.secret),
+            "auth_scheme": Key(f.choice("raw", "bearer")),
+        },
+        lambda v: PixxelSettings(**v),
+    ),
+    "providers.scale": Table(
+        {
+            "base_url": Key(f.http_url, required=True),
+            "api_version": Key(f.choice("v6", "legacy")),
+            "token": Key(f.secret),
+        },
+        lambda v: ScaleSettings(**v),
+    ),
+    "providers.alteryx": Table(
+        {
+            "base_url": Key(f.http_url, required=True),
+            "client_id": Key(f.secret, required=True),
+            "client_secret": Key(f.secret, required=True),
+            "output_format": Key(f.text),
+        },
+        lambda v: AlteryxSettings(**v),
+    ),
+    "transfer": Table(
+        {
+            "max_concurrent": Key(f.integer(1)),
+            "max_per_host": Key(f.integer(1)),
+            "segments": Key(f.integer(1)),
+            "segment_min_size": Key(f.size),
+            "bandwidth_limit": Key(f.size),
+            "min_free_space": Key(f.size),
+            "connect_timeout": Key(f.duration()),
+            "stall_timeout": Key(f.duration()),
+        },
+        _build_transfer,
+    ),
+    "poll": Table(
+        {
+            "initial_interval": Key(f.duration()),
+            "max_interval": Key(f.duration()),
+            "give_up_after": Key(f.duration()),
+        },
+        lambda v: PollSettings(**v),
+        _check_poll,
+    ),
+    "service": Table(
+        {"node_id": Key(f.name), "grace_period": Key(f.duration(positive=False))},
+        lambda v: ServiceSettings(**v),
+    ),
+}
+
+
+def schema_keys() -> list[str]:
+    """Every key the config file accepts, as dotted paths (`transfer.segments`)."""
+    return [f"{table}.{key}" for table, spec in TABLES.items() for key in spec.keys]
