@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from downloader.transfer._engine import AssetRequest, FetchResult, TransferEngine
 from downloader.transfer._policy import GiB, KiB, Limits, MiB, RetryPolicy, Timeouts
 
-__all__ = ["GiB", "KiB", "Limits", "MiB", "RetryPolicy", "Timeouts"]
+__all__ = [
+    "AssetRequest",
+    "FetchResult",
+    "GiB",
+    "KiB",
+    "Limits",
+    "MiB",
+    "RetryPolicy",
+    "Timeouts",
+    "TransferEngine",
+]

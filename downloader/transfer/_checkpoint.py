@@ -1,0 +1,105 @@
+"""The resumable state of one transfer, and where it is kept.
+
+A `Checkpoint` is written next to the partial file only after the data it
+describes has been flushed to disk (fdatasync), so after a crash or a reboot the
+cursors never point past bytes that are really there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from downloader.transfer._plan import Segment
+
+_FORMAT = 1
+
+
+@dataclass
+class Checkpoint:
+    """Everything needed to continue a transfer without asking for a byte twice."""
+
+    validator: str | None
+    total: int | None
+    name: str
+    ranges_supported: bool
+    segments: list[Segment]
+    offered: list[tuple[str, str, str]] = field(default_factory=list)  # (algorithm, hex, source)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": _FORMAT,
+                "validator": self.validator,
+                "total": self.total,
+                "name": self.name,
+                "ranges_supported": self.ranges_supported,
+                "segments": [[s.start, s.end, s.pos] for s in self.segments],
+                "offered": [list(o) for o in self.offered],
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Checkpoint | None:
+        """Parse a checkpoint; None when it is unreadable (then the transfer starts over)."""
+        try:
+            raw: Any = json.loads(text)
+            if raw.get("format") != _FORMAT:
+                return None
+            segments = [
+                Segment(int(a), None if b is None else int(b), int(c))
+                for a, b, c in raw["segments"]
+            ]
+            return cls(
+                validator=raw["validator"],
+                total=raw["total"],
+                name=str(raw["name"]),
+                ranges_supported=bool(raw["ranges_supported"]),
+                segments=segments,
+                offered=[(str(a), str(h), str(s)) for a, h, s in raw.get("offered", [])],
+            )
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+
+
+def work_dir_for(partial_root: Path, key: str) -> Path:
+    """The private working folder of one asset under `<root>/.partial/`."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return partial_root / "transfers" / digest
+
+
+class WorkFiles:
+    """The data file and checkpoint of one transfer, in its own folder."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.data = directory / "data.part"
+        self.checkpoint = directory / "checkpoint.json"
+
+    def load(self) -> Checkpoint | None:
+        try:
+            text = self.checkpoint.read_text()
+        except OSError:
+            return None
+        if not self.data.exists():
+            return None
+        return Checkpoint.from_json(text)
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        tmp = self.checkpoint.with_suffix(".tmp")
+        tmp.write_text(checkpoint.to_json())
+        os.replace(tmp, self.checkpoint)
+
+    def reset(self) -> None:
+        for path in (self.checkpoint, self.data):
+            path.unlink(missing_ok=True)
+
+    def remove(self) -> None:
+        self.reset()
+        with contextlib.suppress(OSError):
+            self.directory.rmdir()

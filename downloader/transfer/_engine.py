@@ -1,0 +1,582 @@
+"""The transfer engine: the I/O shell around the pure planning in `_plan`.
+
+One `TransferEngine.fetch()` call moves one asset from a URL into a final path:
+it streams into `<partial>/transfers/<key hash>/data.part`, checkpoints segment
+cursors, follows the contiguous prefix with a hasher (so the digest is ready when
+the last byte lands, and a resumed file is hashed from what is on disk), checks
+size and every digest on offer, and only then fsyncs and renames the file into
+place.  Failures are classified by `_backoff.classify_status` and retried under
+`RetryPolicy`; every sleep goes through the injected clock.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+import anyio
+import structlog
+
+from downloader.clock import Clock
+from downloader.errors import (
+    DigestMismatch,
+    HTTPStatusError,
+    NetworkError,
+    ObjectChanged,
+    ProtocolViolation,
+    SizeMismatch,
+    StallTimeout,
+    TransferError,
+    UnsafeRedirect,
+    URLExpired,
+    VerificationError,
+)
+from downloader.transfer._backoff import (
+    RetryVerdict,
+    classify_status,
+    next_delay,
+    parse_retry_after,
+)
+from downloader.transfer._checkpoint import Checkpoint, WorkFiles, work_dir_for
+from downloader.transfer._digests import (
+    ExpectedDigest,
+    MultiHasher,
+    parse_digest_headers,
+    to_hex,
+)
+from downloader.transfer._names import choose_filename, sanitize_filename
+from downloader.transfer._plan import (
+    Segment,
+    Verdict,
+    contiguous_end,
+    judge_response,
+    plan_segments,
+)
+from downloader.transfer._policy import Limits, MiB, RetryPolicy, Timeouts
+from downloader.transfer._ratelimit import Throttle
+from downloader.transfer._urls import host_key, redact_url
+from downloader.transfer._writer import DataFile, promote
+
+log = structlog.get_logger("downloader.transfer")
+
+READ_SIZE = 1 * MiB
+CHECKPOINT_EVERY = 16 * MiB
+MAX_REDIRECTS = 10
+
+
+@dataclass(frozen=True)
+class AssetRequest:
+    """What to fetch.  `key` names the asset stably across runs (URLs may change)."""
+
+    key: str
+    url: str | None = None
+    refresh_url: Callable[[], Awaitable[str]] | None = None
+    expected_size: int | None = None
+    expected_digests: Sequence[ExpectedDigest] = ()
+    filename: str | None = None
+    fallback_name: str = "download"
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    path: Path
+    name: str
+    size: int
+    sha256: str
+    digests: dict[str, str]
+    verified_by: tuple[str, ...]
+    bytes_received: int
+
+
+class _Restart(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _RetryBudget:
+    """Counts retryable failures without progress; sleeps the backoff or gives up."""
+
+    def __init__(self, transfer: _Transfer) -> None:
+        self._t = transfer
+        self.attempts = 0
+
+    def progressed(self) -> None:
+        self.attempts = 0
+
+    async def pause(self, exc: TransferError) -> None:
+        engine = self._t.e
+        if not exc.retryable:
+            raise exc
+        self.attempts += 1
+        if self.attempts > engine.retry.attempts:
+            raise exc
+        delay = next_delay(
+            self.attempts - 1,
+            retry_after=getattr(exc, "retry_after", None),
+            base=engine.retry.backoff_base,
+            cap=engine.retry.backoff_cap,
+            rand=engine._rand,
+        )
+        log.info("transfer.retry", key=self._t.request.key, error=str(exc), delay=round(delay, 3))
+        await engine._clock.sleep(delay)
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error that explains a failed task group best."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    for kind in (_Restart, VerificationError, TransferError):
+        for exc in leaves:
+            if isinstance(exc, kind):
+                return exc
+    return leaves[0]
+
+
+class _UrlSource:
+    """The current URL of an asset, refreshed once for all segments when it expires."""
+
+    def __init__(self, request: AssetRequest) -> None:
+        self._request = request
+        self._url = request.url
+        self.generation = 0
+        self._lock = anyio.Lock()
+
+    async def get(self) -> tuple[str, int]:
+        if self._url is None:
+            await self.refresh(self.generation)
+        assert self._url is not None
+        return self._url, self.generation
+
+    async def refresh(self, seen_generation: int) -> None:
+        async with self._lock:
+            if seen_generation != self.generation and self._url is not None:
+                return  # another segment already refreshed it
+            if self._request.refresh_url is None:
+                raise URLExpired(403, url=redact_url(self._url or ""))
+            self._url = await self._request.refresh_url()
+            self.generation += 1
+
+
+class TransferEngine:
+    """Fetches assets; one instance is shared by every transfer of a process."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        partial_root: Path,
+        limits: Limits | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Clock,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._session = session
+        self.partial_root = partial_root
+        self.limits = limits or Limits()
+        self.timeouts = timeouts or Timeouts()
+        self.retry = retry or RetryPolicy()
+        self._clock = clock
+        self._rand = rand
+        self._files = anyio.CapacityLimiter(self.limits.max_concurrent)
+        self._hosts: dict[str, anyio.CapacityLimiter] = {}
+        self._throttle = Throttle(self.limits.bandwidth_limit, clock)
+        self._http_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.timeouts.connect, sock_read=self.timeouts.stall
+        )
+
+    def _host_limiter(self, url: str) -> anyio.CapacityLimiter:
+        key = host_key(url)
+        limiter = self._hosts.get(key)
+        if limiter is None:
+            limiter = self._hosts[key] = anyio.CapacityLimiter(self.limits.max_per_host)
+        return limiter
+
+    async def fetch(self, request: AssetRequest, dest_dir: Path) -> FetchResult:
+        """Fetch `request` into `dest_dir/<name>`; the final name holds only verified bytes."""
+        async with self._files:
+            transfer = _Transfer(
+                self, request, WorkFiles(work_dir_for(self.partial_root, request.key))
+            )
+            return await transfer.run(dest_dir)
+
+
+class _Transfer:
+    """One asset's transfer: plan, segments, hasher, verification, promotion."""
+
+    def __init__(self, engine: TransferEngine, request: AssetRequest, files: WorkFiles) -> None:
+        self.e = engine
+        self.request = request
+        self.files = files
+        self.urls = _UrlSource(request)
+        self.cp: Checkpoint | None = None
+        self.data: DataFile | None = None
+        self.received = 0
+        self.since_checkpoint = 0
+        self.progress = anyio.Event()
+        self.refreshes_without_progress = 0
+
+    # ---- the outer loop: restarts and verification retries -----------------
+    async def run(self, dest_dir: Path) -> FetchResult:
+        restarts = 0
+        verify_failures = 0
+        self.files.directory.mkdir(parents=True, exist_ok=True)
+        while True:
+            self.cp = self.files.load()
+            try:
+                return await self._attempt(dest_dir)
+            except _Restart as restart:
+                restarts += 1
+                log.info("transfer.restart", key=self.request.key, reason=restart.reason)
+                self._discard()
+                if restarts > self.e.retry.restarts:
+                    raise ObjectChanged(
+                        f"gave up after {restarts} restarts: {restart.reason}",
+                        url=self._redacted(),
+                    ) from None
+            except VerificationError as exc:
+                verify_failures += 1
+                log.warning("transfer.verify_failed", key=self.request.key, error=str(exc))
+                self._discard()
+                if verify_failures > self.e.retry.verify_attempts:
+                    raise
+            except TransferError as exc:
+                if not exc.retryable:
+                    self._discard()
+                raise
+
+    def _discard(self) -> None:
+        if self.data is not None:
+            self.data.close()
+            self.data = None
+        self.files.reset()
+        self.cp = None
+
+    def _redacted(self) -> str | None:
+        return redact_url(self.request.url) if self.request.url else None
+
+    async def _attempt(self, dest_dir: Path) -> FetchResult:
+        first: aiohttp.ClientResponse | None = None
+        if self.cp is None:
+            self.files.reset()
+            first = await self._probe()
+        assert self.cp is not None
+        self.data = DataFile.open(self.files.data, self.cp.total)
+        hasher = MultiHasher(a for a, _, _ in self._expected_tuples())
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._follow_hash, hasher)
+                for segment in self.cp.segments:
+                    if not segment.done:
+                        tg.start_soon(self._run_segment, segment, first)
+                        first = None
+        except BaseExceptionGroup as group:
+            raise _first_error(group) from None
+        finally:
+            if first is not None:
+                first.close()
+            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                await self._checkpoint()
+        return await self._finish(hasher, dest_dir)
+
+    # ---- the first request decides the plan --------------------------------
+    async def _probe(self) -> aiohttp.ClientResponse:
+        whole = Segment(0, None)
+        budget = _RetryBudget(self)
+        while True:
+            try:
+                url, generation = await self.urls.get()
+                resp = await self._open(url, whole, validator=None)
+                judgement = judge_response(
+                    resp.status,
+                    content_range=resp.headers.get("Content-Range"),
+                    content_length=resp.headers.get("Content-Length"),
+                    etag=resp.headers.get("ETag"),
+                    last_modified=resp.headers.get("Last-Modified"),
+                    accept_ranges=resp.headers.get("Accept-Ranges"),
+                    asked=whole,
+                    known_total=None,
+                    known_validator=None,
+                    fresh=True,
+                )
+                if judgement.verdict is Verdict.WRITE:
+                    break
+                resp.close()
+                if judgement.verdict is Verdict.RETRY and resp.status < 300:
+                    raise ProtocolViolation(judgement.reason, url=redact_url(url))
+                if judgement.verdict is Verdict.RESTART:  # 416 for bytes=0-
+                    raise HTTPStatusError(resp.status, url=redact_url(url), detail="empty object")
+                await self._handle_failure(
+                    resp.status, resp.headers.get("Retry-After"), url, generation
+                )
+            except TransferError as exc:
+                await budget.pause(exc)
+        total = judgement.total
+        name = self.request.filename and sanitize_filename(self.request.filename)
+        name = name or choose_filename(
+            resp.headers.get("Content-Disposition"), str(resp.url), self.request.fallback_name
+        )
+        self.cp = Checkpoint(
+            validator=judgement.validator,
+            total=total,
+            name=name,
+            ranges_supported=judgement.ranges_supported,
+            segments=plan_segments(
+                total, self.e.limits, ranges_supported=judgement.ranges_supported
+            ),
+            offered=[],
+        )
+        self._collect_digests(resp, whole_body=True)
+        self.files.save(self.cp)
+        return resp
+
+    # ---- one segment, with its own retry loop ------------------------------
+    async def _run_segment(self, segment: Segment, first: aiohttp.ClientResponse | None) -> None:
+        assert self.cp is not None
+        budget = _RetryBudget(self)
+        while not segment.done:
+            progress_before = segment.pos
+            try:
+                url, generation = await self.urls.get()
+                async with self.e._host_limiter(url):
+                    if first is not None:
+                        resp, first = first, None
+                    else:
+                        resp = await self._open(url, segment, validator=self.cp.validator)
+                        if not await self._judge(resp, segment, url, generation):
+                            continue
+                    ended = await self._stream(resp, segment)
+                if ended and segment.end is None:
+                    segment.end = segment.pos
+                    self.cp.total = segment.pos
+                elif not segment.done:
+                    raise ProtocolViolation(
+                        f"body ended at byte {segment.pos} of {segment.end}", url=redact_url(url)
+                    )
+            except TransferError as exc:
+                if exc.retryable and not self.cp.ranges_supported:
+                    raise _Restart(f"{exc}; server does not support ranges") from None
+                if segment.pos > progress_before:
+                    budget.progressed()
+                await budget.pause(exc)
+
+    async def _judge(
+        self, resp: aiohttp.ClientResponse, segment: Segment, url: str, generation: int
+    ) -> bool:
+        """True when `resp` may be streamed into `segment`; otherwise it is closed."""
+        assert self.cp is not None
+        judgement = judge_response(
+            resp.status,
+            content_range=resp.headers.get("Content-Range"),
+            content_length=resp.headers.get("Content-Length"),
+            etag=resp.headers.get("ETag"),
+            last_modified=resp.headers.get("Last-Modified"),
+            accept_ranges=resp.headers.get("Accept-Ranges"),
+            asked=segment,
+            known_total=self.cp.total,
+            known_validator=self.cp.validator,
+            fresh=False,
+        )
+        if judgement.verdict is Verdict.WRITE:
+            whole = judgement.offset == 0 and judgement.length == self.cp.total
+            self._collect_digests(resp, whole_body=whole)
+            return True
+        resp.close()
+        if judgement.verdict is Verdict.RESTART:
+            raise _Restart(judgement.reason)
+        if judgement.verdict is Verdict.RETRY and resp.status < 300:
+            raise ProtocolViolation(judgement.reason, url=redact_url(url))
+        await self._handle_failure(resp.status, resp.headers.get("Retry-After"), url, generation)
+        return False
+
+    async def _handle_failure(
+        self, status: int, retry_after: str | None, url: str, generation: int
+    ) -> None:
+        """Turn an unusable status into a refresh, or raise the error to retry or fail on."""
+        signed = self.request.refresh_url is not None
+        verdict = classify_status(status, signed_url=signed)
+        if verdict is RetryVerdict.REFRESH_URL:
+            self.refreshes_without_progress += 1
+            if self.refreshes_without_progress > self.e.retry.url_refreshes:
+                raise URLExpired(status, url=redact_url(url))
+            log.info("transfer.refresh_url", key=self.request.key, status=status)
+            await self.urls.refresh(generation)
+            return
+        raise HTTPStatusError(
+            status,
+            url=redact_url(url),
+            retryable=verdict is RetryVerdict.RETRY,
+            retry_after=parse_retry_after(retry_after, now=self.e._clock.utcnow()),
+        )
+
+    # ---- HTTP --------------------------------------------------------------
+    async def _open(
+        self, url: str, segment: Segment, *, validator: str | None
+    ) -> aiohttp.ClientResponse:
+        headers = {"Range": segment.range_header(), "Accept-Encoding": "identity"}
+        if validator is not None:
+            headers["If-Range"] = validator
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                resp = await self.e._session.get(
+                    url,
+                    headers=headers,
+                    allow_redirects=False,
+                    auto_decompress=False,
+                    timeout=self.e._http_timeout,
+                )
+            except TimeoutError:
+                raise StallTimeout(self.e.timeouts.connect, url=redact_url(url)) from None
+            except aiohttp.ClientError as exc:
+                raise NetworkError(f"{type(exc).__name__}: {exc}", url=redact_url(url)) from None
+            if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
+                target = urljoin(url, resp.headers["Location"])
+                resp.close()
+                if urlsplit(target).scheme not in ("http", "https"):
+                    raise UnsafeRedirect(redact_url(target), url=redact_url(url))
+                url = target
+                continue
+            return resp
+        raise TransferError("too many redirects", url=redact_url(url))
+
+    async def _stream(self, resp: aiohttp.ClientResponse, segment: Segment) -> bool:
+        """Write the body at the segment's cursor; True when the body ended cleanly."""
+        assert self.data is not None
+        buffer = bytearray()
+        try:
+            while True:
+                want = (
+                    READ_SIZE
+                    if segment.end is None
+                    else min(READ_SIZE, segment.end - segment.pos - len(buffer))
+                )
+                if want <= 0:
+                    return True
+                try:
+                    chunk = await resp.content.read(want)
+                except TimeoutError:
+                    raise StallTimeout(
+                        self.e.timeouts.stall, url=redact_url(str(resp.url))
+                    ) from None
+                except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+                    raise NetworkError(
+                        f"{type(exc).__name__}: {exc}", url=redact_url(str(resp.url))
+                    ) from None
+                if not chunk:
+                    return True
+                await self.e._throttle.consume(len(chunk))
+                buffer += chunk
+                if len(buffer) >= READ_SIZE or (
+                    segment.end is not None and segment.pos + len(buffer) >= segment.end
+                ):
+                    await self._write(segment, buffer)
+                    buffer = bytearray()
+        finally:
+            if buffer:
+                with anyio.CancelScope(shield=True):
+                    await self._write(segment, buffer)
+            resp.close()
+
+    async def _write(self, segment: Segment, buffer: bytearray) -> None:
+        assert self.data is not None
+        data = bytes(buffer)
+        await anyio.to_thread.run_sync(self.data.write_at, data, segment.pos)
+        segment.pos += len(data)
+        self.received += len(data)
+        self.since_checkpoint += len(data)
+        self.refreshes_without_progress = 0
+        self.progress.set()
+        if self.since_checkpoint >= CHECKPOINT_EVERY:
+            await self._checkpoint()
+
+    async def _checkpoint(self) -> None:
+        if self.cp is None or self.data is None:
+            return
+        self.since_checkpoint = 0
+        data = self.data
+        await anyio.to_thread.run_sync(data.sync)
+        self.files.save(self.cp)
+
+    # ---- digests -----------------------------------------------------------
+    def _collect_digests(self, resp: aiohttp.ClientResponse, *, whole_body: bool) -> None:
+        assert self.cp is not None
+        for digest in parse_digest_headers(resp.headers.items(), whole_body=whole_body):
+            entry = (digest.algorithm, digest.hex(), digest.source)
+            if entry not in self.cp.offered:
+                self.cp.offered.append(entry)
+
+    def _expected_tuples(self) -> list[tuple[str, str, str]]:
+        assert self.cp is not None
+        own = [(d.algorithm, d.hex(), d.source) for d in self.request.expected_digests]
+        return own + list(self.cp.offered)
+
+    async def _follow_hash(self, hasher: MultiHasher) -> None:
+        """Hash the file's contiguous on-disk prefix as it grows, from a worker thread."""
+        assert self.cp is not None
+        assert self.data is not None
+        segments = self.cp.segments
+        data = self.data
+        hashed = 0
+        while True:
+            target = contiguous_end(segments)
+            if target > hashed:
+                hashed = await anyio.to_thread.run_sync(data.hash_range, hasher, hashed, target)
+                continue
+            if all(s.done for s in segments):
+                return
+            self.progress = anyio.Event()
+            if contiguous_end(segments) > hashed or all(s.done for s in segments):
+                continue
+            await self.progress.wait()
+
+    # ---- the end: verify, then promote -------------------------------------
+    async def _finish(self, hasher: MultiHasher, dest_dir: Path) -> FetchResult:
+        assert self.cp is not None
+        assert self.data is not None
+        size = contiguous_end(self.cp.segments)
+        url = self._redacted()
+        for expected_size in (self.cp.total, self.request.expected_size):
+            if expected_size is not None and expected_size != size:
+                raise SizeMismatch(expected_size, size, url=url)
+        if hasher.size != size:
+            raise SizeMismatch(size, hasher.size, url=url)
+        expected = self._expected_tuples()
+        missing = {a for a, _, _ in expected} - hasher.algorithms
+        actual = hasher.digests()
+        if missing:  # offered late (not by the first response): one more pass, from disk
+            late = MultiHasher(missing)
+            await anyio.to_thread.run_sync(self.data.hash_range, late, 0, size)
+            actual.update(late.digests())
+        for algorithm, value, source in expected:
+            if to_hex(actual[algorithm]) != value:
+                raise DigestMismatch(
+                    algorithm, value, to_hex(actual[algorithm]), source=source, url=url
+                )
+        data = self.data
+        self.data = None
+        final = dest_dir / self.cp.name
+        await anyio.to_thread.run_sync(promote, data, self.files.data, final)
+        self.files.remove()
+        return FetchResult(
+            path=final,
+            name=self.cp.name,
+            size=size,
+            sha256=to_hex(actual["sha256"]),
+            digests={k: to_hex(v) for k, v in actual.items()},
+            verified_by=tuple(sorted({s for _, _, s in expected})),
+            bytes_received=self.received,
+        )
+
+
+__all__ = ["AssetRequest", "FetchResult", "TransferEngine"]

@@ -1,0 +1,70 @@
+"""The partial data file: positional writes, flushes, hashing reads, promotion.
+
+Blocking calls, meant to run in a worker thread (`anyio.to_thread.run_sync`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from downloader.transfer._digests import MultiHasher
+
+HASH_BLOCK = 4 * 1024 * 1024
+
+
+class DataFile:
+    """An open partial file written at offsets by several segments at once."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    @classmethod
+    def open(cls, path: Path, total: int | None) -> DataFile:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+        return cls(fd)
+
+    def write_at(self, data: bytes, offset: int) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self.fd, view, offset)
+            view = view[written:]
+            offset += written
+
+    def sync(self) -> None:
+        os.fdatasync(self.fd)
+
+    def hash_range(self, hasher: MultiHasher, start: int, end: int) -> int:
+        """Feed bytes `[start, end)` of the file to `hasher`; returns `end`."""
+        pos = start
+        while pos < end:
+            block = os.pread(self.fd, min(HASH_BLOCK, end - pos), pos)
+            if not block:
+                raise OSError(f"partial file ends at {pos}, expected {end} bytes")
+            hasher.update(block)
+            pos += len(block)
+        return end
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def promote(data: DataFile, source: Path, final: Path) -> None:
+    """Make the verified file durable under its final name, atomically."""
+    try:
+        os.fsync(data.fd)
+    finally:
+        data.close()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, final)
+    fsync_dir(final.parent)

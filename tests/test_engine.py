@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from downloader.emulator._content import SeededContent
+from downloader.emulator._files import FileSpec, RunningHost
+from downloader.transfer import AssetRequest, Limits
+from tests.support.engine import make_engine, nothing_final_except
+
+MiB = 1 << 20
+
+
+async def test_small_file_is_fetched_in_one_stream_and_promoted(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    content = SeededContent(1, 300_000)
+    file_host.host.add(FileSpec("/f/small.bin", content))
+    dest = tmp_path / "out"
+    async with make_engine(tmp_path) as (engine, _):
+        result = await engine.fetch(AssetRequest("k1", url=file_host.url("/f/small.bin")), dest)
+    assert result.name == "small.bin"
+    assert result.sha256 == content.hexdigest()
+    assert hashlib.sha256(result.path.read_bytes()).hexdigest() == content.hexdigest()
+    assert nothing_final_except(dest, "small.bin")
+    assert len(file_host.host.log) == 1
+    assert not (tmp_path / ".partial" / "transfers").exists() or not any(
+        (tmp_path / ".partial" / "transfers").iterdir()
+    )
+
+
+async def test_large_file_is_fetched_as_parallel_ranges(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    content = SeededContent(2, 5 * MiB + 123)
+    file_host.host.add(FileSpec("/f/big.bin", content))
+    dest = tmp_path / "out"
+    async with make_engine(tmp_path, limits=Limits(segment_min_size=MiB, segments=4)) as (
+        engine,
+        _,
+    ):
+        result = await engine.fetch(AssetRequest("k2", url=file_host.url("/f/big.bin")), dest)
+    assert result.sha256 == content.hexdigest()
+    assert result.size == content.size
+    ranges = sorted(r.range or "" for r in file_host.host.log)
+    assert len(file_host.host.log) == 4
+    assert "bytes=0-" in ranges
+    sent = sum(r.bytes_sent for r in file_host.host.log)
+    assert sent <= content.size + 4 * MiB
