@@ -181,6 +181,8 @@ class TransferEngine:
         retry: RetryPolicy | None = None,
         clock: Clock,
         rand: Callable[[], float] = random.random,
+        checkpoint_every: int = CHECKPOINT_EVERY,
+        checkpoint_interval: float = 2.0,
     ) -> None:
         self._session = session
         self.partial_root = partial_root
@@ -189,6 +191,8 @@ class TransferEngine:
         self.retry = retry or RetryPolicy()
         self._clock = clock
         self._rand = rand
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_interval = checkpoint_interval
         self._files = anyio.CapacityLimiter(self.limits.max_concurrent)
         self._hosts: dict[str, anyio.CapacityLimiter] = {}
         self._throttle = Throttle(self.limits.bandwidth_limit, clock)
@@ -224,6 +228,7 @@ class _Transfer:
         self.data: DataFile | None = None
         self.received = 0
         self.since_checkpoint = 0
+        self.checkpointed_at = engine._clock.monotonic()
         self.progress = anyio.Event()
         self.refreshes_without_progress = 0
 
@@ -497,13 +502,17 @@ class _Transfer:
         self.since_checkpoint += len(data)
         self.refreshes_without_progress = 0
         self.progress.set()
-        if self.since_checkpoint >= CHECKPOINT_EVERY:
+        if (
+            self.since_checkpoint >= self.e.checkpoint_every
+            or self.e._clock.monotonic() - self.checkpointed_at >= self.e.checkpoint_interval
+        ):
             await self._checkpoint()
 
     async def _checkpoint(self) -> None:
         if self.cp is None or self.data is None:
             return
         self.since_checkpoint = 0
+        self.checkpointed_at = self.e._clock.monotonic()
         data = self.data
         await anyio.to_thread.run_sync(data.sync)
         self.files.save(self.cp)

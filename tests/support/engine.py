@@ -20,6 +20,7 @@ async def make_engine(
     timeouts: Timeouts | None = None,
     retry: RetryPolicy | None = None,
     clock: FakeClock | None = None,
+    checkpoint_every: int = 16 << 20,
 ) -> AsyncIterator[tuple[TransferEngine, FakeClock]]:
     clock = clock or FakeClock()
     async with aiohttp.ClientSession(auto_decompress=False) as session:
@@ -32,6 +33,7 @@ async def make_engine(
                 retry=retry or RetryPolicy(),
                 clock=clock,
                 rand=lambda: 0.5,
+                checkpoint_every=checkpoint_every,
             ),
             clock,
         )
