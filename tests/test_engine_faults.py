@@ -39,7 +39,7 @@ def add(host: RunningHost, path: str, size: int, seed: int = 3, **faults: object
     return content
 
 
-async def fetch(host: RunningHost, tmp: Path, path: str, **kw: object):  # type: ignore[no-untyped-def]
+async def fetch(host: RunningHost, tmp: Path, path: str, **kw: object):
     limits = kw.pop("limits", Limits(segment_min_size=MiB, segments=4))
     retry = kw.pop("retry", RetryPolicy())
     timeouts = kw.pop("timeouts", Timeouts(connect=5, stall=2))
