@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo clean
+.PHONY: test lint typecheck unit demo clean bench-engine
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -25,6 +25,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+## make bench-engine: one 2 GiB generated file, segmented, vs curl (wall time, peak RSS)
+bench-engine: $(STAMP)
+	$(BIN)/python -m bench.engine_2gib 2GiB
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache demo-archive
