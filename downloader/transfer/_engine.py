@@ -143,6 +143,30 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return leaves[0]
 
 
+class _Slot:
+    """One connection slot of a host, held from the request to the end of its body.
+
+    The probe's slot passes to segment 0 together with its response, so the
+    per-host limit counts every connection, the first one included.
+    """
+
+    def __init__(self, limiter: anyio.CapacityLimiter) -> None:
+        self._limiter = limiter
+        self._held = False
+        self.resp: aiohttp.ClientResponse | None = None
+
+    async def acquire(self) -> None:
+        await self._limiter.acquire_on_behalf_of(self)
+        self._held = True
+
+    def release(self) -> None:
+        if self.resp is not None:
+            self.resp.close()
+        if self._held:
+            self._held = False
+            self._limiter.release_on_behalf_of(self)
+
+
 class _UrlSource:
     """The current URL of an asset, refreshed once for all segments when it expires."""
 
@@ -272,7 +296,7 @@ class _Transfer:
         return redact_url(self.request.url) if self.request.url else None
 
     async def _attempt(self, dest_dir: Path) -> FetchResult:
-        first: aiohttp.ClientResponse | None = None
+        first: _Slot | None = None
         if self.cp is None:
             self.files.reset()
             first = await self._probe()
@@ -290,19 +314,25 @@ class _Transfer:
             raise _first_error(group) from None
         finally:
             if first is not None:
-                first.close()
+                first.release()
             with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                 await self._checkpoint()
         return await self._finish(hasher, dest_dir)
 
     # ---- the first request decides the plan --------------------------------
-    async def _probe(self) -> aiohttp.ClientResponse:
+    async def _probe(self) -> _Slot:
         whole = Segment(0, None)
         budget = _RetryBudget(self)
         while True:
             try:
                 url, generation = await self.urls.get()
-                resp = await self._open(url, whole, validator=None)
+                slot = _Slot(self.e._host_limiter(url))
+                await slot.acquire()
+                try:
+                    resp = slot.resp = await self._open(url, whole, validator=None)
+                except BaseException:
+                    slot.release()
+                    raise
                 judgement = judge_response(
                     resp.status,
                     content_range=resp.headers.get("Content-Range"),
@@ -317,7 +347,7 @@ class _Transfer:
                 )
                 if judgement.verdict is Verdict.WRITE:
                     break
-                resp.close()
+                slot.release()
                 if judgement.verdict is Verdict.RETRY and resp.status < 300:
                     raise ProtocolViolation(judgement.reason, url=redact_url(url))
                 if judgement.verdict is Verdict.RESTART:  # 416 for bytes=0-
@@ -344,24 +374,29 @@ class _Transfer:
         )
         self._collect_digests(resp, whole_body=True)
         self.files.save(self.cp)
-        return resp
+        return slot
 
     # ---- one segment, with its own retry loop ------------------------------
-    async def _run_segment(self, segment: Segment, first: aiohttp.ClientResponse | None) -> None:
+    async def _run_segment(self, segment: Segment, first: _Slot | None) -> None:
         assert self.cp is not None
         budget = _RetryBudget(self)
         while not segment.done:
             progress_before = segment.pos
             try:
                 url, generation = await self.urls.get()
-                async with self.e._host_limiter(url):
-                    if first is not None:
-                        resp, first = first, None
-                    else:
-                        resp = await self._open(url, segment, validator=self.cp.validator)
-                        if not await self._judge(resp, segment, url, generation):
+                if first is not None:
+                    slot, first = first, None
+                else:
+                    slot = _Slot(self.e._host_limiter(url))
+                    await slot.acquire()
+                try:
+                    if slot.resp is None:
+                        slot.resp = await self._open(url, segment, validator=self.cp.validator)
+                        if not await self._judge(slot.resp, segment, url, generation):
                             continue
-                    ended = await self._stream(resp, segment)
+                    ended = await self._stream(slot.resp, segment)
+                finally:
+                    slot.release()
                 if ended and segment.end is None:
                     segment.end = segment.pos
                     self.cp.total = segment.pos
