@@ -3,6 +3,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from downloader.emulator._content import SeededContent
 from downloader.emulator._files import FileSpec, RunningHost
 from downloader.transfer import AssetRequest, Limits
@@ -47,3 +49,40 @@ async def test_large_file_is_fetched_as_parallel_ranges(
     assert "bytes=0-" in ranges
     sent = sum(r.bytes_sent for r in file_host.host.log)
     assert sent <= content.size + 4 * MiB
+
+
+async def test_empty_file_is_fetched_and_promoted(file_host: RunningHost, tmp_path: Path) -> None:
+    file_host.host.add(FileSpec("/f/empty.bin", SeededContent(1, 0)))
+    async with make_engine(tmp_path) as (engine, _):
+        result = await engine.fetch(
+            AssetRequest("empty", url=file_host.url("/f/empty.bin")), tmp_path / "out"
+        )
+    assert result.size == 0
+    assert result.sha256 == hashlib.sha256(b"").hexdigest()
+    assert result.path.read_bytes() == b""
+
+
+async def test_expected_digest_from_the_caller_is_checked(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    from downloader.errors import DigestMismatch
+    from downloader.transfer._digests import parse_caller_digest
+
+    content = SeededContent(6, 70_000)
+    file_host.host.add(FileSpec("/f/c.bin", content))
+    good = parse_caller_digest("sha256", content.hexdigest())
+    bad = parse_caller_digest("sha256", "00" * 32)
+    async with make_engine(tmp_path) as (engine, _):
+        result = await engine.fetch(
+            AssetRequest("c1", url=file_host.url("/f/c.bin"), expected_digests=[good]),
+            tmp_path / "ok",
+        )
+        assert result.verified_by == ("caller",)
+        with pytest.raises(DigestMismatch) as info:
+            await engine.fetch(
+                AssetRequest("c2", url=file_host.url("/f/c.bin"), expected_digests=[bad]),
+                tmp_path / "bad",
+            )
+    assert info.value.expected == "00" * 32
+    assert info.value.actual == content.hexdigest()
+    assert not (tmp_path / "bad").exists()

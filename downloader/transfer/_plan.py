@@ -212,6 +212,16 @@ def judge_response(
         )
         return Judgement(Verdict.RESTART, reason=reason, validator=validator)
     if status == 416:
+        if fresh and content_range is not None and content_range.strip() == "bytes */0":
+            # `bytes=0-` cannot be satisfied by an empty object: it is simply empty
+            return Judgement(
+                Verdict.WRITE,
+                offset=0,
+                length=0,
+                total=0,
+                validator=validator,
+                ranges_supported=True,
+            )
         return Judgement(Verdict.RESTART, reason="range not satisfiable: object shrank or changed")
     return Judgement(Verdict.FAIL, reason=f"HTTP {status}")
 
