@@ -34,9 +34,9 @@ checkpoints = st.builds(
     Checkpoint,
     validator=st.one_of(st.none(), st.text()),
     total=st.one_of(st.none(), st.integers(min_value=0, max_value=2**63 - 1)),
-    name=st.text(),
+    name=st.text(min_size=1),
     ranges_supported=st.booleans(),
-    segments=st.lists(segments(), max_size=8),
+    segments=st.lists(segments(), min_size=1, max_size=8),
     offered=st.lists(st.tuples(st.text(), st.text(), st.text()), max_size=4),
 )
 
@@ -261,3 +261,25 @@ def test_different_keys_get_different_work_dirs(first: str, second: str) -> None
     root = Path("/archive/.partial")
     same = work_dir_for(root, first) == work_dir_for(root, second)
     assert same == (first == second)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"name": ""},
+        {"segments": []},
+        {"total": "abc"},
+        {"validator": 5},
+        {"ranges_supported": "no"},
+        {"segments": [[0, 10, 11]]},
+        {"offered": [["sha256", 5, "Digest"]]},
+    ],
+)
+def test_a_checkpoint_with_inconsistent_fields_is_unreadable(change: dict[str, object]) -> None:
+    raw = json.loads(sample().to_json())
+    raw.update(change)
+    assert Checkpoint.from_json(json.dumps(raw)) is None
+
+
+def test_a_deeply_nested_checkpoint_is_unreadable() -> None:
+    assert Checkpoint.from_json("[" * 100_000 + "]" * 100_000) is None

@@ -46,25 +46,50 @@ class Checkpoint:
 
     @classmethod
     def from_json(cls, text: str) -> Checkpoint | None:
-        """Parse a checkpoint; None when it is unreadable (then the transfer starts over)."""
+        """Parse a checkpoint; None when it is unreadable or inconsistent (start over)."""
         try:
             raw: Any = json.loads(text)
-            if raw.get("format") != _FORMAT:
-                return None
-            segments = [
-                Segment(int(a), None if b is None else int(b), int(c))
-                for a, b, c in raw["segments"]
-            ]
-            return cls(
-                validator=raw["validator"],
-                total=raw["total"],
-                name=str(raw["name"]),
-                ranges_supported=bool(raw["ranges_supported"]),
-                segments=segments,
-                offered=[(str(a), str(h), str(s)) for a, h, s in raw.get("offered", [])],
-            )
+        except (ValueError, RecursionError):
+            return None
+        try:
+            return cls._from_raw(raw)
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
+
+    @classmethod
+    def _from_raw(cls, raw: Any) -> Checkpoint | None:
+        if not isinstance(raw, dict) or raw.get("format") != _FORMAT:
+            return None
+        validator, total, name = raw["validator"], raw["total"], raw["name"]
+        ranges = raw["ranges_supported"]
+        if not (validator is None or isinstance(validator, str)):
+            return None
+        if not (total is None or _is_count(total)):
+            return None
+        if not isinstance(name, str) or not name or not isinstance(ranges, bool):
+            return None
+        segments = []
+        for entry in raw["segments"]:
+            start, end, pos = entry
+            if not (_is_count(start) and _is_count(pos) and (end is None or _is_count(end))):
+                return None
+            if pos < start or (end is not None and not start <= pos <= end):
+                return None
+            segments.append(Segment(start, end, pos))
+        if not segments:
+            return None
+        offered = []
+        for entry in raw.get("offered", []):
+            if not (isinstance(entry, list) and len(entry) == 3):
+                return None
+            if not all(isinstance(part, str) for part in entry):
+                return None
+            offered.append((entry[0], entry[1], entry[2]))
+        return cls(validator, total, name, ranges, segments, offered)
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def work_dir_for(partial_root: Path, key: str) -> Path:

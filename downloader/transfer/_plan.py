@@ -205,11 +205,12 @@ def judge_response(
                 validator=validator,
                 ranges_supported=False,
             )
-        reason = (
-            "object changed (new validator)"
-            if validator != known_validator
-            else "server ignored the Range request"
-        )
+        if validator is not None and validator == known_validator:
+            reason = "server ignored the Range request"
+        elif validator is not None and known_validator is not None:
+            reason = "object changed (new validator)"
+        else:
+            reason = "full body instead of the range asked for (object changed or ranges ignored)"
         return Judgement(Verdict.RESTART, reason=reason, validator=validator)
     if status == 416:
         if fresh and content_range is not None and content_range.strip() == "bytes */0":

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
 
 def redact_url(url: str) -> str:
-    """Drop the query, fragment and any user info: what signs a URL is a credential."""
+    """Drop the query, fragment and any user info: what signs a URL is a credential.
+
+    Never raises: a URL that cannot be parsed is replaced by a placeholder.
+    """
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<unparseable URL>"
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    host = parts.netloc.rpartition("@")[2].lower()  # keeps IPv6 brackets and the port
     redacted = urlunsplit((parts.scheme, host, parts.path, "", ""))
     return redacted + ("?…" if parts.query else "")
 
 
 def host_key(url: str) -> str:
-    """What the per-host connection limit counts by."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}"
+    """What the per-host connection limit counts by: scheme, host and effective port."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return redact_url(url)
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme.lower()}://{host}:{port or ''}"
