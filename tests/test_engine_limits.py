@@ -165,3 +165,42 @@ async def test_compressed_responses_are_stored_exactly_as_served(
         result = await engine.fetch(AssetRequest("gz", url=f"{base}/gz"), tmp_path / "out")
     assert result.path.read_bytes() == gzip.compress(b"hello " * 1000)[: result.size]
     assert gzip.decompress(result.path.read_bytes()) == b"hello " * 1000
+
+
+async def test_auth_headers_are_asked_for_before_every_request_and_refreshed_after_401(
+    tmp_path: Path,
+) -> None:
+    tokens = ["old"]
+    body = SeededContent(8, 5000).read(0, 5000)
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        if request.headers.get("Authorization") != "Bearer new":
+            return web.Response(status=401, text="token expired")
+        return web.Response(body=body)
+
+    app = web.Application()
+    app.router.add_get("/out", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = f"http://127.0.0.1:{port}/out"
+
+    async def headers() -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens[-1]}"}
+
+    async def refresh() -> str:
+        tokens.append("new")
+        return url
+
+    try:
+        async with make_engine(tmp_path) as (engine, _):
+            request = AssetRequest("a", url=url, refresh_url=refresh, headers=headers)
+            result = await engine.fetch(request, tmp_path / "out")
+    finally:
+        await runner.cleanup()
+    assert result.path.read_bytes() == body
+    assert seen == ["Bearer old", "Bearer new"]

@@ -12,7 +12,7 @@ place.  Failures are classified by `_backoff.classify_status` and retried under
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -79,6 +79,9 @@ class AssetRequest:
     expected_digests: Sequence[ExpectedDigest] = ()
     filename: str | None = None
     fallback_name: str = "download"
+    headers: Callable[[], Awaitable[Mapping[str, str]]] | None = None
+    """Extra request headers (e.g. a bearer token), asked for before every request, so a
+    token refreshed by `refresh_url` after a 401 is picked up at once."""
 
 
 @dataclass(frozen=True)
@@ -464,7 +467,8 @@ class _Transfer:
     async def _open(
         self, url: str, segment: Segment, *, validator: str | None
     ) -> aiohttp.ClientResponse:
-        headers = {"Range": segment.range_header(), "Accept-Encoding": "identity"}
+        headers = dict(await self.request.headers()) if self.request.headers else {}
+        headers.update({"Range": segment.range_header(), "Accept-Encoding": "identity"})
         if validator is not None:
             headers["If-Range"] = validator
         for _ in range(MAX_REDIRECTS + 1):
