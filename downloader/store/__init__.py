@@ -5,9 +5,14 @@ sees only the `StateStore` protocol, the records and the item life cycle::
 
     async with open_store("sqlite:////var/lib/downloader/state.db") as store:
         await store.sync_watchlist(refs, now=clock.utcnow())
+
+The SQLite backend (sqlite3, anyio) is loaded on first use, so importing the
+pure parts, such as `downloader.store._lifecycle`, pulls in no I/O library.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from downloader.errors import StoreError
 from downloader.store._lifecycle import (
@@ -27,7 +32,9 @@ from downloader.store._models import (
     SyncResult,
 )
 from downloader.store._protocol import StateStore
-from downloader.store._sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from downloader.store._sqlite import SQLiteStore
 
 __all__ = [
     "TERMINAL",
@@ -72,6 +79,8 @@ def open_store(url: str, *, busy_timeout: float = 10.0) -> StateStore:
     """The state store `state.url` names, not yet opened (use `async with`)."""
     scheme = url.partition("://")[0]
     if scheme == "sqlite":
+        from downloader.store._sqlite import SQLiteStore
+
         return SQLiteStore(sqlite_path(url), busy_timeout=busy_timeout)
     if scheme in ("postgresql", "postgres"):
         raise StoreError(
@@ -79,3 +88,11 @@ def open_store(url: str, *, busy_timeout: float = 10.0) -> StateStore:
         )
     # Only the scheme: the rest of a database URL may hold a password.
     raise StoreError(f"state.url: unknown scheme {scheme!r}; use sqlite:///PATH")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SQLiteStore":
+        from downloader.store._sqlite import SQLiteStore
+
+        return SQLiteStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

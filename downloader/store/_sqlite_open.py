@@ -60,14 +60,16 @@ def connect(path: str, *, busy_timeout: float) -> sqlite3.Connection:
 def _create_file(path: Path) -> None:
     # Created here rather than by SQLite so the mode is ours (SQLite copies it to
     # the -wal and -shm files); the state names every item and package.
+    if path.exists():
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=_DIR_MODE)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
-    except FileExistsError:
-        return
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE))
+    except FileExistsError as exc:
+        if not path.is_file():  # a race with another process is fine, anything else is not
+            raise StoreError(f"state database {path}: cannot create it: {exc}") from exc
     except OSError as exc:
         raise StoreError(f"state database {path}: cannot create it: {exc}") from exc
-    os.close(fd)
 
 
 def _prepare(conn: sqlite3.Connection, path: str) -> None:
@@ -122,7 +124,10 @@ def _check_ours(path: str, app_id: int, version: int, tables: int) -> None:
 
 
 def _check_integrity(conn: sqlite3.Connection, path: str) -> None:
-    problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+    try:
+        problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(5)")]
+    except sqlite3.DatabaseError as exc:
+        problems = [str(exc)]
     if problems != ["ok"]:
         raise StoreError(
             f"state database {path} is damaged: {'; '.join(problems)}; "
