@@ -124,7 +124,9 @@ class StateStore(Protocol):
         """Try the current step again at `next_attempt_at`, counting one attempt.
 
         `error` is the retryable problem that caused the delay (recorded as an
-        event), None for a plain "not ready yet".  Refused for terminal items.
+        event and shown by `status`), None for a plain "not ready yet" (which
+        clears an earlier one).  The lease is kept; `release` it when done.
+        Refused for terminal items.
         """
         ...
 
