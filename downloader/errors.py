@@ -22,7 +22,8 @@ data the caller can act on rather than only a message::
     │   ├── PollTimeout          the package was not ready within give_up_after
     │   └── MalformedResponse    the platform answered something we cannot read
     ├── StoreError
-    │   └── IllegalTransition    current, target
+    │   ├── IllegalTransition    current, target
+    │   └── LeaseLost            key, owner: another worker holds the item now
     └── ArchiveError             a bag could not be assembled or failed its audit
 
 `retryable` is the single bit the retry loops look at; everything else is for
@@ -190,6 +191,16 @@ class IllegalTransition(StoreError):
         super().__init__(f"illegal transition {current} -> {target}")
         self.current = current
         self.target = target
+
+
+class LeaseLost(StoreError):
+    """A write for an item came from a worker whose lease on it has passed to another."""
+
+    def __init__(self, key: str, owner: str, holder: str | None) -> None:
+        super().__init__(f"{key}: lease of {owner!r} lost (now held by {holder or 'nobody'})")
+        self.key = key
+        self.owner = owner
+        self.holder = holder
 
 
 class ArchiveError(DownloaderError):
