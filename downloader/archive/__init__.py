@@ -1,0 +1,22 @@
+"""The archive: where items go, how their bags are built, and their fixity audit.
+
+`item_path` says where an item's bag lives below the archive root, `BagBuilder`
+assembles a bag under `.partial/` and renames it into place when it is complete,
+`check_zip`/`extract_zip` vet and safely unpack ZIP packages, and `verify_bag`
+re-hashes an archived bag against its manifests.
+"""
+
+from __future__ import annotations
+
+from downloader.archive._bagit import BagBuilder, read_identifier
+from downloader.archive._layout import item_path, replaced_path, staging_path
+from downloader.archive._tagfiles import PayloadFile
+
+__all__ = [
+    "BagBuilder",
+    "PayloadFile",
+    "item_path",
+    "read_identifier",
+    "replaced_path",
+    "staging_path",
+]
