@@ -21,6 +21,7 @@ from downloader.emulator._scenario import (
     AlteryxOutput,
     DownloadKind,
     FileEntry,
+    Item,
     Knobs,
     Malformed,
     PixxelDownload,
@@ -88,7 +89,7 @@ def check_scenario(scenario: Scenario) -> list[tuple[str, str]]:
         if item.key in seen:
             found.append((item.key, "the same item appears twice"))
         seen.add(item.key)
-        for part in item.key.split(":", 2)[2].split("/"):
+        for part in _identity(item):
             if not _SAFE_ID.match(part):
                 found.append((item.key, f"id {part!r} must match {_SAFE_ID.pattern}"))
         unknown = set(item.knobs.faults) - _FAULT_NAMES
@@ -103,6 +104,15 @@ def check_scenario(scenario: Scenario) -> list[tuple[str, str]]:
         if any(not n or "\0" in n for n in names):
             found.append((item.key, "file names must be non-empty and contain no NUL"))
     return found
+
+
+def _identity(item: Item) -> tuple[str, ...]:
+    """The ids naming an item, each of which becomes a URL path segment."""
+    if isinstance(item, PixxelJob):
+        return (item.workflow_id, item.job_id)
+    if isinstance(item, PixxelTask):
+        return (item.workflow_id, item.job_id, item.task_id)
+    return (str(item.id),)
 
 
 def _each(reader: TableReader, key: str, build: Callable[[TableReader], T]) -> list[T]:
