@@ -149,7 +149,7 @@ def test_duplicates_unsafe_ids_unknown_faults_and_repeated_names_are_refused() -
         id = "c/1"
         [[scale.job]]
         id = 1
-        faults = { explode = true }
+        faults = { explode = 1, drop_after_bytes = "10", stall_seconds = 1, error_statuses = [503] }
         files = [{ name = "a", size = 1 }, { name = "a", size = 2 }]
         [[scale.job]]
         id = 1
@@ -157,7 +157,10 @@ def test_duplicates_unsafe_ids_unknown_faults_and_repeated_names_are_refused() -
     )
     text = "\n".join(found)
     assert "pixxel:catalog:c/1: id 'c/1' must match" in text
-    assert "unknown faults: explode" in text
+    assert "unknown fault explode" in text
+    assert "fault drop_after_bytes has the wrong type" in text
+    assert "stall_seconds" not in text
+    assert "error_statuses" not in text
     assert "must be unique" in text
     assert "the same item appears twice" in text
 
