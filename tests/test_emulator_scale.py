@@ -159,3 +159,14 @@ async def test_throttled_scale_calls_answer_429_in_drf_form() -> None:
         assert (first.status, first.headers["Retry-After"]) == (429, "2")
         assert "detail" in first.json
         assert (await s.call("GET", "/scale/v6/jobs/1/", headers=TOKEN)).status == 200
+
+
+async def test_each_file_of_an_item_gets_its_own_copy_of_the_faults() -> None:
+    knobs = Knobs(faults={"error_statuses": [503]})
+    scenario = scale(ScaleJob(1, FILES[:2], knobs=knobs), token=None)
+    async with serve(scenario) as s:
+        results = (await s.call("GET", "/scale/v6/files/?job_id=1")).json["results"]
+        for result in results:
+            assert (await s.call("GET", result["url"])).status == 503
+            assert (await s.call("GET", result["url"])).status == 200
+    assert knobs.faults == {"error_statuses": [503]}

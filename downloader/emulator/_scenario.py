@@ -68,10 +68,13 @@ Item keys follow the contract: `pixxel:job:WF/JOB`, `pixxel:task:WF/JOB/TASK`,
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from downloader.emulator._filespec import Faults
 
 
 class Malformed(StrEnum):
@@ -103,6 +106,10 @@ class Knobs:
     malformed_times: int = -1
     url_lifetime: float | None = None
     faults: Mapping[str, Any] = field(default_factory=dict)
+
+    def file_faults(self) -> Faults:
+        """A fresh `Faults` for one served file (the host consumes queued faults)."""
+        return Faults(**copy.deepcopy(dict(self.faults)))
 
 
 @dataclass(frozen=True)
