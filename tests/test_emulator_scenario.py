@@ -153,6 +153,9 @@ def test_duplicates_unsafe_ids_unknown_faults_and_repeated_names_are_refused() -
         files = [{ name = "a", size = 1 }, { name = "a", size = 2 }]
         [[scale.job]]
         id = 1
+        [[alteryx.job]]
+        id = "a"
+        outputs = [{ id = "o", file_name = "f", size = 1, formats = [] }]
         """
     )
     text = "\n".join(found)
@@ -163,6 +166,7 @@ def test_duplicates_unsafe_ids_unknown_faults_and_repeated_names_are_refused() -
     assert "error_statuses" not in text
     assert "must be unique" in text
     assert "the same item appears twice" in text
+    assert "alteryx:job:a: every output needs at least one format" in text
 
 
 def test_a_scenario_built_in_code_is_checked_too() -> None:

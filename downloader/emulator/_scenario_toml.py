@@ -117,6 +117,8 @@ def _item_problems(item: Item) -> list[str]:
         found.append("file names (output ids) must be unique within an item")
     if any(not n or "\0" in n for n in names):
         found.append("file names must be non-empty and contain no NUL")
+    if isinstance(item, AlteryxJob) and any(not o.formats for o in item.outputs):
+        found.append("every output needs at least one format")
     return found
 
 
