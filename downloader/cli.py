@@ -82,7 +82,46 @@ def _add_check_config(subparsers: _Subparsers) -> None:
     parser.set_defaults(handler=check_config)
 
 
-_SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (_add_check_config,)
+def once(args: argparse.Namespace) -> int:
+    """`downloader once`: work every watchlist item until each is archived or failed."""
+    import anyio
+
+    from downloader.config import load_config
+    from downloader.errors import ConfigError
+    from downloader.logs import configure_logging
+    from downloader.runners._compose import Interrupted, run_once
+
+    try:
+        settings = load_config(_config_path(args))
+    except ConfigError as exc:
+        _print_problems(exc.problems, sys.stderr)
+        return EXIT_USAGE
+    watchlist = load_watchlist(
+        settings.watchlist.path, enabled_providers=set(settings.providers.enabled) | {"http"}
+    )
+    _print_problems(watchlist.problems, sys.stderr)  # bad entries are skipped, not fatal
+    configure_logging()
+    try:
+        result = anyio.run(run_once, settings, watchlist.items)
+    except Interrupted:
+        print("interrupted; progress is saved, run again to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"{result.archived} archived, {result.failed} failed")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _add_once(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "once",
+        help="work every watchlist item until each is archived or failed, then exit",
+        description="Batch mode.  Exits 0 when every item is archived, 1 when any failed, "
+        "2 on a bad config, 3 when interrupted.",
+    )
+    _add_config_option(parser)
+    parser.set_defaults(handler=once)
+
+
+_SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (_add_check_config, _add_once)
 
 
 def build_parser() -> argparse.ArgumentParser:
