@@ -11,10 +11,22 @@ from __future__ import annotations
 from downloader.archive._bagit import BagBuilder, read_identifier
 from downloader.archive._layout import item_path, replaced_path, staging_path
 from downloader.archive._tagfiles import PayloadFile
+from downloader.archive._zipcheck import (
+    ExtractedFile,
+    ZipMember,
+    ZipReport,
+    check_zip,
+    extract_zip,
+)
 
 __all__ = [
     "BagBuilder",
+    "ExtractedFile",
     "PayloadFile",
+    "ZipMember",
+    "ZipReport",
+    "check_zip",
+    "extract_zip",
     "item_path",
     "read_identifier",
     "replaced_path",
