@@ -6,6 +6,7 @@ import stat
 import struct
 import zipfile
 import zlib
+from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def extract(path: Path, dest: Path) -> list[ExtractedFile]:
 
 def make_zip(
     path: Path,
-    members: list[tuple[str | zipfile.ZipInfo, bytes]],
+    members: Sequence[tuple[str | zipfile.ZipInfo, bytes]],
     compression: int = zipfile.ZIP_DEFLATED,
 ) -> Path:
     with zipfile.ZipFile(path, "w", compression=compression) as archive:
