@@ -25,6 +25,7 @@ data the caller can act on rather than only a message::
     │   ├── IllegalTransition    current, target
     │   └── LeaseLost            key, owner: another worker holds the item now
     └── ArchiveError             a bag could not be assembled or failed its audit
+        └── CorruptMember        member, expected, actual: a ZIP member's CRC-32 is wrong
 
 `retryable` is the single bit the retry loops look at; everything else is for
 people and logs.
@@ -205,3 +206,16 @@ class LeaseLost(StoreError):
 
 class ArchiveError(DownloaderError):
     """A bag could not be assembled, or an archived bag failed its audit."""
+
+
+class CorruptMember(ArchiveError):
+    """A ZIP member's bytes do not match the CRC-32 its archive records."""
+
+    def __init__(self, path: str, member: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"{path}: member {member!r} fails its CRC-32 check: "
+            f"expected {expected:08x}, got {actual:08x}"
+        )
+        self.member = member
+        self.expected = expected
+        self.actual = actual

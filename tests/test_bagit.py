@@ -4,6 +4,7 @@ import hashlib
 import os
 from pathlib import Path
 
+import anyio
 import bagit
 import pytest
 
@@ -338,3 +339,22 @@ async def test_an_empty_bag_validates(tmp_path: Path) -> None:
 
     bagit.Bag(str(final)).validate()
     assert bag_info(final)["Payload-Oxum"] == "0.0"
+
+
+async def test_cancelling_finish_leaves_a_whole_bag_and_a_builder_that_knows_it(
+    tmp_path: Path,
+) -> None:
+    builder = new_builder(tmp_path)
+    for index in range(20):
+        put(builder, f"file-{index}.bin", bytes([index]) * 10_000)
+    final_dir = tmp_path / item_path(JOB)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(builder.finish, final_dir)
+        await anyio.sleep(0)
+        group.cancel_scope.cancel()
+
+    bagit.Bag(str(final_dir)).validate()
+    assert not builder.staging_dir.exists()
+    with pytest.raises(ArchiveError, match="already finished"):
+        builder.add_payload("late.bin", 1, "0" * 64)

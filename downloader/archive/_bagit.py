@@ -108,7 +108,7 @@ class BagBuilder:
 
         `info` adds `bag-info.txt` fields (`Source-Organization`, `External-Description`,
         ...); the four fields the builder writes itself may not be given.  Runs in a
-        worker thread and, once started, is not interrupted by cancellation.
+        worker thread and is shielded from cancellation, which takes effect after it.
         """
         extra = dict(info or {})
         for label in extra:
@@ -116,8 +116,11 @@ class BagBuilder:
                 raise ValueError(f"bag-info field {label!r} is written by the builder")
         if self._finished:
             raise ArchiveError(f"the bag of {self.ref.key} is already finished")
-        replaced = await anyio.to_thread.run_sync(self._finish_sync, final_dir, extra)
-        self._finished = True
+        # Shielded: a cancelled caller still learns nothing false, because the rename
+        # either happened (and the builder knows it) or did not.
+        with anyio.CancelScope(shield=True):
+            replaced = await anyio.to_thread.run_sync(self._finish_sync, final_dir, extra)
+            self._finished = True
         total = sum(entry.size for entry in self._payload.values())
         log.info(
             "archive.bag_finished",
@@ -143,6 +146,8 @@ class BagBuilder:
             raise ValueError("the staging folder and the final path must not contain each other")
         try:
             self._check_staging(staging)
+            _refuse_nesting(final, root)
+            must_replace = self._check_destination(final)
             now = self._clock.utcnow()
             tag_files = render_tag_files(
                 self.ref.key,
@@ -154,8 +159,9 @@ class BagBuilder:
             for name, data in tag_files.items():
                 _write_durably(staging / name, data)
             _sync_tree(staging, [entry.path for entry in self._payload.values()])
-            _refuse_nesting(final, root)
-            replaced = self._make_room(final, root, now.strftime("%Y%m%dT%H%M%SZ"))
+            replaced = None
+            if must_replace:
+                replaced = self._move_aside(final, root, now.strftime("%Y%m%dT%H%M%SZ"))
             _make_parents(final.parent, root)
             os.rename(staging, final)
             fsync_dir(final.parent)
@@ -187,10 +193,10 @@ class BagBuilder:
                 f"payload of {self.ref.key} does not match its declaration: " + "; ".join(problems)
             )
 
-    def _make_room(self, final: Path, root: Path, stamp: str) -> Path | None:
-        """Move an earlier bag of this item out of the way; refuse anything else."""
+    def _check_destination(self, final: Path) -> bool:
+        """Whether an earlier bag of this item is in the way; refuse anything else there."""
         if not os.path.lexists(final):
-            return None
+            return False
         if final.is_symlink() or not final.is_dir():
             raise ArchiveError(f"{final} exists and is not a directory")
         identifier = read_identifier(final)
@@ -201,6 +207,10 @@ class BagBuilder:
         foreign = sorted(n for n in os.listdir(final) if n != "data" and not is_tag_file(n))
         if foreign:
             raise ArchiveError(f"{final} holds entries of no bag {foreign}; not moving them")
+        return True
+
+    def _move_aside(self, final: Path, root: Path, stamp: str) -> Path:
+        """Move the earlier bag at `final` to `.partial/replaced/`; returns where it went."""
         target = root / replaced_path(self.ref, stamp)
         counter = 0
         while os.path.lexists(target):
