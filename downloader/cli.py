@@ -121,7 +121,51 @@ def _add_once(subparsers: _Subparsers) -> None:
     parser.set_defaults(handler=once)
 
 
-_SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (_add_check_config, _add_once)
+def status(args: argparse.Namespace) -> int:
+    """`downloader status`: one line (or JSON object) per item; safe while the daemon runs."""
+    import anyio
+
+    from downloader.config import load_config
+    from downloader.errors import ConfigError, StoreError
+    from downloader.runners._status import collect_status, render_json, render_text
+    from downloader.store import open_store
+
+    try:
+        settings = load_config(_config_path(args))
+    except ConfigError as exc:
+        _print_problems(exc.problems, sys.stderr)
+        return EXIT_USAGE
+
+    async def read() -> list[dict[str, object]]:
+        async with open_store(settings.state.url) as store:
+            return await collect_status(store, verbose=args.verbose)
+
+    try:
+        rows = anyio.run(read)
+    except StoreError as exc:
+        print(f"state store: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(render_json(rows) if args.json else render_text(rows))
+    return EXIT_OK
+
+
+def _add_status(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "status",
+        help="show every item's state, bytes, error and archive path",
+        description="One line per item (and per asset with -v); --json prints a JSON array.",
+    )
+    _add_config_option(parser)
+    parser.add_argument("--json", action="store_true", help="print a JSON array")
+    parser.add_argument("-v", "--verbose", action="store_true", help="list assets too")
+    parser.set_defaults(handler=status)
+
+
+_SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (
+    _add_check_config,
+    _add_once,
+    _add_status,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -121,3 +121,46 @@ async def test_once_exits_3_when_interrupted_and_a_rerun_finishes_without_refetc
     # what was fetched twice is at most what sat in socket buffers when the signal came
     assert first + sum(r.bytes_sent for r in rerun) <= content.size + 4 * (1 << 20)
     bagit.Bag(str(tmp_path / "archive" / "http" / "file-0")).validate()
+
+
+async def test_status_json_matches_the_contract_after_a_run(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    import json
+
+    good, bad = SeededContent(80, 4000), SeededContent(81, 4000)
+    file_host.host.add(FileSpec("/t/good.bin", good))
+    file_host.host.add(FileSpec("/t/bad.bin", bad))
+    config = write_config(
+        tmp_path,
+        [(file_host.url("/t/good.bin"), good.hexdigest()), (file_host.url("/t/bad.bin"), "1" * 64)],
+    )
+    await anyio.to_thread.run_sync(once, config)
+    out = subprocess.run(
+        [sys.executable, "-m", "downloader", "status", "--json", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = {row["item"]: row for row in json.loads(out.stdout)}
+    assert set(rows) == {"http:file:file-0", "http:file:file-1"}
+    keys = {"item", "provider", "kind", "state", "bytes_done", "bytes_total", "error"}
+    keys |= {"archive_path", "updated_at"}
+    for row in rows.values():
+        assert keys <= set(row)
+        assert row["provider"] == "http"
+        assert row["kind"] == "file"
+        assert row["updated_at"].endswith("Z")
+    assert rows["http:file:file-0"]["state"] == "archived"
+    assert rows["http:file:file-0"]["archive_path"].endswith("http/file-0")
+    assert rows["http:file:file-0"]["bytes_done"] == rows["http:file:file-0"]["bytes_total"] == 4000
+    assert rows["http:file:file-1"]["state"] == "failed"
+    assert "sha256 mismatch" in rows["http:file:file-1"]["error"]
+    text = subprocess.run(
+        [sys.executable, "-m", "downloader", "status", "-v", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "http:file:file-0" in text
+    assert "good.bin" in text

@@ -187,6 +187,7 @@ class ItemWorker:
         bag = BagBuilder.in_archive(self.root, ref, clock=self.clock)
         done = {a.asset_key: a for a in await self.store.assets(ref.key)}
         taken: set[str] = set()
+        total_done = 0
         for index, asset in enumerate(package.assets):
             record = done.get(asset.key)
             if record is not None and record.state is AssetState.DONE and record.sha256:
@@ -194,6 +195,7 @@ class ItemWorker:
                 if path.is_file() and path.stat().st_size == record.size:
                     bag.add_payload(record.name, record.size or 0, record.sha256)
                     taken.add(record.name)
+                    total_done += record.size or 0
                     continue
             name, size, sha256, md5 = await self._fetch(ref, index, asset, bag, taken)
             bag.add_payload(name, size, sha256, md5)
@@ -211,6 +213,13 @@ class ItemWorker:
                 ),
                 now=self.clock.utcnow(),
             )
+            total_done += size
+            await self.store.set_progress(
+                ref.key, total_done, None, now=self.clock.utcnow(), owner=self.owner
+            )
+        await self.store.set_progress(
+            ref.key, total_done, total_done, now=self.clock.utcnow(), owner=self.owner
+        )
         await self._to(ref, ItemState.VERIFYING)
         info: dict[str, str] = {}
         if package.download_id:
