@@ -161,10 +161,67 @@ def _add_status(subparsers: _Subparsers) -> None:
     parser.set_defaults(handler=status)
 
 
+def verify(args: argparse.Namespace) -> int:
+    """`downloader verify`: re-hash archived bags against their manifests (fixity audit)."""
+    import anyio
+
+    from downloader.archive import item_path, verify_bag
+    from downloader.config import load_config
+    from downloader.errors import ConfigError
+    from downloader.items import ItemRef
+    from downloader.store import ItemState, open_store
+
+    try:
+        settings = load_config(_config_path(args))
+        wanted = [ItemRef.parse(text) for text in args.items]
+    except ConfigError as exc:
+        _print_problems(exc.problems, sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:
+        print(f"bad item: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    root = settings.archive.root
+
+    async def bags() -> list[tuple[str, Path]]:
+        if wanted:
+            return [(ref.key, root / item_path(ref)) for ref in wanted]
+        async with open_store(settings.state.url) as store:
+            records = await store.list_items(include_inactive=True)
+        return [
+            (r.key, Path(r.archive_path))
+            for r in records
+            if r.state is ItemState.ARCHIVED and r.archive_path
+        ]
+
+    intact = True
+    for key, path in anyio.run(bags):
+        if not path.is_dir():
+            print(f"{key}: missing ({path})")
+            intact = False
+            continue
+        audit = verify_bag(path)
+        intact = intact and audit.ok
+        print("\n".join(audit.report_lines()))
+    return EXIT_OK if intact else EXIT_FAILED
+
+
+def _add_verify(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "verify",
+        help="re-hash archived items against their manifests",
+        description="Fixity audit of every archived item, or of the items named "
+        "(provider:kind:id[/id...]).  Exits 0 when all are intact, 1 otherwise.",
+    )
+    _add_config_option(parser)
+    parser.add_argument("items", nargs="*", metavar="ITEM")
+    parser.set_defaults(handler=verify)
+
+
 _SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (
     _add_check_config,
     _add_once,
     _add_status,
+    _add_verify,
 )
 
 

@@ -164,3 +164,38 @@ async def test_status_json_matches_the_contract_after_a_run(
     ).stdout
     assert "http:file:file-0" in text
     assert "good.bin" in text
+
+
+async def test_verify_reports_intact_bags_and_catches_a_changed_payload(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    contents = [SeededContent(90 + i, 3000) for i in range(2)]
+    for i, content in enumerate(contents):
+        file_host.host.add(FileSpec(f"/v/f{i}.bin", content))
+    config = write_config(
+        tmp_path, [(file_host.url(f"/v/f{i}.bin"), c.hexdigest()) for i, c in enumerate(contents)]
+    )
+    assert (await anyio.to_thread.run_sync(once, config)).returncode == 0
+
+    def verify(*items: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "downloader", "verify", "-c", str(config), *items],
+            capture_output=True,
+            text=True,
+        )
+
+    ok = verify()
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.count("intact") == 2
+    payload = tmp_path / "archive" / "http" / "file-1" / "data" / "f1.bin"
+    data = bytearray(payload.read_bytes())
+    data[10] ^= 0xFF
+    payload.write_bytes(bytes(data))
+    bad = verify()
+    assert bad.returncode == 1
+    assert "http:file:file-1" in bad.stdout
+    only_good = verify("http:file:file-0")
+    assert only_good.returncode == 0
+    missing = verify("http:file:nope")
+    assert missing.returncode == 1
+    assert "missing" in missing.stdout
