@@ -100,9 +100,11 @@ def once(args: argparse.Namespace) -> int:
         settings.watchlist.path, enabled_providers=set(settings.providers.enabled) | {"http"}
     )
     _print_problems(watchlist.problems, sys.stderr)  # bad entries are skipped, not fatal
-    configure_logging()
+    from downloader.runners._progress import show_progress
+
+    configure_logging(level="warning" if sys.stderr.isatty() else "info")
     try:
-        result = anyio.run(run_once, settings, watchlist.items)
+        result = anyio.run(lambda: run_once(settings, watchlist.items, progress=show_progress))
     except Interrupted:
         print("interrupted; progress is saved, run again to continue", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import signal
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 import aiohttp
 import anyio
@@ -14,7 +15,7 @@ from downloader.config import Settings
 from downloader.items import ItemRef
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._pipeline import ItemWorker, PlainURLs, Provider
-from downloader.store import open_store
+from downloader.store import StateStore, open_store
 from downloader.transfer import TransferEngine
 
 
@@ -22,7 +23,12 @@ class Interrupted(Exception):
     """SIGINT or SIGTERM arrived before the batch was done."""
 
 
-async def run_once(settings: Settings, items: Sequence[ItemRef]) -> BatchResult:
+async def run_once(
+    settings: Settings,
+    items: Sequence[ItemRef],
+    *,
+    progress: Callable[[StateStore], Coroutine[Any, Any, None]] | None = None,
+) -> BatchResult:
     """Batch mode with real effects; raises `Interrupted` on SIGINT/SIGTERM."""
     clock = SystemClock()
     owner = f"{socket.gethostname()}:once"
@@ -62,6 +68,8 @@ async def run_once(settings: Settings, items: Sequence[ItemRef]) -> BatchResult:
                     return
 
         tg.start_soon(watch_signals)
+        if progress is not None:
+            tg.start_soon(progress, store)
         result = await run_batch(
             items,
             store=store,
