@@ -219,7 +219,37 @@ def _add_verify(subparsers: _Subparsers) -> None:
     parser.set_defaults(handler=verify)
 
 
+def demo(args: argparse.Namespace) -> int:
+    """`downloader demo`: the service against the built-in emulator, into ./demo-archive."""
+    import anyio
+
+    from downloader.logs import configure_logging
+    from downloader.runners._compose import Interrupted
+    from downloader.runners._demo import run_demo
+
+    configure_logging(level="warning")
+    target: Path = args.target.resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        result = anyio.run(run_demo, target)
+    except Interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _add_demo(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run against the built-in provider emulator into ./demo-archive",
+        description="Start the provider emulator on loopback, download its sample watchlist "
+        "with progress, and print where everything went.",
+    )
+    parser.add_argument("--target", type=Path, default=Path("demo-archive"), metavar="DIR")
+    parser.set_defaults(handler=demo)
+
+
 _SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (
+    _add_demo,
     _add_check_config,
     _add_once,
     _add_status,
