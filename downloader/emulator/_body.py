@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 
-from downloader.emulator._content import SeededContent
+from downloader.emulator._content import Content
 
 CHUNK = 256 * 1024
 
@@ -72,9 +72,7 @@ def plan_body(
     )
 
 
-def iter_body(
-    content: SeededContent, plan: BodyPlan, chunk: int = CHUNK
-) -> Iterator[bytes | Pause]:
+def iter_body(content: Content, plan: BodyPlan, chunk: int = CHUNK) -> Iterator[bytes | Pause]:
     """The pieces to write for `plan`, with the pause in its place and the flip applied."""
     edges = [0, plan.send]
     if plan.stall_at is not None:

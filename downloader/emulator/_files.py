@@ -68,10 +68,13 @@ class _Entry:
     def bump_version(self) -> None:
         spec = self.spec
         modified = spec.last_modified
+        content = spec.content
+        if isinstance(content, SeededContent):
+            content = SeededContent(content.seed + VERSION_SEED_STEP, content.size)
         self.spec = dataclasses.replace(
             spec,
             version=spec.version + 1,
-            content=SeededContent(spec.content.seed + VERSION_SEED_STEP, spec.content.size),
+            content=content,
             # HTTP dates have one-second resolution: a replaced object must look newer.
             last_modified=modified + timedelta(seconds=1) if modified is not None else None,
         )
@@ -114,8 +117,11 @@ class FileHost:
         self._entries[path].bump_version()
 
     def content_of(self, path: str) -> SeededContent:
-        """The current version's content (for the expected digest)."""
-        return self._entries[path].spec.content
+        """The current version's generated content (for the expected digest)."""
+        content = self._entries[path].spec.content
+        if not isinstance(content, SeededContent):
+            raise TypeError(f"{path} is not served from generated content; use spec(path)")
+        return content
 
     def signed_url(self, base: str, path: str, lifetime: float) -> str:
         """`base + path` signed to stay valid for `lifetime` seconds from now."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from downloader.emulator._content import SeededContent
+from downloader.emulator._content import Content, SeededContent
 
 AUTO_ETAG = '"auto"'
 DEFAULT_LAST_MODIFIED = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -30,7 +30,7 @@ class FileSpec:
     """
 
     path: str
-    content: SeededContent
+    content: Content
     etag: str | None = AUTO_ETAG
     last_modified: datetime | None = DEFAULT_LAST_MODIFIED
     content_type: str = "application/octet-stream"
@@ -41,7 +41,9 @@ class FileSpec:
     def effective_etag(self) -> str | None:
         """The `ETag` header value to send, if any."""
         if self.etag == AUTO_ETAG:
-            return f'"s{self.content.seed}-{self.content.size}-v{self.version}"'
+            # Generated content names its seed; any other content only its size.
+            origin = f"s{self.content.seed}" if isinstance(self.content, SeededContent) else "c"
+            return f'"{origin}-{self.content.size}-v{self.version}"'
         return self.etag
 
 

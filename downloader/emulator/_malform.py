@@ -1,0 +1,61 @@
+"""Spoiling an API answer on purpose, the ways real gateways and buggy servers do. Pure.
+
+Each endpoint names its key field (`status`, or `results` for a list); the
+`unknown_status`, `missing_field` and `wrong_type` modes act on that field, the
+others on the whole body.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from downloader.emulator._scenario import Malformed
+
+HUGE_BODY_BYTES = 16 * 1024 * 1024
+UNKNOWN_STATUS = "reticulating-splines"
+_HTML_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
+    b"<body><h1>Bad Gateway</h1><p>The upstream server sent an invalid response.</p>"
+    b"</body></html>\n"
+)
+
+
+@dataclass(frozen=True)
+class Spoiled:
+    """A spoiled answer: what status, content type and body to send."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+def spoil(body: dict[str, Any], mode: Malformed, key_field: str, status: int = 200) -> Spoiled:
+    """`body` (the answer that should have been sent) spoiled according to `mode`."""
+    if mode is Malformed.HTML_ERROR:
+        return Spoiled(502, "text/html; charset=utf-8", _HTML_PAGE)
+    if mode is Malformed.TRUNCATED_JSON:
+        whole = json.dumps(body).encode()
+        return Spoiled(status, "application/json", whole[: max(1, len(whole) // 2)])
+    if mode is Malformed.HUGE_BODY:
+        padded = {**body, "padding": "x" * HUGE_BODY_BYTES}
+        return Spoiled(status, "application/json", json.dumps(padded).encode())
+    changed = dict(body)
+    if mode is Malformed.UNKNOWN_STATUS:
+        changed["status"] = UNKNOWN_STATUS
+    elif mode is Malformed.MISSING_FIELD:
+        changed.pop(key_field, None)
+    else:
+        changed[key_field] = _wrong_type(changed.get(key_field))
+    return Spoiled(status, "application/json", json.dumps(changed).encode())
+
+
+def _wrong_type(value: Any) -> Any:
+    if isinstance(value, str):
+        return 12345
+    if isinstance(value, list):
+        return {"unexpected": "object"}
+    if isinstance(value, dict):
+        return "unexpected string"
+    return ["unexpected", "list"]

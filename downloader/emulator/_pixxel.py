@@ -1,0 +1,194 @@
+"""The Pixxel API (`/pixxel/v0/...`): jobs, tasks and catalog downloads.
+
+Auth is the API key in `Authorization`, raw or after `Bearer `; anything else is
+403.  Errors carry Pixxel's `{"error": {"code", "message", "details"}}` body.
+Packages are ZIPs on the file host; every answer that hands out a `signed_url`
+signs it afresh for the item's URL lifetime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from downloader.emulator._filespec import Faults, FileSpec
+from downloader.emulator._items import package_name
+from downloader.emulator._pixxel_catalog import CatalogDownloads, pixxel_error
+from downloader.emulator._pixxel_model import (
+    JobModel,
+    TaskView,
+    build_jobs,
+    job_body,
+    percent,
+)
+from downloader.emulator._respond import admit, answer
+from downloader.emulator._scenario import (
+    Knobs,
+    PixxelDownload,
+    PixxelJob,
+    PixxelTask,
+    Timing,
+)
+from downloader.emulator._state import Context
+from downloader.emulator._zip import ZipContent
+
+
+class PixxelApi:
+    """Handlers and state of the Pixxel emulation."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.jobs = build_jobs(ctx.scenario)
+        self.paths: dict[str, str] = {}
+        for model in self.jobs.values():
+            self.register(model.job)
+            for task in model.tasks:
+                self.register(task)
+        for download in ctx.scenario.pixxel_downloads:
+            self.register(download)
+        self.catalog = CatalogDownloads(self)
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._auth])
+        app.router.add_get("/v0/workflows/{wf}/jobs/{job}", self.get_job)
+        app.router.add_put("/v0/workflows/{wf}/jobs/{job}/download", self.download_job)
+        app.router.add_put(
+            "/v0/workflows/{wf}/jobs/{job}/tasks/{task}/download", self.download_task
+        )
+        app.router.add_post("/v0/catalogs/download", self.catalog.create)
+        app.router.add_get("/v0/catalogs/download/{id}", self.catalog.status)
+        return app
+
+    def register(self, item: PixxelJob | PixxelTask | PixxelDownload) -> None:
+        """Put an item's ZIP package on the file host."""
+        path = "/files/pixxel/" + _package_dir(item) + "/" + package_name(item)
+        self.add_package(path, self.ctx.catalogue.package(item), item.key, item.knobs)
+        self.paths[item.key] = path
+
+    def add_package(self, path: str, content: ZipContent, owner: str, knobs: Knobs) -> None:
+        faults = Faults(**knobs.faults)
+        faults.url_lifetime = self.lifetime(knobs)
+        spec = FileSpec(path, content, content_type="application/zip")
+        self.ctx.files.add(spec, faults)
+        self.ctx.owners[path] = owner
+
+    def lifetime(self, knobs: Knobs) -> float:
+        if knobs.url_lifetime is not None:
+            return knobs.url_lifetime
+        return self.ctx.scenario.settings.url_lifetime
+
+    async def signed_url(self, request: web.Request, path: str, knobs: Knobs) -> str:
+        """A fresh signed URL of `path`, once its package's headers can be served."""
+        content = self.ctx.files.spec(path).content
+        if isinstance(content, ZipContent):
+            # CRC-32s of large members take a while: not on the event loop.
+            await asyncio.to_thread(content.prepare)
+        origin = str(request.url.origin())
+        return self.ctx.files.signed_url(origin, path, self.lifetime(knobs))
+
+    def download_id(self, *identity: str) -> str:
+        seed = str(self.ctx.scenario.settings.seed)
+        digest = hashlib.sha256("\0".join([seed, *identity]).encode()).digest()
+        return str(uuid.UUID(bytes=digest[:16], version=4))
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        key = self.ctx.scenario.settings.pixxel_api_key
+        given = request.headers.get("Authorization")
+        if given not in (key, f"Bearer {key}"):
+            return pixxel_error(403, "missing or invalid API key")
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    def _model(self, request: web.Request) -> JobModel | None:
+        return self.jobs.get((request.match_info["wf"], request.match_info["job"]))
+
+    def _view(self, task: PixxelTask, key: str, timing: Timing, polls: int) -> TaskView:
+        now = self.ctx.clock()
+        done = self.ctx.is_done(key, timing, polls)
+        since = self.ctx.item(key).first_seen or now
+        return TaskView(task, done, percent(timing, polls, now - since, done))
+
+    def _views(self, model: JobModel, polls: int) -> tuple[list[TaskView], TaskView]:
+        """Where each task stands after `polls` GETs of the job, and the job itself."""
+        views = [self._view(task, task.key, task.done, polls) for task in model.tasks]
+        return views, self._view(model.tasks[0], model.key, model.timing, polls)
+
+    def _job_state(self, model: JobModel, polls: int) -> dict[str, Any]:
+        views, own = self._views(model, polls)
+        stats = self.ctx.item(model.key)
+        now = self.ctx.clock()
+        times = {"started": stats.first_seen or now}
+        finished = [self.ctx.item(t.key).done_at for t in model.tasks] + [stats.done_at]
+        if own.done and all(v.done for v in views):
+            times["finished"] = max(t for t in finished if t is not None)
+        return job_body(model, views, own, times, now)
+
+    async def get_job(self, request: web.Request) -> web.StreamResponse:
+        model = self._model(request)
+        if model is None:
+            return pixxel_error(404, "job not found")
+        blocked = admit(self.ctx, model.key, model.knobs, pixxel_error)
+        if blocked is not None:
+            return blocked
+        stats = self.ctx.item(model.key)
+        stats.job_polls += 1
+        return answer(self.ctx, model.key, model.knobs, self._job_state(model, stats.job_polls))
+
+    async def download_job(self, request: web.Request) -> web.StreamResponse:
+        model = self._model(request)
+        if model is None:
+            return pixxel_error(404, "job not found")
+        blocked = admit(self.ctx, model.key, model.knobs, pixxel_error)
+        if blocked is not None:
+            return blocked
+        stats = self.ctx.item(model.key)
+        stats.package_requests += 1
+        status = self._job_state(model, stats.job_polls)["status"]
+        if status != "completed":
+            return pixxel_error(400, f"job {model.job.job_id} is {status}; nothing to download")
+        ready = model.job.ready if model.explicit else Timing()
+        body = {"id": self.download_id(model.key), "status": "pending", "signed_url": ""}
+        body["workflowId"] = model.job.workflow_id
+        if self.ctx.ready_after_request(model.key, ready):
+            url = await self.signed_url(request, self.paths[model.key], model.knobs)
+            body.update(status="ready", signed_url=url)
+        return answer(self.ctx, model.key, model.knobs, body)
+
+    async def download_task(self, request: web.Request) -> web.StreamResponse:
+        model = self._model(request)
+        wanted = request.match_info["task"]
+        task = next((t for t in model.tasks if t.task_id == wanted), None) if model else None
+        if model is None or task is None:
+            return pixxel_error(404, "task not found")
+        blocked = admit(self.ctx, task.key, task.knobs, pixxel_error)
+        if blocked is not None:
+            return blocked
+        self.ctx.item(task.key).package_requests += 1
+        polls = self.ctx.item(model.key).job_polls
+        view = next(v for v in self._views(model, polls)[0] if v.task is task)
+        if view.status != "completed":
+            return pixxel_error(400, f"task {task.task_id} is {view.status}; nothing to download")
+        body = {
+            "id": task.task_id,
+            "job_id": task.job_id,
+            "workflow_id": task.workflow_id,
+            "status": "pending",
+            "signed_url": "",
+        }
+        if self.ctx.ready_after_request(task.key, task.ready):
+            url = await self.signed_url(request, self.paths[task.key], task.knobs)
+            body.update(status="ready", signed_url=url)
+        return answer(self.ctx, task.key, task.knobs, body)
+
+
+def _package_dir(item: PixxelJob | PixxelTask | PixxelDownload) -> str:
+    if isinstance(item, PixxelJob):
+        return f"jobs/{item.workflow_id}/{item.job_id}"
+    if isinstance(item, PixxelTask):
+        return f"tasks/{item.workflow_id}/{item.job_id}/{item.task_id}"
+    return f"{item.kind.replace('_', '-')}s/{item.id}"

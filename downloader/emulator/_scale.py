@@ -1,0 +1,204 @@
+"""The Scale API: v6 (`/v6/jobs/{id}/`, `/v6/files/`) and legacy 3.x (`/jobs/{id}/`).
+
+Mounted twice: at `/scale` with both families (a v6 server that still answers
+the old paths) and at `/scale-legacy` with only the legacy ones (a 3.x server).
+With a token configured, requests need `Authorization: Token <tok>`; otherwise
+401 with DRF's `{"detail": ...}` (plain text on legacy paths).  File lists are
+paginated DRF-style with absolute `next`/`previous` URLs.  File URLs point at the
+file host and are not signed: Scale URLs do not expire.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from downloader.emulator._filespec import Faults, FileSpec
+from downloader.emulator._respond import ErrorMaker, admit, answer
+from downloader.emulator._scale_model import (
+    ProductFile,
+    build_files,
+    job_status,
+    legacy_file,
+    legacy_job,
+    v6_file,
+    v6_job,
+)
+from downloader.emulator._scenario import ScaleJob
+from downloader.emulator._state import Context
+
+_MAX_PAGE_SIZE = 1000
+
+
+def drf_error(status: int, message: str) -> web.Response:
+    """Django REST framework's error answer."""
+    return web.json_response({"detail": message}, status=status)
+
+
+def text_error(status: int, message: str) -> web.Response:
+    """The 3.x API's plain-text error answer."""
+    return web.Response(status=status, text=message, content_type="text/plain")
+
+
+class ScaleApi:
+    """Handlers and state of the Scale emulation (shared by both mounts)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.jobs = {job.id: job for job in ctx.scenario.scale_jobs}
+        self.files = build_files(ctx.scenario)
+        for product in self.files:
+            content = ctx.catalogue.file_content(product.job, product.entry)
+            spec = FileSpec(product.host_path, content, content_type=product.entry.media_type)
+            ctx.files.add(spec, Faults(**product.job.knobs.faults))
+            ctx.owners[product.host_path] = product.job.key
+
+    def app(self, *, legacy_only: bool) -> web.Application:
+        app = web.Application(middlewares=[self._auth])
+        if not legacy_only:
+            app.router.add_get("/v6/jobs/{id}/", self.v6_job)
+            app.router.add_get("/v6/files/", self.v6_files)
+            app.router.add_get("/v6/files/{id}/", self.v6_file)
+        app.router.add_get("/jobs/{id}/", self.legacy_job)
+        return app
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        token = self.ctx.scenario.settings.scale_token
+        if token is not None:
+            error = drf_error if request.path.split("/")[2:3] == ["v6"] else text_error
+            given = request.headers.get("Authorization")
+            if given is None:
+                return _challenge(error(401, "Authentication credentials were not provided."))
+            scheme, _, value = given.partition(" ")
+            if scheme.lower() != "token" or value.strip() != token:
+                return _challenge(error(401, "Invalid token."))
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    def _job(self, request: web.Request) -> ScaleJob | None:
+        try:
+            return self.jobs.get(int(request.match_info["id"]))
+        except ValueError:
+            return None
+
+    def _look(self, job: ScaleJob) -> tuple[str, float, float]:
+        """Count a status GET of `job`: its status now, when it started, and now."""
+        stats = self.ctx.item(job.key)
+        stats.job_polls += 1
+        done = self.ctx.is_done(job.key, job.done, stats.job_polls)
+        now = self.ctx.clock()
+        return job_status(job, done, stats.job_polls), stats.first_seen or now, now
+
+    def _completed(self, job: ScaleJob) -> bool:
+        """Whether `job` has completed, judged as its next status GET would (uncounted)."""
+        polls = self.ctx.item(job.key).job_polls + 1
+        done = self.ctx.is_done(job.key, job.done, polls)
+        return job_status(job, done, polls) == "COMPLETED"
+
+    def _url(self, request: web.Request, product: ProductFile) -> str | None:
+        if product.job.null_url:
+            return None
+        return str(request.url.origin()) + quote(product.host_path)
+
+    def _gate(self, job: ScaleJob, error: ErrorMaker) -> web.Response | None:
+        return admit(self.ctx, job.key, job.knobs, error)
+
+    async def v6_job(self, request: web.Request) -> web.StreamResponse:
+        job = self._job(request)
+        if job is None:
+            return drf_error(404, "Not found.")
+        blocked = self._gate(job, drf_error)
+        if blocked is not None:
+            return blocked
+        status, started, now = self._look(job)
+        files = [f for f in self.files if f.job is job] if status == "COMPLETED" else []
+        return answer(self.ctx, job.key, job.knobs, v6_job(job, status, files, started, now))
+
+    async def v6_file(self, request: web.Request) -> web.StreamResponse:
+        wanted = request.match_info["id"]
+        product = next((f for f in self.files if str(f.id) == wanted), None)
+        if product is None or not self._completed(product.job):
+            return drf_error(404, "Not found.")
+        blocked = self._gate(product.job, drf_error)
+        if blocked is not None:
+            return blocked
+        body = v6_file(product, self._url(request, product), self.ctx.clock())
+        return answer(self.ctx, product.job.key, product.job.knobs, body, key_field="url")
+
+    async def v6_files(self, request: web.Request) -> web.StreamResponse:
+        query = request.query
+        job_ids = query.getall("job_id", [])
+        named = [self.jobs.get(int(i)) for i in job_ids if i.isdigit()]
+        rows = [
+            f
+            for f in self.files
+            if (not job_ids or str(f.job.id) in job_ids)
+            and query.get("file_type", "PRODUCT") == "PRODUCT"
+            and query.get("job_output", f.entry.output) == f.entry.output
+            and query.get("file_name", f.entry.name) == f.entry.name
+            and self._completed(f.job)
+        ]
+        job = named[0] if len(named) == 1 else None
+        if job is not None:
+            blocked = self._gate(job, drf_error)
+            if blocked is not None:
+                return blocked
+        page_size = _page_size(query.get("page_size"), self.ctx.scenario.settings.page_size)
+        pages = max(1, math.ceil(len(rows) / page_size))
+        raw_page = query.get("page", "1")
+        page = int(raw_page) if raw_page.isdigit() else 0
+        if not 1 <= page <= pages:
+            return drf_error(404, "Invalid page.")
+        now = self.ctx.clock()
+        shown = rows[(page - 1) * page_size : page * page_size]
+        body = {
+            "count": len(rows),
+            "next": str(request.url.update_query(page=page + 1)) if page < pages else None,
+            "previous": _previous(request, page),
+            "results": [v6_file(f, self._url(request, f), now) for f in shown],
+        }
+        if job is None:
+            return web.json_response(body)
+        return answer(self.ctx, job.key, job.knobs, body, key_field="results")
+
+    async def legacy_job(self, request: web.Request) -> web.StreamResponse:
+        job = self._job(request)
+        if job is None:
+            return text_error(404, "Not found")
+        blocked = self._gate(job, text_error)
+        if blocked is not None:
+            return blocked
+        status, started, now = self._look(job)
+        products = []
+        if status == "COMPLETED":
+            for product in (f for f in self.files if f.job is job):
+                obj = legacy_file(product, self._url(request, product), now)
+                products.append((product.entry.output, obj))
+        body = legacy_job(job, status, products, started, now)
+        return answer(self.ctx, job.key, job.knobs, body)
+
+
+def _challenge(response: web.Response) -> web.Response:
+    response.headers["WWW-Authenticate"] = 'Token realm="api"'
+    return response
+
+
+def _page_size(raw: str | None, default: int) -> int:
+    # DRF ignores a page_size it cannot read and caps one that is too large.
+    if raw is None or not raw.isdigit() or int(raw) < 1:
+        return default
+    return min(int(raw), _MAX_PAGE_SIZE)
+
+
+def _previous(request: web.Request, page: int) -> str | None:
+    if page <= 1:
+        return None
+    if page == 2:
+        # DRF drops the parameter for the first page rather than writing page=1.
+        kept = [(k, v) for k, v in request.url.query.items() if k != "page"]
+        return str(request.url.with_query(kept))
+    return str(request.url.update_query(page=page - 1))

@@ -1,0 +1,258 @@
+"""Reading a scenario from TOML, and the checks every scenario must pass. Pure.
+
+The format is described in `_scenario`.  Every problem found is collected and
+raised together as one `ConfigError` naming the file and the key
+(`pixxel.job[0].files[1].size`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from downloader.emulator._filespec import Faults
+from downloader.emulator._scenario import (
+    AlteryxJob,
+    AlteryxMessage,
+    AlteryxOutput,
+    DownloadKind,
+    FileEntry,
+    Item,
+    Knobs,
+    Malformed,
+    PixxelDownload,
+    PixxelJob,
+    PixxelTask,
+    ScaleJob,
+    Scenario,
+    Settings,
+    Timing,
+)
+from downloader.emulator._scenario_reader import TableReader
+from downloader.errors import ConfigError, ConfigProblem
+
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]*\Z")
+_FAULT_NAMES = frozenset(f.name for f in dataclasses.fields(Faults))
+T = TypeVar("T")
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and check the scenario file at `path`."""
+    return parse_scenario(path.read_text(encoding="utf-8"), source=str(path))
+
+
+def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
+    """Parse scenario TOML; raises `ConfigError` listing every problem."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([ConfigProblem(source, "", f"not valid TOML: {exc}")]) from None
+    top = TableReader(source, document, "")
+    settings = _settings(top.table("emulator"))
+    pixxel, scale, alteryx = top.table("pixxel"), top.table("scale"), top.table("alteryx")
+    scenario = Scenario(
+        settings=settings,
+        pixxel_jobs=tuple(_each(pixxel, "job", _pixxel_job)),
+        pixxel_tasks=tuple(_each(pixxel, "task", _pixxel_task)),
+        pixxel_downloads=(
+            *_each(pixxel, "catalog", lambda r: _pixxel_download(r, DownloadKind.CATALOG)),
+            *_each(pixxel, "order_item", lambda r: _pixxel_download(r, DownloadKind.ORDER_ITEM)),
+        ),
+        scale_jobs=tuple(_each(scale, "job", _scale_job)),
+        alteryx_jobs=tuple(_each(alteryx, "job", _alteryx_job)),
+    )
+    for reader in (pixxel, scale, alteryx):
+        reader.finish()
+    top.finish()
+    problems = top.problems + [
+        ConfigProblem(source, key, message) for key, message in check_scenario(scenario)
+    ]
+    if problems:
+        raise ConfigError(problems)
+    return scenario
+
+
+def check_scenario(scenario: Scenario) -> list[tuple[str, str]]:
+    """What is wrong with a scenario however it was built, as (key, message) pairs."""
+    found: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    settings = scenario.settings
+    if settings.scale_api_version not in ("v6", "legacy"):
+        found.append(("emulator.scale_api_version", 'must be "v6" or "legacy"'))
+    if settings.page_size < 1:
+        found.append(("emulator.page_size", "must be at least 1"))
+    for item in scenario.items():
+        if item.key in seen:
+            found.append((item.key, "the same item appears twice"))
+        seen.add(item.key)
+        for part in _identity(item):
+            if not _SAFE_ID.match(part):
+                found.append((item.key, f"id {part!r} must match {_SAFE_ID.pattern}"))
+        unknown = set(item.knobs.faults) - _FAULT_NAMES
+        if unknown:
+            found.append((item.key, f"unknown faults: {', '.join(sorted(unknown))}"))
+        if isinstance(item, AlteryxJob):
+            names = [o.id for o in item.outputs]
+        else:
+            names = [f.name for f in item.files]
+        if len(set(names)) != len(names):
+            found.append((item.key, "file names (output ids) must be unique within an item"))
+        if any(not n or "\0" in n for n in names):
+            found.append((item.key, "file names must be non-empty and contain no NUL"))
+    return found
+
+
+def _identity(item: Item) -> tuple[str, ...]:
+    """The ids naming an item, each of which becomes a URL path segment."""
+    if isinstance(item, PixxelJob):
+        return (item.workflow_id, item.job_id)
+    if isinstance(item, PixxelTask):
+        return (item.workflow_id, item.job_id, item.task_id)
+    return (str(item.id),)
+
+
+def _each(reader: TableReader, key: str, build: Callable[[TableReader], T]) -> list[T]:
+    return [build(entry) for entry in reader.array(key)]
+
+
+def _settings(r: TableReader) -> Settings:
+    d = Settings()
+    settings = Settings(
+        seed=r.integer("seed", d.seed),
+        pixxel_api_key=r.text("pixxel_api_key", d.pixxel_api_key),
+        scale_token=r.opt_text("scale_token"),
+        alteryx_client_id=r.text("alteryx_client_id", d.alteryx_client_id),
+        alteryx_client_secret=r.text("alteryx_client_secret", d.alteryx_client_secret),
+        token_lifetime=r.number("token_lifetime", d.token_lifetime),
+        url_lifetime=r.number("url_lifetime", d.url_lifetime),
+        page_size=r.integer("page_size", d.page_size),
+        scale_api_version=r.text("scale_api_version", d.scale_api_version),
+    )
+    r.finish()
+    return settings
+
+
+def _timing(r: TableReader, what: str) -> Timing:
+    return Timing(r.integer(f"polls_until_{what}", 0), r.opt_number(f"seconds_until_{what}"))
+
+
+def _knobs(r: TableReader) -> Knobs:
+    malformed = r.opt_text("malformed")
+    mode: Malformed | None = None
+    if malformed is not None:
+        try:
+            mode = Malformed(malformed)
+        except ValueError:
+            choices = ", ".join(m.value for m in Malformed)
+            r.problem("malformed", f"must be one of {choices}")
+    return Knobs(
+        throttle=r.integer("throttle", 0),
+        retry_after=r.text("retry_after", "1"),
+        malformed=mode,
+        malformed_times=r.integer("malformed_times", -1),
+        url_lifetime=r.opt_number("url_lifetime"),
+        faults=r.table("faults").rest(),
+    )
+
+
+def _files(r: TableReader) -> tuple[FileEntry, ...]:
+    files = []
+    for f in r.array("files"):
+        files.append(
+            FileEntry(
+                name=f.text("name"),
+                size=f.size("size"),
+                media_type=f.text("media_type", "application/octet-stream"),
+                output=f.text("output", "output_file"),
+            )
+        )
+        f.finish()
+    return tuple(files)
+
+
+def _pixxel_job(r: TableReader) -> PixxelJob:
+    job = PixxelJob(
+        workflow_id=r.text("workflow_id"),
+        job_id=r.text("job_id"),
+        files=_files(r),
+        done=_timing(r, "done"),
+        ready=_timing(r, "ready"),
+        fail=r.opt_text("fail"),
+        knobs=_knobs(r),
+    )
+    r.finish()
+    return job
+
+
+def _pixxel_task(r: TableReader) -> PixxelTask:
+    task = PixxelTask(
+        workflow_id=r.text("workflow_id"),
+        job_id=r.text("job_id"),
+        task_id=r.text("task_id"),
+        name=r.text("name", ""),
+        files=_files(r),
+        done=_timing(r, "done"),
+        ready=_timing(r, "ready"),
+        fail=r.opt_text("fail"),
+        knobs=_knobs(r),
+    )
+    r.finish()
+    return task
+
+
+def _pixxel_download(r: TableReader, kind: DownloadKind) -> PixxelDownload:
+    download = PixxelDownload(
+        kind=kind,
+        id=r.text("id"),
+        files=_files(r),
+        ready=_timing(r, "ready"),
+        fail=r.opt_text("fail"),
+        knobs=_knobs(r),
+    )
+    r.finish()
+    return download
+
+
+def _scale_job(r: TableReader) -> ScaleJob:
+    job = ScaleJob(
+        id=r.integer("id"),
+        files=_files(r),
+        done=_timing(r, "done"),
+        fail=r.opt_text("fail"),
+        cancel=r.flag("cancel", False),
+        null_url=r.flag("null_url", False),
+        knobs=_knobs(r),
+    )
+    r.finish()
+    return job
+
+
+def _alteryx_job(r: TableReader) -> AlteryxJob:
+    outputs = []
+    for o in r.array("outputs"):
+        formats = tuple(o.text_list("formats", ["Raw"]))
+        outputs.append(AlteryxOutput(o.text("id"), o.text("file_name"), o.size("size"), formats))
+        o.finish()
+    messages = []
+    for m in r.array("messages"):
+        messages.append(
+            AlteryxMessage(m.integer("status", 1), m.text("text"), m.integer("tool_id", 0))
+        )
+        m.finish()
+    job = AlteryxJob(
+        id=r.text("id"),
+        outputs=tuple(outputs),
+        done=_timing(r, "done"),
+        disposition=r.text("disposition", "Success"),
+        fail=r.opt_text("fail"),
+        cancel=r.flag("cancel", False),
+        messages=tuple(messages),
+        app_id=r.text("app_id", "app-1"),
+        knobs=_knobs(r),
+    )
+    r.finish()
+    return job
