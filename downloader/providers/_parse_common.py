@@ -97,7 +97,8 @@ def load_json(raw: bytes, what: str) -> Any:
     except UnicodeDecodeError:
         raise MalformedResponse(f"{what}: the answer is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        where = "truncated" if exc.pos >= len(raw.rstrip()) else f"at byte {exc.pos}"
+        cut = exc.pos >= len(raw.rstrip()) or exc.msg.startswith("Unterminated string")
+        where = "truncated" if cut else f"at byte {exc.pos}"
         raise MalformedResponse(f"{what}: the answer is not valid JSON ({where})") from None
 
 
