@@ -18,6 +18,7 @@ data the caller can act on rather than only a message::
     │       ├── SizeMismatch     expected, actual
     │       └── DigestMismatch   algorithm, expected, actual, source
     ├── ProviderError            item-level failure reported by or about a platform
+    │   ├── ApiError             an API call failed: status (None: unreachable), retry_after
     │   ├── RemoteJobFailed      the platform says the job failed; message is its text
     │   ├── PollTimeout          the package was not ready within give_up_after
     │   └── MalformedResponse    the platform answered something we cannot read
@@ -169,6 +170,26 @@ class ProviderError(DownloaderError):
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class ApiError(ProviderError):
+    """A platform's API answered an error status, or could not be reached (`status` None).
+
+    Retryable for network failures, 408, 429 and most 5xx; `retry_after` is the
+    server's Retry-After in seconds when it sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, retryable=retryable)
+        self.status = status
+        self.retry_after = retry_after
 
 
 class RemoteJobFailed(ProviderError):

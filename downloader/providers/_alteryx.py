@@ -1,0 +1,109 @@
+"""The Alteryx adapter: a finished job's outputs, each fetched with a bearer token.
+
+`GET /v3/jobs/{id}` until Completed or Cancelled.  Completed is not success:
+the job fails when its disposition is not `Success` or when it carries error
+messages, and their text becomes the item's error.  Each output is then fetched
+by the engine from `GET /v1/jobs/{id}/output/{outputId}?format=..` (the
+configured format, else Raw when offered, else the first one offered), with the
+current token asked for before every request and renewed through `refresh_url`
+when the server answers 401 (the engine calls it then).  The file's name comes
+from the answer's Content-Disposition, else from the output's `fileName`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import quote, urlencode
+
+import structlog
+
+from downloader.errors import ProviderError, RemoteJobFailed
+from downloader.items import ItemRef
+from downloader.providers._api import ApiClient
+from downloader.providers._oauth import TokenSource
+from downloader.providers._parse_alteryx import AlteryxJob, Output, choose_format, parse_job
+from downloader.providers._parse_common import RemoteState
+from downloader.providers._poll import NotYet, PhaseTracker, Poller
+from downloader.providers._types import Package, PackageMemo, PhaseListener
+from downloader.transfer import AssetRequest
+
+__all__ = ["AlteryxProvider"]
+
+log = structlog.get_logger("downloader.providers")
+
+
+def _q(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+class AlteryxProvider:
+    """An Alteryx Server `webapi`; `api` authenticates with `tokens`."""
+
+    name = "alteryx"
+
+    def __init__(
+        self,
+        api: ApiClient,
+        tokens: TokenSource,
+        pollers: Callable[[ItemRef], Poller],
+        *,
+        output_format: str | None = None,
+    ) -> None:
+        self.api = api
+        self.tokens = tokens
+        self.output_format = output_format
+        self._pollers = pollers
+
+    async def prepare(self, item: ItemRef, memo: PackageMemo, events: PhaseListener) -> Package:
+        """Wait for the job; its outputs as a `Package` (one asset per output)."""
+        if item.provider != self.name or item.kind != "job":
+            raise ProviderError(f"{item.key} is not an Alteryx job")
+        job_id = item.ids[0]
+        job = await self._wait(self._pollers(item), PhaseTracker(events), job_id)
+        if not job.outputs:
+            raise ProviderError(f"Alteryx job {job_id} completed without outputs")
+        assets = tuple(self._asset(item, job_id, output) for output in job.outputs)
+        log.info("provider.package_ready", provider=self.name, item=item.key, assets=len(assets))
+        return Package(assets, None, "Alteryx job outputs")
+
+    async def _wait(self, poller: Poller, phases: PhaseTracker, job_id: str) -> AlteryxJob:
+        path = f"/v3/jobs/{_q(job_id)}"
+
+        async def ask() -> AlteryxJob | NotYet:
+            job = parse_job(await self.api.call("GET", path))
+            failure = job.failure()
+            if failure is not None:
+                raise RemoteJobFailed(self.api.clean(failure))
+            if job.status.state is RemoteState.SUCCEEDED:
+                return job
+            await phases.enter("waiting", job.status.word)
+            return NotYet(job.status.word, job.status.known)
+
+        return await poller.until(ask, what=f"Alteryx job {job_id}", goal="finished")
+
+    def _asset(self, item: ItemRef, job_id: str, output: Output) -> AssetRequest:
+        fmt = choose_format(output.formats, self.output_format)
+        if self.output_format and fmt.lower() != self.output_format.lower():
+            log.info(
+                "provider.format_unavailable",
+                provider=self.name,
+                item=item.key,
+                output=output.id,
+                wanted=self.output_format,
+                used=fmt,
+            )
+        path = f"/v1/jobs/{_q(job_id)}/output/{_q(output.id)}"
+        url = f"{self.api.url(path)}?{urlencode({'format': fmt})}"
+
+        async def reauthenticate() -> str:
+            # The output's URL never changes; what expired is the token.
+            await self.tokens.renew()
+            return url
+
+        return AssetRequest(
+            key=f"{item.key}#output-{output.id}",
+            url=url,
+            refresh_url=reauthenticate,
+            headers=self.tokens.headers,
+            fallback_name=output.file_name or f"output-{output.id}",
+        )

@@ -1,0 +1,33 @@
+"""Plain URL items (`http:file`): no platform, the URL goes straight to the engine."""
+
+from __future__ import annotations
+
+from downloader.errors import ProviderError
+from downloader.items import ItemRef
+from downloader.providers._types import Package, PackageMemo, PhaseListener
+from downloader.transfer import AssetRequest
+from downloader.transfer._digests import parse_caller_digest
+
+__all__ = ["HttpProvider"]
+
+
+class HttpProvider:
+    """`http:file` items: one asset, the item's URL, checked against its sha256 if given.
+
+    A plain URL cannot be renewed: when it expires the item fails, and the
+    watchlist entry needs a fresh one.
+    """
+
+    name = "http"
+
+    async def prepare(self, item: ItemRef, memo: PackageMemo, events: PhaseListener) -> Package:
+        if item.provider != self.name or item.kind != "file":
+            raise ProviderError(f"{item.key} is not a plain URL item")
+        if item.url is None:
+            raise ProviderError(f"{item.key} has no URL")
+        digests = (parse_caller_digest("sha256", item.sha256),) if item.sha256 else ()
+        name = item.ids[0].rsplit("/", 1)[-1]
+        asset = AssetRequest(
+            key=item.key, url=item.url, expected_digests=digests, fallback_name=name or "download"
+        )
+        return Package((asset,), None, "plain URL")

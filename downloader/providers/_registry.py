@@ -1,0 +1,115 @@
+"""The registry: one adapter per configured platform, wired to one session and clock."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import aiohttp
+import anyio
+import structlog
+
+from downloader.clock import Clock
+from downloader.config import (
+    AlteryxSettings,
+    PixxelSettings,
+    PollSettings,
+    ProvidersSettings,
+    ScaleSettings,
+)
+from downloader.items import ItemRef
+from downloader.providers._alteryx import AlteryxProvider
+from downloader.providers._api import ApiClient, Auth, StaticAuth
+from downloader.providers._http import HttpProvider
+from downloader.providers._oauth import TokenSource, client_auth
+from downloader.providers._pixxel import PixxelProvider
+from downloader.providers._poll import Poller
+from downloader.providers._scale import ScaleProvider
+from downloader.providers._types import Provider
+
+__all__ = ["API_CONCURRENCY", "build_providers"]
+
+API_CONCURRENCY = 4
+"""API calls in flight to one platform, all items together."""
+
+_log = structlog.get_logger("downloader.providers")
+
+
+def build_providers(
+    settings: ProvidersSettings,
+    session: aiohttp.ClientSession,
+    clock: Clock,
+    poll: PollSettings,
+    rand: Callable[[], float] = random.random,
+) -> dict[str, Provider]:
+    """An adapter for each configured platform, and `http` (always), by provider name."""
+    wiring = _Wiring(session, clock, poll, rand)
+    providers: dict[str, Provider] = {"http": HttpProvider()}
+    if settings.pixxel is not None:
+        providers["pixxel"] = wiring.pixxel(settings.pixxel)
+    if settings.scale is not None:
+        providers["scale"] = wiring.scale(settings.scale)
+    if settings.alteryx is not None:
+        providers["alteryx"] = wiring.alteryx(settings.alteryx)
+    return providers
+
+
+class _Wiring:
+    """What every adapter is built from."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        clock: Clock,
+        poll: PollSettings,
+        rand: Callable[[], float],
+    ) -> None:
+        self.session = session
+        self.clock = clock
+        self.poll = poll
+        self.rand = rand
+
+    def pollers(self, provider: str) -> Callable[[ItemRef], Poller]:
+        def make(item: ItemRef) -> Poller:
+            log = _log.bind(provider=provider, item=item.key)
+            return Poller(self.clock, self.poll, rand=self.rand, log=log)
+
+        return make
+
+    def client(
+        self, platform: str, base_url: str, limiter: anyio.CapacityLimiter, auth: Auth
+    ) -> ApiClient:
+        return ApiClient(
+            self.session,
+            platform=platform,
+            base_url=base_url,
+            clock=self.clock,
+            limiter=limiter,
+            auth=auth,
+        )
+
+    def pixxel(self, settings: PixxelSettings) -> PixxelProvider:
+        key = settings.api_key.reveal() if settings.api_key is not None else None
+        value = f"Bearer {key}" if key and settings.auth_scheme == "bearer" else key
+        auth = StaticAuth(value, secrets=[key] if key else [])
+        limiter = anyio.CapacityLimiter(API_CONCURRENCY)
+        api = self.client("Pixxel", settings.base_url, limiter, auth)
+        return PixxelProvider(api, self.pollers("pixxel"))
+
+    def scale(self, settings: ScaleSettings) -> ScaleProvider:
+        token = settings.token.reveal() if settings.token is not None else None
+        auth = StaticAuth(f"Token {token}" if token else None, secrets=[token] if token else [])
+        limiter = anyio.CapacityLimiter(API_CONCURRENCY)
+        api = self.client("Scale", settings.base_url, limiter, auth)
+        return ScaleProvider(api, self.pollers("scale"), legacy=settings.api_version == "legacy")
+
+    def alteryx(self, settings: AlteryxSettings) -> AlteryxProvider:
+        limiter = anyio.CapacityLimiter(API_CONCURRENCY)
+        credentials = client_auth(settings.client_id, settings.client_secret)
+        tokens = TokenSource(
+            self.client("Alteryx", settings.base_url, limiter, credentials), clock=self.clock
+        )
+        api = self.client("Alteryx", settings.base_url, limiter, tokens)
+        return AlteryxProvider(
+            api, tokens, self.pollers("alteryx"), output_format=settings.output_format
+        )

@@ -1,0 +1,104 @@
+"""What a provider adapter gives the runner, and what the runner gives it.
+
+An adapter turns an `ItemRef` into a `Package`: the assets to hand to the
+transfer engine, once the platform has finished the job and built whatever must
+be built.  While it waits it reports phases through a `PhaseListener`, and what
+it must never ask the platform twice (a catalog download's id) it keeps in a
+`PackageMemo`, which outlives the process when the runner backs it by its store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from downloader.items import ItemRef
+
+if TYPE_CHECKING:
+    from downloader.transfer import AssetRequest
+
+__all__ = [
+    "MemoryMemo",
+    "Package",
+    "PackageMemo",
+    "Phase",
+    "PhaseListener",
+    "Provider",
+    "SilentListener",
+]
+
+Phase = Literal["waiting", "requested", "preparing"]
+"""`waiting`: the remote job runs; `requested`: the package was asked for;
+`preparing`: the platform is still building it (we poll)."""
+
+
+@dataclass(frozen=True)
+class Package:
+    """An item's files, ready to fetch.
+
+    Every asset goes to `TransferEngine.fetch` as it is.  An asset the platform
+    offers no way to fetch (a Scale file without a URL) is still listed, so the item
+    cannot silently lose it: fetching it raises `ProviderError` with the reason.
+    """
+
+    assets: tuple[AssetRequest, ...]
+    download_id: str | None
+    """The platform's id of the download or package, if it has one."""
+    description: str
+    """What this is, for people: "Pixxel job package (ZIP)", "Scale job products"."""
+
+
+class PackageMemo(Protocol):
+    """Where an adapter keeps what it must not ask the platform twice (one item's worth)."""
+
+    async def load(self) -> Mapping[str, Any] | None:
+        """What was saved last, or None when nothing was."""
+        ...
+
+    async def save(self, data: Mapping[str, Any]) -> None:
+        """Replace what is kept with `data` (JSON-serialisable values only)."""
+        ...
+
+
+class PhaseListener(Protocol):
+    """Told when an item moves to another phase of the platform dance."""
+
+    async def phase(self, name: Phase, detail: str = "") -> None: ...
+
+
+class Provider(Protocol):
+    """One platform: turns items into packages."""
+
+    name: str
+
+    async def prepare(self, item: ItemRef, memo: PackageMemo, events: PhaseListener) -> Package:
+        """Wait for `item`'s remote job and package; return what to download.
+
+        Raises `ProviderError` (or a subclass) when the item cannot go on: the job
+        failed, the package never became ready, the platform refused us or answered
+        nonsense.  Its message is short and fit to show on the item.
+        """
+        ...
+
+
+class MemoryMemo:
+    """A `PackageMemo` in memory: for tests, and for items the runner does not persist."""
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        self.data: dict[str, Any] | None = dict(data) if data is not None else None
+        self.saves = 0
+
+    async def load(self) -> Mapping[str, Any] | None:
+        return dict(self.data) if self.data is not None else None
+
+    async def save(self, data: Mapping[str, Any]) -> None:
+        self.data = dict(data)
+        self.saves += 1
+
+
+class SilentListener:
+    """A `PhaseListener` that ignores every phase."""
+
+    async def phase(self, name: Phase, detail: str = "") -> None:
+        return None
