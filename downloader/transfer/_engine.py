@@ -64,7 +64,7 @@ from downloader.transfer._writer import DataFile, promote
 log = structlog.get_logger("downloader.transfer")
 
 READ_SIZE = 1 * MiB
-CHECKPOINT_EVERY = 16 * MiB
+CHECKPOINT_EVERY = 8 * MiB
 MAX_REDIRECTS = 10
 
 
@@ -209,7 +209,7 @@ class TransferEngine:
         clock: Clock,
         rand: Callable[[], float] = random.random,
         checkpoint_every: int = CHECKPOINT_EVERY,
-        checkpoint_interval: float = 2.0,
+        checkpoint_interval: float = 0.5,
     ) -> None:
         self._session = session
         self.partial_root = partial_root
