@@ -149,17 +149,24 @@ def test_duplicates_unsafe_ids_unknown_faults_and_repeated_names_are_refused() -
         id = "c/1"
         [[scale.job]]
         id = 1
-        faults = { explode = true }
+        faults = { explode = 1, drop_after_bytes = "10", stall_seconds = 1, error_statuses = [503] }
         files = [{ name = "a", size = 1 }, { name = "a", size = 2 }]
         [[scale.job]]
         id = 1
+        [[alteryx.job]]
+        id = "a"
+        outputs = [{ id = "o", file_name = "f", size = 1, formats = [] }]
         """
     )
     text = "\n".join(found)
     assert "pixxel:catalog:c/1: id 'c/1' must match" in text
-    assert "unknown faults: explode" in text
+    assert "unknown fault explode" in text
+    assert "fault drop_after_bytes has the wrong type" in text
+    assert "stall_seconds" not in text
+    assert "error_statuses" not in text
     assert "must be unique" in text
     assert "the same item appears twice" in text
+    assert "alteryx:job:a: every output needs at least one format" in text
 
 
 def test_a_scenario_built_in_code_is_checked_too() -> None:

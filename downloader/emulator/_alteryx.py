@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from downloader.emulator._filespec import Faults, FileSpec
+from downloader.emulator._filespec import FileSpec
 from downloader.emulator._items import output_file_name
 from downloader.emulator._respond import admit, answer, basic_credentials
 from downloader.emulator._scenario import AlteryxJob
@@ -53,7 +53,7 @@ class AlteryxApi:
                         content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
                         content_disposition=attachment(name),
                     )
-                    ctx.files.add(spec, Faults(**job.knobs.faults))
+                    ctx.files.add(spec, job.knobs.file_faults())
                     ctx.owners[path] = job.key
 
     @staticmethod

@@ -98,7 +98,7 @@ class Emulator:
             response: web.StreamResponse = await handler(request)
             return response
         note = RequestNote()
-        CURRENT_NOTE.set(note)
+        token = CURRENT_NOTE.set(note)
         status = 500
         try:
             response = await handler(request)
@@ -108,6 +108,7 @@ class Emulator:
             status = exc.status
             raise
         finally:
+            CURRENT_NOTE.reset(token)
             self.ctx.log.append(
                 ApiRecord(
                     method=request.method,

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from downloader.emulator._filespec import Faults, FileSpec
+from downloader.emulator._filespec import FileSpec
 from downloader.emulator._respond import ErrorMaker, admit, answer
 from downloader.emulator._scale_model import (
     ProductFile,
@@ -53,7 +53,7 @@ class ScaleApi:
         for product in self.files:
             content = ctx.catalogue.file_content(product.job, product.entry)
             spec = FileSpec(product.host_path, content, content_type=product.entry.media_type)
-            ctx.files.add(spec, Faults(**product.job.knobs.faults))
+            ctx.files.add(spec, product.job.knobs.file_faults())
             ctx.owners[product.host_path] = product.job.key
 
     def app(self, *, legacy_only: bool) -> web.Application:

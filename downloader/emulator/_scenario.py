@@ -34,7 +34,7 @@ in code from these dataclasses.  Example::
 
     [[scale.job]]
     id = 15096
-    files = [{ name = "a.kml", size = 1000, media_type = "application/vnd.google-earth.kml+xml" }]
+    files = [{ name = "a.kml", size = 1000, media_type = "text/xml", output = "kml" }]
     # null_url = true                -> every file's "url" is null
     # cancel = true                  -> ends CANCELED instead of COMPLETED
 
@@ -42,7 +42,7 @@ in code from these dataclasses.  Example::
     id = "66ebd18d3d6200007e000d8c"
     outputs = [{ id = "o1", file_name = "result.csv", size = 1000, formats = ["Raw", "Csv"] }]
     messages = [{ status = 1, text = "Finished running", tool_id = 3 }]
-    # disposition = "Success"; cancel = true -> "Cancelled"
+    # disposition = "Success"; cancel = true -> "Cancelled"; app_id = "app-1"
 
 Every item also takes these knobs:
 
@@ -54,19 +54,27 @@ Every item also takes these knobs:
 - `throttle = N`, `retry_after = "1"`: the first N API calls naming the item get
   429 with that `Retry-After`.
 - `malformed = "unknown_status" | "missing_field" | "wrong_type" | "truncated_json"
-  | "html_error" | "huge_body"` (and `malformed_times = N`, default every time):
-  the item's API answers are spoiled that way.
+  | "html_error" | "huge_body"` (and `malformed_times = N`, default -1: every
+  time): the item's API answers are spoiled that way (see `_malform`).
 - `url_lifetime`: overrides the signed URL lifetime of this item's package.
 - `faults = { drop_after_bytes = 100000, ... }`: `Faults` of the file host for
   every file of the item (see `_filespec.Faults`).
+
+Unknown keys, wrong types, duplicate items, ids that are not URL-safe
+(`[A-Za-z0-9][A-Za-z0-9._~-]*`) and repeated file names within an item are errors.
+Item keys follow the contract: `pixxel:job:WF/JOB`, `pixxel:task:WF/JOB/TASK`,
+`pixxel:catalog:ID`, `pixxel:order_item:ID`, `scale:job:ID`, `alteryx:job:ID`.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from downloader.emulator._filespec import Faults
 
 
 class Malformed(StrEnum):
@@ -98,6 +106,10 @@ class Knobs:
     malformed_times: int = -1
     url_lifetime: float | None = None
     faults: Mapping[str, Any] = field(default_factory=dict)
+
+    def file_faults(self) -> Faults:
+        """A fresh `Faults` for one served file (the host consumes queued faults)."""
+        return Faults(**copy.deepcopy(dict(self.faults)))
 
 
 @dataclass(frozen=True)

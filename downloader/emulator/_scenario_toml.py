@@ -7,12 +7,13 @@ raised together as one `ConfigError` naming the file and the key
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import tomllib
-from collections.abc import Callable
+import types
+import typing
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from downloader.emulator._filespec import Faults
 from downloader.emulator._scenario import (
@@ -36,8 +37,13 @@ from downloader.emulator._scenario_reader import TableReader
 from downloader.errors import ConfigError, ConfigProblem
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]*\Z")
-_FAULT_NAMES = frozenset(f.name for f in dataclasses.fields(Faults))
 T = TypeVar("T")
+_ACCEPTS: dict[Any, tuple[type, ...]] = {
+    int: (int,),
+    float: (int, float),
+    bool: (bool,),
+    str: (str,),
+}
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -89,21 +95,61 @@ def check_scenario(scenario: Scenario) -> list[tuple[str, str]]:
         if item.key in seen:
             found.append((item.key, "the same item appears twice"))
         seen.add(item.key)
-        for part in _identity(item):
-            if not _SAFE_ID.match(part):
-                found.append((item.key, f"id {part!r} must match {_SAFE_ID.pattern}"))
-        unknown = set(item.knobs.faults) - _FAULT_NAMES
-        if unknown:
-            found.append((item.key, f"unknown faults: {', '.join(sorted(unknown))}"))
-        if isinstance(item, AlteryxJob):
-            names = [o.id for o in item.outputs]
-        else:
-            names = [f.name for f in item.files]
-        if len(set(names)) != len(names):
-            found.append((item.key, "file names (output ids) must be unique within an item"))
-        if any(not n or "\0" in n for n in names):
-            found.append((item.key, "file names must be non-empty and contain no NUL"))
+        found += [(item.key, message) for message in _item_problems(item)]
     return found
+
+
+def _item_problems(item: Item) -> list[str]:
+    found = [
+        f"id {part!r} must match {_SAFE_ID.pattern}"
+        for part in _identity(item)
+        if not _SAFE_ID.match(part)
+    ]
+    found += _fault_problems(item.knobs.faults)
+    if item.knobs.throttle < 0:
+        found.append("throttle must not be negative")
+    names = (
+        [o.id for o in item.outputs]
+        if isinstance(item, AlteryxJob)
+        else [f.name for f in item.files]
+    )
+    if len(set(names)) != len(names):
+        found.append("file names (output ids) must be unique within an item")
+    if any(not n or "\0" in n for n in names):
+        found.append("file names must be non-empty and contain no NUL")
+    if isinstance(item, AlteryxJob) and any(not o.formats for o in item.outputs):
+        found.append("every output needs at least one format")
+    return found
+
+
+def _fault_problems(faults: Mapping[str, Any]) -> list[str]:
+    """Unknown fault names and values of the wrong type (caught here, not mid-request)."""
+    hints = typing.get_type_hints(Faults)
+    found = []
+    for name, value in faults.items():
+        if name not in hints:
+            found.append(f"unknown fault {name}")
+        elif not _fits(value, hints[name]):
+            found.append(f"fault {name} has the wrong type")
+    return found
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for option in options:
+        if option is type(None):
+            if value is None:
+                return True
+        elif typing.get_origin(option) is list:
+            (inner,) = typing.get_args(option)
+            if isinstance(value, list) and all(_fits(v, inner) for v in value):
+                return True
+        # TOML booleans are Python ints too: only a bool knob takes one.
+        elif isinstance(value, _ACCEPTS.get(option, ())) and (
+            option is bool or not isinstance(value, bool)
+        ):
+            return True
+    return False
 
 
 def _identity(item: Item) -> tuple[str, ...]:
