@@ -30,5 +30,9 @@ unit: $(STAMP)
 bench-engine: $(STAMP)
 	$(BIN)/python -m bench.engine_2gib 2GiB
 
+## make demo: the service on the built-in emulator (SQLite, sample watchlist, live display)
+demo: $(STAMP)
+	$(BIN)/downloader demo --target demo-archive
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache demo-archive

@@ -82,7 +82,179 @@ def _add_check_config(subparsers: _Subparsers) -> None:
     parser.set_defaults(handler=check_config)
 
 
-_SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (_add_check_config,)
+def once(args: argparse.Namespace) -> int:
+    """`downloader once`: work every watchlist item until each is archived or failed."""
+    import anyio
+
+    from downloader.config import load_config
+    from downloader.errors import ConfigError
+    from downloader.logs import configure_logging
+    from downloader.runners._compose import Interrupted, run_once
+
+    try:
+        settings = load_config(_config_path(args))
+    except ConfigError as exc:
+        _print_problems(exc.problems, sys.stderr)
+        return EXIT_USAGE
+    watchlist = load_watchlist(
+        settings.watchlist.path, enabled_providers=set(settings.providers.enabled) | {"http"}
+    )
+    _print_problems(watchlist.problems, sys.stderr)  # bad entries are skipped, not fatal
+    from downloader.runners._progress import show_progress
+
+    configure_logging(level="warning" if sys.stderr.isatty() else "info")
+    try:
+        result = anyio.run(lambda: run_once(settings, watchlist.items, progress=show_progress))
+    except Interrupted:
+        print("interrupted; progress is saved, run again to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"{result.archived} archived, {result.failed} failed")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _add_once(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "once",
+        help="work every watchlist item until each is archived or failed, then exit",
+        description="Batch mode.  Exits 0 when every item is archived, 1 when any failed, "
+        "2 on a bad config, 3 when interrupted.",
+    )
+    _add_config_option(parser)
+    parser.set_defaults(handler=once)
+
+
+def status(args: argparse.Namespace) -> int:
+    """`downloader status`: one line (or JSON object) per item; safe while the daemon runs."""
+    import anyio
+
+    from downloader.config import load_config
+    from downloader.errors import ConfigError, StoreError
+    from downloader.runners._status import collect_status, render_json, render_text
+    from downloader.store import open_store
+
+    try:
+        settings = load_config(_config_path(args))
+    except ConfigError as exc:
+        _print_problems(exc.problems, sys.stderr)
+        return EXIT_USAGE
+
+    async def read() -> list[dict[str, object]]:
+        async with open_store(settings.state.url) as store:
+            return await collect_status(store, verbose=args.verbose)
+
+    try:
+        rows = anyio.run(read)
+    except StoreError as exc:
+        print(f"state store: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(render_json(rows) if args.json else render_text(rows))
+    return EXIT_OK
+
+
+def _add_status(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "status",
+        help="show every item's state, bytes, error and archive path",
+        description="One line per item (and per asset with -v); --json prints a JSON array.",
+    )
+    _add_config_option(parser)
+    parser.add_argument("--json", action="store_true", help="print a JSON array")
+    parser.add_argument("-v", "--verbose", action="store_true", help="list assets too")
+    parser.set_defaults(handler=status)
+
+
+def verify(args: argparse.Namespace) -> int:
+    """`downloader verify`: re-hash archived bags against their manifests (fixity audit)."""
+    import anyio
+
+    from downloader.archive import item_path, verify_bag
+    from downloader.config import load_config
+    from downloader.errors import ConfigError
+    from downloader.items import ItemRef
+    from downloader.store import ItemState, open_store
+
+    try:
+        settings = load_config(_config_path(args))
+        wanted = [ItemRef.parse(text) for text in args.items]
+    except ConfigError as exc:
+        _print_problems(exc.problems, sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:
+        print(f"bad item: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    root = settings.archive.root
+
+    async def bags() -> list[tuple[str, Path]]:
+        if wanted:
+            return [(ref.key, root / item_path(ref)) for ref in wanted]
+        async with open_store(settings.state.url) as store:
+            records = await store.list_items(include_inactive=True)
+        return [
+            (r.key, Path(r.archive_path))
+            for r in records
+            if r.state is ItemState.ARCHIVED and r.archive_path
+        ]
+
+    intact = True
+    for key, path in anyio.run(bags):
+        if not path.is_dir():
+            print(f"{key}: missing ({path})")
+            intact = False
+            continue
+        audit = verify_bag(path)
+        intact = intact and audit.ok
+        print("\n".join(audit.report_lines()))
+    return EXIT_OK if intact else EXIT_FAILED
+
+
+def _add_verify(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "verify",
+        help="re-hash archived items against their manifests",
+        description="Fixity audit of every archived item, or of the items named "
+        "(provider:kind:id[/id...]).  Exits 0 when all are intact, 1 otherwise.",
+    )
+    _add_config_option(parser)
+    parser.add_argument("items", nargs="*", metavar="ITEM")
+    parser.set_defaults(handler=verify)
+
+
+def demo(args: argparse.Namespace) -> int:
+    """`downloader demo`: the service against the built-in emulator, into ./demo-archive."""
+    import anyio
+
+    from downloader.logs import configure_logging
+    from downloader.runners._compose import Interrupted
+    from downloader.runners._demo import run_demo
+
+    configure_logging(level="warning")
+    target: Path = args.target.resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        result = anyio.run(run_demo, target)
+    except Interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _add_demo(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run against the built-in provider emulator into ./demo-archive",
+        description="Start the provider emulator on loopback, download its sample watchlist "
+        "with progress, and print where everything went.",
+    )
+    parser.add_argument("--target", type=Path, default=Path("demo-archive"), metavar="DIR")
+    parser.set_defaults(handler=demo)
+
+
+_SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (
+    _add_demo,
+    _add_check_config,
+    _add_once,
+    _add_status,
+    _add_verify,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,8 +23,10 @@ data the caller can act on rather than only a message::
     │   ├── PollTimeout          the package was not ready within give_up_after
     │   └── MalformedResponse    the platform answered something we cannot read
     ├── StoreError
-    │   └── IllegalTransition    current, target
+    │   ├── IllegalTransition    current, target
+    │   └── LeaseLost            key, owner: another worker holds the item now
     └── ArchiveError             a bag could not be assembled or failed its audit
+        └── CorruptMember        member, expected, actual: a ZIP member's CRC-32 is wrong
 
 `retryable` is the single bit the retry loops look at; everything else is for
 people and logs.
@@ -213,5 +215,28 @@ class IllegalTransition(StoreError):
         self.target = target
 
 
+class LeaseLost(StoreError):
+    """A write for an item came from a worker whose lease on it has passed to another."""
+
+    def __init__(self, key: str, owner: str, holder: str | None) -> None:
+        super().__init__(f"{key}: lease of {owner!r} lost (now held by {holder or 'nobody'})")
+        self.key = key
+        self.owner = owner
+        self.holder = holder
+
+
 class ArchiveError(DownloaderError):
     """A bag could not be assembled, or an archived bag failed its audit."""
+
+
+class CorruptMember(ArchiveError):
+    """A ZIP member's bytes do not match the CRC-32 its archive records."""
+
+    def __init__(self, path: str, member: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"{path}: member {member!r} fails its CRC-32 check: "
+            f"expected {expected:08x}, got {actual:08x}"
+        )
+        self.member = member
+        self.expected = expected
+        self.actual = actual

@@ -40,9 +40,20 @@ async def test_cancelled_transfer_resumes_every_segment_from_its_checkpoint(
     content = SeededContent(31, 8 * MiB)
     file_host.host.add(FileSpec("/c.bin", content), Faults(rate_bytes_per_s=3 * MiB))
     request = AssetRequest("c", url=file_host.url("/c.bin"))
-    async with make_engine(tmp_path, limits=LIMITS, checkpoint_every=256 * 1024) as (engine, _):
-        with anyio.move_on_after(0.4):
-            await engine.fetch(request, tmp_path / "out")
+    engine_cm = make_engine(tmp_path, limits=LIMITS, checkpoint_every=256 * 1024)
+    async with engine_cm as (engine, _), anyio.create_task_group() as tg:
+
+        async def cancel_once_every_segment_has_progressed() -> None:
+            with anyio.fail_after(20):
+                while True:
+                    saved = checkpoint(tmp_path, "c")
+                    if saved and all(s.pos - s.start >= 256 * 1024 for s in saved.segments):
+                        tg.cancel_scope.cancel()
+                        return
+                    await anyio.sleep(0.02)
+
+        tg.start_soon(cancel_once_every_segment_has_progressed)
+        await engine.fetch(request, tmp_path / "out")
     saved = checkpoint(tmp_path, "c")
     assert saved is not None
     assert len(saved.segments) == 4

@@ -1,0 +1,8 @@
+"""The drivers of the pipeline: batch (`once`) and, later, the daemon (`run`)."""
+
+from __future__ import annotations
+
+from downloader.runners._batch import BatchResult, run_batch
+from downloader.runners._pipeline import ItemWorker, Package, PlainURLs, Provider
+
+__all__ = ["BatchResult", "ItemWorker", "Package", "PlainURLs", "Provider", "run_batch"]

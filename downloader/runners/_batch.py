@@ -1,0 +1,57 @@
+"""Batch mode: work every watchlist item until each one is archived or failed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import anyio
+
+from downloader.clock import Clock
+from downloader.items import ItemRef
+from downloader.runners._pipeline import ItemWorker
+from downloader.store import ItemState, StateStore, is_terminal
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    archived: int
+    failed: int
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+
+async def run_batch(
+    items: Sequence[ItemRef],
+    *,
+    store: StateStore,
+    worker: ItemWorker,
+    clock: Clock,
+    owner: str,
+    concurrency: int,
+    lease: timedelta = timedelta(minutes=10),
+) -> BatchResult:
+    """Claim and work items until every active item is terminal."""
+    refs = {ref.key: ref for ref in items}
+    now = clock.utcnow()
+    await store.release_all(owner)
+    await store.sync_watchlist(items, now=now)
+    while True:
+        claimed = await store.claim(owner, now=clock.utcnow(), lease=lease, limit=concurrency)
+        if claimed:
+            async with anyio.create_task_group() as tg:
+                for record in claimed:
+                    tg.start_soon(worker.work, refs[record.key])
+            continue
+        active = [r for r in await store.list_items() if r.key in refs]
+        if all(is_terminal(r.state) for r in active):
+            return BatchResult(
+                archived=sum(r.state is ItemState.ARCHIVED for r in active),
+                failed=sum(r.state is ItemState.FAILED for r in active),
+            )
+        due = await store.next_due(owner)
+        wait = 1.0 if due is None else (due - clock.utcnow()).total_seconds()
+        await clock.sleep(max(0.05, wait))

@@ -1,0 +1,84 @@
+"""The composition root: real effects wired together from settings, in one place."""
+
+from __future__ import annotations
+
+import signal
+import socket
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+import aiohttp
+import anyio
+
+from downloader.clock import SystemClock
+from downloader.config import Settings
+from downloader.items import ItemRef
+from downloader.runners._batch import BatchResult, run_batch
+from downloader.runners._pipeline import ItemWorker, PlainURLs, Provider
+from downloader.store import StateStore, open_store
+from downloader.transfer import TransferEngine
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived before the batch was done."""
+
+
+async def run_once(
+    settings: Settings,
+    items: Sequence[ItemRef],
+    *,
+    progress: Callable[[StateStore], Coroutine[Any, Any, None]] | None = None,
+) -> BatchResult:
+    """Batch mode with real effects; raises `Interrupted` on SIGINT/SIGTERM."""
+    clock = SystemClock()
+    owner = f"{socket.gethostname()}:once"
+    limits = settings.transfer.limits
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=limits.max_per_host)
+    root = settings.archive.root
+    root.mkdir(parents=True, exist_ok=True, mode=0o750)
+    interrupted = False
+    async with (
+        open_store(settings.state.url) as store,
+        aiohttp.ClientSession(connector=connector, auto_decompress=False) as session,
+        anyio.create_task_group() as tg,
+    ):
+        engine = TransferEngine(
+            session,
+            partial_root=root / ".partial",
+            limits=limits,
+            timeouts=settings.transfer.timeouts,
+            clock=clock,
+        )
+        providers: dict[str, Provider] = {"http": PlainURLs()}
+        worker = ItemWorker(
+            store=store,
+            engine=engine,
+            providers=providers,
+            archive_root=root,
+            clock=clock,
+            owner=owner,
+        )
+
+        async def watch_signals() -> None:
+            nonlocal interrupted
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    interrupted = True
+                    tg.cancel_scope.cancel()
+                    return
+
+        tg.start_soon(watch_signals)
+        if progress is not None:
+            tg.start_soon(progress, store)
+        result = await run_batch(
+            items,
+            store=store,
+            worker=worker,
+            clock=clock,
+            owner=owner,
+            concurrency=limits.max_concurrent,
+        )
+        tg.cancel_scope.cancel()
+    if interrupted:
+        raise Interrupted
+    return result

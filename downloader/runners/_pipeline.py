@@ -1,0 +1,260 @@
+"""One item, from its watchlist entry to a verified bag.
+
+`ItemWorker.work` is the whole journey of a claimed item: the provider turns the
+item into a package of assets (waiting for the remote job and polling as it must),
+the engine fetches each asset, and the archive files them into a bag that appears
+under its final path only when complete.  Every step is recorded in the store
+before the next begins, so a restart continues where the last run stopped:
+assets already fetched are kept and not asked for again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+import structlog
+
+from downloader.archive import BagBuilder, item_path
+from downloader.clock import Clock
+from downloader.errors import DownloaderError
+from downloader.items import ItemRef
+from downloader.store import ItemState, StateStore
+from downloader.store._models import AssetRecord, AssetState, PackageRecord
+from downloader.transfer import AssetRequest, TransferEngine
+from downloader.transfer._digests import parse_caller_digest
+from downloader.transfer._names import sanitize_filename
+from downloader.transfer._urls import redact_url
+
+log = structlog.get_logger("downloader.pipeline")
+
+
+@dataclass(frozen=True)
+class Package:
+    """What a provider hands over: the assets of one item, ready for the engine."""
+
+    assets: tuple[AssetRequest, ...]
+    download_id: str | None = None
+    description: str = ""
+
+
+class PackageMemo(Protocol):
+    async def load(self) -> Mapping[str, Any] | None: ...
+
+    async def save(self, data: Mapping[str, Any]) -> None: ...
+
+
+class PhaseListener(Protocol):
+    async def phase(self, name: str, detail: str = "") -> None: ...
+
+
+class Provider(Protocol):
+    name: str
+
+    async def prepare(self, item: ItemRef, memo: PackageMemo, events: PhaseListener) -> Package: ...
+
+
+class PlainURLs:
+    """`http:file` items: the URL is the package."""
+
+    name = "http"
+
+    async def prepare(self, item: ItemRef, memo: PackageMemo, events: PhaseListener) -> Package:
+        if item.url is None:
+            raise DownloaderError(f"{item.key} has no URL")
+        digests = [parse_caller_digest("sha256", item.sha256)] if item.sha256 else []
+        asset = AssetRequest(key=f"{item.key}#0", url=item.url, expected_digests=digests)
+        return Package(assets=(asset,), description="plain URL")
+
+
+class StoreMemo:
+    """A provider's notes about an item (e.g. a platform download id), kept in the store."""
+
+    def __init__(self, store: StateStore, key: str, clock: Clock) -> None:
+        self._store, self._key, self._clock = store, key, clock
+
+    async def load(self) -> Mapping[str, Any] | None:
+        record = await self._store.get_package(self._key)
+        return None if record is None else json.loads(record.data)
+
+    async def save(self, data: Mapping[str, Any]) -> None:
+        download_id = data.get("download_id")
+        record = PackageRecord(
+            item_key=self._key,
+            download_id=None if download_id is None else str(download_id),
+            status=str(data.get("status")) if data.get("status") is not None else None,
+            data=json.dumps(dict(data)),
+        )
+        await self._store.save_package(record, now=self._clock.utcnow())
+
+
+class StoreListener:
+    """Moves the item through waiting → requested → preparing as the provider reports."""
+
+    _ORDER = (ItemState.WAITING, ItemState.REQUESTED, ItemState.PREPARING)
+
+    def __init__(self, store: StateStore, key: str, owner: str, clock: Clock) -> None:
+        self._store, self._key, self._owner, self._clock = store, key, owner, clock
+
+    async def phase(self, name: str, detail: str = "") -> None:
+        target = ItemState(name)
+        record = await self._store.get(self._key)
+        if record is None or record.state == target:
+            return
+        if (
+            target in self._ORDER
+            and record.state in self._ORDER
+            and self._ORDER.index(target) < self._ORDER.index(record.state)
+        ):
+            return  # never step backwards on a late report
+        await self._store.transition(self._key, target, now=self._clock.utcnow(), owner=self._owner)
+
+
+class ItemWorker:
+    """Works claimed items to the end; one instance serves a whole run."""
+
+    def __init__(
+        self,
+        *,
+        store: StateStore,
+        engine: TransferEngine,
+        providers: Mapping[str, Provider],
+        archive_root: Path,
+        clock: Clock,
+        owner: str,
+        retry_delay: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.providers = providers
+        self.root = archive_root
+        self.clock = clock
+        self.owner = owner
+        self.retry_delay = retry_delay
+
+    async def work(self, ref: ItemRef) -> ItemState:
+        """Take `ref` as far as it can go now; returns the state it ends in."""
+        bound = log.bind(item=ref.key, provider=ref.provider)
+        started = self.clock.monotonic()
+        try:
+            final = await self._work(ref)
+        except DownloaderError as exc:
+            return await self._failed(ref, exc, bound)
+        bound.info(
+            "item.archived",
+            archive_path=str(final),
+            seconds=round(self.clock.monotonic() - started, 3),
+        )
+        return ItemState.ARCHIVED
+
+    async def _failed(self, ref: ItemRef, exc: DownloaderError, bound: Any) -> ItemState:
+        now = self.clock.utcnow()
+        message = f"{type(exc).__name__}: {exc}"
+        if exc.retryable:
+            await self.store.schedule(
+                ref.key, now + self.retry_delay, now=now, owner=self.owner, error=message
+            )
+            await self.store.release(self.owner, ref.key)
+            bound.warning("item.retry_later", error=message)
+            record = await self.store.get(ref.key)
+            return record.state if record else ItemState.WAITING
+        await self.store.transition(
+            ref.key, ItemState.FAILED, now=now, owner=self.owner, error=message
+        )
+        bound.error("item.failed", error=message)
+        return ItemState.FAILED
+
+    async def _to(self, ref: ItemRef, state: ItemState, **fields: Any) -> None:
+        record = await self.store.get(ref.key)
+        if record is not None and record.state != state:
+            await self.store.transition(
+                ref.key, state, now=self.clock.utcnow(), owner=self.owner, **fields
+            )
+
+    async def _work(self, ref: ItemRef) -> Path:
+        provider = self.providers.get(ref.provider)
+        if provider is None:
+            raise DownloaderError(f"provider {ref.provider!r} is not configured")
+        memo = StoreMemo(self.store, ref.key, self.clock)
+        listener = StoreListener(self.store, ref.key, self.owner, self.clock)
+        package = await provider.prepare(ref, memo, listener)
+        await self._to(ref, ItemState.DOWNLOADING)
+        bag = BagBuilder.in_archive(self.root, ref, clock=self.clock)
+        done = {a.asset_key: a for a in await self.store.assets(ref.key)}
+        taken: set[str] = set()
+        total_done = 0
+        for index, asset in enumerate(package.assets):
+            record = done.get(asset.key)
+            if record is not None and record.state is AssetState.DONE and record.sha256:
+                path = bag.data_dir / record.name
+                if path.is_file() and path.stat().st_size == record.size:
+                    bag.add_payload(record.name, record.size or 0, record.sha256)
+                    taken.add(record.name)
+                    total_done += record.size or 0
+                    continue
+            name, size, sha256, md5 = await self._fetch(ref, index, asset, bag, taken)
+            bag.add_payload(name, size, sha256, md5)
+            taken.add(name)
+            await self.store.save_asset(
+                AssetRecord(
+                    item_key=ref.key,
+                    asset_key=asset.key,
+                    name=name,
+                    url_hint=redact_url(asset.url).removesuffix("?…") if asset.url else None,
+                    size=size,
+                    sha256=sha256,
+                    state=AssetState.DONE,
+                    bytes_done=size,
+                ),
+                now=self.clock.utcnow(),
+            )
+            total_done += size
+            await self.store.set_progress(
+                ref.key, total_done, None, now=self.clock.utcnow(), owner=self.owner
+            )
+        await self.store.set_progress(
+            ref.key, total_done, total_done, now=self.clock.utcnow(), owner=self.owner
+        )
+        await self._to(ref, ItemState.VERIFYING)
+        info: dict[str, str] = {}
+        if package.download_id:
+            info["External-Description"] = f"{package.description} {package.download_id}".strip()
+        final = await bag.finish(self.root / item_path(ref), info=info)
+        await self.store.transition(
+            ref.key,
+            ItemState.ARCHIVED,
+            now=self.clock.utcnow(),
+            owner=self.owner,
+            archive_path=str(final),
+        )
+        return final
+
+    async def _fetch(
+        self, ref: ItemRef, index: int, asset: AssetRequest, bag: BagBuilder, taken: set[str]
+    ) -> tuple[str, int, str, str | None]:
+        # each asset lands in its own folder first, so two assets that the servers
+        # give the same name can never overwrite each other inside the bag
+        incoming = self.engine.partial_root / "incoming" / bag.staging_dir.name / str(index)
+        result = await self.engine.fetch(asset, incoming)
+        name = _unique(result.name, taken)
+        target = bag.data_dir / name
+        await anyio.to_thread.run_sync(result.path.replace, target)
+        return name, result.size, result.sha256, result.digests.get("md5")
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    if name not in taken:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    for n in range(2, 10_000):
+        candidate = sanitize_filename(f"{stem}-{n}{'.' + ext if ext else ''}")
+        if candidate not in taken:
+            return candidate
+    raise DownloaderError(f"too many files named {name!r}")

@@ -1,0 +1,98 @@
+"""The state store: what is known about every item, kept across restarts.
+
+`open_store(url)` picks the backend from `state.url`; the rest of the program
+sees only the `StateStore` protocol, the records and the item life cycle::
+
+    async with open_store("sqlite:////var/lib/downloader/state.db") as store:
+        await store.sync_watchlist(refs, now=clock.utcnow())
+
+The SQLite backend (sqlite3, anyio) is loaded on first use, so importing the
+pure parts, such as `downloader.store._lifecycle`, pulls in no I/O library.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from downloader.errors import StoreError
+from downloader.store._lifecycle import (
+    TERMINAL,
+    TRANSITIONS,
+    ItemState,
+    check_transition,
+    is_terminal,
+)
+from downloader.store._models import (
+    AssetRecord,
+    AssetState,
+    EventRecord,
+    ItemRecord,
+    PackageRecord,
+    SegmentOffset,
+    SyncResult,
+)
+from downloader.store._protocol import StateStore
+
+if TYPE_CHECKING:
+    from downloader.store._sqlite import SQLiteStore
+
+__all__ = [
+    "TERMINAL",
+    "TRANSITIONS",
+    "AssetRecord",
+    "AssetState",
+    "EventRecord",
+    "ItemRecord",
+    "ItemState",
+    "PackageRecord",
+    "SQLiteStore",
+    "SegmentOffset",
+    "StateStore",
+    "SyncResult",
+    "check_transition",
+    "is_terminal",
+    "open_store",
+    "sqlite_path",
+]
+
+_SQLITE = "sqlite://"
+_MEMORY_FORMS = ("sqlite://:memory:", "sqlite:///:memory:")
+
+
+def sqlite_path(url: str) -> str:
+    """The file named by a `sqlite:` URL: `sqlite:///relative`, `sqlite:////absolute`.
+
+    `sqlite://:memory:` (or `sqlite:///:memory:`) gives `:memory:`, a private
+    database that lives as long as the store.  Raises `StoreError` otherwise.
+    """
+    if url in _MEMORY_FORMS:
+        return ":memory:"
+    if not url.startswith(_SQLITE + "/") or len(url) <= len(_SQLITE) + 1:
+        raise StoreError(
+            f"{url!r} is not a SQLite state URL: write sqlite:////absolute/path.db "
+            "or sqlite:///relative/path.db"
+        )
+    return url[len(_SQLITE) + 1 :]
+
+
+def open_store(url: str, *, busy_timeout: float = 10.0) -> StateStore:
+    """The state store `state.url` names, not yet opened (use `async with`)."""
+    scheme = url.partition("://")[0]
+    if scheme == "sqlite":
+        from downloader.store._sqlite import SQLiteStore
+
+        return SQLiteStore(sqlite_path(url), busy_timeout=busy_timeout)
+    if scheme in ("postgresql", "postgres"):
+        raise StoreError(
+            'PostgreSQL state stores are not available yet; use state.url = "sqlite:///PATH"'
+        )
+    # Only the scheme: the rest of a database URL may hold a password.
+    raise StoreError(f"state.url: unknown scheme {scheme!r}; use sqlite:///PATH")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SQLiteStore":
+        from downloader.store._sqlite import SQLiteStore
+
+        return SQLiteStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,122 @@
+"""The schema of the state store, as an ordered list of migrations.
+
+Shared by every backend, so the SQL is kept portable (SQLite and PostgreSQL):
+`TEXT`, `BIGINT`, `INTEGER`, `CHECK`, foreign keys, plain indexes.  The few
+things that differ between dialects are `{placeholders}` filled in by
+`render`.  Times are `BIGINT` microseconds since the Unix epoch, UTC: exact,
+compared as numbers, and the same in both databases.  Booleans are `INTEGER`
+0/1 for the same reason.
+
+A migration is never edited once released; a change is a new migration at the
+end.  The schema version of a database is the number of migrations applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from downloader.store._lifecycle import ItemState
+from downloader.store._models import AssetState
+
+__all__ = ["DIALECTS", "MIGRATIONS", "SCHEMA_VERSION", "Migration", "render"]
+
+DIALECTS: dict[str, dict[str, str]] = {
+    "sqlite": {"serial_key": "INTEGER PRIMARY KEY"},
+    "postgresql": {"serial_key": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"},
+}
+"""Per dialect, what each placeholder of the migration scripts becomes."""
+
+
+def _quoted(values: list[str]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+_ITEM_STATES = _quoted([s.value for s in ItemState])
+_ASSET_STATES = _quoted([s.value for s in AssetState])
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the schema: statements run in one transaction."""
+
+    version: int
+    """The schema version once this migration is applied (1, 2, ...)."""
+    summary: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "items, packages, assets, segments and events",
+        (
+            f"""CREATE TABLE items (
+                key TEXT PRIMARY KEY,
+                provider TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ({_ITEM_STATES})),
+                active INTEGER NOT NULL CHECK (active IN (0, 1)),
+                error TEXT,
+                archive_path TEXT,
+                bytes_done BIGINT NOT NULL DEFAULT 0,
+                bytes_total BIGINT,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at BIGINT,
+                lease_owner TEXT,
+                lease_expires_at BIGINT,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                state_since BIGINT NOT NULL
+            )""",
+            "CREATE INDEX items_due ON items (active, state, next_attempt_at)",
+            """CREATE TABLE packages (
+                item_key TEXT PRIMARY KEY REFERENCES items (key),
+                download_id TEXT,
+                status TEXT,
+                url_expires_at BIGINT,
+                data TEXT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )""",
+            f"""CREATE TABLE assets (
+                item_key TEXT NOT NULL REFERENCES items (key),
+                asset_key TEXT NOT NULL,
+                name TEXT NOT NULL,
+                url_hint TEXT,
+                size BIGINT,
+                sha256 TEXT,
+                state TEXT NOT NULL CHECK (state IN ({_ASSET_STATES})),
+                bytes_done BIGINT NOT NULL DEFAULT 0,
+                updated_at BIGINT NOT NULL,
+                PRIMARY KEY (item_key, asset_key)
+            )""",
+            """CREATE TABLE segments (
+                item_key TEXT NOT NULL,
+                asset_key TEXT NOT NULL,
+                range_start BIGINT NOT NULL,
+                range_end BIGINT,
+                pos BIGINT NOT NULL,
+                PRIMARY KEY (item_key, asset_key, range_start),
+                FOREIGN KEY (item_key, asset_key)
+                    REFERENCES assets (item_key, asset_key) ON DELETE CASCADE
+            )""",
+            """CREATE TABLE events (
+                id {serial_key},
+                item_key TEXT NOT NULL REFERENCES items (key),
+                at BIGINT NOT NULL,
+                kind TEXT NOT NULL,
+                detail TEXT NOT NULL
+            )""",
+            "CREATE INDEX events_by_item ON events (item_key, id)",
+        ),
+    ),
+)
+"""Every migration, in order; `MIGRATIONS[i].version == i + 1`."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+"""The schema version this program writes and understands."""
+
+
+def render(migration: Migration, dialect: str) -> list[str]:
+    """The statements of `migration` in `dialect` ("sqlite" or "postgresql")."""
+    values = DIALECTS[dialect]
+    return [statement.format_map(values) for statement in migration.statements]

@@ -1,0 +1,139 @@
+"""What the state store keeps: items, packages, assets with their segments, events.
+
+Plain frozen values, the same for every backend.  Times are timezone-aware
+UTC `datetime`s.  Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from downloader.store._lifecycle import ItemState
+
+__all__ = [
+    "AssetRecord",
+    "AssetState",
+    "EventRecord",
+    "ItemRecord",
+    "PackageRecord",
+    "SegmentOffset",
+    "SyncResult",
+]
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """One watchlist item as the store knows it."""
+
+    key: str
+    """`provider:kind:id[/id...]`, the item's identity everywhere."""
+    provider: str
+    kind: str
+    state: ItemState
+    active: bool
+    """Still in the watchlist.  Removed entries are kept (inactive), never deleted."""
+    error: str | None
+    """Why the item failed, or the last retryable problem; None when all is well."""
+    archive_path: str | None
+    """Where the bag is, once archived."""
+    bytes_done: int
+    bytes_total: int | None
+    attempts: int
+    """Tries of the current step since the item entered its state (see `schedule`)."""
+    next_attempt_at: datetime | None
+    """Not claimed before this time; None means as soon as possible."""
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    state_since: datetime
+    """When the item entered its current state (for `poll.give_up_after`)."""
+
+
+@dataclass(frozen=True)
+class PackageRecord:
+    """What a platform told us about the package (download) of an item.
+
+    Saved right after the platform answered, before anything else happens, so
+    that a restart polls the same package instead of asking for a new one.
+    """
+
+    item_key: str
+    download_id: str | None
+    """The platform's id of the package (e.g. a Pixxel catalog download id)."""
+    status: str | None = None
+    """The platform's last word on the package, as it wrote it."""
+    url_expires_at: datetime | None = None
+    """When the package's links stop working, if the platform says."""
+    data: str = "{}"
+    """Provider-specific bookkeeping, a JSON text the store does not look into."""
+
+
+class AssetState(StrEnum):
+    """Where one file of an item is."""
+
+    PENDING = "pending"
+    DOWNLOADING = "downloading"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class SegmentOffset:
+    """How far one byte range `[start, end)` of an asset has been written (`pos`)."""
+
+    start: int
+    end: int | None
+    """None when the total size is unknown: read until the body ends."""
+    pos: int
+
+
+@dataclass(frozen=True)
+class AssetRecord:
+    """One file of an item."""
+
+    item_key: str
+    asset_key: str
+    """Stable within the item (the platform's file id, or its path in the package)."""
+    name: str
+    """The sanitised file name inside the bag's `data/`."""
+    url_hint: str | None = None
+    """Where it comes from, redacted: never a query, fragment or user info."""
+    size: int | None = None
+    sha256: str | None = None
+    state: AssetState = AssetState.PENDING
+    bytes_done: int = 0
+    segments: tuple[SegmentOffset, ...] = field(default=())
+    """Resume cursors; saving an asset replaces all of its segments."""
+
+    def __post_init__(self) -> None:
+        if self.url_hint is not None:
+            parts = urlsplit(self.url_hint)
+            # A signed URL's query is a credential; the store is read by `status`.
+            if parts.query or parts.fragment or parts.username or parts.password:
+                raise ValueError("url_hint must be redacted: no query, fragment or user info")
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One line of an item's history: a transition, a watchlist change, a retry."""
+
+    item_key: str
+    at: datetime
+    kind: str
+    """`added`, `removed`, `reactivated`, `transition`, `retry`, or one a caller chose."""
+    detail: str
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What reconciling the store with the watchlist changed, as sorted keys."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    """Marked inactive; their rows and archived data stay."""
+    reactivated: tuple[str, ...] = ()
+    """Back in the watchlist; failed ones start over as waiting."""

@@ -1,0 +1,135 @@
+"""Between records and table rows: time encoding, column lists, and the watchlist diff.
+
+Pure and shared by every backend: a row is a plain tuple in the order of the
+column lists below, whatever the database driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from downloader.store._lifecycle import ItemState
+from downloader.store._models import (
+    AssetRecord,
+    AssetState,
+    EventRecord,
+    ItemRecord,
+    PackageRecord,
+    SegmentOffset,
+    SyncResult,
+)
+
+__all__ = [
+    "ASSET_COLUMNS",
+    "EVENT_COLUMNS",
+    "ITEM_COLUMNS",
+    "PACKAGE_COLUMNS",
+    "SEGMENT_COLUMNS",
+    "asset_from_row",
+    "event_from_row",
+    "from_micros",
+    "item_from_row",
+    "maybe_micros",
+    "maybe_time",
+    "package_from_row",
+    "plan_sync",
+    "to_micros",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+ITEM_COLUMNS = (
+    "key, provider, kind, state, active, error, archive_path, bytes_done, bytes_total, "
+    "attempts, next_attempt_at, lease_owner, lease_expires_at, created_at, updated_at, "
+    "state_since"
+)
+PACKAGE_COLUMNS = "item_key, download_id, status, url_expires_at, data"
+ASSET_COLUMNS = "item_key, asset_key, name, url_hint, size, sha256, state, bytes_done"
+SEGMENT_COLUMNS = "range_start, range_end, pos"
+EVENT_COLUMNS = "item_key, at, kind, detail"
+
+Row = Sequence[Any]
+
+
+def to_micros(when: datetime) -> int:
+    """Microseconds since the Unix epoch; `when` must carry a timezone."""
+    if when.tzinfo is None:
+        raise ValueError(f"naive datetime {when.isoformat()} given to the state store; use UTC")
+    return (when - _EPOCH) // _MICROSECOND
+
+
+def from_micros(micros: int) -> datetime:
+    return _EPOCH + micros * _MICROSECOND
+
+
+def maybe_micros(when: datetime | None) -> int | None:
+    return None if when is None else to_micros(when)
+
+
+def maybe_time(micros: int | None) -> datetime | None:
+    return None if micros is None else from_micros(micros)
+
+
+def item_from_row(row: Row) -> ItemRecord:
+    """An `ItemRecord` from a row in `ITEM_COLUMNS` order."""
+    return ItemRecord(
+        key=row[0],
+        provider=row[1],
+        kind=row[2],
+        state=ItemState(row[3]),
+        active=bool(row[4]),
+        error=row[5],
+        archive_path=row[6],
+        bytes_done=row[7],
+        bytes_total=row[8],
+        attempts=row[9],
+        next_attempt_at=maybe_time(row[10]),
+        lease_owner=row[11],
+        lease_expires_at=maybe_time(row[12]),
+        created_at=from_micros(row[13]),
+        updated_at=from_micros(row[14]),
+        state_since=from_micros(row[15]),
+    )
+
+
+def package_from_row(row: Row) -> PackageRecord:
+    """A `PackageRecord` from a row in `PACKAGE_COLUMNS` order."""
+    return PackageRecord(
+        item_key=row[0],
+        download_id=row[1],
+        status=row[2],
+        url_expires_at=maybe_time(row[3]),
+        data=row[4],
+    )
+
+
+def asset_from_row(row: Row, segments: Sequence[Row]) -> AssetRecord:
+    """An `AssetRecord` from a row in `ASSET_COLUMNS` order and its segment rows."""
+    return AssetRecord(
+        item_key=row[0],
+        asset_key=row[1],
+        name=row[2],
+        url_hint=row[3],
+        size=row[4],
+        sha256=row[5],
+        state=AssetState(row[6]),
+        bytes_done=row[7],
+        segments=tuple(SegmentOffset(s[0], s[1], s[2]) for s in segments),
+    )
+
+
+def event_from_row(row: Row) -> EventRecord:
+    """An `EventRecord` from a row in `EVENT_COLUMNS` order."""
+    return EventRecord(item_key=row[0], at=from_micros(row[1]), kind=row[2], detail=row[3])
+
+
+def plan_sync(known: Mapping[str, bool], wanted: set[str]) -> SyncResult:
+    """What to change so that exactly `wanted` is active; `known` maps key -> active."""
+    return SyncResult(
+        added=tuple(sorted(wanted - known.keys())),
+        removed=tuple(sorted(k for k, active in known.items() if active and k not in wanted)),
+        reactivated=tuple(sorted(k for k, active in known.items() if not active and k in wanted)),
+    )

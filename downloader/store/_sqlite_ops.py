@@ -1,0 +1,288 @@
+"""The SQL of the SQLite state store, one blocking function per store operation.
+
+Each function takes a connection that the caller has already put inside a
+transaction (`BEGIN IMMEDIATE` for writes, so the read-check-write of a
+transition cannot interleave with another writer) and works with times in
+microseconds.  `SQLiteStore` runs them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+
+from downloader.errors import LeaseLost, StoreError
+from downloader.items import ItemRef
+from downloader.store._lifecycle import TERMINAL, ItemState, check_transition, is_terminal
+from downloader.store._models import (
+    AssetRecord,
+    EventRecord,
+    ItemRecord,
+    PackageRecord,
+    SyncResult,
+)
+from downloader.store._rows import (
+    ASSET_COLUMNS,
+    EVENT_COLUMNS,
+    ITEM_COLUMNS,
+    PACKAGE_COLUMNS,
+    SEGMENT_COLUMNS,
+    asset_from_row,
+    event_from_row,
+    from_micros,
+    item_from_row,
+    maybe_micros,
+    package_from_row,
+    plan_sync,
+)
+
+# Queries are put together from constant column lists and state names only;
+# every value goes through a `?` parameter.
+_TERMINAL_SQL = ", ".join(f"'{state.value}'" for state in sorted(TERMINAL))
+_UNFINISHED = f"active = 1 AND state NOT IN ({_TERMINAL_SQL})"
+_SELECT_ITEMS = f"SELECT {ITEM_COLUMNS} FROM items"  # noqa: S608
+_SELECT_DUE = (
+    f"SELECT key FROM items WHERE {_UNFINISHED}"  # noqa: S608
+    " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+    " AND (lease_owner IS NULL OR lease_expires_at <= ?)"
+    " ORDER BY COALESCE(next_attempt_at, 0), created_at, key LIMIT ?"
+)
+_SELECT_NEXT_DUE = (
+    "SELECT MIN(MAX(COALESCE(next_attempt_at, 0),"  # noqa: S608
+    " CASE WHEN lease_owner IS NULL THEN 0 ELSE lease_expires_at END))"
+    f" FROM items WHERE {_UNFINISHED} AND (lease_owner IS NULL OR lease_owner <> ?)"
+)
+_SELECT_PACKAGE = f"SELECT {PACKAGE_COLUMNS} FROM packages WHERE item_key = ?"  # noqa: S608
+_SELECT_ASSETS = (
+    f"SELECT {ASSET_COLUMNS} FROM assets"  # noqa: S608
+    " WHERE item_key = ? ORDER BY asset_key"
+)
+_SELECT_SEGMENTS = (
+    f"SELECT asset_key, {SEGMENT_COLUMNS} FROM segments"  # noqa: S608
+    " WHERE item_key = ? ORDER BY asset_key, range_start"
+)
+_SELECT_EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE item_key = ? ORDER BY id"  # noqa: S608
+
+
+def fetch_item(conn: sqlite3.Connection, key: str) -> ItemRecord | None:
+    row = conn.execute(_SELECT_ITEMS + " WHERE key = ?", (key,)).fetchone()
+    return None if row is None else item_from_row(row)
+
+
+def held_item(conn: sqlite3.Connection, key: str, owner: str | None) -> ItemRecord:
+    """The item `key`, checked to exist and, if `owner` is given, to be leased to `owner`."""
+    item = fetch_item(conn, key)
+    if item is None:
+        raise StoreError(f"no item {key!r} in the state store")
+    if owner is not None and item.lease_owner != owner:
+        raise LeaseLost(key, owner, item.lease_owner)
+    return item
+
+
+def add_event(conn: sqlite3.Connection, key: str, now: int, kind: str, detail: str) -> None:
+    conn.execute(
+        "INSERT INTO events (item_key, at, kind, detail) VALUES (?, ?, ?, ?)",
+        (key, now, kind, detail),
+    )
+
+
+def sync_watchlist(conn: sqlite3.Connection, refs: Iterable[ItemRef], now: int) -> SyncResult:
+    wanted = {ref.key: ref for ref in refs}
+    known = {key: bool(active) for key, active in conn.execute("SELECT key, active FROM items")}
+    plan = plan_sync(known, set(wanted))
+    for key in plan.added:
+        ref = wanted[key]
+        conn.execute(
+            "INSERT INTO items (key, provider, kind, state, active, created_at, updated_at,"
+            " state_since) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
+            (key, ref.provider, ref.kind, ItemState.WAITING.value, now, now, now),
+        )
+        add_event(conn, key, now, "added", "added to the watchlist")
+    for key in plan.removed:
+        conn.execute("UPDATE items SET active = 0, updated_at = ? WHERE key = ?", (now, key))
+        add_event(conn, key, now, "removed", "removed from the watchlist; data kept")
+    for key in plan.reactivated:
+        conn.execute("UPDATE items SET active = 1, updated_at = ? WHERE key = ?", (now, key))
+        add_event(conn, key, now, "reactivated", "back in the watchlist")
+        item = held_item(conn, key, None)
+        if item.state is ItemState.FAILED:
+            # Re-adding an entry is how a user says "try again".
+            transition(conn, key, ItemState.WAITING, now, None, None, None)
+    return plan
+
+
+def claim(conn: sqlite3.Connection, owner: str, now: int, until: int, limit: int) -> list[str]:
+    keys = [key for (key,) in conn.execute(_SELECT_DUE, (now, now, max(0, limit)))]
+    conn.executemany(
+        "UPDATE items SET lease_owner = ?, lease_expires_at = ? WHERE key = ?",
+        [(owner, until, key) for key in keys],
+    )
+    return keys
+
+
+def renew(conn: sqlite3.Connection, owner: str, keys: Sequence[str], until: int) -> frozenset[str]:
+    held = set()
+    for key in keys:
+        cursor = conn.execute(
+            "UPDATE items SET lease_expires_at = ? WHERE key = ? AND lease_owner = ?",
+            (until, key, owner),
+        )
+        if cursor.rowcount:
+            held.add(key)
+    return frozenset(held)
+
+
+def release(conn: sqlite3.Connection, owner: str, key: str | None) -> int:
+    """Drop `owner`'s lease on `key`, or on everything when `key` is None."""
+    sql = "UPDATE items SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ?"
+    if key is None:
+        return conn.execute(sql, (owner,)).rowcount
+    return conn.execute(f"{sql} AND key = ?", (owner, key)).rowcount
+
+
+def next_due(conn: sqlite3.Connection, owner: str) -> int | None:
+    row = conn.execute(_SELECT_NEXT_DUE, (owner,)).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def transition(
+    conn: sqlite3.Connection,
+    key: str,
+    target: ItemState,
+    now: int,
+    owner: str | None,
+    error: str | None,
+    archive_path: str | None,
+) -> ItemRecord:
+    item = held_item(conn, key, owner)
+    check_transition(item.state, target)
+    keep_lease = 0 if is_terminal(target) else 1
+    conn.execute(
+        "UPDATE items SET state = ?, error = ?, archive_path = COALESCE(?, archive_path),"
+        " attempts = 0, next_attempt_at = NULL, state_since = ?, updated_at = ?,"
+        " lease_owner = CASE WHEN ? = 1 THEN lease_owner END,"
+        " lease_expires_at = CASE WHEN ? = 1 THEN lease_expires_at END"
+        " WHERE key = ?",
+        (target.value, error, archive_path, now, now, keep_lease, keep_lease, key),
+    )
+    detail = f"{item.state} -> {target}" + (f": {error}" if error else "")
+    add_event(conn, key, now, "transition", detail)
+    return held_item(conn, key, None)
+
+
+def schedule(
+    conn: sqlite3.Connection,
+    key: str,
+    at: int,
+    now: int,
+    owner: str | None,
+    error: str | None,
+) -> ItemRecord:
+    item = held_item(conn, key, owner)
+    if is_terminal(item.state):
+        raise StoreError(f"{key} is {item.state}; there is no step to try again")
+    conn.execute(
+        "UPDATE items SET attempts = attempts + 1, next_attempt_at = ?, error = ?,"
+        " updated_at = ? WHERE key = ?",
+        (at, error, now, key),
+    )
+    if error:
+        when = from_micros(at).isoformat()
+        add_event(conn, key, now, "retry", f"attempt {item.attempts + 1}: {error}; next {when}")
+    return held_item(conn, key, None)
+
+
+def set_progress(
+    conn: sqlite3.Connection,
+    key: str,
+    done: int,
+    total: int | None,
+    now: int,
+    owner: str | None,
+) -> None:
+    held_item(conn, key, owner)
+    conn.execute(
+        "UPDATE items SET bytes_done = ?, bytes_total = ?, updated_at = ? WHERE key = ?",
+        (done, total, now, key),
+    )
+
+
+def save_package(conn: sqlite3.Connection, package: PackageRecord, now: int) -> None:
+    held_item(conn, package.item_key, None)
+    conn.execute(
+        "INSERT INTO packages (item_key, download_id, status, url_expires_at, data, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (item_key) DO UPDATE SET"
+        " download_id = excluded.download_id, status = excluded.status,"
+        " url_expires_at = excluded.url_expires_at, data = excluded.data,"
+        " updated_at = excluded.updated_at",
+        (
+            package.item_key,
+            package.download_id,
+            package.status,
+            maybe_micros(package.url_expires_at),
+            package.data,
+            now,
+        ),
+    )
+
+
+def save_asset(conn: sqlite3.Connection, asset: AssetRecord, now: int) -> None:
+    held_item(conn, asset.item_key, None)
+    conn.execute(
+        "INSERT INTO assets (item_key, asset_key, name, url_hint, size, sha256, state,"
+        " bytes_done, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (item_key, asset_key) DO UPDATE SET name = excluded.name,"
+        " url_hint = excluded.url_hint, size = excluded.size, sha256 = excluded.sha256,"
+        " state = excluded.state, bytes_done = excluded.bytes_done,"
+        " updated_at = excluded.updated_at",
+        (
+            asset.item_key,
+            asset.asset_key,
+            asset.name,
+            asset.url_hint,
+            asset.size,
+            asset.sha256,
+            asset.state.value,
+            asset.bytes_done,
+            now,
+        ),
+    )
+    conn.execute(
+        "DELETE FROM segments WHERE item_key = ? AND asset_key = ?",
+        (asset.item_key, asset.asset_key),
+    )
+    conn.executemany(
+        "INSERT INTO segments (item_key, asset_key, range_start, range_end, pos)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(asset.item_key, asset.asset_key, s.start, s.end, s.pos) for s in asset.segments],
+    )
+
+
+def get_package(conn: sqlite3.Connection, item_key: str) -> PackageRecord | None:
+    row = conn.execute(_SELECT_PACKAGE, (item_key,)).fetchone()
+    return None if row is None else package_from_row(row)
+
+
+def assets(conn: sqlite3.Connection, item_key: str) -> list[AssetRecord]:
+    segments: dict[str, list[tuple[int, int | None, int]]] = {}
+    for asset_key, start, end, pos in conn.execute(_SELECT_SEGMENTS, (item_key,)):
+        segments.setdefault(asset_key, []).append((start, end, pos))
+    return [
+        asset_from_row(row, segments.get(row[1], []))
+        for row in conn.execute(_SELECT_ASSETS, (item_key,))
+    ]
+
+
+def list_items(conn: sqlite3.Connection, include_inactive: bool) -> list[ItemRecord]:
+    where = "" if include_inactive else " WHERE active = 1"
+    return [item_from_row(row) for row in conn.execute(_SELECT_ITEMS + where + " ORDER BY key")]
+
+
+def events(conn: sqlite3.Connection, key: str) -> list[EventRecord]:
+    return [event_from_row(row) for row in conn.execute(_SELECT_EVENTS, (key,))]
+
+
+def counts(conn: sqlite3.Connection) -> dict[ItemState, int]:
+    sql = "SELECT state, count(*) FROM items WHERE active = 1 GROUP BY state"
+    found = {state: int(n) for state, n in conn.execute(sql)}
+    return {state: found.get(state.value, 0) for state in ItemState}

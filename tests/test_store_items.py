@@ -1,0 +1,396 @@
+"""What the state store does with items: watchlist sync, claims and leases, transitions, records."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from downloader.errors import IllegalTransition, LeaseLost, StoreError
+from downloader.items import ItemRef
+from downloader.store import (
+    AssetRecord,
+    AssetState,
+    ItemState,
+    PackageRecord,
+    SegmentOffset,
+    SQLiteStore,
+    SyncResult,
+)
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=30)
+A = ItemRef.parse("pixxel:job:wf-1/job-1")
+B = ItemRef.parse("scale:job:15096")
+C = ItemRef.parse("http:file:bucket.example.org/scene.zip")
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    async with SQLiteStore(tmp_path / "state.db") as opened:
+        yield opened
+
+
+async def state_of(store: SQLiteStore, key: str) -> ItemState:
+    item = await store.get(key)
+    assert item is not None
+    return item.state
+
+
+async def walk(store: SQLiteStore, key: str, *states: ItemState) -> None:
+    for n, target in enumerate(states):
+        await store.transition(key, target, now=at(n))
+
+
+# -- the watchlist ------------------------------------------------------------------------
+
+
+async def test_new_watchlist_entries_start_waiting_and_active(store: SQLiteStore) -> None:
+    result = await store.sync_watchlist([B, A], now=T0)
+    assert result == SyncResult(added=(A.key, B.key))
+    items = await store.list_items()
+    assert [(i.key, i.provider, i.kind, i.state, i.active) for i in items] == [
+        (A.key, "pixxel", "job", ItemState.WAITING, True),
+        (B.key, "scale", "job", ItemState.WAITING, True),
+    ]
+    assert items[0].created_at == items[0].updated_at == items[0].state_since == T0
+    assert [e.kind for e in await store.events(A.key)] == ["added"]
+
+
+async def test_syncing_the_same_watchlist_again_changes_nothing(store: SQLiteStore) -> None:
+    await store.sync_watchlist([A, B], now=T0)
+    assert await store.sync_watchlist([B, A], now=at(5)) == SyncResult()
+    assert len(await store.events(A.key)) == 1
+
+
+async def test_a_removed_entry_becomes_inactive_and_keeps_its_archived_data(
+    store: SQLiteStore,
+) -> None:
+    await store.sync_watchlist([A, B], now=T0)
+    await store.save_package(PackageRecord(A.key, "dl-1"), now=T0)
+    await store.save_asset(AssetRecord(A.key, "f1", "scene.tif", size=10), now=T0)
+    await walk(
+        store,
+        A.key,
+        ItemState.REQUESTED,
+        ItemState.DOWNLOADING,
+        ItemState.VERIFYING,
+    )
+    await store.transition(A.key, ItemState.ARCHIVED, now=at(9), archive_path="/a/pixxel/x")
+
+    assert await store.sync_watchlist([B], now=at(10)) == SyncResult(removed=(A.key,))
+    assert [i.key for i in await store.list_items()] == [B.key]
+    kept = await store.get(A.key)
+    assert kept is not None
+    assert (kept.active, kept.state, kept.archive_path) == (
+        False,
+        ItemState.ARCHIVED,
+        "/a/pixxel/x",
+    )
+    assert [i.key for i in await store.list_items(include_inactive=True)] == [A.key, B.key]
+    assert (await store.counts())[ItemState.ARCHIVED] == 0
+
+    assert await store.sync_watchlist([A, B], now=at(20)) == SyncResult(reactivated=(A.key,))
+    back = await store.get(A.key)
+    assert back is not None
+    assert (back.active, back.state, back.archive_path) == (True, ItemState.ARCHIVED, "/a/pixxel/x")
+    assert await store.get_package(A.key) == PackageRecord(A.key, "dl-1")
+    assert [a.asset_key for a in await store.assets(A.key)] == ["f1"]
+    assert [e.kind for e in await store.events(A.key)][-2:] == ["removed", "reactivated"]
+
+
+async def test_re_adding_a_failed_entry_starts_it_over_as_waiting(store: SQLiteStore) -> None:
+    await store.sync_watchlist([A], now=T0)
+    await store.transition(A.key, ItemState.FAILED, now=at(1), error="job failed remotely")
+    await store.sync_watchlist([], now=at(2))
+    assert await state_of(store, A.key) is ItemState.FAILED
+
+    await store.sync_watchlist([A], now=at(3))
+    item = await store.get(A.key)
+    assert item is not None
+    assert (item.state, item.error, item.active, item.state_since) == (
+        ItemState.WAITING,
+        None,
+        True,
+        at(3),
+    )
+    details = [e.detail for e in await store.events(A.key) if e.kind == "transition"]
+    assert details == ["waiting -> failed: job failed remotely", "failed -> waiting"]
+
+
+async def test_a_failed_entry_still_listed_stays_failed(store: SQLiteStore) -> None:
+    await store.sync_watchlist([A], now=T0)
+    await store.transition(A.key, ItemState.FAILED, now=at(1), error="gone")
+    assert await store.sync_watchlist([A], now=at(2)) == SyncResult()
+    assert await state_of(store, A.key) is ItemState.FAILED
+
+
+# -- claims and leases --------------------------------------------------------------------
+
+
+async def test_claim_hands_out_only_due_unleased_unfinished_active_items(
+    store: SQLiteStore,
+) -> None:
+    later = ItemRef.parse("alteryx:job:66ebd18d")
+    done = ItemRef.parse("pixxel:catalog:c-1")
+    gone = ItemRef.parse("pixxel:order_item:o-1")
+    await store.sync_watchlist([A, B, later, done, gone], now=T0)
+    await store.schedule(later.key, at(60), now=T0)
+    await store.transition(done.key, ItemState.FAILED, now=T0, error="no such catalog")
+    await store.sync_watchlist([A, B, later, done], now=T0)
+
+    claimed = await store.claim("host-1", now=at(1), lease=timedelta(minutes=5), limit=10)
+    assert [i.key for i in claimed] == [A.key, B.key]
+    assert all(i.lease_owner == "host-1" and i.lease_expires_at == at(301) for i in claimed)
+    assert await store.claim("host-2", now=at(2), lease=LEASE, limit=10) == []
+    assert [i.key for i in await store.claim("host-2", now=at(60), lease=LEASE, limit=10)] == [
+        later.key
+    ]
+
+
+async def test_claim_honours_its_limit_and_gives_the_soonest_due_first(
+    store: SQLiteStore,
+) -> None:
+    await store.sync_watchlist([A, B, C], now=T0)
+    await store.schedule(A.key, at(5), now=T0)
+    await store.schedule(B.key, at(3), now=T0)
+    first = await store.claim("w", now=at(10), lease=LEASE, limit=2)
+    assert [i.key for i in first] == [C.key, B.key]
+    rest = await store.claim("w", now=at(10), lease=LEASE, limit=2)
+    assert [i.key for i in rest] == [A.key]
+    assert await store.claim("w", now=at(10), lease=LEASE, limit=0) == []
+
+
+async def test_an_expired_lease_passes_to_another_owner_and_fences_the_first(
+    store: SQLiteStore,
+) -> None:
+    await store.sync_watchlist([A], now=T0)
+    [mine] = await store.claim("host-1", now=T0, lease=LEASE, limit=1)
+    await store.transition(A.key, ItemState.REQUESTED, now=at(1), owner="host-1")
+    assert await store.claim("host-2", now=at(29), lease=LEASE, limit=1) == []
+
+    [theirs] = await store.claim("host-2", now=at(30), lease=LEASE, limit=1)
+    assert theirs.key == mine.key
+    assert theirs.lease_owner == "host-2"
+    with pytest.raises(LeaseLost) as caught:
+        await store.transition(A.key, ItemState.PREPARING, now=at(31), owner="host-1")
+    assert (caught.value.key, caught.value.owner, caught.value.holder) == (
+        A.key,
+        "host-1",
+        "host-2",
+    )
+    with pytest.raises(LeaseLost):
+        await store.set_progress(A.key, 5, 10, now=at(31), owner="host-1")
+    with pytest.raises(LeaseLost):
+        await store.schedule(A.key, at(40), now=at(31), owner="host-1")
+    assert await store.renew("host-1", [A.key], now=at(31), lease=LEASE) == frozenset()
+    item = await store.transition(A.key, ItemState.PREPARING, now=at(32), owner="host-2")
+    assert item.state is ItemState.PREPARING
+
+
+async def test_renewing_keeps_a_lease_that_would_otherwise_expire(store: SQLiteStore) -> None:
+    await store.sync_watchlist([A, B], now=T0)
+    await store.claim("host-1", now=T0, lease=LEASE, limit=1)
+    held = await store.renew("host-1", [A.key, B.key], now=at(25), lease=LEASE)
+    assert held == frozenset({A.key})
+    item = await store.get(A.key)
+    assert item is not None
+    assert item.lease_expires_at == at(55)
+    assert [i.key for i in await store.claim("host-2", now=at(40), lease=LEASE, limit=5)] == [B.key]
+
+
+async def test_release_frees_an_item_at_once_but_only_for_its_holder(store: SQLiteStore) -> None:
+    await store.sync_watchlist([A, B], now=T0)
+    await store.claim("host-1", now=T0, lease=LEASE, limit=2)
+    await store.release("host-2", A.key)
+    assert await store.claim("host-2", now=at(1), lease=LEASE, limit=5) == []
+    await store.release("host-1", A.key)
+    assert [i.key for i in await store.claim("host-2", now=at(1), lease=LEASE, limit=5)] == [A.key]
+    assert await store.release_all("host-1") == 1
+    assert [i.key for i in await store.claim("host-3", now=at(2), lease=LEASE, limit=5)] == [B.key]
+
+
+async def test_next_due_tells_when_another_item_can_be_claimed(store: SQLiteStore) -> None:
+    assert await store.next_due("w") is None
+    await store.sync_watchlist([A, B, C], now=T0)
+    await store.schedule(A.key, at(50), now=T0)
+    await store.schedule(B.key, at(20), now=T0)
+    await store.claim("other", now=at(0), lease=LEASE, limit=1)  # C, until at(30)
+    assert await store.next_due("w") == at(20)
+    await store.claim("w", now=at(20), lease=LEASE, limit=1)  # B, held by w itself
+    assert await store.next_due("w") == at(30)
+    await store.transition(C.key, ItemState.FAILED, now=at(21), owner="other")
+    assert await store.next_due("w") == at(50)
+
+
+# -- transitions --------------------------------------------------------------------------
+
+
+async def test_an_illegal_transition_is_refused_and_changes_nothing(store: SQLiteStore) -> None:
+    await store.sync_watchlist([A], now=T0)
+    await store.schedule(A.key, at(10), now=T0, error="job not found yet")
+    before = await store.get(A.key)
+    history = await store.events(A.key)
+    with pytest.raises(IllegalTransition) as caught:
+        await store.transition(A.key, ItemState.ARCHIVED, now=at(5), archive_path="/nowhere")
+    assert (caught.value.current, caught.value.target) == ("waiting", "archived")
+    assert await store.get(A.key) == before
+    assert await store.events(A.key) == history
+
+
+async def test_archived_items_never_move_again(store: SQLiteStore) -> None:
+    await store.sync_watchlist([A], now=T0)
+    await walk(store, A.key, ItemState.DOWNLOADING, ItemState.VERIFYING, ItemState.ARCHIVED)
+    for target in ItemState:
+        with pytest.raises(IllegalTransition):
+            await store.transition(A.key, target, now=at(10))
+    with pytest.raises(StoreError, match="archived"):
+        await store.schedule(A.key, at(20), now=at(10))
+
+
+async def test_a_transition_records_an_event_and_starts_the_new_state_afresh(
+    store: SQLiteStore,
+) -> None:
+    await store.sync_watchlist([A], now=T0)
+    await store.claim("w", now=T0, lease=LEASE, limit=1)
+    await store.schedule(A.key, at(5), now=at(1), owner="w", error="HTTP 503")
+    item = await store.transition(A.key, ItemState.REQUESTED, now=at(6), owner="w")
+    assert (item.attempts, item.next_attempt_at, item.error, item.state_since) == (
+        0,
+        None,
+        None,
+        at(6),
+    )
+    assert item.lease_owner == "w"
+    failed = await store.transition(
+        A.key, ItemState.FAILED, now=at(7), owner="w", error="refused for good"
+    )
+    assert (failed.lease_owner, failed.lease_expires_at) == (None, None)
+    assert failed.error == "refused for good"
+    assert [(e.kind, e.detail, e.at) for e in await store.events(A.key)] == [
+        ("added", "added to the watchlist", T0),
+        ("retry", f"attempt 1: HTTP 503; next {at(5).isoformat()}", at(1)),
+        ("transition", "waiting -> requested", at(6)),
+        ("transition", "requested -> failed: refused for good", at(7)),
+    ]
+
+
+async def test_unknown_items_are_a_store_error(store: SQLiteStore) -> None:
+    assert await store.get(A.key) is None
+    with pytest.raises(StoreError, match="no item"):
+        await store.transition(A.key, ItemState.REQUESTED, now=T0)
+    with pytest.raises(StoreError, match="no item"):
+        await store.save_package(PackageRecord(A.key, "dl"), now=T0)
+    with pytest.raises(StoreError, match="no item"):
+        await store.record_event(A.key, "note", "x", now=T0)
+
+
+async def test_naive_times_are_refused(store: SQLiteStore) -> None:
+    with pytest.raises(ValueError, match="naive datetime"):
+        await store.sync_watchlist([A], now=datetime(2026, 1, 1))
+
+
+# -- progress, schedule, packages, assets, events ---------------------------------------------
+
+
+async def test_schedule_counts_attempts_and_delays_the_next_claim(store: SQLiteStore) -> None:
+    await store.sync_watchlist([A], now=T0)
+    await store.schedule(A.key, at(5), now=at(1))
+    item = await store.schedule(A.key, at(15), now=at(6), error="HTTP 429")
+    assert (item.attempts, item.next_attempt_at, item.error) == (2, at(15), "HTTP 429")
+    assert [e.kind for e in await store.events(A.key)] == ["added", "retry"]
+    assert await store.claim("w", now=at(14), lease=LEASE, limit=1) == []
+    assert len(await store.claim("w", now=at(15), lease=LEASE, limit=1)) == 1
+
+
+async def test_progress_and_counts_are_what_status_shows(store: SQLiteStore) -> None:
+    await store.sync_watchlist([A, B, C], now=T0)
+    await store.transition(A.key, ItemState.DOWNLOADING, now=at(1))
+    await store.set_progress(A.key, 1_048_576, 4_194_304, now=at(2))
+    item = await store.get(A.key)
+    assert item is not None
+    assert (item.bytes_done, item.bytes_total, item.updated_at) == (1_048_576, 4_194_304, at(2))
+    counts = await store.counts()
+    assert counts == {s: 0 for s in ItemState} | {
+        ItemState.WAITING: 2,
+        ItemState.DOWNLOADING: 1,
+    }
+
+
+async def test_a_package_round_trips_and_is_replaced_when_saved_again(
+    store: SQLiteStore,
+) -> None:
+    await store.sync_watchlist([A], now=T0)
+    assert await store.get_package(A.key) is None
+    first = PackageRecord(A.key, "dl-1", "queued", data='{"poll": 1}')
+    await store.save_package(first, now=T0)
+    assert await store.get_package(A.key) == first
+    second = PackageRecord(A.key, "dl-2", "ready", url_expires_at=at(3600), data='{"poll": 7}')
+    await store.save_package(second, now=at(9))
+    assert await store.get_package(A.key) == second
+
+
+async def test_assets_round_trip_with_their_segments_which_a_save_replaces(
+    store: SQLiteStore,
+) -> None:
+    await store.sync_watchlist([A], now=T0)
+    big = AssetRecord(
+        A.key,
+        "b/big.tif",
+        "big.tif",
+        url_hint="https://files.example.org/big.tif",
+        size=300,
+        sha256="ab" * 32,
+        state=AssetState.DOWNLOADING,
+        bytes_done=150,
+        segments=(
+            SegmentOffset(0, 100, 100),
+            SegmentOffset(100, 200, 120),
+            SegmentOffset(200, 300, 230),
+        ),
+    )
+    small = AssetRecord(A.key, "a/meta.json", "meta.json", segments=(SegmentOffset(0, None, 0),))
+    await store.save_asset(big, now=T0)
+    await store.save_asset(small, now=T0)
+    assert await store.assets(A.key) == [small, big]
+
+    finished = AssetRecord(
+        A.key,
+        "b/big.tif",
+        "big.tif",
+        size=300,
+        sha256="ab" * 32,
+        state=AssetState.DONE,
+        bytes_done=300,
+    )
+    await store.save_asset(finished, now=at(5))
+    assert await store.assets(A.key) == [small, finished]
+    assert await store.assets(B.key) == []
+
+
+def test_an_asset_refuses_a_url_hint_that_still_holds_its_signature() -> None:
+    for url in (
+        "https://bucket.example.org/x.zip?X-Amz-Signature=abc",
+        "https://user:secret@bucket.example.org/x.zip",
+        "https://bucket.example.org/x.zip#frag",
+    ):
+        with pytest.raises(ValueError, match="redacted"):
+            AssetRecord(A.key, "x", "x.zip", url_hint=url)
+
+
+async def test_recorded_events_come_back_in_order(store: SQLiteStore) -> None:
+    await store.sync_watchlist([A, B], now=T0)
+    await store.record_event(A.key, "package", "requested download dl-1", now=at(1))
+    await store.record_event(B.key, "note", "other item", now=at(1))
+    await store.record_event(A.key, "package", "download dl-1 ready", now=at(2))
+    assert [(e.item_key, e.kind, e.detail) for e in await store.events(A.key)] == [
+        (A.key, "added", "added to the watchlist"),
+        (A.key, "package", "requested download dl-1"),
+        (A.key, "package", "download dl-1 ready"),
+    ]
