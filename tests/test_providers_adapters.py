@@ -308,7 +308,7 @@ async def test_a_plain_url_goes_straight_to_the_engine_with_its_digest(
     async with providers(ProvidersSettings()) as (registry, _):
         package = await registry["http"].prepare(item, MemoryMemo(), SilentListener())
     (asset,) = package.assets
-    assert (asset.key, asset.url, asset.fallback_name) == (item.key, url, "scene.zip")
+    assert (asset.key, asset.url, asset.fallback_name) == (f"{item.key}#0", url, "scene.zip")
     assert [d.source for d in asset.expected_digests] == ["caller"]
     async with make_engine(tmp_path) as (engine, _):
         result = await engine.fetch(asset, tmp_path / "out")

@@ -229,7 +229,7 @@ async def test_an_unreachable_server_is_a_transient_error():
             await api.call("GET", "/x")
     assert caught.value.retryable
     assert caught.value.status is None
-    assert str(caught.value).startswith("Test API GET /x: unreachable (")
+    assert str(caught.value).startswith("Test API GET /x: connection failed (ClientConnector")
 
 
 async def test_a_server_that_does_not_answer_in_time_is_a_transient_error():

@@ -190,6 +190,9 @@ MALFORMED = Scenario(
         PixxelJob(
             "wf", "once", files=(FileEntry("a", 1000),), knobs=spoiled(Malformed.TRUNCATED_JSON, 1)
         ),
+        PixxelJob(
+            "wf", "flaky", files=(FileEntry("a", 1000),), knobs=spoiled(Malformed.HTML_ERROR, 2)
+        ),
     ),
     pixxel_downloads=(
         PixxelDownload(
@@ -214,6 +217,7 @@ MALFORMED = Scenario(
 OUTCOMES: dict[str, tuple[type[Exception] | None, str]] = {
     "pixxel:job:wf/good": (None, ""),
     "pixxel:job:wf/once": (None, ""),
+    "pixxel:job:wf/flaky": (None, ""),  # two 502 pages, then good answers
     "scale:job:20": (None, ""),
     "alteryx:job:ok": (None, ""),
     "pixxel:job:wf/html": (
