@@ -28,6 +28,7 @@ from downloader.errors import (
     MalformedResponse,
     ProviderError,
     RemoteJobFailed,
+    SizeMismatch,
 )
 from downloader.items import ItemRef
 from downloader.providers import MemoryMemo, SilentListener, build_providers
@@ -180,6 +181,22 @@ async def test_a_scale_job_without_live_products_fails_clearly():
             match=r"^Scale job 1 completed but lists no product files \(1 deleted or superseded\)$",
         ):
             await prepare(registry, "scale:job:1")
+
+
+async def test_a_scale_file_is_checked_against_its_file_size(
+    file_host: RunningHost, tmp_path: Path
+):
+    file_host.host.add(FileSpec("/ws/a.tif", SeededContent(7, 900)))
+    files = [scale_file(1, "a.tif", url=file_host.url("/ws/a.tif"), file_size=1000)]
+    routes = {
+        "/v6/jobs/1/": answers({"id": 1, "status": "COMPLETED"}),
+        "/v6/files/": answers({"next": None, "results": files}),
+    }
+    async with platform(routes) as base, providers(scale(base)) as (registry, _):
+        package = await prepare(registry, "scale:job:1")
+    async with make_engine(tmp_path) as (engine, _):
+        with pytest.raises(SizeMismatch, match="expected 1000 bytes, got 900"):
+            await engine.fetch(package.assets[0], tmp_path / "out")
 
 
 # ---- Pixxel ----------------------------------------------------------------------------------
