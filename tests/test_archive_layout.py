@@ -4,7 +4,7 @@ import ast
 from pathlib import Path, PurePosixPath
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from downloader.archive import _layout, _tagfiles
@@ -129,8 +129,9 @@ _PLAIN = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, 
 
 @given(st.lists(_PLAIN, min_size=2, max_size=2, unique=True))
 def test_ids_untouched_by_sanitising_never_collide(values: list[str]) -> None:
+    # reserved device names (nul, con, com1, ...) are renamed, so they are not "untouched"
+    assume(all(sanitize_filename(v) == v for v in values))
     first, second = (ItemRef("scale", "job", (v,)) for v in values)
-    assert sanitize_filename(values[0]) == values[0]
     assert item_path(first) != item_path(second)
 
 

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from downloader.runners._batch import BatchResult, run_batch
-from downloader.runners._pipeline import ItemWorker, Package, PlainURLs, Provider
+from downloader.runners._pipeline import ItemWorker
 
-__all__ = ["BatchResult", "ItemWorker", "Package", "PlainURLs", "Provider", "run_batch"]
+__all__ = ["BatchResult", "ItemWorker", "run_batch"]

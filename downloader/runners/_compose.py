@@ -13,8 +13,9 @@ import anyio
 from downloader.clock import SystemClock
 from downloader.config import Settings
 from downloader.items import ItemRef
+from downloader.providers import build_providers
 from downloader.runners._batch import BatchResult, run_batch
-from downloader.runners._pipeline import ItemWorker, PlainURLs, Provider
+from downloader.runners._pipeline import ItemWorker
 from downloader.store import StateStore, open_store
 from downloader.transfer import TransferEngine
 
@@ -49,7 +50,7 @@ async def run_once(
             timeouts=settings.transfer.timeouts,
             clock=clock,
         )
-        providers: dict[str, Provider] = {"http": PlainURLs()}
+        providers = build_providers(settings.providers, session, clock, settings.poll)
         worker = ItemWorker(
             store=store,
             engine=engine,

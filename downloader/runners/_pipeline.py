@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 import structlog
@@ -24,52 +23,14 @@ from downloader.archive import BagBuilder, item_path
 from downloader.clock import Clock
 from downloader.errors import DownloaderError
 from downloader.items import ItemRef
+from downloader.providers import Provider
 from downloader.store import ItemState, StateStore
 from downloader.store._models import AssetRecord, AssetState, PackageRecord
 from downloader.transfer import AssetRequest, TransferEngine
-from downloader.transfer._digests import parse_caller_digest
 from downloader.transfer._names import sanitize_filename
 from downloader.transfer._urls import redact_url
 
 log = structlog.get_logger("downloader.pipeline")
-
-
-@dataclass(frozen=True)
-class Package:
-    """What a provider hands over: the assets of one item, ready for the engine."""
-
-    assets: tuple[AssetRequest, ...]
-    download_id: str | None = None
-    description: str = ""
-
-
-class PackageMemo(Protocol):
-    async def load(self) -> Mapping[str, Any] | None: ...
-
-    async def save(self, data: Mapping[str, Any]) -> None: ...
-
-
-class PhaseListener(Protocol):
-    async def phase(self, name: str, detail: str = "") -> None: ...
-
-
-class Provider(Protocol):
-    name: str
-
-    async def prepare(self, item: ItemRef, memo: PackageMemo, events: PhaseListener) -> Package: ...
-
-
-class PlainURLs:
-    """`http:file` items: the URL is the package."""
-
-    name = "http"
-
-    async def prepare(self, item: ItemRef, memo: PackageMemo, events: PhaseListener) -> Package:
-        if item.url is None:
-            raise DownloaderError(f"{item.key} has no URL")
-        digests = [parse_caller_digest("sha256", item.sha256)] if item.sha256 else []
-        asset = AssetRequest(key=f"{item.key}#0", url=item.url, expected_digests=digests)
-        return Package(assets=(asset,), description="plain URL")
 
 
 class StoreMemo:
