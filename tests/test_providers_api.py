@@ -28,7 +28,7 @@ async def serve(routes: dict[str, Handler]) -> AsyncIterator[str]:
     app = web.Application()
     for path, handler in routes.items():
         app.router.add_route("*", path, handler)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -229,15 +229,15 @@ async def test_an_unreachable_server_is_a_transient_error():
             await api.call("GET", "/x")
     assert caught.value.retryable
     assert caught.value.status is None
-    assert str(caught.value).startswith("Test API GET /x: unreachable (")
+    assert str(caught.value).startswith("Test API GET /x: connection failed (ClientConnector")
 
 
 async def test_a_server_that_does_not_answer_in_time_is_a_transient_error():
     async def slow(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(2)
+        await asyncio.sleep(1)
         return web.json_response({})
 
-    timeout = aiohttp.ClientTimeout(total=0.2)
+    timeout = aiohttp.ClientTimeout(total=0.1)
     async with client({"/api/x": slow}, timeout=timeout) as api:
         with pytest.raises(ApiError, match="no answer in time") as caught:
             await api.call("GET", "/x")

@@ -8,7 +8,6 @@ import pytest
 from downloader.config import PollSettings
 from downloader.emulator import (
     AlteryxJob,
-    AlteryxMessage,
     AlteryxOutput,
     DownloadKind,
     FileEntry,
@@ -18,78 +17,11 @@ from downloader.emulator import (
     PixxelTask,
     ScaleJob,
     Scenario,
-    Settings,
     Timing,
 )
 from downloader.errors import ApiError, PollTimeout, ProviderError, RemoteJobFailed
 from downloader.providers import MemoryMemo
-from tests.support.providers import Phases, got, world
-
-AYX = "66ebd18d3d6200007e000d8c"
-
-SCENARIO = Scenario(
-    settings=Settings(page_size=1, scale_token="sc-token"),
-    pixxel_jobs=(
-        PixxelJob(
-            "wf-1",
-            "job-1",
-            files=(FileEntry("scene.tif", 300_000), FileEntry("meta.json", 2048)),
-            done=Timing(polls=3),
-            ready=Timing(polls=2),
-        ),
-    ),
-    pixxel_tasks=(
-        PixxelTask(
-            "wf-1",
-            "job-2",
-            "task-1",
-            name="ndvi",
-            files=(FileEntry("ndvi.tif", 40_000),),
-            done=Timing(polls=1),
-            ready=Timing(polls=1),
-        ),
-    ),
-    pixxel_downloads=(
-        PixxelDownload(
-            DownloadKind.CATALOG,
-            "cat-1",
-            files=(FileEntry("c.tif", 30_000),),
-            ready=Timing(polls=2),
-        ),
-        PixxelDownload(DownloadKind.ORDER_ITEM, "oi-1", files=(FileEntry("o.tif", 20_000),)),
-    ),
-    scale_jobs=(
-        ScaleJob(
-            15096,
-            files=(
-                FileEntry("a.kml", 1000, output="kml"),
-                FileEntry("b.tif", 70_000),
-                FileEntry("c.json", 10),
-            ),
-            done=Timing(polls=2),
-        ),
-    ),
-    alteryx_jobs=(
-        AlteryxJob(
-            AYX,
-            outputs=(
-                AlteryxOutput("o1", "result.csv", 5000, ("Csv", "Raw")),
-                AlteryxOutput("o2", "summary.yxdb", 3000, ("Yxdb",)),
-            ),
-            messages=(AlteryxMessage(1, "Finished running in 2 seconds", 3),),
-            done=Timing(polls=2),
-        ),
-    ),
-)
-
-KINDS = [
-    ("pixxel:job:wf-1/job-1", ()),
-    ("pixxel:task:wf-1/job-2/task-1", ()),
-    ("pixxel:catalog:cat-1", ()),
-    ("pixxel:order_item:oi-1", ()),
-    ("scale:job:15096", ()),
-    ("alteryx:job:" + AYX, ("Raw", "Yxdb")),
-]
+from tests.support.providers import AYX, KINDS, SCENARIO, Phases, got, world
 
 
 @pytest.mark.parametrize(("key", "formats"), KINDS)

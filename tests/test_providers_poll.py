@@ -148,6 +148,18 @@ async def test_transient_errors_until_the_deadline_end_with_the_last_error():
     )
 
 
+async def test_a_timeout_message_stays_short_however_long_the_last_error():
+    clock = FakeClock()
+
+    async def down() -> str:
+        raise ApiError("Pixxel API GET /x: HTTP 503: " + "overloaded " * 30, retryable=True)
+
+    with pytest.raises(PollTimeout) as caught:
+        await poller(clock, give_up=30).until(down, what="package")
+    assert len(str(caught.value)) == 300
+    assert str(caught.value).startswith("package not ready after 30s; last error: Pixxel API")
+
+
 async def test_final_errors_end_polling_at_once():
     clock = FakeClock()
     ask = Script(NotYet("running"), ApiError("HTTP 403", status=403))

@@ -116,8 +116,8 @@ class ApiClient:
         return self.base_url + path
 
     def clean(self, text: str) -> str:
-        """`text` fit for a message or log line: no credential, no URL query."""
-        return scrub(text, self.auth.secrets())
+        """`text` fit for a message or log line: short, no credential, no URL query."""
+        return shorten(scrub(text, self.auth.secrets()))
 
     async def call(
         self,
@@ -182,8 +182,8 @@ class ApiClient:
             except TimeoutError:
                 raise ApiError(f"{what}: no answer in time", retryable=True) from None
             except aiohttp.ClientError as exc:
-                reason = self.clean(shorten(f"{type(exc).__name__}: {exc}", 200))
-                raise ApiError(f"{what}: unreachable ({reason})", retryable=True) from None
+                reason = shorten(self.clean(f"{type(exc).__name__}: {exc}"), 200)
+                raise ApiError(f"{what}: connection failed ({reason})", retryable=True) from None
 
     def _error(self, status: int, headers: Mapping[str, str], body: bytes, what: str) -> ApiError:
         detail = describe_error_body(body, headers.get("Content-Type"))
@@ -202,7 +202,7 @@ class ApiClient:
         retryable = classify_status(status, signed_url=False) is RetryVerdict.RETRY
         retry_after = parse_retry_after(headers.get("Retry-After"), now=self._clock.utcnow())
         return ApiError(
-            shorten(self.clean(f"{what}: {text}")),
+            self.clean(f"{what}: {text}"),
             status=status,
             retryable=retryable,
             retry_after=retry_after,

@@ -28,6 +28,9 @@ class HttpProvider:
         digests = (parse_caller_digest("sha256", item.sha256),) if item.sha256 else ()
         name = item.ids[0].rsplit("/", 1)[-1]
         asset = AssetRequest(
-            key=item.key, url=item.url, expected_digests=digests, fallback_name=name or "download"
+            key=f"{item.key}#0",
+            url=item.url,
+            expected_digests=digests,
+            fallback_name=name or "download",
         )
         return Package((asset,), None, "plain URL")

@@ -21,6 +21,7 @@ import structlog
 from downloader.clock import Clock
 from downloader.config import PollSettings
 from downloader.errors import ApiError, MalformedResponse, PollTimeout
+from downloader.providers._parse_common import shorten
 from downloader.providers._schedule import format_duration, poll_delay
 from downloader.providers._types import Phase, PhaseListener
 
@@ -100,7 +101,7 @@ class Poller:
             remaining = self.settings.give_up_after - (self.clock.monotonic() - started)
             if remaining <= 0:
                 duration = format_duration(self.settings.give_up_after)
-                raise PollTimeout(f"{what} not {goal} after {duration}; {last}")
+                raise PollTimeout(shorten(f"{what} not {goal} after {duration}; {last}"))
             if retry_after is not None:
                 delay = retry_after
             else:

@@ -23,9 +23,32 @@ from downloader.config import (
     ScaleSettings,
     Secret,
 )
-from downloader.emulator import ApiRecord, Emulator, Scenario, start_emulator
+from downloader.emulator import (
+    AlteryxJob,
+    AlteryxMessage,
+    AlteryxOutput,
+    ApiRecord,
+    DownloadKind,
+    Emulator,
+    FileEntry,
+    PixxelDownload,
+    PixxelJob,
+    PixxelTask,
+    ScaleJob,
+    Scenario,
+    Settings,
+    Timing,
+    start_emulator,
+)
 from downloader.items import ItemRef
-from downloader.providers import MemoryMemo, Package, PackageMemo, Provider, build_providers
+from downloader.providers import (
+    MemoryMemo,
+    Package,
+    PackageMemo,
+    PhaseListener,
+    Provider,
+    build_providers,
+)
 from downloader.transfer import FetchResult, TransferEngine
 from tests.support.engine import make_engine
 
@@ -63,7 +86,7 @@ class World:
         )
 
     async def prepare(
-        self, key: str, memo: PackageMemo | None = None, events: Phases | None = None
+        self, key: str, memo: PackageMemo | None = None, events: PhaseListener | None = None
     ) -> Package:
         item = ItemRef.parse(key)
         return await self.providers[item.provider].prepare(
@@ -142,3 +165,72 @@ async def world(
         here = World(emulator, clock, session, engine, root, poll, settings)
         here.restart()
         yield here
+
+
+# ---- one scenario with every item kind ------------------------------------------------------
+
+AYX = "66ebd18d3d6200007e000d8c"
+
+SCENARIO = Scenario(
+    settings=Settings(page_size=1, scale_token="sc-token"),
+    pixxel_jobs=(
+        PixxelJob(
+            "wf-1",
+            "job-1",
+            files=(FileEntry("scene.tif", 300_000), FileEntry("meta.json", 2048)),
+            done=Timing(polls=3),
+            ready=Timing(polls=2),
+        ),
+    ),
+    pixxel_tasks=(
+        PixxelTask(
+            "wf-1",
+            "job-2",
+            "task-1",
+            name="ndvi",
+            files=(FileEntry("ndvi.tif", 40_000),),
+            done=Timing(polls=1),
+            ready=Timing(polls=1),
+        ),
+    ),
+    pixxel_downloads=(
+        PixxelDownload(
+            DownloadKind.CATALOG,
+            "cat-1",
+            files=(FileEntry("c.tif", 30_000),),
+            ready=Timing(polls=2),
+        ),
+        PixxelDownload(DownloadKind.ORDER_ITEM, "oi-1", files=(FileEntry("o.tif", 20_000),)),
+    ),
+    scale_jobs=(
+        ScaleJob(
+            15096,
+            files=(
+                FileEntry("a.kml", 1000, output="kml"),
+                FileEntry("b.tif", 70_000),
+                FileEntry("c.json", 10),
+            ),
+            done=Timing(polls=2),
+        ),
+    ),
+    alteryx_jobs=(
+        AlteryxJob(
+            AYX,
+            outputs=(
+                AlteryxOutput("o1", "result.csv", 5000, ("Csv", "Raw")),
+                AlteryxOutput("o2", "summary.yxdb", 3000, ("Yxdb",)),
+            ),
+            messages=(AlteryxMessage(1, "Finished running in 2 seconds", 3),),
+            done=Timing(polls=2),
+        ),
+    ),
+)
+
+KINDS = [
+    ("pixxel:job:wf-1/job-1", ()),
+    ("pixxel:task:wf-1/job-2/task-1", ()),
+    ("pixxel:catalog:cat-1", ()),
+    ("pixxel:order_item:oi-1", ()),
+    ("scale:job:15096", ()),
+    ("alteryx:job:" + AYX, ("Raw", "Yxdb")),
+]
