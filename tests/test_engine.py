@@ -86,3 +86,20 @@ async def test_expected_digest_from_the_caller_is_checked(
     assert info.value.expected == "00" * 32
     assert info.value.actual == content.hexdigest()
     assert not (tmp_path / "bad").exists()
+
+
+async def test_url_segment_is_skipped_when_the_caller_says_it_is_no_name(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    file_host.host.add(FileSpec("/api/v1/jobs/7/output/o1", SeededContent(3, 100)))
+    async with make_engine(tmp_path) as (engine, _):
+        named = await engine.fetch(
+            AssetRequest(
+                "o1",
+                url=file_host.url("/api/v1/jobs/7/output/o1"),
+                fallback_name="zonal_stats.csv",
+                name_from_url=False,
+            ),
+            tmp_path / "out",
+        )
+    assert named.name == "zonal_stats.csv"

@@ -106,4 +106,5 @@ class AlteryxProvider:
             refresh_url=reauthenticate,
             headers=self.tokens.headers,
             fallback_name=output.file_name or f"output-{output.id}",
+            name_from_url=False,  # the path ends in the output id, not a file name
         )

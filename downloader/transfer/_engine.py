@@ -79,6 +79,9 @@ class AssetRequest:
     expected_digests: Sequence[ExpectedDigest] = ()
     filename: str | None = None
     fallback_name: str = "download"
+    name_from_url: bool = True
+    """Whether the URL's last path segment may name the file when Content-Disposition
+    does not; False for API endpoints whose paths end in an id, not a file name."""
     headers: Callable[[], Awaitable[Mapping[str, str]]] | None = None
     """Extra request headers (e.g. a bearer token), asked for before every request, so a
     token refreshed by `refresh_url` after a 401 is picked up at once."""
@@ -363,7 +366,9 @@ class _Transfer:
         total = judgement.total
         name = self.request.filename and sanitize_filename(self.request.filename)
         name = name or choose_filename(
-            resp.headers.get("Content-Disposition"), str(resp.url), self.request.fallback_name
+            resp.headers.get("Content-Disposition"),
+            str(resp.url) if self.request.name_from_url else None,
+            self.request.fallback_name,
         )
         self.cp = Checkpoint(
             validator=judgement.validator,
