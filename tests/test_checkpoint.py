@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from downloader.transfer._checkpoint import Checkpoint, WorkFiles, work_dir_for
+from downloader.transfer._checkpoint import Checkpoint, WorkFiles, current_boot_id, work_dir_for
 from downloader.transfer._plan import Segment
 
 
@@ -19,6 +20,8 @@ def sample() -> Checkpoint:
         ranges_supported=True,
         segments=[Segment(0, 500, pos=120), Segment(500, 1000, pos=1000)],
         offered=[("sha256", "ab" * 32, "Repr-Digest")],
+        durable=[100, 800],
+        boot_id=current_boot_id(),
     )
 
 
@@ -56,6 +59,7 @@ def test_every_checkpoint_survives_json(checkpoint: Checkpoint) -> None:
 def test_cursors_are_kept_exactly_even_at_a_segment_start() -> None:
     checkpoint = sample()
     checkpoint.segments = [Segment(0, 10, pos=0), Segment(10, None, pos=10)]
+    checkpoint.durable = [0, 10]
     restored = Checkpoint.from_json(checkpoint.to_json())
     assert restored is not None
     assert [(s.start, s.end, s.pos) for s in restored.segments] == [(0, 10, 0), (10, None, 10)]
@@ -283,3 +287,33 @@ def test_a_checkpoint_with_inconsistent_fields_is_unreadable(change: dict[str, o
 
 def test_a_deeply_nested_checkpoint_is_unreadable() -> None:
     assert Checkpoint.from_json("[" * 100_000 + "]" * 100_000) is None
+
+
+def test_written_cursors_are_trusted_within_the_same_boot(files: WorkFiles) -> None:
+    files.data.write_bytes(b"x" * 1000)
+    files.save(sample())
+    loaded = files.load()
+    assert loaded is not None
+    assert [seg.pos for seg in loaded.segments] == [120, 1000]
+
+
+def test_after_a_reboot_only_synced_cursors_are_trusted(files: WorkFiles) -> None:
+    files.data.write_bytes(b"x" * 1000)
+    files.save(dataclasses.replace(sample(), boot_id="another-boot"))
+    loaded = files.load()
+    assert loaded is not None
+    assert [seg.pos for seg in loaded.segments] == [100, 800]
+
+
+def test_after_a_reboot_without_synced_cursors_segments_start_over(files: WorkFiles) -> None:
+    files.data.write_bytes(b"x" * 1000)
+    files.save(dataclasses.replace(sample(), boot_id=None, durable=[]))
+    loaded = files.load()
+    assert loaded is not None
+    assert [seg.pos for seg in loaded.segments] == [0, 500]
+
+
+def test_synced_cursors_beyond_written_ones_are_unreadable() -> None:
+    raw = json.loads(sample().to_json())
+    raw["durable"] = [130, 800]
+    assert Checkpoint.from_json(json.dumps(raw)) is None

@@ -1,13 +1,18 @@
 """The resumable state of one transfer, and where it is kept.
 
-A `Checkpoint` is written next to the partial file only after the data it
-describes has been flushed to disk (fdatasync), so after a crash or a reboot the
-cursors never point past bytes that are really there.
+A `Checkpoint` holds two cursors per segment: `pos`, what has been written, and
+`durable`, what had been flushed to disk (fdatasync) when it was last synced.
+It is saved often and cheaply, without a sync, tagged with the kernel's boot id.
+A process that was killed leaves its written bytes in the page cache, so a
+restart in the same boot trusts `pos` and fetches almost nothing again; after a
+reboot, unsynced bytes may be lost, so only the `durable` cursors are trusted.
+Either way a cursor never points past bytes that are really on disk.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -30,6 +35,8 @@ class Checkpoint:
     ranges_supported: bool
     segments: list[Segment]
     offered: list[tuple[str, str, str]] = field(default_factory=list)  # (algorithm, hex, source)
+    durable: list[int] = field(default_factory=list)  # per segment: synced cursor
+    boot_id: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -41,6 +48,8 @@ class Checkpoint:
                 "ranges_supported": self.ranges_supported,
                 "segments": [[s.start, s.end, s.pos] for s in self.segments],
                 "offered": [list(o) for o in self.offered],
+                "durable": self.durable,
+                "boot_id": self.boot_id,
             }
         )
 
@@ -85,11 +94,37 @@ class Checkpoint:
             if not all(isinstance(part, str) for part in entry):
                 return None
             offered.append((entry[0], entry[1], entry[2]))
-        return cls(validator, total, name, ranges, segments, offered)
+        durable = raw.get("durable", [])
+        boot_id = raw.get("boot_id")
+        if not isinstance(durable, list) or not (boot_id is None or isinstance(boot_id, str)):
+            return None
+        if durable and len(durable) != len(segments):
+            return None
+        for cursor, segment in zip(durable, segments, strict=False):
+            if not _is_count(cursor) or not segment.start <= cursor <= segment.pos:
+                return None
+        return cls(validator, total, name, ranges, segments, offered, list(durable), boot_id)
+
+    def trusted_after_restart(self, boot_id: str | None) -> Checkpoint:
+        """The cursors a new process may rely on: written ones in the same boot, else synced."""
+        if boot_id is not None and boot_id == self.boot_id:
+            return self
+        for index, segment in enumerate(self.segments):
+            segment.pos = self.durable[index] if self.durable else segment.start
+        return self
 
 
 def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+@functools.cache
+def current_boot_id() -> str | None:
+    """The kernel's id of this boot (Linux); None where it cannot be read."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
 
 
 def work_dir_for(partial_root: Path, key: str) -> Path:
@@ -113,7 +148,8 @@ class WorkFiles:
             return None
         if not self.data.exists():
             return None
-        return Checkpoint.from_json(text)
+        checkpoint = Checkpoint.from_json(text)
+        return None if checkpoint is None else checkpoint.trusted_after_restart(current_boot_id())
 
     def save(self, checkpoint: Checkpoint) -> None:
         tmp = self.checkpoint.with_suffix(".tmp")

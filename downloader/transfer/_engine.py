@@ -41,7 +41,12 @@ from downloader.transfer._backoff import (
     next_delay,
     parse_retry_after,
 )
-from downloader.transfer._checkpoint import Checkpoint, WorkFiles, work_dir_for
+from downloader.transfer._checkpoint import (
+    Checkpoint,
+    WorkFiles,
+    current_boot_id,
+    work_dir_for,
+)
 from downloader.transfer._digests import (
     ExpectedDigest,
     MultiHasher,
@@ -64,7 +69,10 @@ from downloader.transfer._writer import DataFile, promote
 log = structlog.get_logger("downloader.transfer")
 
 READ_SIZE = 1 * MiB
-CHECKPOINT_EVERY = 8 * MiB
+CHECKPOINT_EVERY = 8 * MiB  # fdatasync and record durable cursors this often...
+SAVE_EVERY = 2 * MiB  # ...and save the written cursors (no sync) this often
+SAVE_INTERVAL = 0.05
+FLUSH_INTERVAL = 0.05  # a slow stream's buffer reaches the file at least this often
 MAX_REDIRECTS = 10
 
 
@@ -258,7 +266,8 @@ class _Transfer:
         self.data: DataFile | None = None
         self.received = 0
         self.since_checkpoint = 0
-        self.checkpointed_at = engine._clock.monotonic()
+        self.since_save = 0
+        self.checkpointed_at = self.saved_at = engine._clock.monotonic()
         self.progress = anyio.Event()
         self.refreshes_without_progress = 0
 
@@ -503,6 +512,8 @@ class _Transfer:
         """Write the body at the segment's cursor; True when the body ended cleanly."""
         assert self.data is not None
         buffer = bytearray()
+        clock = self.e._clock
+        flushed_at = clock.monotonic()
         try:
             while True:
                 want = (
@@ -526,11 +537,14 @@ class _Transfer:
                     return True
                 await self.e._throttle.consume(len(chunk))
                 buffer += chunk
-                if len(buffer) >= READ_SIZE or (
-                    segment.end is not None and segment.pos + len(buffer) >= segment.end
+                if (
+                    len(buffer) >= READ_SIZE
+                    or (segment.end is not None and segment.pos + len(buffer) >= segment.end)
+                    or clock.monotonic() - flushed_at >= FLUSH_INTERVAL
                 ):
                     await self._write(segment, buffer)
                     buffer = bytearray()
+                    flushed_at = clock.monotonic()
         finally:
             if buffer:
                 with anyio.CancelScope(shield=True):
@@ -544,22 +558,37 @@ class _Transfer:
         segment.pos += len(data)
         self.received += len(data)
         self.since_checkpoint += len(data)
+        self.since_save += len(data)
         self.refreshes_without_progress = 0
         self.progress.set()
+        now = self.e._clock.monotonic()
         if (
             self.since_checkpoint >= self.e.checkpoint_every
-            or self.e._clock.monotonic() - self.checkpointed_at >= self.e.checkpoint_interval
+            or now - self.checkpointed_at >= self.e.checkpoint_interval
         ):
             await self._checkpoint()
+        elif self.since_save >= SAVE_EVERY or now - self.saved_at >= SAVE_INTERVAL:
+            self._save()
+
+    def _save(self) -> None:
+        """Record the written cursors without a sync (see `_checkpoint` for why that is safe)."""
+        assert self.cp is not None
+        self.since_save = 0
+        self.saved_at = self.e._clock.monotonic()
+        self.cp.boot_id = current_boot_id()
+        self.files.save(self.cp)
 
     async def _checkpoint(self) -> None:
         if self.cp is None or self.data is None:
             return
         self.since_checkpoint = 0
         self.checkpointed_at = self.e._clock.monotonic()
+        # cursors taken before the sync: bytes written while it runs are not covered by it
+        written = [segment.pos for segment in self.cp.segments]
         data = self.data
         await anyio.to_thread.run_sync(data.sync)
-        self.files.save(self.cp)
+        self.cp.durable = written
+        self._save()
 
     # ---- digests -----------------------------------------------------------
     def _collect_digests(self, resp: aiohttp.ClientResponse, *, whole_body: bool) -> None:
