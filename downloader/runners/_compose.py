@@ -58,6 +58,7 @@ async def run_once(
             archive_root=root,
             clock=clock,
             owner=owner,
+            extract=settings.archive.extract,
         )
 
         async def watch_signals() -> None:

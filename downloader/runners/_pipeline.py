@@ -19,9 +19,9 @@ from typing import Any
 import anyio
 import structlog
 
-from downloader.archive import BagBuilder, item_path
+from downloader.archive import BagBuilder, check_zip, extract_zip, item_path
 from downloader.clock import Clock
-from downloader.errors import DownloaderError
+from downloader.errors import ArchiveError, DownloaderError
 from downloader.items import ItemRef
 from downloader.providers import Provider
 from downloader.store import ItemState, StateStore
@@ -89,6 +89,7 @@ class ItemWorker:
         clock: Clock,
         owner: str,
         retry_delay: timedelta = timedelta(seconds=30),
+        extract: bool = False,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -97,6 +98,7 @@ class ItemWorker:
         self.clock = clock
         self.owner = owner
         self.retry_delay = retry_delay
+        self.extract = extract
 
     async def work(self, ref: ItemRef) -> ItemState:
         """Take `ref` as far as it can go now; returns the state it ends in."""
@@ -148,18 +150,19 @@ class ItemWorker:
         bag = BagBuilder.in_archive(self.root, ref, clock=self.clock)
         done = {a.asset_key: a for a in await self.store.assets(ref.key)}
         taken: set[str] = set()
+        fetched: list[tuple[str, str, int, str, str | None]] = []
         total_done = 0
         for index, asset in enumerate(package.assets):
             record = done.get(asset.key)
             if record is not None and record.state is AssetState.DONE and record.sha256:
                 path = bag.data_dir / record.name
                 if path.is_file() and path.stat().st_size == record.size:
-                    bag.add_payload(record.name, record.size or 0, record.sha256)
+                    fetched.append((asset.key, record.name, record.size or 0, record.sha256, None))
                     taken.add(record.name)
                     total_done += record.size or 0
                     continue
             name, size, sha256, md5 = await self._fetch(ref, index, asset, bag, taken)
-            bag.add_payload(name, size, sha256, md5)
+            fetched.append((asset.key, name, size, sha256, md5))
             taken.add(name)
             await self.store.save_asset(
                 AssetRecord(
@@ -182,6 +185,9 @@ class ItemWorker:
             ref.key, total_done, total_done, now=self.clock.utcnow(), owner=self.owner
         )
         await self._to(ref, ItemState.VERIFYING)
+        for asset_key, name, size, sha256, md5 in fetched:
+            for entry in await self._vet_zip(ref, asset_key, bag, name, size, sha256, md5):
+                bag.add_payload(*entry)
         info: dict[str, str] = {}
         if package.download_id:
             info["External-Description"] = f"{package.description} {package.download_id}".strip()
@@ -195,6 +201,44 @@ class ItemWorker:
         )
         return final
 
+    async def _vet_zip(
+        self,
+        ref: ItemRef,
+        asset_key: str,
+        bag: BagBuilder,
+        name: str,
+        size: int,
+        sha256: str,
+        md5: str | None,
+    ) -> list[tuple[str, int, str, str | None]]:
+        """Check every member CRC of a ZIP payload, and unpack it when so configured.
+
+        A ZIP that fails its check is removed and its asset marked failed, so a later
+        attempt fetches it again instead of trusting the bad copy.
+        """
+        path = bag.data_dir / name
+        if not await anyio.to_thread.run_sync(_looks_like_zip, path):
+            return [(name, size, sha256, md5)]
+        try:
+            await anyio.to_thread.run_sync(lambda: check_zip(path, **ZIP_LIMITS))
+            if not self.extract:
+                return [(name, size, sha256, md5)]
+            folder = name.removesuffix(".zip") or "package"
+            files = await anyio.to_thread.run_sync(
+                lambda: extract_zip(path, bag.data_dir / folder, **ZIP_LIMITS)
+            )
+        except ArchiveError:
+            await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+            await self.store.save_asset(
+                AssetRecord(
+                    item_key=ref.key, asset_key=asset_key, name=name, state=AssetState.FAILED
+                ),
+                now=self.clock.utcnow(),
+            )
+            raise
+        await anyio.to_thread.run_sync(path.unlink)
+        return [(f"{folder}/{f.path}", f.size, f.sha256, None) for f in files]
+
     async def _fetch(
         self, ref: ItemRef, index: int, asset: AssetRequest, bag: BagBuilder, taken: set[str]
     ) -> tuple[str, int, str, str | None]:
@@ -206,6 +250,15 @@ class ItemWorker:
         target = bag.data_dir / name
         await anyio.to_thread.run_sync(result.path.replace, target)
         return name, result.size, result.sha256, result.digests.get("md5")
+
+
+# caps for ZIP packages: a bomb is refused while it streams, before it fills the disk
+ZIP_LIMITS: dict[str, Any] = {"max_total": 1 << 40, "max_ratio": 1000.0, "max_members": 100_000}
+
+
+def _looks_like_zip(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
 
 
 def _unique(name: str, taken: set[str]) -> str:

@@ -1,0 +1,75 @@
+"""ZIP packages: member CRCs checked before archiving; unpacked into the bag on request."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import bagit
+
+from downloader.config import ArchiveSettings, PollSettings, load_config
+from downloader.emulator import Emulator, parse_scenario, start_emulator, write_client_files
+from downloader.runners._compose import run_once
+from downloader.store import ItemState, open_store
+from downloader.watchlist import load_watchlist
+
+SCENARIO = """
+[emulator]
+seed = 5
+pixxel_api_key = "px-zip-key-123"
+
+[[pixxel.job]]
+workflow_id = "wf"
+job_id = "good"
+files = [{ name = "a.tif", size = 300000 }, { name = "meta/b.json", size = 1000 }]
+
+[[pixxel.job]]
+workflow_id = "wf"
+job_id = "bad"
+files = [{ name = "c.tif", size = 300000 }]
+faults = { flip_byte_at = 5000, flip_times = -1 }
+"""
+
+
+async def run(tmp_path: Path, *, extract: bool) -> dict[str, object]:
+    scenario = parse_scenario(SCENARIO, source="zip.toml")
+    async with await start_emulator(Emulator(scenario)) as running:
+        files = write_client_files(
+            scenario,
+            running.base_url,
+            tmp_path / "client",
+            archive_root=tmp_path / "archive",
+            state_url=f"sqlite:///{tmp_path / 'state.db'}",
+        )
+        settings = load_config(files.config)
+        settings = dataclasses.replace(
+            settings,
+            archive=ArchiveSettings(root=settings.archive.root, extract=extract),
+            poll=PollSettings(initial_interval=0.05, max_interval=0.1, give_up_after=60),
+        )
+        items = load_watchlist(files.watchlist).items
+        await run_once(settings, items)
+    async with open_store(settings.state.url) as store:
+        return {r.key: r for r in await store.list_items()}
+
+
+async def test_a_zip_with_a_bad_member_crc_is_never_archived(tmp_path: Path) -> None:
+    records = await run(tmp_path, extract=False)
+    good, bad = records["pixxel:job:wf/good"], records["pixxel:job:wf/bad"]
+    assert good.state is ItemState.ARCHIVED  # type: ignore[attr-defined]
+    assert bad.state is ItemState.FAILED  # type: ignore[attr-defined]
+    assert "CRC" in bad.error  # type: ignore[attr-defined]
+    assert "c.tif" in bad.error  # type: ignore[attr-defined]
+    assert not (tmp_path / "archive" / "pixxel" / "jobs" / "wf" / "bad").exists()
+    bagit.Bag(good.archive_path).validate()  # type: ignore[attr-defined]
+
+
+async def test_extract_unpacks_members_into_the_bag(tmp_path: Path) -> None:
+    records = await run(tmp_path, extract=True)
+    good = records["pixxel:job:wf/good"]
+    bag = bagit.Bag(good.archive_path)  # type: ignore[attr-defined]
+    bag.validate()
+    paths = sorted(bag.payload_entries())
+    assert any(p.endswith("/a.tif") for p in paths)
+    assert any(p.endswith("/meta/b.json") for p in paths)
+    assert not any(p.endswith(".zip") for p in paths)
