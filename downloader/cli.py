@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO, TypeAlias
 
 from downloader import __version__
-from downloader.config import default_config_path, inspect_config
+from downloader.config import Settings, default_config_path, inspect_config
 from downloader.errors import ConfigProblem
 from downloader.watchlist import load_watchlist
 
@@ -45,6 +45,18 @@ def _config_path(args: argparse.Namespace) -> Path:
 def _print_problems(problems: Sequence[ConfigProblem], stream: TextIO) -> None:
     for problem in problems:
         print(problem, file=stream)
+
+
+def _load_settings(args: argparse.Namespace) -> Settings | None:
+    """The settings named by `-c`, or None after printing every problem of the file."""
+    from downloader.config import load_config
+    from downloader.errors import ConfigError
+
+    try:
+        return load_config(_config_path(args))
+    except ConfigError as exc:
+        _print_problems(exc.problems, sys.stderr)
+        return None
 
 
 def check_config(args: argparse.Namespace) -> int:
@@ -86,15 +98,11 @@ def once(args: argparse.Namespace) -> int:
     """`downloader once`: work every watchlist item until each is archived or failed."""
     import anyio
 
-    from downloader.config import load_config
-    from downloader.errors import ConfigError
     from downloader.logs import configure_logging
     from downloader.runners._compose import Interrupted, run_once
 
-    try:
-        settings = load_config(_config_path(args))
-    except ConfigError as exc:
-        _print_problems(exc.problems, sys.stderr)
+    settings = _load_settings(args)
+    if settings is None:
         return EXIT_USAGE
     watchlist = load_watchlist(
         settings.watchlist.path, enabled_providers=set(settings.providers.enabled) | {"http"}
@@ -127,15 +135,12 @@ def status(args: argparse.Namespace) -> int:
     """`downloader status`: one line (or JSON object) per item; safe while the daemon runs."""
     import anyio
 
-    from downloader.config import load_config
-    from downloader.errors import ConfigError, StoreError
+    from downloader.errors import StoreError
     from downloader.runners._status import collect_status, render_json, render_text
     from downloader.store import open_store
 
-    try:
-        settings = load_config(_config_path(args))
-    except ConfigError as exc:
-        _print_problems(exc.problems, sys.stderr)
+    settings = _load_settings(args)
+    if settings is None:
         return EXIT_USAGE
 
     async def read() -> list[dict[str, object]]:
@@ -168,17 +173,14 @@ def verify(args: argparse.Namespace) -> int:
     import anyio
 
     from downloader.archive import item_path, verify_bag
-    from downloader.config import load_config
-    from downloader.errors import ConfigError
     from downloader.items import ItemRef
     from downloader.store import ItemState, open_store
 
-    try:
-        settings = load_config(_config_path(args))
-        wanted = [ItemRef.parse(text) for text in args.items]
-    except ConfigError as exc:
-        _print_problems(exc.problems, sys.stderr)
+    settings = _load_settings(args)
+    if settings is None:
         return EXIT_USAGE
+    try:
+        wanted = [ItemRef.parse(text) for text in args.items]
     except ValueError as exc:
         print(f"bad item: {exc}", file=sys.stderr)
         return EXIT_USAGE
