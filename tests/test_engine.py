@@ -103,3 +103,24 @@ async def test_url_segment_is_skipped_when_the_caller_says_it_is_no_name(
             tmp_path / "out",
         )
     assert named.name == "zonal_stats.csv"
+
+
+async def test_progress_is_reported_as_bytes_land_and_once_more_at_the_end(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    content = SeededContent(12, 5 * MiB + 7)
+    file_host.host.add(FileSpec("/f/p.bin", content))
+    seen: list[int] = []
+
+    async def on_progress(done: int) -> None:
+        seen.append(done)
+
+    async with make_engine(tmp_path, limits=Limits(segments=1)) as (engine, _):
+        await engine.fetch(
+            AssetRequest("p", url=file_host.url("/f/p.bin"), on_progress=on_progress),
+            tmp_path / "out",
+        )
+    assert seen == sorted(seen)
+    assert len(seen) >= 3
+    assert seen[-1] == content.size
+    assert 0 < seen[0] < content.size

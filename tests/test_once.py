@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -106,6 +107,16 @@ async def test_once_exits_3_when_interrupted_and_a_rerun_finishes_without_refetc
     while sum(r.bytes_sent for r in file_host.host.log) < 2 << 20:
         assert time.monotonic() < deadline
         await anyio.sleep(0.05)
+    # while it streams, status shows the item downloading with bytes part-way
+    live = subprocess.run(
+        [sys.executable, "-m", "downloader", "status", "--json", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (row,) = json.loads(live.stdout)
+    assert row["state"] == "downloading"
+    assert 0 < row["bytes_done"] < content.size
     os.kill(child.pid, signal.SIGTERM)
     _, err = await anyio.to_thread.run_sync(child.communicate)
     assert child.returncode == 3, err
@@ -126,8 +137,6 @@ async def test_once_exits_3_when_interrupted_and_a_rerun_finishes_without_refetc
 async def test_status_json_matches_the_contract_after_a_run(
     file_host: RunningHost, tmp_path: Path
 ) -> None:
-    import json
-
     good, bad = SeededContent(80, 4000), SeededContent(81, 4000)
     file_host.host.add(FileSpec("/t/good.bin", good))
     file_host.host.add(FileSpec("/t/bad.bin", bad))

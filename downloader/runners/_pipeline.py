@@ -10,8 +10,9 @@ assets already fetched are kept and not asked for again.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,7 @@ class ItemWorker:
                     taken.add(record.name)
                     total_done += record.size or 0
                     continue
+            asset = dataclasses.replace(asset, on_progress=self._progress(ref, total_done))
             name, size, sha256, md5 = await self._fetch(ref, index, asset, bag, taken)
             fetched.append((asset.key, name, size, sha256, md5))
             taken.add(name)
@@ -200,6 +202,16 @@ class ItemWorker:
             archive_path=str(final),
         )
         return final
+
+    def _progress(self, ref: ItemRef, before: int) -> Callable[[int], Awaitable[None]]:
+        """Record an asset's bytes on disk as the item's progress while it streams."""
+
+        async def report(done: int) -> None:
+            await self.store.set_progress(
+                ref.key, before + done, None, now=self.clock.utcnow(), owner=self.owner
+            )
+
+        return report
 
     async def _vet_zip(
         self,

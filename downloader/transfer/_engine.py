@@ -87,6 +87,8 @@ class AssetRequest:
     expected_digests: Sequence[ExpectedDigest] = ()
     filename: str | None = None
     fallback_name: str = "download"
+    on_progress: Callable[[int], Awaitable[None]] | None = None
+    """Told the bytes of the asset on disk, at most every `SAVE_INTERVAL` and at the end."""
     name_from_url: bool = True
     """Whether the URL's last path segment may name the file when Content-Disposition
     does not; False for API endpoints whose paths end in an id, not a file name."""
@@ -268,6 +270,7 @@ class _Transfer:
         self.since_checkpoint = 0
         self.since_save = 0
         self.checkpointed_at = self.saved_at = engine._clock.monotonic()
+        self.report_due = False
         self.progress = anyio.Event()
         self.refreshes_without_progress = 0
 
@@ -332,6 +335,7 @@ class _Transfer:
                 first.release()
             with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                 await self._checkpoint()
+        await self._report()
         return await self._finish(hasher, dest_dir)
 
     # ---- the first request decides the plan --------------------------------
@@ -569,6 +573,8 @@ class _Transfer:
             await self._checkpoint()
         elif self.since_save >= SAVE_EVERY or now - self.saved_at >= SAVE_INTERVAL:
             self._save()
+        if self.report_due:
+            await self._report()
 
     def _save(self) -> None:
         """Record the written cursors without a sync (see `_checkpoint` for why that is safe)."""
@@ -577,6 +583,14 @@ class _Transfer:
         self.saved_at = self.e._clock.monotonic()
         self.cp.boot_id = current_boot_id()
         self.files.save(self.cp)
+        self.report_due = True
+
+    async def _report(self) -> None:
+        if self.request.on_progress is None or self.cp is None:
+            return
+        self.report_due = False
+        done = sum(segment.pos - segment.start for segment in self.cp.segments)
+        await self.request.on_progress(done)
 
     async def _checkpoint(self) -> None:
         if self.cp is None or self.data is None:
