@@ -320,3 +320,10 @@ def test_any_text_gives_items_and_problems_and_nothing_else(
         assert problem.line is None or 1 <= problem.line <= text.count("\n") + 1
     if enabled is not None:
         assert all(i.provider in enabled or i.provider == "http" for i in result.items)
+
+
+def test_a_syntax_error_after_a_bare_carriage_return_names_an_existing_line() -> None:
+    result = parse_watchlist("'\r0", file="w.toml")
+    (problem,) = result.problems
+    assert problem.line == 1
+    assert "TOML syntax error" in problem.message

@@ -147,7 +147,9 @@ def parse_toml(text: str, *, file: str) -> TomlDocument:
         match = _ERROR_LINE_RE.search(message)
         line: int | None = None
         if match is not None:
-            line = int(match.group(1)) if match.group(1) else max(1, len(text.splitlines()))
+            # only "\n" ends a TOML line; the parser's count can run past the last one
+            last = text.count("\n") + 1
+            line = min(int(match.group(1)), last) if match.group(1) else last
             message = message[: match.start()] + message[match.end() :]
         problem = ConfigProblem(file, "", f"TOML syntax error: {message.strip()}", line)
         return TomlDocument(None, lines, problem)

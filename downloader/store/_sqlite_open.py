@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from downloader.errors import StoreError
@@ -86,7 +87,7 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
         if app_id == APPLICATION_ID:
             _check_integrity(conn, path)
         if path != MEMORY and _pragma(conn, "journal_mode") != "wal":
-            mode = _pragma(conn, "journal_mode = WAL")
+            mode = _switch_to_wal(conn)
             if mode != "wal":
                 raise StoreError(f"state database {path}: cannot use WAL mode (got {mode!r})")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -96,15 +97,34 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
         raise StoreError(f"state database {path}: {exc}") from exc
 
 
+def _switch_to_wal(conn: sqlite3.Connection, patience: float = 10.0) -> object:
+    # Changing the journal mode does not wait on the busy timeout: while another
+    # process migrates the same new file it fails with "locked" at once, so wait here.
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return _pragma(conn, "journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _pragma(conn: sqlite3.Connection, statement: str) -> object:
     row = conn.execute(f"PRAGMA {statement}").fetchone()
     return None if row is None else row[0]
 
 
 def _identify(conn: sqlite3.Connection) -> tuple[int, int, int]:
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    # one read transaction: all three from the same snapshot, even while another
+    # process is migrating the same new file (else: its tables without its id)
+    conn.execute("BEGIN")
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    finally:
+        conn.execute("COMMIT")
     return int(app_id), int(version), int(tables)
 
 
