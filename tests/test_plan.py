@@ -305,7 +305,6 @@ class Answer:
     content_length: str | None = None
     etag: str | None = None
     last_modified: str | None = None
-    accept_ranges: str | None = None
     asked: Segment = field(default_factory=lambda: Segment(0, None))
     known_total: int | None = None
     known_validator: str | None = None
@@ -319,7 +318,6 @@ def judge(answer: Answer) -> Judgement:
         content_length=answer.content_length,
         etag=answer.etag,
         last_modified=answer.last_modified,
-        accept_ranges=answer.accept_ranges,
         asked=answer.asked,
         known_total=answer.known_total,
         known_validator=answer.known_validator,

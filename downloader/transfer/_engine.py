@@ -55,6 +55,7 @@ from downloader.transfer._digests import (
 )
 from downloader.transfer._names import choose_filename, sanitize_filename
 from downloader.transfer._plan import (
+    Judgement,
     Segment,
     Verdict,
     contiguous_end,
@@ -319,7 +320,7 @@ class _Transfer:
             self.files.reset()
             first = await self._probe()
         assert self.cp is not None
-        self.data = DataFile.open(self.files.data, self.cp.total)
+        self.data = DataFile.open(self.files.data)
         hasher = MultiHasher(a for a, _, _ in self._expected_tuples())
         try:
             async with anyio.create_task_group() as tg:
@@ -352,18 +353,7 @@ class _Transfer:
                 except BaseException:
                     slot.release()
                     raise
-                judgement = judge_response(
-                    resp.status,
-                    content_range=resp.headers.get("Content-Range"),
-                    content_length=resp.headers.get("Content-Length"),
-                    etag=resp.headers.get("ETag"),
-                    last_modified=resp.headers.get("Last-Modified"),
-                    accept_ranges=resp.headers.get("Accept-Ranges"),
-                    asked=whole,
-                    known_total=None,
-                    known_validator=None,
-                    fresh=True,
-                )
+                judgement = self._judgement(resp, whole, fresh=True)
                 if judgement.verdict is Verdict.WRITE:
                     break
                 slot.release()
@@ -437,18 +427,7 @@ class _Transfer:
     ) -> bool:
         """True when `resp` may be streamed into `segment`; otherwise it is closed."""
         assert self.cp is not None
-        judgement = judge_response(
-            resp.status,
-            content_range=resp.headers.get("Content-Range"),
-            content_length=resp.headers.get("Content-Length"),
-            etag=resp.headers.get("ETag"),
-            last_modified=resp.headers.get("Last-Modified"),
-            accept_ranges=resp.headers.get("Accept-Ranges"),
-            asked=segment,
-            known_total=self.cp.total,
-            known_validator=self.cp.validator,
-            fresh=False,
-        )
+        judgement = self._judgement(resp, segment, fresh=False)
         if judgement.verdict is Verdict.WRITE:
             whole = judgement.offset == 0 and judgement.length == self.cp.total
             self._collect_digests(resp, whole_body=whole)
@@ -460,6 +439,21 @@ class _Transfer:
             raise ProtocolViolation(judgement.reason, url=redact_url(url))
         await self._handle_failure(resp.status, resp.headers.get("Retry-After"), url, generation)
         return False
+
+    def _judgement(self, resp: aiohttp.ClientResponse, asked: Segment, *, fresh: bool) -> Judgement:
+        """What `resp` to a request for `asked` means, given what is known of the object."""
+        headers = resp.headers
+        return judge_response(
+            resp.status,
+            content_range=headers.get("Content-Range"),
+            content_length=headers.get("Content-Length"),
+            etag=headers.get("ETag"),
+            last_modified=headers.get("Last-Modified"),
+            asked=asked,
+            known_total=None if fresh or self.cp is None else self.cp.total,
+            known_validator=None if fresh or self.cp is None else self.cp.validator,
+            fresh=fresh,
+        )
 
     async def _handle_failure(
         self, status: int, retry_after: str | None, url: str, generation: int

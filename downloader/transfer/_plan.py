@@ -150,7 +150,6 @@ def judge_response(
     content_length: str | None,
     etag: str | None,
     last_modified: str | None,
-    accept_ranges: str | None,
     asked: Segment,
     known_total: int | None,
     known_validator: str | None,
@@ -184,9 +183,6 @@ def judge_response(
                 Verdict.RETRY,
                 reason=f"Content-Length {length} disagrees with Content-Range {content_range}",
             )
-        if asked.end is not None and cr.end + 1 > asked.end and cr.end + 1 != (cr.total or 0):
-            # more than asked is harmless: the reader stops at the segment's end
-            pass
         return Judgement(
             Verdict.WRITE,
             offset=cr.start,

@@ -20,7 +20,7 @@ class DataFile:
         self.fd = fd
 
     @classmethod
-    def open(cls, path: Path, total: int | None) -> DataFile:
+    def open(cls, path: Path) -> DataFile:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
         return cls(fd)
 
