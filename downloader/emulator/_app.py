@@ -32,6 +32,7 @@ from downloader.emulator._files import FileHost
 from downloader.emulator._items import Catalogue, ExpectedFile
 from downloader.emulator._pixxel import PixxelApi
 from downloader.emulator._respond import CURRENT_NOTE, RequestNote
+from downloader.emulator._running import serve
 from downloader.emulator._scale import ScaleApi
 from downloader.emulator._scenario import Scenario
 from downloader.emulator._scenario_toml import check_scenario
@@ -180,8 +181,5 @@ async def start_emulator(
     emulator: Emulator, *, port: int = 0, host: str = "127.0.0.1"
 ) -> RunningEmulator:
     """Serve `emulator` on `host:port` (0 picks a free port)."""
-    runner = web.AppRunner(emulator.app, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    bound = runner.addresses[0]
-    return RunningEmulator(emulator, runner, f"http://{bound[0]}:{bound[1]}")
+    runner, base_url = await serve(emulator.app, host=host, port=port)
+    return RunningEmulator(emulator, runner, base_url)

@@ -44,14 +44,19 @@ class RunningHost:
         await self.aclose()
 
 
+async def serve(app: web.Application, *, host: str, port: int) -> tuple[web.AppRunner, str]:
+    """Start `app` on `host:port` (0 picks a free port); the runner and the base URL."""
+    # A short shutdown grace: stalled test responses must not hold up teardown.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    bound = runner.addresses[0]
+    return runner, f"http://{bound[0]}:{bound[1]}"
+
+
 async def start_file_host(
     host: FileHost, *, port: int = 0, host_ip: str = "127.0.0.1"
 ) -> RunningHost:
     """Start serving `host` on `host_ip:port` (0 picks a free port)."""
-    # A short shutdown grace: stalled test responses must not hold up teardown.
-    runner = web.AppRunner(host.app, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, host_ip, port)
-    await site.start()
-    bound = runner.addresses[0]
-    return RunningHost(host, runner, f"http://{bound[0]}:{bound[1]}")
+    runner, base_url = await serve(host.app, host=host_ip, port=port)
+    return RunningHost(host, runner, base_url)
