@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -109,6 +110,7 @@ async def test_sigterm_mid_transfer_exits_0_within_the_grace_period_and_a_restar
     sent_at = time.monotonic()
     assert await daemon.stop() == 0, daemon.stderr  # SIGTERM
     took = time.monotonic() - sent_at
+    print(f"SIGTERM to exit: {took:.2f} s (grace 1 s), served before: {served()} B")
     assert took < 1 + 3, took  # the grace period plus a small margin
     assert daemon.events("daemon.draining")
     stopped = daemon.events("item.stopped")
@@ -133,6 +135,7 @@ async def test_sigterm_mid_transfer_exits_0_within_the_grace_period_and_a_restar
     assert all(r.range is not None and not r.range.startswith("bytes=0-") for r in rerun)
     # fetched twice at most what was in flight (socket buffers, unsaved tail) per segment
     total = sum(c.size for c in contents.values())
+    print(f"served in all {first + sum(r.bytes_sent for r in rerun)} B for {total} B")
     assert first + sum(r.bytes_sent for r in rerun) <= total + 8 * (MiB // 2)
     for name, content in contents.items():
         bag = bagit.Bag(str(setup.bag(name)))
@@ -140,3 +143,26 @@ async def test_sigterm_mid_transfer_exits_0_within_the_grace_period_and_a_restar
         assert (setup.bag(name) / "data" / f"{name}.bin").read_bytes() == content.read(
             0, content.size
         )
+
+
+async def test_a_second_stop_signal_cancels_the_drain_at_once(
+    file_host: RunningHost, tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    content = SeededContent(20, 8 * MiB)
+    file_host.host.add(FileSpec("/h/slow.bin", content), Faults(rate_bytes_per_s=MiB // 4))
+    setup = Setup(tmp_path)
+    setup.write_config(grace_period="60s")
+    setup.write_watchlist({"slow": file_host.url("/h/slow.bin")})
+    daemon = Daemon(setup.config, tmp_path / "run.log")
+    daemons.append(daemon)
+    await until(lambda: sum(r.bytes_sent for r in file_host.host.log) > 0, what="bytes flowing")
+    daemon.signal(signal.SIGTERM)
+    await until(lambda: daemon.events("daemon.draining"), what="the drain begun")
+    sent_at = time.monotonic()
+    daemon.signal(signal.SIGINT)
+    assert await daemon.wait(timeout=10) == 0, daemon.stderr
+    assert time.monotonic() - sent_at < 3  # not the 60 s grace period
+    assert daemon.events("daemon.stopping_now")
+    (stopped,) = daemon.events("item.stopped")
+    assert stopped["reason"] == "second stop signal"
+    assert status_rows(setup.config)["http:file:slow"]["bytes_done"] > 0

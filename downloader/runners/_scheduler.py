@@ -43,6 +43,8 @@ IDLE_RECHECK = 60.0
 """Longest sleep without a due time or a wake-up: a cheap safety re-check."""
 MIN_WAIT = 0.05
 """Shortest sleep when the store says something is due but nothing could be claimed."""
+FOREIGN_RECHECK = 1.0
+"""Shortest sleep when all that was due belongs to another process's watchlist."""
 
 
 class Scheduler:
@@ -142,13 +144,16 @@ class Scheduler:
                 claimed = await self.store.claim(
                     self.owner, now=self.clock.utcnow(), lease=self.lease, limit=free
                 )
-                if await self._start(items, claimed):
+                started = await self._start(items, claimed)
+                if started:
                     continue
                 if until_done and not self._in_flight and await self._all_terminal():
                     return
                 due = await self.store.next_due(self.owner)
                 if due is not None:
-                    wait = max(MIN_WAIT, (due - self.clock.utcnow()).total_seconds())
+                    # items listed by another watchlist stay due; look again in a while
+                    floor = FOREIGN_RECHECK if claimed else MIN_WAIT
+                    wait = max(floor, (due - self.clock.utcnow()).total_seconds())
             await self._wait(min(wait, self._until_beat()))
 
     async def _start(self, items: TaskGroup, claimed: list[ItemRecord]) -> bool:
