@@ -26,7 +26,7 @@ import structlog
 from anyio.abc import TaskStatus
 
 from downloader.config import Settings, inspect_config
-from downloader.errors import ConfigProblem
+from downloader.errors import ConfigProblem, StoreError
 from downloader.runners._compose import Service, open_service
 from downloader.runners._daemon_core import (
     FileStamp,
@@ -129,8 +129,12 @@ class Daemon:
 
     async def _status_text(self) -> str:
         store = self.service.store
-        counts = await store.counts()
-        done = sum(r.bytes_done for r in await store.list_items())
+        try:
+            counts = await store.counts()
+            done = sum(r.bytes_done for r in await store.list_items())
+        except StoreError as exc:  # a busy database must not stop the loop that works
+            log.warning("daemon.status_failed", error=str(exc))
+            return "state store busy"
         self.throughput.add(self.service.clock.monotonic(), done)
         return status_text(counts, self.throughput.rate(), stopping=self.scheduler.stopping)
 
@@ -223,7 +227,8 @@ class Daemon:
                 lease_duration=old.service.lease_duration,
             ),
         )
-        self.service.use_providers(self.settings)
+        if (new.providers, new.poll) != (old.providers, old.poll):
+            self.service.use_providers(self.settings)
         log.info("daemon.reloaded", config=str(self.config_path), restart_needed=pending)
         await self.load_watchlist("SIGHUP")
 

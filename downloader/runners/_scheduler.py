@@ -288,7 +288,10 @@ class Scheduler:
             for key in keys:
                 if key in held or key not in self._in_flight:
                     continue
-                record = await self.store.get(key)
+                try:
+                    record = await self.store.get(key)
+                except StoreError:
+                    continue  # asked again at the next renewal
                 holder = None if record is None else record.lease_owner
                 if holder is None:
                     continue  # released by its own worker as it finished: not lost
