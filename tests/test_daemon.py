@@ -15,6 +15,7 @@ import pytest
 
 from downloader.emulator._content import SeededContent
 from downloader.emulator._files import Faults, FileSpec, RunningHost
+from downloader.store import open_store
 from tests.support.daemon import Daemon, NotifyListener, Setup, status_rows, until
 
 MiB = 1 << 20
@@ -119,6 +120,10 @@ async def test_sigterm_mid_transfer_exits_0_within_the_grace_period_and_a_restar
     # offsets were saved: the store shows bytes on disk, and nothing holds a lease
     rows = status_rows(setup.config)
     assert all(0 < rows[f"http:file:{n}"]["bytes_done"] < 6 * MiB for n in contents)
+    async with open_store(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        records = await store.list_items()
+    assert len(records) == 2
+    assert all(r.lease_owner is None for r in records)
     first = served()
     before = len(file_host.host.log)
     for name in contents:

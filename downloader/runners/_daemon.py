@@ -157,6 +157,7 @@ class Daemon:
                     )
                     self.notifier.stopping()
                     self.scheduler.stop(grace)
+                    self._next_status = 0.0  # say "stopping" at the next beat
                 else:
                     log.warning("daemon.stopping_now", signal=signal.Signals(signum).name)
                     self.scheduler.cancel_all("second stop signal")
