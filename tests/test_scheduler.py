@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from downloader.items import ItemRef
 from downloader.runners._batch import run_batch
 from downloader.runners._compose import open_service
 from downloader.runners._scheduler import Scheduler
-from downloader.store import ItemState, open_store
+from downloader.store import ItemState, open_store, sqlite_path
 from downloader.transfer import Limits
 from tests.support.daemon import until
 
@@ -116,3 +118,81 @@ async def test_a_lost_lease_cancels_that_items_work_and_leaves_the_lease_to_its_
     stopped = [e["reason"] for e in logs if e["event"] == "item.stopped"]
     assert stopped == (["lease lost"] if found_by == "renewal" else [])
     assert not (settings.archive.root / "http" / "big").exists()
+
+
+async def test_the_heartbeat_comes_from_the_loop_so_a_blocked_loop_stops_beating(
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(tmp_path, concurrency=2)
+    beats: list[float] = []
+
+    async def beat() -> None:
+        beats.append(time.monotonic())
+
+    async with (
+        open_service(settings, "me") as service,
+        open_store(settings.state.url, busy_timeout=30) as store,
+        anyio.create_task_group() as tg,
+    ):
+        scheduler = Scheduler(
+            store=store,
+            worker=service.worker,
+            clock=service.clock,
+            owner="me",
+            concurrency=2,
+            heartbeat=beat,
+            heartbeat_interval=0.05,
+        )
+        await scheduler.set_watchlist([])
+        tg.start_soon(lambda: scheduler.run(until_done=False))
+        await until(lambda: len(beats) >= 3, what="the first beats")
+        # another process holds the write lock: the loop's next claim waits on it
+        lock = sqlite3.connect(sqlite_path(settings.state.url), isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        locked_at = time.monotonic()
+        await anyio.sleep(1.0)
+        during = [t for t in beats if t > locked_at + 0.2]
+        lock.execute("COMMIT")
+        lock.close()
+        count = len(beats)
+        await until(lambda: len(beats) >= count + 3, what="the beats to resume")
+        scheduler.stop(grace=0)
+    assert during == []
+
+
+async def test_a_store_locked_too_long_is_logged_and_the_daemon_loop_goes_on(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    file_host.host.add(FileSpec("/k/a.bin", SeededContent(5, 4000)))
+    settings = settings_for(tmp_path, concurrency=2)
+    with capture_logs() as logs:
+        async with (
+            open_service(settings, "me") as service,
+            open_store(settings.state.url, busy_timeout=0.2) as store,
+            anyio.create_task_group() as tg,
+        ):
+            scheduler = Scheduler(
+                store=store,
+                worker=service.worker,
+                clock=service.clock,
+                owner="me",
+                concurrency=2,
+                contain_errors=True,
+            )
+            await scheduler.set_watchlist([])
+            lock = sqlite3.connect(sqlite_path(settings.state.url), isolation_level=None)
+            lock.execute("BEGIN EXCLUSIVE")
+            tg.start_soon(lambda: scheduler.run(until_done=False))
+            await until(
+                lambda: any(e["event"] == "scheduler.store_error" for e in logs),
+                what="the locked store reported",
+            )
+            lock.execute("COMMIT")
+            lock.close()
+            # still working: an entry added now is archived
+            await scheduler.set_watchlist([http_item(file_host, "a", "/k/a.bin")])
+            await until(
+                lambda: any(e["event"] == "item.archived" for e in logs), what="the item archived"
+            )
+            scheduler.stop(grace=0)
+    assert "locked" in next(e for e in logs if e["event"] == "scheduler.store_error")["error"]

@@ -43,6 +43,8 @@ IDLE_RECHECK = 60.0
 """Longest sleep without a due time or a wake-up: a cheap safety re-check."""
 MIN_WAIT = 0.05
 """Shortest sleep when the store says something is due but nothing could be claimed."""
+STORE_RETRY = 5.0
+"""Sleep after the store failed a claim (e.g. locked by another process too long)."""
 FOREIGN_RECHECK = 1.0
 """Shortest sleep when all that was due belongs to another process's watchlist."""
 
@@ -141,15 +143,21 @@ class Scheduler:
             free = int(self._limiter.available_tokens)
             wait = IDLE_RECHECK
             if free > 0 and self._refs is not None:
-                claimed = await self.store.claim(
-                    self.owner, now=self.clock.utcnow(), lease=self.lease, limit=free
-                )
-                started = await self._start(items, claimed)
-                if started:
-                    continue
-                if until_done and not self._in_flight and await self._all_terminal():
-                    return
-                due = await self.store.next_due(self.owner)
+                try:
+                    claimed = await self.store.claim(
+                        self.owner, now=self.clock.utcnow(), lease=self.lease, limit=free
+                    )
+                    if await self._start(items, claimed):
+                        continue
+                    if until_done and not self._in_flight and await self._all_terminal():
+                        return
+                    due = await self.store.next_due(self.owner)
+                except StoreError as exc:
+                    if not self.contain_errors:
+                        raise
+                    log.warning("scheduler.store_error", error=str(exc))
+                    claimed, due = [], None
+                    wait = STORE_RETRY
                 if due is not None:
                     # items listed by another watchlist stay due; look again in a while
                     floor = FOREIGN_RECHECK if claimed else MIN_WAIT
