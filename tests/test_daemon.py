@@ -97,7 +97,7 @@ async def test_sigterm_mid_transfer_exits_0_within_the_grace_period_and_a_restar
 ) -> None:
     contents = {f"f{i}": SeededContent(10 + i, 6 * MiB) for i in range(2)}
     for name, content in contents.items():
-        file_host.host.add(FileSpec(f"/g/{name}.bin", content), Faults(rate_bytes_per_s=MiB // 2))
+        file_host.host.add(FileSpec(f"/g/{name}.bin", content), Faults(rate_bytes_per_s=MiB // 4))
     setup = Setup(tmp_path)
     setup.write_config(grace_period="1s")
     setup.write_watchlist({name: file_host.url(f"/g/{name}.bin") for name in contents})
