@@ -13,6 +13,7 @@ import anyio
 import bagit
 import pytest
 
+from downloader.emulator import Emulator, parse_scenario, start_emulator, write_client_files
 from downloader.emulator._content import SeededContent
 from downloader.emulator._files import Faults, FileSpec, RunningHost
 from downloader.store import open_store
@@ -171,3 +172,70 @@ async def test_a_second_stop_signal_cancels_the_drain_at_once(
     (stopped,) = daemon.events("item.stopped")
     assert stopped["reason"] == "second stop signal"
     assert status_rows(setup.config)["http:file:slow"]["bytes_done"] > 0
+
+
+EMULATED = """
+[emulator]
+seed = 9
+pixxel_api_key = "px-daemon-key-123"
+scale_token = "sc-daemon-token-123"
+alteryx_client_id = "ayx-daemon-id"
+alteryx_client_secret = "ayx-daemon-secret-123"
+
+[[pixxel.job]]
+workflow_id = "wf-d"
+job_id = "job-d"
+polls_until_done = 1
+polls_until_ready = 1
+files = [{ name = "a.tif", size = 300000 }]
+
+[[pixxel.catalog]]
+id = "cat-d"
+polls_until_ready = 2
+files = [{ name = "c.tif", size = 200000 }]
+
+[[scale.job]]
+id = 77
+polls_until_done = 1
+files = [{ name = "s.tif", size = 100000 }]
+
+[[alteryx.job]]
+id = "ayx-d"
+polls_until_done = 1
+outputs = [{ id = "o1", file_name = "out.csv", size = 50000, formats = ["Raw"] }]
+"""
+
+
+async def test_run_archives_items_of_every_platform_from_the_emulator(
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    scenario = parse_scenario(EMULATED, source="daemon.toml")
+    emulator = Emulator(scenario)
+    async with await start_emulator(emulator) as running:
+        files = write_client_files(
+            scenario,
+            running.base_url,
+            tmp_path / "client",
+            archive_root=tmp_path / "archive",
+            state_url=f"sqlite:///{tmp_path / 'state.db'}",
+        )
+        fast_poll = '\n[poll]\ninitial_interval = "100ms"\nmax_interval = "200ms"\n'
+        files.config.write_text(files.config.read_text() + fast_poll)
+        daemon = Daemon(files.config, tmp_path / "run.log")
+        daemons.append(daemon)
+        expected = emulator.expected()
+
+        def bags() -> list[Path]:
+            found = (tmp_path / "archive").rglob("tagmanifest-sha256.txt")
+            return [p.parent for p in found if ".partial" not in p.parts]
+
+        await until(lambda: len(bags()) == len(expected), timeout=60, what="every item archived")
+        assert await daemon.stop() == 0, daemon.stderr
+    for bag_dir in bags():
+        bag = bagit.Bag(str(bag_dir))
+        bag.validate()
+        key = bag.info["External-Identifier"]
+        assert {d["sha256"] for d in bag.payload_entries().values()} <= {
+            f.sha256 for f in expected[key]
+        }
+    assert {e["item"] for e in daemon.events("item.archived")} == set(expected)
