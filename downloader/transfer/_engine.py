@@ -11,6 +11,7 @@ place.  Failures are classified by `_backoff.classify_status` and retried under
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ from downloader.transfer._plan import (
 )
 from downloader.transfer._policy import Limits, MiB, RetryPolicy, Timeouts
 from downloader.transfer._ratelimit import Throttle
+from downloader.transfer._space import SpaceGuard, is_disk_full
 from downloader.transfer._urls import host_key, redact_url
 from downloader.transfer._writer import DataFile, promote
 
@@ -93,6 +95,8 @@ class AssetRequest:
     name_from_url: bool = True
     """Whether the URL's last path segment may name the file when Content-Disposition
     does not; False for API endpoints whose paths end in an id, not a file name."""
+    on_wait: Callable[[str | None], Awaitable[None]] | None = None
+    """Told why the transfer waits without failing (a full disk), then None when it goes on."""
     headers: Callable[[], Awaitable[Mapping[str, str]]] | None = None
     """Extra request headers (e.g. a bearer token), asked for before every request, so a
     token refreshed by `refresh_url` after a 401 is picked up at once."""
@@ -224,6 +228,7 @@ class TransferEngine:
         rand: Callable[[], float] = random.random,
         checkpoint_every: int = CHECKPOINT_EVERY,
         checkpoint_interval: float = 0.5,
+        space: SpaceGuard | None = None,
     ) -> None:
         self._session = session
         self.partial_root = partial_root
@@ -237,6 +242,7 @@ class TransferEngine:
         self._files = anyio.CapacityLimiter(self.limits.max_concurrent)
         self._hosts: dict[str, anyio.CapacityLimiter] = {}
         self._throttle = Throttle(self.limits.bandwidth_limit, clock)
+        self.space = space or SpaceGuard(partial_root, self.limits.min_free_space, clock)
         self._http_timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self.timeouts.connect, sock_read=self.timeouts.stall
         )
@@ -302,6 +308,11 @@ class _Transfer:
             except TransferError as exc:
                 if not exc.retryable:
                     self._discard()
+                raise
+            except OSError:  # the disk, not the network: keep what is there, close the file
+                if self.data is not None:
+                    self.data.close()
+                    self.data = None
                 raise
 
     def _discard(self) -> None:
@@ -545,14 +556,16 @@ class _Transfer:
                     flushed_at = clock.monotonic()
         finally:
             if buffer:
-                with anyio.CancelScope(shield=True):
+                # time-boxed: a full disk must not hold a cancelled transfer forever
+                with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                     await self._write(segment, buffer)
             resp.close()
 
     async def _write(self, segment: Segment, buffer: bytearray) -> None:
         assert self.data is not None
         data = bytes(buffer)
-        await anyio.to_thread.run_sync(self.data.write_at, data, segment.pos)
+        write = functools.partial(self.data.write_at, data, segment.pos)
+        await self.e.space.write(write, len(data), self.request.on_wait, key=self.request.key)
         segment.pos += len(data)
         self.received += len(data)
         self.since_checkpoint += len(data)
@@ -576,7 +589,13 @@ class _Transfer:
         self.since_save = 0
         self.saved_at = self.e._clock.monotonic()
         self.cp.boot_id = current_boot_id()
-        self.files.save(self.cp)
+        try:
+            self.files.save(self.cp)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            # the last saved cursors stay valid: a resume fetches a little more, nothing is lost
+            log.warning("transfer.checkpoint_deferred", key=self.request.key, error=str(exc))
         self.report_due = True
 
     async def _report(self) -> None:
