@@ -66,6 +66,7 @@ from downloader.transfer._plan import (
 from downloader.transfer._policy import Limits, MiB, RetryPolicy, Timeouts
 from downloader.transfer._ratelimit import Throttle
 from downloader.transfer._space import SpaceGuard, is_disk_full
+from downloader.transfer._tls import describe_tls_failure
 from downloader.transfer._urls import host_key, redact_url
 from downloader.transfer._writer import DataFile, promote
 
@@ -505,6 +506,10 @@ class _Transfer:
                 )
             except TimeoutError:
                 raise StallTimeout(self.e.timeouts.connect, url=redact_url(url)) from None
+            except aiohttp.ClientConnectorCertificateError as exc:  # no retry will fix it
+                raise NetworkError(
+                    describe_tls_failure(exc), url=redact_url(url), retryable=False
+                ) from None
             except aiohttp.ClientError as exc:
                 raise NetworkError(f"{type(exc).__name__}: {exc}", url=redact_url(url)) from None
             if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
