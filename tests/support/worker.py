@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 
-from downloader.clock import SystemClock
+from downloader.clock import Clock, SystemClock
 from downloader.config import PollSettings, ProvidersSettings
 from downloader.items import ItemRef
 from downloader.providers import build_providers
@@ -34,9 +34,11 @@ class Harness:
     worker: ItemWorker
     root: Path
 
+    clock: Clock
+
     async def work(self, ref: ItemRef) -> ItemState:
         """Claim `ref` (registering it first) and work it once, as batch mode would."""
-        clock = SystemClock()
+        clock = self.clock
         await self.store.sync_watchlist([ref], now=clock.utcnow())
         claimed = await self.store.claim(
             OWNER, now=clock.utcnow(), lease=timedelta(minutes=5), limit=10
@@ -59,8 +61,9 @@ async def http_harness(
     ssl_context: ssl.SSLContext | None = None,
     resolver: aiohttp.abc.AbstractResolver | None = None,
     retry: RetryPolicy | None = None,
+    clock: Clock | None = None,
 ) -> AsyncIterator[Harness]:
-    clock = SystemClock()
+    clock = clock or SystemClock()
     limits = Limits(segment_min_size=1 << 20, segments=2, min_free_space=min_free_space)
     connector = aiohttp.TCPConnector(
         limit=0, ssl=ssl_context if ssl_context is not None else True, resolver=resolver
@@ -87,5 +90,6 @@ async def http_harness(
             archive_root=root,
             clock=clock,
             owner=OWNER,
+            retry_delay=timedelta(0),
         )
-        yield Harness(store, engine, worker, root)
+        yield Harness(store, engine, worker, root, clock)
