@@ -495,6 +495,11 @@ class _Transfer:
         headers.update({"Range": segment.range_header(), "Accept-Encoding": "identity"})
         if validator is not None:
             headers["If-Range"] = validator
+        if urlsplit(url).scheme.lower() not in ("http", "https"):  # file:, ftp:, data: ...
+            raise TransferError(
+                f"refused to fetch {redact_url(url)!r}: only http and https URLs are fetched",
+                url=redact_url(url),
+            )
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 resp = await self.e._session.get(
