@@ -257,3 +257,32 @@ def test_watchlists_of_real_tables_and_any_values_give_items_or_problems(
     for problem in parsed.problems:
         assert problem.file == "w.toml"
         assert problem.message
+
+
+# --- file names chosen by the server ---------------------------------------------------------
+
+HOSTILE_NAMES = [
+    ('attachment; filename="../../../../tmp/escaped.bin"', "_.._.._.._tmp_escaped.bin"),
+    ('attachment; filename="/etc/passwd"', "_etc_passwd"),
+    ("attachment; filename*=UTF-8''nul%00byte%0D%0A.tif", "nulbyte.tif"),
+    ("attachment; filename*=UTF-8''%1B%5B31mred%07.txt", "[31mred.txt"),
+    ('attachment; filename="CON.tif"', "_CON.tif"),
+    ('attachment; filename="' + "a" * 5000 + '.tif"', "a" * 196 + ".tif"),  # 200 bytes
+]
+
+
+@pytest.mark.parametrize(("header", "expected"), HOSTILE_NAMES)
+async def test_a_hostile_served_name_lands_inside_the_destination_under_a_safe_name(
+    file_host: RunningHost, tmp_path: Path, header: str, expected: str
+) -> None:
+    content = SeededContent(8, 4000)
+    file_host.host.add(FileSpec("/n.bin", content, content_disposition=header))
+    dest = tmp_path / "deep" / "out"
+    async with make_engine(tmp_path) as (engine, _):
+        result = await engine.fetch(AssetRequest("n", url=file_host.url("/n.bin")), dest)
+    assert result.name == expected
+    assert result.path == dest / expected
+    assert [p.name for p in dest.iterdir()] == [expected]
+    assert result.sha256 == content.hexdigest()
+    outside = [p for p in tmp_path.rglob("*") if p.is_file() and dest not in p.parents]
+    assert not [p for p in outside if ".partial" not in p.parts]
