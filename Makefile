@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo clean bench-engine
+.PHONY: test lint typecheck unit demo clean bench-engine chaos
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -29,6 +29,10 @@ unit: $(STAMP)
 ## make bench-engine: one 2 GiB generated file, segmented, vs curl (wall time, peak RSS)
 bench-engine: $(STAMP)
 	$(BIN)/python -m bench.engine_2gib 2GiB
+
+## make chaos: 50 SIGKILLs of a ~2 GB multi-platform run with faults on; a report at the end
+chaos: $(STAMP)
+	$(BIN)/python -m tests.support.chaos --kills 50 --size 2GiB
 
 ## make demo: the service on the built-in emulator (SQLite, sample watchlist, live display)
 demo: $(STAMP)
