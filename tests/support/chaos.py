@@ -58,6 +58,8 @@ class ChaosReport:
     downloads_created: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    fault_answers: dict[str, int] = field(default_factory=dict)
+    """Error answers served, as "files 503" or "api 429": the faults the run met."""
 
     @property
     def refetched(self) -> int:
@@ -82,6 +84,8 @@ class ChaosReport:
             f"platform API requests per item: min {calls[0]}, max {calls[-1]}, "
             f"mean {sum(calls) / len(calls):.1f}",
             *(f"  {key}: {n}" for key, n in sorted(self.api_calls.items())),
+            "error answers served: "
+            + ", ".join(f"{k} x{n}" for k, n in sorted(self.fault_answers.items())),
         ]
 
 
@@ -149,6 +153,10 @@ async def run_chaos(
             lambda: final.wait(timeout=final_timeout)
         )
         stats = emulator.stats()
+        for where, records in (("files", emulator.files.log), ("api", emulator.log)):
+            for status in (r.status for r in records if r.status >= 400):
+                name = f"{where} {status}"
+                report.fault_answers[name] = report.fault_answers.get(name, 0) + 1
         expected = await anyio.to_thread.run_sync(emulator.expected)
         limits = Limits()
         for r in emulator.files.log:
