@@ -204,14 +204,24 @@ class _UrlSource:
         assert self._url is not None
         return self._url, self.generation
 
-    async def refresh(self, seen_generation: int) -> None:
+    async def refresh(
+        self, seen_generation: int, *, may_renew: Callable[[], bool] = lambda: True
+    ) -> bool:
+        """Renew the URL seen at `seen_generation`; False when `may_renew` says no.
+
+        Segments refused together renew it once: the others find it renewed already
+        (also while the renewal is under way) and are not counted again.
+        """
         async with self._lock:
             if seen_generation != self.generation and self._url is not None:
-                return  # another segment already refreshed it
+                return True  # another segment already refreshed it
             if self._request.refresh_url is None:
                 raise URLExpired(403, url=redact_url(self._url or ""))
+            if not may_renew():
+                return False
             self._url = await self._request.refresh_url()
             self.generation += 1
+            return True
 
 
 class TransferEngine:
@@ -474,11 +484,14 @@ class _Transfer:
         signed = self.request.refresh_url is not None
         verdict = classify_status(status, signed_url=signed)
         if verdict is RetryVerdict.REFRESH_URL:
-            self.refreshes_without_progress += 1
-            if self.refreshes_without_progress > self.e.retry.url_refreshes:
-                raise URLExpired(status, url=redact_url(url))
+
+            def may_renew() -> bool:  # asked only when a fresh URL is really fetched
+                self.refreshes_without_progress += 1
+                return self.refreshes_without_progress <= self.e.retry.url_refreshes
+
             log.info("transfer.refresh_url", key=self.request.key, status=status)
-            await self.urls.refresh(generation)
+            if not await self.urls.refresh(generation, may_renew=may_renew):
+                raise URLExpired(status, url=redact_url(url))
             return
         raise HTTPStatusError(
             status,

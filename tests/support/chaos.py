@@ -36,6 +36,7 @@ from downloader.emulator import (
     write_client_files,
 )
 from downloader.emulator._filespec import RequestRecord
+from downloader.store import open_store
 from downloader.transfer import Limits
 from downloader.transfer._plan import plan_segments
 
@@ -170,6 +171,10 @@ async def run_chaos(
     report.api_calls = {k: s["api_calls"] for k, s in stats.items() if k in expected}
     report.downloads_created = {k: s["downloads_created"] for k, s in stats.items()}
     await anyio.to_thread.run_sync(_check_bags, workdir / "archive", expected, report)
+    async with open_store(f"sqlite:///{workdir / 'state.db'}") as store:
+        for record in await store.list_items():
+            if record.error:
+                report.problems.append(f"{record.key} ({record.state}): {record.error}")
     report.seconds = time.monotonic() - started
     return report
 
@@ -200,16 +205,16 @@ def _check_bags(
 def chaos_scenario(total: int, *, rate: int, seed: int = 50) -> str:
     """Every platform and item kind, about `total` bytes, with faults switched on.
 
-    Each file drops its connection twice, answers a burst of 5xx first, and every
-    platform throttles its first API calls with 429 and Retry-After; signed URLs
-    expire after 20 s, tokens after 30 s.
+    Each file answers a burst of 5xx first and then drops two connections 3 MiB into
+    their bodies; every item's first API calls are throttled with 429 and Retry-After;
+    Pixxel's signed URLs expire after 5 s, Alteryx tokens after 30 s.
     """
     unit = total // 20
     faults = (
-        f"faults = {{ rate_bytes_per_s = {rate}, drop_after_bytes = {unit // 3}, "
+        f"faults = {{ rate_bytes_per_s = {rate}, drop_after_bytes = {3 * MiB}, "
         'drop_times = 2, error_statuses = [503, 500, 502], retry_after = "1" }'
     )
-    knobs = f'throttle = 2\nretry_after = "1"\nurl_lifetime = 20\n{faults}'
+    knobs = f'throttle = 2\nretry_after = "1"\nurl_lifetime = 5\n{faults}'
     return f"""
 [emulator]
 seed = {seed}
