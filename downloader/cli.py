@@ -62,7 +62,24 @@ def _load_settings(args: argparse.Namespace) -> Settings | None:
     for warning in settings.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     _restrict_umask()
+    _register_secrets(settings)
     return settings
+
+
+def _register_secrets(settings: Settings) -> None:
+    """Every configured secret value is scrubbed from log lines from here on."""
+    import dataclasses
+
+    from downloader.config import Secret
+    from downloader.logs import REDACTOR
+
+    for name in settings.providers.enabled:
+        provider = getattr(settings.providers, name)
+        REDACTOR.add(
+            value.reveal()
+            for field in dataclasses.fields(provider)
+            if isinstance(value := getattr(provider, field.name), Secret)
+        )
 
 
 def _restrict_umask() -> None:
@@ -178,8 +195,6 @@ def run(args: argparse.Namespace) -> int:
     settings = _load_settings(args)
     if settings is None:
         return EXIT_USAGE
-    for warning in settings.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
     configure_logging(level="info")
     try:
         anyio.run(lambda: run_daemon(_config_path(args), settings))

@@ -2,9 +2,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
+from pathlib import Path
 
+import pytest
 import structlog
 
+from downloader import cli
 from downloader.logs import Redactor, configure_logging
 
 
@@ -47,3 +51,41 @@ def test_debug_events_are_filtered_at_info_level() -> None:
     structlog.get_logger("t").debug("noise")
     assert stream.getvalue() == ""
     structlog.reset_defaults()
+
+
+def test_every_secret_of_a_loaded_config_is_scrubbed_from_log_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = {
+        "PX_KEY": "px-loaded-key-0a1b2c",
+        "AYX_ID": "ayx-loaded-id-3d4e5f",
+        "AYX_SECRET": "ayx-loaded-secret-6a7b",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "key").write_text("sc-loaded-token-8c9d")
+    (tmp_path / "key").chmod(0o600)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[providers.pixxel]\napi_key = { env = "PX_KEY" }\n'
+        '[providers.scale]\nbase_url = "http://127.0.0.1:9"\ntoken = { file = "key" }\n'
+        '[providers.alteryx]\nbase_url = "http://127.0.0.1:9"\n'
+        'client_id = { env = "AYX_ID" }\nclient_secret = { env = "AYX_SECRET" }\n'
+    )
+    umask = os.umask(0o022)
+    try:
+        settings = cli._load_settings(cli.build_parser().parse_args(["once", "-c", str(config)]))
+    finally:
+        os.umask(umask)
+    assert settings is not None
+    stream = io.StringIO()
+    configure_logging(json=True, stream=stream)
+    values = [*secrets.values(), "sc-loaded-token-8c9d"]
+    structlog.get_logger("t").warning(
+        "careless", detail=f"sent {values[0]}", nested={"all": values}, error=ValueError(values[3])
+    )
+    structlog.reset_defaults()
+    out = stream.getvalue()
+    assert out.count("***") == 1 + len(values) + 1
+    for value in values:
+        assert value not in out

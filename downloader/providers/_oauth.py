@@ -18,6 +18,7 @@ import structlog
 
 from downloader.clock import Clock
 from downloader.config import Secret
+from downloader.logs import REDACTOR
 from downloader.providers._api import ApiClient, StaticAuth
 from downloader.providers._parse_alteryx import Token, parse_token
 
@@ -83,6 +84,7 @@ class TokenSource:
                 "POST", "/oauth2/token", form={"grant_type": "client_credentials"}
             )
             token = parse_token(answer)
+            REDACTOR.add([token.access_token])  # never in a log line, whatever logs it
             margin = min(self._margin, token.expires_in / 2)
             self._token = token
             self._renew_at = self._clock.monotonic() + token.expires_in - margin
