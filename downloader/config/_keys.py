@@ -134,7 +134,11 @@ TABLES: dict[str, Table] = {
         _check_poll,
     ),
     "service": Table(
-        {"node_id": Key(f.name), "grace_period": Key(f.duration(positive=False))},
+        {
+            "node_id": Key(f.name),
+            "grace_period": Key(f.duration(positive=False)),
+            "lease": Key(f.duration()),
+        },
         lambda v: ServiceSettings(**v),
     ),
 }

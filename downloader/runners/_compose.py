@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import signal
-import socket
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -32,7 +32,7 @@ async def run_once(
 ) -> BatchResult:
     """Batch mode with real effects; raises `Interrupted` on SIGINT/SIGTERM."""
     clock = SystemClock()
-    owner = f"{socket.gethostname()}:once"
+    owner = settings.service.node_id
     limits = settings.transfer.limits
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=limits.max_per_host)
     root = settings.archive.root
@@ -79,6 +79,7 @@ async def run_once(
             clock=clock,
             owner=owner,
             concurrency=limits.max_concurrent,
+            lease=timedelta(seconds=settings.service.lease),
         )
         tg.cancel_scope.cancel()
     if interrupted:
