@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import anyio
 import pytest
@@ -235,3 +236,14 @@ def test_urls_are_described_without_password_or_query_and_scrubbed_in_every_form
     text = "failed for p%40ss, p@ss and two"
     assert scrub(text, secrets) == "failed for ***, *** and ***"
     assert secrets_of("postgresql://app@db/state") == ()
+
+
+async def test_the_password_can_come_from_a_libpq_passfile_instead_of_the_url(
+    pg_server: PgServer, pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"127.0.0.1:{pg_server.port}:{pg_db}:postgres:{PASSWORD}\n")
+    passfile.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    async with open_store(f"postgresql://postgres@127.0.0.1:{pg_server.port}/{pg_db}") as store:
+        assert (await store.sync_watchlist([JOB], now=T0)).added == (JOB.key,)
