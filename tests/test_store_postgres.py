@@ -247,3 +247,18 @@ async def test_the_password_can_come_from_a_libpq_passfile_instead_of_the_url(
     monkeypatch.setenv("PGPASSFILE", str(passfile))
     async with open_store(f"postgresql://postgres@127.0.0.1:{pg_server.port}/{pg_db}") as store:
         assert (await store.sync_watchlist([JOB], now=T0)).added == (JOB.key,)
+
+
+async def test_the_store_carries_on_after_the_server_dropped_its_connections(
+    pg_server: PgServer, pg_db: str, pg_url: str
+) -> None:
+    async with open_store(pg_url) as store:
+        await store.sync_watchlist([JOB], now=T0)
+        killed = pg_server.psql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            f" WHERE datname = '{pg_db}' AND pid <> pg_backend_pid()",
+        )
+        assert int(killed) >= 1
+        # the pool notices the dead connection before using it and opens a new one
+        assert [i.key for i in await store.list_items()] == [JOB.key]
+        await store.transition(JOB.key, ItemState.REQUESTED, now=at(1))

@@ -10,9 +10,9 @@ the same item, and every write that names an owner is fenced by the lease.
 A transaction always runs to its COMMIT or ROLLBACK: a cancelled caller waits
 for it (shielded), but never longer than `timeout` seconds, after which the
 operation fails with `StoreError`.  A deadlock or serialization failure that
-PostgreSQL reports is retried a few times.  A connection that broke is
-dropped by the pool and replaced, so a database restart costs the operations
-that were running, not the store.
+PostgreSQL reports is retried a few times.  The pool checks a connection
+before handing it out and replaces one that broke, so a database restart
+costs the operations that were running at that moment, not the store.
 
 Durability: state changes, packages and events are committed with the
 server's `synchronous_commit`; leases, byte counts and asset offsets are
@@ -92,6 +92,7 @@ class PostgresStore:
             max_size=max(1, self.pool_size),
             open=False,
             kwargs={"autocommit": True},
+            check=AsyncConnectionPool.check_connection,
             timeout=self.timeout,
             name="downloader-state",
         )
