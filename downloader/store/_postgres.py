@@ -19,8 +19,9 @@ server's `synchronous_commit`; leases, byte counts and asset offsets are
 committed with `synchronous_commit = off`, which at worst loses the last
 fraction of a second of them when the server crashes: a re-fetch, no harm.
 
-The URL may hold a password: messages show `describe(url)` only, and any text
-from the driver is scrubbed of the password before it goes into an error.
+The URL may hold a password: messages show `describe(url)` only, any text
+from the driver is scrubbed of the password before it goes into an error, and
+the password is registered with the log redactor.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from downloader.errors import StoreError
 from downloader.items import ItemRef
+from downloader.logs import REDACTOR
 from downloader.store import _postgres_ops as ops
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
@@ -66,6 +68,7 @@ class PostgresStore:
         self.timeout = timeout
         self.pool_size = pool_size
         self._secrets = secrets_of(url)
+        REDACTOR.add(self._secrets)  # should the password ever reach a log event
         self._pool: AsyncConnectionPool[ops.Conn] | None = None
 
     def __repr__(self) -> str:
