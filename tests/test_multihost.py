@@ -109,7 +109,7 @@ def host_configs(base: str, tmp: Path, state_url: str, lease: str) -> dict[str, 
     configs = {}
     for node in NODES:
         config = tmp / "client" / f"{node}.toml"
-        config.write_text(f'{common}\n[service]\nnode_id = "{node}"\nlease = "{lease}"\n')
+        config.write_text(f'{common}\n[service]\nnode_id = "{node}"\nlease_duration = "{lease}"\n')
         configs[node] = config
     return configs
 

@@ -137,7 +137,7 @@ TABLES: dict[str, Table] = {
         {
             "node_id": Key(f.name),
             "grace_period": Key(f.duration(positive=False)),
-            "lease": Key(f.duration()),
+            "lease_duration": Key(f.duration()),
         },
         lambda v: ServiceSettings(**v),
     ),

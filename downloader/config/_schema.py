@@ -136,9 +136,8 @@ class ServiceSettings:
     """Names this process in shared state (leases, logs)."""
     grace_period: float = 30.0
     """Seconds to let work drain after SIGTERM before cancelling it."""
-    lease: float = 120.0
-    """Seconds an item stays this process's after the last renewal (renewed every third of it);
-    when the process dies, another host may take its items over this long after."""
+    lease_duration: float = 120.0
+    """Seconds a claim on an item lasts unless renewed (renewed every third of it)."""
 
 
 @dataclass(frozen=True)

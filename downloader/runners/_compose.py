@@ -79,7 +79,7 @@ async def run_once(
             clock=clock,
             owner=owner,
             concurrency=limits.max_concurrent,
-            lease=timedelta(seconds=settings.service.lease),
+            lease=timedelta(seconds=settings.service.lease_duration),
         )
         tg.cancel_scope.cancel()
     if interrupted:
