@@ -265,3 +265,24 @@ async def test_the_store_carries_on_after_the_server_dropped_its_connections(
         # the pool notices the dead connection before using it and opens a new one
         assert [i.key for i in await store.list_items()] == [JOB.key]
         await store.transition(JOB.key, ItemState.REQUESTED, now=at(1))
+
+
+async def test_an_operation_whose_caller_is_cancelled_still_completes_and_frees_its_connection(
+    pg_url: str,
+) -> None:
+    async with PostgresStore(pg_url, timeout=5, pool_size=2) as store:
+        await store.sync_watchlist(refs(40), now=T0)
+        cancelled = 0
+        for n in range(30):
+            with anyio.move_on_after(0.0005 * (n % 5)) as scope:
+                await store.claim(f"w{n}", now=at(1), lease=LEASE, limit=1)
+            cancelled += scope.cancel_called
+        # every claim ran to its COMMIT although its caller was cancelled meanwhile
+        holders = Counter(i.lease_owner for i in await store.list_items() if i.lease_owner)
+        assert sum(holders.values()) == 30
+        assert set(holders.values()) == {1}
+        # and both pooled connections are still usable: nothing waits for the timeout
+        with anyio.fail_after(4):
+            for _ in range(4):
+                assert len(await store.claim("later", now=at(2), lease=LEASE, limit=1)) == 1
+    assert cancelled > 0
