@@ -205,9 +205,8 @@ async def schedule(
     )
     if error:
         when = from_micros(at).isoformat()
-        await add_event(
-            conn, key, now, "retry", f"attempt {item.attempts + 1}: {error}; next {when}"
-        )
+        detail = f"attempt {item.attempts + 1}: {error}; next {when}"
+        await add_event(conn, key, now, "retry", detail)
     return item_from_row(_one(await cursor.fetchone()))
 
 
@@ -229,14 +228,7 @@ async def save_package(conn: Conn, package: PackageRecord, now: int) -> None:
         " download_id = excluded.download_id, status = excluded.status,"
         " url_expires_at = excluded.url_expires_at, data = excluded.data,"
         " updated_at = excluded.updated_at",
-        (
-            package.item_key,
-            package.download_id,
-            package.status,
-            maybe_micros(package.url_expires_at),
-            package.data,
-            now,
-        ),
+        (*_package_values(package), now),
     )
 
 
@@ -249,17 +241,7 @@ async def save_asset(conn: Conn, asset: AssetRecord, now: int) -> None:
         " url_hint = excluded.url_hint, size = excluded.size, sha256 = excluded.sha256,"
         " state = excluded.state, bytes_done = excluded.bytes_done,"
         " updated_at = excluded.updated_at",
-        (
-            asset.item_key,
-            asset.asset_key,
-            asset.name,
-            asset.url_hint,
-            asset.size,
-            asset.sha256,
-            asset.state.value,
-            asset.bytes_done,
-            now,
-        ),
+        (*_asset_values(asset), now),
     )
     await conn.execute(
         "DELETE FROM segments WHERE item_key = %s AND asset_key = %s",
@@ -302,6 +284,15 @@ async def counts(conn: Conn) -> dict[ItemState, int]:
     sql = "SELECT state, count(*) FROM items WHERE active = 1 GROUP BY state"
     found = {str(state): int(str(n)) for state, n in await (await conn.execute(sql)).fetchall()}
     return {state: found.get(state.value, 0) for state in ItemState}
+
+
+def _asset_values(a: AssetRecord) -> tuple[object, ...]:
+    state = a.state.value
+    return (a.item_key, a.asset_key, a.name, a.url_hint, a.size, a.sha256, state, a.bytes_done)
+
+
+def _package_values(p: PackageRecord) -> tuple[object, ...]:
+    return (p.item_key, p.download_id, p.status, maybe_micros(p.url_expires_at), p.data)
 
 
 def _one(row: tuple[object, ...] | None) -> tuple[object, ...]:
