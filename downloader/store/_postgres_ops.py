@@ -45,8 +45,7 @@ Conn = AsyncConnection[tuple[object, ...]]
 SYNC_LOCK = 0x444C5354_0002
 """Advisory lock: one watchlist sync at a time across all hosts."""
 
-# Queries are put together from constant column lists and state names only;
-# every value goes through a `%s` parameter.
+# Queries hold constant column lists and state names only; values go through `%s`.
 _TERMINAL_SQL = ", ".join(f"'{state.value}'" for state in sorted(TERMINAL))
 _UNFINISHED = f"active = 1 AND state NOT IN ({_TERMINAL_SQL})"
 _ORDER = 'COALESCE(next_attempt_at, 0), created_at, key COLLATE "C"'
