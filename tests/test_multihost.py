@@ -1,6 +1,7 @@
 """Three hosts, one PostgreSQL database, one emulator, one shared archive root.
 
-Each "host" is a `downloader once` process with its own `[service] node_id`;
+Each "host" is a `downloader once` process with its own `[service] node_id`
+(its leases are held as `<node_id>:once`);
 they share the watchlist through the database and split it by leases.  The
 emulator's counters tell how often each file was served: every asset once,
 and after one host is SIGKILLed mid-transfer, its item finishes on another host
@@ -36,6 +37,8 @@ MiB = 1 << 20
 RATE = 2 * MiB  # per connection; four segments make an item of 16 MiB last about 2 s
 SIZE = 16 * MiB
 NODES = ("node-a", "node-b", "node-c")
+OWNERS = {f"{node}:once": node for node in NODES}
+"""The lease owner of each node's batch run, as status shows it."""
 SLACK = 1 * MiB
 """What the first, open-ended stream of a file may run past its segment before it is cut."""
 
@@ -181,7 +184,7 @@ async def test_three_hosts_share_one_watchlist_and_fetch_every_asset_once(
         ):
             status = await anyio.to_thread.run_sync(status_json, configs["node-a"])
             for row in status:
-                assert row["node"] in (None, *NODES)
+                assert row["node"] in (None, *OWNERS)
                 if row["node"] is not None:
                     assert row["state"] not in ("archived", "failed")
                     seen_nodes.add(row["node"])
@@ -234,14 +237,14 @@ async def test_a_killed_host_s_item_finishes_on_another_after_its_lease_runs_out
             for item in await watcher.list_items():
                 if (
                     item.state is ItemState.DOWNLOADING
-                    and item.lease_owner in NODES
+                    and item.lease_owner in OWNERS
                     and SIZE // 4 <= item.bytes_done <= SIZE // 2
                 ):
                     victim_item = item
                     break
             await anyio.sleep(0.05)
-        victim = victim_item.lease_owner
-        assert victim is not None
+        assert victim_item.lease_owner is not None
+        victim = OWNERS[victim_item.lease_owner]
         await anyio.sleep(0.6)  # let every segment's cursor be saved at least once
         before_kill = len(emulator.files.log)
         os.kill(procs[victim].pid, signal.SIGKILL)

@@ -32,7 +32,7 @@ async def run_once(
 ) -> BatchResult:
     """Batch mode with real effects; raises `Interrupted` on SIGINT/SIGTERM."""
     clock = SystemClock()
-    owner = settings.service.node_id
+    owner = f"{settings.service.node_id}:once"
     limits = settings.transfer.limits
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=limits.max_per_host)
     root = settings.archive.root
