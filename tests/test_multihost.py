@@ -22,6 +22,7 @@ from pathlib import Path
 
 import anyio
 import bagit
+import pytest
 
 from downloader.emulator import (
     Emulator,
@@ -37,10 +38,18 @@ MiB = 1 << 20
 RATE = 2 * MiB  # per connection; four segments make an item of 16 MiB last about 2 s
 SIZE = 16 * MiB
 NODES = ("node-a", "node-b", "node-c")
-OWNERS = {f"{node}:once": node for node in NODES}
-"""The lease owner of each node's batch run, as status shows it."""
-SLACK = 1 * MiB
-"""What the first, open-ended stream of a file may run past its segment before it is cut."""
+MODES = ("once",)
+"""Batch mode; the daemon joins when it lands."""
+
+
+def owners(mode: str) -> dict[str, str]:
+    """The lease owner of each node's process, as status shows it, to the node."""
+    return {f"{node}:{mode}": node for node in NODES}
+
+
+SLACK = 4 * MiB
+"""What the first, open-ended stream of a file may run past its segment before it is cut:
+what loopback socket buffers hold when a loaded machine is slow to read (mostly < 1 MiB)."""
 
 SCENARIO = f"""
 [emulator]
@@ -117,9 +126,9 @@ def host_configs(base: str, tmp: Path, state_url: str, lease: str) -> dict[str, 
     return configs
 
 
-def start_once(config: Path) -> subprocess.Popen[str]:
+def start_host(mode: str, config: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "downloader", "once", "-c", str(config)],
+        [sys.executable, "-m", "downloader", mode, "-c", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -167,13 +176,40 @@ async def wait_for(procs: dict[str, subprocess.Popen[str]]) -> dict[str, tuple[i
     return results
 
 
+async def all_archived(store: PostgresStore, count: int, seconds: float = 90) -> None:
+    with anyio.fail_after(seconds):
+        while True:
+            items = await store.list_items()
+            assert not [i.key for i in items if i.state is ItemState.FAILED]
+            if len(items) == count and all(i.state is ItemState.ARCHIVED for i in items):
+                return
+            await anyio.sleep(0.2)
+
+
+async def finish(
+    mode: str, procs: dict[str, subprocess.Popen[str]], watcher: PostgresStore
+) -> dict[str, tuple[int, str, str]]:
+    """Wait for the hosts to be done: batch runs exit, daemons are stopped when all is done."""
+    if mode == "run":
+        await all_archived(watcher, 6)
+        for proc in procs.values():
+            proc.send_signal(signal.SIGTERM)
+    results = await wait_for(procs)
+    for node, (code, out, err) in results.items():
+        assert code == 0, (node, err[-2000:])
+        if mode == "once":
+            assert "6 archived, 0 failed" in out
+    return results
+
+
+@pytest.mark.parametrize("mode", MODES)
 async def test_three_hosts_share_one_watchlist_and_fetch_every_asset_once(
-    pg_url: str, tmp_path: Path
+    mode: str, pg_url: str, tmp_path: Path
 ) -> None:
     emulator = Emulator(parse_scenario(SCENARIO, source="multi.toml"))
-    async with await start_emulator(emulator) as running:
+    async with await start_emulator(emulator) as running, PostgresStore(pg_url) as watcher:
         configs = host_configs(running.base_url, tmp_path, pg_url, lease="20s")
-        procs = {node: start_once(config) for node, config in configs.items()}
+        procs = {node: start_host(mode, config) for node, config in configs.items()}
         # while they work, status names the node that holds each item being worked
         seen_nodes: set[str] = set()
         deadline = time.monotonic() + 30
@@ -184,17 +220,14 @@ async def test_three_hosts_share_one_watchlist_and_fetch_every_asset_once(
         ):
             status = await anyio.to_thread.run_sync(status_json, configs["node-a"])
             for row in status:
-                assert row["node"] in (None, *OWNERS)
+                assert row["node"] in (None, *owners(mode))
                 if row["node"] is not None:
                     assert row["state"] not in ("archived", "failed")
                     seen_nodes.add(row["node"])
-        results = await wait_for(procs)
+        results = await finish(mode, procs, watcher)
         stats = emulator.stats()
         expected = emulator.expected()
         served = [(r.path, r.range, r.bytes_sent) for r in emulator.files.log]
-    for node, (code, out, err) in results.items():
-        assert code == 0, (node, err[-2000:])
-        assert "6 archived, 0 failed" in out
     assert seen_nodes, "status never named a node while the hosts worked"
     # every item archived by exactly one host, and the work was shared
     archived = {node: archived_by(out) for node, (_, out, _) in results.items()}
@@ -213,14 +246,17 @@ async def test_three_hosts_share_one_watchlist_and_fetch_every_asset_once(
         assert len(firsts) == len(set(firsts)), (path, firsts)
     for key, files in expected.items():
         size = sum(f.size for f in files)
-        assert size <= stats[key]["bytes_served"] <= size + SLACK, (key, stats[key])
+        served_bytes = stats[key]["bytes_served"]
+        print(f"{mode} {key}: served {served_bytes - size} bytes more than its size")
+        assert size <= served_bytes <= size + SLACK, (key, served_bytes, size)
     for key in ("pixxel:catalog:cat-multi-1", "pixxel:order_item:oi-multi-1"):
         assert stats[key]["downloads_created"] == 1, stats[key]
     check_bags(tmp_path / "archive", expected)
 
 
+@pytest.mark.parametrize("mode", MODES)
 async def test_a_killed_host_s_item_finishes_on_another_after_its_lease_runs_out(
-    pg_url: str, tmp_path: Path
+    mode: str, pg_url: str, tmp_path: Path
 ) -> None:
     emulator = Emulator(parse_scenario(SCENARIO, source="multi.toml"))
     async with (
@@ -228,7 +264,7 @@ async def test_a_killed_host_s_item_finishes_on_another_after_its_lease_runs_out
         PostgresStore(pg_url) as watcher,
     ):
         configs = host_configs(running.base_url, tmp_path, pg_url, lease="2s")
-        procs = {node: start_once(config) for node, config in configs.items()}
+        procs = {node: start_host(mode, config) for node, config in configs.items()}
         # wait until some host is part-way through an item, with offsets saved
         victim_item = None
         deadline = time.monotonic() + 40
@@ -237,34 +273,31 @@ async def test_a_killed_host_s_item_finishes_on_another_after_its_lease_runs_out
             for item in await watcher.list_items():
                 if (
                     item.state is ItemState.DOWNLOADING
-                    and item.lease_owner in OWNERS
+                    and item.lease_owner in owners(mode)
                     and SIZE // 4 <= item.bytes_done <= SIZE // 2
                 ):
                     victim_item = item
                     break
             await anyio.sleep(0.05)
         assert victim_item.lease_owner is not None
-        victim = OWNERS[victim_item.lease_owner]
+        victim = owners(mode)[victim_item.lease_owner]
         await anyio.sleep(0.6)  # let every segment's cursor be saved at least once
         before_kill = len(emulator.files.log)
         os.kill(procs[victim].pid, signal.SIGKILL)
         await anyio.to_thread.run_sync(procs[victim].communicate)
         survivors = {node: proc for node, proc in procs.items() if node != victim}
-        results = await wait_for(survivors)
+        results = await finish(mode, survivors, watcher)
         stats = emulator.stats()
         expected = emulator.expected()
-        owners = dict(emulator.ctx.owners)
+        file_items = dict(emulator.ctx.owners)
         log = list(emulator.files.log)
         final = await watcher.get(victim_item.key)
-    for node, (code, out, err) in results.items():
-        assert code == 0, (node, err[-2000:])
-        assert "6 archived, 0 failed" in out
     assert final is not None
     assert final.state is ItemState.ARCHIVED
     taken_over = [n for n, (_, out, _) in results.items() if victim_item.key in archived_by(out)]
     assert taken_over, "no surviving host archived the killed host's item"
     # the killed item resumed: after the kill, no request for it started at byte 0
-    resumed = [r for r in log[before_kill:] if owners.get(r.path) == victim_item.key]
+    resumed = [r for r in log[before_kill:] if file_items.get(r.path) == victim_item.key]
     assert resumed
     assert all(r.range is not None and not r.range.startswith("bytes=0-") for r in resumed)
     # nothing fetched twice beyond the interrupted segments (what sat in buffers)
@@ -277,7 +310,8 @@ async def test_a_killed_host_s_item_finishes_on_another_after_its_lease_runs_out
     for key, files in expected.items():
         size = sum(f.size for f in files)
         redo = 4 * MiB if key == victim_item.key else 0
-        assert size <= stats[key]["bytes_served"] <= size + SLACK + redo, (key, stats[key])
+        served_bytes = stats[key]["bytes_served"]
+        assert size <= served_bytes <= size + SLACK + redo, (key, served_bytes, size)
     for key in ("pixxel:catalog:cat-multi-1", "pixxel:order_item:oi-multi-1"):
         assert stats[key]["downloads_created"] == 1, stats[key]
     check_bags(tmp_path / "archive", expected)
