@@ -1,7 +1,8 @@
 """Three hosts, one PostgreSQL database, one emulator, one shared archive root.
 
-Each "host" is a `downloader once` process with its own `[service] node_id`
-(its leases are held as `<node_id>:once`);
+Each "host" is a `downloader run` daemon (or, in batch mode, a `downloader once`
+process) with its own `[service] node_id` (its leases are held as `<node_id>:run`
+or `<node_id>:once`);
 they share the watchlist through the database and split it by leases.  The
 emulator's counters tell how often each file was served: every asset once,
 and after one host is SIGKILLed mid-transfer, its item finishes on another host
@@ -38,8 +39,8 @@ MiB = 1 << 20
 RATE = 2 * MiB  # per connection; four segments make an item of 16 MiB last about 2 s
 SIZE = 16 * MiB
 NODES = ("node-a", "node-b", "node-c")
-MODES = ("once",)
-"""Batch mode; the daemon joins when it lands."""
+MODES = ("run", "once")
+"""The daemon, and batch mode: both claim and keep work the same way."""
 
 
 def owners(mode: str) -> dict[str, str]:

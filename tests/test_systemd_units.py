@@ -3,10 +3,11 @@
 `systemd-analyze verify` and `security --offline=true` judge the files as shipped,
 with one change: `ExecStart=` must name an executable that exists, so the install
 path `/opt/downloader/bin/downloader` is pointed at this environment's script.
-The last test runs `downloader once` inside the sandbox the units ask for, as far as
-it can be built here without systemd: an unprivileged user without capabilities or
-new privileges, the unit's umask, and a read-only file system but for the state
-directory.
+The last two run `downloader once` and `downloader run` (notify protocol, SIGTERM)
+inside the sandbox the units ask for, as far as it can be built here without systemd:
+an unprivileged user without capabilities or new privileges, the unit's umask, and a
+read-only file system but for the state directory.  Not reproduced here: the seccomp
+filter, address-family restrictions and the private namespaces.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -28,6 +30,7 @@ import pytest
 from downloader.config import Settings
 from downloader.emulator._content import SeededContent
 from downloader.emulator._files import FileSpec, RunningHost
+from tests.support.daemon import NotifyListener, Setup, until
 
 UNITS = Path(__file__).resolve().parent.parent / "systemd"
 INSTALLED = "/opt/downloader/bin/downloader"
@@ -223,4 +226,51 @@ async def test_batch_mode_works_inside_the_units_sandbox(
     for path in [state_dir / "state.db", bag_dir, *bag_dir.rglob("*")]:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode & 0o007 == 0, f"{path} is open to others: {oct(mode)}"
+        assert path.stat().st_uid == NOBODY
+
+
+async def test_the_daemon_works_and_stops_cleanly_inside_the_units_sandbox(
+    file_host: RunningHost, state_dir: Path
+) -> None:
+    unit = directives("downloader.service")
+    content = SeededContent(72, 2 << 20)
+    file_host.host.add(FileSpec("/unit/daemon.bin", content))
+    setup = Setup(state_dir)
+    setup.write_config(check_interval="200ms", grace_period="2s")
+    setup.write_watchlist({"scene": file_host.url("/unit/daemon.bin")})
+    notify = NotifyListener()
+    os.chmod(Path(notify.path).parent, 0o755)
+    os.chmod(notify.path, 0o777)  # the unprivileged daemon must be able to send to it
+    log = (state_dir / "run.log").open("w")
+    command = sandboxed(
+        [sys.executable, "-m", "downloader", "run", "-c", str(setup.config)],
+        writable=state_dir,
+        umask=unit["UMask"][0],
+    )
+    process = subprocess.Popen(
+        command,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"},
+    )
+    try:
+        await until(lambda: notify.with_key("READY"), what="READY=1")
+        await until(lambda: (setup.bag("scene") / "bagit.txt").is_file(), what="the bag")
+        await until(lambda: notify.with_key("WATCHDOG"), what="WATCHDOG=1")
+        process.send_signal(signal.SIGTERM)
+        code = await anyio.to_thread.run_sync(lambda: process.wait(timeout=30))
+        stopping = [m["STOPPING"] for m in notify.with_key("STOPPING")]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
+        notify.close()
+    assert code == 0, (state_dir / "run.log").read_text()
+    assert stopping == ["1"]
+    bagit.Bag(str(setup.bag("scene"))).validate()
+    payload = setup.bag("scene") / "data" / "daemon.bin"
+    assert payload.read_bytes() == content.read(0, content.size)
+    for path in [state_dir / "state.db", *setup.bag("scene").rglob("*")]:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o007 == 0, path
         assert path.stat().st_uid == NOBODY

@@ -84,7 +84,10 @@ TABLES: dict[str, Table] = {
         lambda v: ArchiveSettings(**v),
     ),
     "state": Table({"url": Key(f.state_url)}, lambda v: StateSettings(**v)),
-    "watchlist": Table({"path": Key(f.path)}, lambda v: WatchlistSettings(**v)),
+    "watchlist": Table(
+        {"path": Key(f.path), "check_interval": Key(f.duration())},
+        lambda v: WatchlistSettings(**v),
+    ),
     "providers": Table({}, None),
     "providers.pixxel": Table(
         {

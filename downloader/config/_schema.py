@@ -54,6 +54,8 @@ class WatchlistSettings:
     """`[watchlist]`: the file listing what to fetch."""
 
     path: Path = Path("/etc/downloader/watchlist.toml")
+    check_interval: float = 2.0
+    """Seconds between the daemon's cheap checks (a stat) of whether the file changed."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import structlog
 
 from downloader.archive import BagBuilder, check_zip, extract_zip, item_path
 from downloader.clock import Clock
-from downloader.errors import ArchiveError, DownloaderError, LeaseLost
+from downloader.errors import ArchiveError, DownloaderError
 from downloader.items import ItemRef
 from downloader.providers import Provider
 from downloader.store import ItemState, StateStore
@@ -106,17 +106,9 @@ class ItemWorker:
         bound = log.bind(item=ref.key, provider=ref.provider)
         started = self.clock.monotonic()
         try:
-            try:
-                final = await self._work(ref)
-            except LeaseLost:
-                raise
-            except DownloaderError as exc:
-                return await self._failed(ref, exc, bound)
-        except LeaseLost as exc:
-            # another worker holds the item now: leave it to them, write nothing
-            bound.warning("item.lease_lost", error=str(exc), owner=self.owner)
-            record = await self.store.get(ref.key)
-            return record.state if record else ItemState.WAITING
+            final = await self._work(ref)
+        except DownloaderError as exc:
+            return await self._failed(ref, exc, bound)
         bound.info(
             "item.archived",
             archive_path=str(final),

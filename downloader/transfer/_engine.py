@@ -554,6 +554,9 @@ class _Transfer:
         data = bytes(buffer)
         await anyio.to_thread.run_sync(self.data.write_at, data, segment.pos)
         segment.pos += len(data)
+        # written: a cancel landing in the checkpoint or report below must not make
+        # `_stream` write these bytes a second time, at the advanced cursor
+        buffer.clear()
         self.received += len(data)
         self.since_checkpoint += len(data)
         self.since_save += len(data)
