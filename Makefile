@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo clean bench-engine system-tools postgresql
+.PHONY: test lint typecheck unit demo clean bench-engine system-tools postgresql chaos
 
 # System tools the tests call: systemd-analyze (unit checks), setpriv and unshare
 # (the units' sandbox).  Installed from Debian's packages when missing.
@@ -51,6 +51,10 @@ postgresql:
 ## make bench-engine: one 2 GiB generated file, segmented, vs curl (wall time, peak RSS)
 bench-engine: $(STAMP)
 	$(BIN)/python -m bench.engine_2gib 2GiB
+
+## make chaos: 50 SIGKILLs of a ~2 GB multi-platform run with faults on; a report at the end
+chaos: $(STAMP)
+	$(BIN)/python -m tests.support.chaos --kills 50 --size 2GiB
 
 ## make demo: the service on the built-in emulator (SQLite, sample watchlist, live display)
 demo: $(STAMP)

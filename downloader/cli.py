@@ -7,10 +7,11 @@ sets `handler`, the function that runs it and returns the exit code.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TextIO, TypeAlias
+from typing import TextIO, TypeAlias, TypeVar
 
 from downloader import __version__
 from downloader.config import Settings, default_config_path, inspect_config
@@ -23,6 +24,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 3
 
 Handler = Callable[[argparse.Namespace], int]
+T = TypeVar("T")
 _Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
@@ -53,10 +55,23 @@ def _load_settings(args: argparse.Namespace) -> Settings | None:
     from downloader.errors import ConfigError
 
     try:
-        return load_config(_config_path(args))
+        settings = load_config(_config_path(args))
     except ConfigError as exc:
         _print_problems(exc.problems, sys.stderr)
         return None
+    for warning in settings.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    _restrict_umask()
+    return settings
+
+
+def _restrict_umask() -> None:
+    """Files and folders made from here on are not for others (umask 027 or tighter).
+
+    The state names every item and the archive holds paid-for data; group members
+    may read both (a backup or audit account), nobody else may.
+    """
+    os.umask(os.umask(0o027) | 0o027)
 
 
 def check_config(args: argparse.Namespace) -> int:
@@ -98,6 +113,7 @@ def once(args: argparse.Namespace) -> int:
     """`downloader once`: work every watchlist item until each is archived or failed."""
     import anyio
 
+    from downloader.errors import StoreError
     from downloader.logs import configure_logging
     from downloader.runners._compose import Interrupted, run_once
 
@@ -112,12 +128,32 @@ def once(args: argparse.Namespace) -> int:
 
     configure_logging(level="warning" if sys.stderr.isatty() else "info")
     try:
-        result = anyio.run(lambda: run_once(settings, watchlist.items, progress=show_progress))
+        result = anyio.run(
+            lambda: _unwrap_store_error(run_once(settings, watchlist.items, progress=show_progress))
+        )
     except Interrupted:
         print("interrupted; progress is saved, run again to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except StoreError as exc:  # locked, damaged or foreign: never started over empty
+        print(f"state store: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"{result.archived} archived, {result.failed} failed")
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+async def _unwrap_store_error(work: Awaitable[T]) -> T:
+    """`await work`, raising a StoreError that ended it from inside a task group as itself."""
+    from downloader.errors import StoreError
+
+    try:
+        return await work
+    except BaseExceptionGroup as group:
+        found: BaseException | None = group.subgroup(StoreError)
+        while isinstance(found, BaseExceptionGroup):
+            found = found.exceptions[0]
+        if found is None:
+            raise
+        raise found from None
 
 
 def _add_once(subparsers: _Subparsers) -> None:

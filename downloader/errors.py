@@ -26,7 +26,8 @@ data the caller can act on rather than only a message::
     │   ├── IllegalTransition    current, target
     │   └── LeaseLost            key, owner: another worker holds the item now
     └── ArchiveError             a bag could not be assembled or failed its audit
-        └── CorruptMember        member, expected, actual: a ZIP member's CRC-32 is wrong
+        ├── CorruptMember        member, expected, actual: a ZIP member's CRC-32 is wrong
+        └── FilesystemError      errno, path: the disk refused (read-only, gone, full)
 
 `retryable` is the single bit the retry loops look at; everything else is for
 people and logs.
@@ -240,3 +241,19 @@ class CorruptMember(ArchiveError):
         self.member = member
         self.expected = expected
         self.actual = actual
+
+
+class FilesystemError(ArchiveError):
+    """The filesystem under the archive refused an operation.
+
+    Retryable unless it is a matter of permissions (read-only, access denied): a
+    folder removed under a running transfer is made again by the next attempt.
+    """
+
+    def __init__(
+        self, message: str, *, path: str | None, errno: int | None, retryable: bool
+    ) -> None:
+        super().__init__(f"{message}: {path}" if path else message)
+        self.path = path
+        self.errno = errno
+        self.retryable = retryable

@@ -162,6 +162,11 @@ async def test_a_second_stop_signal_cancels_the_drain_at_once(
     daemon = Daemon(setup.config, tmp_path / "run.log")
     daemons.append(daemon)
     await until(lambda: sum(r.bytes_sent for r in file_host.host.log) > 0, what="bytes flowing")
+    for _ in range(200):  # progress on record before the stop, so keeping it means something
+        rows = await anyio.to_thread.run_sync(status_rows, setup.config)
+        if rows["http:file:slow"]["bytes_done"] > 0:
+            break
+        await anyio.sleep(0.05)
     daemon.signal(signal.SIGTERM)
     await until(lambda: daemon.events("daemon.draining"), what="the drain begun")
     sent_at = time.monotonic()

@@ -133,8 +133,13 @@ async def test_once_exits_3_when_interrupted_and_a_rerun_finishes_without_refetc
     # every segment continues from its saved offset: nothing starts again at byte 0
     assert rerun
     assert all(r.range is not None and not r.range.startswith("bytes=0-") for r in rerun)
-    # what was fetched twice is at most what sat in socket buffers when the signal came
-    assert first + sum(r.bytes_sent for r in rerun) <= content.size + 4 * (1 << 20)
+    # the rerun asks for the missing ranges only, each answered exactly once...
+    for r in rerun:
+        start, _, end = r.range.removeprefix("bytes=").partition("-")  # type: ignore[union-attr]
+        assert r.bytes_sent == int(end) + 1 - int(start), r.range
+    # ...so what was fetched twice is what sat in socket buffers when the signal came:
+    # on loopback the kernel buffers several MiB per connection of a client slowed by load
+    assert first + sum(r.bytes_sent for r in rerun) <= content.size + 8 * (1 << 20)
     bagit.Bag(str(tmp_path / "archive" / "http" / "file-0")).validate()
 
 

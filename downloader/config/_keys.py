@@ -9,6 +9,7 @@ one line here plus the field in `_schema.py`.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from downloader.config._schema import (
 )
 from downloader.config._units import format_duration
 from downloader.transfer import Limits, Timeouts
+from downloader.transfer._tls import tls_context
 
 __all__ = ["TABLES", "Key", "Table", "schema_keys"]
 
@@ -61,9 +63,23 @@ _TIMEOUT_FIELDS = {"connect_timeout": "connect", "stall_timeout": "stall"}
 
 
 def _build_transfer(values: dict[str, Any]) -> TransferSettings:
+    values = dict(values)
+    ca_file = values.pop("ca_file", None)
     limits = {k: v for k, v in values.items() if k not in _TIMEOUT_FIELDS}
     timeouts = {_TIMEOUT_FIELDS[k]: v for k, v in values.items() if k in _TIMEOUT_FIELDS}
-    return TransferSettings(limits=Limits(**limits), timeouts=Timeouts(**timeouts))
+    return TransferSettings(limits=Limits(**limits), timeouts=Timeouts(**timeouts), ca_file=ca_file)
+
+
+def _check_transfer(transfer: TransferSettings) -> Problems:
+    if transfer.ca_file is None:
+        return []
+    try:
+        tls_context(transfer.ca_file)
+    except ssl.SSLError as exc:  # before OSError, of which it is a kind
+        return [("ca_file", f"{transfer.ca_file} holds no usable PEM certificate ({exc})")]
+    except OSError as exc:
+        return [("ca_file", f"cannot read {transfer.ca_file}: {exc.strerror or exc}")]
+    return []
 
 
 def _check_poll(poll: PollSettings) -> Problems:
@@ -124,8 +140,10 @@ TABLES: dict[str, Table] = {
             "min_free_space": Key(f.size),
             "connect_timeout": Key(f.duration()),
             "stall_timeout": Key(f.duration()),
+            "ca_file": Key(f.path),
         },
         _build_transfer,
+        _check_transfer,
     ),
     "poll": Table(
         {

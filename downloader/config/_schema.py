@@ -115,6 +115,8 @@ class TransferSettings:
 
     limits: Limits = field(default_factory=Limits)
     timeouts: Timeouts = field(default_factory=Timeouts)
+    ca_file: Path | None = None
+    """PEM certificates of a private CA, trusted besides the system's (TLS is always verified)."""
 
 
 @dataclass(frozen=True)

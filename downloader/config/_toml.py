@@ -153,3 +153,6 @@ def parse_toml(text: str, *, file: str) -> TomlDocument:
             message = message[: match.start()] + message[match.end() :]
         problem = ConfigProblem(file, "", f"TOML syntax error: {message.strip()}", line)
         return TomlDocument(None, lines, problem)
+    except RecursionError:  # the parser recurses per level of nested arrays and tables
+        problem = ConfigProblem(file, "", "TOML nested too deeply to read", None)
+        return TomlDocument(None, lines, problem)

@@ -26,6 +26,7 @@ from downloader.errors import ApiError, MalformedResponse
 from downloader.providers._parse_common import describe_error_body, load_json, scrub, shorten
 from downloader.transfer._backoff import RetryVerdict, classify_status, parse_retry_after
 from downloader.transfer._policy import KiB, MiB
+from downloader.transfer._tls import describe_tls_failure
 from downloader.transfer._urls import redact_url
 
 __all__ = ["API_TIMEOUT", "MAX_BODY", "ApiClient", "Auth", "StaticAuth"]
@@ -181,6 +182,8 @@ class ApiClient:
                     return resp.status, resp.headers, body
             except TimeoutError:
                 raise ApiError(f"{what}: no answer in time", retryable=True) from None
+            except aiohttp.ClientConnectorCertificateError as exc:
+                raise ApiError(f"{what}: {describe_tls_failure(exc)}") from None
             except aiohttp.ClientError as exc:
                 reason = shorten(self.clean(f"{type(exc).__name__}: {exc}"), 200)
                 raise ApiError(f"{what}: connection failed ({reason})", retryable=True) from None

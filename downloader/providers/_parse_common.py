@@ -96,6 +96,8 @@ def load_json(raw: bytes, what: str) -> Any:
         return json.loads(raw)
     except UnicodeDecodeError:
         raise MalformedResponse(f"{what}: the answer is not UTF-8 text") from None
+    except RecursionError:  # json recurses per level: a hostile answer nests thousands deep
+        raise MalformedResponse(f"{what}: the answer is nested too deeply") from None
     except json.JSONDecodeError as exc:
         cut = exc.pos >= len(raw.rstrip()) or exc.msg.startswith("Unterminated string")
         where = "truncated" if cut else f"at byte {exc.pos}"

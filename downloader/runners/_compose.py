@@ -20,6 +20,7 @@ from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._pipeline import ItemWorker
 from downloader.store import StateStore, open_store
 from downloader.transfer import TransferEngine
+from downloader.transfer._tls import tls_context
 
 
 class Interrupted(Exception):
@@ -47,7 +48,11 @@ async def open_service(settings: Settings, owner: str) -> AsyncIterator[Service]
     """Open the store and an HTTP session, and build the worker, for `owner`."""
     clock = SystemClock()
     limits = settings.transfer.limits
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=limits.max_per_host)
+    connector = aiohttp.TCPConnector(
+        limit=0,
+        limit_per_host=limits.max_per_host,
+        ssl=tls_context(settings.transfer.ca_file),
+    )
     root = settings.archive.root
     root.mkdir(parents=True, exist_ok=True, mode=0o750)
     async with (

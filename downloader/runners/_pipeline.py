@@ -11,6 +11,7 @@ assets already fetched are kept and not asked for again.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
@@ -22,7 +23,7 @@ import structlog
 
 from downloader.archive import BagBuilder, check_zip, extract_zip, item_path
 from downloader.clock import Clock
-from downloader.errors import ArchiveError, DownloaderError
+from downloader.errors import ArchiveError, DownloaderError, FilesystemError
 from downloader.items import ItemRef
 from downloader.providers import Provider
 from downloader.store import ItemState, StateStore
@@ -109,6 +110,8 @@ class ItemWorker:
             final = await self._work(ref)
         except DownloaderError as exc:
             return await self._failed(ref, exc, bound)
+        except OSError as exc:  # the archive's disk: read-only, removed, full
+            return await self._failed(ref, filesystem_error(exc), bound)
         bound.info(
             "item.archived",
             archive_path=str(final),
@@ -162,7 +165,9 @@ class ItemWorker:
                     taken.add(record.name)
                     total_done += record.size or 0
                     continue
-            asset = dataclasses.replace(asset, on_progress=self._progress(ref, total_done))
+            asset = dataclasses.replace(
+                asset, on_progress=self._progress(ref, total_done), on_wait=self._waiting(ref)
+            )
             name, size, sha256, md5 = await self._fetch(ref, index, asset, bag, taken)
             fetched.append((asset.key, name, size, sha256, md5))
             taken.add(name)
@@ -193,6 +198,7 @@ class ItemWorker:
         info: dict[str, str] = {}
         if package.download_id:
             info["External-Description"] = f"{package.description} {package.download_id}".strip()
+        await self.engine.space.room_for(0, self._waiting(ref), key=ref.key)
         final = await bag.finish(self.root / item_path(ref), info=info)
         await self.store.transition(
             ref.key,
@@ -212,6 +218,15 @@ class ItemWorker:
             )
 
         return report
+
+    def _waiting(self, ref: ItemRef) -> Callable[[str | None], Awaitable[None]]:
+        """Show why the item waits (a full disk) as its error text; clear it after."""
+
+        async def note(reason: str | None) -> None:
+            now = self.clock.utcnow()
+            await self.store.schedule(ref.key, now, now=now, owner=self.owner, error=reason)
+
+        return note
 
     async def _vet_zip(
         self,
@@ -262,6 +277,21 @@ class ItemWorker:
         target = bag.data_dir / name
         await anyio.to_thread.run_sync(result.path.replace, target)
         return name, result.size, result.sha256, result.digests.get("md5")
+
+
+# not worth trying again until someone changes the permissions or the mount
+_PERMANENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+
+
+def filesystem_error(exc: OSError) -> FilesystemError:
+    """`exc` as the project's error: what the filesystem said, where, and whether to retry."""
+    path = exc.filename if isinstance(exc.filename, str) else None
+    return FilesystemError(
+        f"archive filesystem: {exc.strerror or exc}",
+        path=path,
+        errno=exc.errno,
+        retryable=exc.errno not in _PERMANENT_ERRNOS,
+    )
 
 
 # caps for ZIP packages: a bomb is refused while it streams, before it fills the disk

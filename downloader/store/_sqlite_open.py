@@ -77,6 +77,13 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
     try:
         conn.execute("PRAGMA foreign_keys = ON")
         app_id, version, tables = _identify(conn)
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise StoreError(f"state database {path}: cannot read it: {exc}") from exc
+        raise StoreError(
+            f"state database {path} is locked by another process (waited "
+            f"{_busy_timeout(conn):g}s); is another downloader using it?"
+        ) from exc
     except sqlite3.DatabaseError as exc:
         raise StoreError(
             f"state database {path} is not an SQLite database or is damaged ({exc}); "
@@ -95,6 +102,13 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
             _migrate(conn, path)
     except sqlite3.Error as exc:
         raise StoreError(f"state database {path}: {exc}") from exc
+
+
+def _busy_timeout(conn: sqlite3.Connection) -> float:
+    try:
+        return float(conn.execute("PRAGMA busy_timeout").fetchone()[0]) / 1000
+    except sqlite3.Error:
+        return 0.0
 
 
 def _switch_to_wal(conn: sqlite3.Connection, patience: float = 10.0) -> object:

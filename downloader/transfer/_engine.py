@@ -11,6 +11,7 @@ place.  Failures are classified by `_backoff.classify_status` and retried under
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ from downloader.transfer._plan import (
 )
 from downloader.transfer._policy import Limits, MiB, RetryPolicy, Timeouts
 from downloader.transfer._ratelimit import Throttle
+from downloader.transfer._space import SpaceGuard, is_disk_full
+from downloader.transfer._tls import describe_tls_failure
 from downloader.transfer._urls import host_key, redact_url
 from downloader.transfer._writer import DataFile, promote
 
@@ -93,6 +96,8 @@ class AssetRequest:
     name_from_url: bool = True
     """Whether the URL's last path segment may name the file when Content-Disposition
     does not; False for API endpoints whose paths end in an id, not a file name."""
+    on_wait: Callable[[str | None], Awaitable[None]] | None = None
+    """Told why the transfer waits without failing (a full disk), then None when it goes on."""
     headers: Callable[[], Awaitable[Mapping[str, str]]] | None = None
     """Extra request headers (e.g. a bearer token), asked for before every request, so a
     token refreshed by `refresh_url` after a 401 is picked up at once."""
@@ -199,14 +204,24 @@ class _UrlSource:
         assert self._url is not None
         return self._url, self.generation
 
-    async def refresh(self, seen_generation: int) -> None:
+    async def refresh(
+        self, seen_generation: int, *, may_renew: Callable[[], bool] = lambda: True
+    ) -> bool:
+        """Renew the URL seen at `seen_generation`; False when `may_renew` says no.
+
+        Segments refused together renew it once: the others find it renewed already
+        (also while the renewal is under way) and are not counted again.
+        """
         async with self._lock:
             if seen_generation != self.generation and self._url is not None:
-                return  # another segment already refreshed it
+                return True  # another segment already refreshed it
             if self._request.refresh_url is None:
                 raise URLExpired(403, url=redact_url(self._url or ""))
+            if not may_renew():
+                return False
             self._url = await self._request.refresh_url()
             self.generation += 1
+            return True
 
 
 class TransferEngine:
@@ -224,6 +239,7 @@ class TransferEngine:
         rand: Callable[[], float] = random.random,
         checkpoint_every: int = CHECKPOINT_EVERY,
         checkpoint_interval: float = 0.5,
+        space: SpaceGuard | None = None,
     ) -> None:
         self._session = session
         self.partial_root = partial_root
@@ -237,6 +253,7 @@ class TransferEngine:
         self._files = anyio.CapacityLimiter(self.limits.max_concurrent)
         self._hosts: dict[str, anyio.CapacityLimiter] = {}
         self._throttle = Throttle(self.limits.bandwidth_limit, clock)
+        self.space = space or SpaceGuard(partial_root, self.limits.min_free_space, clock)
         self._http_timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self.timeouts.connect, sock_read=self.timeouts.stall
         )
@@ -302,6 +319,11 @@ class _Transfer:
             except TransferError as exc:
                 if not exc.retryable:
                     self._discard()
+                raise
+            except OSError:  # the disk, not the network: keep what is there, close the file
+                if self.data is not None:
+                    self.data.close()
+                    self.data = None
                 raise
 
     def _discard(self) -> None:
@@ -462,11 +484,14 @@ class _Transfer:
         signed = self.request.refresh_url is not None
         verdict = classify_status(status, signed_url=signed)
         if verdict is RetryVerdict.REFRESH_URL:
-            self.refreshes_without_progress += 1
-            if self.refreshes_without_progress > self.e.retry.url_refreshes:
-                raise URLExpired(status, url=redact_url(url))
+
+            def may_renew() -> bool:  # asked only when a fresh URL is really fetched
+                self.refreshes_without_progress += 1
+                return self.refreshes_without_progress <= self.e.retry.url_refreshes
+
             log.info("transfer.refresh_url", key=self.request.key, status=status)
-            await self.urls.refresh(generation)
+            if not await self.urls.refresh(generation, may_renew=may_renew):
+                raise URLExpired(status, url=redact_url(url))
             return
         raise HTTPStatusError(
             status,
@@ -483,6 +508,11 @@ class _Transfer:
         headers.update({"Range": segment.range_header(), "Accept-Encoding": "identity"})
         if validator is not None:
             headers["If-Range"] = validator
+        if urlsplit(url).scheme.lower() not in ("http", "https"):  # file:, ftp:, data: ...
+            raise TransferError(
+                f"refused to fetch {redact_url(url)!r}: only http and https URLs are fetched",
+                url=redact_url(url),
+            )
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 resp = await self.e._session.get(
@@ -494,6 +524,10 @@ class _Transfer:
                 )
             except TimeoutError:
                 raise StallTimeout(self.e.timeouts.connect, url=redact_url(url)) from None
+            except aiohttp.ClientConnectorCertificateError as exc:  # no retry will fix it
+                raise NetworkError(
+                    describe_tls_failure(exc), url=redact_url(url), retryable=False
+                ) from None
             except aiohttp.ClientError as exc:
                 raise NetworkError(f"{type(exc).__name__}: {exc}", url=redact_url(url)) from None
             if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
@@ -545,14 +579,16 @@ class _Transfer:
                     flushed_at = clock.monotonic()
         finally:
             if buffer:
-                with anyio.CancelScope(shield=True):
+                # time-boxed: a full disk must not hold a cancelled transfer forever
+                with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                     await self._write(segment, buffer)
             resp.close()
 
     async def _write(self, segment: Segment, buffer: bytearray) -> None:
         assert self.data is not None
         data = bytes(buffer)
-        await anyio.to_thread.run_sync(self.data.write_at, data, segment.pos)
+        write = functools.partial(self.data.write_at, data, segment.pos)
+        await self.e.space.write(write, len(data), self.request.on_wait, key=self.request.key)
         segment.pos += len(data)
         # written: a cancel landing in the checkpoint or report below must not make
         # `_stream` write these bytes a second time, at the advanced cursor
@@ -579,7 +615,13 @@ class _Transfer:
         self.since_save = 0
         self.saved_at = self.e._clock.monotonic()
         self.cp.boot_id = current_boot_id()
-        self.files.save(self.cp)
+        try:
+            self.files.save(self.cp)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            # the last saved cursors stay valid: a resume fetches a little more, nothing is lost
+            log.warning("transfer.checkpoint_deferred", key=self.request.key, error=str(exc))
         self.report_due = True
 
     async def _report(self) -> None:

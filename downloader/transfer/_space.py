@@ -1,0 +1,147 @@
+"""Free space on the archive's filesystem: writes wait rather than fill the disk.
+
+`SpaceGuard.write` is the one place the engine puts bytes on disk.  Before a
+write it asks the filesystem how much is free; below `min_free_space` (plus the
+write itself) the transfer pauses, says so once in the log and to the caller's
+`on_wait` (which the pipeline shows as the item's status), re-checks every
+`interval` seconds on the injected clock, and goes on when space is freed.  A
+write the filesystem refuses with ENOSPC or EDQUOT waits the same way and is
+then repeated at the same offset, so a full disk never fails an item, never
+loses the checkpoint and never leaves a short file under a final name (only
+`data.part` is ever written here).
+
+`shortfall` and `is_disk_full` are the pure decisions; the rest is the shell.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import anyio
+import structlog
+
+from downloader.clock import Clock
+
+__all__ = ["SpaceGuard", "free_bytes", "is_disk_full", "shortfall"]
+
+log = structlog.get_logger("downloader.transfer")
+
+Notify = Callable[[str | None], Awaitable[None]]
+"""Told why a transfer waits (a sentence for people), then None when it goes on."""
+
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def shortfall(free: int, need: int, minimum: int) -> int:
+    """Bytes missing for a write of `need` to leave at least `minimum` free (0: none)."""
+    return max(0, minimum + need - free)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` is the filesystem saying it (or the user's quota) is full."""
+    return isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS
+
+
+def free_bytes(path: Path) -> int:
+    """Bytes an unprivileged writer may still use on the filesystem holding `path`."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+class SpaceGuard:
+    """Keeps `minimum` bytes free on the filesystem of `path`; shared by all transfers."""
+
+    def __init__(
+        self,
+        path: Path,
+        minimum: int,
+        clock: Clock,
+        *,
+        interval: float = 5.0,
+        measure: Callable[[Path], int] = free_bytes,
+    ) -> None:
+        self.path = path
+        self.minimum = minimum
+        self.interval = interval
+        self._clock = clock
+        self._measure = measure
+
+    def _free(self) -> int | None:
+        try:
+            return self._measure(self.path)
+        except OSError:
+            return None  # the folder is gone or unreadable: the write itself will say why
+
+    async def room_for(self, need: int, notify: Notify | None = None, *, key: str = "") -> None:
+        """Return once `need` more bytes leave at least `minimum` free; wait until then."""
+        free = self._free()
+        if free is None or not shortfall(free, need, self.minimum):
+            return
+        await self._wait(need, free, notify, key=key, reason="low")
+
+    async def write(
+        self,
+        write: Callable[[], object],
+        need: int,
+        notify: Notify | None = None,
+        *,
+        key: str = "",
+    ) -> None:
+        """Run the blocking `write` of `need` bytes in a thread once there is room for it.
+
+        `write` must be safe to repeat (a positional write of the same bytes): after
+        ENOSPC it runs again, from the start, once space has been freed.
+        """
+        await self.room_for(need, notify, key=key)
+        while True:
+            try:
+                await anyio.to_thread.run_sync(write)
+                return
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+                free = self._free()
+                await self._wait(need, 0 if free is None else free, notify, key=key, reason="full")
+
+    async def _wait(
+        self, need: int, free: int, notify: Notify | None, *, key: str, reason: str
+    ) -> None:
+        # after ENOSPC the filesystem's own count is not trusted alone: wait for the
+        # write plus the minimum (at least the write twice over when the minimum is 0)
+        minimum = max(self.minimum, need) if reason == "full" else self.minimum
+        message = (
+            f"waiting for disk space: {_mib(free)} free on {self.path}, "
+            f"min_free_space is {_mib(self.minimum)}"
+        )
+        log.warning(
+            "disk.waiting_for_space",
+            key=key,
+            path=str(self.path),
+            free=free,
+            min_free_space=self.minimum,
+            cause="ENOSPC" if reason == "full" else "below min_free_space",
+        )
+        if notify is not None:
+            await notify(message)
+        started = self._clock.monotonic()
+        while True:
+            await self._clock.sleep(self.interval)
+            now_free = self._free()
+            if now_free is None or not shortfall(now_free, need, minimum):
+                break
+        log.info(
+            "disk.space_available",
+            key=key,
+            path=str(self.path),
+            free=now_free,
+            waited=round(self._clock.monotonic() - started, 3),
+        )
+        if notify is not None:
+            await notify(None)

@@ -1,0 +1,220 @@
+"""A full disk pauses transfers instead of failing them, and they go on when space is freed.
+
+The archive lives on a small tmpfs mounted for each test; ballast files fill it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import anyio
+import bagit
+import pytest
+from structlog.testing import capture_logs
+
+from downloader.clock import SystemClock
+from downloader.emulator._content import SeededContent
+from downloader.emulator._files import Faults, FileSpec, RunningHost
+from downloader.runners._status import collect_status
+from downloader.store import ItemState
+from downloader.transfer import AssetRequest, Limits, RetryPolicy, Timeouts, TransferEngine
+from downloader.transfer._space import SpaceGuard, free_bytes, is_disk_full, shortfall
+from tests.support.engine import nothing_final_except
+from tests.support.worker import http_harness, http_item
+
+MiB = 1 << 20
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 32 MiB tmpfs at tmp_path/fs, unmounted afterwards."""
+    mount = tmp_path / "fs"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root, and this test runs as an ordinary user")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=32m,mode=0750", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(fs: Path, leave: int) -> Path:
+    """Write a ballast file so that about `leave` bytes stay free on `fs`."""
+    ballast = fs / "ballast"
+    size = free_bytes(fs) - leave
+    with ballast.open("wb") as f:
+        block = b"\xa5" * MiB
+        while size > 0:
+            size -= f.write(block[: min(MiB, size)])
+    return ballast
+
+
+def add(host: RunningHost, path: str, size: int, **faults: object) -> SeededContent:
+    content = SeededContent(11, size)
+    host.host.add(FileSpec(path, content), Faults(**faults))  # type: ignore[arg-type]
+    return content
+
+
+class Notices:
+    def __init__(self) -> None:
+        self.seen: list[str | None] = []
+        self.waiting = anyio.Event()
+
+    async def __call__(self, text: str | None) -> None:
+        self.seen.append(text)
+        if text is not None:
+            self.waiting.set()
+
+
+@contextlib.asynccontextmanager
+async def http_engine(
+    root: Path, guard: SpaceGuard, clock: SystemClock
+) -> AsyncIterator[TransferEngine]:
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        yield TransferEngine(
+            session,
+            partial_root=root / ".partial",
+            limits=Limits(segment_min_size=64 * MiB, segments=1),
+            timeouts=Timeouts(connect=5, stall=10),
+            retry=RetryPolicy(backoff_base=0.01, backoff_cap=0.05),
+            clock=clock,
+            space=guard,
+        )
+
+
+def test_shortfall_and_disk_full_errors_are_recognised() -> None:
+    assert shortfall(free=10 * MiB, need=MiB, minimum=8 * MiB) == 0
+    assert shortfall(free=8 * MiB, need=MiB, minimum=8 * MiB) == MiB
+    assert is_disk_full(OSError(28, "No space left on device"))
+    assert is_disk_full(OSError(122, "Disk quota exceeded"))
+    assert not is_disk_full(OSError(13, "Permission denied"))
+
+
+async def test_below_min_free_space_the_transfer_pauses_and_resumes_when_space_is_freed(
+    small_fs: Path, file_host: RunningHost
+) -> None:
+    content = add(file_host, "/big.bin", 10 * MiB)
+    ballast = fill(small_fs, leave=12 * MiB)
+    clock = SystemClock()
+    notices = Notices()
+    guard = SpaceGuard(small_fs, 8 * MiB, clock, interval=0.02)
+    dest = small_fs / "out"
+    async with anyio.create_task_group() as tg, http_engine(small_fs, guard, clock) as engine:
+        results: list[object] = []
+
+        async def fetch() -> None:
+            request = AssetRequest("big", url=file_host.url("/big.bin"), on_wait=notices)
+            results.append(await engine.fetch(request, dest))
+
+        with capture_logs() as logs:
+            tg.start_soon(fetch)
+            with anyio.fail_after(20):
+                await notices.waiting.wait()
+            await anyio.sleep(0.3)
+            assert not results, "the transfer went on below min_free_space"
+            assert nothing_final_except(dest)
+            assert free_bytes(small_fs) >= 8 * MiB - MiB  # the minimum was kept
+            assert list((small_fs / ".partial").rglob("data.part"))
+            ballast.unlink()
+            with anyio.fail_after(20):
+                while not results:
+                    await anyio.sleep(0.02)
+    result = results[0]
+    assert result.sha256 == content.hexdigest()  # type: ignore[attr-defined]
+    assert (dest / "big.bin").stat().st_size == 10 * MiB
+    assert notices.seen[0] is not None
+    assert "waiting for disk space" in notices.seen[0]
+    assert "min_free_space is 8.0 MiB" in notices.seen[0]
+    assert notices.seen[-1] is None
+    events = [e["event"] for e in logs]
+    assert "disk.waiting_for_space" in events
+    assert "disk.space_available" in events
+    assert not any(e["log_level"] == "error" for e in logs)
+
+
+async def test_enospc_in_the_middle_of_a_write_waits_and_keeps_every_byte(
+    small_fs: Path, file_host: RunningHost
+) -> None:
+    # a filesystem whose free count cannot see the limit (quota, thin provisioning):
+    # the guard believes there is room, the write itself fails with ENOSPC
+    content = add(file_host, "/q.bin", 12 * MiB)
+    ballast = fill(small_fs, leave=5 * MiB)
+    clock = SystemClock()
+    notices = Notices()
+    guard = SpaceGuard(small_fs, 0, clock, interval=0.02, measure=lambda _: 1 << 40)
+    dest = small_fs / "out"
+    async with anyio.create_task_group() as tg, http_engine(small_fs, guard, clock) as engine:
+        results: list[object] = []
+
+        async def fetch() -> None:
+            request = AssetRequest("q", url=file_host.url("/q.bin"), on_wait=notices)
+            results.append(await engine.fetch(request, dest))
+
+        with capture_logs() as logs:
+            tg.start_soon(fetch)
+            with anyio.fail_after(20):
+                await notices.waiting.wait()
+            await anyio.sleep(0.3)
+            assert not results
+            assert nothing_final_except(dest)
+            parts = list((small_fs / ".partial").rglob("data.part"))
+            assert parts
+            assert (parts[0].parent / "checkpoint.json").exists()
+            ballast.unlink()
+            with anyio.fail_after(20):
+                while not results:
+                    await anyio.sleep(0.02)
+    assert results[0].sha256 == content.hexdigest()  # type: ignore[attr-defined]
+    assert any(e.get("cause") == "ENOSPC" for e in logs)
+    assert not any(e["log_level"] == "error" for e in logs)
+
+
+async def test_the_item_shows_it_waits_for_disk_space_and_is_archived_once_space_is_freed(
+    small_fs: Path, file_host: RunningHost, tmp_path: Path
+) -> None:
+    content = add(file_host, "/scene.tif", 6 * MiB)
+    ballast = fill(small_fs, leave=9 * MiB)
+    ref = http_item(file_host.url("/scene.tif"), "scene")
+    async with (
+        http_harness(tmp_path, small_fs, min_free_space=6 * MiB) as h,
+        anyio.create_task_group() as tg,
+    ):
+        states: list[ItemState] = []
+
+        async def work() -> None:
+            states.append(await h.work(ref))
+
+        tg.start_soon(work)
+        with anyio.fail_after(20):
+            while True:
+                rows = await collect_status(h.store, verbose=False)
+                if rows and rows[0]["error"]:
+                    break
+                await anyio.sleep(0.02)
+        assert rows[0]["state"] == "downloading"
+        assert "waiting for disk space" in rows[0]["error"]
+        finals = [p for p in small_fs.rglob("*") if p.is_file() and ".partial" not in p.parts]
+        assert finals == [ballast], "nothing may appear in the archive while it waits"
+        ballast.unlink()
+        with anyio.fail_after(30):
+            while not states:
+                await anyio.sleep(0.02)
+        rows = await collect_status(h.store, verbose=False)
+    assert states == [ItemState.ARCHIVED]
+    assert rows[0]["error"] is None
+    bag = bagit.Bag(rows[0]["archive_path"])
+    bag.validate()
+    assert {d["sha256"] for d in bag.payload_entries().values()} == {content.hexdigest()}
