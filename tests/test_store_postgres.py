@@ -7,6 +7,8 @@ real server on loopback (see `tests/support/pgserver.py`).
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -286,3 +288,27 @@ async def test_an_operation_whose_caller_is_cancelled_still_completes_and_frees_
             for _ in range(4):
                 assert len(await store.claim("later", now=at(2), lease=LEASE, limit=1)) == 1
     assert cancelled > 0
+
+
+def test_commands_refusing_a_wrong_password_exit_2_without_showing_it(
+    pg_server: PgServer, pg_db: str, tmp_path: Path
+) -> None:
+    wrong = "Wr0ng-Cli-Secret-77"
+    (tmp_path / "watchlist.toml").write_text("[[scale.job]]\nid = 1\n")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[archive]\nroot = "{tmp_path / "archive"}"\n'
+        f'[state]\nurl = "{pg_server.url(pg_db, password=wrong)}"\n'
+        f'[watchlist]\npath = "{tmp_path / "watchlist.toml"}"\n'
+        '[providers.scale]\nbase_url = "http://127.0.0.1:9"\n'
+    )
+    for command in (["once"], ["status", "--json"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "downloader", *command, "-c", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2, (command, result.stderr)
+        assert "password authentication failed" in result.stderr
+        assert wrong not in result.stdout + result.stderr
