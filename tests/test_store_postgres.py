@@ -312,3 +312,18 @@ def test_commands_refusing_a_wrong_password_exit_2_without_showing_it(
         assert result.returncode == 2, (command, result.stderr)
         assert "password authentication failed" in result.stderr
         assert wrong not in result.stdout + result.stderr
+
+
+async def test_a_database_at_an_older_schema_version_is_migrated_forward(
+    pg_server: PgServer, pg_db: str, pg_url: str
+) -> None:
+    # as a downloader that knew no migration yet would have left it
+    pg_server.psql(
+        "CREATE TABLE downloader_schema (application TEXT NOT NULL, version INTEGER NOT NULL);"
+        " INSERT INTO downloader_schema VALUES ('downloader', 0)",
+        pg_db,
+    )
+    async with open_store(pg_url) as store:
+        await store.sync_watchlist([JOB], now=T0)
+    marker = pg_server.psql("SELECT application, version FROM downloader_schema", pg_db)
+    assert marker.strip() == f"downloader|{SCHEMA_VERSION}"

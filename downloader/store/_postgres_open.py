@@ -77,7 +77,8 @@ async def prepare(conn: psycopg.AsyncConnection[tuple[object, ...]], where: str)
         version = await _version(conn, where)
         if version == SCHEMA_VERSION:
             return
-        if version == 0:
+        if version is None:  # an empty schema: make it ours
+            version = 0
             await conn.execute(
                 f"CREATE TABLE {_MARKER} (application TEXT NOT NULL, version INTEGER NOT NULL)"
             )
@@ -94,14 +95,15 @@ async def prepare(conn: psycopg.AsyncConnection[tuple[object, ...]], where: str)
             )
 
 
-async def _version(conn: psycopg.AsyncConnection[tuple[object, ...]], where: str) -> int:
+async def _version(conn: psycopg.AsyncConnection[tuple[object, ...]], where: str) -> int | None:
+    """The schema version of a database of ours; None for an empty one."""
     cursor = await conn.execute(
         "SELECT table_name FROM information_schema.tables"
         " WHERE table_schema = current_schema() ORDER BY table_name"
     )
     tables = [str(row[0]) for row in await cursor.fetchall()]
     if not tables:
-        return 0
+        return None
     if _MARKER not in tables:
         shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
         raise StoreError(
