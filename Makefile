@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo clean bench-engine system-tools chaos
+.PHONY: test lint typecheck unit demo clean bench-engine system-tools postgresql chaos
 
 # System tools the tests call: systemd-analyze (unit checks), setpriv and unshare
 # (the units' sandbox).  Installed from Debian's packages when missing.
@@ -27,7 +27,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) system-tools
+unit: $(STAMP) system-tools postgresql
 	$(BIN)/pytest
 
 system-tools:
@@ -37,6 +37,15 @@ system-tools:
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+## make postgresql: the PostgreSQL server the tests start on loopback (Debian's package),
+## installed only when missing; the tests run their own throwaway server, never this one's
+postgresql:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; \
+	then :; else \
+		sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
 	fi
 
 ## make bench-engine: one 2 GiB generated file, segmented, vs curl (wall time, peak RSS)

@@ -220,6 +220,7 @@ def status(args: argparse.Namespace) -> int:
     """`downloader status`: one line (or JSON object) per item; safe while the daemon runs."""
     import anyio
 
+    from downloader.clock import SystemClock
     from downloader.errors import StoreError
     from downloader.runners._status import collect_status, render_json, render_text
     from downloader.store import open_store
@@ -230,7 +231,7 @@ def status(args: argparse.Namespace) -> int:
 
     async def read() -> list[dict[str, object]]:
         async with open_store(settings.state.url) as store:
-            return await collect_status(store, verbose=args.verbose)
+            return await collect_status(store, verbose=args.verbose, now=SystemClock().utcnow())
 
     try:
         rows = anyio.run(read)

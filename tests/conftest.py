@@ -1,12 +1,18 @@
-"""Shared fixtures: a fault-injecting file host on a free loopback port."""
+"""Shared fixtures: a fault-injecting file host on a free loopback port, and state stores.
+
+`state_url` runs a test once per backend (SQLite file, PostgreSQL database);
+the PostgreSQL server is started once per session, and only when a test asks.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from downloader.emulator._files import FileHost, RunningHost, start_file_host
+from tests.support.pgserver import PgServer
 
 
 @pytest.fixture
@@ -14,3 +20,34 @@ async def file_host() -> AsyncIterator[RunningHost]:
     """A started `FileHost`; `.host` configures it, `.url(path)` addresses it."""
     async with await start_file_host(FileHost()) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One PostgreSQL server on loopback for the whole test session."""
+    server = PgServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_db(pg_server: PgServer) -> str:
+    """The name of a fresh, empty database on `pg_server`."""
+    return pg_server.new_database()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer, pg_db: str) -> str:
+    """The URL (with a password) of `pg_db`."""
+    return pg_server.url(pg_db)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new state store's URL, once for each backend: one suite proves both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url

@@ -107,6 +107,7 @@ def test_every_value_is_converted_and_relative_paths_follow_the_config_file() ->
         [service]
         node_id = "node-a"
         grace_period = 0
+        lease_duration = "45s"
         """,
         {"PK": "key"},
     )
@@ -129,6 +130,7 @@ def test_every_value_is_converted_and_relative_paths_follow_the_config_file() ->
         172800.0,
     )
     assert (s.service.node_id, s.service.grace_period) == ("node-a", 0.0)
+    assert s.service.lease_duration == 45.0
 
 
 def test_an_empty_provider_table_enables_it_with_defaults() -> None:

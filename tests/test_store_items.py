@@ -1,10 +1,12 @@
-"""What the state store does with items: watchlist sync, claims and leases, transitions, records."""
+"""What the state store does with items: watchlist sync, claims and leases, transitions, records.
+
+Every test runs against each backend (SQLite and PostgreSQL, see `state_url`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +18,9 @@ from downloader.store import (
     ItemState,
     PackageRecord,
     SegmentOffset,
-    SQLiteStore,
+    StateStore,
     SyncResult,
+    open_store,
 )
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -32,18 +35,18 @@ def at(seconds: float) -> datetime:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    async with SQLiteStore(tmp_path / "state.db") as opened:
+async def store(state_url: str) -> AsyncIterator[StateStore]:
+    async with open_store(state_url) as opened:
         yield opened
 
 
-async def state_of(store: SQLiteStore, key: str) -> ItemState:
+async def state_of(store: StateStore, key: str) -> ItemState:
     item = await store.get(key)
     assert item is not None
     return item.state
 
 
-async def walk(store: SQLiteStore, key: str, *states: ItemState) -> None:
+async def walk(store: StateStore, key: str, *states: ItemState) -> None:
     for n, target in enumerate(states):
         await store.transition(key, target, now=at(n))
 
@@ -51,7 +54,7 @@ async def walk(store: SQLiteStore, key: str, *states: ItemState) -> None:
 # -- the watchlist ------------------------------------------------------------------------
 
 
-async def test_new_watchlist_entries_start_waiting_and_active(store: SQLiteStore) -> None:
+async def test_new_watchlist_entries_start_waiting_and_active(store: StateStore) -> None:
     result = await store.sync_watchlist([B, A], now=T0)
     assert result == SyncResult(added=(A.key, B.key))
     items = await store.list_items()
@@ -63,14 +66,14 @@ async def test_new_watchlist_entries_start_waiting_and_active(store: SQLiteStore
     assert [e.kind for e in await store.events(A.key)] == ["added"]
 
 
-async def test_syncing_the_same_watchlist_again_changes_nothing(store: SQLiteStore) -> None:
+async def test_syncing_the_same_watchlist_again_changes_nothing(store: StateStore) -> None:
     await store.sync_watchlist([A, B], now=T0)
     assert await store.sync_watchlist([B, A], now=at(5)) == SyncResult()
     assert len(await store.events(A.key)) == 1
 
 
 async def test_a_removed_entry_becomes_inactive_and_keeps_its_archived_data(
-    store: SQLiteStore,
+    store: StateStore,
 ) -> None:
     await store.sync_watchlist([A, B], now=T0)
     await store.save_package(PackageRecord(A.key, "dl-1"), now=T0)
@@ -105,7 +108,7 @@ async def test_a_removed_entry_becomes_inactive_and_keeps_its_archived_data(
     assert [e.kind for e in await store.events(A.key)][-2:] == ["removed", "reactivated"]
 
 
-async def test_re_adding_a_failed_entry_starts_it_over_as_waiting(store: SQLiteStore) -> None:
+async def test_re_adding_a_failed_entry_starts_it_over_as_waiting(store: StateStore) -> None:
     await store.sync_watchlist([A], now=T0)
     await store.transition(A.key, ItemState.FAILED, now=at(1), error="job failed remotely")
     await store.sync_watchlist([], now=at(2))
@@ -124,7 +127,7 @@ async def test_re_adding_a_failed_entry_starts_it_over_as_waiting(store: SQLiteS
     assert details == ["waiting -> failed: job failed remotely", "failed -> waiting"]
 
 
-async def test_a_failed_entry_still_listed_stays_failed(store: SQLiteStore) -> None:
+async def test_a_failed_entry_still_listed_stays_failed(store: StateStore) -> None:
     await store.sync_watchlist([A], now=T0)
     await store.transition(A.key, ItemState.FAILED, now=at(1), error="gone")
     assert await store.sync_watchlist([A], now=at(2)) == SyncResult()
@@ -135,7 +138,7 @@ async def test_a_failed_entry_still_listed_stays_failed(store: SQLiteStore) -> N
 
 
 async def test_claim_hands_out_only_due_unleased_unfinished_active_items(
-    store: SQLiteStore,
+    store: StateStore,
 ) -> None:
     later = ItemRef.parse("alteryx:job:66ebd18d")
     done = ItemRef.parse("pixxel:catalog:c-1")
@@ -155,7 +158,7 @@ async def test_claim_hands_out_only_due_unleased_unfinished_active_items(
 
 
 async def test_claim_honours_its_limit_and_gives_the_soonest_due_first(
-    store: SQLiteStore,
+    store: StateStore,
 ) -> None:
     await store.sync_watchlist([A, B, C], now=T0)
     await store.schedule(A.key, at(5), now=T0)
@@ -168,7 +171,7 @@ async def test_claim_honours_its_limit_and_gives_the_soonest_due_first(
 
 
 async def test_an_expired_lease_passes_to_another_owner_and_fences_the_first(
-    store: SQLiteStore,
+    store: StateStore,
 ) -> None:
     await store.sync_watchlist([A], now=T0)
     [mine] = await store.claim("host-1", now=T0, lease=LEASE, limit=1)
@@ -194,7 +197,7 @@ async def test_an_expired_lease_passes_to_another_owner_and_fences_the_first(
     assert item.state is ItemState.PREPARING
 
 
-async def test_renewing_keeps_a_lease_that_would_otherwise_expire(store: SQLiteStore) -> None:
+async def test_renewing_keeps_a_lease_that_would_otherwise_expire(store: StateStore) -> None:
     await store.sync_watchlist([A, B], now=T0)
     await store.claim("host-1", now=T0, lease=LEASE, limit=1)
     held = await store.renew("host-1", [A.key, B.key], now=at(25), lease=LEASE)
@@ -205,7 +208,7 @@ async def test_renewing_keeps_a_lease_that_would_otherwise_expire(store: SQLiteS
     assert [i.key for i in await store.claim("host-2", now=at(40), lease=LEASE, limit=5)] == [B.key]
 
 
-async def test_release_frees_an_item_at_once_but_only_for_its_holder(store: SQLiteStore) -> None:
+async def test_release_frees_an_item_at_once_but_only_for_its_holder(store: StateStore) -> None:
     await store.sync_watchlist([A, B], now=T0)
     await store.claim("host-1", now=T0, lease=LEASE, limit=2)
     await store.release("host-2", A.key)
@@ -216,7 +219,7 @@ async def test_release_frees_an_item_at_once_but_only_for_its_holder(store: SQLi
     assert [i.key for i in await store.claim("host-3", now=at(2), lease=LEASE, limit=5)] == [B.key]
 
 
-async def test_next_due_tells_when_another_item_can_be_claimed(store: SQLiteStore) -> None:
+async def test_next_due_tells_when_another_item_can_be_claimed(store: StateStore) -> None:
     assert await store.next_due("w") is None
     await store.sync_watchlist([A, B, C], now=T0)
     await store.schedule(A.key, at(50), now=T0)
@@ -232,7 +235,7 @@ async def test_next_due_tells_when_another_item_can_be_claimed(store: SQLiteStor
 # -- transitions --------------------------------------------------------------------------
 
 
-async def test_an_illegal_transition_is_refused_and_changes_nothing(store: SQLiteStore) -> None:
+async def test_an_illegal_transition_is_refused_and_changes_nothing(store: StateStore) -> None:
     await store.sync_watchlist([A], now=T0)
     await store.schedule(A.key, at(10), now=T0, error="job not found yet")
     before = await store.get(A.key)
@@ -244,7 +247,7 @@ async def test_an_illegal_transition_is_refused_and_changes_nothing(store: SQLit
     assert await store.events(A.key) == history
 
 
-async def test_archived_items_never_move_again(store: SQLiteStore) -> None:
+async def test_archived_items_never_move_again(store: StateStore) -> None:
     await store.sync_watchlist([A], now=T0)
     await walk(store, A.key, ItemState.DOWNLOADING, ItemState.VERIFYING, ItemState.ARCHIVED)
     for target in ItemState:
@@ -255,7 +258,7 @@ async def test_archived_items_never_move_again(store: SQLiteStore) -> None:
 
 
 async def test_a_transition_records_an_event_and_starts_the_new_state_afresh(
-    store: SQLiteStore,
+    store: StateStore,
 ) -> None:
     await store.sync_watchlist([A], now=T0)
     await store.claim("w", now=T0, lease=LEASE, limit=1)
@@ -281,7 +284,7 @@ async def test_a_transition_records_an_event_and_starts_the_new_state_afresh(
     ]
 
 
-async def test_unknown_items_are_a_store_error(store: SQLiteStore) -> None:
+async def test_unknown_items_are_a_store_error(store: StateStore) -> None:
     assert await store.get(A.key) is None
     with pytest.raises(StoreError, match="no item"):
         await store.transition(A.key, ItemState.REQUESTED, now=T0)
@@ -291,7 +294,7 @@ async def test_unknown_items_are_a_store_error(store: SQLiteStore) -> None:
         await store.record_event(A.key, "note", "x", now=T0)
 
 
-async def test_naive_times_are_refused(store: SQLiteStore) -> None:
+async def test_naive_times_are_refused(store: StateStore) -> None:
     with pytest.raises(ValueError, match="naive datetime"):
         await store.sync_watchlist([A], now=datetime(2026, 1, 1))
 
@@ -299,7 +302,7 @@ async def test_naive_times_are_refused(store: SQLiteStore) -> None:
 # -- progress, schedule, packages, assets, events ---------------------------------------------
 
 
-async def test_schedule_counts_attempts_and_delays_the_next_claim(store: SQLiteStore) -> None:
+async def test_schedule_counts_attempts_and_delays_the_next_claim(store: StateStore) -> None:
     await store.sync_watchlist([A], now=T0)
     await store.schedule(A.key, at(5), now=at(1))
     item = await store.schedule(A.key, at(15), now=at(6), error="HTTP 429")
@@ -309,7 +312,7 @@ async def test_schedule_counts_attempts_and_delays_the_next_claim(store: SQLiteS
     assert len(await store.claim("w", now=at(15), lease=LEASE, limit=1)) == 1
 
 
-async def test_progress_and_counts_are_what_status_shows(store: SQLiteStore) -> None:
+async def test_progress_and_counts_are_what_status_shows(store: StateStore) -> None:
     await store.sync_watchlist([A, B, C], now=T0)
     await store.transition(A.key, ItemState.DOWNLOADING, now=at(1))
     await store.set_progress(A.key, 1_048_576, 4_194_304, now=at(2))
@@ -324,7 +327,7 @@ async def test_progress_and_counts_are_what_status_shows(store: SQLiteStore) -> 
 
 
 async def test_a_package_round_trips_and_is_replaced_when_saved_again(
-    store: SQLiteStore,
+    store: StateStore,
 ) -> None:
     await store.sync_watchlist([A], now=T0)
     assert await store.get_package(A.key) is None
@@ -337,7 +340,7 @@ async def test_a_package_round_trips_and_is_replaced_when_saved_again(
 
 
 async def test_assets_round_trip_with_their_segments_which_a_save_replaces(
-    store: SQLiteStore,
+    store: StateStore,
 ) -> None:
     await store.sync_watchlist([A], now=T0)
     big = AssetRecord(
@@ -384,7 +387,7 @@ def test_an_asset_refuses_a_url_hint_that_still_holds_its_signature() -> None:
             AssetRecord(A.key, "x", "x.zip", url_hint=url)
 
 
-async def test_recorded_events_come_back_in_order(store: SQLiteStore) -> None:
+async def test_recorded_events_come_back_in_order(store: StateStore) -> None:
     await store.sync_watchlist([A, B], now=T0)
     await store.record_event(A.key, "package", "requested download dl-1", now=at(1))
     await store.record_event(B.key, "note", "other item", now=at(1))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -87,7 +86,7 @@ async def run_once(
     progress: Callable[[StateStore], Coroutine[Any, Any, None]] | None = None,
 ) -> BatchResult:
     """Batch mode with real effects; raises `Interrupted` on SIGINT/SIGTERM."""
-    owner = f"{socket.gethostname()}:once"
+    owner = f"{settings.service.node_id}:once"
     interrupted = False
     async with open_service(settings, owner) as service, anyio.create_task_group() as tg:
 

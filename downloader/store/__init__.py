@@ -6,8 +6,10 @@ sees only the `StateStore` protocol, the records and the item life cycle::
     async with open_store("sqlite:////var/lib/downloader/state.db") as store:
         await store.sync_watchlist(refs, now=clock.utcnow())
 
-The SQLite backend (sqlite3, anyio) is loaded on first use, so importing the
-pure parts, such as `downloader.store._lifecycle`, pulls in no I/O library.
+`sqlite:///PATH` is the embedded store of one host; `postgresql://USER@HOST/DB`
+is a database shared by several hosts that split the work by leases.  Each
+backend (sqlite3, psycopg) is loaded on first use, so importing the pure parts,
+such as `downloader.store._lifecycle`, pulls in no I/O library.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from downloader.store._models import (
 from downloader.store._protocol import StateStore
 
 if TYPE_CHECKING:
+    from downloader.store._postgres import PostgresStore
     from downloader.store._sqlite import SQLiteStore
 
 __all__ = [
@@ -45,6 +48,7 @@ __all__ = [
     "ItemRecord",
     "ItemState",
     "PackageRecord",
+    "PostgresStore",
     "SQLiteStore",
     "SegmentOffset",
     "StateStore",
@@ -83,11 +87,13 @@ def open_store(url: str, *, busy_timeout: float = 10.0) -> StateStore:
 
         return SQLiteStore(sqlite_path(url), busy_timeout=busy_timeout)
     if scheme in ("postgresql", "postgres"):
-        raise StoreError(
-            'PostgreSQL state stores are not available yet; use state.url = "sqlite:///PATH"'
-        )
+        from downloader.store._postgres import PostgresStore
+
+        return PostgresStore(url, timeout=max(busy_timeout, 30.0))
     # Only the scheme: the rest of a database URL may hold a password.
-    raise StoreError(f"state.url: unknown scheme {scheme!r}; use sqlite:///PATH")
+    raise StoreError(
+        f"state.url: unknown scheme {scheme!r}; use sqlite:///PATH or postgresql://USER@HOST/DB"
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -95,4 +101,8 @@ def __getattr__(name: str) -> Any:
         from downloader.store._sqlite import SQLiteStore
 
         return SQLiteStore
+    if name == "PostgresStore":
+        from downloader.store._postgres import PostgresStore
+
+        return PostgresStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
