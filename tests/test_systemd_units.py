@@ -12,6 +12,8 @@ filter, address-family restrictions and the private namespaces.
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import re
 import shutil
@@ -158,13 +160,22 @@ def state_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def sandboxed(command: list[str], *, writable: Path, umask: str) -> list[str]:
-    """`command` as the unit would run it: unprivileged, no capabilities, / read-only."""
+SECCOMP = Path(__file__).resolve().parent / "support" / "seccomp.py"
+
+
+def sandboxed(command: list[str], *, unit: str, writable: Path) -> list[str]:
+    """`command` as `unit` would run it, as far as that can be built without systemd.
+
+    An unprivileged user without capabilities or new privileges, the unit's umask, a
+    read-only file system but for `writable`, and the unit's seccomp filters (system
+    call allow list, address families, no writable executable memory).
+    """
     if os.geteuid() != 0:
         pytest.skip("dropping to another user and making a mount namespace needs root")
     for tool in ("unshare", "setpriv"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is missing (Debian: util-linux)")
+    (umask,) = directives(unit)["UMask"]
     drop = [
         "setpriv",
         f"--reuid={NOBODY}",
@@ -180,7 +191,53 @@ def sandboxed(command: list[str], *, writable: Path, umask: str) -> list[str]:
         f'umask {umask}; exec "$@"'
     )
     namespace = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
-    return [*namespace, *drop, *command]
+    if command[0] != sys.executable or command[1] not in ("-m", "-c"):
+        raise ValueError("the sandbox runs `python -m MODULE` or `python -c CODE` commands")
+    filtered = [sys.executable, str(SECCOMP), str(UNITS / unit), *command[1:]]
+    return [*namespace, *drop, *filtered]
+
+
+PROBE = """
+import json, mmap, os, socket, sys
+def attempt(action):
+    try:
+        action()
+        return "ok"
+    except OSError as exc:
+        return exc.errno
+print(json.dumps({
+    "netlink": attempt(lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0).close()),
+    "packet": attempt(lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()),
+    "inet6": attempt(lambda: socket.socket(socket.AF_INET6, socket.SOCK_STREAM).close()),
+    "wx": attempt(lambda: mmap.mmap(-1, 4096, prot=7).close()),
+    "affinity": attempt(lambda: os.sched_setaffinity(0, os.sched_getaffinity(0))),
+    "outside": attempt(lambda: open("/var/tmp/outside-probe", "w").close()),
+    "inside": attempt(lambda: open(sys.argv[1] + "/inside-probe", "w").close()),
+    "uid": os.getuid(),
+    "umask": os.umask(0),
+}))
+"""
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_the_sandbox_refuses_what_the_unit_forbids(service: str, state_dir: Path) -> None:
+    command = sandboxed(
+        [sys.executable, "-c", PROBE, str(state_dir)], unit=service, writable=state_dir
+    )
+    result = await anyio.to_thread.run_sync(
+        lambda: subprocess.run(command, capture_output=True, text=True, timeout=60)
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["netlink"] == errno.EAFNOSUPPORT  # RestrictAddressFamilies
+    assert seen["packet"] == errno.EAFNOSUPPORT
+    assert seen["inet6"] == "ok"
+    assert seen["wx"] == errno.EPERM  # MemoryDenyWriteExecute
+    assert seen["affinity"] == errno.EPERM  # SystemCallFilter=~@resources
+    assert seen["outside"] == errno.EROFS  # ProtectSystem=strict
+    assert seen["inside"] == "ok"
+    assert seen["uid"] == NOBODY
+    assert seen["umask"] == int(directives(service)["UMask"][0], 8)
 
 
 async def test_batch_mode_works_inside_the_units_sandbox(
@@ -203,18 +260,9 @@ async def test_batch_mode_works_inside_the_units_sandbox(
         f'[watchlist]\npath = "{watchlist}"\n'
         '[transfer]\nsegment_min_size = "1MiB"\n'
     )
-    probe = sandboxed(
-        ["sh", "-c", f'touch /var/tmp/outside-{os.getpid()} || touch "{state_dir}/inside"'],
-        writable=state_dir,
-        umask=unit["UMask"][0],
-    )
-    await anyio.to_thread.run_sync(
-        lambda: subprocess.run(probe, check=True, capture_output=True, timeout=30)
-    )
-    assert (state_dir / "inside").exists(), "the sandbox left / writable"
 
     command = [sys.executable, "-m", "downloader", "once", "-c", str(config)]
-    sandboxed_command = sandboxed(command, writable=state_dir, umask=unit["UMask"][0])
+    sandboxed_command = sandboxed(command, unit="downloader-once.service", writable=state_dir)
     result = await anyio.to_thread.run_sync(
         lambda: subprocess.run(sandboxed_command, capture_output=True, text=True, timeout=90)
     )
@@ -232,7 +280,6 @@ async def test_batch_mode_works_inside_the_units_sandbox(
 async def test_the_daemon_works_and_stops_cleanly_inside_the_units_sandbox(
     file_host: RunningHost, state_dir: Path
 ) -> None:
-    unit = directives("downloader.service")
     content = SeededContent(72, 2 << 20)
     file_host.host.add(FileSpec("/unit/daemon.bin", content))
     setup = Setup(state_dir)
@@ -244,8 +291,8 @@ async def test_the_daemon_works_and_stops_cleanly_inside_the_units_sandbox(
     log = (state_dir / "run.log").open("w")
     command = sandboxed(
         [sys.executable, "-m", "downloader", "run", "-c", str(setup.config)],
+        unit="downloader.service",
         writable=state_dir,
-        umask=unit["UMask"][0],
     )
     process = subprocess.Popen(
         command,
