@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo clean bench-engine
+.PHONY: test lint typecheck unit demo clean bench bench-quick bench-tools
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -26,9 +26,31 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-## make bench-engine: one 2 GiB generated file, segmented, vs curl (wall time, peak RSS)
-bench-engine: $(STAMP)
-	$(BIN)/python -m bench.engine_2gib 2GiB
+## make bench: W1-W7 against curl and aria2c on a private nginx; writes bench/results/<date>.md
+BENCH_STAMP := $(VENV)/.bench-installed
+BENCH_TOOLS := nginx:nginx curl:curl aria2c:aria2 /usr/bin/time:time openssl:openssl
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench-tools:
+	@missing=""; for pair in $(BENCH_TOOLS); do \
+		tool=$${pair%%:*}; package=$${pair#*:}; \
+		command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+bench: bench-tools $(BENCH_STAMP)
+	$(BIN)/python -m bench
+
+## make bench-quick: small sizes, one run each, for development (bench/work/quick.md)
+bench-quick: bench-tools $(BENCH_STAMP)
+	$(BIN)/python -m bench --quick
 
 ## make demo: the service on the built-in emulator (SQLite, sample watchlist, live display)
 demo: $(STAMP)
