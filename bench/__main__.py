@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -51,7 +52,11 @@ def main() -> int:
     parser.add_argument(
         "--runs", type=int, default=0, help="runs per contender (default 3, quick 1)"
     )
+    parser.add_argument("--peers", action="store_true", help="curl and aria2c in W6a too")
     args = parser.parse_args()
+    # stop cleanly (nginx included) on SIGTERM and SIGINT, even when started in the background
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sizes = QUICK if args.quick else FULL
     runs = args.runs or (1 if args.quick else 3)
     only = {w.strip().upper() for w in args.only.split(",") if w.strip()}
@@ -78,7 +83,12 @@ def main() -> int:
             ("W3", lambda: workloads.many("W3", data, server, sizes.w3_count, 64 * KiB)),
             ("W4", lambda: workloads.many("W4", data, server, sizes.w4_count, 1 * MiB)),
             ("W5", lambda: service.w5(10 if args.quick else 50, 20 * MiB)),
-            ("W6a", lambda: workloads.w6_transfers(data, server, sizes.w6_size, sizes.w6_count)),
+            (
+                "W6a",
+                lambda: workloads.w6_transfers(
+                    data, server, sizes.w6_size, sizes.w6_count, peers=args.peers or args.quick
+                ),
+            ),
             ("W6b", lambda: service.w6_items(work, 10_000 if args.quick else 100_000)),
         ]
         for key, build in builders:
