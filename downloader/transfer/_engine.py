@@ -413,6 +413,14 @@ class _Transfer:
             self.files.save(self.cp)
         return slot
 
+    @property
+    def save_every(self) -> int:
+        """Bytes between saves: `SAVE_EVERY`, or 1/256 of a large file.  A fast stream
+        is saved every `SAVE_INTERVAL` anyway, so a kill loses as little time either way,
+        and a large file is not saved (and its progress reported) hundreds of times."""
+        assert self.cp is not None
+        return max(SAVE_EVERY, (self.cp.total or 0) // 256)
+
     def _keeps_checkpoint(self) -> bool:
         """Whether cursors are worth saving: not for a file smaller than `SAVE_EVERY`,
         which a restart fetches again at less cost than saving its cursors."""
@@ -622,7 +630,7 @@ class _Transfer:
         ):
             self.sync_due = True
             self.record_wanted.set()
-        elif self.since_save >= SAVE_EVERY or now - self.saved_at >= SAVE_INTERVAL:
+        elif self.since_save >= self.save_every or now - self.saved_at >= SAVE_INTERVAL:
             self.save_due = True
             self.record_wanted.set()
 
@@ -695,7 +703,10 @@ class _Transfer:
         return own + list(self.cp.offered)
 
     async def _follow_hash(self, hasher: MultiHasher) -> None:
-        """Hash the file's contiguous on-disk prefix as it grows, from a worker thread."""
+        """Hash the file's contiguous on-disk prefix as it grows, from a worker thread.
+
+        Hashing runs beside the streams, not in their path: a stream goes on reading
+        while the bytes it wrote last are hashed."""
         assert self.cp is not None
         assert self.data is not None
         segments = self.cp.segments
