@@ -78,6 +78,14 @@ def wall_at_most(name: str, seconds: float) -> Callable[[Workload], tuple[float,
     return measure
 
 
+def extra_at_most(name: str, limit: float) -> Callable[[Workload], tuple[float, bool]]:
+    def measure(w: Workload) -> tuple[float, bool]:
+        value = w.subject.median(name)
+        return value, value <= limit
+
+    return measure
+
+
 TARGETS = [
     Target("W1", "wall ≤ 0.9 × curl -o", ratio_at_most("curl -o", 0.9)),
     Target("W1", "wall ≤ 0.8 × aria2c -x1", ratio_at_most("aria2c -x1", 0.8)),
@@ -90,6 +98,7 @@ TARGETS = [
     Target("W6a", "peak RSS ≤ 80 MB with 16 transfers", rss_at_most("downloader", 80)),
     Target("W6b", "peak RSS ≤ 200 MB with 100,000 items loaded", rss_at_most("load", 200)),
     Target("W6b", "`status` on 100,000 items < 2 s", wall_at_most("downloader status", 2.0)),
+    Target("W7", "idle daemon ≤ 1 % CPU", extra_at_most("cpu %", 1.0)),
 ]
 
 

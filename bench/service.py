@@ -167,3 +167,91 @@ def w6_items(work: Path, count: int) -> Workload:
         ),
     ]
     return Workload("W6b", f"memory and time: {count:,} watchlist items", contenders, compare=False)
+
+
+IDLE = str(Path(__file__).with_name("idle.py"))
+
+
+def daemon_available() -> bool:
+    """Whether this tree has the daemon (`downloader run`)."""
+    probe = subprocess.run([tools.DOWNLOADER, "run", "--help"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+def idle_scenario(count: int) -> str:
+    lines = ["[emulator]", "seed = 7", 'pixxel_api_key = "k"', ""]
+    for i in range(count):
+        lines += [
+            "[[pixxel.job]]",
+            'workflow_id = "wf-idle"',
+            f'job_id = "job-{i:05d}"',
+            "seconds_until_done = 100000000",
+            'files = [{ name = "never.tif", size = 1024 }]',
+            "",
+        ]
+    return "\n".join(lines)
+
+
+class IdleDaemon:
+    """W7: one emulator with `count` jobs that never finish, and the daemon watching them."""
+
+    def __init__(self, count: int, warmup: float, seconds: float) -> None:
+        self.count, self.warmup, self.seconds = count, warmup, seconds
+        self.emulator = EmulatorRun(0, 0)
+
+    def setup(self, run: Path) -> list[str]:
+        scenario = run / "scenario.toml"
+        scenario.write_text(idle_scenario(self.count))
+        self.emulator.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "downloader.emulator",
+                "--scenario",
+                str(scenario),
+                "--client-files",
+                str(run / "client"),
+                "--archive-root",
+                str(run / "archive"),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.emulator.proc.stdout is not None
+        announced = json.loads(self.emulator.proc.stdout.readline())
+        base = announced["base_url"]
+        return [
+            sys.executable,
+            IDLE,
+            announced["config"],
+            base,
+            str(self.warmup),
+            str(self.seconds),
+        ]
+
+    def check(self, run: Path, result: Timed) -> dict[str, float]:
+        measured: dict[str, float] = json.loads(result.stdout)
+        return measured
+
+    def teardown(self, run: Path) -> None:
+        self.emulator.teardown(run)
+
+
+def w7(count: int, warmup: float, seconds: float) -> Workload:
+    idle = IdleDaemon(count, warmup, seconds)
+    contender = Contender(
+        "downloader run (idle)", idle.setup, idle.check, subject=True, teardown=idle.teardown
+    )
+    title = f"an idle daemon with {count:,} items waiting on unfinished jobs, {seconds:g} s"
+    w = Workload(
+        "W7",
+        title,
+        [contender],
+        extras=("cpu %", "API requests/min", "daemon peak RSS MB"),
+        compare=False,
+    )
+    w.notes.append(
+        f"Measured from {warmup:g} s after the start for {seconds:g} s; default poll schedule"
+        " (5 s initial, 5 min ceiling). The wall and RSS columns are the probe's, not the daemon's."
+    )
+    return w
