@@ -4,7 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo clean bench bench-quick bench-tools
+.PHONY: test lint typecheck unit demo clean bench bench-quick bench-tools system-tools
+
+# System tools the tests call: systemd-analyze (unit checks), setpriv and unshare
+# (the units' sandbox).  Installed from Debian's packages when missing.
+SYSTEM_TOOLS := systemd-analyze:systemd setpriv:util-linux unshare:util-linux
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -23,8 +27,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) system-tools
 	$(BIN)/pytest
+
+system-tools:
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+		command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
 
 ## make bench: W1-W7 against curl and aria2c on a private nginx; writes bench/results/<date>.md
 BENCH_STAMP := $(VENV)/.bench-installed

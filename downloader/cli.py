@@ -131,6 +131,40 @@ def _add_once(subparsers: _Subparsers) -> None:
     parser.set_defaults(handler=once)
 
 
+def run(args: argparse.Namespace) -> int:
+    """`downloader run`: the daemon, in the foreground until SIGTERM/SIGINT."""
+    import anyio
+
+    from downloader.errors import StoreError
+    from downloader.logs import configure_logging
+    from downloader.runners._daemon import run_daemon
+
+    settings = _load_settings(args)
+    if settings is None:
+        return EXIT_USAGE
+    for warning in settings.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    configure_logging(level="info")
+    try:
+        anyio.run(lambda: run_daemon(_config_path(args), settings))
+    except StoreError as exc:
+        print(f"state store: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _add_run(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="the daemon: work the watchlist until SIGTERM/SIGINT (systemd Type=notify)",
+        description="Run in the foreground until SIGTERM or SIGINT, re-reading the watchlist "
+        "when it changes and the config and watchlist on SIGHUP.  Exits 0 on a clean stop, "
+        "2 on a bad config.",
+    )
+    _add_config_option(parser)
+    parser.set_defaults(handler=run)
+
+
 def status(args: argparse.Namespace) -> int:
     """`downloader status`: one line (or JSON object) per item; safe while the daemon runs."""
     import anyio
@@ -254,6 +288,7 @@ _SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (
     _add_demo,
     _add_check_config,
     _add_once,
+    _add_run,
     _add_status,
     _add_verify,
 )

@@ -84,7 +84,10 @@ TABLES: dict[str, Table] = {
         lambda v: ArchiveSettings(**v),
     ),
     "state": Table({"url": Key(f.state_url)}, lambda v: StateSettings(**v)),
-    "watchlist": Table({"path": Key(f.path)}, lambda v: WatchlistSettings(**v)),
+    "watchlist": Table(
+        {"path": Key(f.path), "check_interval": Key(f.duration())},
+        lambda v: WatchlistSettings(**v),
+    ),
     "providers": Table({}, None),
     "providers.pixxel": Table(
         {
@@ -134,7 +137,11 @@ TABLES: dict[str, Table] = {
         _check_poll,
     ),
     "service": Table(
-        {"node_id": Key(f.name), "grace_period": Key(f.duration(positive=False))},
+        {
+            "node_id": Key(f.name),
+            "grace_period": Key(f.duration(positive=False)),
+            "lease_duration": Key(f.duration()),
+        },
         lambda v: ServiceSettings(**v),
     ),
 }

@@ -54,6 +54,8 @@ class WatchlistSettings:
     """`[watchlist]`: the file listing what to fetch."""
 
     path: Path = Path("/etc/downloader/watchlist.toml")
+    check_interval: float = 2.0
+    """Seconds between the daemon's cheap checks (a stat) of whether the file changed."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ class ServiceSettings:
     """Names this process in shared state (leases, logs)."""
     grace_period: float = 30.0
     """Seconds to let work drain after SIGTERM before cancelling it."""
+    lease_duration: float = 120.0
+    """Seconds a claim on an item lasts unless renewed (renewed every third of it)."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""Batch mode: work every watchlist item until each one is archived or failed."""
+"""Batch mode: work every watchlist item until each one is archived or failed.
+
+The same scheduler loop as the daemon, told to end when every item is terminal.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-import anyio
-
 from downloader.clock import Clock
 from downloader.items import ItemRef
 from downloader.runners._pipeline import ItemWorker
-from downloader.store import ItemState, StateStore, is_terminal
+from downloader.runners._scheduler import Scheduler
+from downloader.store import ItemState, StateStore
 
 
 @dataclass(frozen=True)
@@ -32,26 +34,22 @@ async def run_batch(
     clock: Clock,
     owner: str,
     concurrency: int,
-    lease: timedelta = timedelta(minutes=10),
+    lease: timedelta = timedelta(minutes=2),
 ) -> BatchResult:
     """Claim and work items until every active item is terminal."""
-    refs = {ref.key: ref for ref in items}
-    now = clock.utcnow()
+    scheduler = Scheduler(
+        store=store,
+        worker=worker,
+        clock=clock,
+        owner=owner,
+        concurrency=concurrency,
+        lease=lease.total_seconds(),
+    )
     await store.release_all(owner)
-    await store.sync_watchlist(items, now=now)
-    while True:
-        claimed = await store.claim(owner, now=clock.utcnow(), lease=lease, limit=concurrency)
-        if claimed:
-            async with anyio.create_task_group() as tg:
-                for record in claimed:
-                    tg.start_soon(worker.work, refs[record.key])
-            continue
-        active = [r for r in await store.list_items() if r.key in refs]
-        if all(is_terminal(r.state) for r in active):
-            return BatchResult(
-                archived=sum(r.state is ItemState.ARCHIVED for r in active),
-                failed=sum(r.state is ItemState.FAILED for r in active),
-            )
-        due = await store.next_due(owner)
-        wait = 1.0 if due is None else (due - clock.utcnow()).total_seconds()
-        await clock.sleep(max(0.05, wait))
+    await scheduler.set_watchlist(items)
+    await scheduler.run(until_done=True)
+    active = await scheduler.active_records()
+    return BatchResult(
+        archived=sum(r.state is ItemState.ARCHIVED for r in active),
+        failed=sum(r.state is ItemState.FAILED for r in active),
+    )

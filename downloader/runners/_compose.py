@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import signal
 import socket
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import anyio
 
-from downloader.clock import SystemClock
+from downloader.clock import Clock, SystemClock
 from downloader.config import Settings
 from downloader.items import ItemRef
 from downloader.providers import build_providers
@@ -24,24 +27,33 @@ class Interrupted(Exception):
     """SIGINT or SIGTERM arrived before the batch was done."""
 
 
-async def run_once(
-    settings: Settings,
-    items: Sequence[ItemRef],
-    *,
-    progress: Callable[[StateStore], Coroutine[Any, Any, None]] | None = None,
-) -> BatchResult:
-    """Batch mode with real effects; raises `Interrupted` on SIGINT/SIGTERM."""
+@dataclass
+class Service:
+    """The real effects one run works with: clock, store, HTTP session and the worker."""
+
+    clock: Clock
+    store: StateStore
+    session: aiohttp.ClientSession
+    worker: ItemWorker
+
+    def use_providers(self, settings: Settings) -> None:
+        """Items started from now on talk to the platforms as `settings` say."""
+        self.worker.providers = build_providers(
+            settings.providers, self.session, self.clock, settings.poll
+        )
+
+
+@asynccontextmanager
+async def open_service(settings: Settings, owner: str) -> AsyncIterator[Service]:
+    """Open the store and an HTTP session, and build the worker, for `owner`."""
     clock = SystemClock()
-    owner = f"{socket.gethostname()}:once"
     limits = settings.transfer.limits
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=limits.max_per_host)
     root = settings.archive.root
     root.mkdir(parents=True, exist_ok=True, mode=0o750)
-    interrupted = False
     async with (
         open_store(settings.state.url) as store,
         aiohttp.ClientSession(connector=connector, auto_decompress=False) as session,
-        anyio.create_task_group() as tg,
     ):
         engine = TransferEngine(
             session,
@@ -60,6 +72,19 @@ async def run_once(
             owner=owner,
             extract=settings.archive.extract,
         )
+        yield Service(clock, store, session, worker)
+
+
+async def run_once(
+    settings: Settings,
+    items: Sequence[ItemRef],
+    *,
+    progress: Callable[[StateStore], Coroutine[Any, Any, None]] | None = None,
+) -> BatchResult:
+    """Batch mode with real effects; raises `Interrupted` on SIGINT/SIGTERM."""
+    owner = f"{socket.gethostname()}:once"
+    interrupted = False
+    async with open_service(settings, owner) as service, anyio.create_task_group() as tg:
 
         async def watch_signals() -> None:
             nonlocal interrupted
@@ -71,14 +96,15 @@ async def run_once(
 
         tg.start_soon(watch_signals)
         if progress is not None:
-            tg.start_soon(progress, store)
+            tg.start_soon(progress, service.store)
         result = await run_batch(
             items,
-            store=store,
-            worker=worker,
-            clock=clock,
+            store=service.store,
+            worker=service.worker,
+            clock=service.clock,
             owner=owner,
-            concurrency=limits.max_concurrent,
+            concurrency=settings.transfer.limits.max_concurrent,
+            lease=timedelta(seconds=settings.service.lease_duration),
         )
         tg.cancel_scope.cancel()
     if interrupted:

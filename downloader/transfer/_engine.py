@@ -618,6 +618,9 @@ class _Transfer:
         await anyio.to_thread.run_sync(self.data.write_at, buffer, segment.pos)
         size = len(buffer)
         segment.pos += size
+        # written: a cancel landing later must not make `_stream` write these bytes a
+        # second time, at the advanced cursor
+        buffer.clear()
         self.received += size
         self.since_checkpoint += size
         self.since_save += size

@@ -1,0 +1,308 @@
+"""The one scheduler loop behind both drivers: batch (`once`) and the daemon (`run`).
+
+A slot is a token of a `CapacityLimiter`; each item in flight holds one, on
+behalf of its key, from claim to the end of its task.  The loop claims as many
+due items as there are free slots and starts each in its own task at once, so
+a finished item's slot is refilled without waiting for the others.  When there
+is nothing to claim it sleeps until the store's next due time, or until it is
+woken: an item finished, the watchlist changed, a stop was asked for.
+
+Leases are renewed every third of their length for the items in flight.  An
+item whose lease passed to another owner has its task cancelled at once: the
+other owner works it now, and a write from here would be refused anyway.
+
+The loop also beats: `heartbeat` is awaited from inside it every
+`heartbeat_interval` seconds (the daemon pings the systemd watchdog there), so
+a loop that hangs stops the pings.
+
+`stop(grace)` ends claiming and lets the items in flight finish for `grace`
+seconds; then their tasks are cancelled.  The transfer engine saves its
+checkpoint on cancellation, and each task releases its lease as it ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+
+from downloader.clock import Clock
+from downloader.errors import LeaseLost, StoreError
+from downloader.items import ItemRef
+from downloader.runners._pipeline import ItemWorker
+from downloader.store import ItemRecord, StateStore, SyncResult, is_terminal
+
+log = structlog.get_logger("downloader.scheduler")
+
+Heartbeat = Callable[[], Awaitable[None]]
+
+IDLE_RECHECK = 60.0
+"""Longest sleep without a due time or a wake-up: a cheap safety re-check."""
+MIN_WAIT = 0.05
+"""Shortest sleep when the store says something is due but nothing could be claimed."""
+STORE_RETRY = 5.0
+"""Sleep after the store failed a claim (e.g. locked by another process too long)."""
+FOREIGN_RECHECK = 1.0
+"""Shortest sleep when all that was due belongs to another process's watchlist."""
+
+
+class Scheduler:
+    """Claims due items and works each one in its own task, up to `concurrency` at once."""
+
+    def __init__(
+        self,
+        *,
+        store: StateStore,
+        worker: ItemWorker,
+        clock: Clock,
+        owner: str,
+        concurrency: int,
+        lease: float = 120.0,
+        contain_errors: bool = False,
+        heartbeat: Heartbeat | None = None,
+        heartbeat_interval: float | None = None,
+    ) -> None:
+        self.store, self.worker, self.clock, self.owner = store, worker, clock, owner
+        self.lease = timedelta(seconds=lease)
+        self.contain_errors = contain_errors
+        self.heartbeat = heartbeat
+        self.heartbeat_interval = heartbeat_interval
+        self._limiter = anyio.CapacityLimiter(concurrency)
+        self._refs: dict[str, ItemRef] | None = None  # None: no watchlist read yet
+        self._in_flight: dict[str, anyio.CancelScope] = {}
+        self._why_cancelled: dict[str, str] = {}
+        self._lost: set[str] = set()
+        self._wake = anyio.Event()
+        self._stop_grace: float | None = None
+        self._next_beat = clock.monotonic()
+
+    @property
+    def in_flight(self) -> frozenset[str]:
+        """Keys of the items being worked right now."""
+        return frozenset(self._in_flight)
+
+    @property
+    def active_keys(self) -> frozenset[str]:
+        """Keys of the items of the watchlist in use."""
+        return frozenset(self._refs or ())
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_grace is not None
+
+    def wake(self) -> None:
+        """Make the loop look again now (something changed)."""
+        self._wake.set()
+
+    def stop(self, grace: float) -> None:
+        """Claim nothing more; give the items in flight `grace` seconds, then cancel them."""
+        if self._stop_grace is None:
+            self._stop_grace = grace
+        self.wake()
+
+    def cancel_all(self, reason: str = "interrupted") -> None:
+        for key in list(self._in_flight):
+            self._cancel(key, reason)
+
+    async def set_watchlist(self, refs: Iterable[ItemRef]) -> SyncResult:
+        """Make `refs` the active items; the work of an item no longer listed is cancelled.
+
+        Its partial progress stays in the store and on disk for a later re-add, and an
+        archived bag is never touched (the store only marks the item inactive).
+        """
+        wanted = {ref.key: ref for ref in refs}
+        result = await self.store.sync_watchlist(wanted.values(), now=self.clock.utcnow())
+        self._refs = wanted
+        for key in list(self._in_flight):
+            if key not in wanted:
+                self._cancel(key, "removed from the watchlist")
+        self.wake()
+        return result
+
+    async def active_records(self) -> list[ItemRecord]:
+        refs = self._refs or {}
+        return [r for r in await self.store.list_items() if r.key in refs]
+
+    async def run(self, *, until_done: bool) -> None:
+        """Work items until stopped, or (with `until_done`) until every item is terminal."""
+        async with anyio.create_task_group() as items, anyio.create_task_group() as side:
+            side.start_soon(self._renew_leases)
+            await self._loop(items, until_done=until_done)
+            await self._drain()
+            side.cancel_scope.cancel()
+
+    # -- the loop -----------------------------------------------------------------------
+
+    async def _loop(self, items: TaskGroup, *, until_done: bool) -> None:
+        while not self.stopping:
+            self._wake = anyio.Event()
+            await self._beat_if_due()
+            free = int(self._limiter.available_tokens)
+            wait = IDLE_RECHECK
+            if free > 0 and self._refs is not None:
+                try:
+                    claimed = await self.store.claim(
+                        self.owner, now=self.clock.utcnow(), lease=self.lease, limit=free
+                    )
+                    if await self._start(items, claimed):
+                        continue
+                    if until_done and not self._in_flight and await self._all_terminal():
+                        return
+                    due = await self.store.next_due(self.owner)
+                except StoreError as exc:
+                    if not self.contain_errors:
+                        raise
+                    log.warning("scheduler.store_error", error=str(exc))
+                    claimed, due = [], None
+                    wait = STORE_RETRY
+                if due is not None:
+                    # items listed by another watchlist stay due; look again in a while
+                    floor = FOREIGN_RECHECK if claimed else MIN_WAIT
+                    wait = max(floor, (due - self.clock.utcnow()).total_seconds())
+            await self._wait(min(wait, self._until_beat()))
+
+    async def _start(self, items: TaskGroup, claimed: list[ItemRecord]) -> bool:
+        started = False
+        for record in claimed:
+            ref = (self._refs or {}).get(record.key)
+            if ref is None:  # listed in the store by another watchlist; not ours to work
+                await self.store.release(self.owner, record.key)
+                continue
+            scope = anyio.CancelScope()
+            self._in_flight[ref.key] = scope
+            self._limiter.acquire_on_behalf_of_nowait(ref.key)
+            items.start_soon(self._work_one, ref, scope, name=f"item {ref.key}")
+            started = True
+        return started
+
+    async def _all_terminal(self) -> bool:
+        return all(is_terminal(r.state) for r in await self.active_records())
+
+    async def _drain(self) -> None:
+        if not self._in_flight:
+            return
+        grace = self._stop_grace or 0.0
+        deadline = self.clock.monotonic() + grace
+        log.info("daemon.draining", items=len(self._in_flight), grace_period=grace)
+        while self._in_flight and self.clock.monotonic() < deadline:
+            self._wake = anyio.Event()
+            await self._beat_if_due()
+            await self._wait(min(deadline - self.clock.monotonic(), self._until_beat()))
+        self.cancel_all("grace period over")
+        while self._in_flight:
+            self._wake = anyio.Event()
+            await self._beat_if_due()
+            await self._wait(self._until_beat())
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep `seconds` on the injected clock, or less if woken."""
+        event = self._wake
+        if event.is_set() or seconds <= 0:
+            await anyio.lowlevel.checkpoint()
+            return
+        async with anyio.create_task_group() as tg:
+
+            async def timer() -> None:
+                await self.clock.sleep(seconds)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(timer)
+            await event.wait()
+            tg.cancel_scope.cancel()
+
+    def _until_beat(self) -> float:
+        if self.heartbeat is None or self.heartbeat_interval is None:
+            return IDLE_RECHECK
+        return max(0.0, self._next_beat - self.clock.monotonic())
+
+    async def _beat_if_due(self) -> None:
+        if self.heartbeat is None or self.heartbeat_interval is None:
+            return
+        now = self.clock.monotonic()
+        if now >= self._next_beat:
+            self._next_beat = now + self.heartbeat_interval
+            await self.heartbeat()
+
+    # -- one item -----------------------------------------------------------------------
+
+    def _cancel(self, key: str, reason: str) -> None:
+        scope = self._in_flight.get(key)
+        if scope is not None and not scope.cancel_called:
+            self._why_cancelled[key] = reason
+            scope.cancel()
+
+    async def _work_one(self, ref: ItemRef, scope: anyio.CancelScope) -> None:
+        key = ref.key
+        try:
+            with scope:
+                await self.worker.work(ref)
+            if scope.cancelled_caught:
+                log.info("item.stopped", item=key, reason=self._why_cancelled.get(key, ""))
+        except LeaseLost as exc:
+            self._lost.add(key)
+            log.warning("item.lease_lost", item=key, holder=exc.holder)
+        except Exception as exc:
+            if not self.contain_errors:
+                raise
+            log.exception("item.crashed", item=key)
+            await self._retry_later(key, exc)
+        finally:
+            del self._in_flight[key]
+            self._why_cancelled.pop(key, None)
+            self._limiter.release_on_behalf_of(key)
+            if key not in self._lost:
+                with anyio.CancelScope(shield=True):
+                    await self._release(key)
+            self._lost.discard(key)
+            self.wake()
+
+    async def _retry_later(self, key: str, exc: Exception) -> None:
+        now = self.clock.utcnow()
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.store.schedule(
+                    key,
+                    now + self.worker.retry_delay,
+                    now=now,
+                    owner=self.owner,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+            except StoreError as store_exc:
+                log.warning("item.schedule_failed", item=key, error=str(store_exc))
+
+    async def _release(self, key: str) -> None:
+        try:
+            await self.store.release(self.owner, key)
+        except StoreError as exc:  # the lease then simply expires
+            log.warning("lease.release_failed", item=key, error=str(exc))
+
+    async def _renew_leases(self) -> None:
+        every = self.lease.total_seconds() / 3
+        while True:
+            await self.clock.sleep(every)
+            keys = [k for k in self._in_flight if k not in self._lost]
+            if not keys:
+                continue
+            try:
+                held = await self.store.renew(
+                    self.owner, keys, now=self.clock.utcnow(), lease=self.lease
+                )
+            except StoreError as exc:
+                log.warning("lease.renew_failed", error=str(exc), items=len(keys))
+                continue
+            for key in keys:
+                if key in held or key not in self._in_flight:
+                    continue
+                try:
+                    record = await self.store.get(key)
+                except StoreError:
+                    continue  # asked again at the next renewal
+                holder = None if record is None else record.lease_owner
+                if holder is None:
+                    continue  # released by its own worker as it finished: not lost
+                self._lost.add(key)
+                self._cancel(key, "lease lost")
+                log.warning("item.lease_lost", item=key, holder=holder)
