@@ -54,7 +54,7 @@ def main(config: str, base: str, warmup: float, seconds: float) -> None:
     finally:
         daemon.send_signal(signal.SIGTERM)
         try:
-            daemon.wait(10)
+            daemon.wait(3)
         except subprocess.TimeoutExpired:  # its grace period is not what is measured here
             daemon.kill()
             daemon.wait()

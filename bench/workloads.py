@@ -98,19 +98,25 @@ def single(
     return Workload(key, title, contenders(fetch), amount=size, warm=lambda: data.warm([name]))
 
 
-def w1(data: DataSet, server: Nginx, size: int) -> Workload:
+def w1(data: DataSet, server: Nginx, size: int, *, with_sync: bool = False) -> Workload:
     def contenders(f: Fetch) -> list[Contender]:
         one = [f]
         return [
             downloader(one, {}),
             Contender("curl -o", lambda run: tools.curl_one(f, run / f.name), check_plain(one)),
-            Contender(
-                "curl -o, then sync the file",
-                lambda run: tools.then_sync(tools.curl_one(f, run / f.name), run / f.name),
-                check_plain(one),
-            ),
             Contender("aria2c -x1", lambda run: tools.aria2_one(f, run, 1), check_plain(one)),
             Contender("aria2c -x8 -s8", lambda run: tools.aria2_one(f, run, 8), check_plain(one)),
+            *(
+                [
+                    Contender(
+                        "curl -o, then sync the file",
+                        lambda run: tools.then_sync(tools.curl_one(f, run / f.name), run / f.name),
+                        check_plain(one),
+                    )
+                ]
+                if with_sync
+                else []
+            ),
             Contender(
                 "curl -o /dev/null (ceiling)", lambda run: tools.curl_one(f, "/dev/null"), nothing
             ),
