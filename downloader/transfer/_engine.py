@@ -11,6 +11,7 @@ place.  Failures are classified by `_backoff.classify_status` and retried under
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import structlog
 from downloader.clock import Clock
 from downloader.errors import (
     DigestMismatch,
+    DownloaderError,
     HTTPStatusError,
     NetworkError,
     ObjectChanged,
@@ -359,6 +361,10 @@ class _Transfer:
             if not all(s.done for s in self.cp.segments):  # else promotion syncs it all
                 with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                     await self._checkpoint()
+                    # what is on disk is told once more on the way out (a stop, a
+                    # failure), at best effort: the error being raised matters more
+                    with contextlib.suppress(DownloaderError):
+                        await self._report()
         await self._report()
         return await self._finish(hasher, dest_dir)
 
