@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo clean bench-engine system-tools postgresql chaos
+.PHONY: test lint typecheck unit demo clean bench bench-quick bench-tools bench-scaleout system-tools postgresql chaos
 
 # System tools the tests call: systemd-analyze (unit checks), setpriv and unshare
 # (the units' sandbox).  Installed from Debian's packages when missing.
@@ -48,9 +48,36 @@ postgresql:
 		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
 	fi
 
-## make bench-engine: one 2 GiB generated file, segmented, vs curl (wall time, peak RSS)
-bench-engine: $(STAMP)
-	$(BIN)/python -m bench.engine_2gib 2GiB
+## make bench: W1-W7 against curl and aria2c on a private nginx; writes bench/results/<date>.md
+BENCH_STAMP := $(VENV)/.bench-installed
+BENCH_TOOLS := nginx:nginx curl:curl aria2c:aria2 /usr/bin/time:time openssl:openssl
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench-tools:
+	@missing=""; for pair in $(BENCH_TOOLS); do \
+		tool=$${pair%%:*}; package=$${pair#*:}; \
+		command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+bench: bench-tools $(BENCH_STAMP)
+	$(BIN)/python -m bench
+
+## make bench-quick: small sizes, one run each, for development (bench/work/quick.md)
+bench-quick: bench-tools $(BENCH_STAMP)
+	$(BIN)/python -m bench --quick
+
+## make bench-scaleout: 1, 2 and 3 daemons sharing one PostgreSQL database, each host's
+## link modelled by transfer.bandwidth_limit; writes bench/results/<date>-scaleout.md
+bench-scaleout: bench-tools postgresql $(BENCH_STAMP)
+	$(BIN)/python -m bench.scaleout
 
 ## make chaos: 50 SIGKILLs of a ~2 GB multi-platform run with faults on; a report at the end
 chaos: $(STAMP)

@@ -9,6 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from downloader.transfer._plan import (
+    MAX_PIECES,
+    PIECE_SIZE,
     ContentRange,
     Judgement,
     Segment,
@@ -44,14 +46,23 @@ def assert_tiles(segments: list[Segment], total: int) -> None:
 
 def test_a_large_file_is_split_into_equal_contiguous_segments() -> None:
     segments = plan_segments(
-        400 * MiB, Limits(segments=4, segment_min_size=64 * MiB), ranges_supported=True
+        64 * MiB, Limits(segments=4, segment_min_size=64 * MiB), ranges_supported=True
     )
     assert [(s.start, s.end) for s in segments] == [
-        (0, 100 * MiB),
-        (100 * MiB, 200 * MiB),
-        (200 * MiB, 300 * MiB),
-        (300 * MiB, 400 * MiB),
+        (0, 16 * MiB),
+        (16 * MiB, 32 * MiB),
+        (32 * MiB, 48 * MiB),
+        (48 * MiB, 64 * MiB),
     ]
+
+
+def test_a_file_larger_than_segments_pieces_is_split_into_pieces_of_at_most_piece_size() -> None:
+    segments = plan_segments(
+        400 * MiB, Limits(segments=4, segment_min_size=64 * MiB), ranges_supported=True
+    )
+    assert len(segments) == 25
+    assert all(s.end is not None and s.end - s.start == PIECE_SIZE for s in segments)
+    assert_tiles(segments, 400 * MiB)
 
 
 def test_the_remainder_goes_one_byte_each_to_the_first_segments() -> None:
@@ -101,8 +112,9 @@ def test_plan_segments_always_tiles_the_file(
     sizes = [s.end - s.start for s in segments if s.end is not None]
     assert max(sizes) - min(sizes) <= 1
     assert sizes == sorted(sizes, reverse=True)
-    if ranges_supported and total >= max(min_size, 1):
-        assert len(segments) == min(count, total)
+    if ranges_supported and total >= max(min_size, 1) and count > 1:
+        pieces = min(-(-total // PIECE_SIZE), MAX_PIECES)
+        assert len(segments) == min(max(count, pieces), total)
     else:
         assert len(segments) == 1
 

@@ -141,6 +141,11 @@ class WorkFiles:
         self.data = directory / "data.part"
         self.checkpoint = directory / "checkpoint.json"
 
+    def open_directory(self) -> Checkpoint | None:
+        """Create the folder if need be; the checkpoint a restart may trust, if any."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return self.load()
+
     def load(self) -> Checkpoint | None:
         try:
             text = self.checkpoint.read_text()
@@ -152,8 +157,12 @@ class WorkFiles:
         return None if checkpoint is None else checkpoint.trusted_after_restart(current_boot_id())
 
     def save(self, checkpoint: Checkpoint) -> None:
+        self.write(checkpoint.to_json())
+
+    def write(self, text: str) -> None:
+        """Replace the checkpoint with `text` (a `Checkpoint.to_json()`) atomically."""
         tmp = self.checkpoint.with_suffix(".tmp")
-        tmp.write_text(checkpoint.to_json())
+        tmp.write_text(text)
         os.replace(tmp, self.checkpoint)
 
     def reset(self) -> None:

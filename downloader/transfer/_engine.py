@@ -11,6 +11,7 @@ place.  Failures are classified by `_backoff.classify_status` and retried under
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -25,6 +26,7 @@ import structlog
 from downloader.clock import Clock
 from downloader.errors import (
     DigestMismatch,
+    DownloaderError,
     HTTPStatusError,
     NetworkError,
     ObjectChanged,
@@ -72,7 +74,7 @@ from downloader.transfer._writer import DataFile, promote
 
 log = structlog.get_logger("downloader.transfer")
 
-READ_SIZE = 1 * MiB
+READ_SIZE = 256 * 1024
 CHECKPOINT_EVERY = 8 * MiB  # fdatasync and record durable cursors this often...
 SAVE_EVERY = 2 * MiB  # ...and save the written cursors (no sync) this often
 SAVE_INTERVAL = 0.05
@@ -112,6 +114,22 @@ class FetchResult:
     digests: dict[str, str]
     verified_by: tuple[str, ...]
     bytes_received: int
+
+
+def _received_before_failure(stream: aiohttp.StreamReader, limit: int | None) -> bytes:
+    """The body bytes aiohttp holds that a read will never return after the connection
+    failed (its `read()` raises at once); at most `limit` of them.
+
+    They are good bytes of the body, received in order before the failure, so a
+    resume starts after them instead of asking for them again.  This reads a private
+    buffer of aiohttp's `StreamReader` and gives up quietly if it is not there.
+    """
+    chunks = getattr(stream, "_buffer", None)
+    offset = getattr(stream, "_buffer_offset", 0)
+    if not chunks or not isinstance(offset, int):
+        return b""
+    data = b"".join(chunks)[offset:]
+    return data if limit is None else data[: max(limit, 0)]
 
 
 class _Restart(Exception):
@@ -291,14 +309,19 @@ class _Transfer:
         self.report_due = False
         self.progress = anyio.Event()
         self.refreshes_without_progress = 0
+        self.save_due = False
+        self.sync_due = False
+        self.record_wanted = anyio.Event()
+        self.lanes = anyio.CapacityLimiter(engine.limits.segments)
 
     # ---- the outer loop: restarts and verification retries -----------------
     async def run(self, dest_dir: Path) -> FetchResult:
         restarts = 0
         verify_failures = 0
-        self.files.directory.mkdir(parents=True, exist_ok=True)
         while True:
-            self.cp = self.files.load()
+            # file-system calls go to a worker thread: on a slow disk a mkdir or an
+            # unlink takes milliseconds, and many small transfers run side by side
+            self.cp = await anyio.to_thread.run_sync(self.files.open_directory)
             try:
                 return await self._attempt(dest_dir)
             except _Restart as restart:
@@ -339,7 +362,7 @@ class _Transfer:
     async def _attempt(self, dest_dir: Path) -> FetchResult:
         first: _Slot | None = None
         if self.cp is None:
-            self.files.reset()
+            await anyio.to_thread.run_sync(self.files.reset)
             first = await self._probe()
         assert self.cp is not None
         self.data = DataFile.open(self.files.data)
@@ -347,6 +370,7 @@ class _Transfer:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._follow_hash, hasher)
+                tg.start_soon(self._record)
                 for segment in self.cp.segments:
                     if not segment.done:
                         tg.start_soon(self._run_segment, segment, first)
@@ -356,8 +380,13 @@ class _Transfer:
         finally:
             if first is not None:
                 first.release()
-            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-                await self._checkpoint()
+            if not all(s.done for s in self.cp.segments):  # else promotion syncs it all
+                with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                    await self._checkpoint()
+                    # what is on disk is told once more on the way out (a stop, a
+                    # failure), at best effort: the error being raised matters more
+                    with contextlib.suppress(DownloaderError):
+                        await self._report()
         await self._report()
         return await self._finish(hasher, dest_dir)
 
@@ -406,11 +435,45 @@ class _Transfer:
             offered=[],
         )
         self._collect_digests(resp, whole_body=True)
-        self.files.save(self.cp)
+        if self._keeps_checkpoint():
+            # not in a worker thread: the body is read as soon as possible, because
+            # aiohttp drops what it buffered when the connection fails before a read
+            self.files.save(self.cp)
         return slot
+
+    @property
+    def save_every(self) -> int:
+        """Bytes between saves: `SAVE_EVERY`, or 1/256 of a large file.  A fast stream
+        is saved every `SAVE_INTERVAL` anyway, so a kill loses as little time either way,
+        and a large file is not saved (and its progress reported) hundreds of times."""
+        assert self.cp is not None
+        return max(SAVE_EVERY, (self.cp.total or 0) // 256)
+
+    def _keeps_checkpoint(self) -> bool:
+        """Whether cursors are worth saving: not for a file smaller than `SAVE_EVERY`,
+        which a restart fetches again at less cost than saving its cursors."""
+        assert self.cp is not None
+        return self.cp.total is None or self.cp.total >= SAVE_EVERY
 
     # ---- one segment, with its own retry loop ------------------------------
     async def _run_segment(self, segment: Segment, first: _Slot | None) -> None:
+        """Fetch one segment; at most `Limits.segments` of a file run at once, in file order."""
+        try:
+            if first is not None:
+                # the first segment always finds a free lane, and reads the probe's body
+                # without yielding: aiohttp drops what it buffered if the connection
+                # fails before the first read
+                self.lanes.acquire_nowait()
+            else:
+                await self.lanes.acquire()
+            try:
+                await self._fetch_segment(segment, first)
+            finally:
+                self.lanes.release()
+        finally:
+            self.record_wanted.set()  # the recorder ends once every segment is done
+
+    async def _fetch_segment(self, segment: Segment, first: _Slot | None) -> None:
         assert self.cp is not None
         budget = _RetryBudget(self)
         while not segment.done:
@@ -562,6 +625,8 @@ class _Transfer:
                         self.e.timeouts.stall, url=redact_url(str(resp.url))
                     ) from None
                 except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+                    room = None if segment.end is None else segment.end - segment.pos - len(buffer)
+                    buffer += _received_before_failure(resp.content, room)
                     raise NetworkError(
                         f"{type(exc).__name__}: {exc}", url=redact_url(str(resp.url))
                     ) from None
@@ -585,17 +650,22 @@ class _Transfer:
             resp.close()
 
     async def _write(self, segment: Segment, buffer: bytearray) -> None:
+        """Write `buffer` (handed over: the caller starts a new one) at the segment's cursor.
+
+        Saving and checkpointing the cursors are only asked for here; `_record` does
+        them in its own task, so a stream never waits for an fdatasync.
+        """
         assert self.data is not None
-        data = bytes(buffer)
-        write = functools.partial(self.data.write_at, data, segment.pos)
-        await self.e.space.write(write, len(data), self.request.on_wait, key=self.request.key)
-        segment.pos += len(data)
-        # written: a cancel landing in the checkpoint or report below must not make
-        # `_stream` write these bytes a second time, at the advanced cursor
+        size = len(buffer)
+        write = functools.partial(self.data.write_at, buffer, segment.pos)
+        await self.e.space.write(write, size, self.request.on_wait, key=self.request.key)
+        segment.pos += size
+        # written: a cancel landing later must not make `_stream` write these bytes a
+        # second time, at the advanced cursor
         buffer.clear()
-        self.received += len(data)
-        self.since_checkpoint += len(data)
-        self.since_save += len(data)
+        self.received += size
+        self.since_checkpoint += size
+        self.since_save += size
         self.refreshes_without_progress = 0
         self.progress.set()
         now = self.e._clock.monotonic()
@@ -603,26 +673,50 @@ class _Transfer:
             self.since_checkpoint >= self.e.checkpoint_every
             or now - self.checkpointed_at >= self.e.checkpoint_interval
         ):
-            await self._checkpoint()
-        elif self.since_save >= SAVE_EVERY or now - self.saved_at >= SAVE_INTERVAL:
-            self._save()
-        if self.report_due:
-            await self._report()
+            self.sync_due = True
+            self.record_wanted.set()
+        elif self.since_save >= self.save_every or now - self.saved_at >= SAVE_INTERVAL:
+            self.save_due = True
+            self.record_wanted.set()
 
-    def _save(self) -> None:
+    async def _record(self) -> None:
+        """Checkpoint or save the cursors whenever `_write` asks, until every segment is done."""
+        assert self.cp is not None
+        segments = self.cp.segments
+        while True:
+            if self.sync_due:
+                self.sync_due = self.save_due = False
+                await self._checkpoint()
+            elif self.save_due:
+                self.save_due = False
+                await self._save()
+            elif all(s.done for s in segments):
+                return
+            else:
+                self.record_wanted = anyio.Event()
+                if not (self.sync_due or self.save_due or all(s.done for s in segments)):
+                    await self.record_wanted.wait()
+                continue
+            if self.report_due:
+                await self._report()
+
+    async def _save(self) -> None:
         """Record the written cursors without a sync (see `_checkpoint` for why that is safe)."""
         assert self.cp is not None
         self.since_save = 0
         self.saved_at = self.e._clock.monotonic()
+        self.report_due = True
+        if not self._keeps_checkpoint():
+            return
         self.cp.boot_id = current_boot_id()
+        # the text is taken here, on the loop: a consistent snapshot of the cursors
         try:
-            self.files.save(self.cp)
+            await anyio.to_thread.run_sync(self.files.write, self.cp.to_json())
         except OSError as exc:
             if not is_disk_full(exc):
                 raise
             # the last saved cursors stay valid: a resume fetches a little more, nothing is lost
             log.warning("transfer.checkpoint_deferred", key=self.request.key, error=str(exc))
-        self.report_due = True
 
     async def _report(self) -> None:
         if self.request.on_progress is None or self.cp is None:
@@ -636,12 +730,15 @@ class _Transfer:
             return
         self.since_checkpoint = 0
         self.checkpointed_at = self.e._clock.monotonic()
+        if not self._keeps_checkpoint():
+            await self._save()  # only reports progress
+            return
         # cursors taken before the sync: bytes written while it runs are not covered by it
         written = [segment.pos for segment in self.cp.segments]
         data = self.data
         await anyio.to_thread.run_sync(data.sync)
         self.cp.durable = written
-        self._save()
+        await self._save()
 
     # ---- digests -----------------------------------------------------------
     def _collect_digests(self, resp: aiohttp.ClientResponse, *, whole_body: bool) -> None:
@@ -657,7 +754,10 @@ class _Transfer:
         return own + list(self.cp.offered)
 
     async def _follow_hash(self, hasher: MultiHasher) -> None:
-        """Hash the file's contiguous on-disk prefix as it grows, from a worker thread."""
+        """Hash the file's contiguous on-disk prefix as it grows, from a worker thread.
+
+        Hashing runs beside the streams, not in their path: a stream goes on reading
+        while the bytes it wrote last are hashed."""
         assert self.cp is not None
         assert self.data is not None
         segments = self.cp.segments
@@ -702,7 +802,7 @@ class _Transfer:
         self.data = None
         final = dest_dir / self.cp.name
         await anyio.to_thread.run_sync(promote, data, self.files.data, final)
-        self.files.remove()
+        await anyio.to_thread.run_sync(self.files.remove)
         return FetchResult(
             path=final,
             name=self.cp.name,

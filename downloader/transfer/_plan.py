@@ -57,13 +57,28 @@ class Segment:
         return f"bytes={self.pos}-{self.end - 1}"
 
 
+PIECE_SIZE = 16 * 1024 * 1024
+"""Largest segment of a split file.  A file is split into many such pieces, fetched
+`Limits.segments` at a time in file order, so that the contiguous prefix on disk
+(which the hasher follows) grows steadily and hashing overlaps the download; with
+one large range per connection most of the file would be hashed after the last byte."""
+MAX_PIECES = 1024
+"""Beyond this many, pieces grow instead (a huge file keeps a small checkpoint)."""
+
+
 def plan_segments(total: int | None, limits: Limits, *, ranges_supported: bool) -> list[Segment]:
-    """Split a file into segments; small files, unknown sizes or no ranges give one."""
+    """Split a file into segments; small files, unknown sizes or no ranges give one.
+
+    A split file gets `limits.segments` segments, or more when they would be larger
+    than `PIECE_SIZE` (up to `MAX_PIECES`); all of equal size (within one byte), the
+    larger ones first.
+    """
     if total is None or not ranges_supported:
         return [Segment(0, total)]
     if total < max(limits.segment_min_size, 1) or limits.segments <= 1:
         return [Segment(0, total)]
-    count = min(limits.segments, total)
+    pieces = min(-(-total // PIECE_SIZE), MAX_PIECES)
+    count = min(max(limits.segments, pieces), total)
     base, extra = divmod(total, count)
     segments = []
     start = 0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from downloader.transfer._digests import MultiHasher
 
-HASH_BLOCK = 4 * 1024 * 1024
+HASH_BLOCK = 256 * 1024
 
 
 class DataFile:
@@ -18,13 +18,14 @@ class DataFile:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
+        self._block: bytearray | None = None  # reused by hash_range: no allocation per read
 
     @classmethod
     def open(cls, path: Path) -> DataFile:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
         return cls(fd)
 
-    def write_at(self, data: bytes, offset: int) -> None:
+    def write_at(self, data: bytes | bytearray, offset: int) -> None:
         view = memoryview(data)
         while view:
             written = os.pwrite(self.fd, view, offset)
@@ -36,13 +37,16 @@ class DataFile:
 
     def hash_range(self, hasher: MultiHasher, start: int, end: int) -> int:
         """Feed bytes `[start, end)` of the file to `hasher`; returns `end`."""
+        if self._block is None:
+            self._block = bytearray(HASH_BLOCK)
+        view = memoryview(self._block)
         pos = start
         while pos < end:
-            block = os.pread(self.fd, min(HASH_BLOCK, end - pos), pos)
-            if not block:
+            got = os.preadv(self.fd, [view[: min(HASH_BLOCK, end - pos)]], pos)
+            if not got:
                 raise OSError(f"partial file ends at {pos}, expected {end} bytes")
-            hasher.update(block)
-            pos += len(block)
+            hasher.update(view[:got])
+            pos += got
         return end
 
     def close(self) -> None:

@@ -1,0 +1,172 @@
+"""`python -m bench [--quick] [--only W1,W3] [--runs N]`: the whole benchmark suite.
+
+Writes `bench/results/<date>.md` (a quick run writes `bench/work/quick.md`
+instead) and, after a full run, the README's table between its bench markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import re
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import report, service, workloads
+from bench.data import DataSet, GiB, KiB, MiB
+from bench.harness import Workload, run_workload
+from bench.nginx import Nginx
+
+HERE = Path(__file__).resolve().parent
+FULL = workloads.Sizes(
+    w1=2 * GiB, w2=1 * GiB, w3_count=2000, w4_count=200, w6_size=512 * MiB, w6_count=16
+)
+QUICK = workloads.Sizes(
+    w1=256 * MiB, w2=128 * MiB, w3_count=200, w4_count=50, w6_size=64 * MiB, w6_count=16
+)
+
+METHOD = """\
+Method: every tool fetches the same files from one private nginx on 127.0.0.1
+(sendfile, byte ranges, strong ETag; W1, W3 and W4 through a `secure_link` signed URL,
+W2 through a location with `limit_rate 25m` per connection). The contenders of a
+workload run in alternation, the first one rotating every round; figures are medians.
+Caches: the source files are read into the page cache before each workload, so every
+tool reads the same warm files; before each run the previous outputs are deleted and
+`sync` flushes dirty pages, so no run pays for another's writeback. Each run is
+timed by `/usr/bin/time -v` (wall, user+sys CPU, peak RSS) and every output's SHA-256
+is checked after the run. The downloader runs `downloader once` on `[[http.file]]`
+items carrying their SHA-256: it verifies, fsyncs and files each into a BagIt bag;
+curl and aria2c verify nothing and do not fsync (with `--peers`, the row `curl -o,
+then sync the file` shows what that costs). aria2c runs with `--file-allocation=falloc`.
+The machine is shared: other work ran on the same cores, so the load average is
+shown next to each table and the figures are noisy."""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="small sizes, one run each")
+    parser.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,W3")
+    parser.add_argument(
+        "--runs", type=int, default=0, help="runs per contender (default 3, quick 1)"
+    )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="more reference rows: curl and aria2c in W6a, `curl -o` then sync in W1",
+    )
+    args = parser.parse_args()
+    # stop cleanly (nginx included) on SIGTERM and SIGINT, even when started in the background
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    sizes = QUICK if args.quick else FULL
+    runs = args.runs or (1 if args.quick else 3)
+    only = {w.strip().upper() for w in args.only.split(",") if w.strip()}
+    work = HERE / "work"
+    work.mkdir(exist_ok=True)
+    data = DataSet(HERE / "data")
+    started = time.monotonic()
+    log_file = (work / "bench.log").open("a")
+
+    def log(line: str) -> None:
+        stamp = f"[{time.monotonic() - started:6.0f} s] {line}"
+        print(stamp, file=sys.stderr, flush=True)
+        print(stamp, file=log_file, flush=True)
+
+    def wanted(key: str) -> bool:
+        return not only or key.upper() in only or key.upper().rstrip("AB") in only
+
+    done: dict[str, Workload] = {}
+    with Nginx(work / "nginx", data.root) as server:
+        log(f"nginx on 127.0.0.1:{server.port}")
+        builders: list[tuple[str, Callable[[], Workload]]] = [
+            ("W1", lambda: workloads.w1(data, server, sizes.w1, with_sync=args.peers)),
+            ("W2", lambda: workloads.w2(data, server, sizes.w2)),
+            ("W3", lambda: workloads.many("W3", data, server, sizes.w3_count, 64 * KiB)),
+            ("W4", lambda: workloads.many("W4", data, server, sizes.w4_count, 1 * MiB)),
+            ("W5", lambda: service.w5(10 if args.quick else 50, 20 * MiB)),
+            (
+                "W6a",
+                lambda: workloads.w6_transfers(
+                    data, server, sizes.w6_size, sizes.w6_count, peers=args.peers or args.quick
+                ),
+            ),
+            ("W6b", lambda: service.w6_items(work, 10_000 if args.quick else 100_000)),
+        ]
+        if service.daemon_available():
+            seconds = 20 if args.quick else 60
+            builders.append(("W7", lambda: service.w7(10_000, 10, seconds)))
+        for key, build in builders:
+            if not wanted(key):
+                continue
+            log(f"{key}: preparing")
+            workload = build()
+            data.save()
+            log(f"{key}: {workload.title}")
+            # W7 is one 60 s window: its runs would add minutes for a steady figure
+            run_workload(workload, work, 1 if key == "W7" else runs, log)
+            done[key] = workload
+    elapsed = time.monotonic() - started
+    text = render(done, runs, args.quick, elapsed)
+    if args.quick or only:
+        out = work / "quick.md"
+    else:
+        out = HERE / "results" / f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    if not (args.quick or only):
+        update_readme(HERE.parent / "README.md", text, out)
+    log(f"results in {out} ({elapsed:.0f} s)")
+    return 0
+
+
+def render(done: dict[str, Workload], runs: int, quick: bool, elapsed: float) -> str:
+    when = datetime.datetime.now(datetime.UTC)
+    lines = [
+        f"# Benchmarks, {when:%Y-%m-%d %H:%M} UTC{' (quick mode)' if quick else ''}",
+        "",
+        "Machine:",
+        *report.machine(),
+        "",
+        METHOD,
+        "",
+        f"{runs} run(s) per contender; the whole suite took {elapsed / 60:.1f} min.",
+        *(
+            []
+            if "W7" in done
+            else [
+                "",
+                "W7 (an idle daemon with 10,000 waiting items) is not part of this run: the",
+                "daemon (`downloader run`) is not on this branch yet.",
+            ]
+        ),
+        "",
+        "## Targets",
+        "",
+        *report.targets_table(done),
+        "",
+        "## Workloads",
+        "",
+    ]
+    for workload in done.values():
+        lines += report.workload_table(workload)
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(readme: Path, text: str, out: Path) -> None:
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    body = readme.read_text()
+    if start not in body:
+        return
+    tables = text.split("## Targets", 1)[1]
+    quoted = f"{start}\nFrom `{out.relative_to(readme.parent)}`:\n\n## Targets{tables}{end}"
+    quoted = quoted.replace("\n## ", "\n#### ").replace("\n### ", "\n#### ")
+    readme.write_text(
+        re.sub(f"{re.escape(start)}.*?{re.escape(end)}", lambda _: quoted, body, flags=re.S)
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

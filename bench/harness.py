@@ -1,0 +1,106 @@
+"""Runs contenders of a workload in alternation and keeps their measurements.
+
+A round runs every contender once, each in a fresh directory, with the start
+of the order rotated every round so that none always runs first or last.
+Before each run the previous outputs are deleted and `sync` flushes dirty pages,
+so no run pays for another's writeback.  After each run the contender's check
+reads its outputs back and compares SHA-256 digests; a mismatch stops the bench.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.timing import Timed, timed
+
+Check = Callable[[Path, Timed], dict[str, float]]
+
+
+@dataclass
+class Contender:
+    name: str
+    setup: Callable[[Path], list[str]]
+    """Prepares the run directory and returns the command to time."""
+    check: Check
+    """Verifies the outputs (raises on a wrong byte) and returns extra metrics."""
+    subject: bool = False
+    teardown: Callable[[Path], None] | None = None
+    runs: list[tuple[Timed, dict[str, float]]] = field(default_factory=list)
+
+    def median(self, attr: str) -> float:
+        if attr in ("wall", "cpu", "rss"):
+            return float(statistics.median(getattr(t, attr) for t, _ in self.runs))
+        return statistics.median(extra[attr] for _, extra in self.runs)
+
+
+@dataclass
+class Workload:
+    key: str
+    title: str
+    contenders: list[Contender]
+    amount: float = 0.0
+    """Bytes, files or items moved per run; throughput is amount / wall."""
+    unit: str = "MB/s"
+    warm: Callable[[], None] | None = None
+    extras: tuple[str, ...] = ()
+    compare: bool = True
+    """Whether the contenders are tools compared with the downloader (ratio column)."""
+    notes: list[str] = field(default_factory=list)
+    load: list[str] = field(default_factory=list)
+
+    def throughput(self, c: Contender) -> float:
+        scale = 1e6 if self.unit == "MB/s" else 1.0
+        return self.amount / c.median("wall") / scale if self.amount else 0.0
+
+    @property
+    def subject(self) -> Contender:
+        return next(c for c in self.contenders if c.subject)
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def run_workload(workload: Workload, work: Path, runs: int, log: Callable[[str], None]) -> None:
+    workload.load.append(load_average())
+    if workload.warm is not None:
+        workload.warm()
+    for round_ in range(runs):
+        shift = round_ % len(workload.contenders)
+        for c in workload.contenders[shift:] + workload.contenders[:shift]:
+            run = work / "run"
+            shutil.rmtree(run, ignore_errors=True)
+            run.mkdir(parents=True)
+            subprocess.run(["sync"], check=True)
+            cmd = c.setup(run)
+            try:
+                result = timed(cmd, cwd=run)
+                extra = c.check(run, result)
+            finally:
+                if c.teardown is not None:
+                    c.teardown(run)
+            c.runs.append((result, extra))
+            log(
+                f"{workload.key} {c.name:32} run {round_ + 1}: {result.wall:7.2f} s "
+                f"cpu {result.cpu:6.2f} s rss {result.rss / 1e6:7.1f} MB "
+                + " ".join(f"{k}={v:.3g}" for k, v in extra.items())
+                + f"  (load {load_average()})"
+            )
+            shutil.rmtree(run, ignore_errors=True)
+    workload.load.append(load_average())
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("gave up waiting")
+        time.sleep(0.05)

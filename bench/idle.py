@@ -1,0 +1,74 @@
+"""W7 probe: `python bench/idle.py CONFIG EMULATOR_URL WARMUP SECONDS`.
+
+Starts `downloader run -c CONFIG`, lets it settle for WARMUP seconds, then measures
+for SECONDS: the daemon's CPU time (from /proc, children included) and the API
+requests the emulator counted.  Prints one JSON object and stops the daemon (SIGTERM).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / TICKS
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def api_calls(base: str) -> int:
+    with urllib.request.urlopen(base + "/_emulator/stats", timeout=30) as resp:  # loopback
+        stats = json.load(resp)
+    return sum(s["api_calls"] for s in stats.values())
+
+
+def main(config: str, base: str, warmup: float, seconds: float) -> None:
+    downloader = str(Path(sys.executable).with_name("downloader"))
+    daemon = subprocess.Popen(
+        [downloader, "run", "-c", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        time.sleep(warmup)
+        if daemon.poll() is not None:
+            raise SystemExit(f"the daemon exited with {daemon.returncode}")
+        cpu0, calls0, t0 = cpu_seconds(daemon.pid), api_calls(base), time.monotonic()
+        time.sleep(seconds)
+        cpu1, calls1, t1 = cpu_seconds(daemon.pid), api_calls(base), time.monotonic()
+        peak = rss_bytes(daemon.pid)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            daemon.wait(3)
+        except subprocess.TimeoutExpired:  # its grace period is not what is measured here
+            daemon.kill()
+            daemon.wait()
+    elapsed = t1 - t0
+    print(
+        json.dumps(
+            {
+                "cpu %": 100 * (cpu1 - cpu0) / elapsed,
+                "API requests/min": 60 * (calls1 - calls0) / elapsed,
+                "daemon peak RSS MB": peak / 1e6,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))
