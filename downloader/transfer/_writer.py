@@ -26,11 +26,13 @@ class DataFile:
         return cls(fd)
 
     def write_at(self, data: bytes | bytearray, offset: int) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.pwrite(self.fd, view, offset)
-            view = view[written:]
-            offset += written
+        # the views are released even when pwrite fails (ENOSPC): a traceback that keeps
+        # this frame alive must not pin `data`, which the caller clears and refills
+        done = 0
+        with memoryview(data) as view:
+            while done < len(view):
+                with view[done:] as rest:
+                    done += os.pwrite(self.fd, rest, offset + done)
 
     def sync(self) -> None:
         os.fdatasync(self.fd)
