@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,9 +37,13 @@ from downloader.emulator import (
     write_client_files,
 )
 from downloader.emulator._filespec import RequestRecord
+from downloader.emulator._state import ApiRecord
 from downloader.store import open_store
 from downloader.transfer import Limits
 from downloader.transfer._plan import plan_segments
+
+CATALOG_DOWNLOADS = "/v0/catalogs/download"
+"""Pixxel catalog and order-item downloads: created by POST, polled by GET."""
 
 MiB = 1 << 20
 FAST_POLL = '\n[poll]\ninitial_interval = "200ms"\nmax_interval = "1s"\n'
@@ -57,6 +62,12 @@ class ChaosReport:
     """Of those, the streams the file host dropped on purpose (a `drop_after_bytes` fault)."""
     api_calls: dict[str, int] = field(default_factory=dict)
     downloads_created: dict[str, int] = field(default_factory=dict)
+    downloads_unrecorded: dict[str, int] = field(default_factory=dict)
+    """Per item, downloads the platform created that the client never asked about again:
+    a kill landed between the platform's answer and the client's durable record of it.
+    No client can avoid that without an idempotency key or a way to list downloads,
+    and the Pixxel API offers neither; re-creating a download it *had* recorded
+    would be a bug, and shows as created minus unrecorded above one."""
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
     fault_answers: dict[str, int] = field(default_factory=dict)
@@ -87,6 +98,13 @@ class ChaosReport:
             *(f"  {key}: {n}" for key, n in sorted(self.api_calls.items())),
             "error answers served: "
             + ", ".join(f"{k} x{n}" for k, n in sorted(self.fault_answers.items())),
+            "catalog and order downloads created: "
+            + ", ".join(f"{k} x{n}" for k, n in sorted(self.downloads_created.items()) if n)
+            + "; of them taken by a kill before they were recorded: "
+            + (
+                ", ".join(f"{k} x{n}" for k, n in sorted(self.downloads_unrecorded.items()))
+                or "none"
+            ),
         ]
 
 
@@ -170,6 +188,7 @@ async def run_chaos(
     report.served_bytes = sum(s["bytes_served"] for s in stats.values())
     report.api_calls = {k: s["api_calls"] for k, s in stats.items() if k in expected}
     report.downloads_created = {k: s["downloads_created"] for k, s in stats.items()}
+    report.downloads_unrecorded = _unrecorded_downloads(emulator.log)
     await anyio.to_thread.run_sync(_check_bags, workdir / "archive", expected, report)
     async with open_store(f"sqlite:///{workdir / 'state.db'}") as store:
         for record in await store.list_items():
@@ -177,6 +196,22 @@ async def run_chaos(
                 report.problems.append(f"{record.key} ({record.state}): {record.error}")
     report.seconds = time.monotonic() - started
     return report
+
+
+def _unrecorded_downloads(log: Sequence[ApiRecord]) -> dict[str, int]:
+    """Per item, catalog downloads created and never polled before the next creation."""
+    unrecorded: dict[str, int] = {}
+    polled_since_creation: dict[str, bool] = {}
+    for record in log:
+        if record.item is None or CATALOG_DOWNLOADS not in record.path:
+            continue
+        if record.method == "POST" and record.status == 201:
+            if polled_since_creation.get(record.item) is False:
+                unrecorded[record.item] = unrecorded.get(record.item, 0) + 1
+            polled_since_creation[record.item] = False
+        elif record.method == "GET" and record.item in polled_since_creation:
+            polled_since_creation[record.item] = True
+    return unrecorded
 
 
 def _check_bags(
