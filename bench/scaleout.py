@@ -148,11 +148,12 @@ def render(
         "",
         f"{args.files} files of {size // MiB} MiB from nginx's throttled location "
         f"(25 MB/s per connection); every host limited to {link // MiB} MiB/s "
-        "(`transfer.bandwidth_limit`, its modelled link), 2 items at a time, 4 segments "
-        "each; one database, one watchlist, one archive root; every payload's SHA-256 "
-        "checked.",
+        "(`transfer.bandwidth_limit`, its modelled link), 2 items at a time, each in "
+        "16 MiB pieces 4 at a time; one database, one watchlist, one archive root; every "
+        "payload's SHA-256 checked.",
         f"Machine: {os.cpu_count()} cores, {platform.platform()}, Python "
-        f"{platform.python_version()}; all hosts, nginx and PostgreSQL on it.",
+        f"{platform.python_version()}; all hosts, nginx and PostgreSQL on it; load "
+        f"average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}.",
         "",
         "| hosts | wall s | MiB/s | x one host | hosts that archived items |",
         "|---:|---:|---:|---:|---:|",
