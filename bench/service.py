@@ -41,16 +41,17 @@ class EmulatorRun:
         self.proc: subprocess.Popen[str] | None = None
         self.base = ""
 
-    def setup(self, run: Path) -> list[str]:
-        scenario = run / "scenario.toml"
-        scenario.write_text(scenario_text(self.count, self.size))
+    def start(self, run: Path, scenario: str) -> dict[str, str]:
+        """Start the emulator on `scenario`; returns what it announced (base_url, config)."""
+        path = run / "scenario.toml"
+        path.write_text(scenario)
         self.proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "downloader.emulator",
                 "--scenario",
-                str(scenario),
+                str(path),
                 "--client-files",
                 str(run / "client"),
                 "--archive-root",
@@ -60,8 +61,12 @@ class EmulatorRun:
             text=True,
         )
         assert self.proc.stdout is not None
-        announced = json.loads(self.proc.stdout.readline())
+        announced: dict[str, str] = json.loads(self.proc.stdout.readline())
         self.base = announced["base_url"]
+        return announced
+
+    def setup(self, run: Path) -> list[str]:
+        announced = self.start(run, scenario_text(self.count, self.size))
         config = Path(announced["config"])
         config.write_text(config.read_text() + "\n" + POLL)
         return tools.downloader_once(config)
@@ -200,25 +205,7 @@ class IdleDaemon:
         self.emulator = EmulatorRun(0, 0)
 
     def setup(self, run: Path) -> list[str]:
-        scenario = run / "scenario.toml"
-        scenario.write_text(idle_scenario(self.count))
-        self.emulator.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "downloader.emulator",
-                "--scenario",
-                str(scenario),
-                "--client-files",
-                str(run / "client"),
-                "--archive-root",
-                str(run / "archive"),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.emulator.proc.stdout is not None
-        announced = json.loads(self.emulator.proc.stdout.readline())
+        announced = self.emulator.start(run, idle_scenario(self.count))
         base = announced["base_url"]
         return [
             sys.executable,
