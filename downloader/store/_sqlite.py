@@ -1,14 +1,16 @@
 """The embedded state store: one SQLite file in WAL mode.
 
-Theory of operation.  One connection per store, used from worker threads
-(`anyio.to_thread.run_sync`) one call at a time, behind a capacity limiter of
-one: the event loop never waits on the disk, and the connection never sees
-two threads at once.  A cancelled caller does not abandon its thread, so a
-transaction always runs to its COMMIT or ROLLBACK.
+Theory of operation.  One connection per store, owned by one thread
+(`_sqlite_thread`): the event loop never waits on the disk, and the connection
+never sees two threads at once.  Calls that arrive while the thread is busy
+are committed together, each in its own savepoint, so one COMMIT serves many
+of them.  A cancelled caller still waits for its answer, so a transaction
+always runs to its COMMIT or ROLLBACK.
 
-Every write is one `BEGIN IMMEDIATE` transaction: it takes the database's
-write lock before it reads, so the check of the transition table and the
-update it allows happen as one step even with several processes on the file.
+Every write runs inside a `BEGIN IMMEDIATE` transaction: it takes the
+database's write lock before it reads, so the check of the transition table
+and the update it allows happen as one step even with several processes on
+the file.
 Readers (`downloader status` while the daemon runs) use their own connection;
 in WAL mode they read the last committed state and neither wait for a writer
 nor hold one up.  A writer that finds the lock taken waits up to
@@ -27,9 +29,6 @@ from datetime import datetime, timedelta
 from os import PathLike, fspath
 from typing import Self, TypeVar
 
-import anyio
-import anyio.to_thread
-
 from downloader.errors import StoreError
 from downloader.items import ItemRef
 from downloader.store import _sqlite_ops as ops
@@ -43,6 +42,7 @@ from downloader.store._models import (
 )
 from downloader.store._rows import maybe_time, to_micros
 from downloader.store._sqlite_open import connect
+from downloader.store._sqlite_thread import SQLiteThread
 
 __all__ = ["SQLiteStore"]
 
@@ -56,25 +56,24 @@ class SQLiteStore:
     def __init__(self, path: str | PathLike[str], *, busy_timeout: float = 10.0) -> None:
         self.path: str = fspath(path)
         self.busy_timeout = busy_timeout
-        self._conn: sqlite3.Connection | None = None
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._thread: SQLiteThread | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
 
     async def open(self) -> None:
-        if self._conn is not None:
+        if self._thread is not None:
             return
-        self._limiter = anyio.CapacityLimiter(1)
-        self._conn = await anyio.to_thread.run_sync(
-            lambda: connect(self.path, busy_timeout=self.busy_timeout),
-            limiter=self._limiter,
+        thread = SQLiteThread(
+            lambda: connect(self.path, busy_timeout=self.busy_timeout), name=self.path
         )
+        await thread.start()
+        self._thread = thread
 
     async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await anyio.to_thread.run_sync(conn.close, limiter=self._limiter)
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            await thread.stop()
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -86,39 +85,10 @@ class SQLiteStore:
     # -- running SQL --------------------------------------------------------------------
 
     async def _run(self, op: Op[T], *, write: bool, durable: bool = False) -> T:
-        conn = self._conn
-        if conn is None:
+        thread = self._thread
+        if thread is None:
             raise StoreError(f"state store {self.path} is not open")
-        return await anyio.to_thread.run_sync(
-            self._in_transaction, conn, op, write, durable, limiter=self._limiter
-        )
-
-    def _in_transaction(self, conn: sqlite3.Connection, op: Op[T], write: bool, durable: bool) -> T:
-        try:
-            if durable:
-                conn.execute("PRAGMA synchronous = FULL")
-            try:
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    result = op(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            finally:
-                if durable:
-                    conn.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise StoreError(
-                    f"state database {self.path} stayed locked by another process for "
-                    f"{self.busy_timeout:g}s"
-                ) from exc
-            raise StoreError(f"state database {self.path}: {exc}") from exc
-        except sqlite3.Error as exc:
-            raise StoreError(f"state database {self.path}: {exc}") from exc
-        return result
+        return await thread.run(op, write=write, durable=durable)
 
     # -- the watchlist and claiming -----------------------------------------------------
 

@@ -1,0 +1,220 @@
+"""The thread that owns the SQLite connection, and commits its callers' work in groups.
+
+Every call on the store becomes a job on a queue.  One thread takes the jobs in
+order and runs each in a SAVEPOINT of a transaction shared with whatever other
+jobs were already waiting, then commits once for all of them; only after that
+COMMIT does any caller get its answer.  So:
+
+- each job is atomic on its own: a job that raises is rolled back to its
+  savepoint, and the jobs around it are not touched;
+- the jobs of a group take effect in queue order inside one write transaction
+  (`BEGIN IMMEDIATE` when any of them writes), so no other process can see or
+  interleave with half of a group;
+- a group is forced to disk (`synchronous = FULL` for its COMMIT) when any of
+  its jobs asks to be durable, and a durable job is never answered before that;
+- when the COMMIT fails, or SQLite rolls back the whole transaction after an
+  error, every job of the group gets the error: none of them took effect.
+
+Under load (16 items finishing side by side) one COMMIT, and one fsync of the
+WAL for the durable ones, serves many jobs, and the thread goes from one job to
+the next without a round trip through the event loop.  A caller that is
+cancelled waits for its job to be answered anyway (as a worker thread's caller
+would), so a transaction never stops half way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import anyio
+
+from downloader.errors import StoreError
+
+T = TypeVar("T")
+Op = Callable[[sqlite3.Connection], T]
+
+# a group stays short, so a reader in another process never waits long for it
+MAX_GROUP = 64
+
+
+@dataclass(eq=False)
+class _Job(Generic[T]):
+    op: Op[T]
+    write: bool
+    durable: bool
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[T]
+    result: Any = None
+    error: BaseException | None = field(default=None)
+
+
+class SQLiteThread:
+    """Runs `op(connection)` jobs on one thread, committing the waiting ones together."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], name: str) -> None:
+        self._connect = connect
+        self._name = name
+        self._queue: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
+        self._conn: sqlite3.Connection | None = None
+        self._thread: threading.Thread | None = None
+        self.commits = 0  # groups committed: how many jobs share a COMMIT shows in tests
+
+    async def start(self) -> None:
+        """Connect in the new thread; raises what connecting raised."""
+        self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
+        self._thread.start()
+        try:
+            await self.run(lambda _conn: None, write=False)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Finish the queued jobs, close the connection and end the thread."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._queue.put(None)
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(thread.join)
+
+    async def run(self, op: Op[T], *, write: bool, durable: bool = False) -> T:
+        if self._thread is None:
+            raise StoreError(f"state store {self._name} is not open")
+        loop = asyncio.get_running_loop()
+        job: _Job[T] = _Job(op, write, durable, loop, loop.create_future())
+        self._queue.put(job)
+        # like a worker thread's caller: a cancel waits for the answer, then applies
+        with anyio.CancelScope(shield=True):
+            result = await job.future
+        return result
+
+    # ---- on the thread ------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        first = self._queue.get()
+        if first is None:
+            return
+        try:
+            self._conn = self._connect()
+        except BaseException as exc:
+            _answer(first, exc)
+            self._drain(exc)
+            return
+        _answer(first, None)
+        try:
+            while True:
+                job = self._queue.get()
+                if job is None:
+                    break
+                group = [job]
+                stop = False
+                while len(group) < MAX_GROUP:
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        stop = True
+                        break
+                    group.append(more)
+                self._commit(group)
+                if stop:
+                    break
+        finally:
+            self._conn.close()
+            self._conn = None
+            self._drain(StoreError(f"state store {self._name} is closed"))
+
+    def _drain(self, exc: BaseException) -> None:
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                _answer(job, exc)
+
+    def _commit(self, group: list[_Job[Any]]) -> None:
+        conn = self._conn
+        assert conn is not None
+        write = any(j.write for j in group)
+        durable = any(j.durable for j in group)
+        try:
+            if durable:
+                conn.execute("PRAGMA synchronous = FULL")
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    for job in group:
+                        self._one(conn, job)
+                        if not conn.in_transaction:  # SQLite gave up the whole transaction
+                            raise job.error or StoreError("the transaction was rolled back")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            finally:
+                if durable:
+                    conn.execute("PRAGMA synchronous = NORMAL")
+        except BaseException as exc:
+            failure = self._store_error(exc)
+            for job in group:
+                _answer(job, job.error if job.error is not None else failure)
+            return
+        self.commits += 1
+        for job in group:
+            _answer(job, job.error)
+
+    def _one(self, conn: sqlite3.Connection, job: _Job[Any]) -> None:
+        conn.execute("SAVEPOINT job")
+        try:
+            job.result = job.op(conn)
+        except BaseException as exc:
+            job.error = self._store_error(exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+            return
+        conn.execute("RELEASE job")
+
+    def _store_error(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, sqlite3.OperationalError):
+            if "locked" in str(exc) or "busy" in str(exc):
+                timeout = self._busy_timeout()
+                return StoreError(
+                    f"state database {self._name} stayed locked by another process for {timeout:g}s"
+                )
+            return StoreError(f"state database {self._name}: {exc}")
+        if isinstance(exc, sqlite3.Error):
+            return StoreError(f"state database {self._name}: {exc}")
+        return exc
+
+    def _busy_timeout(self) -> float:
+        try:
+            assert self._conn is not None
+            return float(self._conn.execute("PRAGMA busy_timeout").fetchone()[0]) / 1000
+        except sqlite3.Error:
+            return 0.0
+
+
+def _answer(job: _Job[Any], error: BaseException | None) -> None:
+    def deliver() -> None:
+        if job.future.cancelled():
+            return
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(job.result)
+
+    # a closed loop (RuntimeError) has nobody left waiting for this answer
+    with contextlib.suppress(RuntimeError):
+        job.loop.call_soon_threadsafe(deliver)
