@@ -156,8 +156,7 @@ class BagBuilder:
                 agent=f"downloader {__version__}",
                 info=info,
             )
-            for name, data in tag_files.items():
-                _write_durably(staging / name, data)
+            _write_durably([(staging / name, data) for name, data in tag_files.items()])
             _sync_tree(staging, [entry.path for entry in self._payload.values()])
             replaced = None
             if must_replace:
@@ -238,15 +237,21 @@ def _scan_payload(data_dir: Path) -> dict[str, int]:
     return found
 
 
-def _write_durably(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o640)
+def _write_durably(files: list[tuple[Path, bytes]]) -> None:
+    """Write every file, then fsync them: one journal commit can then carry them all."""
+    fds: list[int] = []
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        for path, data in files:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o640)
+            fds.append(fd)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        for fd in fds:
+            os.fsync(fd)
     finally:
-        os.close(fd)
+        for fd in fds:
+            os.close(fd)
 
 
 def read_identifier(bag: Path) -> str | None:
