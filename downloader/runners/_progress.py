@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import anyio
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
 
 from downloader.store import StateStore
 from downloader.store._models import ItemRecord
+
+if TYPE_CHECKING:  # rich is loaded only when a terminal shows the table
+    from rich.table import Table
 
 _STYLE = {"archived": "green", "failed": "red", "downloading": "cyan", "verifying": "magenta"}
 
@@ -27,6 +27,8 @@ def _size(n: int | None) -> str:
 
 
 def progress_table(records: list[ItemRecord]) -> Table:
+    from rich.table import Table
+
     table = Table(title="downloader", expand=False)
     table.add_column("item")
     table.add_column("state")
@@ -50,6 +52,9 @@ async def show_progress(store: StateStore, stream: TextIO | None = None) -> None
     stream = stream or sys.stderr
     if not stream.isatty():
         await anyio.sleep_forever()
+    from rich.console import Console
+    from rich.live import Live
+
     console = Console(file=stream)
     with Live(console=console, refresh_per_second=4, transient=False) as live:
         while True:
