@@ -58,6 +58,18 @@ def check_bags(fetches: Sequence[Fetch]) -> Check:
     return check
 
 
+def digest_printed(sha256: str) -> Check:
+    """The command printed `sha256` first: it hashed every byte of the file."""
+
+    def check(run: Path, result: Timed) -> dict[str, float]:
+        printed = result.stdout.split()[0] if result.stdout.split() else ""
+        if printed != sha256:
+            raise WrongBytes(f"printed digest {printed!r}, expected {sha256}")
+        return {}
+
+    return check
+
+
 def nothing(run: Path, _: Timed) -> dict[str, float]:
     return {}
 
@@ -119,6 +131,11 @@ def w1(data: DataSet, server: Nginx, size: int, *, with_sync: bool = False) -> W
             ),
             Contender(
                 "curl -o /dev/null (ceiling)", lambda run: tools.curl_one(f, "/dev/null"), nothing
+            ),
+            Contender(
+                "SHA-256 of the file alone (openssl dgst)",
+                lambda run: ["openssl", "dgst", "-sha256", "-r", str(data.root / f.name)],
+                digest_printed(f.sha256),
             ),
         ]
 
