@@ -71,7 +71,7 @@ def _register_secrets(settings: Settings) -> None:
     import dataclasses
 
     from downloader.config import Secret
-    from downloader.logs import REDACTOR
+    from downloader.redact import REDACTOR
 
     for name in settings.providers.enabled:
         provider = getattr(settings.providers, name)

@@ -37,7 +37,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from downloader.errors import StoreError
 from downloader.items import ItemRef
-from downloader.logs import REDACTOR
+from downloader.redact import REDACTOR
 from downloader.store import _postgres_ops as ops
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
