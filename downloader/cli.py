@@ -222,23 +222,24 @@ def status(args: argparse.Namespace) -> int:
 
     from downloader.clock import SystemClock
     from downloader.errors import StoreError
-    from downloader.runners._status import collect_status, render_json, render_text
+    from downloader.runners._status import status_output
     from downloader.store import open_store
 
     settings = _load_settings(args)
     if settings is None:
         return EXIT_USAGE
 
-    async def read() -> list[dict[str, object]]:
+    async def read() -> str:
         async with open_store(settings.state.url) as store:
-            return await collect_status(store, verbose=args.verbose, now=SystemClock().utcnow())
+            now = SystemClock().utcnow()
+            return await status_output(store, as_json=args.json, verbose=args.verbose, now=now)
 
     try:
-        rows = anyio.run(read)
+        output = anyio.run(read)
     except StoreError as exc:
         print(f"state store: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(render_json(rows) if args.json else render_text(rows))
+    sys.stdout.write(output + "\n")
     return EXIT_OK
 
 

@@ -24,6 +24,8 @@ from downloader.runners._status import (
     collect_status,
     item_json,
     lease_holder,
+    render_text,
+    status_output,
     summary_json,
     utc_text,
 )
@@ -198,6 +200,8 @@ async def test_summaries_are_what_the_full_records_hold(
 
 def reference_json(record: ItemRecord, now: datetime | None) -> dict[str, Any]:
     """The status object built the plain way, from `datetime`s."""
+    expires = record.lease_expires_at
+    running = expires is not None and (now is None or expires > now)
     return {
         "item": record.key,
         "provider": record.provider,
@@ -208,7 +212,7 @@ def reference_json(record: ItemRecord, now: datetime | None) -> dict[str, Any]:
         "error": record.error,
         "archive_path": record.archive_path,
         "updated_at": record.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "node": lease_holder(record, now),
+        "node": record.lease_owner if running else None,
     }
 
 
@@ -219,9 +223,14 @@ async def test_status_objects_from_summaries_equal_those_built_from_full_records
     records = await filled.list_items()
     expected = [reference_json(r, now) for r in records]
     assert [item_json(r, now) for r in records] == expected
+    assert [lease_holder(r, now) for r in records] == [row["node"] for row in expected]
     assert [summary_json(summarize(r), maybe_micros(now)) for r in records] == expected
     rows = await collect_status(filled, verbose=False, now=now)
     assert rows == expected
+    # the plain text, made from the summaries without these objects, is theirs line by line
+    text = await status_output(filled, as_json=False, verbose=False, now=now)
+    assert text == render_text(expected)
+    assert json.loads(await status_output(filled, as_json=True, verbose=False, now=now)) == expected
     # the leases as judged at each moment: both run at at(21), neither at the lease's end
     nodes = {row["item"]: row["node"] for row in rows if row["node"]}
     if now is None or now == at(21):
