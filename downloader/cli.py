@@ -218,6 +218,8 @@ def _add_run(subparsers: _Subparsers) -> None:
 
 def status(args: argparse.Namespace) -> int:
     """`downloader status`: one line (or JSON object) per item; safe while the daemon runs."""
+    import gc
+
     import anyio
 
     from downloader.clock import SystemClock
@@ -234,11 +236,17 @@ def status(args: argparse.Namespace) -> int:
             now = SystemClock().utcnow()
             return await status_output(store, as_json=args.json, verbose=args.verbose, now=now)
 
+    # One tuple per item and no reference cycles: the cyclic collector would only
+    # walk the growing heap again and again (about a tenth of the time on 100,000
+    # items).  The process ends right after.
+    gc.disable()
     try:
         output = anyio.run(read)
     except StoreError as exc:
         print(f"state store: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        gc.enable()
     sys.stdout.write(output + "\n")
     return EXIT_OK
 
