@@ -231,7 +231,7 @@ async def test_status_objects_from_summaries_equal_those_built_from_full_records
     text = await status_output(filled, as_json=False, verbose=False, now=now)
     assert text == render_text(expected)
     assert json.loads(await status_output(filled, as_json=True, verbose=False, now=now)) == expected
-    # the leases as judged at each moment: both run at at(21), neither at the lease's end
+    # node-b's lease runs at at(21) and is over from at(50) on; node-a's runs throughout
     nodes = {row["item"]: row["node"] for row in rows if row["node"]}
     if now is None or now == at(21):
         assert nodes == {EXPIRED.key: "node-b", LEASED.key: "node-a"}
