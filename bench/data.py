@@ -64,8 +64,9 @@ class DataSet:
         return self.digests[name]
 
     def save(self) -> None:
-        """Write the manifest (after `ensure` and `link` calls)."""
+        """Write the manifest (after `ensure` and `link` calls, or none: `--only W6b`)."""
         tmp = self._manifest_path.with_suffix(".tmp")
+        tmp.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(self.digests, indent=0, sort_keys=True))
         tmp.replace(self._manifest_path)
 

@@ -71,7 +71,7 @@ def _register_secrets(settings: Settings) -> None:
     import dataclasses
 
     from downloader.config import Secret
-    from downloader.logs import REDACTOR
+    from downloader.redact import REDACTOR
 
     for name in settings.providers.enabled:
         provider = getattr(settings.providers, name)
@@ -218,27 +218,36 @@ def _add_run(subparsers: _Subparsers) -> None:
 
 def status(args: argparse.Namespace) -> int:
     """`downloader status`: one line (or JSON object) per item; safe while the daemon runs."""
+    import gc
+
     import anyio
 
     from downloader.clock import SystemClock
     from downloader.errors import StoreError
-    from downloader.runners._status import collect_status, render_json, render_text
+    from downloader.runners._status import status_output
     from downloader.store import open_store
 
     settings = _load_settings(args)
     if settings is None:
         return EXIT_USAGE
 
-    async def read() -> list[dict[str, object]]:
+    async def read() -> str:
         async with open_store(settings.state.url) as store:
-            return await collect_status(store, verbose=args.verbose, now=SystemClock().utcnow())
+            now = SystemClock().utcnow()
+            return await status_output(store, as_json=args.json, verbose=args.verbose, now=now)
 
+    # One tuple per item and no reference cycles: the cyclic collector would only
+    # walk the growing heap again and again (about a tenth of the time on 100,000
+    # items).  The process ends right after.
+    gc.disable()
     try:
-        rows = anyio.run(read)
+        output = anyio.run(read)
     except StoreError as exc:
         print(f"state store: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(render_json(rows) if args.json else render_text(rows))
+    finally:
+        gc.enable()
+    sys.stdout.write(output + "\n")
     return EXIT_OK
 
 

@@ -3,14 +3,13 @@
 A redaction processor runs last before rendering: it replaces every registered
 secret value (API keys, client secrets, tokens) and every URL query string in
 any string field, so a secret that slips into an event is still never written.
+The redaction itself lives in `downloader.redact`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
-from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
 
 
@@ -36,46 +35,9 @@ _load_structlog_without_rich()
 
 import structlog  # noqa: E402
 
-_URL_QUERY = re.compile(r"(https?://[^\s?#\"']+)\?[^\s#\"']*", re.IGNORECASE)
-REDACTED = "***"
+from downloader.redact import REDACTED, REDACTOR, Redactor
 
-
-class Redactor:
-    """A structlog processor that scrubs secrets from every string in an event."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets: set[str] = set()
-        self.add(secrets)
-
-    def add(self, secrets: Iterable[str]) -> None:
-        # very short values would blank out ordinary words; secrets are longer
-        self._secrets.update(s for s in secrets if len(s) >= 6)
-
-    def scrub(self, text: str) -> str:
-        text = _URL_QUERY.sub(r"\1?…", text)
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
-
-    def _walk(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.scrub(value)
-        if isinstance(value, dict):
-            return {k: self._walk(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return type(value)(self._walk(v) for v in value)
-        if isinstance(value, BaseException):
-            return self.scrub(f"{type(value).__name__}: {value}")
-        return value
-
-    def __call__(
-        self, logger: Any, method: str, event: MutableMapping[str, Any]
-    ) -> MutableMapping[str, Any]:
-        return {key: self._walk(value) for key, value in event.items()}
-
-
-REDACTOR = Redactor()
+__all__ = ["REDACTED", "REDACTOR", "Redactor", "configure_logging"]
 
 
 def configure_logging(

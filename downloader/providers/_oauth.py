@@ -18,9 +18,9 @@ import structlog
 
 from downloader.clock import Clock
 from downloader.config import Secret
-from downloader.logs import REDACTOR
 from downloader.providers._api import ApiClient, StaticAuth
 from downloader.providers._parse_alteryx import Token, parse_token
+from downloader.redact import REDACTOR
 
 __all__ = ["TOKEN_MARGIN", "TokenSource", "client_auth"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from downloader.store._lifecycle import ItemState
@@ -18,6 +19,7 @@ __all__ = [
     "AssetState",
     "EventRecord",
     "ItemRecord",
+    "ItemSummary",
     "PackageRecord",
     "SegmentOffset",
     "SyncResult",
@@ -51,6 +53,31 @@ class ItemRecord:
     updated_at: datetime
     state_since: datetime
     """When the item entered its current state (for `poll.give_up_after`)."""
+
+
+class ItemSummary(NamedTuple):
+    """What `downloader status` shows of an item: the fields of its line, no more.
+
+    A tuple rather than an `ItemRecord`, and times as the store keeps them
+    (microseconds since the Unix epoch, UTC) rather than `datetime`s: status
+    makes one per item, and on a store of 100,000 items building full records
+    costs more than everything else it does together.  `summarize` gives the
+    summary of a full record.
+    """
+
+    key: str
+    provider: str
+    kind: str
+    state: ItemState
+    bytes_done: int
+    bytes_total: int | None
+    error: str | None
+    archive_path: str | None
+    updated_micros: int
+    """`ItemRecord.updated_at` in microseconds since the epoch."""
+    lease_owner: str | None
+    lease_expires_micros: int | None
+    """`ItemRecord.lease_expires_at` in microseconds since the epoch."""
 
 
 @dataclass(frozen=True)

@@ -37,13 +37,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from downloader.errors import StoreError
 from downloader.items import ItemRef
-from downloader.logs import REDACTOR
+from downloader.redact import REDACTOR
 from downloader.store import _postgres_ops as ops
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
     AssetRecord,
     EventRecord,
     ItemRecord,
+    ItemSummary,
     PackageRecord,
     SyncResult,
 )
@@ -248,6 +249,9 @@ class PostgresStore:
 
     async def list_items(self, *, include_inactive: bool = False) -> list[ItemRecord]:
         return await self._run(lambda c: ops.list_items(c, include_inactive))
+
+    async def list_summaries(self, *, include_inactive: bool = False) -> list[ItemSummary]:
+        return await self._run(lambda c: ops.list_summaries(c, include_inactive))
 
     async def events(self, key: str) -> list[EventRecord]:
         return await self._run(lambda c: ops.events(c, key))

@@ -22,6 +22,7 @@ from downloader.store._models import (
     AssetRecord,
     EventRecord,
     ItemRecord,
+    ItemSummary,
     PackageRecord,
     SyncResult,
 )
@@ -31,6 +32,7 @@ from downloader.store._rows import (
     ITEM_COLUMNS,
     PACKAGE_COLUMNS,
     SEGMENT_COLUMNS,
+    SUMMARY_COLUMNS,
     asset_from_row,
     event_from_row,
     from_micros,
@@ -38,6 +40,7 @@ from downloader.store._rows import (
     maybe_micros,
     package_from_row,
     plan_sync,
+    summaries_from_rows,
 )
 
 Conn = AsyncConnection[tuple[object, ...]]
@@ -50,6 +53,7 @@ _TERMINAL_SQL = ", ".join(f"'{state.value}'" for state in sorted(TERMINAL))
 _UNFINISHED = f"active = 1 AND state NOT IN ({_TERMINAL_SQL})"
 _ORDER = 'COALESCE(next_attempt_at, 0), created_at, key COLLATE "C"'
 _SELECT_ITEMS = f"SELECT {ITEM_COLUMNS} FROM items"  # noqa: S608
+_SELECT_SUMMARIES = f"SELECT {SUMMARY_COLUMNS} FROM items"  # noqa: S608
 _TRANSITION = (
     "UPDATE items SET state = %s, error = %s, archive_path = COALESCE(%s, archive_path),"  # noqa: S608
     " attempts = 0, next_attempt_at = NULL, state_since = %s, updated_at = %s,"
@@ -272,6 +276,12 @@ async def list_items(conn: Conn, include_inactive: bool) -> list[ItemRecord]:
     where = "" if include_inactive else " WHERE active = 1"
     cursor = await conn.execute(_SELECT_ITEMS + where + ' ORDER BY key COLLATE "C"')
     return [item_from_row(row) for row in await cursor.fetchall()]
+
+
+async def list_summaries(conn: Conn, include_inactive: bool) -> list[ItemSummary]:
+    where = "" if include_inactive else " WHERE active = 1"
+    cursor = await conn.execute(_SELECT_SUMMARIES + where + ' ORDER BY key COLLATE "C"')
+    return summaries_from_rows(await cursor.fetchall())
 
 
 async def events(conn: Conn, key: str) -> list[EventRecord]:

@@ -25,6 +25,7 @@ from downloader.store._models import (
     AssetRecord,
     EventRecord,
     ItemRecord,
+    ItemSummary,
     PackageRecord,
     SyncResult,
 )
@@ -169,6 +170,13 @@ class StateStore(Protocol):
 
     async def list_items(self, *, include_inactive: bool = False) -> list[ItemRecord]:
         """Items ordered by key; only those in the watchlist unless `include_inactive`."""
+        ...
+
+    async def list_summaries(self, *, include_inactive: bool = False) -> list[ItemSummary]:
+        """What `status` shows of the items `list_items` gives, in the same order.
+
+        Equal to `summarize(r)` for each of those records, at a fraction of the cost.
+        """
         ...
 
     async def events(self, key: str) -> list[EventRecord]:

@@ -37,6 +37,7 @@ from downloader.store._models import (
     AssetRecord,
     EventRecord,
     ItemRecord,
+    ItemSummary,
     PackageRecord,
     SyncResult,
 )
@@ -202,6 +203,9 @@ class SQLiteStore:
 
     async def list_items(self, *, include_inactive: bool = False) -> list[ItemRecord]:
         return await self._run(lambda c: ops.list_items(c, include_inactive), write=False)
+
+    async def list_summaries(self, *, include_inactive: bool = False) -> list[ItemSummary]:
+        return await self._run(lambda c: ops.list_summaries(c, include_inactive), write=False)
 
     async def events(self, key: str) -> list[EventRecord]:
         return await self._run(lambda c: ops.events(c, key), write=False)

@@ -18,6 +18,7 @@ from downloader.store._models import (
     AssetRecord,
     EventRecord,
     ItemRecord,
+    ItemSummary,
     PackageRecord,
     SyncResult,
 )
@@ -27,6 +28,7 @@ from downloader.store._rows import (
     ITEM_COLUMNS,
     PACKAGE_COLUMNS,
     SEGMENT_COLUMNS,
+    SUMMARY_COLUMNS,
     asset_from_row,
     event_from_row,
     from_micros,
@@ -34,6 +36,7 @@ from downloader.store._rows import (
     maybe_micros,
     package_from_row,
     plan_sync,
+    summaries_from_rows,
 )
 
 # Queries are put together from constant column lists and state names only;
@@ -52,6 +55,7 @@ _SELECT_NEXT_DUE = (
     " CASE WHEN lease_owner IS NULL THEN 0 ELSE lease_expires_at END))"
     f" FROM items WHERE {_UNFINISHED} AND (lease_owner IS NULL OR lease_owner <> ?)"
 )
+_SELECT_SUMMARIES = f"SELECT {SUMMARY_COLUMNS} FROM items"  # noqa: S608
 _SELECT_PACKAGE = f"SELECT {PACKAGE_COLUMNS} FROM packages WHERE item_key = ?"  # noqa: S608
 _SELECT_ASSETS = (
     f"SELECT {ASSET_COLUMNS} FROM assets"  # noqa: S608
@@ -276,6 +280,13 @@ def assets(conn: sqlite3.Connection, item_key: str) -> list[AssetRecord]:
 def list_items(conn: sqlite3.Connection, include_inactive: bool) -> list[ItemRecord]:
     where = "" if include_inactive else " WHERE active = 1"
     return [item_from_row(row) for row in conn.execute(_SELECT_ITEMS + where + " ORDER BY key")]
+
+
+def list_summaries(conn: sqlite3.Connection, include_inactive: bool) -> list[ItemSummary]:
+    # `+active` keeps SQLite off the `items_due` index: walking the key index gives
+    # the rows in order already, where that index needs a sort of all of them
+    where = "" if include_inactive else " WHERE +active = 1"
+    return summaries_from_rows(conn.execute(_SELECT_SUMMARIES + where + " ORDER BY key"))
 
 
 def events(conn: sqlite3.Connection, key: str) -> list[EventRecord]:
