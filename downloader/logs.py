@@ -12,6 +12,8 @@ import logging
 import sys
 from typing import Any, TextIO
 
+from downloader.redact import REDACTED, REDACTOR, Redactor
+
 
 def _load_structlog_without_rich() -> None:
     """Import structlog with rich hidden from it.
@@ -34,8 +36,6 @@ def _load_structlog_without_rich() -> None:
 _load_structlog_without_rich()
 
 import structlog  # noqa: E402
-
-from downloader.redact import REDACTED, REDACTOR, Redactor
 
 __all__ = ["REDACTED", "REDACTOR", "Redactor", "configure_logging"]
 
