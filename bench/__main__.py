@@ -128,7 +128,7 @@ def render(done: dict[str, Workload], runs: int, quick: bool, elapsed: float) ->
         f"# Benchmarks, {when:%Y-%m-%d %H:%M} UTC{' (quick mode)' if quick else ''}",
         "",
         "Machine:",
-        *report.machine(str(HERE / "work")),
+        *report.machine(),
         "",
         METHOD,
         "",

@@ -19,39 +19,7 @@ def _first_line(cmd: Sequence[str]) -> str:
     return ((out.stdout or out.stderr).strip().splitlines() or ["?"])[0]
 
 
-def fsync_rate(directory: str, seconds: float = 3.0, threads: int = 16) -> float:
-    """fsyncs per second the disk under `directory` sustains: 64 KiB files, each
-    written and fsynced, by `threads` threads at once (the bound of small durable files)."""
-    import tempfile
-    import threading
-    import time
-
-    block = os.urandom(64 * 1024)
-    counts = [0] * threads
-    with tempfile.TemporaryDirectory(dir=directory) as tmp:
-        stop = time.monotonic() + seconds
-
-        def work(i: int) -> None:
-            n = 0
-            while time.monotonic() < stop:
-                fd = os.open(f"{tmp}/{i}-{n}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                try:
-                    os.write(fd, block)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                n += 1
-            counts[i] = n
-
-        workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-    return sum(counts) / seconds
-
-
-def machine(work_dir: str | None = None) -> list[str]:
+def machine() -> list[str]:
     cpu = "?"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -64,14 +32,6 @@ def machine(work_dir: str | None = None) -> list[str]:
         f"Linux {platform.release()}, Python {platform.python_version()}",
         f"- {_first_line(['nginx', '-v'])}; {_first_line(['curl', '--version'])[:60]}; "
         f"{_first_line(['aria2c', '--version'])}",
-        *(
-            [
-                f"- disk under the run folders: {fsync_rate(work_dir):,.0f} fsync/s "
-                "(64 KiB files written and fsynced by 16 threads for 3 s)"
-            ]
-            if work_dir
-            else []
-        ),
     ]
 
 

@@ -17,7 +17,7 @@ from bench.timing import Timed
 from bench.workloads import WrongBytes
 
 LOAD_ITEMS = str(Path(__file__).with_name("load_items.py"))
-POLL = '[poll]\ninitial_interval = "1s"\nmax_interval = "2s"\n'
+POLL = '[poll]\ninitial_interval = "250ms"\nmax_interval = "500ms"\n'
 
 
 def scenario_text(count: int, size: int) -> str:
@@ -110,7 +110,7 @@ def w5(count: int, size: int) -> Workload:
         unit="items/s",
         extras=("items/s", "API requests/item"),
     )
-    w.notes.append("poll initial_interval 1 s, max 2 s; the emulator (Python) serves the files")
+    w.notes.append("poll initial_interval 0.25 s, max 0.5 s; the emulator (Python) serves files")
     return w
 
 
