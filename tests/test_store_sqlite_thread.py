@@ -224,3 +224,16 @@ async def test_a_connection_that_cannot_be_made_fails_start_and_a_stopped_thread
     await worker.stop()
     with pytest.raises(StoreError, match="is not open"):
         await worker.run(_insert("y", 1), write=True)
+
+
+async def test_a_failing_job_alone_is_rolled_back_and_the_next_one_commits(
+    worker: SQLiteThread, tmp_path: Path
+) -> None:
+    def fails(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t (k, v) VALUES ('gone', 0)")
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        await worker.run(fails, write=True)
+    assert await worker.run(_insert("kept", 1), write=True) == 1
+    assert _rows(tmp_path / "db.sqlite") == {"kept": 1}

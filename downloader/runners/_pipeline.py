@@ -185,13 +185,17 @@ class ItemWorker:
                 now=self.clock.utcnow(),
             )
             total_done += size
-            await self.store.set_progress(
-                ref.key, total_done, None, now=self.clock.utcnow(), owner=self.owner
-            )
+            if index < len(package.assets) - 1:  # after the last one, the total is set below
+                await self.store.set_progress(
+                    ref.key, total_done, None, now=self.clock.utcnow(), owner=self.owner
+                )
         await self.store.set_progress(
             ref.key, total_done, total_done, now=self.clock.utcnow(), owner=self.owner
         )
-        await self._to(ref, ItemState.VERIFYING)
+        # `_to` above left the item downloading, and nothing but this worker moves it
+        await self.store.transition(
+            ref.key, ItemState.VERIFYING, now=self.clock.utcnow(), owner=self.owner
+        )
         for asset_key, name, size, sha256, md5 in fetched:
             for entry in await self._vet_zip(ref, asset_key, bag, name, size, sha256, md5):
                 bag.add_payload(*entry)

@@ -153,8 +153,9 @@ class SQLiteThread:
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
+                    alone = len(group) == 1  # no savepoint needed: the transaction is the job's
                     for job in group:
-                        self._one(conn, job)
+                        self._one(conn, job, alone=alone)
                         if not conn.in_transaction:  # SQLite gave up the whole transaction
                             raise job.error or StoreError("the transaction was rolled back")
                     conn.execute("COMMIT")
@@ -174,7 +175,15 @@ class SQLiteThread:
         for job in group:
             _answer(job, job.error)
 
-    def _one(self, conn: sqlite3.Connection, job: _Job[Any]) -> None:
+    def _one(self, conn: sqlite3.Connection, job: _Job[Any], *, alone: bool) -> None:
+        if alone:
+            try:
+                job.result = job.op(conn)
+            except BaseException as exc:
+                job.error = self._store_error(exc)
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            return
         conn.execute("SAVEPOINT job")
         try:
             job.result = job.op(conn)
