@@ -604,65 +604,70 @@ class _Transfer:
         raise TransferError("too many redirects", url=redact_url(url))
 
     async def _stream(self, resp: aiohttp.ClientResponse, segment: Segment) -> bool:
-        """Write the body at the segment's cursor; True when the body ended cleanly."""
+        """Write the body at the segment's cursor; True when the body ended cleanly.
+
+        The chunks aiohttp received are kept as they are and written together by one
+        `pwritev`, so no byte of the body is copied on the event loop's thread.
+        """
         assert self.data is not None
-        buffer = bytearray()
+        chunks: list[bytes] = []
+        pending = 0
         clock = self.e._clock
         flushed_at = clock.monotonic()
         try:
             while True:
-                want = (
-                    READ_SIZE
-                    if segment.end is None
-                    else min(READ_SIZE, segment.end - segment.pos - len(buffer))
-                )
-                if want <= 0:
+                room = None if segment.end is None else segment.end - segment.pos - pending
+                if room is not None and room <= 0:
                     return True
                 try:
-                    chunk = await resp.content.read(want)
+                    chunk = await resp.content.readany()
                 except TimeoutError:
                     raise StallTimeout(
                         self.e.timeouts.stall, url=redact_url(str(resp.url))
                     ) from None
                 except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-                    room = None if segment.end is None else segment.end - segment.pos - len(buffer)
-                    buffer += _received_before_failure(resp.content, room)
+                    tail = _received_before_failure(resp.content, room)
+                    if tail:
+                        chunks.append(tail)
                     raise NetworkError(
                         f"{type(exc).__name__}: {exc}", url=redact_url(str(resp.url))
                     ) from None
                 if not chunk:
                     return True
+                if room is not None and len(chunk) > room:  # more than the range asked for
+                    chunk = chunk[:room]
                 await self.e._throttle.consume(len(chunk))
-                buffer += chunk
+                chunks.append(chunk)
+                pending += len(chunk)
                 if (
-                    len(buffer) >= READ_SIZE
-                    or (segment.end is not None and segment.pos + len(buffer) >= segment.end)
+                    pending >= READ_SIZE
+                    or (segment.end is not None and segment.pos + pending >= segment.end)
                     or clock.monotonic() - flushed_at >= FLUSH_INTERVAL
                 ):
-                    await self._write(segment, buffer)
-                    buffer = bytearray()
+                    await self._write(segment, chunks)
+                    pending = 0
                     flushed_at = clock.monotonic()
         finally:
-            if buffer:
+            if chunks:
                 # time-boxed: a full disk must not hold a cancelled transfer forever
                 with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-                    await self._write(segment, buffer)
+                    await self._write(segment, chunks)
             resp.close()
 
-    async def _write(self, segment: Segment, buffer: bytearray) -> None:
-        """Write `buffer` (handed over: the caller starts a new one) at the segment's cursor.
+    async def _write(self, segment: Segment, chunks: list[bytes]) -> None:
+        """Write `chunks` at the segment's cursor, then empty the list.
 
         Saving and checkpointing the cursors are only asked for here; `_record` does
         them in its own task, so a stream never waits for an fdatasync.
         """
         assert self.data is not None
-        size = len(buffer)
-        write = functools.partial(self.data.write_at, buffer, segment.pos)
+        size = sum(len(c) for c in chunks)
+        write = functools.partial(self.data.write_at, tuple(chunks), segment.pos)
         await self.e.space.write(write, size, self.request.on_wait, key=self.request.key)
         segment.pos += size
         # written: a cancel landing later must not make `_stream` write these bytes a
         # second time, at the advanced cursor
-        buffer.clear()
+        chunks.clear()
         self.received += size
         self.since_checkpoint += size
         self.since_save += size

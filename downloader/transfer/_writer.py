@@ -6,11 +6,13 @@ Blocking calls, meant to run in a worker thread (`anyio.to_thread.run_sync`).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from downloader.transfer._digests import MultiHasher
 
 HASH_BLOCK = 256 * 1024
+_IOV_MAX = 1024  # buffers per pwritev call (Linux's UIO_MAXIOV)
 
 
 class DataFile:
@@ -25,14 +27,24 @@ class DataFile:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
         return cls(fd)
 
-    def write_at(self, data: bytes | bytearray, offset: int) -> None:
-        # the views are released even when pwrite fails (ENOSPC): a traceback that keeps
-        # this frame alive must not pin `data`, which the caller clears and refills
-        done = 0
-        with memoryview(data) as view:
-            while done < len(view):
-                with view[done:] as rest:
-                    done += os.pwrite(self.fd, rest, offset + done)
+    def write_at(self, data: bytes | bytearray | Sequence[bytes], offset: int) -> None:
+        """Write `data` (one buffer, or received chunks in order) at `offset`, whole."""
+        parts: list[bytes | bytearray | memoryview] = (
+            [data] if isinstance(data, bytes | bytearray) else list(data)
+        )
+        while parts:
+            written = os.pwritev(self.fd, parts[:_IOV_MAX], offset)
+            if written <= 0:
+                raise OSError(f"pwritev wrote nothing at offset {offset}")
+            offset += written
+            # drop the parts written whole; a part cut short keeps its unwritten tail
+            done = 0
+            while done < len(parts) and written >= len(parts[done]):
+                written -= len(parts[done])
+                done += 1
+            del parts[:done]
+            if written:
+                parts[0] = bytes(memoryview(parts[0])[written:])
 
     def sync(self) -> None:
         os.fdatasync(self.fd)
