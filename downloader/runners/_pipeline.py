@@ -154,6 +154,9 @@ class ItemWorker:
         bag = BagBuilder.in_archive(self.root, ref, clock=self.clock)
         done = {a.asset_key: a for a in await self.store.assets(ref.key)}
         taken: set[str] = set()
+        # whether a file moved into the bag starts like a ZIP, told by the same
+        # worker-thread call that moved it
+        zip_seen: dict[Path, bool] = {}
         fetched: list[tuple[str, str, int, str, str | None]] = []
         total_done = 0
         for index, asset in enumerate(package.assets):
@@ -168,7 +171,7 @@ class ItemWorker:
             asset = dataclasses.replace(
                 asset, on_progress=self._progress(ref, total_done), on_wait=self._waiting(ref)
             )
-            name, size, sha256, md5 = await self._fetch(ref, index, asset, bag, taken)
+            name, size, sha256, md5 = await self._fetch(ref, index, asset, bag, taken, zip_seen)
             fetched.append((asset.key, name, size, sha256, md5))
             taken.add(name)
             await self.store.save_asset(
@@ -197,7 +200,9 @@ class ItemWorker:
             ref.key, ItemState.VERIFYING, now=self.clock.utcnow(), owner=self.owner
         )
         for asset_key, name, size, sha256, md5 in fetched:
-            for entry in await self._vet_zip(ref, asset_key, bag, name, size, sha256, md5):
+            for entry in await self._vet_zip(
+                ref, asset_key, bag, name, size, sha256, md5, zip_seen
+            ):
                 bag.add_payload(*entry)
         info: dict[str, str] = {}
         if package.download_id:
@@ -241,6 +246,7 @@ class ItemWorker:
         size: int,
         sha256: str,
         md5: str | None,
+        zip_seen: dict[Path, bool],
     ) -> list[tuple[str, int, str, str | None]]:
         """Check every member CRC of a ZIP payload, and unpack it when so configured.
 
@@ -248,7 +254,10 @@ class ItemWorker:
         attempt fetches it again instead of trusting the bad copy.
         """
         path = bag.data_dir / name
-        if not await anyio.to_thread.run_sync(_looks_like_zip, path):
+        seen = zip_seen.get(path)
+        if seen is None:  # fetched by an earlier run: look at it now
+            seen = await anyio.to_thread.run_sync(_looks_like_zip, path)
+        if not seen:
             return [(name, size, sha256, md5)]
         try:
             await anyio.to_thread.run_sync(lambda: check_zip(path, **ZIP_LIMITS))
@@ -271,7 +280,13 @@ class ItemWorker:
         return [(f"{folder}/{f.path}", f.size, f.sha256, None) for f in files]
 
     async def _fetch(
-        self, ref: ItemRef, index: int, asset: AssetRequest, bag: BagBuilder, taken: set[str]
+        self,
+        ref: ItemRef,
+        index: int,
+        asset: AssetRequest,
+        bag: BagBuilder,
+        taken: set[str],
+        zip_seen: dict[Path, bool],
     ) -> tuple[str, int, str, str | None]:
         # each asset lands in its own folder first, so two assets that the servers
         # give the same name can never overwrite each other inside the bag
@@ -279,7 +294,12 @@ class ItemWorker:
         result = await self.engine.fetch(asset, incoming)
         name = _unique(result.name, taken)
         target = bag.data_dir / name
-        await anyio.to_thread.run_sync(result.path.replace, target)
+
+        def move_and_sniff() -> bool:
+            result.path.replace(target)
+            return _looks_like_zip(target)
+
+        zip_seen[target] = await anyio.to_thread.run_sync(move_and_sniff)
         return name, result.size, result.sha256, result.digests.get("md5")
 
 

@@ -321,7 +321,7 @@ class _Transfer:
         while True:
             # file-system calls go to a worker thread: on a slow disk a mkdir or an
             # unlink takes milliseconds, and many small transfers run side by side
-            self.cp = await anyio.to_thread.run_sync(self.files.open_directory)
+            self.cp = await anyio.to_thread.run_sync(self._open_or_reset)
             try:
                 return await self._attempt(dest_dir)
             except _Restart as restart:
@@ -349,6 +349,13 @@ class _Transfer:
                     self.data = None
                 raise
 
+    def _open_or_reset(self) -> Checkpoint | None:
+        """The saved checkpoint, or None with the work folder emptied for a fresh start."""
+        cp = self.files.open_directory()
+        if cp is None:
+            self.files.reset()
+        return cp
+
     def _discard(self) -> None:
         if self.data is not None:
             self.data.close()
@@ -361,8 +368,7 @@ class _Transfer:
 
     async def _attempt(self, dest_dir: Path) -> FetchResult:
         first: _Slot | None = None
-        if self.cp is None:
-            await anyio.to_thread.run_sync(self.files.reset)
+        if self.cp is None:  # `run` emptied the work folder
             first = await self._probe()
         assert self.cp is not None
         self.data = DataFile.open(self.files.data)
@@ -806,8 +812,12 @@ class _Transfer:
         data = self.data
         self.data = None
         final = dest_dir / self.cp.name
-        await anyio.to_thread.run_sync(promote, data, self.files.data, final)
-        await anyio.to_thread.run_sync(self.files.remove)
+
+        def promote_and_clean() -> None:
+            promote(data, self.files.data, final)
+            self.files.remove()
+
+        await anyio.to_thread.run_sync(promote_and_clean)
         return FetchResult(
             path=final,
             name=self.cp.name,
