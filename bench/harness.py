@@ -32,6 +32,8 @@ class Contender:
     """Verifies the outputs (raises on a wrong byte) and returns extra metrics."""
     subject: bool = False
     teardown: Callable[[Path], None] | None = None
+    once: bool = False
+    """A reference row, not a contender: measured in the first round only."""
     runs: list[tuple[Timed, dict[str, float]]] = field(default_factory=list)
 
     def median(self, attr: str) -> float:
@@ -76,6 +78,8 @@ def run_workload(workload: Workload, work: Path, runs: int, log: Callable[[str],
     for round_ in range(runs):
         shift = round_ % len(workload.contenders)
         for c in workload.contenders[shift:] + workload.contenders[:shift]:
+            if c.once and c.runs:
+                continue
             run = work / "run"
             shutil.rmtree(run, ignore_errors=True)
             run.mkdir(parents=True)

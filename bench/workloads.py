@@ -136,6 +136,7 @@ def w1(data: DataSet, server: Nginx, size: int, *, with_sync: bool = False) -> W
                 "SHA-256 of the file alone (openssl dgst)",
                 lambda run: ["openssl", "dgst", "-sha256", "-r", str(data.root / f.name)],
                 digest_printed(f.sha256),
+                once=True,
             ),
         ]
 
