@@ -153,7 +153,7 @@ class SQLiteThread:
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
-                    alone = len(group) == 1  # no savepoint needed: the transaction is the job's
+                    alone = len(group) == 1
                     for job in group:
                         self._one(conn, job, alone=alone)
                         if not conn.in_transaction:  # SQLite gave up the whole transaction
@@ -176,24 +176,22 @@ class SQLiteThread:
             _answer(job, job.error)
 
     def _one(self, conn: sqlite3.Connection, job: _Job[Any], *, alone: bool) -> None:
-        if alone:
-            try:
-                job.result = job.op(conn)
-            except BaseException as exc:
-                job.error = self._store_error(exc)
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            return
-        conn.execute("SAVEPOINT job")
+        # a job alone needs no savepoint: the transaction is its own
+        if not alone:
+            conn.execute("SAVEPOINT job")
         try:
             job.result = job.op(conn)
         except BaseException as exc:
             job.error = self._store_error(exc)
             if conn.in_transaction:
-                conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
+                if alone:
+                    conn.execute("ROLLBACK")
+                else:
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
             return
-        conn.execute("RELEASE job")
+        if not alone:
+            conn.execute("RELEASE job")
 
     def _store_error(self, exc: BaseException) -> BaseException:
         if isinstance(exc, sqlite3.OperationalError):
