@@ -66,7 +66,8 @@ def main() -> int:
     only = {w.strip().upper() for w in args.only.split(",") if w.strip()}
     work = HERE / "work"
     work.mkdir(exist_ok=True)
-    data = DataSet(HERE / "data")
+    # quick runs keep their small files apart, so a full run never has to remake its own
+    data = DataSet(HERE / ("data-quick" if args.quick else "data"))
     started = time.monotonic()
     log_file = (work / "bench.log").open("a")
 
