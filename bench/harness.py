@@ -81,24 +81,33 @@ def run_workload(workload: Workload, work: Path, runs: int, log: Callable[[str],
             if c.once and c.runs:
                 continue
             run = work / "run"
+            started = time.monotonic()
             shutil.rmtree(run, ignore_errors=True)
             run.mkdir(parents=True)
             subprocess.run(["sync"], check=True)
             cmd = c.setup(run)
+            prepared = time.monotonic()
             try:
                 result = timed(cmd, cwd=run)
+                checked = time.monotonic()
                 extra = c.check(run, result)
             finally:
                 if c.teardown is not None:
                     c.teardown(run)
             c.runs.append((result, extra))
+            cleaning = time.monotonic()
+            shutil.rmtree(run, ignore_errors=True)
+            # what the suite spends around the timed command, to keep it within budget
+            overhead = (
+                f"prepare {prepared - started:.1f} s, check {cleaning - checked:.1f} s, "
+                f"clean up {time.monotonic() - cleaning:.1f} s"
+            )
             log(
                 f"{workload.key} {c.name:32} run {round_ + 1}: {result.wall:7.2f} s "
                 f"cpu {result.cpu:6.2f} s rss {result.rss / 1e6:7.1f} MB "
                 + " ".join(f"{k}={v:.3g}" for k, v in extra.items())
-                + f"  (load {load_average()})"
+                + f"  (load {load_average()}; {overhead})"
             )
-            shutil.rmtree(run, ignore_errors=True)
     workload.load.append(load_average())
 
 
