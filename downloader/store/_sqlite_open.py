@@ -25,7 +25,7 @@ from pathlib import Path
 from downloader.errors import StoreError
 from downloader.store._migrations import MIGRATIONS, SCHEMA_VERSION, render
 
-__all__ = ["APPLICATION_ID", "MEMORY", "connect"]
+__all__ = ["APPLICATION_ID", "MEMORY", "busy_timeout", "connect"]
 
 APPLICATION_ID = 0x444C5354
 """Written in the header of every state database we create ("DLST")."""
@@ -82,7 +82,7 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
             raise StoreError(f"state database {path}: cannot read it: {exc}") from exc
         raise StoreError(
             f"state database {path} is locked by another process (waited "
-            f"{_busy_timeout(conn):g}s); is another downloader using it?"
+            f"{busy_timeout(conn):g}s); is another downloader using it?"
         ) from exc
     except sqlite3.DatabaseError as exc:
         raise StoreError(
@@ -104,7 +104,8 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
         raise StoreError(f"state database {path}: {exc}") from exc
 
 
-def _busy_timeout(conn: sqlite3.Connection) -> float:
+def busy_timeout(conn: sqlite3.Connection) -> float:
+    """The connection's busy timeout in seconds (0 when it cannot be read)."""
     try:
         return float(conn.execute("PRAGMA busy_timeout").fetchone()[0]) / 1000
     except sqlite3.Error:

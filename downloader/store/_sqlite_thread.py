@@ -36,6 +36,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 
 from downloader.errors import StoreError
+from downloader.store._sqlite_open import busy_timeout
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], T]
@@ -49,7 +50,6 @@ class _Job(Generic[T]):
     op: Op[T]
     write: bool
     durable: bool
-    loop: asyncio.AbstractEventLoop
     future: asyncio.Future[T]
     result: Any = None
     error: BaseException | None = field(default=None)
@@ -88,8 +88,7 @@ class SQLiteThread:
     async def run(self, op: Op[T], *, write: bool, durable: bool = False) -> T:
         if self._thread is None:
             raise StoreError(f"state store {self._name} is not open")
-        loop = asyncio.get_running_loop()
-        job: _Job[T] = _Job(op, write, durable, loop, loop.create_future())
+        job: _Job[T] = _Job(op, write, durable, asyncio.get_running_loop().create_future())
         self._queue.put(job)
         # like a worker thread's caller: a cancel waits for the answer, then applies
         with anyio.CancelScope(shield=True):
@@ -196,7 +195,8 @@ class SQLiteThread:
     def _store_error(self, exc: BaseException) -> BaseException:
         if isinstance(exc, sqlite3.OperationalError):
             if "locked" in str(exc) or "busy" in str(exc):
-                timeout = self._busy_timeout()
+                assert self._conn is not None
+                timeout = busy_timeout(self._conn)
                 return StoreError(
                     f"state database {self._name} stayed locked by another process for {timeout:g}s"
                 )
@@ -204,13 +204,6 @@ class SQLiteThread:
         if isinstance(exc, sqlite3.Error):
             return StoreError(f"state database {self._name}: {exc}")
         return exc
-
-    def _busy_timeout(self) -> float:
-        try:
-            assert self._conn is not None
-            return float(self._conn.execute("PRAGMA busy_timeout").fetchone()[0]) / 1000
-        except sqlite3.Error:
-            return 0.0
 
 
 def _answer(job: _Job[Any], error: BaseException | None) -> None:
@@ -224,4 +217,4 @@ def _answer(job: _Job[Any], error: BaseException | None) -> None:
 
     # a closed loop (RuntimeError) has nobody left waiting for this answer
     with contextlib.suppress(RuntimeError):
-        job.loop.call_soon_threadsafe(deliver)
+        job.future.get_loop().call_soon_threadsafe(deliver)

@@ -668,7 +668,8 @@ class _Transfer:
         """
         assert self.data is not None
         size = sum(len(c) for c in chunks)
-        write = functools.partial(self.data.write_at, tuple(chunks), segment.pos)
+        # `chunks` stays untouched until the write returns: the stream waits for it
+        write = functools.partial(self.data.write_at, chunks, segment.pos)
         await self.e.space.write(write, size, self.request.on_wait, key=self.request.key)
         segment.pos += size
         # written: a cancel landing later must not make `_stream` write these bytes a
