@@ -154,25 +154,25 @@ class ItemWorker:
         bag = BagBuilder.in_archive(self.root, ref, clock=self.clock)
         done = {a.asset_key: a for a in await self.store.assets(ref.key)}
         taken: set[str] = set()
-        # whether a file moved into the bag starts like a ZIP, told by the same
-        # worker-thread call that moved it
-        zip_seen: dict[Path, bool] = {}
-        fetched: list[tuple[str, str, int, str, str | None]] = []
+        # (asset key, name, size, sha256, md5, starts like a ZIP: None when not looked at)
+        fetched: list[tuple[str, str, int, str, str | None, bool | None]] = []
         total_done = 0
         for index, asset in enumerate(package.assets):
             record = done.get(asset.key)
             if record is not None and record.state is AssetState.DONE and record.sha256:
                 path = bag.data_dir / record.name
                 if path.is_file() and path.stat().st_size == record.size:
-                    fetched.append((asset.key, record.name, record.size or 0, record.sha256, None))
+                    fetched.append(
+                        (asset.key, record.name, record.size or 0, record.sha256, None, None)
+                    )
                     taken.add(record.name)
                     total_done += record.size or 0
                     continue
             asset = dataclasses.replace(
                 asset, on_progress=self._progress(ref, total_done), on_wait=self._waiting(ref)
             )
-            name, size, sha256, md5 = await self._fetch(ref, index, asset, bag, taken, zip_seen)
-            fetched.append((asset.key, name, size, sha256, md5))
+            name, size, sha256, md5, is_zip = await self._fetch(ref, index, asset, bag, taken)
+            fetched.append((asset.key, name, size, sha256, md5, is_zip))
             taken.add(name)
             await self.store.save_asset(
                 AssetRecord(
@@ -199,10 +199,8 @@ class ItemWorker:
         await self.store.transition(
             ref.key, ItemState.VERIFYING, now=self.clock.utcnow(), owner=self.owner
         )
-        for asset_key, name, size, sha256, md5 in fetched:
-            for entry in await self._vet_zip(
-                ref, asset_key, bag, name, size, sha256, md5, zip_seen
-            ):
+        for asset_key, name, size, sha256, md5, sniffed in fetched:
+            for entry in await self._vet_zip(ref, asset_key, bag, name, size, sha256, md5, sniffed):
                 bag.add_payload(*entry)
         info: dict[str, str] = {}
         if package.download_id:
@@ -246,7 +244,7 @@ class ItemWorker:
         size: int,
         sha256: str,
         md5: str | None,
-        zip_seen: dict[Path, bool],
+        is_zip: bool | None,
     ) -> list[tuple[str, int, str, str | None]]:
         """Check every member CRC of a ZIP payload, and unpack it when so configured.
 
@@ -254,10 +252,9 @@ class ItemWorker:
         attempt fetches it again instead of trusting the bad copy.
         """
         path = bag.data_dir / name
-        seen = zip_seen.get(path)
-        if seen is None:  # fetched by an earlier run: look at it now
-            seen = await anyio.to_thread.run_sync(_looks_like_zip, path)
-        if not seen:
+        if is_zip is None:  # fetched by an earlier run: look at it now
+            is_zip = await anyio.to_thread.run_sync(_looks_like_zip, path)
+        if not is_zip:
             return [(name, size, sha256, md5)]
         try:
             await anyio.to_thread.run_sync(lambda: check_zip(path, **ZIP_LIMITS))
@@ -286,8 +283,7 @@ class ItemWorker:
         asset: AssetRequest,
         bag: BagBuilder,
         taken: set[str],
-        zip_seen: dict[Path, bool],
-    ) -> tuple[str, int, str, str | None]:
+    ) -> tuple[str, int, str, str | None, bool]:
         # each asset lands in its own folder first, so two assets that the servers
         # give the same name can never overwrite each other inside the bag
         incoming = self.engine.partial_root / "incoming" / bag.staging_dir.name / str(index)
@@ -299,8 +295,9 @@ class ItemWorker:
             result.path.replace(target)
             return _looks_like_zip(target)
 
-        zip_seen[target] = await anyio.to_thread.run_sync(move_and_sniff)
-        return name, result.size, result.sha256, result.digests.get("md5")
+        # whether it starts like a ZIP is told by the same worker-thread call that moves it
+        is_zip = await anyio.to_thread.run_sync(move_and_sniff)
+        return name, result.size, result.sha256, result.digests.get("md5"), is_zip
 
 
 # not worth trying again until someone changes the permissions or the mount
