@@ -74,7 +74,7 @@ from downloader.transfer._writer import DataFile, promote
 
 log = structlog.get_logger("downloader.transfer")
 
-READ_SIZE = 256 * 1024
+WRITE_BATCH = 256 * 1024  # received bytes gathered for one pwritev
 CHECKPOINT_EVERY = 8 * MiB  # fdatasync and record durable cursors this often...
 SAVE_EVERY = 2 * MiB  # ...and save the written cursors (no sync) this often
 SAVE_INTERVAL = 0.05
@@ -646,7 +646,7 @@ class _Transfer:
                 chunks.append(chunk)
                 pending += len(chunk)
                 if (
-                    pending >= READ_SIZE
+                    pending >= WRITE_BATCH
                     or (segment.end is not None and segment.pos + pending >= segment.end)
                     or clock.monotonic() - flushed_at >= FLUSH_INTERVAL
                 ):
