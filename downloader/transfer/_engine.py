@@ -183,6 +183,19 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return leaves[0]
 
 
+class _Live:
+    """A body being read: the bytes it took so far, and the scope the watchdog cancels."""
+
+    __slots__ = ("count", "scope", "seen", "since", "stalled")
+
+    def __init__(self, now: float) -> None:
+        self.count = 0
+        self.seen = 0
+        self.since = now
+        self.stalled = False
+        self.scope = anyio.CancelScope()
+
+
 class _Slot:
     """One connection slot of a host, held from the request to the end of its body.
 
@@ -272,8 +285,11 @@ class TransferEngine:
         self._hosts: dict[str, anyio.CapacityLimiter] = {}
         self._throttle = Throttle(self.limits.bandwidth_limit, clock)
         self.space = space or SpaceGuard(partial_root, self.limits.min_free_space, clock)
+        # no per-read timer in aiohttp: it would be re-armed for every chunk received.
+        # A silent body is caught by each transfer's `_watch_stalls`, and a server that
+        # never sends its headers by the deadline around the request in `_Transfer._open`.
         self._http_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=self.timeouts.connect, sock_read=self.timeouts.stall
+            total=None, sock_connect=self.timeouts.connect, sock_read=None
         )
 
     def _host_limiter(self, url: str) -> anyio.CapacityLimiter:
@@ -313,6 +329,8 @@ class _Transfer:
         self.sync_due = False
         self.record_wanted = anyio.Event()
         self.lanes = anyio.CapacityLimiter(engine.limits.segments)
+        self.live: set[_Live] = set()
+        self.watch_scope = anyio.CancelScope()
 
     # ---- the outer loop: restarts and verification retries -----------------
     async def run(self, dest_dir: Path) -> FetchResult:
@@ -373,10 +391,13 @@ class _Transfer:
         assert self.cp is not None
         self.data = DataFile.open(self.files.data)
         hasher = MultiHasher(a for a, _, _ in self._expected_tuples())
+        self.watch_scope = anyio.CancelScope()
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._follow_hash, hasher)
                 tg.start_soon(self._record)
+                if not all(s.done for s in self.cp.segments):  # else no segment would end it
+                    tg.start_soon(self._watch_stalls)
                 for segment in self.cp.segments:
                     if not segment.done:
                         tg.start_soon(self._run_segment, segment, first)
@@ -478,6 +499,8 @@ class _Transfer:
                 self.lanes.release()
         finally:
             self.record_wanted.set()  # the recorder ends once every segment is done
+            if self.cp is None or all(s.done for s in self.cp.segments):
+                self.watch_scope.cancel()  # and so does the stall watchdog
 
     async def _fetch_segment(self, segment: Segment, first: _Slot | None) -> None:
         assert self.cp is not None
@@ -582,15 +605,20 @@ class _Transfer:
                 f"refused to fetch {redact_url(url)!r}: only http and https URLs are fetched",
                 url=redact_url(url),
             )
+        timeouts = self.e.timeouts
         for _ in range(MAX_REDIRECTS + 1):
             try:
-                resp = await self.e._session.get(
-                    url,
-                    headers=headers,
-                    allow_redirects=False,
-                    auto_decompress=False,
-                    timeout=self.e._http_timeout,
-                )
+                # the response headers are due within the connect and stall timeouts
+                with anyio.move_on_after(timeouts.connect + timeouts.stall) as waited:
+                    resp = await self.e._session.get(
+                        url,
+                        headers=headers,
+                        allow_redirects=False,
+                        auto_decompress=False,
+                        timeout=self.e._http_timeout,
+                    )
+                if waited.cancelled_caught:
+                    raise StallTimeout(timeouts.stall, url=redact_url(url))
             except TimeoutError:
                 raise StallTimeout(self.e.timeouts.connect, url=redact_url(url)) from None
             except aiohttp.ClientConnectorCertificateError as exc:  # no retry will fix it
@@ -611,6 +639,42 @@ class _Transfer:
 
     async def _stream(self, resp: aiohttp.ClientResponse, segment: Segment) -> bool:
         """Write the body at the segment's cursor; True when the body ended cleanly.
+
+        The read is watched by `_watch_stalls`, which cancels it when no byte came
+        for `timeouts.stall` seconds; that ends here as a `StallTimeout`.
+        """
+        live = _Live(anyio.current_time())
+        self.live.add(live)
+        try:
+            with live.scope:
+                return await self._read_body(resp, segment, live)
+        finally:
+            self.live.discard(live)
+        raise StallTimeout(self.e.timeouts.stall, url=redact_url(str(resp.url)))
+
+    async def _watch_stalls(self) -> None:
+        """Cancel every body read that took no byte for `timeouts.stall` seconds.
+
+        One task per transfer looks at its reads a few times per stall period, so a
+        read costs one counter increment per chunk instead of a timer re-armed per
+        chunk.  Real time, like the network it watches: not the injected clock.
+        """
+        stall = self.e.timeouts.stall
+        if stall <= 0:
+            return
+        with self.watch_scope:
+            while True:
+                await anyio.sleep(max(stall / 4, 0.005))
+                now = anyio.current_time()
+                for live in self.live:
+                    if live.count != live.seen:
+                        live.seen, live.since = live.count, now
+                    elif now - live.since >= stall and not live.stalled:
+                        live.stalled = True
+                        live.scope.cancel()
+
+    async def _read_body(self, resp: aiohttp.ClientResponse, segment: Segment, live: _Live) -> bool:
+        """The body of `_stream`.
 
         The chunks aiohttp received are kept as they are and written together by one
         `pwritev`, so no byte of the body is copied on the event loop's thread.
@@ -640,6 +704,7 @@ class _Transfer:
                     ) from None
                 if not chunk:
                     return True
+                live.count += 1
                 if room is not None and len(chunk) > room:  # more than the range asked for
                     chunk = chunk[:room]
                 await self.e._throttle.consume(len(chunk))
