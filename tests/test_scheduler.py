@@ -63,6 +63,32 @@ async def test_a_freed_slot_is_refilled_without_waiting_for_the_whole_wave(
     assert order == ["http:file:b0", "http:file:b1", "http:file:b2", "http:file:a-slow"]
 
 
+async def test_finished_items_hold_no_lease_without_a_release_of_their_own(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    file_host.host.add(FileSpec("/f/ok.bin", SeededContent(2, 5000)))
+    items = [http_item(file_host, "ok", "/f/ok.bin"), http_item(file_host, "gone", "/f/no.bin")]
+    settings = settings_for(tmp_path, concurrency=2)
+    async with open_service(settings, "test") as service:
+        result = await run_batch(
+            items,
+            store=service.store,
+            worker=service.worker,
+            clock=service.clock,
+            owner="test",
+            concurrency=2,
+        )
+    assert (result.archived, result.failed) == (1, 1)
+    async with open_store(settings.state.url) as store:
+        records = {r.key: r for r in await store.list_items()}
+    assert records["http:file:ok"].state is ItemState.ARCHIVED
+    assert records["http:file:gone"].state is ItemState.FAILED
+    # the terminal transition itself dropped the lease: nothing waits for it to expire
+    assert all((r.lease_owner, r.lease_expires_at) == (None, None) for r in records.values()), (
+        records
+    )
+
+
 @pytest.mark.parametrize(
     ("faults", "found_by"),
     [

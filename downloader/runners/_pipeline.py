@@ -61,21 +61,40 @@ class StoreListener:
 
     _ORDER = (ItemState.WAITING, ItemState.REQUESTED, ItemState.PREPARING)
 
-    def __init__(self, store: StateStore, key: str, owner: str, clock: Clock) -> None:
+    def __init__(
+        self, store: StateStore, key: str, owner: str, clock: Clock, state: ItemState | None = None
+    ) -> None:
         self._store, self._key, self._owner, self._clock = store, key, owner, clock
+        self.state = state
+        """The item's state as last read or written here; None when not known.  While
+        the lease is held nobody else moves the item, so it need not be read again."""
+
+    async def current(self) -> ItemState | None:
+        if self.state is None:
+            record = await self._store.get(self._key)
+            self.state = None if record is None else record.state
+        return self.state
 
     async def phase(self, name: str, detail: str = "") -> None:
         target = ItemState(name)
-        record = await self._store.get(self._key)
-        if record is None or record.state == target:
+        state = await self.current()
+        if state is None or state == target:
             return
         if (
             target in self._ORDER
-            and record.state in self._ORDER
-            and self._ORDER.index(target) < self._ORDER.index(record.state)
+            and state in self._ORDER
+            and self._ORDER.index(target) < self._ORDER.index(state)
         ):
             return  # never step backwards on a late report
-        await self._store.transition(self._key, target, now=self._clock.utcnow(), owner=self._owner)
+        await self.move(target)
+
+    async def move(self, target: ItemState, **fields: Any) -> None:
+        """Transition to `target` (the store checks that the move is allowed)."""
+        self.state = None  # unknown should the transition fail
+        record = await self._store.transition(
+            self._key, target, now=self._clock.utcnow(), owner=self._owner, **fields
+        )
+        self.state = record.state
 
 
 class ItemWorker:
@@ -102,12 +121,16 @@ class ItemWorker:
         self.retry_delay = retry_delay
         self.extract = extract
 
-    async def work(self, ref: ItemRef) -> ItemState:
-        """Take `ref` as far as it can go now; returns the state it ends in."""
+    async def work(self, ref: ItemRef, state: ItemState | None = None) -> ItemState:
+        """Take `ref` as far as it can go now; returns the state it ends in.
+
+        `state` is the item's state when its lease was taken (the claim reads it), so
+        it is not read again; None has it read from the store.
+        """
         bound = log.bind(item=ref.key, provider=ref.provider)
         started = self.clock.monotonic()
         try:
-            final = await self._work(ref)
+            final = await self._work(ref, state)
         except DownloaderError as exc:
             return await self._failed(ref, exc, bound)
         except OSError as exc:  # the archive's disk: read-only, removed, full
@@ -136,21 +159,16 @@ class ItemWorker:
         bound.error("item.failed", error=message)
         return ItemState.FAILED
 
-    async def _to(self, ref: ItemRef, state: ItemState, **fields: Any) -> None:
-        record = await self.store.get(ref.key)
-        if record is not None and record.state != state:
-            await self.store.transition(
-                ref.key, state, now=self.clock.utcnow(), owner=self.owner, **fields
-            )
-
-    async def _work(self, ref: ItemRef) -> Path:
+    async def _work(self, ref: ItemRef, state: ItemState | None) -> Path:
         provider = self.providers.get(ref.provider)
         if provider is None:
             raise DownloaderError(f"provider {ref.provider!r} is not configured")
         memo = StoreMemo(self.store, ref.key, self.clock)
-        listener = StoreListener(self.store, ref.key, self.owner, self.clock)
+        listener = StoreListener(self.store, ref.key, self.owner, self.clock, state)
         package = await provider.prepare(ref, memo, listener)
-        await self._to(ref, ItemState.DOWNLOADING)
+        current = await listener.current()
+        if current is not None and current is not ItemState.DOWNLOADING:
+            await listener.move(ItemState.DOWNLOADING)
         bag = BagBuilder.in_archive(self.root, ref, clock=self.clock)
         done = {a.asset_key: a for a in await self.store.assets(ref.key)}
         taken: set[str] = set()
@@ -195,7 +213,7 @@ class ItemWorker:
         await self.store.set_progress(
             ref.key, total_done, total_done, now=self.clock.utcnow(), owner=self.owner
         )
-        # `_to` above left the item downloading, and nothing but this worker moves it
+        # the item was moved to downloading above, and nothing but this worker moves it
         await self.store.transition(
             ref.key, ItemState.VERIFYING, now=self.clock.utcnow(), owner=self.owner
         )

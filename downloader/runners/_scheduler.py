@@ -33,7 +33,7 @@ from downloader.clock import Clock
 from downloader.errors import LeaseLost, StoreError
 from downloader.items import ItemRef
 from downloader.runners._pipeline import ItemWorker
-from downloader.store import ItemRecord, StateStore, SyncResult, is_terminal
+from downloader.store import ItemRecord, ItemState, StateStore, SyncResult, is_terminal
 
 log = structlog.get_logger("downloader.scheduler")
 
@@ -174,7 +174,7 @@ class Scheduler:
             scope = anyio.CancelScope()
             self._in_flight[ref.key] = scope
             self._limiter.acquire_on_behalf_of_nowait(ref.key)
-            items.start_soon(self._work_one, ref, scope, name=f"item {ref.key}")
+            items.start_soon(self._work_one, ref, scope, record.state, name=f"item {ref.key}")
             started = True
         return started
 
@@ -234,11 +234,14 @@ class Scheduler:
             self._why_cancelled[key] = reason
             scope.cancel()
 
-    async def _work_one(self, ref: ItemRef, scope: anyio.CancelScope) -> None:
+    async def _work_one(
+        self, ref: ItemRef, scope: anyio.CancelScope, claimed: ItemState | None = None
+    ) -> None:
         key = ref.key
+        state: ItemState | None = None
         try:
             with scope:
-                await self.worker.work(ref)
+                state = await self.worker.work(ref, claimed)
             if scope.cancelled_caught:
                 log.info("item.stopped", item=key, reason=self._why_cancelled.get(key, ""))
         except LeaseLost as exc:
@@ -253,7 +256,9 @@ class Scheduler:
             del self._in_flight[key]
             self._why_cancelled.pop(key, None)
             self._limiter.release_on_behalf_of(key)
-            if key not in self._lost:
+            # the transition to archived or failed dropped the lease with it: one store
+            # call fewer per finished item
+            if key not in self._lost and (state is None or not is_terminal(state)):
                 with anyio.CancelScope(shield=True):
                     await self._release(key)
             self._lost.discard(key)
