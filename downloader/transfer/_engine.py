@@ -75,6 +75,7 @@ from downloader.transfer._writer import DataFile, promote
 log = structlog.get_logger("downloader.transfer")
 
 WRITE_BATCH = 256 * 1024  # received bytes gathered for one pwritev
+INLINE_HASH = WRITE_BATCH  # files this small are hashed on the loop, not in a worker thread
 CHECKPOINT_EVERY = 8 * MiB  # fdatasync and record durable cursors this often...
 SAVE_EVERY = 2 * MiB  # ...and save the written cursors (no sync) this often
 SAVE_INTERVAL = 0.05
@@ -834,16 +835,22 @@ class _Transfer:
         """Hash the file's contiguous on-disk prefix as it grows, from a worker thread.
 
         Hashing runs beside the streams, not in their path: a stream goes on reading
-        while the bytes it wrote last are hashed."""
+        while the bytes it wrote last are hashed.  A file of at most `INLINE_HASH`
+        bytes is hashed here on the loop instead: reading it back from the page cache
+        and hashing it takes less than handing it to a thread and back."""
         assert self.cp is not None
         assert self.data is not None
         segments = self.cp.segments
         data = self.data
+        inline = self.cp.total is not None and self.cp.total <= INLINE_HASH
         hashed = 0
         while True:
             target = contiguous_end(segments)
             if target > hashed:
-                hashed = await anyio.to_thread.run_sync(data.hash_range, hasher, hashed, target)
+                if inline:
+                    hashed = data.hash_range(hasher, hashed, target)
+                else:
+                    hashed = await anyio.to_thread.run_sync(data.hash_range, hasher, hashed, target)
                 continue
             if all(s.done for s in segments):
                 return
