@@ -16,7 +16,7 @@ from downloader.config import Settings, TransferSettings
 from downloader.emulator._content import SeededContent
 from downloader.emulator._files import Faults, FileSpec, RunningHost
 from downloader.items import ItemRef
-from downloader.runners._batch import run_batch
+from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._compose import open_service
 from downloader.runners._scheduler import Scheduler
 from downloader.store import ItemState, open_store, sqlite_path
@@ -36,6 +36,19 @@ def http_item(host: RunningHost, item_id: str, path: str) -> ItemRef:
     return ItemRef("http", "file", (item_id,), url=host.url(path))
 
 
+async def batch(settings: Settings, items: list[ItemRef]) -> BatchResult:
+    """`items` worked to the end, two at a time, by a service built from `settings`."""
+    async with open_service(settings, "test") as service:
+        return await run_batch(
+            items,
+            store=service.store,
+            worker=service.worker,
+            clock=service.clock,
+            owner="test",
+            concurrency=2,
+        )
+
+
 async def test_a_freed_slot_is_refilled_without_waiting_for_the_whole_wave(
     file_host: RunningHost, tmp_path: Path
 ) -> None:
@@ -48,15 +61,7 @@ async def test_a_freed_slot_is_refilled_without_waiting_for_the_whole_wave(
         items.append(http_item(file_host, f"b{i}", f"/s/fast{i}.bin"))
     settings = settings_for(tmp_path, concurrency=2)
     with capture_logs() as logs:
-        async with open_service(settings, "test") as service:
-            result = await run_batch(
-                items,
-                store=service.store,
-                worker=service.worker,
-                clock=service.clock,
-                owner="test",
-                concurrency=2,
-            )
+        result = await batch(settings, items)
     assert (result.archived, result.failed) == (4, 0)
     order = [e["item"] for e in logs if e["event"] == "item.archived"]
     # the slow item held one slot all along; the fast ones took turns in the other
@@ -69,15 +74,7 @@ async def test_finished_items_hold_no_lease_without_a_release_of_their_own(
     file_host.host.add(FileSpec("/f/ok.bin", SeededContent(2, 5000)))
     items = [http_item(file_host, "ok", "/f/ok.bin"), http_item(file_host, "gone", "/f/no.bin")]
     settings = settings_for(tmp_path, concurrency=2)
-    async with open_service(settings, "test") as service:
-        result = await run_batch(
-            items,
-            store=service.store,
-            worker=service.worker,
-            clock=service.clock,
-            owner="test",
-            concurrency=2,
-        )
+    result = await batch(settings, items)
     assert (result.archived, result.failed) == (1, 1)
     async with open_store(settings.state.url) as store:
         records = {r.key: r for r in await store.list_items()}
