@@ -6,10 +6,8 @@ with real time: a stall is what the network does, not what the injected clock sa
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -19,25 +17,10 @@ from aiohttp import web
 from downloader.errors import StallTimeout
 from downloader.transfer import AssetRequest, Limits, RetryPolicy, Timeouts
 from tests.support.engine import make_engine, nothing_final_except
+from tests.support.web import serve
 
 BODY = bytes(range(256)) * 400  # 102,400 bytes
 SHA = hashlib.sha256(BODY).hexdigest()
-
-
-@contextlib.asynccontextmanager
-async def serving(
-    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
-) -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_get("/f.bin", handler)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}/f.bin"
-    finally:
-        await runner.cleanup()
 
 
 def ranged(request: web.Request) -> tuple[int, bytes]:
@@ -95,7 +78,8 @@ async def test_headers_that_never_come_end_the_request_and_it_is_retried(tmp_pat
             await anyio.sleep(30)  # accepted, never answered
         return await respond(request)
 
-    async with serving(handler) as url:
+    async with serve({"/f.bin": handler}) as base:
+        url = base + "/f.bin"
         started = time.monotonic()
         result = await fetch(url, tmp_path, stall=0.3)
         took = time.monotonic() - started
@@ -113,7 +97,8 @@ async def test_headers_that_never_come_fail_as_a_stall_when_retries_run_out(
         await anyio.sleep(30)
         return await respond(request)
 
-    async with serving(handler) as url:
+    async with serve({"/f.bin": handler}) as base:
+        url = base + "/f.bin"
         with pytest.raises(StallTimeout):
             await fetch(url, tmp_path, stall=0.2, attempts=1)
     assert nothing_final_except(tmp_path / "out")
@@ -131,7 +116,8 @@ async def test_a_body_gone_silent_is_resumed_where_it_stopped(tmp_path: Path) ->
             return resp
         return await respond(request)
 
-    async with serving(handler) as url:
+    async with serve({"/f.bin": handler}) as base:
+        url = base + "/f.bin"
         started = time.monotonic()
         result = await fetch(url, tmp_path, stall=0.3)
         took = time.monotonic() - started
@@ -151,7 +137,8 @@ async def test_a_slow_but_steady_body_is_never_taken_for_a_stall(tmp_path: Path)
         # no gap is longer than 0.25 s of the 0.6 s allowed
         return await respond(request, gap=0.25, pieces=12)
 
-    async with serving(handler) as url:
+    async with serve({"/f.bin": handler}) as base:
+        url = base + "/f.bin"
         result = await fetch(url, tmp_path, stall=0.6)
     assert result.sha256 == SHA
     assert requests == 1

@@ -29,6 +29,7 @@ from downloader.providers._api import ApiClient
 from downloader.transfer import AssetRequest
 from downloader.watchlist import parse_watchlist
 from tests.support.engine import make_engine, nothing_final_except
+from tests.support.web import serve
 
 DEEP = 100_000
 
@@ -38,23 +39,14 @@ async def answering(body: bytes) -> AsyncIterator[ApiClient]:
     async def handler(request: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/json")
 
-    app = web.Application()
-    app.router.add_get("/api/job", handler)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield ApiClient(
-                session,
-                platform="Test",
-                base_url=f"http://{host}:{port}/api/",
-                clock=FakeClock(),
-                limiter=anyio.CapacityLimiter(1),
-            )
-    finally:
-        await runner.cleanup()
+    async with serve({"/api/job": handler}) as base, aiohttp.ClientSession() as session:
+        yield ApiClient(
+            session,
+            platform="Test",
+            base_url=f"{base}/api/",
+            clock=FakeClock(),
+            limiter=anyio.CapacityLimiter(1),
+        )
 
 
 @pytest.mark.parametrize(

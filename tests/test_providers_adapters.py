@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -33,24 +33,9 @@ from downloader.errors import (
 from downloader.items import ItemRef
 from downloader.providers import MemoryMemo, SilentListener, build_providers
 from tests.support.engine import make_engine
+from tests.support.web import Handler, serve
 
 POLL = PollSettings(initial_interval=1, max_interval=4, give_up_after=600)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@contextlib.asynccontextmanager
-async def platform(routes: dict[str, Handler]) -> AsyncIterator[str]:
-    app = web.Application()
-    for path, handler in routes.items():
-        app.router.add_route("*", path, handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
 
 
 def answers(*bodies: Any) -> Handler:
@@ -129,7 +114,7 @@ async def test_an_item_of_another_platform_is_refused():
 async def test_scale_refuses_to_follow_next_to_another_host():
     page = {"next": "https://elsewhere.example.com/v6/files/?page=2", "results": []}
     routes = {"/v6/jobs/1/": answers({"id": 1, "status": "COMPLETED"}), "/v6/files/": answers(page)}
-    async with platform(routes) as base, providers(scale(base)) as (registry, _):
+    async with serve(routes) as base, providers(scale(base)) as (registry, _):
         with pytest.raises(MalformedResponse, match=r"points to another server \(https://elsewh"):
             await prepare(registry, "scale:job:1")
 
@@ -143,7 +128,7 @@ async def test_scale_notices_next_links_that_go_round_in_circles():
         "/v6/jobs/1/": answers({"id": 1, "status": "COMPLETED"}),
         "/v6/files/": same_page_again,
     }
-    async with platform(routes) as base, providers(scale(base)) as (registry, _):
+    async with serve(routes) as base, providers(scale(base)) as (registry, _):
         with pytest.raises(MalformedResponse, match="go round in circles"):
             await prepare(registry, "scale:job:1")
 
@@ -160,7 +145,7 @@ async def test_scale_skips_deleted_and_superseded_files_and_names_twins_by_id():
         "/v6/jobs/1/": answers({"id": 1, "status": "COMPLETED"}),
         "/v6/files/": answers({"next": None, "results": files}),
     }
-    async with platform(routes) as base, providers(scale(base)) as (registry, _):
+    async with serve(routes) as base, providers(scale(base)) as (registry, _):
         package = await prepare(registry, "scale:job:1")
     assert [(a.key, a.filename, a.expected_size) for a in package.assets] == [
         ("scale:job:1#file-1", "1-a.tif", 10),
@@ -175,7 +160,7 @@ async def test_a_scale_job_without_live_products_fails_clearly():
         "/v6/jobs/1/": answers({"id": 1, "status": "COMPLETED"}),
         "/v6/files/": answers({"next": None, "results": files}),
     }
-    async with platform(routes) as base, providers(scale(base)) as (registry, _):
+    async with serve(routes) as base, providers(scale(base)) as (registry, _):
         with pytest.raises(
             ProviderError,
             match=r"^Scale job 1 completed but lists no product files \(1 deleted or superseded\)$",
@@ -192,7 +177,7 @@ async def test_a_scale_file_is_checked_against_its_file_size(
         "/v6/jobs/1/": answers({"id": 1, "status": "COMPLETED"}),
         "/v6/files/": answers({"next": None, "results": files}),
     }
-    async with platform(routes) as base, providers(scale(base)) as (registry, _):
+    async with serve(routes) as base, providers(scale(base)) as (registry, _):
         package = await prepare(registry, "scale:job:1")
     async with make_engine(tmp_path) as (engine, _):
         with pytest.raises(SizeMismatch, match="expected 1000 bytes, got 900"):
@@ -217,7 +202,7 @@ async def test_a_package_the_platform_could_not_build_fails_the_item():
             {"id": "d", "status": "failed", "signed_url": ""},
         ),
     }
-    async with platform(routes) as base, providers(pixxel(base)) as (registry, clock):
+    async with serve(routes) as base, providers(pixxel(base)) as (registry, clock):
         with pytest.raises(
             RemoteJobFailed, match=r"^Pixxel job wf/j package: Pixxel reports 'failed'$"
         ):
@@ -234,7 +219,7 @@ async def test_a_ready_package_without_a_url_is_polled_until_the_url_comes():
             {"id": "d", "status": "ready", "signed_url": url},
         ),
     }
-    async with platform(routes) as base, providers(pixxel(base)) as (registry, clock):
+    async with serve(routes) as base, providers(pixxel(base)) as (registry, clock):
         package = await prepare(registry, "pixxel:job:wf/j")
     assert package.assets[0].url == url
     assert package.assets[0].fallback_name == "j.zip"
@@ -253,7 +238,7 @@ async def test_a_task_not_yet_listed_by_a_running_job_is_waited_for():
             {"id": "t", "status": "ready", "signed_url": url}
         ),
     }
-    async with platform(routes) as base, providers(pixxel(base)) as (registry, clock):
+    async with serve(routes) as base, providers(pixxel(base)) as (registry, clock):
         package = await prepare(registry, "pixxel:task:wf/j/t")
     assert package.description == "Pixxel task package (ZIP)"
     assert package.download_id == "t"
@@ -275,7 +260,7 @@ async def test_an_unavailable_output_format_falls_back_and_says_so():
         "/webapi/oauth2/token": answers({"access_token": "tok", "expires_in": 60}),
         "/webapi/v3/jobs/a1": answers(job),
     }
-    async with platform(routes) as base:
+    async with serve(routes) as base:
         settings = ProvidersSettings(
             alteryx=AlteryxSettings(
                 base_url=base + "/webapi",
@@ -301,7 +286,7 @@ async def test_a_completed_alteryx_job_without_outputs_fails_clearly():
         "/webapi/oauth2/token": answers({"access_token": "tok"}),
         "/webapi/v3/jobs/a1": answers(job),
     }
-    async with platform(routes) as base:
+    async with serve(routes) as base:
         settings = ProvidersSettings(
             alteryx=AlteryxSettings(
                 base_url=base + "/webapi", client_id=Secret("i"), client_secret=Secret("s")
