@@ -70,6 +70,7 @@ class StoreListener:
         the lease is held nobody else moves the item, so it need not be read again."""
 
     async def current(self) -> ItemState | None:
+        """The item's state, read from the store only when not known here."""
         if self.state is None:
             record = await self._store.get(self._key)
             self.state = None if record is None else record.state
@@ -88,11 +89,11 @@ class StoreListener:
             return  # never step backwards on a late report
         await self.move(target)
 
-    async def move(self, target: ItemState, **fields: Any) -> None:
+    async def move(self, target: ItemState) -> None:
         """Transition to `target` (the store checks that the move is allowed)."""
         self.state = None  # unknown should the transition fail
         record = await self._store.transition(
-            self._key, target, now=self._clock.utcnow(), owner=self._owner, **fields
+            self._key, target, now=self._clock.utcnow(), owner=self._owner
         )
         self.state = record.state
 

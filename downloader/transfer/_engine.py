@@ -185,15 +185,15 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 
 class _Live:
-    """A body being read: the bytes it took so far, and the scope the watchdog cancels."""
+    """A body being read: the chunks it took so far, what the watchdog saw of them and
+    since when, and the scope the watchdog cancels."""
 
-    __slots__ = ("count", "scope", "seen", "since", "stalled")
+    __slots__ = ("count", "scope", "seen", "since")
 
     def __init__(self, now: float) -> None:
         self.count = 0
         self.seen = 0
         self.since = now
-        self.stalled = False
         self.scope = anyio.CancelScope()
 
 
@@ -621,7 +621,7 @@ class _Transfer:
                 if waited.cancelled_caught:
                     raise StallTimeout(timeouts.stall, url=redact_url(url))
             except TimeoutError:
-                raise StallTimeout(self.e.timeouts.connect, url=redact_url(url)) from None
+                raise StallTimeout(timeouts.connect, url=redact_url(url)) from None
             except aiohttp.ClientConnectorCertificateError as exc:  # no retry will fix it
                 raise NetworkError(
                     describe_tls_failure(exc), url=redact_url(url), retryable=False
@@ -670,9 +670,8 @@ class _Transfer:
                 for live in self.live:
                     if live.count != live.seen:
                         live.seen, live.since = live.count, now
-                    elif now - live.since >= stall and not live.stalled:
-                        live.stalled = True
-                        live.scope.cancel()
+                    elif now - live.since >= stall:
+                        live.scope.cancel()  # a second cancel of the same read does nothing
 
     async def _read_body(self, resp: aiohttp.ClientResponse, segment: Segment, live: _Live) -> bool:
         """The body of `_stream`.
