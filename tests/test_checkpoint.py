@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from downloader.transfer._checkpoint import Checkpoint, WorkFiles, current_boot_id, work_dir_for
+from downloader.transfer._checkpoint import Checkpoint, WorkFiles, current_boot_id, work_files_for
 from downloader.transfer._plan import Segment
 
 
@@ -132,13 +132,15 @@ def test_from_json_never_raises_on_text(text: str) -> None:
 def files(tmp_path: Path) -> WorkFiles:
     directory = tmp_path / "work"
     directory.mkdir()
-    return WorkFiles(directory)
+    return WorkFiles(directory, "0123abcd")
 
 
-def test_work_files_live_in_their_own_folder(files: WorkFiles) -> None:
+def test_work_files_sit_side_by_side_in_the_shared_folder(files: WorkFiles) -> None:
     assert files.data.parent == files.directory
     assert files.checkpoint.parent == files.directory
     assert files.data != files.checkpoint
+    other = WorkFiles(files.directory, "4567ef01")
+    assert {other.data, other.checkpoint}.isdisjoint({files.data, files.checkpoint})
 
 
 def test_a_saved_checkpoint_loads_back(files: WorkFiles) -> None:
@@ -164,13 +166,20 @@ def test_load_is_none_when_the_checkpoint_is_corrupt(files: WorkFiles) -> None:
 
 
 def test_load_is_none_when_the_folder_is_gone(tmp_path: Path) -> None:
-    assert WorkFiles(tmp_path / "never-created").load() is None
+    assert WorkFiles(tmp_path / "never-created", "0123abcd").load() is None
+
+
+def test_open_directory_creates_the_shared_folder(tmp_path: Path) -> None:
+    files = WorkFiles(tmp_path / "a" / "transfers", "0123abcd")
+    assert files.open_directory() is None
+    assert files.directory.is_dir()
+    assert list(files.directory.iterdir()) == []
 
 
 def test_save_leaves_only_the_checkpoint_behind(files: WorkFiles) -> None:
     files.data.write_bytes(b"")
     files.save(sample())
-    assert sorted(p.name for p in files.directory.iterdir()) == ["checkpoint.json", "data.part"]
+    assert sorted(p.name for p in files.directory.iterdir()) == ["0123abcd.json", "0123abcd.part"]
     assert not list(files.directory.glob("*.tmp"))
 
 
@@ -203,14 +212,18 @@ def test_a_failed_save_leaves_the_previous_checkpoint_intact(files: WorkFiles) -
     assert files.load() == sample()
 
 
-def test_reset_deletes_checkpoint_and_data_but_keeps_the_folder(files: WorkFiles) -> None:
+def test_reset_deletes_checkpoint_and_data_and_nothing_else(files: WorkFiles) -> None:
     files.data.write_bytes(b"x")
     files.save(sample())
+    neighbour = WorkFiles(files.directory, "4567ef01")
+    neighbour.data.write_bytes(b"y")
+    neighbour.save(sample())
     files.reset()
     assert not files.data.exists()
     assert not files.checkpoint.exists()
-    assert files.directory.is_dir()
     assert files.load() is None
+    assert sorted(p.name for p in files.directory.iterdir()) == ["4567ef01.json", "4567ef01.part"]
+    assert neighbour.load() == sample()
 
 
 def test_reset_of_nothing_is_harmless(files: WorkFiles) -> None:
@@ -219,51 +232,31 @@ def test_reset_of_nothing_is_harmless(files: WorkFiles) -> None:
     assert list(files.directory.iterdir()) == []
 
 
-def test_remove_deletes_the_folder(files: WorkFiles) -> None:
-    files.data.write_bytes(b"x")
-    files.save(sample())
-    files.remove()
-    assert not files.directory.exists()
+# --- work_files_for -----------------------------------------------------------------------------
 
 
-def test_remove_keeps_a_folder_that_holds_something_else(files: WorkFiles) -> None:
-    files.data.write_bytes(b"x")
-    files.save(sample())
-    stranger = files.directory / "notes.txt"
-    stranger.write_text("not ours")
-    files.remove()
-    assert not files.data.exists()
-    assert not files.checkpoint.exists()
-    assert stranger.read_text() == "not ours"
+def test_work_files_are_stable_for_a_key(tmp_path: Path) -> None:
+    first = work_files_for(tmp_path, "pixxel:job:42/scene.tif")
+    again = work_files_for(tmp_path, "pixxel:job:42/scene.tif")
+    assert (again.data, again.checkpoint) == (first.data, first.checkpoint)
+    assert first.directory == tmp_path / "transfers"
+    stem = first.data.name.removesuffix(".part")
+    assert len(stem) == 32
+    assert set(stem) <= set("0123456789abcdef")
+    assert first.checkpoint.name == f"{stem}.json"
 
 
-def test_remove_of_a_missing_folder_is_harmless(tmp_path: Path) -> None:
-    files = WorkFiles(tmp_path / "gone")
-    files.remove()
-    assert not files.directory.exists()
-
-
-# --- work_dir_for -------------------------------------------------------------------------------
-
-
-def test_work_dir_is_stable_for_a_key(tmp_path: Path) -> None:
-    first = work_dir_for(tmp_path, "pixxel:job:42/scene.tif")
-    assert work_dir_for(tmp_path, "pixxel:job:42/scene.tif") == first
-    assert first.parent == tmp_path / "transfers"
-    assert len(first.name) == 32
-    assert set(first.name) <= set("0123456789abcdef")
-
-
-def test_work_dir_does_not_leak_the_key_into_the_path(tmp_path: Path) -> None:
-    directory = work_dir_for(tmp_path, "../../etc/passwd")
-    assert directory.parent == tmp_path / "transfers"
-    assert ".." not in directory.parts
+def test_work_files_do_not_leak_the_key_into_the_path(tmp_path: Path) -> None:
+    files = work_files_for(tmp_path, "../../etc/passwd")
+    assert files.data.parent == tmp_path / "transfers"
+    assert files.checkpoint.parent == tmp_path / "transfers"
+    assert ".." not in files.data.parts
 
 
 @given(st.text(), st.text())
-def test_different_keys_get_different_work_dirs(first: str, second: str) -> None:
+def test_different_keys_get_different_work_files(first: str, second: str) -> None:
     root = Path("/archive/.partial")
-    same = work_dir_for(root, first) == work_dir_for(root, second)
+    same = work_files_for(root, first).data == work_files_for(root, second).data
     assert same == (first == second)
 
 

@@ -127,7 +127,7 @@ async def test_below_min_free_space_the_transfer_pauses_and_resumes_when_space_i
             assert not results, "the transfer went on below min_free_space"
             assert nothing_final_except(dest)
             assert free_bytes(small_fs) >= 8 * MiB - MiB  # the minimum was kept
-            assert list((small_fs / ".partial").rglob("data.part"))
+            assert list((small_fs / ".partial").rglob("*.part"))
             ballast.unlink()
             with anyio.fail_after(20):
                 while not results:
@@ -170,9 +170,9 @@ async def test_enospc_in_the_middle_of_a_write_waits_and_keeps_every_byte(
             await anyio.sleep(0.3)
             assert not results
             assert nothing_final_except(dest)
-            parts = list((small_fs / ".partial").rglob("data.part"))
+            parts = list((small_fs / ".partial").rglob("*.part"))
             assert parts
-            assert (parts[0].parent / "checkpoint.json").exists()
+            assert parts[0].with_suffix(".json").exists()
             ballast.unlink()
             with anyio.fail_after(20):
                 while not results:

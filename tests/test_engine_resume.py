@@ -14,7 +14,7 @@ import anyio
 from downloader.emulator._content import SeededContent
 from downloader.emulator._files import Faults, FileSpec, RunningHost
 from downloader.transfer import AssetRequest, Limits
-from downloader.transfer._checkpoint import Checkpoint, WorkFiles, work_dir_for
+from downloader.transfer._checkpoint import Checkpoint, work_files_for
 from tests.support.engine import make_engine
 
 MiB = 1 << 20
@@ -23,7 +23,7 @@ LIMITS = Limits(segment_min_size=MiB, segments=4)
 
 
 def checkpoint(root: Path, key: str) -> Checkpoint | None:
-    return WorkFiles(work_dir_for(root / ".partial", key)).load()
+    return work_files_for(root / ".partial", key).load()
 
 
 def resume_starts(host: RunningHost) -> list[int]:

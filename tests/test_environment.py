@@ -97,7 +97,7 @@ async def test_an_archive_deleted_while_running_is_made_again_and_the_item_archi
 
         tg.start_soon(work)
         with anyio.fail_after(20):
-            while not list(root.rglob("data.part")):
+            while not list(root.rglob("*.part")):
                 await anyio.sleep(0.02)
         await anyio.sleep(0.3)
         shutil.rmtree(root)

@@ -190,7 +190,7 @@ class ItemWorker:
             asset = dataclasses.replace(
                 asset, on_progress=self._progress(ref, total_done), on_wait=self._waiting(ref)
             )
-            name, size, sha256, md5, is_zip = await self._fetch(ref, index, asset, bag, taken)
+            name, size, sha256, md5, is_zip = await self._fetch(asset, bag, taken)
             fetched.append((asset.key, name, size, sha256, md5, is_zip))
             taken.add(name)
             await self.store.save_asset(
@@ -296,27 +296,14 @@ class ItemWorker:
         return [(f"{folder}/{f.path}", f.size, f.sha256, None) for f in files]
 
     async def _fetch(
-        self,
-        ref: ItemRef,
-        index: int,
-        asset: AssetRequest,
-        bag: BagBuilder,
-        taken: set[str],
+        self, asset: AssetRequest, bag: BagBuilder, taken: set[str]
     ) -> tuple[str, int, str, str | None, bool]:
-        # each asset lands in its own folder first, so two assets that the servers
-        # give the same name can never overwrite each other inside the bag
-        incoming = self.engine.partial_root / "incoming" / bag.staging_dir.name / str(index)
-        result = await self.engine.fetch(asset, incoming)
-        name = _unique(result.name, taken)
-        target = bag.data_dir / name
-
-        def move_and_sniff() -> bool:
-            result.path.replace(target)
-            return _looks_like_zip(target)
-
-        # whether it starts like a ZIP is told by the same worker-thread call that moves it
-        is_zip = await anyio.to_thread.run_sync(move_and_sniff)
-        return name, result.size, result.sha256, result.digests.get("md5"), is_zip
+        # straight into the bag, under a name no other asset of the item has taken
+        result = await self.engine.fetch(
+            asset, bag.data_dir, rename=lambda name: _unique(name, taken)
+        )
+        is_zip = _starts_like_zip(result.head)
+        return result.name, result.size, result.sha256, result.digests.get("md5"), is_zip
 
 
 # not worth trying again until someone changes the permissions or the mount
@@ -338,9 +325,13 @@ def filesystem_error(exc: OSError) -> FilesystemError:
 ZIP_LIMITS: dict[str, Any] = {"max_total": 1 << 40, "max_ratio": 1000.0, "max_members": 100_000}
 
 
+def _starts_like_zip(head: bytes) -> bool:
+    return head[:4] in (b"PK\x03\x04", b"PK\x05\x06")
+
+
 def _looks_like_zip(path: Path) -> bool:
     with path.open("rb") as f:
-        return f.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+        return _starts_like_zip(f.read(4))
 
 
 def _unique(name: str, taken: set[str]) -> str:

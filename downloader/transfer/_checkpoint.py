@@ -11,7 +11,6 @@ Either way a cursor never points past bytes that are really on disk.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -127,22 +126,27 @@ def current_boot_id() -> str | None:
         return None
 
 
-def work_dir_for(partial_root: Path, key: str) -> Path:
-    """The private working folder of one asset under `<root>/.partial/`."""
+def work_files_for(partial_root: Path, key: str) -> WorkFiles:
+    """The data file and checkpoint of one asset, under `<root>/.partial/transfers/`."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return partial_root / "transfers" / digest
+    return WorkFiles(partial_root / "transfers", digest)
 
 
 class WorkFiles:
-    """The data file and checkpoint of one transfer, in its own folder."""
+    """The data file and checkpoint of one transfer: `<stem>.part` and `<stem>.json`.
 
-    def __init__(self, directory: Path) -> None:
+    Every transfer's files sit side by side in one shared folder, so a transfer
+    creates no folder of its own and deletes none: on a busy archive, creating and
+    deleting thousands of inodes a minute is a cost of its own.
+    """
+
+    def __init__(self, directory: Path, stem: str) -> None:
         self.directory = directory
-        self.data = directory / "data.part"
-        self.checkpoint = directory / "checkpoint.json"
+        self.data = directory / f"{stem}.part"
+        self.checkpoint = directory / f"{stem}.json"
 
     def open_directory(self) -> Checkpoint | None:
-        """Create the folder if need be; the checkpoint a restart may trust, if any."""
+        """Create the shared folder if need be; the checkpoint a restart may trust, if any."""
         self.directory.mkdir(parents=True, exist_ok=True)
         return self.load()
 
@@ -166,10 +170,6 @@ class WorkFiles:
         os.replace(tmp, self.checkpoint)
 
     def reset(self) -> None:
+        """Delete the checkpoint and the data file; the shared folder stays."""
         for path in (self.checkpoint, self.data):
             path.unlink(missing_ok=True)
-
-    def remove(self) -> None:
-        self.reset()
-        with contextlib.suppress(OSError):
-            self.directory.rmdir()

@@ -48,7 +48,7 @@ from downloader.transfer._checkpoint import (
     Checkpoint,
     WorkFiles,
     current_boot_id,
-    work_dir_for,
+    work_files_for,
 )
 from downloader.transfer._digests import (
     ExpectedDigest,
@@ -115,6 +115,11 @@ class FetchResult:
     digests: dict[str, str]
     verified_by: tuple[str, ...]
     bytes_received: int
+    head: bytes = b""
+    """The file's first bytes (up to `HEAD_BYTES`), enough to tell a ZIP from a TIFF."""
+
+
+HEAD_BYTES = 8
 
 
 def _received_before_failure(stream: aiohttp.StreamReader, limit: int | None) -> bytes:
@@ -300,13 +305,21 @@ class TransferEngine:
             limiter = self._hosts[key] = anyio.CapacityLimiter(self.limits.max_per_host)
         return limiter
 
-    async def fetch(self, request: AssetRequest, dest_dir: Path) -> FetchResult:
-        """Fetch `request` into `dest_dir/<name>`; the final name holds only verified bytes."""
+    async def fetch(
+        self,
+        request: AssetRequest,
+        dest_dir: Path,
+        *,
+        rename: Callable[[str], str] | None = None,
+    ) -> FetchResult:
+        """Fetch `request` into `dest_dir/<name>`; the final name holds only verified bytes.
+
+        `<name>` is the one the request or the server gives, or what `rename` makes of
+        it when given (called once, just before the verified file is moved there).
+        """
         async with self._files:
-            transfer = _Transfer(
-                self, request, WorkFiles(work_dir_for(self.partial_root, request.key))
-            )
-            return await transfer.run(dest_dir)
+            transfer = _Transfer(self, request, work_files_for(self.partial_root, request.key))
+            return await transfer.run(dest_dir, rename)
 
 
 class _Transfer:
@@ -334,7 +347,7 @@ class _Transfer:
         self.watch_scope = anyio.CancelScope()
 
     # ---- the outer loop: restarts and verification retries -----------------
-    async def run(self, dest_dir: Path) -> FetchResult:
+    async def run(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
         restarts = 0
         verify_failures = 0
         while True:
@@ -342,7 +355,7 @@ class _Transfer:
             # unlink takes milliseconds, and many small transfers run side by side
             self.cp = await anyio.to_thread.run_sync(self._open_or_reset)
             try:
-                return await self._attempt(dest_dir)
+                return await self._attempt(dest_dir, rename)
             except _Restart as restart:
                 restarts += 1
                 log.info("transfer.restart", key=self.request.key, reason=restart.reason)
@@ -385,7 +398,7 @@ class _Transfer:
     def _redacted(self) -> str | None:
         return redact_url(self.request.url) if self.request.url else None
 
-    async def _attempt(self, dest_dir: Path) -> FetchResult:
+    async def _attempt(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
         first: _Slot | None = None
         if self.cp is None:  # `run` emptied the work folder
             first = await self._probe()
@@ -416,7 +429,7 @@ class _Transfer:
                     with contextlib.suppress(DownloaderError):
                         await self._report()
         await self._report()
-        return await self._finish(hasher, dest_dir)
+        return await self._finish(hasher, dest_dir, rename)
 
     # ---- the first request decides the plan --------------------------------
     async def _probe(self) -> _Slot:
@@ -859,7 +872,9 @@ class _Transfer:
             await self.progress.wait()
 
     # ---- the end: verify, then promote -------------------------------------
-    async def _finish(self, hasher: MultiHasher, dest_dir: Path) -> FetchResult:
+    async def _finish(
+        self, hasher: MultiHasher, dest_dir: Path, rename: Callable[[str], str] | None
+    ) -> FetchResult:
         assert self.cp is not None
         assert self.data is not None
         size = contiguous_end(self.cp.segments)
@@ -881,23 +896,27 @@ class _Transfer:
                 raise DigestMismatch(
                     algorithm, value, to_hex(actual[algorithm]), source=source, url=url
                 )
+        name = self.cp.name if rename is None else rename(self.cp.name)
+        final = dest_dir / name
         data = self.data
         self.data = None
-        final = dest_dir / self.cp.name
 
-        def promote_and_clean() -> None:
+        def promote_and_clean() -> bytes:
+            head = data.read_at(0, HEAD_BYTES)
             promote(data, self.files.data, final)
-            self.files.remove()
+            self.files.reset()  # the checkpoint, if one was saved
+            return head
 
-        await anyio.to_thread.run_sync(promote_and_clean)
+        head = await anyio.to_thread.run_sync(promote_and_clean)
         return FetchResult(
             path=final,
-            name=self.cp.name,
+            name=name,
             size=size,
             sha256=to_hex(actual["sha256"]),
             digests={k: to_hex(v) for k, v in actual.items()},
             verified_by=tuple(sorted({s for _, _, s in expected})),
             bytes_received=self.received,
+            head=head,
         )
 
 

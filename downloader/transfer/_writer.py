@@ -46,6 +46,10 @@ class DataFile:
             if written:
                 parts[0] = bytes(memoryview(parts[0])[written:])
 
+    def read_at(self, offset: int, size: int) -> bytes:
+        """Up to `size` bytes from `offset` (fewer at the end of the file)."""
+        return os.pread(self.fd, size, offset)
+
     def sync(self) -> None:
         os.fdatasync(self.fd)
 

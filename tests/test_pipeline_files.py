@@ -1,0 +1,74 @@
+"""Plain (not zipped) packages of several files: straight into the bag, nothing left behind."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import aiohttp
+import bagit
+
+from downloader.config import PollSettings, load_config
+from downloader.emulator import Emulator, parse_scenario, start_emulator, write_client_files
+from downloader.runners._compose import run_once
+from downloader.store import ItemState, open_store
+from downloader.watchlist import load_watchlist
+
+SCENARIO = """
+[emulator]
+seed = 11
+scale_token = "scale-files-token"
+
+[[scale.job]]
+id = 601
+polls_until_done = 1
+files = [
+  { name = "north/scene.tif", size = 70000 },
+  { name = "south/scene.tif", size = 90000 },
+  { name = "scene.json", size = 500 },
+]
+"""
+
+
+async def test_a_package_of_files_named_alike_is_filed_whole_leaving_nothing_behind(
+    tmp_path: Path,
+) -> None:
+    scenario = parse_scenario(SCENARIO, source="files.toml")
+    root = tmp_path / "archive"
+    async with await start_emulator(Emulator(scenario)) as running:
+        files = write_client_files(
+            scenario,
+            running.base_url,
+            tmp_path / "client",
+            archive_root=root,
+            state_url=f"sqlite:///{tmp_path / 'state.db'}",
+        )
+        settings = load_config(files.config)
+        settings = dataclasses.replace(
+            settings, poll=PollSettings(initial_interval=0.05, max_interval=0.1, give_up_after=60)
+        )
+        await run_once(settings, load_watchlist(files.watchlist).items)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(running.base_url + "/_emulator/expected") as resp,
+        ):
+            offered = await resp.json()
+    expected = sorted(f["sha256"] for files_of_item in offered.values() for f in files_of_item)
+    async with open_store(settings.state.url) as store:
+        (record,) = await store.list_items()
+    assert record.state is ItemState.ARCHIVED
+    bag = bagit.Bag(record.archive_path)
+    bag.validate()
+    # two files the server names alike both arrive, neither overwriting the other
+    names = sorted(Path(p).name for p in bag.payload_entries())
+    assert len(names) == 3
+    assert len(set(names)) == 3
+    payload = Path(record.archive_path) / "data"
+    got = sorted(hashlib.sha256(p.read_bytes()).hexdigest() for p in payload.rglob("*.*"))
+    assert got == expected
+    # no file and no folder of the item's own stays under .partial
+    leftovers = [p for p in (root / ".partial").rglob("*") if p.is_file()]
+    assert leftovers == []
+    folders = sorted(p.relative_to(root / ".partial") for p in (root / ".partial").rglob("*"))
+    assert folders == [Path("bags"), Path("transfers")]
