@@ -7,17 +7,18 @@ instead) and, after a full run, the README's table between its bench markers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import re
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench import report, service, workloads
 from bench.data import DataSet, GiB, KiB, MiB
-from bench.harness import Workload, run_workload
+from bench.harness import Workload, empty_trash, run_workload
 from bench.nginx import Nginx
 
 HERE = Path(__file__).resolve().parent
@@ -34,8 +35,11 @@ Method: every tool fetches the same files from one private nginx on 127.0.0.1
 W2 through a location with `limit_rate 25m` per connection). The contenders of a
 workload run in alternation, the first one rotating every round; figures are medians.
 Caches: the source files are read into the page cache before each workload, so every
-tool reads the same warm files; before each run the previous outputs are deleted and
-`sync` flushes dirty pages, so no run pays for another's writeback. Each run is
+tool reads the same warm files; before each run `sync` flushes dirty pages, so no run
+pays for another's writeback. The outputs of W3 and W4 (thousands of files) are deleted
+when the suite ends, not between runs: on this machine's ext4, which has no journal,
+every file or folder created steps over each inode deleted in the last minute, so a
+deletion between runs would slow the next run, whichever tool it is. Each run is
 timed by `/usr/bin/time -v` (wall, user+sys CPU, peak RSS) and every output's SHA-256
 is checked after the run. The downloader runs `downloader once` on `[[http.file]]`
 items carrying their SHA-256: it verifies, fsyncs and files each into a BagIt bag;
@@ -80,7 +84,8 @@ def main() -> int:
         return not only or key.upper() in only or key.upper().rstrip("AB") in only
 
     done: dict[str, Workload] = {}
-    with Nginx(work / "nginx", data.root) as server:
+    empty_trash(work)  # what an interrupted suite left
+    with Nginx(work / "nginx", data.root) as server, _emptied_at_exit(work):
         log(f"nginx on 127.0.0.1:{server.port}")
         builders: list[tuple[str, Callable[[], Workload]]] = [
             ("W1", lambda: workloads.w1(data, server, sizes.w1, with_sync=args.peers)),
@@ -121,6 +126,14 @@ def main() -> int:
         update_readme(HERE.parent / "README.md", text, out)
     log(f"results in {out} ({elapsed:.0f} s)")
     return 0
+
+
+@contextlib.contextmanager
+def _emptied_at_exit(work: Path) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        empty_trash(work)
 
 
 def render(done: dict[str, Workload], runs: int, quick: bool, elapsed: float) -> str:

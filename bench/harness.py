@@ -2,9 +2,14 @@
 
 A round runs every contender once, each in a fresh directory, with the start
 of the order rotated every round so that none always runs first or last.
-Before each run the previous outputs are deleted and `sync` flushes dirty pages,
-so no run pays for another's writeback.  After each run the contender's check
-reads its outputs back and compares SHA-256 digests; a mismatch stops the bench.
+Before each run `sync` flushes dirty pages, so no run pays for another's
+writeback.  After each run the contender's check reads its outputs back and
+compares SHA-256 digests; a mismatch stops the bench.  Then the outputs are
+deleted, or, for a workload of many small files, set aside in `<work>/trash/`
+and deleted when the suite ends: on an ext4 without a journal, every inode
+deleted in the last minute is stepped over, one inode-table lookup each, by
+every file or folder created after it, so deleting one run's thousands of
+files would slow the next run's creates, whichever tool it is.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ class Workload:
     """Whether the contenders are tools compared with the downloader (ratio column)."""
     notes: list[str] = field(default_factory=list)
     load: list[str] = field(default_factory=list)
+    defer_cleanup: bool = False
+    """Outputs are set aside after each run and deleted by `empty_trash` (see above)."""
 
     def throughput(self, c: Contender) -> float:
         scale = 1e6 if self.unit == "MB/s" else 1.0
@@ -96,7 +103,12 @@ def run_workload(workload: Workload, work: Path, runs: int, log: Callable[[str],
                     c.teardown(run)
             c.runs.append((result, extra))
             cleaning = time.monotonic()
-            shutil.rmtree(run, ignore_errors=True)
+            if workload.defer_cleanup:
+                trash = work / "trash"
+                trash.mkdir(exist_ok=True)
+                run.rename(trash / f"{workload.key}-{round_}-{c.name.split()[0]}-{time.time_ns()}")
+            else:
+                shutil.rmtree(run, ignore_errors=True)
             # what the suite spends around the timed command, to keep it within budget
             overhead = (
                 f"prepare {prepared - started:.1f} s, check {cleaning - checked:.1f} s, "
@@ -109,6 +121,11 @@ def run_workload(workload: Workload, work: Path, runs: int, log: Callable[[str],
                 + f"  (load {load_average()}; {overhead})"
             )
     workload.load.append(load_average())
+
+
+def empty_trash(work: Path) -> None:
+    """Delete the outputs that runs set aside (`Workload.defer_cleanup`)."""
+    shutil.rmtree(work / "trash", ignore_errors=True)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float) -> None:

@@ -190,7 +190,13 @@ def many(
     title = f"{count} files of {size // 1024} KiB as plain URL items, {parallel} at a time"
     names = [f"{key.lower()}/{i:05d}.bin" for i in range(count)]
     return Workload(
-        key, title, contenders, amount=count, unit="files/s", warm=lambda: data.warm(names)
+        key,
+        title,
+        contenders,
+        amount=count,
+        unit="files/s",
+        warm=lambda: data.warm(names),
+        defer_cleanup=True,
     )
 
 

@@ -58,6 +58,7 @@ async def test_a_package_of_files_named_alike_is_filed_whole_leaving_nothing_beh
     async with open_store(settings.state.url) as store:
         (record,) = await store.list_items()
     assert record.state is ItemState.ARCHIVED
+    assert record.archive_path is not None
     bag = bagit.Bag(record.archive_path)
     bag.validate()
     # two files the server names alike both arrive, neither overwriting the other
