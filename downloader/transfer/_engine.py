@@ -11,8 +11,8 @@ place.  Failures are classified by `_backoff.classify_status` and retried under
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import functools
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -70,7 +70,7 @@ from downloader.transfer._ratelimit import Throttle
 from downloader.transfer._space import SpaceGuard, is_disk_full
 from downloader.transfer._tls import describe_tls_failure
 from downloader.transfer._urls import host_key, redact_url
-from downloader.transfer._writer import DataFile, promote
+from downloader.transfer._writer import DataFile, PrefixHash, promote
 
 log = structlog.get_logger("downloader.transfer")
 
@@ -202,6 +202,49 @@ class _Live:
         self.scope = anyio.CancelScope()
 
 
+class _StallWatch:
+    """Cancels every body read of the engine that took no chunk for `stall` seconds.
+
+    One timer for all the engine's transfers looks at the reads a few times per
+    stall period, and only while some read is going on: a read costs one counter
+    increment per chunk, instead of a timer re-armed per chunk or a task per
+    transfer.  Real time, like the network it watches: not the injected clock.
+    """
+
+    def __init__(self, stall: float) -> None:
+        self.stall = stall
+        self.live: set[_Live] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, live: _Live) -> None:
+        self.live.add(live)
+        if self.stall <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        if self._timer is None or self._loop is not loop:
+            self._arm(loop)
+
+    def discard(self, live: _Live) -> None:
+        self.live.discard(live)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._timer = loop.call_later(max(self.stall / 4, 0.005), self._tick, loop)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        if not self.live:
+            return  # the next read re-arms it
+        now = loop.time()
+        for live in self.live:
+            if live.count != live.seen:
+                live.seen, live.since = live.count, now
+            elif now - live.since >= self.stall:
+                live.scope.cancel()  # a second cancel of the same read does nothing
+        self._arm(loop)
+
+
 class _Slot:
     """One connection slot of a host, held from the request to the end of its body.
 
@@ -292,8 +335,9 @@ class TransferEngine:
         self._throttle = Throttle(self.limits.bandwidth_limit, clock)
         self.space = space or SpaceGuard(partial_root, self.limits.min_free_space, clock)
         # no per-read timer in aiohttp: it would be re-armed for every chunk received.
-        # A silent body is caught by each transfer's `_watch_stalls`, and a server that
+        # A silent body is caught by the engine's `_StallWatch`, and a server that
         # never sends its headers by the deadline around the request in `_Transfer._open`.
+        self._stalls = _StallWatch(self.timeouts.stall)
         self._http_timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self.timeouts.connect, sock_read=None
         )
@@ -343,8 +387,7 @@ class _Transfer:
         self.sync_due = False
         self.record_wanted = anyio.Event()
         self.lanes = anyio.CapacityLimiter(engine.limits.segments)
-        self.live: set[_Live] = set()
-        self.watch_scope = anyio.CancelScope()
+        self.front = PrefixHash(MultiHasher())
 
     # ---- the outer loop: restarts and verification retries -----------------
     async def run(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
@@ -404,16 +447,25 @@ class _Transfer:
             first = await self._probe()
         assert self.cp is not None
         self.data = DataFile.open(self.files.data)
-        hasher = MultiHasher(a for a, _, _ in self._expected_tuples())
-        self.watch_scope = anyio.CancelScope()
+        self.front = PrefixHash(MultiHasher(a for a, _, _ in self._expected_tuples()))
+        segments = self.cp.segments
+        pending = [s for s in segments if not s.done]
+        # bytes no write hands to the hasher as they land: later segments, a resumed prefix
+        follow = len(segments) > 1 or segments[0].pos > segments[0].start
+        # the cursors of a small file are not saved, and its progress is told at the end
+        record = not self._is_small()
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._follow_hash, hasher)
-                tg.start_soon(self._record)
-                if not all(s.done for s in self.cp.segments):  # else no segment would end it
-                    tg.start_soon(self._watch_stalls)
-                for segment in self.cp.segments:
-                    if not segment.done:
+            if len(pending) == 1 and not (follow or record):
+                # one small stream and nothing to run beside it: no task group
+                only, first = first, None
+                await self._run_segment(pending[0], only)
+            else:
+                async with anyio.create_task_group() as tg:
+                    if follow:
+                        tg.start_soon(self._follow_hash)
+                    if record:
+                        tg.start_soon(self._record)
+                    for segment in pending:
                         tg.start_soon(self._run_segment, segment, first)
                         first = None
         except BaseExceptionGroup as group:
@@ -421,7 +473,7 @@ class _Transfer:
         finally:
             if first is not None:
                 first.release()
-            if not all(s.done for s in self.cp.segments):  # else promotion syncs it all
+            if not all(s.done for s in segments):  # else promotion syncs it all
                 with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                     await self._checkpoint()
                     # what is on disk is told once more on the way out (a stop, a
@@ -429,7 +481,12 @@ class _Transfer:
                     with contextlib.suppress(DownloaderError):
                         await self._report()
         await self._report()
-        return await self._finish(hasher, dest_dir, rename)
+        return await self._finish(dest_dir, rename)
+
+    def _is_small(self) -> bool:
+        """A file of at most `INLINE_HASH` bytes: hashed on the loop, its cursors unsaved."""
+        assert self.cp is not None
+        return self.cp.total is not None and self.cp.total <= INLINE_HASH
 
     # ---- the first request decides the plan --------------------------------
     async def _probe(self) -> _Slot:
@@ -513,8 +570,6 @@ class _Transfer:
                 self.lanes.release()
         finally:
             self.record_wanted.set()  # the recorder ends once every segment is done
-            if self.cp is None or all(s.done for s in self.cp.segments):
-                self.watch_scope.cancel()  # and so does the stall watchdog
 
     async def _fetch_segment(self, segment: Segment, first: _Slot | None) -> None:
         assert self.cp is not None
@@ -654,37 +709,18 @@ class _Transfer:
     async def _stream(self, resp: aiohttp.ClientResponse, segment: Segment) -> bool:
         """Write the body at the segment's cursor; True when the body ended cleanly.
 
-        The read is watched by `_watch_stalls`, which cancels it when no byte came
-        for `timeouts.stall` seconds; that ends here as a `StallTimeout`.
+        The read is watched by the engine's `_StallWatch`, which cancels it when no
+        byte came for `timeouts.stall` seconds; that ends here as a `StallTimeout`.
         """
         live = _Live(anyio.current_time())
-        self.live.add(live)
+        stalls = self.e._stalls
+        stalls.add(live)
         try:
             with live.scope:
                 return await self._read_body(resp, segment, live)
         finally:
-            self.live.discard(live)
+            stalls.discard(live)
         raise StallTimeout(self.e.timeouts.stall, url=redact_url(str(resp.url)))
-
-    async def _watch_stalls(self) -> None:
-        """Cancel every body read that took no byte for `timeouts.stall` seconds.
-
-        One task per transfer looks at its reads a few times per stall period, so a
-        read costs one counter increment per chunk instead of a timer re-armed per
-        chunk.  Real time, like the network it watches: not the injected clock.
-        """
-        stall = self.e.timeouts.stall
-        if stall <= 0:
-            return
-        with self.watch_scope:
-            while True:
-                await anyio.sleep(max(stall / 4, 0.005))
-                now = anyio.current_time()
-                for live in self.live:
-                    if live.count != live.seen:
-                        live.seen, live.since = live.count, now
-                    elif now - live.since >= stall:
-                        live.scope.cancel()  # a second cancel of the same read does nothing
 
     async def _read_body(self, resp: aiohttp.ClientResponse, segment: Segment, live: _Live) -> bool:
         """The body of `_stream`.
@@ -746,8 +782,13 @@ class _Transfer:
         """
         assert self.data is not None
         size = sum(len(c) for c in chunks)
+        data, front, offset = self.data, self.front, segment.pos
+
+        def write() -> None:
+            data.write_at(chunks, offset)
+            front.feed(offset, chunks)  # hashed now, if the hashed prefix ends here
+
         # `chunks` stays untouched until the write returns: the stream waits for it
-        write = functools.partial(self.data.write_at, chunks, segment.pos)
         await self.e.space.write(write, size, self.request.on_wait, key=self.request.key)
         segment.pos += size
         # written: a cancel landing later must not make `_stream` write these bytes a
@@ -843,42 +884,44 @@ class _Transfer:
         own = [(d.algorithm, d.hex(), d.source) for d in self.request.expected_digests]
         return own + list(self.cp.offered)
 
-    async def _follow_hash(self, hasher: MultiHasher) -> None:
-        """Hash the file's contiguous on-disk prefix as it grows, from a worker thread.
+    async def _follow_hash(self) -> None:
+        """Hash from disk what no write handed over, as the contiguous prefix grows.
 
-        Hashing runs beside the streams, not in their path: a stream goes on reading
-        while the bytes it wrote last are hashed.  A file of at most `INLINE_HASH`
-        bytes is hashed here on the loop instead: reading it back from the page cache
-        and hashing it takes less than handing it to a thread and back."""
+        Runs beside the streams, not in their path, in a worker thread; a small file
+        (`_is_small`) is read back here on the loop instead, as that takes less than
+        handing it to a thread and back."""
         assert self.cp is not None
         assert self.data is not None
         segments = self.cp.segments
-        data = self.data
-        inline = self.cp.total is not None and self.cp.total <= INLINE_HASH
-        hashed = 0
+        data, front = self.data, self.front
+        inline = self._is_small()
         while True:
             target = contiguous_end(segments)
-            if target > hashed:
+            if target > front.done:
                 if inline:
-                    hashed = data.hash_range(hasher, hashed, target)
+                    front.catch_up(data, target)
                 else:
-                    hashed = await anyio.to_thread.run_sync(data.hash_range, hasher, hashed, target)
+                    await anyio.to_thread.run_sync(front.catch_up, data, target)
                 continue
             if all(s.done for s in segments):
                 return
             self.progress = anyio.Event()
-            if contiguous_end(segments) > hashed or all(s.done for s in segments):
+            if contiguous_end(segments) > front.done or all(s.done for s in segments):
                 continue
             await self.progress.wait()
 
     # ---- the end: verify, then promote -------------------------------------
-    async def _finish(
-        self, hasher: MultiHasher, dest_dir: Path, rename: Callable[[str], str] | None
-    ) -> FetchResult:
+    async def _finish(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
         assert self.cp is not None
         assert self.data is not None
         size = contiguous_end(self.cp.segments)
         url = self._redacted()
+        front, hasher = self.front, self.front.hasher
+        if front.done < size:  # what no write handed over and nothing followed
+            if self._is_small():
+                front.catch_up(self.data, size)
+            else:
+                await anyio.to_thread.run_sync(front.catch_up, self.data, size)
         for expected_size in (self.cp.total, self.request.expected_size):
             if expected_size is not None and expected_size != size:
                 raise SizeMismatch(expected_size, size, url=url)

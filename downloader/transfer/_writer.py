@@ -6,6 +6,7 @@ Blocking calls, meant to run in a worker thread (`anyio.to_thread.run_sync`).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -71,6 +72,42 @@ class DataFile:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+class PrefixHash:
+    """The hasher of a file's contiguous prefix, fed by whichever thread has its next bytes.
+
+    A write that lands exactly where the hashed prefix ends hands its bytes over
+    as they are (`feed`), so they are never read back; bytes written anywhere else
+    (a later segment, a resumed file) are read back from the file by `catch_up` once
+    the prefix reaches them.  `done` only grows, one whole write or block at a time,
+    under a lock: the hasher sees every byte once, in file order.
+    """
+
+    def __init__(self, hasher: MultiHasher) -> None:
+        self.hasher = hasher
+        self.done = 0
+        self._lock = threading.Lock()
+
+    def feed(self, offset: int, chunks: Sequence[bytes]) -> bool:
+        """Hash `chunks`, just written at `offset`, if the prefix ends there."""
+        with self._lock:
+            if offset != self.done:
+                return False
+            for chunk in chunks:
+                self.hasher.update(chunk)
+                self.done += len(chunk)
+            return True
+
+    def catch_up(self, data: DataFile, end: int) -> int:
+        """Hash what is on disk from `done` up to `end`; returns `done`."""
+        while True:
+            with self._lock:
+                if self.done >= end:
+                    return self.done
+                self.done = data.hash_range(
+                    self.hasher, self.done, min(end, self.done + HASH_BLOCK)
+                )
 
 
 def fsync_dir(path: Path) -> None:
