@@ -78,7 +78,9 @@ def check_url(url: str) -> None:
         raise ValueError(f"url {url!r} is not a valid URL: {exc}") from exc
     if parts.scheme not in ("http", "https") or not host:
         raise ValueError(f"url must be an http:// or https:// URL (got {url!r})")
-    if any(ch.isspace() or not ch.isprintable() for ch in url):
+    # the one printable white-space character is the plain space; every other one,
+    # and every control character, fails isprintable()
+    if " " in url or not url.isprintable():
         raise ValueError("url contains whitespace or control characters")
 
 

@@ -358,3 +358,20 @@ async def test_cancelling_finish_leaves_a_whole_bag_and_a_builder_that_knows_it(
     assert not builder.staging_dir.exists()
     with pytest.raises(ArchiveError, match="already finished"):
         builder.add_payload("late.bin", 1, "0" * 64)
+
+
+async def test_a_builder_that_made_no_folder_yet_leaves_it_to_the_first_write_and_finish(
+    tmp_path: Path,
+) -> None:
+    lazy = BagBuilder.in_archive(tmp_path, JOB, clock=FakeClock(), create=False)
+    assert not lazy.staging_dir.exists()  # nothing blocking was done on construction
+    put(lazy, "scene.tif", b"written by the first fetch")
+    bag = await lazy.finish(tmp_path / item_path(JOB))
+    bagit.Bag(str(bag)).validate()
+    assert files_under(bag / "data") == {"scene.tif"}
+    empty_ref = ItemRef("pixxel", "job", ("wf-1", "job-3"))
+    empty = BagBuilder.in_archive(tmp_path, empty_ref, clock=FakeClock(), create=False)
+    bag = await empty.finish(tmp_path / item_path(empty_ref))  # a package of no file
+    bagit.Bag(str(bag)).validate()
+    assert (bag / "data").is_dir()
+    assert files_under(bag / "data") == set()

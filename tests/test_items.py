@@ -102,6 +102,18 @@ def test_items_sort_by_provider_kind_and_ids() -> None:
         ({"provider": "http", "kind": "file", "ids": ("h",), "sha256": "AB" * 32}, "lower-case"),
         ({"provider": "pixxel", "kind": "job", "ids": ("a/b", "c")}, "must not contain '/'"),
         ({"provider": "scale", "kind": "job", "ids": ("a\x00",)}, "control"),
+        *(
+            ({"provider": "http", "kind": "file", "ids": ("h",), "url": url}, "whitespace")
+            for url in (
+                "https://h/a b",
+                "https://h/a\tb",
+                "https://h/a\nb",
+                "https://h/a\x7fb",
+                "https://h/a\u00a0b",
+                "https://h/a\u2028b",
+                "https://h/a\u3000b",
+            )
+        ),
     ],
 )
 def test_construction_validates_every_field(kwargs: dict[str, object], message: str) -> None:

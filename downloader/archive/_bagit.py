@@ -61,18 +61,25 @@ class BagBuilder:
     file under `data_dir` must be declared with `add_payload` before `finish`.
     """
 
-    def __init__(self, staging_dir: Path, ref: ItemRef, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, staging_dir: Path, ref: ItemRef, *, clock: Clock | None = None, create: bool = True
+    ) -> None:
+        """`create=False` leaves making `data_dir` to whoever first writes into it (the
+        transfer engine does, in a worker thread), and to `finish`: no blocking call here."""
         self.staging_dir = staging_dir
         self.ref = ref
         self._clock: Clock = clock or SystemClock()
         self._payload: dict[str, PayloadFile] = {}
         self._finished = False
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
 
     @classmethod
-    def in_archive(cls, root: Path, ref: ItemRef, *, clock: Clock | None = None) -> BagBuilder:
+    def in_archive(
+        cls, root: Path, ref: ItemRef, *, clock: Clock | None = None, create: bool = True
+    ) -> BagBuilder:
         """The builder of `ref` in its usual staging folder below archive `root`."""
-        return cls(root / staging_path(ref), ref, clock=clock)
+        return cls(root / staging_path(ref), ref, clock=clock, create=create)
 
     @property
     def data_dir(self) -> Path:
@@ -122,7 +129,8 @@ class BagBuilder:
             replaced = await anyio.to_thread.run_sync(self._finish_sync, final_dir, extra)
             self._finished = True
         total = sum(entry.size for entry in self._payload.values())
-        log.info(
+        # the item's own `item.archived` line tells the news; a replaced bag is news too
+        (log.info if replaced else log.debug)(
             "archive.bag_finished",
             item=self.ref.key,
             path=str(final_dir),
@@ -145,6 +153,7 @@ class BagBuilder:
         if root in (staging, final):
             raise ValueError("the staging folder and the final path must not contain each other")
         try:
+            os.makedirs(staging / "data", exist_ok=True)  # a package of no file at all
             self._check_staging(staging)
             _refuse_nesting(final, root)
             must_replace = self._check_destination(final)

@@ -170,7 +170,8 @@ class ItemWorker:
         current = await listener.current()
         if current is not None and current is not ItemState.DOWNLOADING:
             await listener.move(ItemState.DOWNLOADING)
-        bag = BagBuilder.in_archive(self.root, ref, clock=self.clock)
+        # its folders are made by the first write into it, in a worker thread
+        bag = BagBuilder.in_archive(self.root, ref, clock=self.clock, create=False)
         done = {a.asset_key: a for a in await self.store.assets(ref.key)}
         taken: set[str] = set()
         # (asset key, name, size, sha256, md5, starts like a ZIP: None when not looked at)
