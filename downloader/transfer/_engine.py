@@ -1,9 +1,10 @@
 """The transfer engine: the I/O shell around the pure planning in `_plan`.
 
 One `TransferEngine.fetch()` call moves one asset from a URL into a final path:
-it streams into `<partial>/transfers/<key hash>/data.part`, checkpoints segment
-cursors, follows the contiguous prefix with a hasher (so the digest is ready when
-the last byte lands, and a resumed file is hashed from what is on disk), checks
+it streams into `<partial>/transfers/<key hash>.part`, checkpoints segment
+cursors (`<key hash>.json`), hashes the contiguous prefix as it grows (bytes written
+where the prefix ends as they are written, the rest read back, so the digest is ready
+when the last byte lands and a resumed file is hashed from what is on disk), checks
 size and every digest on offer, and only then fsyncs and renames the file into
 place.  Failures are classified by `_backoff.classify_status` and retried under
 `RetryPolicy`; every sleep goes through the injected clock.

@@ -8,7 +8,7 @@ write itself) the transfer pauses, says so once in the log and to the caller's
 write the filesystem refuses with ENOSPC or EDQUOT waits the same way and is
 then repeated at the same offset, so a full disk never fails an item, never
 loses the checkpoint and never leaves a short file under a final name (only
-`data.part` is ever written here).
+the transfer's `.part` file is ever written here).
 
 `shortfall` and `is_disk_full` are the pure decisions; the rest is the shell.
 """
