@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DOWNLOADER = str(Path(sys.executable).with_name("downloader"))
+BARE_CLIENT = Path(__file__).with_name("bare_client.py")
 ARIA2_COMMON = [
     "aria2c",
     "--quiet=true",
@@ -53,6 +54,13 @@ def curl_many(fetches: Sequence[Fetch], run: Path, parallel: int) -> list[str]:
         lines += [f'url = "{f.url}"', f'output = "{run / f.name}"']
     listing.write_text("\n".join(lines) + "\n")
     return ["curl", "-sS", "--fail", "-Z", "--parallel-max", str(parallel), "-K", str(listing)]
+
+
+def bare_many(fetches: Sequence[Fetch], run: Path, parallel: int) -> list[str]:
+    """`bench/bare_client.py` on the same URLs and outputs as `curl_many`."""
+    listing = run / "bare.list"
+    listing.write_text("".join(f"{f.url}\t{run / f.name}\n" for f in fetches))
+    return [sys.executable, str(BARE_CLIENT), str(listing), str(parallel)]
 
 
 def aria2_one(fetch: Fetch, run: Path, connections: int) -> list[str]:

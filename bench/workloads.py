@@ -186,6 +186,11 @@ def many(
             lambda run: tools.aria2_many(fetches, run, parallel),
             check_plain(fetches),
         ),
+        Contender(
+            "bare aiohttp client (reference: no state, bag or fsync)",
+            lambda run: tools.bare_many(fetches, run, parallel),
+            check_plain(fetches),
+        ),
     ]
     title = f"{count} files of {size // 1024} KiB as plain URL items, {parallel} at a time"
     names = [f"{key.lower()}/{i:05d}.bin" for i in range(count)]
