@@ -147,13 +147,12 @@ class ItemWorker:
         now = self.clock.utcnow()
         message = f"{type(exc).__name__}: {exc}"
         if exc.retryable:
-            await self.store.schedule(
+            record = await self.store.schedule(
                 ref.key, now + self.retry_delay, now=now, owner=self.owner, error=message
             )
             await self.store.release(self.owner, ref.key)
             bound.warning("item.retry_later", error=message)
-            record = await self.store.get(ref.key)
-            return record.state if record else ItemState.WAITING
+            return record.state  # a release leaves the state as it is
         await self.store.transition(
             ref.key, ItemState.FAILED, now=now, owner=self.owner, error=message
         )
