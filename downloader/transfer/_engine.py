@@ -816,6 +816,9 @@ class _Transfer:
         assert self.cp is not None
         segments = self.cp.segments
         while True:
+            # what is told is what was on disk when the save was asked for: a fast
+            # stream may well have ended by the time the sync or the save returns
+            done = self._done()
             if self.sync_due:
                 self.sync_due = self.save_due = False
                 await self._checkpoint()
@@ -830,7 +833,7 @@ class _Transfer:
                     await self.record_wanted.wait()
                 continue
             if self.report_due:
-                await self._report()
+                await self._report(done)
 
     async def _save(self) -> None:
         """Record the written cursors without a sync (see `_checkpoint` for why that is safe)."""
@@ -850,12 +853,17 @@ class _Transfer:
             # the last saved cursors stay valid: a resume fetches a little more, nothing is lost
             log.warning("transfer.checkpoint_deferred", key=self.request.key, error=str(exc))
 
-    async def _report(self) -> None:
+    def _done(self) -> int:
+        """Bytes written so far, over every segment."""
+        assert self.cp is not None
+        return sum(segment.pos - segment.start for segment in self.cp.segments)
+
+    async def _report(self, done: int | None = None) -> None:
+        """Tell the caller `done` bytes (by default, what is written now)."""
         if self.request.on_progress is None or self.cp is None:
             return
         self.report_due = False
-        done = sum(segment.pos - segment.start for segment in self.cp.segments)
-        await self.request.on_progress(done)
+        await self.request.on_progress(self._done() if done is None else done)
 
     async def _checkpoint(self) -> None:
         if self.cp is None or self.data is None:
