@@ -900,17 +900,12 @@ class _Transfer:
         (`_is_small`) is read back here on the loop instead, as that takes less than
         handing it to a thread and back."""
         assert self.cp is not None
-        assert self.data is not None
         segments = self.cp.segments
-        data, front = self.data, self.front
-        inline = self._is_small()
+        front = self.front
         while True:
             target = contiguous_end(segments)
             if target > front.done:
-                if inline:
-                    front.catch_up(data, target)
-                else:
-                    await anyio.to_thread.run_sync(front.catch_up, data, target)
+                await self._catch_up(target)
                 continue
             if all(s.done for s in segments):
                 return
@@ -919,18 +914,23 @@ class _Transfer:
                 continue
             await self.progress.wait()
 
+    async def _catch_up(self, end: int) -> None:
+        """Hash from disk up to `end`: on the loop for a small file, else in a worker thread."""
+        assert self.data is not None
+        if self._is_small():
+            self.front.catch_up(self.data, end)
+        else:
+            await anyio.to_thread.run_sync(self.front.catch_up, self.data, end)
+
     # ---- the end: verify, then promote -------------------------------------
     async def _finish(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
         assert self.cp is not None
         assert self.data is not None
         size = contiguous_end(self.cp.segments)
         url = self._redacted()
-        front, hasher = self.front, self.front.hasher
-        if front.done < size:  # what no write handed over and nothing followed
-            if self._is_small():
-                front.catch_up(self.data, size)
-            else:
-                await anyio.to_thread.run_sync(front.catch_up, self.data, size)
+        hasher = self.front.hasher
+        if self.front.done < size:  # what no write handed over and nothing followed
+            await self._catch_up(size)
         for expected_size in (self.cp.total, self.request.expected_size):
             if expected_size is not None and expected_size != size:
                 raise SizeMismatch(expected_size, size, url=url)
