@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from pathlib import Path
 
 import aiohttp
 import bagit
 
-from downloader.config import PollSettings, load_config
-from downloader.emulator import Emulator, parse_scenario, start_emulator, write_client_files
-from downloader.runners._compose import run_once
 from downloader.store import ItemState, open_store
-from downloader.watchlist import load_watchlist
+from tests.support.once import once_against
 
 SCENARIO = """
 [emulator]
@@ -34,26 +30,13 @@ files = [
 async def test_a_package_of_files_named_alike_is_filed_whole_leaving_nothing_behind(
     tmp_path: Path,
 ) -> None:
-    scenario = parse_scenario(SCENARIO, source="files.toml")
     root = tmp_path / "archive"
-    async with await start_emulator(Emulator(scenario)) as running:
-        files = write_client_files(
-            scenario,
-            running.base_url,
-            tmp_path / "client",
-            archive_root=root,
-            state_url=f"sqlite:///{tmp_path / 'state.db'}",
-        )
-        settings = load_config(files.config)
-        settings = dataclasses.replace(
-            settings, poll=PollSettings(initial_interval=0.05, max_interval=0.1, give_up_after=60)
-        )
-        await run_once(settings, load_watchlist(files.watchlist).items)
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(running.base_url + "/_emulator/expected") as resp,
-        ):
-            offered = await resp.json()
+    async with (
+        once_against(tmp_path, SCENARIO) as (running, settings),
+        aiohttp.ClientSession() as session,
+        session.get(running.base_url + "/_emulator/expected") as resp,
+    ):
+        offered = await resp.json()
     expected = sorted(f["sha256"] for files_of_item in offered.values() for f in files_of_item)
     async with open_store(settings.state.url) as store:
         (record,) = await store.list_items()

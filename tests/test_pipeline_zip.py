@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import bagit
 
-from downloader.config import ArchiveSettings, PollSettings, load_config
-from downloader.emulator import Emulator, parse_scenario, start_emulator, write_client_files
-from downloader.runners._compose import run_once
 from downloader.store import ItemState, open_store
-from downloader.watchlist import load_watchlist
+from tests.support.once import once_against
 
 SCENARIO = """
 [emulator]
@@ -32,23 +28,8 @@ faults = { flip_byte_at = 5000, flip_times = -1 }
 
 
 async def run(tmp_path: Path, *, extract: bool) -> dict[str, object]:
-    scenario = parse_scenario(SCENARIO, source="zip.toml")
-    async with await start_emulator(Emulator(scenario)) as running:
-        files = write_client_files(
-            scenario,
-            running.base_url,
-            tmp_path / "client",
-            archive_root=tmp_path / "archive",
-            state_url=f"sqlite:///{tmp_path / 'state.db'}",
-        )
-        settings = load_config(files.config)
-        settings = dataclasses.replace(
-            settings,
-            archive=ArchiveSettings(root=settings.archive.root, extract=extract),
-            poll=PollSettings(initial_interval=0.05, max_interval=0.1, give_up_after=60),
-        )
-        items = load_watchlist(files.watchlist).items
-        await run_once(settings, items)
+    async with once_against(tmp_path, SCENARIO, extract=extract) as (_, settings):
+        pass
     async with open_store(settings.state.url) as store:
         return {r.key: r for r in await store.list_items()}
 

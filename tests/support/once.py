@@ -1,0 +1,46 @@
+"""`downloader once` against an emulated platform, as the pipeline tests run it."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from downloader.config import PollSettings, Settings, load_config
+from downloader.emulator import (
+    Emulator,
+    RunningEmulator,
+    parse_scenario,
+    start_emulator,
+    write_client_files,
+)
+from downloader.runners._compose import run_once
+from downloader.watchlist import load_watchlist
+
+FAST_POLL = PollSettings(initial_interval=0.05, max_interval=0.1, give_up_after=60)
+
+
+@contextlib.asynccontextmanager
+async def once_against(
+    tmp_path: Path, scenario_text: str, *, extract: bool = False
+) -> AsyncIterator[tuple[RunningEmulator, Settings]]:
+    """Run every item of `scenario_text` once into `tmp_path/archive`; the emulator
+    stays up inside the block, so a test can ask it what it served."""
+    scenario = parse_scenario(scenario_text, source="scenario.toml")
+    async with await start_emulator(Emulator(scenario)) as running:
+        files = write_client_files(
+            scenario,
+            running.base_url,
+            tmp_path / "client",
+            archive_root=tmp_path / "archive",
+            state_url=f"sqlite:///{tmp_path / 'state.db'}",
+        )
+        settings = load_config(files.config)
+        settings = dataclasses.replace(
+            settings,
+            archive=dataclasses.replace(settings.archive, extract=extract),
+            poll=FAST_POLL,
+        )
+        await run_once(settings, load_watchlist(files.watchlist).items)
+        yield running, settings
