@@ -66,6 +66,7 @@ def test_an_empty_file_gives_the_defaults(tmp_path: Path) -> None:
     assert (settings.poll.initial_interval, settings.poll.max_interval) == (5.0, 300.0)
     assert settings.poll.give_up_after == 48 * 3600
     assert settings.service.grace_period == 30.0
+    assert settings.service.compact_threads is True
     assert settings.service.node_id
     assert settings.warnings == ()
 
@@ -108,6 +109,7 @@ def test_every_value_is_converted_and_relative_paths_follow_the_config_file() ->
         node_id = "node-a"
         grace_period = 0
         lease_duration = "45s"
+        compact_threads = false
         """,
         {"PK": "key"},
     )
@@ -131,6 +133,7 @@ def test_every_value_is_converted_and_relative_paths_follow_the_config_file() ->
     )
     assert (s.service.node_id, s.service.grace_period) == ("node-a", 0.0)
     assert s.service.lease_duration == 45.0
+    assert s.service.compact_threads is False
 
 
 def test_an_empty_provider_table_enables_it_with_defaults() -> None:

@@ -159,6 +159,7 @@ TABLES: dict[str, Table] = {
             "node_id": Key(f.name),
             "grace_period": Key(f.duration(positive=False)),
             "lease_duration": Key(f.duration()),
+            "compact_threads": Key(f.boolean),
         },
         lambda v: ServiceSettings(**v),
     ),

@@ -142,6 +142,9 @@ class ServiceSettings:
     """Seconds to let work drain after SIGTERM before cancelling it."""
     lease_duration: float = 120.0
     """Seconds a claim on an item lasts unless renewed (renewed every third of it)."""
+    compact_threads: bool = True
+    """Keep the process's threads on one CPU while no file of at least
+    `transfer.segment_min_size` is in flight (fewer GIL hand-offs between CPUs)."""
 
 
 @dataclass(frozen=True)

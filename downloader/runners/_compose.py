@@ -20,6 +20,7 @@ from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._pipeline import ItemWorker
 from downloader.store import StateStore, open_store
 from downloader.transfer import TransferEngine
+from downloader.transfer._placement import CpuPlacement
 from downloader.transfer._tls import tls_context
 
 
@@ -59,12 +60,14 @@ async def open_service(settings: Settings, owner: str) -> AsyncIterator[Service]
         open_store(settings.state.url) as store,
         aiohttp.ClientSession(connector=connector, auto_decompress=False) as session,
     ):
+        placement = CpuPlacement() if settings.service.compact_threads else None
         engine = TransferEngine(
             session,
             partial_root=root / ".partial",
             limits=limits,
             timeouts=settings.transfer.timeouts,
             clock=clock,
+            placement=placement,
         )
         providers = build_providers(settings.providers, session, clock, settings.poll)
         worker = ItemWorker(
@@ -76,7 +79,13 @@ async def open_service(settings: Settings, owner: str) -> AsyncIterator[Service]
             owner=owner,
             extract=settings.archive.extract,
         )
-        yield Service(clock, store, session, worker)
+        if placement is not None:
+            placement.start()
+        try:
+            yield Service(clock, store, session, worker)
+        finally:
+            if placement is not None:
+                placement.stop()
 
 
 async def run_once(

@@ -58,6 +58,7 @@ from downloader.transfer._digests import (
     to_hex,
 )
 from downloader.transfer._names import choose_filename, sanitize_filename
+from downloader.transfer._placement import CpuPlacement
 from downloader.transfer._plan import (
     Judgement,
     Segment,
@@ -321,6 +322,7 @@ class TransferEngine:
         checkpoint_every: int = CHECKPOINT_EVERY,
         checkpoint_interval: float = 0.5,
         space: SpaceGuard | None = None,
+        placement: CpuPlacement | None = None,
     ) -> None:
         self._session = session
         self.partial_root = partial_root
@@ -335,6 +337,9 @@ class TransferEngine:
         self._hosts: dict[str, anyio.CapacityLimiter] = {}
         self._throttle = Throttle(self.limits.bandwidth_limit, clock)
         self.space = space or SpaceGuard(partial_root, self.limits.min_free_space, clock)
+        # the process's threads share one CPU but while a file of at least
+        # `segment_min_size` is in flight (see `_placement`)
+        self.placement = placement
         # no per-read timer in aiohttp: it would be re-armed for every chunk received.
         # A silent body is caught by the engine's `_StallWatch`, and a server that
         # never sends its headers by the deadline around the request in `_Transfer._open`.
@@ -389,9 +394,27 @@ class _Transfer:
         self.record_wanted = anyio.Event()
         self.lanes = anyio.CapacityLimiter(engine.limits.segments)
         self.front = PrefixHash(MultiHasher())
+        self.large = False  # counted by the engine's placement as a large transfer
 
     # ---- the outer loop: restarts and verification retries -----------------
     async def run(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
+        try:
+            return await self._run(dest_dir, rename)
+        finally:
+            if self.large and self.e.placement is not None:
+                self.large = False
+                self.e.placement.large_ended()
+
+    def _note_size(self, size: int | None) -> None:
+        """Count this transfer as large once its size or its bytes so far say so."""
+        placement = self.e.placement
+        if placement is None or self.large or size is None:
+            return
+        if size >= self.e.limits.segment_min_size:
+            self.large = True
+            placement.large_started()
+
+    async def _run(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
         restarts = 0
         verify_failures = 0
         while True:
@@ -447,6 +470,7 @@ class _Transfer:
         if self.cp is None:  # `run` emptied the work folder
             first = await self._probe()
         assert self.cp is not None
+        self._note_size(self.cp.total)
         self.data = DataFile.open(self.files.data)
         self.front = PrefixHash(MultiHasher(a for a, _, _ in self._expected_tuples()))
         segments = self.cp.segments
@@ -796,6 +820,8 @@ class _Transfer:
         # second time, at the advanced cursor
         chunks.clear()
         self.received += size
+        if self.cp is not None and self.cp.total is None:  # of a size told by no header
+            self._note_size(self.received)
         self.since_checkpoint += size
         self.since_save += size
         self.refreshes_without_progress = 0
