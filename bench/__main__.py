@@ -175,7 +175,11 @@ def update_readme(readme: Path, text: str, out: Path) -> None:
     if start not in body:
         return
     tables = text.split("## Targets", 1)[1]
-    quoted = f"{start}\nFrom `{out.relative_to(readme.parent)}`:\n\n## Targets{tables}{end}"
+    source = (
+        f"From `{out.relative_to(readme.parent)}` (the measured bound behind each unmet\n"
+        "target, and what was tried, is in that file's last section):"
+    )
+    quoted = f"{start}\n{source}\n\n## Targets{tables}{end}"
     quoted = quoted.replace("\n## ", "\n#### ").replace("\n### ", "\n#### ")
     readme.write_text(
         re.sub(f"{re.escape(start)}.*?{re.escape(end)}", lambda _: quoted, body, flags=re.S)
