@@ -16,6 +16,11 @@ while at least one does.  A thread started later inherits the mask of the thread
 starts it; every change is applied to all threads of the process at once, so a thread
 that was starting meanwhile is caught by the next change at the latest.
 
+The price: while gathered, the process cannot move away from another program that
+keeps its home CPU busy; it gets its share of that CPU, not the idle one next to it.
+Where that matters more than the hand-offs, `service.compact_threads = false` leaves
+the threads to the kernel.
+
 Nothing here is required for correctness: where the platform has no CPU affinity, or
 the process may use one CPU only, every method does nothing.
 """
