@@ -241,3 +241,53 @@ def test_scale_file_content_is_seeded_content_of_the_declared_size() -> None:
     content = Catalogue(scenario).file_content(job, job.files[0])
     assert isinstance(content, SeededContent)
     assert content.size == 1234
+
+
+def test_a_scale_file_given_members_is_a_zip_of_them_with_its_own_size() -> None:
+    scenario = parse_scenario(
+        """
+        [[scale.job]]
+        id = 8
+        files = [
+          { name = "plain.tif", size = 100 },
+          { name = "bundle.zip", members = [{ name = "a.tif", size = 3000 },
+                                            { name = "m/b.json", size = 20 }] },
+        ]
+        """
+    )
+    job = scenario.scale_jobs[0]
+    _, bundle = job.files
+    assert [m.name for m in bundle.members] == ["a.tif", "m/b.json"]
+    content = Catalogue(scenario).file_content(job, bundle)
+    assert content.size == bundle.size  # what the API reports is what is served
+    data = b"".join(content.iter_range(0, content.size))
+    expected = {f.name: f for f in expected_files(scenario)["scale:job:8"]}
+    assert set(expected) == {"plain.tif", "bundle.zip"}
+    assert expected["bundle.zip"].sha256 == hashlib.sha256(data).hexdigest()
+    assert expected["plain.tif"].members == ()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.testzip() is None
+        for member in expected["bundle.zip"].members:
+            body = zf.read(member.name)
+            assert (len(body), hashlib.sha256(body).hexdigest()) == (member.size, member.sha256)
+
+
+def test_zip_members_are_refused_when_empty_repeated_or_given_with_a_size() -> None:
+    found = problems_of(
+        """
+        [[scale.job]]
+        id = 9
+        files = [
+          { name = "a.zip", members = [] },
+          { name = "b.zip", size = 10, members = [{ name = "x", size = 1 }] },
+          { name = "c.zip", members = [{ name = "x", size = 1 }, { name = "x", size = 2 }] },
+        ]
+        """
+    )
+    text = "\n".join(found)
+    assert "files[0].members: must list at least one file" in text
+    assert "files[1].size: a ZIP of members has the size of its members" in text
+    assert "the members of c.zip need unique, non-empty names" in text
+    wrong_size = FileEntry("d.zip", 5, members=(FileEntry("x", 1),))
+    with pytest.raises(ConfigError, match=r"d\.zip is a ZIP of"):
+        Emulator(Scenario(scale_jobs=(ScaleJob(10, (wrong_size,)),)))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import bagit
 
+from downloader.emulator import RunningEmulator
 from downloader.store import ItemState, open_store
 from tests.support.once import once_against
 
@@ -54,3 +55,63 @@ async def test_extract_unpacks_members_into_the_bag(tmp_path: Path) -> None:
     assert any(p.endswith("/a.tif") for p in paths)
     assert any(p.endswith("/meta/b.json") for p in paths)
     assert not any(p.endswith(".zip") for p in paths)
+
+
+MIXED = """
+[emulator]
+seed = 9
+scale_token = "sc-mixed-token"
+
+[[scale.job]]
+id = 4242
+files = [
+  { name = "scene.tif", size = 300000 },
+  { name = "bundle.zip", members = [
+      { name = "a.tif", size = 200000 },
+      { name = "meta/b.json", size = 700 },
+  ] },
+  { name = "notes.txt", size = 1200 },
+]
+"""
+
+
+def _expected(running: RunningEmulator, *, extracted: bool) -> dict[str, str]:
+    """Path in the bag's payload → SHA-256, as the emulator generated them."""
+    found: dict[str, str] = {}
+    for f in running.emulator.expected()["scale:job:4242"]:
+        if f.members and extracted:
+            for m in f.members:
+                found[f"{f.name.removesuffix('.zip')}/{m.name}"] = m.sha256
+        else:
+            found[f.name] = f.sha256
+    return found
+
+
+async def test_a_package_of_plain_files_and_a_zip_keeps_each_as_it_came(tmp_path: Path) -> None:
+    async with once_against(tmp_path, MIXED) as (running, settings):
+        expected = _expected(running, extracted=False)
+    async with open_store(settings.state.url) as store:
+        record = await store.get("scale:job:4242")
+    assert record is not None
+    assert record.state is ItemState.ARCHIVED, record.error
+    bag = bagit.Bag(record.archive_path)
+    bag.validate()
+    payload = {p.removeprefix("data/"): d for p, d in bag.payload_entries().items()}
+    assert {p: d["sha256"] for p, d in payload.items()} == expected
+    assert set(expected) == {"scene.tif", "bundle.zip", "notes.txt"}
+
+
+async def test_extract_unpacks_the_zip_of_a_mixed_package_and_keeps_its_plain_files(
+    tmp_path: Path,
+) -> None:
+    async with once_against(tmp_path, MIXED, extract=True) as (running, settings):
+        expected = _expected(running, extracted=True)
+    async with open_store(settings.state.url) as store:
+        record = await store.get("scale:job:4242")
+    assert record is not None
+    assert record.state is ItemState.ARCHIVED, record.error
+    bag = bagit.Bag(record.archive_path)
+    bag.validate()
+    payload = {p.removeprefix("data/"): d for p, d in bag.payload_entries().items()}
+    assert {p: d["sha256"] for p, d in payload.items()} == expected
+    assert set(expected) == {"scene.tif", "bundle/a.tif", "bundle/meta/b.json", "notes.txt"}

@@ -94,8 +94,15 @@ class Catalogue:
     def seed_of(self, item: Item, *identity: str) -> int:
         return content_seed(self.scenario.settings.seed, item.key, *identity)
 
-    def file_content(self, item: ScaleJob, entry: FileEntry) -> SeededContent:
-        """The bytes of one Scale product file."""
+    def file_content(self, item: ScaleJob, entry: FileEntry) -> Content:
+        """The bytes of one Scale product file: generated, or a ZIP of generated files."""
+        if entry.members:
+            return ZipContent(
+                [
+                    ZipMember(m.name, LazySeeded(self.seed_of(item, entry.name, m.name), m.size))
+                    for m in entry.members
+                ]
+            )
         return SeededContent(self.seed_of(item, entry.name), entry.size)
 
     def output_content(self, job: AlteryxJob, output: AlteryxOutput, fmt: str) -> SeededContent:
@@ -131,7 +138,7 @@ class Catalogue:
         if isinstance(item, ScaleJob):
             if item.fail is not None or item.cancel or item.null_url:
                 return []
-            return [_expect(f.name, self.file_content(item, f)) for f in item.files]
+            return [self._expect_scale(item, f) for f in item.files]
         if isinstance(item, AlteryxJob):
             if item.fail is not None or item.cancel or item.disposition != "Success":
                 return []
@@ -142,10 +149,19 @@ class Catalogue:
             ]
         if item.fail is not None:
             return []
-        package = self.package(item)
-        members = tuple(_expect(m.name, m.content) for m in package.members)
-        whole = _expect(package_name(item), package)
-        return [ExpectedFile(whole.name, whole.size, whole.sha256, members)]
+        return [_zip_expectation(package_name(item), self.package(item))]
+
+    def _expect_scale(self, item: ScaleJob, entry: FileEntry) -> ExpectedFile:
+        content = self.file_content(item, entry)
+        if isinstance(content, ZipContent):
+            return _zip_expectation(entry.name, content)
+        return _expect(entry.name, content)
+
+
+def _zip_expectation(name: str, package: ZipContent) -> ExpectedFile:
+    members = tuple(_expect(m.name, m.content) for m in package.members)
+    whole = _expect(name, package)
+    return ExpectedFile(whole.name, whole.size, whole.sha256, members)
 
 
 def package_name(item: PixxelItem) -> str:

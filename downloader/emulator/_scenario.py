@@ -35,6 +35,8 @@ in code from these dataclasses.  Example::
     [[scale.job]]
     id = 15096
     files = [{ name = "a.kml", size = 1000, media_type = "text/xml", output = "kml" }]
+    # a file given `members = [{ name = "b.tif", size = 4096 }, ...]` instead of a size
+    # is a STORED ZIP of those generated files
     # null_url = true                -> every file's "url" is null
     # cancel = true                  -> ends CANCELED instead of COMPLETED
 
@@ -114,12 +116,17 @@ class Knobs:
 
 @dataclass(frozen=True)
 class FileEntry:
-    """One generated file; `output` is the Scale job output it belongs to."""
+    """One generated file; `output` is the Scale job output it belongs to.
+
+    With `members` (Scale files only) the file is a STORED ZIP of those generated
+    files, and `size` is the ZIP's own size.
+    """
 
     name: str
     size: int
     media_type: str = "application/octet-stream"
     output: str = "output_file"
+    members: tuple[FileEntry, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,10 @@ class TableReader:
         self._data = data
         self._used: set[str] = set()
 
+    def has(self, key: str) -> bool:
+        """Whether the table gives `key` at all."""
+        return key in self._data
+
     def problem(self, key: str, message: str) -> None:
         """Record that `key` of this table is wrong."""
         self.problems.append(ConfigProblem(self.source, self._key(key), message))

@@ -34,6 +34,7 @@ from downloader.emulator._scenario import (
     Timing,
 )
 from downloader.emulator._scenario_reader import TableReader
+from downloader.emulator._zip import stored_zip_size
 from downloader.errors import ConfigError, ConfigProblem
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]*\Z")
@@ -119,6 +120,22 @@ def _item_problems(item: Item) -> list[str]:
         found.append("file names must be non-empty and contain no NUL")
     if isinstance(item, AlteryxJob) and any(not o.formats for o in item.outputs):
         found.append("every output needs at least one format")
+    if isinstance(item, ScaleJob):
+        for f in item.files:
+            found += _zip_problems(f)
+    return found
+
+
+def _zip_problems(entry: FileEntry) -> list[str]:
+    if not entry.members:
+        return []
+    found = []
+    names = [m.name for m in entry.members]
+    if len(set(names)) != len(names) or any(not n or "\0" in n for n in names):
+        found.append(f"the members of {entry.name} need unique, non-empty names without NUL")
+    layout = stored_zip_size([(m.name, m.size) for m in entry.members])
+    if entry.size != layout:
+        found.append(f"{entry.name} is a ZIP of {layout} bytes, not {entry.size}")
     return found
 
 
@@ -205,19 +222,38 @@ def _knobs(r: TableReader) -> Knobs:
     )
 
 
-def _files(r: TableReader) -> tuple[FileEntry, ...]:
+def _files(r: TableReader, *, zips: bool = False) -> tuple[FileEntry, ...]:
+    """The `files` of an item; with `zips`, a file may list `members` instead of a size."""
     files = []
     for f in r.array("files"):
+        members = _members(f) if zips else ()
         files.append(
             FileEntry(
                 name=f.text("name"),
-                size=f.size("size"),
+                size=stored_zip_size([(m.name, m.size) for m in members])
+                if members
+                else f.size("size"),
                 media_type=f.text("media_type", "application/octet-stream"),
                 output=f.text("output", "output_file"),
+                members=members,
             )
         )
         f.finish()
     return tuple(files)
+
+
+def _members(f: TableReader) -> tuple[FileEntry, ...]:
+    """The generated files a ZIP file holds (`name` and `size` each)."""
+    members = []
+    for m in f.array("members"):
+        members.append(FileEntry(name=m.text("name"), size=m.size("size")))
+        m.finish()
+    if f.has("members") and not members:
+        f.problem("members", "must list at least one file")
+    if members and f.has("size"):
+        f.problem("size", "a ZIP of members has the size of its members; give one or the other")
+        f.size("size")  # read, so it is not reported as unknown too
+    return tuple(members)
 
 
 def _pixxel_job(r: TableReader) -> PixxelJob:
@@ -266,7 +302,7 @@ def _pixxel_download(r: TableReader, kind: DownloadKind) -> PixxelDownload:
 def _scale_job(r: TableReader) -> ScaleJob:
     job = ScaleJob(
         id=r.integer("id"),
-        files=_files(r),
+        files=_files(r, zips=True),
         done=_timing(r, "done"),
         fail=r.opt_text("fail"),
         cancel=r.flag("cancel", False),

@@ -67,6 +67,24 @@ class _Entry:
         return self.header_offset + self.header_length
 
 
+class _Sized:
+    """Content of a known size whose bytes are never asked for (layout only)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def iter_range(self, start: int, end: int, chunk: int = 256 * 1024) -> Iterator[bytes]:
+        raise NotImplementedError("only the size of a placeholder is known")
+
+    def digest(self, algorithm: str = "sha256") -> bytes:
+        raise NotImplementedError("only the size of a placeholder is known")
+
+
+def stored_zip_size(members: Sequence[tuple[str, int]]) -> int:
+    """The size of the STORED ZIP of members `(name, size)`, without reading a byte."""
+    return ZipContent([ZipMember(name, _Sized(size)) for name, size in members]).size
+
+
 class ZipContent:
     """A STORED ZIP archive of `members`, implementing the `Content` protocol."""
 
