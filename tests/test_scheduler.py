@@ -19,8 +19,8 @@ from downloader.items import ItemRef
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._compose import open_service
 from downloader.runners._scheduler import Scheduler
-from downloader.store import ItemState, open_store, sqlite_path
-from downloader.transfer import Limits
+from downloader.store import ItemRecord, ItemState, open_store, sqlite_path
+from downloader.transfer import Limits, RetryPolicy, TransferEngine
 from tests.support.daemon import until
 
 MiB = 1 << 20
@@ -84,6 +84,54 @@ async def test_finished_items_hold_no_lease_without_a_release_of_their_own(
     assert all((r.lease_owner, r.lease_expires_at) == (None, None) for r in records.values()), (
         records
     )
+
+
+async def test_an_item_to_be_retried_is_released_once_its_turn_ends(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    file_host.host.add(
+        FileSpec("/r/busy.bin", SeededContent(4, 5000)), Faults(error_statuses=[503] * 50)
+    )
+    settings = settings_for(tmp_path, concurrency=2)
+    ref = http_item(file_host, "busy", "/r/busy.bin")
+    async with open_service(settings, "me") as service, anyio.create_task_group() as tg:
+        # one try per turn: the item's turn ends at the first 503
+        engine = service.worker.engine
+        service.worker.engine = TransferEngine(
+            service.session,
+            partial_root=engine.partial_root,
+            limits=engine.limits,
+            retry=RetryPolicy(attempts=1),
+            clock=service.clock,
+        )
+        scheduler = Scheduler(
+            store=service.store,
+            worker=service.worker,
+            clock=service.clock,
+            owner="me",
+            concurrency=2,
+        )
+        await scheduler.set_watchlist([ref])
+        tg.start_soon(lambda: scheduler.run(until_done=False))
+
+        async def released_for_a_retry() -> ItemRecord | None:
+            record = await service.store.get(ref.key)
+            if record is None or record.next_attempt_at is None or record.lease_owner:
+                return None
+            return record
+
+        deadline = anyio.current_time() + 10
+        while (record := await released_for_a_retry()) is None:
+            assert anyio.current_time() < deadline, "the item was not released for a retry"
+            await anyio.sleep(0.05)
+        assert not scheduler.in_flight
+        scheduler.stop(grace=0)
+    assert record is not None
+    assert record.state is ItemState.DOWNLOADING
+    assert "503" in (record.error or "")
+    assert (record.lease_owner, record.lease_expires_at) == (None, None)
+    assert record.next_attempt_at is not None
+    assert record.next_attempt_at > service.clock.utcnow()  # due after retry_delay
 
 
 @pytest.mark.parametrize(

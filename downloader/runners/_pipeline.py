@@ -150,9 +150,10 @@ class ItemWorker:
             record = await self.store.schedule(
                 ref.key, now + self.retry_delay, now=now, owner=self.owner, error=message
             )
-            await self.store.release(self.owner, ref.key)
             bound.warning("item.retry_later", error=message)
-            return record.state  # a release leaves the state as it is
+            # the lease is dropped by whoever claimed the item (the scheduler), as for
+            # every item that ends its turn short of archived or failed
+            return record.state
         await self.store.transition(
             ref.key, ItemState.FAILED, now=now, owner=self.owner, error=message
         )

@@ -37,14 +37,17 @@ class Harness:
     clock: Clock
 
     async def work(self, ref: ItemRef) -> ItemState:
-        """Claim `ref` (registering it first) and work it once, as batch mode would."""
+        """Claim `ref` (registering it first), work it once and release it, as batch mode
+        would."""
         clock = self.clock
         await self.store.sync_watchlist([ref], now=clock.utcnow())
         claimed = await self.store.claim(
             OWNER, now=clock.utcnow(), lease=timedelta(minutes=5), limit=10
         )
         assert ref.key in {c.key for c in claimed}, claimed
-        return await self.worker.work(ref)
+        state = await self.worker.work(ref)
+        await self.store.release(OWNER, ref.key)  # as the scheduler does after each turn
+        return state
 
 
 def http_item(url: str, name: str = "item") -> ItemRef:
