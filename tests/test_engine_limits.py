@@ -17,6 +17,7 @@ from downloader.emulator._content import SeededContent
 from downloader.emulator._files import FileSpec, RunningHost
 from downloader.transfer import AssetRequest, Limits, TransferEngine
 from tests.support.engine import make_engine, nothing_final_except
+from tests.support.web import serve
 
 MiB = 1 << 20
 # mtime=0: gzip otherwise stamps the current second into its header
@@ -54,16 +55,8 @@ async def slow_server() -> AsyncIterator[tuple[str, Gauge]]:
             headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"},
         )
 
-    app = web.Application()
-    app.router.add_get("/gz", gz)
-    app.router.add_get("/{name}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}", gauge
-    await runner.cleanup()
+    async with serve({"/gz": gz, "/{name}": handler}) as base:
+        yield base, gauge
 
 
 async def test_connections_to_one_host_never_exceed_max_per_host(
@@ -182,27 +175,18 @@ async def test_auth_headers_are_asked_for_before_every_request_and_refreshed_aft
             return web.Response(status=401, text="token expired")
         return web.Response(body=body)
 
-    app = web.Application()
-    app.router.add_get("/out", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    url = f"http://127.0.0.1:{port}/out"
+    async with serve({"/out": handler}) as base:
+        url = f"{base}/out"
 
-    async def headers() -> dict[str, str]:
-        return {"Authorization": f"Bearer {tokens[-1]}"}
+        async def headers() -> dict[str, str]:
+            return {"Authorization": f"Bearer {tokens[-1]}"}
 
-    async def refresh() -> str:
-        tokens.append("new")
-        return url
+        async def refresh() -> str:
+            tokens.append("new")
+            return url
 
-    try:
         async with make_engine(tmp_path) as (engine, _):
             request = AssetRequest("a", url=url, refresh_url=refresh, headers=headers)
             result = await engine.fetch(request, tmp_path / "out")
-    finally:
-        await runner.cleanup()
     assert result.path.read_bytes() == body
     assert seen == ["Bearer old", "Bearer new"]

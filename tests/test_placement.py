@@ -27,6 +27,7 @@ from downloader.emulator._files import FileSpec, RunningHost
 from downloader.transfer import AssetRequest, Limits
 from downloader.transfer._placement import CpuPlacement, thread_masks
 from tests.support.engine import make_engine
+from tests.support.web import serve
 
 MiB = 1 << 20
 ALLOWED = frozenset(os.sched_getaffinity(0))
@@ -168,13 +169,6 @@ async def test_a_file_of_no_told_size_spreads_the_threads_once_its_bytes_reach_t
         await response.write_eof()
         return response
 
-    app = web.Application()
-    app.router.add_get("/stream.bin", chunked)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     placement = CpuPlacement()
     placement.start()
     seen: list[tuple[int, set[frozenset[int]]]] = []
@@ -182,18 +176,17 @@ async def test_a_file_of_no_told_size_spreads_the_threads_once_its_bytes_reach_t
     async def on_progress(done: int) -> None:
         seen.append((done, _all_masks()))
 
-    try:
-        async with make_engine(
-            tmp_path, limits=Limits(segment_min_size=LIMIT), placement=placement
-        ) as (engine, _):
-            result = await engine.fetch(
-                AssetRequest(
-                    "s", url=f"http://127.0.0.1:{port}/stream.bin", on_progress=on_progress
-                ),
-                tmp_path / "out",
-            )
-    finally:
-        await runner.cleanup()
+    async with (
+        serve({"/stream.bin": chunked}) as base,
+        make_engine(tmp_path, limits=Limits(segment_min_size=LIMIT), placement=placement) as (
+            engine,
+            _,
+        ),
+    ):
+        result = await engine.fetch(
+            AssetRequest("s", url=f"{base}/stream.bin", on_progress=on_progress),
+            tmp_path / "out",
+        )
     assert result.sha256 == hashlib.sha256(body).hexdigest()
     home = frozenset({placement.home}) if placement.effective else ALLOWED
     # reported every 2 MiB and at the end: once below the limit, once above it
