@@ -87,31 +87,30 @@ def _expected(running: RunningEmulator, *, extracted: bool) -> dict[str, str]:
     return found
 
 
-async def test_a_package_of_plain_files_and_a_zip_keeps_each_as_it_came(tmp_path: Path) -> None:
-    async with once_against(tmp_path, MIXED) as (running, settings):
-        expected = _expected(running, extracted=False)
+async def _archive_mixed(tmp_path: Path, *, extract: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """Run MIXED once; the validated bag's payload and what the emulator generated,
+    each as path → SHA-256."""
+    async with once_against(tmp_path, MIXED, extract=extract) as (running, settings):
+        expected = _expected(running, extracted=extract)
     async with open_store(settings.state.url) as store:
         record = await store.get("scale:job:4242")
     assert record is not None
     assert record.state is ItemState.ARCHIVED, record.error
     bag = bagit.Bag(record.archive_path)
     bag.validate()
-    payload = {p.removeprefix("data/"): d for p, d in bag.payload_entries().items()}
-    assert {p: d["sha256"] for p, d in payload.items()} == expected
+    payload = {p.removeprefix("data/"): d["sha256"] for p, d in bag.payload_entries().items()}
+    return payload, expected
+
+
+async def test_a_package_of_plain_files_and_a_zip_keeps_each_as_it_came(tmp_path: Path) -> None:
+    payload, expected = await _archive_mixed(tmp_path, extract=False)
+    assert payload == expected
     assert set(expected) == {"scene.tif", "bundle.zip", "notes.txt"}
 
 
 async def test_extract_unpacks_the_zip_of_a_mixed_package_and_keeps_its_plain_files(
     tmp_path: Path,
 ) -> None:
-    async with once_against(tmp_path, MIXED, extract=True) as (running, settings):
-        expected = _expected(running, extracted=True)
-    async with open_store(settings.state.url) as store:
-        record = await store.get("scale:job:4242")
-    assert record is not None
-    assert record.state is ItemState.ARCHIVED, record.error
-    bag = bagit.Bag(record.archive_path)
-    bag.validate()
-    payload = {p.removeprefix("data/"): d for p, d in bag.payload_entries().items()}
-    assert {p: d["sha256"] for p, d in payload.items()} == expected
+    payload, expected = await _archive_mixed(tmp_path, extract=True)
+    assert payload == expected
     assert set(expected) == {"scene.tif", "bundle/a.tif", "bundle/meta/b.json", "notes.txt"}
