@@ -7,9 +7,11 @@ import sqlite3
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
+from anyio.abc import TaskGroup
 from structlog.testing import capture_logs
 
 from downloader.config import Settings, TransferSettings
@@ -17,7 +19,7 @@ from downloader.emulator._content import SeededContent
 from downloader.emulator._files import Faults, FileSpec, RunningHost
 from downloader.items import ItemRef
 from downloader.runners._batch import BatchResult, run_batch
-from downloader.runners._compose import open_service
+from downloader.runners._compose import Service, open_service
 from downloader.runners._scheduler import Scheduler
 from downloader.store import ItemRecord, ItemState, open_store, sqlite_path
 from downloader.transfer import Limits, RetryPolicy, TransferEngine
@@ -47,6 +49,24 @@ async def batch(settings: Settings, items: list[ItemRef]) -> BatchResult:
             owner="test",
             concurrency=2,
         )
+
+
+async def running_scheduler(
+    tg: TaskGroup, service: Service, refs: list[ItemRef], **options: Any
+) -> Scheduler:
+    """A daemon-style scheduler of `service` (owner "me", two at a time) working `refs`
+    in `tg` until stopped."""
+    scheduler = Scheduler(
+        store=service.store,
+        worker=service.worker,
+        clock=service.clock,
+        owner="me",
+        concurrency=2,
+        **options,
+    )
+    await scheduler.set_watchlist(refs)
+    tg.start_soon(lambda: scheduler.run(until_done=False))
+    return scheduler
 
 
 async def test_a_freed_slot_is_refilled_without_waiting_for_the_whole_wave(
@@ -104,15 +124,7 @@ async def test_an_item_to_be_retried_is_released_once_its_turn_ends(
             retry=RetryPolicy(attempts=1),
             clock=service.clock,
         )
-        scheduler = Scheduler(
-            store=service.store,
-            worker=service.worker,
-            clock=service.clock,
-            owner="me",
-            concurrency=2,
-        )
-        await scheduler.set_watchlist([ref])
-        tg.start_soon(lambda: scheduler.run(until_done=False))
+        scheduler = await running_scheduler(tg, service, [ref])
 
         async def released_for_a_retry() -> ItemRecord | None:
             record = await service.store.get(ref.key)
@@ -157,16 +169,7 @@ async def test_a_lost_lease_cancels_that_items_work_and_leaves_the_lease_to_its_
 
     with capture_logs() as logs:
         async with open_service(settings, "me") as service, anyio.create_task_group() as tg:
-            scheduler = Scheduler(
-                store=service.store,
-                worker=service.worker,
-                clock=service.clock,
-                owner="me",
-                concurrency=2,
-                lease=0.6,
-            )
-            await scheduler.set_watchlist([ref])
-            tg.start_soon(lambda: scheduler.run(until_done=False))
+            scheduler = await running_scheduler(tg, service, [ref], lease=0.6)
             await until(lambda: served() >= MiB // 2, what="the transfer under way")
             assert scheduler.in_flight == {ref.key}
             # another worker takes the item over (as after a lease expired unseen)
