@@ -67,22 +67,43 @@ class _Entry:
         return self.header_offset + self.header_length
 
 
-class _Sized:
-    """Content of a known size whose bytes are never asked for (layout only)."""
+@dataclass(frozen=True)
+class _Layout:
+    """Where everything of a STORED ZIP lies, known from member names and sizes alone."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    entries: list[_Entry]
+    cd_offset: int
+    cd_size: int
+    zip64_end: bool
+    size: int
 
-    def iter_range(self, start: int, end: int, chunk: int = 256 * 1024) -> Iterator[bytes]:
-        raise NotImplementedError("only the size of a placeholder is known")
 
-    def digest(self, algorithm: str = "sha256") -> bytes:
-        raise NotImplementedError("only the size of a placeholder is known")
+def _lay_out(members: Sequence[tuple[str, int]], force_zip64: bool) -> _Layout:
+    entries: list[_Entry] = []
+    offset = 0
+    for text, size in members:
+        name = text.encode()
+        zip64 = force_zip64 or size >= _U32_MAX or offset >= _U32_MAX
+        length = _LOCAL.size + len(name) + (20 if zip64 else 0)
+        flags = 0 if text.isascii() else 0x0800
+        entries.append(_Entry(name, flags, size, offset, length, zip64))
+        offset += length + size
+    cd_size = sum(_CENTRAL.size + len(e.name) + _cd_extra_length(e) for e in entries)
+    zip64_end = (
+        force_zip64
+        or any(e.zip64 for e in entries)
+        or len(entries) >= _U16_MAX
+        or offset + cd_size >= _U32_MAX
+    )
+    tail_length = cd_size + _END.size
+    if zip64_end:
+        tail_length += _ZIP64_END.size + _ZIP64_LOCATOR.size
+    return _Layout(entries, offset, cd_size, zip64_end, offset + tail_length)
 
 
 def stored_zip_size(members: Sequence[tuple[str, int]]) -> int:
     """The size of the STORED ZIP of members `(name, size)`, without reading a byte."""
-    return ZipContent([ZipMember(name, _Sized(size)) for name, size in members]).size
+    return _lay_out(members, force_zip64=False).size
 
 
 class ZipContent:
@@ -94,29 +115,12 @@ class ZipContent:
         self._lock = threading.Lock()
         self._tail: bytes | None = None
         self._digests: dict[str, bytes] = {}
-        self._entries: list[_Entry] = []
-        offset = 0
-        for member in self.members:
-            name = member.name.encode()
-            zip64 = force_zip64 or member.content.size >= _U32_MAX or offset >= _U32_MAX
-            length = _LOCAL.size + len(name) + (20 if zip64 else 0)
-            flags = 0 if member.name.isascii() else 0x0800
-            self._entries.append(_Entry(name, flags, member.content.size, offset, length, zip64))
-            offset += length + member.content.size
-        self._cd_offset = offset
-        self._cd_size = sum(
-            _CENTRAL.size + len(e.name) + _cd_extra_length(e) for e in self._entries
-        )
-        self._zip64_end = (
-            force_zip64
-            or any(e.zip64 for e in self._entries)
-            or len(self._entries) >= _U16_MAX
-            or self._cd_offset + self._cd_size >= _U32_MAX
-        )
-        tail_length = self._cd_size + _END.size
-        if self._zip64_end:
-            tail_length += _ZIP64_END.size + _ZIP64_LOCATOR.size
-        self._size = self._cd_offset + tail_length
+        layout = _lay_out([(m.name, m.content.size) for m in self.members], force_zip64)
+        self._entries = layout.entries
+        self._cd_offset = layout.cd_offset
+        self._cd_size = layout.cd_size
+        self._zip64_end = layout.zip64_end
+        self._size = layout.size
         self._starts = [0]
         for entry in self._entries:
             self._starts += [entry.data_offset, entry.data_offset + entry.size]
