@@ -43,8 +43,12 @@ deletion between runs would slow the next run, whichever tool it is. Each run is
 timed by `/usr/bin/time -v` (wall, user+sys CPU, peak RSS) and every output's SHA-256
 is checked after the run. The downloader runs `downloader once` on `[[http.file]]`
 items carrying their SHA-256: it verifies, fsyncs and files each into a BagIt bag;
-curl and aria2c verify nothing and do not fsync (with `--peers`, the row `curl -o,
-then sync the file` shows what that costs). aria2c runs with `--file-allocation=falloc`.
+curl and aria2c verify nothing and do not fsync; in W1 the row `curl -o, then sync the
+file` shows what durability costs. aria2c runs with `--file-allocation=falloc`. The
+bare aiohttp client rows (`bench/bare_client.py`: fetch, SHA-256, write; no state, bag,
+retry or fsync) are the least a client on the downloader's HTTP library does: the
+targets table measures them against each target too, and a target that this floor
+misses cannot be met by any client built on asyncio and aiohttp in one CPython process.
 The machine is shared: other work ran on the same cores, so the load average is
 shown next to each table and the figures are noisy."""
 
@@ -59,7 +63,7 @@ def main() -> int:
     parser.add_argument(
         "--peers",
         action="store_true",
-        help="more reference rows: curl and aria2c in W6a, `curl -o` then sync in W1",
+        help="more reference rows: curl and aria2c in W6a",
     )
     args = parser.parse_args()
     # stop cleanly (nginx included) on SIGTERM and SIGINT, even when started in the background
@@ -88,7 +92,7 @@ def main() -> int:
     with Nginx(work / "nginx", data.root) as server, _emptied_at_exit(work):
         log(f"nginx on 127.0.0.1:{server.port}")
         builders: list[tuple[str, Callable[[], Workload]]] = [
-            ("W1", lambda: workloads.w1(data, server, sizes.w1, with_sync=args.peers)),
+            ("W1", lambda: workloads.w1(data, server, sizes.w1)),
             ("W2", lambda: workloads.w2(data, server, sizes.w2)),
             ("W3", lambda: workloads.many("W3", data, server, sizes.w3_count, 64 * KiB)),
             ("W4", lambda: workloads.many("W4", data, server, sizes.w4_count, 1 * MiB)),
@@ -119,13 +123,24 @@ def main() -> int:
     if args.quick or only:
         out = work / "quick.md"
     else:
-        out = HERE / "results" / f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d}.md"
+        out = results_path(HERE / "results", datetime.datetime.now(datetime.UTC).date())
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     if not (args.quick or only):
         update_readme(HERE.parent / "README.md", text, out)
     log(f"results in {out} ({elapsed:.0f} s)")
     return 0
+
+
+def results_path(folder: Path, day: datetime.date) -> Path:
+    """`<day>.md`, or `<day>-2.md`, `-3`... when a suite of that day already wrote one:
+    the results committed earlier that day, with their written analysis, stay as they are."""
+    path = folder / f"{day:%Y-%m-%d}.md"
+    n = 1
+    while path.exists():
+        n += 1
+        path = folder / f"{day:%Y-%m-%d}-{n}.md"
+    return path
 
 
 @contextlib.contextmanager

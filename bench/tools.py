@@ -56,11 +56,20 @@ def curl_many(fetches: Sequence[Fetch], run: Path, parallel: int) -> list[str]:
     return ["curl", "-sS", "--fail", "-Z", "--parallel-max", str(parallel), "-K", str(listing)]
 
 
-def bare_many(fetches: Sequence[Fetch], run: Path, parallel: int) -> list[str]:
-    """`bench/bare_client.py` on the same URLs and outputs as `curl_many`."""
+def bare_many(
+    fetches: Sequence[Fetch], run: Path, parallel: int, *, beside: bool = False
+) -> list[str]:
+    """`bench/bare_client.py` on the same URLs and outputs as `curl_many`; `beside`
+    hashes and writes in a worker thread while the loop receives (one large file)."""
     listing = run / "bare.list"
     listing.write_text("".join(f"{f.url}\t{run / f.name}\n" for f in fetches))
-    return [sys.executable, str(BARE_CLIENT), str(listing), str(parallel)]
+    return [
+        sys.executable,
+        str(BARE_CLIENT),
+        str(listing),
+        str(parallel),
+        *(["beside"] if beside else []),
+    ]
 
 
 def aria2_one(fetch: Fetch, run: Path, connections: int) -> list[str]:

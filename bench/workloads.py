@@ -19,6 +19,12 @@ class WrongBytes(Exception):
     pass
 
 
+# the reference rows of the least an aiohttp client can do (bench/bare_client.py); the
+# targets table measures them against each target too, as the floor under the downloader
+BARE_ONE = "bare aiohttp client, one stream (reference: no state, bag or fsync)"
+BARE_MANY = "bare aiohttp client (reference: no state, bag or fsync)"
+
+
 def expect(path: Path, sha256: str) -> None:
     if not path.is_file():
         raise WrongBytes(f"{path} is missing")
@@ -110,7 +116,7 @@ def single(
     return Workload(key, title, contenders(fetch), amount=size, warm=lambda: data.warm([name]))
 
 
-def w1(data: DataSet, server: Nginx, size: int, *, with_sync: bool = False) -> Workload:
+def w1(data: DataSet, server: Nginx, size: int) -> Workload:
     def contenders(f: Fetch) -> list[Contender]:
         one = [f]
         return [
@@ -118,16 +124,15 @@ def w1(data: DataSet, server: Nginx, size: int, *, with_sync: bool = False) -> W
             Contender("curl -o", lambda run: tools.curl_one(f, run / f.name), check_plain(one)),
             Contender("aria2c -x1", lambda run: tools.aria2_one(f, run, 1), check_plain(one)),
             Contender("aria2c -x8 -s8", lambda run: tools.aria2_one(f, run, 8), check_plain(one)),
-            *(
-                [
-                    Contender(
-                        "curl -o, then sync the file",
-                        lambda run: tools.then_sync(tools.curl_one(f, run / f.name), run / f.name),
-                        check_plain(one),
-                    )
-                ]
-                if with_sync
-                else []
+            Contender(
+                BARE_ONE,
+                lambda run: tools.bare_many(one, run, 1, beside=True),
+                check_plain(one),
+            ),
+            Contender(
+                "curl -o, then sync the file",
+                lambda run: tools.then_sync(tools.curl_one(f, run / f.name), run / f.name),
+                check_plain(one),
             ),
             Contender(
                 "curl -o /dev/null (ceiling)", lambda run: tools.curl_one(f, "/dev/null"), nothing
@@ -187,7 +192,7 @@ def many(
             check_plain(fetches),
         ),
         Contender(
-            "bare aiohttp client (reference: no state, bag or fsync)",
+            BARE_MANY,
             lambda run: tools.bare_many(fetches, run, parallel),
             check_plain(fetches),
         ),
