@@ -47,8 +47,9 @@ curl and aria2c verify nothing and do not fsync; in W1 the row `curl -o, then sy
 file` shows what durability costs. aria2c runs with `--file-allocation=falloc`. The
 bare aiohttp client rows (`bench/bare_client.py`: fetch, SHA-256, write; no state, bag,
 retry or fsync) are the least a client on the downloader's HTTP library does: the
-targets table measures them against each target too, and a target that this floor
-misses cannot be met by any client built on asyncio and aiohttp in one CPython process.
+targets table measures them against each target too. A target that this floor misses
+is out of reach of a plain client on asyncio and aiohttp; for many small files (W3,
+W4) of any such client in one CPython process, as each file is one request anyway.
 The machine is shared: other work ran on the same cores, so the load average is
 shown next to each table and the figures are noisy."""
 

@@ -150,8 +150,8 @@ def workload_table(w: Workload) -> list[str]:
 
 def targets_table(workloads: dict[str, Workload]) -> list[str]:
     """One row per target: the downloader's figure and, where the workload has one, the
-    bare client's: a target that even the bare client misses lies below the floor of any
-    client built on asyncio and aiohttp in one CPython process."""
+    bare client's (the floor): a target that even the bare client misses is out of reach
+    of a plain client on asyncio and aiohttp."""
     lines = [
         "| workload | target | measured | met | bare aiohttp client (floor) |",
         "|---|---|---:|---|---:|",
