@@ -36,6 +36,9 @@ class Contender:
     check: Check
     """Verifies the outputs (raises on a wrong byte) and returns extra metrics."""
     subject: bool = False
+    floor: bool = False
+    """The least a client on the downloader's HTTP library does (`bench/bare_client.py`):
+    the targets table measures every target of the workload on this row too."""
     teardown: Callable[[Path], None] | None = None
     once: bool = False
     """A reference row, not a contender: measured in the first round only."""
@@ -71,6 +74,10 @@ class Workload:
     @property
     def subject(self) -> Contender:
         return next(c for c in self.contenders if c.subject)
+
+    @property
+    def floor(self) -> Contender | None:
+        return next((c for c in self.contenders if c.floor and c.runs), None)
 
 
 def load_average() -> str:

@@ -19,12 +19,6 @@ class WrongBytes(Exception):
     pass
 
 
-# the reference rows of the least an aiohttp client can do (bench/bare_client.py); the
-# targets table measures them against each target too, as the floor under the downloader
-BARE_ONE = "bare aiohttp client, one stream (reference: no state, bag or fsync)"
-BARE_MANY = "bare aiohttp client (reference: no state, bag or fsync)"
-
-
 def expect(path: Path, sha256: str) -> None:
     if not path.is_file():
         raise WrongBytes(f"{path} is missing")
@@ -125,9 +119,10 @@ def w1(data: DataSet, server: Nginx, size: int) -> Workload:
             Contender("aria2c -x1", lambda run: tools.aria2_one(f, run, 1), check_plain(one)),
             Contender("aria2c -x8 -s8", lambda run: tools.aria2_one(f, run, 8), check_plain(one)),
             Contender(
-                BARE_ONE,
+                "bare aiohttp client, one stream (reference: no state, bag or fsync)",
                 lambda run: tools.bare_many(one, run, 1, beside=True),
                 check_plain(one),
+                floor=True,
             ),
             Contender(
                 "curl -o, then sync the file",
@@ -192,9 +187,10 @@ def many(
             check_plain(fetches),
         ),
         Contender(
-            BARE_MANY,
+            "bare aiohttp client (reference: no state, bag or fsync)",
             lambda run: tools.bare_many(fetches, run, parallel),
             check_plain(fetches),
+            floor=True,
         ),
     ]
     title = f"{count} files of {size // 1024} KiB as plain URL items, {parallel} at a time"
