@@ -27,6 +27,13 @@ from bench.timing import Timed, timed
 
 Check = Callable[[Path, Timed], dict[str, float]]
 
+PLAIN = "plain"
+"""Floor row: fetch, SHA-256 and write; nothing else."""
+DURABLE = "durable"
+"""Floor row: the same, and each file fsynced under a temporary name, renamed into
+place and its folder fsynced: the least that survives a crash whole or not at all."""
+FLOORS = (PLAIN, DURABLE)
+
 
 @dataclass
 class Contender:
@@ -36,9 +43,10 @@ class Contender:
     check: Check
     """Verifies the outputs (raises on a wrong byte) and returns extra metrics."""
     subject: bool = False
-    floor: bool = False
-    """The least a client on the downloader's HTTP library does (`bench/bare_client.py`):
-    the targets table measures every target of the workload on this row too."""
+    floor: str = ""
+    """`PLAIN` or `DURABLE` on a floor row (`bench/bare_client.py`), the least a client
+    on the downloader's HTTP library does, without and with making each file durable:
+    the targets table measures every target of the workload on these rows too."""
     teardown: Callable[[Path], None] | None = None
     once: bool = False
     """A reference row, not a contender: measured in the first round only."""
@@ -75,9 +83,8 @@ class Workload:
     def subject(self) -> Contender:
         return next(c for c in self.contenders if c.subject)
 
-    @property
-    def floor(self) -> Contender | None:
-        return next((c for c in self.contenders if c.floor and c.runs), None)
+    def floor(self, kind: str) -> Contender | None:
+        return next((c for c in self.contenders if c.floor == kind and c.runs), None)
 
 
 def load_average() -> str:

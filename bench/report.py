@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bench.harness import Contender, Workload
+from bench.harness import DURABLE, FLOORS, PLAIN, Contender, Workload
 
 
 def _first_line(cmd: Sequence[str]) -> str:
@@ -166,24 +166,34 @@ def workload_table(w: Workload) -> list[str]:
     return [*lines, ""]
 
 
+FLOOR_HEADS = {
+    PLAIN: "bare aiohttp client (floor)",
+    DURABLE: "the same, each file made durable (floor)",
+}
+
+
 def targets_table(workloads: dict[str, Workload]) -> list[str]:
-    """One row per target: the downloader's figure and, where the workload has one, the
-    bare client's (the floor): a target that even the bare client misses is out of reach
-    of a plain client on asyncio and aiohttp."""
-    lines = [
-        "| workload | target | measured | met | bare aiohttp client (floor) |",
-        "|---|---|---:|---|---:|",
-    ]
+    """One row per target: the downloader's figure and, where the workload has them, the
+    bare client's without and with fsync (the floors): a target that even the bare
+    client misses is out of reach of a plain client on asyncio and aiohttp, and one that
+    the durable bare client misses, of such a client that keeps what it fetched."""
+    heads = ["workload", "target", "measured", "met", *(FLOOR_HEADS[k] for k in FLOORS)]
+    lines = ["| " + " | ".join(heads) + " |", "|---|---|---:|---|" + "---:|" * len(FLOORS)]
     for t in TARGETS:
         w = workloads.get(t.workload)
         if w is None or not all(c.runs for c in w.contenders):
-            lines.append(f"| {t.workload} | {t.text} | not run | | |")
+            lines.append(f"| {t.workload} | {t.text} | not run | |" + " |" * len(FLOORS))
             continue
         value = t.value(w, w.subject)
-        floor = ""
-        if w.floor is not None:
-            floor_value = t.value(w, w.floor)
-            floor = f"{floor_value:.2f} ({'met' if t.met(floor_value) else 'not met'})"
+        floors = []
+        for kind in FLOORS:
+            row = w.floor(kind)
+            if row is None:
+                floors.append("")
+                continue
+            floor_value = t.value(w, row)
+            floors.append(f"{floor_value:.2f} ({'met' if t.met(floor_value) else 'not met'})")
         met = "yes" if t.met(value) else "**no**"
-        lines.append(f"| {t.workload} | {t.text} | {value:.2f} | {met} | {floor} |")
+        cells = [t.workload, t.text, f"{value:.2f}", met, *floors]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines

@@ -57,10 +57,16 @@ def curl_many(fetches: Sequence[Fetch], run: Path, parallel: int) -> list[str]:
 
 
 def bare_many(
-    fetches: Sequence[Fetch], run: Path, parallel: int, *, beside: bool = False
+    fetches: Sequence[Fetch],
+    run: Path,
+    parallel: int,
+    *,
+    beside: bool = False,
+    durable: bool = False,
 ) -> list[str]:
     """`bench/bare_client.py` on the same URLs and outputs as `curl_many`; `beside`
-    hashes and writes in a worker thread while the loop receives (one large file)."""
+    hashes and writes in a worker thread while the loop receives (one large file);
+    `durable` fsyncs each file under a temporary name, renames it and fsyncs its folder."""
     listing = run / "bare.list"
     listing.write_text("".join(f"{f.url}\t{run / f.name}\n" for f in fetches))
     return [
@@ -69,6 +75,7 @@ def bare_many(
         str(listing),
         str(parallel),
         *(["beside"] if beside else []),
+        *(["durable"] if durable else []),
     ]
 
 

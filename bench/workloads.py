@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench import tools
 from bench.data import DataSet, sha256_file
-from bench.harness import Check, Contender, Workload
+from bench.harness import DURABLE, PLAIN, Check, Contender, Workload
 from bench.nginx import Nginx
 from bench.timing import Timed
 from bench.tools import Fetch
@@ -122,7 +122,13 @@ def w1(data: DataSet, server: Nginx, size: int) -> Workload:
                 "bare aiohttp client, one stream (reference: no state, bag or fsync)",
                 lambda run: tools.bare_many(one, run, 1, beside=True),
                 check_plain(one),
-                floor=True,
+                floor=PLAIN,
+            ),
+            Contender(
+                "the same, the file fsynced and renamed (reference: no state or bag)",
+                lambda run: tools.bare_many(one, run, 1, beside=True, durable=True),
+                check_plain(one),
+                floor=DURABLE,
             ),
             Contender(
                 "curl -o, then sync the file",
@@ -190,7 +196,13 @@ def many(
             "bare aiohttp client (reference: no state, bag or fsync)",
             lambda run: tools.bare_many(fetches, run, parallel),
             check_plain(fetches),
-            floor=True,
+            floor=PLAIN,
+        ),
+        Contender(
+            "the same, each file fsynced and renamed (reference: no state or bag)",
+            lambda run: tools.bare_many(fetches, run, parallel, durable=True),
+            check_plain(fetches),
+            floor=DURABLE,
         ),
     ]
     title = f"{count} files of {size // 1024} KiB as plain URL items, {parallel} at a time"
