@@ -292,6 +292,15 @@ async def test_unknown_items_are_a_store_error(store: StateStore) -> None:
         await store.save_package(PackageRecord(A.key, "dl"), now=T0)
     with pytest.raises(StoreError, match="no item"):
         await store.record_event(A.key, "note", "x", now=T0)
+    with pytest.raises(StoreError, match="no item"):
+        await store.set_progress(A.key, 1, 2, now=T0)
+    with pytest.raises(StoreError, match="no item"):
+        await store.set_progress(A.key, 1, 2, now=T0, owner="host-1")
+    with pytest.raises(StoreError, match="no item"):
+        await store.save_asset(AssetRecord(A.key, "f1", "scene.tif", size=10), now=T0)
+    with pytest.raises(StoreError, match="no item"):
+        await store.schedule(A.key, at(5), now=T0)
+    assert await store.assets(A.key) == []
 
 
 async def test_naive_times_are_refused(store: StateStore) -> None:

@@ -56,6 +56,18 @@ _SELECT_NEXT_DUE = (
     f" FROM items WHERE {_UNFINISHED} AND (lease_owner IS NULL OR lease_owner <> ?)"
 )
 _SELECT_SUMMARIES = f"SELECT {SUMMARY_COLUMNS} FROM items"  # noqa: S608
+# the changed row comes back from the UPDATE itself, with no second read
+_TRANSITION = (
+    "UPDATE items SET state = ?, error = ?, archive_path = COALESCE(?, archive_path),"  # noqa: S608
+    " attempts = 0, next_attempt_at = NULL, state_since = ?, updated_at = ?,"
+    " lease_owner = CASE WHEN ? = 1 THEN lease_owner END,"
+    " lease_expires_at = CASE WHEN ? = 1 THEN lease_expires_at END"
+    f" WHERE key = ? RETURNING {ITEM_COLUMNS}"
+)
+_SCHEDULE = (
+    "UPDATE items SET attempts = attempts + 1, next_attempt_at = ?, error = ?,"  # noqa: S608
+    f" updated_at = ? WHERE key = ? RETURNING {ITEM_COLUMNS}"
+)
 _SELECT_PACKAGE = f"SELECT {PACKAGE_COLUMNS} FROM packages WHERE item_key = ?"  # noqa: S608
 _SELECT_ASSETS = (
     f"SELECT {ASSET_COLUMNS} FROM assets"  # noqa: S608
@@ -161,17 +173,12 @@ def transition(
     item = held_item(conn, key, owner)
     check_transition(item.state, target)
     keep_lease = 0 if is_terminal(target) else 1
-    conn.execute(
-        "UPDATE items SET state = ?, error = ?, archive_path = COALESCE(?, archive_path),"
-        " attempts = 0, next_attempt_at = NULL, state_since = ?, updated_at = ?,"
-        " lease_owner = CASE WHEN ? = 1 THEN lease_owner END,"
-        " lease_expires_at = CASE WHEN ? = 1 THEN lease_expires_at END"
-        " WHERE key = ?",
-        (target.value, error, archive_path, now, now, keep_lease, keep_lease, key),
-    )
+    rows = conn.execute(
+        _TRANSITION, (target.value, error, archive_path, now, now, keep_lease, keep_lease, key)
+    ).fetchall()
     detail = f"{item.state} -> {target}" + (f": {error}" if error else "")
     add_event(conn, key, now, "transition", detail)
-    return held_item(conn, key, None)
+    return item_from_row(rows[0])
 
 
 def schedule(
@@ -185,15 +192,11 @@ def schedule(
     item = held_item(conn, key, owner)
     if is_terminal(item.state):
         raise StoreError(f"{key} is {item.state}; there is no step to try again")
-    conn.execute(
-        "UPDATE items SET attempts = attempts + 1, next_attempt_at = ?, error = ?,"
-        " updated_at = ? WHERE key = ?",
-        (at, error, now, key),
-    )
+    rows = conn.execute(_SCHEDULE, (at, error, now, key)).fetchall()
     if error:
         when = from_micros(at).isoformat()
         add_event(conn, key, now, "retry", f"attempt {item.attempts + 1}: {error}; next {when}")
-    return held_item(conn, key, None)
+    return item_from_row(rows[0])
 
 
 def set_progress(
@@ -204,11 +207,17 @@ def set_progress(
     now: int,
     owner: str | None,
 ) -> None:
-    held_item(conn, key, owner)
-    conn.execute(
-        "UPDATE items SET bytes_done = ?, bytes_total = ?, updated_at = ? WHERE key = ?",
-        (done, total, now, key),
-    )
+    # one statement while the lease holds; only a miss reads the item, to say why
+    sql = "UPDATE items SET bytes_done = ?, bytes_total = ?, updated_at = ? WHERE key = ?"
+    if owner is None:
+        changed = conn.execute(sql, (done, total, now, key)).rowcount
+    else:
+        changed = conn.execute(
+            sql + " AND lease_owner = ?", (done, total, now, key, owner)
+        ).rowcount
+    if not changed:
+        held_item(conn, key, owner)  # raises: no such item, or the lease is another's
+        raise StoreError(f"the progress of {key!r} was not recorded")
 
 
 def save_package(conn: sqlite3.Connection, package: PackageRecord, now: int) -> None:
@@ -231,7 +240,24 @@ def save_package(conn: sqlite3.Connection, package: PackageRecord, now: int) -> 
 
 
 def save_asset(conn: sqlite3.Connection, asset: AssetRecord, now: int) -> None:
-    held_item(conn, asset.item_key, None)
+    try:
+        _insert_asset(conn, asset, now)
+    except sqlite3.IntegrityError:
+        # the foreign key refused it: say which item is missing, rather than SQLite's words
+        held_item(conn, asset.item_key, None)
+        raise
+    conn.execute(
+        "DELETE FROM segments WHERE item_key = ? AND asset_key = ?",
+        (asset.item_key, asset.asset_key),
+    )
+    conn.executemany(
+        "INSERT INTO segments (item_key, asset_key, range_start, range_end, pos)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(asset.item_key, asset.asset_key, s.start, s.end, s.pos) for s in asset.segments],
+    )
+
+
+def _insert_asset(conn: sqlite3.Connection, asset: AssetRecord, now: int) -> None:
     conn.execute(
         "INSERT INTO assets (item_key, asset_key, name, url_hint, size, sha256, state,"
         " bytes_done, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -250,15 +276,6 @@ def save_asset(conn: sqlite3.Connection, asset: AssetRecord, now: int) -> None:
             asset.bytes_done,
             now,
         ),
-    )
-    conn.execute(
-        "DELETE FROM segments WHERE item_key = ? AND asset_key = ?",
-        (asset.item_key, asset.asset_key),
-    )
-    conn.executemany(
-        "INSERT INTO segments (item_key, asset_key, range_start, range_end, pos)"
-        " VALUES (?, ?, ?, ?, ?)",
-        [(asset.item_key, asset.asset_key, s.start, s.end, s.pos) for s in asset.segments],
     )
 
 

@@ -63,6 +63,7 @@ class SQLiteThread:
         self._name = name
         self._queue: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
         self._conn: sqlite3.Connection | None = None
+        self._full = False  # `synchronous = FULL` is set: the last group was durable
         self._thread: threading.Thread | None = None
         self.commits = 0  # groups committed: how many jobs share a COMMIT shows in tests
 
@@ -104,10 +105,10 @@ class SQLiteThread:
         try:
             self._conn = self._connect()
         except BaseException as exc:
-            _answer(first, exc)
+            _answer([(first, exc)])
             self._drain(exc)
             return
-        _answer(first, None)
+        _answer([(first, None)])
         try:
             while True:
                 job = self._queue.get()
@@ -139,7 +140,7 @@ class SQLiteThread:
             except queue.Empty:
                 return
             if job is not None:
-                _answer(job, exc)
+                _answer([(job, exc)])
 
     def _commit(self, group: list[_Job[Any]]) -> None:
         conn = self._conn
@@ -147,32 +148,28 @@ class SQLiteThread:
         write = any(j.write for j in group)
         durable = any(j.durable for j in group)
         try:
-            if durable:
-                conn.execute("PRAGMA synchronous = FULL")
+            if durable != self._full:
+                # set only where a group needs the other setting than the last one
+                conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+                self._full = durable
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    alone = len(group) == 1
-                    for job in group:
-                        self._one(conn, job, alone=alone)
-                        if not conn.in_transaction:  # SQLite gave up the whole transaction
-                            raise job.error or StoreError("the transaction was rolled back")
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            finally:
-                if durable:
-                    conn.execute("PRAGMA synchronous = NORMAL")
+                alone = len(group) == 1
+                for job in group:
+                    self._one(conn, job, alone=alone)
+                    if not conn.in_transaction:  # SQLite gave up the whole transaction
+                        raise job.error or StoreError("the transaction was rolled back")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
         except BaseException as exc:
             failure = self._store_error(exc)
-            for job in group:
-                _answer(job, job.error if job.error is not None else failure)
+            _answer([(job, job.error if job.error is not None else failure) for job in group])
             return
         self.commits += 1
-        for job in group:
-            _answer(job, job.error)
+        _answer([(job, job.error) for job in group])
 
     def _one(self, conn: sqlite3.Connection, job: _Job[Any], *, alone: bool) -> None:
         # a job alone needs no savepoint: the transaction is its own
@@ -206,15 +203,23 @@ class SQLiteThread:
         return exc
 
 
-def _answer(job: _Job[Any], error: BaseException | None) -> None:
-    def deliver() -> None:
+def _answer(answers: list[tuple[_Job[Any], BaseException | None]]) -> None:
+    """Hand each job its result or error on its event loop: one wake-up of a loop for
+    all of a group's jobs, not one each."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job[Any], BaseException | None]]] = {}
+    for job, error in answers:
+        by_loop.setdefault(job.future.get_loop(), []).append((job, error))
+    for loop, theirs in by_loop.items():
+        # a closed loop (RuntimeError) has nobody left waiting for these answers
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_deliver, theirs)
+
+
+def _deliver(answers: list[tuple[_Job[Any], BaseException | None]]) -> None:
+    for job, error in answers:
         if job.future.cancelled():
-            return
+            continue
         if error is not None:
             job.future.set_exception(error)
         else:
             job.future.set_result(job.result)
-
-    # a closed loop (RuntimeError) has nobody left waiting for this answer
-    with contextlib.suppress(RuntimeError):
-        job.future.get_loop().call_soon_threadsafe(deliver)
