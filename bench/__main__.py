@@ -46,10 +46,14 @@ items carrying their SHA-256: it verifies, fsyncs and files each into a BagIt ba
 curl and aria2c verify nothing and do not fsync; in W1 the row `curl -o, then sync the
 file` shows what durability costs. aria2c runs with `--file-allocation=falloc`. The
 bare aiohttp client rows (`bench/bare_client.py`: fetch, SHA-256, write; no state, bag,
-retry or fsync) are the least a client on the downloader's HTTP library does: the
-targets table measures them against each target too. A target that this floor misses
-is out of reach of a plain client on asyncio and aiohttp; for many small files (W3,
-W4) of any such client in one CPython process, as each file is one request anyway.
+retry or fsync) are the least a client on the downloader's HTTP library does; the
+rows "the same, ... fsynced and renamed" add the least that keeps a file whole after a
+crash (write `NAME.part`, fsync, rename, fsync the folder). The targets table measures
+both floors against each target too. A target that the plain floor misses is out of
+reach of a plain client on asyncio and aiohttp; for many small files (W3, W4) of any
+such client in one CPython process, as each file is one request anyway. One that the
+durable floor misses is out of reach of such a client that keeps what it fetched, as
+the targets ask.
 The machine is shared: other work ran on the same cores, so the load average is
 shown next to each table and the figures are noisy."""
 
