@@ -9,7 +9,17 @@ from downloader.clock import FakeClock
 from downloader.config import PollSettings
 from downloader.errors import ApiError, MalformedResponse, PollTimeout, RemoteJobFailed
 from downloader.providers import Phase, SilentListener
-from downloader.providers._poll import MALFORMED_LIMIT, NotYet, PhaseTracker, Poller
+from downloader.providers._poll import (
+    MALFORMED_LIMIT,
+    PARK_AFTER,
+    NotYet,
+    Parked,
+    PhaseTracker,
+    Poller,
+    Turn,
+    attempts_after,
+    polling_turn,
+)
 from downloader.providers._schedule import format_duration, poll_delay
 
 
@@ -241,3 +251,72 @@ async def test_the_phase_tracker_reports_only_changes():
         ("preparing", "pending"),
     ]
     await PhaseTracker(SilentListener()).enter("waiting")
+
+
+# ---- polling in turns: a long wait parks the item ---------------------------------------------
+
+
+def test_the_waits_that_fit_in_a_time_waited_are_counted_to_the_nearest():
+    # waits of 5, 10, 20, 40 s end at 5, 15, 35, 75 s
+    assert [attempts_after(t, 5) for t in (0, 5, 15, 35, 75)] == [0, 1, 2, 3, 4]
+    # a jittered schedule (a quarter either way) still counts the same
+    assert [attempts_after(t, 5) for t in (3.75, 6.25, 11.25, 18.75, 26.25, 43.75)] == [
+        1,
+        1,
+        2,
+        2,
+        3,
+        3,
+    ]
+    assert attempts_after(-1, 5) == 0
+    assert attempts_after(10, 0) == 0
+
+
+async def test_in_a_turn_a_long_wait_parks_the_item_instead_of_sleeping():
+    clock = FakeClock()
+    ask = Script(NotYet("running"))
+    with polling_turn(Turn(clock.monotonic())), pytest.raises(Parked) as caught:
+        await poller(clock).until(ask, what="job 1", goal="finished")
+    assert caught.value.delay == 5
+    assert (caught.value.what, caught.value.last) == ("job 1", "last status: running")
+    assert clock.sleeps == []
+    assert ask.calls == 1
+
+
+async def test_a_later_turn_takes_the_backoff_up_where_the_time_waited_says():
+    clock = FakeClock()
+    since = clock.monotonic()
+    clock.advance(35)  # waited 5, 10 and 20 s in three earlier turns
+    with polling_turn(Turn(since)), pytest.raises(Parked) as caught:
+        await poller(clock).until(Script(NotYet("running")), what="job 1")
+    assert caught.value.delay == 40
+
+
+async def test_short_waits_are_slept_within_the_turn():
+    clock = FakeClock()
+    ask = Script(NotYet("pending"), NotYet("pending"), "url")
+    with polling_turn(Turn(clock.monotonic())):
+        assert await poller(clock, initial=PARK_AFTER / 4).until(ask, what="package") == "url"
+    assert clock.sleeps == [PARK_AFTER / 4, PARK_AFTER / 2]
+
+
+async def test_the_budget_counts_the_waits_of_earlier_turns():
+    clock = FakeClock()
+    since = clock.monotonic()
+    clock.advance(50)
+    with polling_turn(Turn(since)), pytest.raises(Parked) as caught:
+        await poller(clock, initial=5, cap=300, give_up=60).until(Script(NotYet("x")), what="j")
+    assert caught.value.delay == 10  # cut to the deadline, 60 s after `since`
+    clock.advance(10)
+    with polling_turn(Turn(since)), pytest.raises(PollTimeout, match="after 1m; last status: x"):
+        await poller(clock, give_up=60).until(Script(NotYet("x")), what="j")
+
+
+async def test_an_unknown_status_is_warned_about_once_across_turns():
+    clock = FakeClock()
+    polls = poller(clock)
+    with capture_logs() as logs:
+        for _ in range(3):
+            with polling_turn(Turn(clock.monotonic())), pytest.raises(Parked):
+                await polls.until(Script(NotYet("Frobnicating", known=False)), what="job 1")
+    assert [e["event"] for e in logs].count("provider.unknown_status") == 1

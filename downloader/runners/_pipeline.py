@@ -26,6 +26,7 @@ from downloader.clock import Clock
 from downloader.errors import ArchiveError, DownloaderError, FilesystemError
 from downloader.items import ItemRef
 from downloader.providers import Provider
+from downloader.providers._poll import Parked, Turn, polling_turn
 from downloader.store import ItemState, StateStore
 from downloader.store._models import AssetRecord, AssetState, PackageRecord
 from downloader.transfer import AssetRequest, TransferEngine
@@ -62,12 +63,20 @@ class StoreListener:
     _ORDER = (ItemState.WAITING, ItemState.REQUESTED, ItemState.PREPARING)
 
     def __init__(
-        self, store: StateStore, key: str, owner: str, clock: Clock, state: ItemState | None = None
+        self,
+        store: StateStore,
+        key: str,
+        owner: str,
+        clock: Clock,
+        state: ItemState | None = None,
+        turn: Turn | None = None,
     ) -> None:
         self._store, self._key, self._owner, self._clock = store, key, owner, clock
         self.state = state
         """The item's state as last read or written here; None when not known.  While
         the lease is held nobody else moves the item, so it need not be read again."""
+        self.turn = turn
+        """The turn being polled in, if any: it learns here when the state changes."""
 
     async def current(self) -> ItemState | None:
         """The item's state, read from the store only when not known here."""
@@ -96,6 +105,8 @@ class StoreListener:
             self._key, target, now=self._clock.utcnow(), owner=self._owner
         )
         self.state = record.state
+        if self.turn is not None:  # a new state: its waits start from the first
+            self.turn.started = self._clock.monotonic()
 
 
 class ItemWorker:
@@ -121,17 +132,35 @@ class ItemWorker:
         self.owner = owner
         self.retry_delay = retry_delay
         self.extract = extract
+        self._turns: dict[str, Turn] = {}
+        """The poll schedule of each parked item, for its next turn."""
 
-    async def work(self, ref: ItemRef, state: ItemState | None = None) -> ItemState:
+    def forget(self, key: str) -> None:
+        """Drop what is kept of `key` between its turns (it left the watchlist)."""
+        self._turns.pop(key, None)
+
+    async def work(
+        self, ref: ItemRef, state: ItemState | None = None, *, park: bool = False
+    ) -> ItemState:
         """Take `ref` as far as it can go now; returns the state it ends in.
 
         `state` is the item's state when its lease was taken (the claim reads it), so
-        it is not read again; None has it read from the store.
+        it is not read again; None has it read from the store.  With `park` this is one
+        turn of the item: a long wait for the platform parks it in the store and ends
+        the turn (the scheduler gives the slot to another item, and claims this one
+        again when it is due); without, every wait is slept through.
         """
         bound = log.bind(item=ref.key, provider=ref.provider)
         started = self.clock.monotonic()
+        turn = None
+        if park:  # the schedule so far, unless the last turn ended otherwise
+            turn = self._turns.pop(ref.key, None) or Turn(started)
         try:
-            final = await self._work(ref, state)
+            final = await self._work(ref, state, turn)
+        except Parked as parked:
+            if turn is not None:
+                self._turns[ref.key] = turn
+            return await self._park(ref, parked, bound)
         except DownloaderError as exc:
             return await self._failed(ref, exc, bound)
         except OSError as exc:  # the archive's disk: read-only, removed, full
@@ -142,6 +171,14 @@ class ItemWorker:
             seconds=round(self.clock.monotonic() - started, 3),
         )
         return ItemState.ARCHIVED
+
+    async def _park(self, ref: ItemRef, parked: Parked, bound: Any) -> ItemState:
+        now = self.clock.utcnow()
+        due = now + timedelta(seconds=parked.delay)
+        record = await self.store.schedule(ref.key, due, now=now, owner=self.owner)
+        bound.debug("item.parked", what=parked.what, until=due.isoformat(), state=parked.last)
+        # as after a retry: the scheduler drops the lease, the store wakes it when due
+        return record.state
 
     async def _failed(self, ref: ItemRef, exc: DownloaderError, bound: Any) -> ItemState:
         now = self.clock.utcnow()
@@ -160,13 +197,16 @@ class ItemWorker:
         bound.error("item.failed", error=message)
         return ItemState.FAILED
 
-    async def _work(self, ref: ItemRef, state: ItemState | None) -> Path:
+    async def _work(self, ref: ItemRef, state: ItemState | None, turn: Turn | None) -> Path:
         provider = self.providers.get(ref.provider)
         if provider is None:
             raise DownloaderError(f"provider {ref.provider!r} is not configured")
         memo = StoreMemo(self.store, ref.key, self.clock)
-        listener = StoreListener(self.store, ref.key, self.owner, self.clock, state)
-        package = await provider.prepare(ref, memo, listener)
+        listener = StoreListener(self.store, ref.key, self.owner, self.clock, state, turn)
+        # only the platform's answers park the item: a signed URL refreshed during the
+        # download is waited for in the turn, with the bytes already fetched at hand
+        with polling_turn(turn):
+            package = await provider.prepare(ref, memo, listener)
         current = await listener.current()
         if current is not None and current is not ItemState.DOWNLOADING:
             await listener.move(ItemState.DOWNLOADING)

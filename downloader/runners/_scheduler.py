@@ -116,6 +116,8 @@ class Scheduler:
         wanted = {ref.key: ref for ref in refs}
         result = await self.store.sync_watchlist(wanted.values(), now=self.clock.utcnow())
         self._refs = wanted
+        for key in result.removed:
+            self.worker.forget(key)
         for key in list(self._in_flight):
             if key not in wanted:
                 self._cancel(key, "removed from the watchlist")
@@ -174,7 +176,7 @@ class Scheduler:
             scope = anyio.CancelScope()
             self._in_flight[ref.key] = scope
             self._limiter.acquire_on_behalf_of_nowait(ref.key)
-            items.start_soon(self._work_one, ref, scope, record.state, name=f"item {ref.key}")
+            items.start_soon(self._work_one, ref, scope, record, name=f"item {ref.key}")
             started = True
         return started
 
@@ -235,13 +237,15 @@ class Scheduler:
             scope.cancel()
 
     async def _work_one(
-        self, ref: ItemRef, scope: anyio.CancelScope, claimed: ItemState | None = None
+        self, ref: ItemRef, scope: anyio.CancelScope, claimed: ItemRecord | None = None
     ) -> None:
         key = ref.key
         state: ItemState | None = None
         try:
             with scope:
-                state = await self.worker.work(ref, claimed)
+                state = await self.worker.work(
+                    ref, None if claimed is None else claimed.state, park=True
+                )
             if scope.cancelled_caught:
                 log.info("item.stopped", item=key, reason=self._why_cancelled.get(key, ""))
         except LeaseLost as exc:

@@ -155,8 +155,12 @@ class SQLiteStore:
         error: str | None = None,
     ) -> ItemRecord:
         due, at = to_micros(next_attempt_at), to_micros(now)
+        # a retry after an error is an event the user reads; a parked poll is only a
+        # time, which a power loss at worst brings forward
         return await self._run(
-            lambda c: ops.schedule(c, key, due, at, owner, error), write=True, durable=True
+            lambda c: ops.schedule(c, key, due, at, owner, error),
+            write=True,
+            durable=error is not None,
         )
 
     async def set_progress(

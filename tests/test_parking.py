@@ -1,0 +1,85 @@
+"""Items waiting on a platform take turns: none holds a slot while it waits.
+
+With one slot and three remote jobs that never finish ahead of one that finishes at
+once, the quick one must be fetched first: each waiting item is asked once and
+parked in the store until its next poll, so the slot passes round.  Were the slot
+held through the waits, the quick job would be looked at only after the three slow
+ones had each used up their whole `give_up_after`.  They give up all the same, the
+waits of all their turns counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from downloader.config import PollSettings, TransferSettings, load_config
+from downloader.emulator import Emulator, parse_scenario, start_emulator, write_client_files
+from downloader.providers._poll import PARK_AFTER
+from downloader.runners._compose import run_once
+from downloader.store import ItemState, open_store
+from downloader.transfer import Limits
+from downloader.watchlist import load_watchlist
+
+SLOW = ("a-slow-1", "a-slow-2", "a-slow-3")  # claimed first: the watchlist's order
+SCENARIO = "\n".join(
+    [
+        "[emulator]",
+        "seed = 11",
+        'pixxel_api_key = "k"',
+        *(
+            f'[[pixxel.job]]\nworkflow_id = "wf"\njob_id = "{job}"\n'
+            "seconds_until_done = 100000000\n"
+            'files = [{ name = "never.tif", size = 1024 }]'
+            for job in SLOW
+        ),
+        '[[pixxel.job]]\nworkflow_id = "wf"\njob_id = "z-quick"\npolls_until_done = 1',
+        'files = [{ name = "scene.tif", size = 200000 }]',
+    ]
+)
+# every wait long enough to park, jitter and all; a few turns for each slow job, then it
+# gives up
+POLL = PollSettings(
+    initial_interval=1.5 * PARK_AFTER, max_interval=1.5 * PARK_AFTER, give_up_after=4 * PARK_AFTER
+)
+
+
+async def test_one_slot_passes_round_the_waiting_items_so_a_quick_job_is_not_stuck(
+    tmp_path: Path,
+) -> None:
+    scenario = parse_scenario(SCENARIO, source="scenario.toml")
+    async with await start_emulator(Emulator(scenario)) as running:
+        files = write_client_files(
+            scenario,
+            running.base_url,
+            tmp_path / "client",
+            archive_root=tmp_path / "archive",
+            state_url=f"sqlite:///{tmp_path / 'state.db'}",
+        )
+        settings = load_config(files.config)
+        settings = dataclasses.replace(
+            settings,
+            poll=POLL,
+            transfer=TransferSettings(limits=Limits(max_concurrent=1)),
+        )
+        result = await run_once(settings, load_watchlist(files.watchlist).items)
+        calls = {key: stats["api_calls"] for key, stats in running.emulator.stats().items()}
+
+    assert (result.archived, result.failed) == (1, 3)
+    async with open_store(settings.state.url) as store:
+        records = {r.key.rsplit("/", 1)[1]: r for r in await store.list_items()}
+        ended = {
+            job: [e.at for e in await store.events(r.key) if e.kind == "transition"][-1]
+            for job, r in records.items()
+        }
+    assert records["z-quick"].state is ItemState.ARCHIVED
+    for job in SLOW:
+        assert records[job].state is ItemState.FAILED
+        assert "not finished after 4s" in (records[job].error or "")
+        # the quick job was archived while the slow ones were still being asked
+        assert ended["z-quick"] < ended[job]
+    # each slow job asked once per turn, about every 1.5 s and at the deadline, give or take
+    # the jitter of the waits; never in a tight loop, never just once
+    for job in SLOW:
+        [count] = [n for key, n in calls.items() if key.endswith(job)]
+        assert 3 <= count <= 6, calls
