@@ -1,8 +1,10 @@
 """W7 probe: `python bench/idle.py CONFIG EMULATOR_URL WARMUP SECONDS`.
 
 Starts `downloader run -c CONFIG`, lets it settle for WARMUP seconds, then measures
-for SECONDS: the daemon's CPU time (from /proc, children included) and the API
-requests the emulator counted.  Prints one JSON object and stops the daemon (SIGTERM).
+for SECONDS: the daemon's CPU time (from /proc, children included), the API
+requests the emulator counted, and how many items were asked about at least once
+in that time (every waiting item should be: each has its own poll schedule).
+Prints one JSON object and stops the daemon (SIGTERM).
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-def api_calls(base: str) -> int:
+def api_calls(base: str) -> dict[str, int]:
+    """API calls so far, per item the emulator knows."""
     with urllib.request.urlopen(base + "/_emulator/stats", timeout=30) as resp:  # loopback
         stats = json.load(resp)
-    return sum(s["api_calls"] for s in stats.values())
+    return {key: int(s["api_calls"]) for key, s in stats.items()}
 
 
 def main(config: str, base: str, warmup: float, seconds: float) -> None:
@@ -59,11 +62,13 @@ def main(config: str, base: str, warmup: float, seconds: float) -> None:
             daemon.kill()
             daemon.wait()
     elapsed = t1 - t0
+    asked = [key for key, n in calls1.items() if n > calls0.get(key, 0)]
     print(
         json.dumps(
             {
                 "cpu %": 100 * (cpu1 - cpu0) / elapsed,
-                "API requests/min": 60 * (calls1 - calls0) / elapsed,
+                "API requests/min": 60 * (sum(calls1.values()) - sum(calls0.values())) / elapsed,
+                "items asked": len(asked),
                 "daemon peak RSS MB": peak / 1e6,
             }
         )

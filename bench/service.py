@@ -234,7 +234,7 @@ def w7(count: int, warmup: float, seconds: float) -> Workload:
         "W7",
         title,
         [contender],
-        extras=("cpu %", "API requests/min", "daemon peak RSS MB"),
+        extras=("cpu %", "API requests/min", "items asked", "daemon peak RSS MB"),
         compare=False,
     )
     w.notes.append(
