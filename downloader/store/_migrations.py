@@ -114,9 +114,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         "an index of the unfinished items by lease holder and due time",
         (
             # the scheduler asks "what is due, and when is the next one" after every
-            # turn: with this index both are a walk over the due items only, not over
-            # every item that waits (10,000 parked items cost 4 ms a question without)
-            "CREATE INDEX items_turns ON items (lease_owner, next_attempt_at)"
+            # turn: with this index both read the few items they answer with, in the
+            # order asked for, not every item that waits (10,000 parked items cost
+            # 4 ms a question without)
+            "CREATE INDEX items_turns ON items (lease_owner, next_attempt_at, created_at, key)"
             " WHERE active = 1 AND state NOT IN ('archived', 'failed')",
         ),
     ),

@@ -46,16 +46,19 @@ _UNFINISHED = f"active = 1 AND state NOT IN ({_TERMINAL_SQL})"
 _SELECT_ITEMS = f"SELECT {ITEM_COLUMNS} FROM items"  # noqa: S608
 # Both questions of the scheduler come in parts that the `items_turns` index answers
 # without reading the items that are not due: unleased with no time set (due now),
-# unleased and due by now, and those under a lease (another process's) that ran out.
+# unleased and due by now, and those under a lease (another process's) that ran out;
+# the first two read in the index's order and stop at `limit`, however many are due.
 # The index is named: without statistics SQLite would walk every active item instead.
 _TURNS = f"items INDEXED BY items_turns WHERE {_UNFINISHED}"
 _SELECT_DUE = (
     "SELECT key FROM ("  # noqa: S608
-    f" SELECT key, 0 AS due, created_at FROM {_TURNS}"
+    f" SELECT * FROM (SELECT key, 0 AS due, created_at FROM {_TURNS}"
     " AND lease_owner IS NULL AND next_attempt_at IS NULL"
+    " ORDER BY created_at, key LIMIT ?)"
     " UNION ALL"
-    f" SELECT key, next_attempt_at, created_at FROM {_TURNS}"
+    f" SELECT * FROM (SELECT key, next_attempt_at, created_at FROM {_TURNS}"
     " AND lease_owner IS NULL AND next_attempt_at <= ?"
+    " ORDER BY next_attempt_at, created_at, key LIMIT ?)"
     " UNION ALL"
     f" SELECT key, COALESCE(next_attempt_at, 0), created_at FROM {_TURNS}"
     " AND lease_owner IS NOT NULL AND lease_expires_at <= ?"
@@ -149,7 +152,8 @@ def sync_watchlist(conn: sqlite3.Connection, refs: Iterable[ItemRef], now: int) 
 
 
 def claim(conn: sqlite3.Connection, owner: str, now: int, until: int, limit: int) -> list[str]:
-    keys = [key for (key,) in conn.execute(_SELECT_DUE, (now, now, now, max(0, limit)))]
+    n = max(0, limit)
+    keys = [key for (key,) in conn.execute(_SELECT_DUE, (n, now, n, now, now, n))]
     conn.executemany(
         "UPDATE items SET lease_owner = ?, lease_expires_at = ? WHERE key = ?",
         [(owner, until, key) for key in keys],
