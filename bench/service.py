@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench import tools
 from bench.data import sha256_file
-from bench.harness import Check, Contender, Workload
+from bench.harness import PLAIN, Check, Contender, Workload
 from bench.timing import Timed
 from bench.workloads import WrongBytes
 
@@ -175,6 +175,20 @@ def w6_items(work: Path, count: int) -> Workload:
 
 
 IDLE = str(Path(__file__).with_name("idle.py"))
+BARE_POLL = str(Path(__file__).with_name("bare_poll.py"))
+DEFAULT_POLL = (5.0, 300.0)
+"""The default `[poll]` schedule (initial interval, ceiling), which W7 runs with."""
+
+
+def scheduled_polls(count: int, start: float, end: float) -> int:
+    """Polls that the default schedule asks of `count` items first asked at 0 s, in the
+    window from `start` to `end` s: each asked at 0, then after 5, 10, 20 ... s."""
+    initial, ceiling = DEFAULT_POLL
+    at, wait, per_item = 0.0, initial, 0
+    while at <= end:
+        per_item += start <= at < end
+        at, wait = at + wait, min(ceiling, 2 * wait)
+    return count * per_item
 
 
 def daemon_available() -> bool:
@@ -224,21 +238,70 @@ class IdleDaemon:
         self.emulator.teardown(run)
 
 
+class BarePolls:
+    """W7's floor: the bare client polls each of the `count` jobs once; its CPU per poll,
+    times the polls the default schedule asks for in the window, is what even it would
+    spend there."""
+
+    def __init__(self, count: int, warmup: float, seconds: float) -> None:
+        self.count, self.warmup, self.seconds = count, warmup, seconds
+        self.emulator = EmulatorRun(0, 0)
+
+    def setup(self, run: Path) -> list[str]:
+        announced = self.emulator.start(run, idle_scenario(self.count))
+        key = Path(announced["config"]).parent / "secrets" / "pixxel_api_key"
+        return [
+            sys.executable,
+            BARE_POLL,
+            announced["base_url"],
+            str(key),
+            str(self.count),
+            "wf-idle",
+        ]
+
+    def check(self, run: Path, result: Timed) -> dict[str, float]:
+        measured = json.loads(result.stdout)
+        asked = scheduled_polls(self.count, self.warmup, self.warmup + self.seconds)
+        per_minute = asked * 60 / self.seconds
+        return {
+            "cpu %": 100 * measured["cpu ms per poll"] / 1000 * per_minute / 60,
+            "API requests/min": per_minute,
+            "items asked": float(self.count),
+            "daemon peak RSS MB": result.rss / 1e6,
+        }
+
+    def teardown(self, run: Path) -> None:
+        self.emulator.teardown(run)
+
+
 def w7(count: int, warmup: float, seconds: float) -> Workload:
     idle = IdleDaemon(count, warmup, seconds)
     contender = Contender(
         "downloader run (idle)", idle.setup, idle.check, subject=True, teardown=idle.teardown
     )
+    bare = BarePolls(count, warmup, seconds)
+    floor = Contender(
+        "bare aiohttp client: one GET and JSON parse per poll, at the schedule's rate"
+        " (reference: no store, lease or schedule)",
+        bare.setup,
+        bare.check,
+        teardown=bare.teardown,
+        floor=PLAIN,
+    )
     title = f"an idle daemon with {count:,} items waiting on unfinished jobs, {seconds:g} s"
     w = Workload(
         "W7",
         title,
-        [contender],
+        [contender, floor],
         extras=("cpu %", "API requests/min", "items asked", "daemon peak RSS MB"),
         compare=False,
     )
+    asked = scheduled_polls(count, warmup, warmup + seconds)
     w.notes.append(
         f"Measured from {warmup:g} s after the start for {seconds:g} s; default poll schedule"
         " (5 s initial, 5 min ceiling). The wall and RSS columns are the probe's, not the daemon's."
+        f" The schedule asks {asked:,} polls of {count:,} items first asked together in that"
+        " window; the bare client's row is its CPU per poll (10,000 polls, measured) at that"
+        " rate."
     )
     return w
