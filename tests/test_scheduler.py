@@ -147,17 +147,18 @@ async def test_an_item_to_be_retried_is_released_once_its_turn_ends(
 
 
 @pytest.mark.parametrize(
-    ("faults", "found_by"),
+    ("faults", "found_by", "lease"),
     [
-        # bytes flowing: the next progress write is refused
-        (Faults(rate_bytes_per_s=MiB // 2), "refused write"),
+        # bytes flowing: the next progress write (every 50 ms) is refused; the lease is
+        # renewed only every second, so that a busy machine cannot let a renewal come first
+        (Faults(rate_bytes_per_s=MiB // 2), "refused write", 3.0),
         # a silent server, nothing written: the lease renewal finds the loss
-        (Faults(stall_seconds=30.0, stall_after_bytes=MiB // 2), "renewal"),
+        (Faults(stall_seconds=30.0, stall_after_bytes=MiB // 2), "renewal", 0.6),
     ],
     ids=["while-writing", "while-silent"],
 )
 async def test_a_lost_lease_cancels_that_items_work_and_leaves_the_lease_to_its_holder(
-    file_host: RunningHost, tmp_path: Path, faults: Faults, found_by: str
+    file_host: RunningHost, tmp_path: Path, faults: Faults, found_by: str, lease: float
 ) -> None:
     content = SeededContent(3, 8 * MiB)
     file_host.host.add(FileSpec("/l/big.bin", content), faults)
@@ -169,7 +170,7 @@ async def test_a_lost_lease_cancels_that_items_work_and_leaves_the_lease_to_its_
 
     with capture_logs() as logs:
         async with open_service(settings, "me") as service, anyio.create_task_group() as tg:
-            scheduler = await running_scheduler(tg, service, [ref], lease=0.6)
+            scheduler = await running_scheduler(tg, service, [ref], lease=lease)
             await until(lambda: served() >= MiB // 2, what="the transfer under way")
             assert scheduler.in_flight == {ref.key}
             # another worker takes the item over (as after a lease expired unseen)
