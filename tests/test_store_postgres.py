@@ -94,6 +94,21 @@ async def test_a_schema_newer_than_this_program_knows_is_refused(
         await open_store(pg_url).open()
 
 
+async def test_a_database_of_the_first_schema_is_brought_up_to_date(
+    pg_server: PgServer, pg_db: str, pg_url: str
+) -> None:
+    async with open_store(pg_url) as store:
+        await store.sync_watchlist([JOB], now=T0)
+    pg_server.psql("DROP INDEX items_turns; UPDATE downloader_schema SET version = 1", pg_db)
+    async with open_store(pg_url) as store:
+        [claimed] = await store.claim("me", now=T0, lease=LEASE, limit=5)
+        assert claimed.key == JOB.key
+    version = pg_server.psql("SELECT version FROM downloader_schema", pg_db)
+    assert version.strip() == str(SCHEMA_VERSION)
+    index = pg_server.psql("SELECT count(*) FROM pg_indexes WHERE indexname = 'items_turns'", pg_db)
+    assert index.strip() == "1"
+
+
 async def test_a_marker_naming_another_program_is_refused(
     pg_server: PgServer, pg_db: str, pg_url: str
 ) -> None:

@@ -167,6 +167,30 @@ async def test_a_schema_newer_than_this_program_knows_is_refused(db: Path) -> No
         await SQLiteStore(db).open()
 
 
+async def test_a_database_of_the_first_schema_is_brought_up_to_date_with_its_items(
+    db: Path,
+) -> None:
+    async with SQLiteStore(db) as store:
+        await store.sync_watchlist([JOB, SCENE], now=T0)
+        await store.transition(JOB.key, ItemState.REQUESTED, now=T0)
+    conn = raw(db)  # as the first release left it: schema 1, without the turns index
+    conn.execute("DROP INDEX items_turns")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    async with SQLiteStore(db) as store:
+        assert {r.key: r.state for r in await store.list_items()} == {
+            JOB.key: ItemState.REQUESTED,
+            SCENE.key: ItemState.WAITING,
+        }
+        claimed = await store.claim("me", now=T0, lease=timedelta(minutes=1), limit=5)
+        assert sorted(r.key for r in claimed) == sorted([JOB.key, SCENE.key])
+    assert pragma(db, "user_version") == SCHEMA_VERSION == 2
+    conn = raw(db)
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    conn.close()
+    assert "items_turns" in names
+
+
 async def test_an_unwritable_place_is_a_store_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
