@@ -149,3 +149,25 @@ def test_a_second_suite_of_a_day_gets_its_own_results_file(tmp_path: Path) -> No
     second.write_text("x")
     assert results_path(tmp_path, day).name == "2026-12-03-3.md"
     assert first.read_text() == "the morning's suite and its analysis"
+
+
+def test_a_floor_figure_given_by_construction_is_not_shown_as_met() -> None:
+    def row(name: str, extra: dict[str, float], floor: str = "") -> Contender:
+        contender = Contender(name, lambda run: [], nothing, subject=not floor, floor=floor)
+        contender.runs = [(_timed(70), extra)]
+        return contender
+
+    w7 = Workload(
+        "W7",
+        "idle",
+        [
+            row("downloader run (idle)", {"cpu %": 30.0, "items asked": 10_000}),
+            row("bare aiohttp client", {"cpu %": 4.2, "items asked": 10_000}, floor=PLAIN),
+        ],
+        compare=False,
+    )
+    lines = [line for line in targets_table({"W7": w7}) if line.startswith("| W7 |")]
+    [cpu] = [line for line in lines if "CPU" in line]
+    [asked] = [line for line in lines if "asked" in line]
+    assert cpu.rstrip().endswith("| 30.00 | **no** | 4.20 (not met) |  |")
+    assert asked.rstrip().endswith("| 10000.00 | yes |  |  |")
