@@ -15,6 +15,8 @@ from bench.data import sha256_file
 from bench.harness import PLAIN, Check, Contender, Workload
 from bench.timing import Timed
 from bench.workloads import WrongBytes
+from downloader.config import PollSettings
+from downloader.providers._schedule import poll_delay
 
 LOAD_ITEMS = str(Path(__file__).with_name("load_items.py"))
 POLL = '[poll]\ninitial_interval = "250ms"\nmax_interval = "500ms"\n'
@@ -176,19 +178,25 @@ def w6_items(work: Path, count: int) -> Workload:
 
 IDLE = str(Path(__file__).with_name("idle.py"))
 BARE_POLL = str(Path(__file__).with_name("bare_poll.py"))
-DEFAULT_POLL = (5.0, 300.0)
-"""The default `[poll]` schedule (initial interval, ceiling), which W7 runs with."""
 
 
 def scheduled_polls(count: int, start: float, end: float) -> int:
-    """Polls that the default schedule asks of `count` items first asked at 0 s, in the
-    window from `start` to `end` s: each asked at 0, then after 5, 10, 20 ... s."""
-    initial, ceiling = DEFAULT_POLL
-    at, wait, per_item = 0.0, initial, 0
+    """Polls that the default `[poll]` schedule asks of `count` items first asked at 0 s,
+    in the window from `start` to `end` s: each asked at 0, then after each wait of the
+    schedule without its jitter."""
+    poll = PollSettings()
+    at, attempt, per_item = 0.0, 0, 0
     while at <= end:
         per_item += start <= at < end
-        at, wait = at + wait, min(ceiling, 2 * wait)
+        at += poll_delay(
+            attempt, initial=poll.initial_interval, cap=poll.max_interval, rand=_middle
+        )
+        attempt += 1
     return count * per_item
+
+
+def _middle() -> float:
+    return 0.5  # the middle of the jitter: the wait itself
 
 
 def daemon_available() -> bool:
@@ -211,12 +219,19 @@ def idle_scenario(count: int) -> str:
     return "\n".join(lines)
 
 
-class IdleDaemon:
-    """W7: one emulator with `count` jobs that never finish, and the daemon watching them."""
+class _IdleEmulator:
+    """One emulator per run with `count` jobs that never finish (both W7 rows)."""
 
     def __init__(self, count: int, warmup: float, seconds: float) -> None:
         self.count, self.warmup, self.seconds = count, warmup, seconds
         self.emulator = EmulatorRun(0, 0)
+
+    def teardown(self, run: Path) -> None:
+        self.emulator.teardown(run)
+
+
+class IdleDaemon(_IdleEmulator):
+    """W7: the daemon watching the emulator's `count` unfinished jobs."""
 
     def setup(self, run: Path) -> list[str]:
         announced = self.emulator.start(run, idle_scenario(self.count))
@@ -234,18 +249,11 @@ class IdleDaemon:
         measured: dict[str, float] = json.loads(result.stdout)
         return measured
 
-    def teardown(self, run: Path) -> None:
-        self.emulator.teardown(run)
 
-
-class BarePolls:
+class BarePolls(_IdleEmulator):
     """W7's floor: the bare client polls each of the `count` jobs once; its CPU per poll,
     times the polls the default schedule asks for in the window, is what even it would
     spend there."""
-
-    def __init__(self, count: int, warmup: float, seconds: float) -> None:
-        self.count, self.warmup, self.seconds = count, warmup, seconds
-        self.emulator = EmulatorRun(0, 0)
 
     def setup(self, run: Path) -> list[str]:
         announced = self.emulator.start(run, idle_scenario(self.count))
@@ -269,9 +277,6 @@ class BarePolls:
             "items asked": float(self.count),
             "daemon peak RSS MB": result.rss / 1e6,
         }
-
-    def teardown(self, run: Path) -> None:
-        self.emulator.teardown(run)
 
 
 def w7(count: int, warmup: float, seconds: float) -> Workload:
@@ -301,7 +306,7 @@ def w7(count: int, warmup: float, seconds: float) -> Workload:
         f"Measured from {warmup:g} s after the start for {seconds:g} s; default poll schedule"
         " (5 s initial, 5 min ceiling). The wall and RSS columns are the probe's, not the daemon's."
         f" The schedule asks {asked:,} polls of {count:,} items first asked together in that"
-        " window; the bare client's row is its CPU per poll (10,000 polls, measured) at that"
-        " rate."
+        f" window; the bare client's row is its CPU per poll ({count:,} polls, measured) at"
+        " that rate."
     )
     return w
