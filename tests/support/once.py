@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from downloader.config import PollSettings, Settings, load_config
+from downloader.config import PollSettings, Settings, TransferSettings, load_config
 from downloader.emulator import (
     Emulator,
     RunningEmulator,
@@ -16,6 +16,7 @@ from downloader.emulator import (
     write_client_files,
 )
 from downloader.runners._compose import run_once
+from downloader.transfer import Limits
 from downloader.watchlist import load_watchlist
 
 FAST_POLL = PollSettings(initial_interval=0.05, max_interval=0.1, give_up_after=60)
@@ -23,10 +24,16 @@ FAST_POLL = PollSettings(initial_interval=0.05, max_interval=0.1, give_up_after=
 
 @contextlib.asynccontextmanager
 async def once_against(
-    tmp_path: Path, scenario_text: str, *, extract: bool = False
+    tmp_path: Path,
+    scenario_text: str,
+    *,
+    extract: bool = False,
+    poll: PollSettings = FAST_POLL,
+    limits: Limits | None = None,
 ) -> AsyncIterator[tuple[RunningEmulator, Settings]]:
-    """Run every item of `scenario_text` once into `tmp_path/archive`; the emulator
-    stays up inside the block, so a test can ask it what it served."""
+    """Run every item of `scenario_text` once into `tmp_path/archive`, polling on `poll`
+    (and with the transfer `limits`, if given); the emulator stays up inside the block,
+    so a test can ask it what it served."""
     scenario = parse_scenario(scenario_text, source="scenario.toml")
     async with await start_emulator(Emulator(scenario)) as running:
         files = write_client_files(
@@ -40,7 +47,9 @@ async def once_against(
         settings = dataclasses.replace(
             settings,
             archive=dataclasses.replace(settings.archive, extract=extract),
-            poll=FAST_POLL,
+            poll=poll,
         )
+        if limits is not None:
+            settings = dataclasses.replace(settings, transfer=TransferSettings(limits=limits))
         await run_once(settings, load_watchlist(files.watchlist).items)
         yield running, settings
