@@ -236,16 +236,12 @@ class Scheduler:
             self._why_cancelled[key] = reason
             scope.cancel()
 
-    async def _work_one(
-        self, ref: ItemRef, scope: anyio.CancelScope, claimed: ItemRecord | None = None
-    ) -> None:
+    async def _work_one(self, ref: ItemRef, scope: anyio.CancelScope, claimed: ItemRecord) -> None:
         key = ref.key
         state: ItemState | None = None
         try:
             with scope:
-                state = await self.worker.work(
-                    ref, None if claimed is None else claimed.state, park=True
-                )
+                state = await self.worker.work(ref, claimed.state, park=True)
             if scope.cancelled_caught:
                 log.info("item.stopped", item=key, reason=self._why_cancelled.get(key, ""))
         except LeaseLost as exc:
