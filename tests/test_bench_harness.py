@@ -103,9 +103,17 @@ async def test_the_bare_client_fails_on_an_error_status(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def _row(name: str, wall: float, *, subject: bool = False, floor: str = "") -> Contender:
+def _row(
+    name: str,
+    wall: float,
+    *,
+    subject: bool = False,
+    floor: str = "",
+    extra: dict[str, float] | None = None,
+) -> Contender:
+    """A row of three runs around `wall` (median `wall`), each with the metrics `extra`."""
     row = Contender(name, lambda run: [], nothing, subject=subject, floor=floor)
-    row.runs = [(_timed(wall), {}), (_timed(wall + 0.5), {}), (_timed(wall - 0.5), {})]
+    row.runs = [(_timed(w), dict(extra or {})) for w in (wall, wall + 0.5, wall - 0.5)]
     return row
 
 
@@ -152,17 +160,19 @@ def test_a_second_suite_of_a_day_gets_its_own_results_file(tmp_path: Path) -> No
 
 
 def test_a_floor_figure_given_by_construction_is_not_shown_as_met() -> None:
-    def row(name: str, extra: dict[str, float], floor: str = "") -> Contender:
-        contender = Contender(name, lambda run: [], nothing, subject=not floor, floor=floor)
-        contender.runs = [(_timed(70), extra)]
-        return contender
-
     w7 = Workload(
         "W7",
         "idle",
         [
-            row("downloader run (idle)", {"cpu %": 30.0, "items asked": 10_000}),
-            row("bare aiohttp client", {"cpu %": 4.2, "items asked": 10_000}, floor=PLAIN),
+            _row(
+                "downloader run (idle)",
+                70,
+                subject=True,
+                extra={"cpu %": 30.0, "items asked": 10_000},
+            ),
+            _row(
+                "bare aiohttp client", 2, floor=PLAIN, extra={"cpu %": 4.2, "items asked": 10_000}
+            ),
         ],
         compare=False,
     )
