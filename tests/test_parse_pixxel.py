@@ -13,6 +13,7 @@ from downloader.providers._parse_pixxel import (
     catalog_request,
     job_failure,
     parse_job,
+    parse_job_list,
     parse_package,
 )
 
@@ -236,3 +237,56 @@ def test_catalog_requests_fill_exactly_one_list():
     assert catalog_request("order_item", "o-1") == {"catalog_ids": [], "order_item_ids": ["o-1"]}
     with pytest.raises(ValueError, match="not 'job'"):
         catalog_request("job", "x")
+
+
+# dexter.ListJobsTransformerResponse: no tasks, no paging
+JOB_LIST: dict[str, Any] = {
+    "jobs": [
+        {"id": "j-1", "workflow_id": "wf", "status": "running", "progress": "10", "cost": 1},
+        {"id": "j-2", "workflow_id": "wf", "status": "COMPLETED", "progress": "100"},
+        {"id": "j-3", "workflow_id": "wf", "status": "failed"},
+        {"id": "j-4", "workflow_id": "wf", "status": "warming_up"},
+        {"id": 5, "workflow_id": "wf", "status": "queued"},
+    ]
+}
+
+
+def test_a_job_list_gives_each_jobs_status_by_id() -> None:
+    statuses = parse_job_list(JOB_LIST, "list")
+    assert {k: s.state for k, s in statuses.items()} == {
+        "j-1": RemoteState.RUNNING,
+        "j-2": RemoteState.SUCCEEDED,
+        "j-3": RemoteState.FAILED,
+        "j-4": RemoteState.RUNNING,
+        "5": RemoteState.RUNNING,
+    }
+    assert not statuses["j-4"].known
+    assert statuses["j-1"].known
+    assert statuses["j-2"].word == "COMPLETED"
+
+
+def test_a_bare_list_of_jobs_is_taken_too() -> None:
+    assert set(parse_job_list(JOB_LIST["jobs"], "list")) == {"j-1", "j-2", "j-3", "j-4", "5"}
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "j-9",
+        {"workflow_id": "wf", "status": "running"},
+        {"id": "", "status": "running"},
+        {"id": True, "status": "running"},
+        {"id": "j-9"},
+        {"id": "j-9", "status": 3},
+        {"id": ["j-9"], "status": "running"},
+    ],
+)
+def test_a_job_list_entry_without_a_usable_id_or_status_is_left_out(entry: Any) -> None:
+    body = {"jobs": [entry, {"id": "j-1", "status": "running"}]}
+    assert set(parse_job_list(body, "list")) == {"j-1"}
+
+
+@pytest.mark.parametrize("body", [None, "jobs", 3, {"jobs": {"j-1": "running"}}, {"items": []}])
+def test_a_job_list_that_is_no_list_is_malformed(body: Any) -> None:
+    with pytest.raises(MalformedResponse, match="list"):
+        parse_job_list(body, "the list")

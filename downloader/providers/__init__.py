@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from downloader.providers._types import (
+    JobSurvey,
     MemoryMemo,
     Package,
     PackageMemo,
@@ -24,6 +25,8 @@ from downloader.providers._types import (
     PhaseListener,
     Provider,
     SilentListener,
+    SurveyAnswer,
+    survey_of,
 )
 
 if TYPE_CHECKING:
@@ -49,6 +52,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "API_CONCURRENCY",
     "MAX_BODY",
+    "JobSurvey",
     "MemoryMemo",
     "Package",
     "PackageMemo",
@@ -56,5 +60,7 @@ __all__ = [
     "PhaseListener",
     "Provider",
     "SilentListener",
+    "SurveyAnswer",
     "build_providers",
+    "survey_of",
 ]

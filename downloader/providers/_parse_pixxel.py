@@ -33,6 +33,7 @@ __all__ = [
     "catalog_request",
     "job_failure",
     "parse_job",
+    "parse_job_list",
     "parse_package",
 ]
 
@@ -126,6 +127,25 @@ def parse_job(data: Any) -> JobState:
         tasks=tasks,
         errors=tuple(e for e in errors if e),
     )
+
+
+def parse_job_list(data: Any, what: str) -> dict[str, Status]:
+    """A `GET /v0/workflows/{wf}/jobs` answer: each listed job's status, by job id.
+
+    The answer is `{"jobs": [...]}` (a bare list is taken too).  An entry without a
+    usable id or status word is left out: the caller asks about that job alone.
+    """
+    entries = data if isinstance(data, list) else field_list(object_of(data, what), "jobs", what)
+    statuses: dict[str, Status] = {}
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            continue
+        job_id, word = entry.get("id"), entry.get("status")
+        if isinstance(job_id, int) and not isinstance(job_id, bool):
+            job_id = str(job_id)
+        if isinstance(job_id, str) and job_id and isinstance(word, str):
+            statuses[job_id] = JOB_WORDS.classify(word)
+    return statuses
 
 
 def job_failure(job: JobState, label: str) -> str:

@@ -9,11 +9,15 @@ poll.  Catalogs and order items: `POST /v0/catalogs/download` once, then
 the item's memo before the first status poll, so a restarted process polls the
 same download instead of creating another.  When a signed URL expires, the
 engine's `refresh_url` repeats the PUT, or the status GET, for a fresh one.
+
+While job items wait, the scheduler asks about many at once (`still_running`: one
+list of each workflow's jobs, `_pixxel_survey`); a job that no longer runs is then
+looked at alone, as above.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from urllib.parse import quote
 
 import structlog
@@ -30,8 +34,9 @@ from downloader.providers._parse_pixxel import (
     parse_job,
     parse_package,
 )
+from downloader.providers._pixxel_survey import WorkflowLists
 from downloader.providers._poll import NotYet, PhaseTracker, Poller
-from downloader.providers._types import Package, PackageMemo, PhaseListener
+from downloader.providers._types import Package, PackageMemo, PhaseListener, SurveyAnswer
 from downloader.transfer import AssetRequest
 
 __all__ = ["PixxelProvider"]
@@ -53,6 +58,14 @@ class PixxelProvider:
     def __init__(self, api: ApiClient, pollers: PollerFactory) -> None:
         self.api = api
         self._pollers = pollers
+        self._lists = WorkflowLists(api)
+
+    def can_survey(self, item: ItemRef) -> bool:
+        """Job items are: their workflow's list says whether they still run."""
+        return self._lists.can_survey(item)
+
+    async def still_running(self, items: Sequence[ItemRef]) -> SurveyAnswer:
+        return await self._lists.still_running(items)
 
     async def prepare(self, item: ItemRef, memo: PackageMemo, events: PhaseListener) -> Package:
         """Wait for the item's job and package; its ZIP as a one-asset `Package`."""

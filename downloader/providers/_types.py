@@ -9,9 +9,9 @@ it must never ask the platform twice (a catalog download's id) it keeps in a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from downloader.items import ItemRef
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from downloader.transfer import AssetRequest
 
 __all__ = [
+    "JobSurvey",
     "MemoryMemo",
     "Package",
     "PackageMemo",
@@ -26,6 +27,8 @@ __all__ = [
     "PhaseListener",
     "Provider",
     "SilentListener",
+    "SurveyAnswer",
+    "survey_of",
 ]
 
 Phase = Literal["waiting", "requested", "preparing"]
@@ -80,6 +83,46 @@ class Provider(Protocol):
         nonsense.  Its message is short and fit to show on the item.
         """
         ...
+
+
+@dataclass(frozen=True)
+class SurveyAnswer:
+    """What one survey learnt of the items it was asked about, by key.
+
+    A key in neither set is an item to look at closely, alone: its job has finished
+    or failed, or the platform's list did not show it."""
+
+    running: frozenset[str] = frozenset()
+    """The platform says these items' jobs still run."""
+    unanswered: frozenset[str] = frozenset()
+    """A passing failure left these unanswered: ask about them again on their schedule."""
+    retry_after: float | None = None
+    """The platform's Retry-After of that failure, in seconds, if it gave one."""
+
+
+@runtime_checkable
+class JobSurvey(Protocol):
+    """A provider that can tell of many items at once whether their jobs still run.
+
+    Only a "still running" is taken from a survey; everything else about an item
+    (finished, failed, missing) is found out by its own `prepare`.
+    """
+
+    def can_survey(self, item: ItemRef) -> bool:
+        """Whether `item`, while it waits on its job, can be asked about in a survey."""
+        ...
+
+    async def still_running(self, items: Sequence[ItemRef]) -> SurveyAnswer:
+        """Ask the platform about `items` in as few requests as it allows.
+
+        Never raises for what the platform answered: a failure leaves the items it
+        concerns unanswered (passing) or out of both sets (to be asked alone)."""
+        ...
+
+
+def survey_of(provider: object) -> JobSurvey | None:
+    """`provider` as a `JobSurvey`, when it is one."""
+    return provider if isinstance(provider, JobSurvey) else None
 
 
 class MemoryMemo:
