@@ -292,3 +292,19 @@ async def test_module_refuses_a_bad_scenario_with_exit_code_2(tmp_path: Path) ->
 
 def test_parse_scenario_is_reexported_for_tests_and_demo() -> None:
     assert parse_scenario("").items() == []
+
+
+async def test_requests_endpoint_counts_logged_api_and_file_host_requests() -> None:
+    async with serve(pixxel_job()) as s:
+        assert (await s.call("GET", "/_emulator/requests")).json == {"api": 0, "files": 0}
+        await s.call("GET", JOB, headers=KEY)
+        await s.call("GET", JOB)  # refused, still logged
+        await s.call("GET", "/pixxel/v0/workflows/wf-1/jobs", headers=KEY)
+        url = (await s.call("PUT", JOB + "/download", headers=KEY)).json["signed_url"]
+        await s.call("GET", url)
+        await s.call("GET", url, headers={"Range": "bytes=0-9"})
+        counted = await s.call("GET", "/_emulator/requests")
+        shown = (await s.call("GET", "/_emulator/log")).json
+    assert counted.status == 200
+    assert counted.json == {"api": 4, "files": 2}
+    assert counted.json == {"api": len(shown["api"]), "files": len(shown["files"])}

@@ -8,6 +8,7 @@ from downloader.emulator import (
     DownloadKind,
     FileEntry,
     Knobs,
+    Malformed,
     PixxelDownload,
     PixxelJob,
     PixxelTask,
@@ -288,3 +289,147 @@ async def test_file_faults_of_an_item_apply_to_its_package() -> None:
         first = await s.call("GET", url)
         assert (first.status, first.headers["Retry-After"]) == (503, "2")
         assert (await s.call("GET", url)).status == 200
+
+
+LIST = "/pixxel/v0/workflows/wf-1/jobs"
+LIST_FIELDS = {
+    "id",
+    "workflow_id",
+    "status",
+    "progress",
+    "cost",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "finished_at",
+    "estimated_duration",
+    "time_taken",
+}
+
+
+def workflow_scenario(**settings: object) -> Scenario:
+    return Scenario(
+        settings=Settings(**settings),  # type: ignore[arg-type]
+        pixxel_jobs=(
+            PixxelJob("wf-1", "done", files=FILES),
+            PixxelJob("wf-1", "slow", done=Timing(polls=2)),
+            PixxelJob("wf-1", "broken", fail="no signal"),
+            PixxelJob("wf-2", "elsewhere"),
+        ),
+        pixxel_tasks=(PixxelTask("wf-1", "tasked", "t-1", done=Timing(polls=1)),),
+    )
+
+
+async def test_listed_jobs_are_get_job_answers_without_tasks_and_details() -> None:
+    scenario = workflow_scenario()
+    async with serve(scenario) as lists, serve(scenario) as gets:
+        for _ in range(3):
+            lists.clock.advance(7)
+            gets.clock.advance(7)
+            reply = await lists.call("GET", LIST, headers=KEY)
+            assert reply.status == 200
+            assert set(reply.json) == {"jobs"}
+            listed = reply.json["jobs"]
+            assert [j["id"] for j in listed] == ["done", "slow", "broken", "tasked"]
+            for item in listed:
+                assert set(item) == LIST_FIELDS
+                got = await gets.call("GET", f"{LIST}/{item['id']}", headers=KEY)
+                assert item == {name: got.json[name] for name in LIST_FIELDS}
+        statuses = {j["id"]: j["status"] for j in listed}
+        assert statuses == {
+            "done": "completed",
+            "slow": "completed",
+            "broken": "failed",
+            "tasked": "completed",
+        }
+
+
+async def test_a_job_finishing_after_n_polls_finishes_after_n_listings_or_a_mix() -> None:
+    scenario = job_scenario(done=Timing(polls=2))
+    async with serve(scenario) as s:
+        listed = [(await s.call("GET", LIST, headers=KEY)).json["jobs"][0] for _ in range(3)]
+        assert [j["status"] for j in listed] == ["running", "running", "completed"]
+        assert listed[0]["finished_at"] == ""
+        assert listed[2]["finished_at"] != ""
+        assert listed[2]["progress"] == "100"
+    async with serve(scenario) as s:
+        first = (await s.call("GET", LIST, headers=KEY)).json["jobs"][0]["status"]
+        second = (await s.call("GET", JOB, headers=KEY)).json["status"]
+        third = (await s.call("GET", LIST, headers=KEY)).json["jobs"][0]["status"]
+        assert [first, second, third] == ["running", "running", "completed"]
+
+
+async def test_a_listing_counts_a_poll_and_a_listing_but_no_api_call_of_each_job() -> None:
+    async with serve(job_scenario(done=Timing(polls=5))) as s:
+        await s.call("GET", LIST, headers=KEY)
+        await s.call("GET", LIST, headers=KEY)
+        await s.call("GET", JOB, headers=KEY)
+        stats = s.emulator.stats()["pixxel:job:wf-1/job-1"]
+        assert (stats["job_polls"], stats["listed"], stats["api_calls"]) == (3, 2, 1)
+        log = s.emulator.log
+        assert [(r.path, r.item) for r in log[:2]] == [(LIST, None), (LIST, None)]
+
+
+async def test_throttle_and_malformed_knobs_do_not_touch_the_list() -> None:
+    knobs = Knobs(throttle=3, malformed=Malformed.TRUNCATED_JSON)
+    async with serve(job_scenario(knobs=knobs)) as s:
+        reply = await s.call("GET", LIST, headers=KEY)
+        assert reply.status == 200
+        assert reply.json["jobs"][0]["status"] == "completed"
+        assert (await s.call("GET", JOB, headers=KEY)).status == 429
+        stats = s.emulator.stats()["pixxel:job:wf-1/job-1"]
+        assert (stats["throttled"], stats["malformed_served"], stats["listed"]) == (1, 0, 1)
+
+
+async def test_the_status_filter_lists_and_counts_only_matching_jobs() -> None:
+    async with serve(workflow_scenario()) as s:
+
+        async def ids(query: str) -> list[str]:
+            reply = await s.call("GET", LIST + query, headers=KEY)
+            assert reply.status == 200
+            return [j["id"] for j in reply.json["jobs"]]
+
+        assert await ids("?status=FAILED") == ["broken"]
+        assert await ids("?status=Running") == ["slow", "tasked"]
+        stats = s.emulator.stats()
+        assert "pixxel:job:wf-1/done" not in stats
+        assert stats["pixxel:job:wf-1/broken"]["listed"] == 1
+        assert stats["pixxel:job:wf-1/slow"]["job_polls"] == 1
+        assert await ids("?status=completed,%20failed") == ["done", "broken", "tasked"]
+        assert await ids("?status=running&status=failed") == ["slow", "broken"]
+        assert await ids("?status=cancelled") == []
+        stats = s.emulator.stats()
+        assert stats["pixxel:job:wf-1/done"]["job_polls"] == 1
+        assert stats["pixxel:job:wf-1/slow"]["job_polls"] == 2
+        assert stats["pixxel:job:wf-1/tasked"]["job_polls"] == 2
+
+
+async def test_the_status_filter_judges_the_status_the_listing_will_report() -> None:
+    async with serve(job_scenario(done=Timing(polls=1))) as s:
+        assert (await s.call("GET", JOB, headers=KEY)).json["status"] == "running"
+        assert (await s.call("GET", LIST + "?status=running", headers=KEY)).json == {"jobs": []}
+        assert s.emulator.stats()["pixxel:job:wf-1/job-1"]["job_polls"] == 1
+        (job,) = (await s.call("GET", LIST + "?status=completed", headers=KEY)).json["jobs"]
+        assert job["status"] == "completed"
+        assert s.emulator.stats()["pixxel:job:wf-1/job-1"]["job_polls"] == 2
+
+
+async def test_an_unknown_workflow_lists_no_jobs_and_the_list_needs_the_key() -> None:
+    async with serve(workflow_scenario()) as s:
+        reply = await s.call("GET", "/pixxel/v0/workflows/wf-9/jobs", headers=KEY)
+        assert (reply.status, reply.json) == (200, {"jobs": []})
+        assert s.emulator.stats() == {}
+        other = await s.call("GET", "/pixxel/v0/workflows/wf-2/jobs", headers=KEY)
+        assert [j["id"] for j in other.json["jobs"]] == ["elsewhere"]
+        denied = await s.call("GET", LIST)
+        assert denied.status == 403
+        assert denied.json["error"]["code"] == "FORBIDDEN"
+
+
+async def test_without_job_lists_the_list_is_not_found_but_get_job_still_answers() -> None:
+    async with serve(workflow_scenario(job_lists=False)) as s:
+        reply = await s.call("GET", LIST, headers=KEY)
+        assert reply.status == 404
+        assert reply.json["error"]["code"] == "NOT_FOUND"
+        assert (await s.call("GET", LIST + "/done", headers=KEY)).json["status"] == "completed"
+        assert s.emulator.stats()["pixxel:job:wf-1/done"]["listed"] == 0

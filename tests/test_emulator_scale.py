@@ -170,3 +170,162 @@ async def test_each_file_of_an_item_gets_its_own_copy_of_the_faults() -> None:
             assert (await s.call("GET", result["url"])).status == 503
             assert (await s.call("GET", result["url"])).status == 200
     assert knobs.faults == {"error_statuses": [503]}
+
+
+JOBS = "/scale/v6/jobs/"
+DETAIL_ONLY = {"superseded_by_job", "resources", "max_tries", "input", "output"}
+
+
+def unordered_jobs(**settings: object) -> Scenario:
+    """Jobs 1-5 out of id order: 4 running for a while, 2 failed, 5 canceled."""
+    jobs = (
+        ScaleJob(3, FILES[:1]),
+        ScaleJob(1),
+        ScaleJob(4, done=Timing(polls=3)),
+        ScaleJob(2, fail="exit code 1"),
+        ScaleJob(5, cancel=True),
+    )
+    return Scenario(settings=Settings(scale_token=None, page_size=2, **settings), scale_jobs=jobs)  # type: ignore[arg-type]
+
+
+async def test_v6_job_list_items_are_job_details_without_the_detail_only_fields() -> None:
+    scenario = unordered_jobs()
+    async with serve(scenario) as lists, serve(scenario) as gets:
+        for _ in range(2):
+            lists.clock.advance(11)
+            gets.clock.advance(11)
+            reply = await lists.call("GET", JOBS + "?page_size=10")
+            assert reply.status == 200
+            assert (reply.json["count"], reply.json["next"], reply.json["previous"]) == (
+                5,
+                None,
+                None,
+            )
+            for item in reply.json["results"]:
+                detail = (await gets.call("GET", f"{JOBS}{item['id']}/")).json
+                assert set(detail) - set(item) == DETAIL_ONLY
+                assert item == {k: v for k, v in detail.items() if k not in DETAIL_ONLY}
+        statuses = [(j["id"], j["status"]) for j in reply.json["results"]]
+        assert statuses == [
+            (1, "COMPLETED"),
+            (2, "FAILED"),
+            (3, "COMPLETED"),
+            (4, "RUNNING"),
+            (5, "CANCELED"),
+        ]
+        assert reply.json["results"][1]["error"]["description"] == "exit code 1"
+
+
+async def test_v6_job_list_pages_follow_next_and_count_only_the_jobs_served() -> None:
+    async with serve(unordered_jobs()) as s:
+        first = await s.call("GET", JOBS)
+        assert [j["id"] for j in first.json["results"]] == [1, 2]
+        assert first.json["previous"] is None
+        stats = s.emulator.stats()
+        assert set(stats) == {"scale:job:1", "scale:job:2"}
+        assert (stats["scale:job:1"]["job_polls"], stats["scale:job:1"]["listed"]) == (1, 1)
+        assert stats["scale:job:1"]["api_calls"] == 0
+        url = first.json["next"]
+        assert url == f"{s.base}/scale/v6/jobs/?page=2"
+        second = await s.call("GET", url)
+        assert [j["id"] for j in second.json["results"]] == [3, 4]
+        assert second.json["previous"] == f"{s.base}/scale/v6/jobs/"
+        third = await s.call("GET", second.json["next"])
+        assert [j["id"] for j in third.json["results"]] == [5]
+        assert (third.json["next"], third.json["count"]) == (None, 5)
+        assert third.json["previous"] == f"{s.base}/scale/v6/jobs/?page=2"
+        assert all(v["listed"] == 1 for v in s.emulator.stats().values())
+        for page in ("4", "0", "x"):
+            reply = await s.call("GET", f"{JOBS}?page={page}")
+            assert (reply.status, reply.json) == (404, {"detail": "Invalid page."})
+
+
+async def test_v6_job_list_page_size_is_capped_at_a_thousand() -> None:
+    jobs = tuple(ScaleJob(i) for i in range(1, 1006))
+    async with serve(Scenario(settings=Settings(scale_token=None), scale_jobs=jobs)) as s:
+        default = await s.call("GET", JOBS + "?page_size=x")
+        assert len(default.json["results"]) == 100
+        capped = await s.call("GET", JOBS + "?page_size=5000")
+        assert len(capped.json["results"]) == 1000
+        assert capped.json["next"] == f"{s.base}/scale/v6/jobs/?page_size=5000&page=2"
+        rest = await s.call("GET", capped.json["next"])
+        assert [j["id"] for j in rest.json["results"]] == [1001, 1002, 1003, 1004, 1005]
+
+
+async def test_v6_job_list_filters_by_job_id_and_exact_status() -> None:
+    async with serve(unordered_jobs()) as s:
+        named = await s.call("GET", JOBS + "?job_id=4&job_id=2&job_id=99&page_size=1")
+        assert [j["id"] for j in named.json["results"]] == [2]
+        assert named.json["count"] == 2
+        assert (
+            named.json["next"]
+            == f"{s.base}/scale/v6/jobs/?job_id=4&job_id=2&job_id=99&page_size=1&page=2"
+        )
+        following = await s.call("GET", named.json["next"])
+        assert [j["id"] for j in following.json["results"]] == [4]
+        done = await s.call("GET", JOBS + "?status=COMPLETED&status=CANCELED")
+        assert [j["id"] for j in done.json["results"]] == [1, 3]
+        assert done.json["count"] == 3
+        assert (await s.call("GET", JOBS + "?status=failed")).json["count"] == 0
+        running = await s.call("GET", JOBS + "?status=RUNNING")
+        assert [(j["id"], j["status"]) for j in running.json["results"]] == [(4, "RUNNING")]
+        stats = s.emulator.stats()
+        assert (stats["scale:job:4"]["job_polls"], stats["scale:job:4"]["listed"]) == (2, 2)
+        assert "scale:job:5" not in stats
+
+
+async def test_the_v6_status_filter_judges_the_status_the_listing_will_report() -> None:
+    async with serve(unordered_jobs()) as s:
+        assert (await s.call("GET", JOBS + "?status=RUNNING")).json["count"] == 0
+        assert "scale:job:4" not in s.emulator.stats()
+        queued = await s.call("GET", JOBS + "?status=QUEUED")
+        assert [j["id"] for j in queued.json["results"]] == [4]
+        assert queued.json["results"][0]["started"] is None
+        running = await s.call("GET", JOBS + "?status=RUNNING")
+        assert [j["id"] for j in running.json["results"]] == [4]
+
+
+async def test_a_bad_job_id_is_a_bad_request_that_counts_nothing() -> None:
+    async with serve(unordered_jobs()) as s:
+        for query in ("?job_id=x", "?job_id=1&job_id=2.5", "?job_id="):
+            reply = await s.call("GET", JOBS + query)
+            assert reply.status == 400
+            assert reply.json == {"detail": 'Parameter must be a valid integer: "job_id"'}
+        assert s.emulator.stats() == {}
+
+
+async def test_a_job_finishing_after_n_polls_finishes_after_n_listings_or_a_mix() -> None:
+    scenario = scale(ScaleJob(7, FILES[:1], done=Timing(polls=2)))
+    async with serve(scenario) as s:
+        listed = []
+        for _ in range(3):
+            (job,) = (await s.call("GET", JOBS, headers=TOKEN)).json["results"]
+            listed.append(job["status"])
+        assert listed == ["QUEUED", "RUNNING", "COMPLETED"]
+        assert "output" not in job
+    async with serve(scenario) as s:
+        first = (await s.call("GET", JOBS, headers=TOKEN)).json["results"][0]["status"]
+        second = (await s.call("GET", "/scale/v6/jobs/7/", headers=TOKEN)).json["status"]
+        third = (await s.call("GET", JOBS, headers=TOKEN)).json["results"][0]["status"]
+        assert [first, second, third] == ["QUEUED", "RUNNING", "COMPLETED"]
+        stats = s.emulator.stats()["scale:job:7"]
+        assert (stats["job_polls"], stats["listed"], stats["api_calls"]) == (3, 2, 1)
+
+
+async def test_the_v6_job_list_needs_the_token_and_only_the_v6_mount_has_it() -> None:
+    async with serve(scale(ScaleJob(1))) as s:
+        missing = await s.call("GET", JOBS)
+        assert (missing.status, missing.json["detail"]) == (
+            401,
+            "Authentication credentials were not provided.",
+        )
+        assert (await s.call("GET", "/scale-legacy/v6/jobs/", headers=TOKEN)).status == 404
+        assert (await s.call("GET", JOBS, headers=TOKEN)).json["count"] == 1
+
+
+async def test_without_job_lists_the_v6_job_list_is_not_found() -> None:
+    async with serve(unordered_jobs(job_lists=False)) as s:
+        reply = await s.call("GET", JOBS)
+        assert (reply.status, reply.json) == (404, {"detail": "Not found."})
+        assert s.emulator.stats() == {}
+        assert (await s.call("GET", JOBS + "1/")).json["status"] == "COMPLETED"

@@ -36,6 +36,7 @@ scale_token = "t"
 token_lifetime = 60
 url_lifetime = 30
 page_size = 3
+job_lists = false
 
 [[pixxel.job]]
 workflow_id = "wf-1"
@@ -88,6 +89,7 @@ def test_every_documented_key_is_read_into_the_dataclasses() -> None:
         token_lifetime=60.0,
         url_lifetime=30.0,
         page_size=3,
+        job_lists=False,
     )
     job = scenario.pixxel_jobs[0]
     assert job.key == "pixxel:job:wf-1/job-1"
@@ -119,6 +121,7 @@ def test_every_problem_is_reported_with_its_key() -> None:
         [emulator]
         seed = "one"
         colour = "blue"
+        job_lists = "no"
         [[pixxel.job]]
         job_id = "j"
         files = [{ name = "a", size = -1 }]
@@ -129,10 +132,16 @@ def test_every_problem_is_reported_with_its_key() -> None:
     )
     assert "emulator.seed: must be an integer" in found
     assert "emulator.colour: unknown key" in found
+    assert "emulator.job_lists: must be true or false" in found
     assert "pixxel.job[0].workflow_id: is required" in found
     assert "pixxel.job[0].files[0].size: must not be negative" in found
     assert any(p.startswith("pixxel.job[0].malformed: must be one of") for p in found)
     assert "scale.job[0].id: must be an integer" in found
+
+
+def test_job_lists_are_served_unless_the_scenario_turns_them_off() -> None:
+    assert parse_scenario("").settings.job_lists is True
+    assert parse_scenario("[emulator]\njob_lists = false\n").settings.job_lists is False
 
 
 def test_invalid_toml_names_the_file() -> None:

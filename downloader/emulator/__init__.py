@@ -28,7 +28,8 @@ from downloader.emulator._scenario import (
     Settings,
     Timing,
 )
-from downloader.emulator._scenario_toml import check_scenario, load_scenario, parse_scenario
+from downloader.emulator._scenario_checks import check_scenario
+from downloader.emulator._scenario_toml import load_scenario, parse_scenario
 from downloader.emulator._state import ApiRecord, ItemStats
 from downloader.emulator._zip import ZipContent, ZipMember
 from downloader.emulator.scenarios import demo_scenario_text

@@ -10,6 +10,7 @@ Layout of one server::
     /_emulator/log            API request log and file host log (JSON)
     /_emulator/expected       what a correct client ends up with, per item
     /_emulator/stats          counters per item
+    /_emulator/requests       how many requests were logged: {"api": n, "files": n}
 
 Every API request is logged with its provider, the item it named, its status and
 whether it carried an `Authorization` header (never the header's value).
@@ -35,7 +36,7 @@ from downloader.emulator._respond import CURRENT_NOTE, RequestNote
 from downloader.emulator._running import serve
 from downloader.emulator._scale import ScaleApi
 from downloader.emulator._scenario import Scenario
-from downloader.emulator._scenario_toml import check_scenario
+from downloader.emulator._scenario_checks import check_scenario
 from downloader.emulator._state import ApiRecord, Context
 from downloader.errors import ConfigError, ConfigProblem
 
@@ -90,6 +91,7 @@ class Emulator:
         app.router.add_get("/_emulator/log", self._show_log)
         app.router.add_get("/_emulator/expected", self._show_expected)
         app.router.add_get("/_emulator/stats", self._show_stats)
+        app.router.add_get("/_emulator/requests", self._count_requests)
         return app
 
     @web.middleware
@@ -141,6 +143,10 @@ class Emulator:
 
     async def _show_stats(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self.stats())
+
+    async def _count_requests(self, request: web.Request) -> web.StreamResponse:
+        # Counts only: cheap enough to ask between every step of a long run.
+        return web.json_response({"api": len(self.ctx.log), "files": len(self.files.log)})
 
 
 class RunningEmulator:

@@ -1,5 +1,14 @@
 """The Pixxel API (`/pixxel/v0/...`): jobs, tasks and catalog downloads.
 
+Routes: `GET /v0/workflows/{wf}/jobs` (List Jobs: `{"jobs": [...]}`, every job of
+the workflow, no paging, optional `status` filter, repeated or comma-separated,
+any case; 404 when the scenario sets `job_lists = false`), `GET .../jobs/{job}`,
+`PUT .../jobs/{job}/download`, `PUT .../jobs/{job}/tasks/{task}/download`,
+`POST /v0/catalogs/download` and `GET /v0/catalogs/download/{id}`.  A listing
+counts as one status answer of each job it shows (`job_polls`, `listed`), never
+as a call naming it (`api_calls`), and ignores the jobs' throttle and malformed
+knobs.
+
 Auth is the API key in `Authorization`, raw or after `Bearer `; anything else is
 403.  Errors carry Pixxel's `{"error": {"code", "message", "details"}}` body.
 Packages are ZIPs on the file host; every answer that hands out a `signed_url`
@@ -18,21 +27,10 @@ from aiohttp import web
 from downloader.emulator._filespec import FileSpec
 from downloader.emulator._items import package_name
 from downloader.emulator._pixxel_catalog import CatalogDownloads, pixxel_error
-from downloader.emulator._pixxel_model import (
-    JobModel,
-    TaskView,
-    build_jobs,
-    job_body,
-    percent,
-)
+from downloader.emulator._pixxel_jobs import JobStates, wanted_statuses
+from downloader.emulator._pixxel_model import JobModel, build_jobs
 from downloader.emulator._respond import admit, answer
-from downloader.emulator._scenario import (
-    Knobs,
-    PixxelDownload,
-    PixxelJob,
-    PixxelTask,
-    Timing,
-)
+from downloader.emulator._scenario import Knobs, PixxelDownload, PixxelJob, PixxelTask, Timing
 from downloader.emulator._state import Context
 from downloader.emulator._zip import ZipContent
 
@@ -43,6 +41,7 @@ class PixxelApi:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.jobs = build_jobs(ctx.scenario)
+        self.states = JobStates(ctx)
         self.paths: dict[str, str] = {}
         for model in self.jobs.values():
             self.register(model.job)
@@ -54,6 +53,7 @@ class PixxelApi:
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth])
+        app.router.add_get("/v0/workflows/{wf}/jobs", self.list_jobs)
         app.router.add_get("/v0/workflows/{wf}/jobs/{job}", self.get_job)
         app.router.add_put("/v0/workflows/{wf}/jobs/{job}/download", self.download_job)
         app.router.add_put(
@@ -107,27 +107,6 @@ class PixxelApi:
     def _model(self, request: web.Request) -> JobModel | None:
         return self.jobs.get((request.match_info["wf"], request.match_info["job"]))
 
-    def _view(self, task: PixxelTask, key: str, timing: Timing, polls: int) -> TaskView:
-        now = self.ctx.clock()
-        done = self.ctx.is_done(key, timing, polls)
-        since = self.ctx.item(key).first_seen or now
-        return TaskView(task, done, percent(timing, polls, now - since, done))
-
-    def _views(self, model: JobModel, polls: int) -> tuple[list[TaskView], TaskView]:
-        """Where each task stands after `polls` GETs of the job, and the job itself."""
-        views = [self._view(task, task.key, task.done, polls) for task in model.tasks]
-        return views, self._view(model.tasks[0], model.key, model.timing, polls)
-
-    def _job_state(self, model: JobModel, polls: int) -> dict[str, Any]:
-        views, own = self._views(model, polls)
-        stats = self.ctx.item(model.key)
-        now = self.ctx.clock()
-        times = {"started": stats.first_seen or now}
-        finished = [self.ctx.item(t.key).done_at for t in model.tasks] + [stats.done_at]
-        if own.done and all(v.done for v in views):
-            times["finished"] = max(t for t in finished if t is not None)
-        return job_body(model, views, own, times, now)
-
     async def get_job(self, request: web.Request) -> web.StreamResponse:
         model = self._model(request)
         if model is None:
@@ -135,9 +114,26 @@ class PixxelApi:
         blocked = admit(self.ctx, model.key, model.knobs, pixxel_error)
         if blocked is not None:
             return blocked
-        stats = self.ctx.item(model.key)
-        stats.job_polls += 1
-        return answer(self.ctx, model.key, model.knobs, self._job_state(model, stats.job_polls))
+        polls = self.states.count_answer(model)
+        return answer(self.ctx, model.key, model.knobs, self.states.detail(model, polls))
+
+    async def list_jobs(self, request: web.Request) -> web.StreamResponse:
+        """Every job of the workflow (no paging), each listing counted as a status answer.
+
+        The list names no single item: no `api_calls`, no throttle, no spoiling.
+        """
+        if not self.ctx.scenario.settings.job_lists:
+            return pixxel_error(404, "not found")
+        workflow = request.match_info["wf"]
+        wanted = wanted_statuses(request.query.getall("status", []))
+        listed = []
+        for model in self.jobs.values():
+            if model.job.workflow_id != workflow:
+                continue
+            if wanted is not None and self.states.upcoming_status(model) not in wanted:
+                continue
+            listed.append(self.states.summary(model, self.states.count_listing(model)))
+        return web.json_response({"jobs": listed})
 
     async def download_job(self, request: web.Request) -> web.StreamResponse:
         model = self._model(request)
@@ -148,7 +144,7 @@ class PixxelApi:
             return blocked
         stats = self.ctx.item(model.key)
         stats.package_requests += 1
-        status = self._job_state(model, stats.job_polls)["status"]
+        status = self.states.status(model, stats.job_polls)
         if status != "completed":
             return pixxel_error(400, f"job {model.job.job_id} is {status}; nothing to download")
         ready = model.job.ready if model.explicit else Timing()
@@ -170,7 +166,7 @@ class PixxelApi:
             return blocked
         self.ctx.item(task.key).package_requests += 1
         polls = self.ctx.item(model.key).job_polls
-        view = next(v for v in self._views(model, polls)[0] if v.task is task)
+        view = next(v for v in self.states.views(model, polls)[0] if v.task is task)
         if view.status != "completed":
             return pixxel_error(400, f"task {task.task_id} is {view.status}; nothing to download")
         body = {

@@ -3,8 +3,9 @@
 A job's `tasks[]` are the scenario's `[[pixxel.task]]` entries with its ids; a job
 with none gets one task of its own.  A job named only by its tasks is implied
 (it takes the knobs of its first task).  Every task finishes on its own timing,
-counted in GETs of the job; the job finishes when its own timing is over and
-every task has finished, and has failed when it or any task has a `fail`.
+counted in status answers about the job (each Get Job, each listing showing it);
+the job finishes when its own timing is over and every task has finished, and
+has failed when it or any task has a `fail`.
 """
 
 from __future__ import annotations
@@ -89,24 +90,26 @@ def percent(timing: Timing, polls: int, elapsed: float, done: bool) -> float:
     return round(min(99.0, 100.0 * polls / (timing.polls + 1)), 1)
 
 
-def job_body(
+def job_status(model: JobModel, views: list[TaskView], own: TaskView) -> str:
+    """The job's status when it stands at `own` and its tasks at `views`."""
+    if not (own.done and all(v.done for v in views)):
+        return "running"
+    failed = model.job.fail is not None or any(v.failed for v in views)
+    return "failed" if failed else "completed"
+
+
+def job_summary(
     model: JobModel, views: list[TaskView], own: TaskView, times: dict[str, float], now: float
 ) -> dict[str, Any]:
-    """The Get Job answer (`dexter.GetJobByIdTransformerResponse`).
+    """A job as List Jobs shows it (`dexter.ListJobsTransformerResponse` items): no tasks.
 
-    `own` is where the job itself stands, apart from its tasks.
+    `own` is where the job itself stands, apart from its tasks; `times` holds when
+    it was `started` and, once over, `finished`.
     """
-    own_done = own.done
-    done = own_done and all(v.done for v in views)
-    failed = done and (model.job.fail is not None or any(v.failed for v in views))
-    status = "running" if not done else "failed" if failed else "completed"
-    progress = 100 if done else int(min(v.percent for v in [own, *views]))
+    status = job_status(model, views, own)
+    progress = 100 if status != "running" else int(min(v.percent for v in [own, *views]))
     started = times.get("started", now)
     finished = times.get("finished")
-    tasks = [_task_body(v, started, finished, now) for v in views]
-    if failed and model.job.fail is not None and not any(v.failed for v in views):
-        # The job's own failure is reported where Pixxel reports failures: on a task.
-        tasks[0].update(status="failed", err_msg=model.job.fail, failure_type="ALGORITHM")
     return {
         "id": model.job.job_id,
         "workflow_id": model.job.workflow_id,
@@ -117,10 +120,25 @@ def job_body(
         "created_at": iso(started),
         "updated_at": iso(now),
         "finished_at": iso(finished) if finished is not None else "",
-        "exec_created_at": iso(started),
-        "exec_updated_at": iso(now),
         "estimated_duration": 60 * len(views),
         "time_taken": f"{int((finished or now) - started)}s",
+    }
+
+
+def job_body(
+    model: JobModel, views: list[TaskView], own: TaskView, times: dict[str, float], now: float
+) -> dict[str, Any]:
+    """The Get Job answer (`dexter.GetJobByIdTransformerResponse`): the summary and details."""
+    summary = job_summary(model, views, own, times, now)
+    started = times.get("started", now)
+    tasks = [_task_body(v, started, times.get("finished"), now) for v in views]
+    if summary["status"] == "failed" and not any(v.failed for v in views):
+        # The job's own failure is reported where Pixxel reports failures: on a task.
+        tasks[0].update(status="failed", err_msg=model.job.fail, failure_type="ALGORITHM")
+    return {
+        **summary,
+        "exec_created_at": iso(started),
+        "exec_updated_at": iso(now),
         "spec": {"blocks": [v.task.name or v.task.task_id for v in views]},
         "val_errors": [],
         "tasks": tasks,

@@ -1,21 +1,29 @@
-"""The Scale API: v6 (`/v6/jobs/{id}/`, `/v6/files/`) and legacy 3.x (`/jobs/{id}/`).
+"""The Scale API: v6 (`/v6/jobs/`, `/v6/jobs/{id}/`, `/v6/files/`, `/v6/files/{id}/`)
+and legacy 3.x (`/jobs/{id}/`).
 
 Mounted twice: at `/scale` with both families (a v6 server that still answers
 the old paths) and at `/scale-legacy` with only the legacy ones (a 3.x server).
 With a token configured, requests need `Authorization: Token <tok>`; otherwise
-401 with DRF's `{"detail": ...}` (plain text on legacy paths).  File lists are
-paginated DRF-style with absolute `next`/`previous` URLs.  File URLs point at the
-file host and are not signed: Scale URLs do not expire.
+401 with DRF's `{"detail": ...}` (plain text on legacy paths).  Job and file
+lists are paginated DRF-style with absolute `next`/`previous` URLs (`_drf`).
+File URLs point at the file host and are not signed: Scale URLs do not expire.
+
+`GET /v6/jobs/` lists jobs in id order as list items (no detail-only fields),
+filtered by `job_id` (repeatable integers; anything else is a 400) and `status`
+(repeatable, exact upper-case words).  Each job on the page served counts as one
+status answer (`job_polls`, as a job GET, and `listed`); jobs filtered out or on
+other pages are not counted, and the list names no item (no `api_calls`, no
+throttle, no spoiling).  With `job_lists = false` in the scenario it is a 404.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
+from downloader.emulator._drf import drf_error, paginate
 from downloader.emulator._filespec import FileSpec
 from downloader.emulator._respond import ErrorMaker, admit, answer
 from downloader.emulator._scale_model import (
@@ -26,16 +34,10 @@ from downloader.emulator._scale_model import (
     legacy_job,
     v6_file,
     v6_job,
+    v6_job_summary,
 )
 from downloader.emulator._scenario import ScaleJob
 from downloader.emulator._state import Context
-
-_MAX_PAGE_SIZE = 1000
-
-
-def drf_error(status: int, message: str) -> web.Response:
-    """Django REST framework's error answer."""
-    return web.json_response({"detail": message}, status=status)
 
 
 def text_error(status: int, message: str) -> web.Response:
@@ -59,6 +61,7 @@ class ScaleApi:
     def app(self, *, legacy_only: bool) -> web.Application:
         app = web.Application(middlewares=[self._auth])
         if not legacy_only:
+            app.router.add_get("/v6/jobs/", self.v6_jobs)
             app.router.add_get("/v6/jobs/{id}/", self.v6_job)
             app.router.add_get("/v6/files/", self.v6_files)
             app.router.add_get("/v6/files/{id}/", self.v6_file)
@@ -93,6 +96,12 @@ class ScaleApi:
         now = self.ctx.clock()
         return job_status(job, done, stats.job_polls), stats.first_seen or now, now
 
+    def _upcoming(self, job: ScaleJob) -> str:
+        """The status `job`'s next status answer will report; nothing is counted or marked."""
+        stats = self.ctx.stats.get(job.key)
+        polls = (0 if stats is None else stats.job_polls) + 1
+        return job_status(job, self.ctx.peek_done(job.key, job.done, polls), polls)
+
     def _completed(self, job: ScaleJob) -> bool:
         """Whether `job` has completed, judged as its next status GET would (uncounted)."""
         polls = self.ctx.item(job.key).job_polls + 1
@@ -117,6 +126,29 @@ class ScaleApi:
         status, started, now = self._look(job)
         files = [f for f in self.files if f.job is job] if status == "COMPLETED" else []
         return answer(self.ctx, job.key, job.knobs, v6_job(job, status, files, started, now))
+
+    async def v6_jobs(self, request: web.Request) -> web.StreamResponse:
+        if not self.ctx.scenario.settings.job_lists:
+            return drf_error(404, "Not found.")
+        try:
+            ids = {int(raw) for raw in request.query.getall("job_id", [])}
+        except ValueError:
+            return drf_error(400, 'Parameter must be a valid integer: "job_id"')
+        statuses = set(request.query.getall("status", []))
+        rows = [
+            job
+            for _, job in sorted(self.jobs.items())
+            if (not ids or job.id in ids) and (not statuses or self._upcoming(job) in statuses)
+        ]
+        page = paginate(request, rows, self.ctx.scenario.settings.page_size)
+        if page is None:
+            return drf_error(404, "Invalid page.")
+        results = []
+        for job in page.rows:
+            status, started, now = self._look(job)
+            self.ctx.item(job.key).listed += 1
+            results.append(v6_job_summary(job, status, started, now))
+        return web.json_response(page.body(results))
 
     async def v6_file(self, request: web.Request) -> web.StreamResponse:
         wanted = request.match_info["id"]
@@ -147,20 +179,11 @@ class ScaleApi:
             blocked = self._gate(job, drf_error)
             if blocked is not None:
                 return blocked
-        page_size = _page_size(query.get("page_size"), self.ctx.scenario.settings.page_size)
-        pages = max(1, math.ceil(len(rows) / page_size))
-        raw_page = query.get("page", "1")
-        page = int(raw_page) if raw_page.isdigit() else 0
-        if not 1 <= page <= pages:
+        page = paginate(request, rows, self.ctx.scenario.settings.page_size)
+        if page is None:
             return drf_error(404, "Invalid page.")
         now = self.ctx.clock()
-        shown = rows[(page - 1) * page_size : page * page_size]
-        body = {
-            "count": len(rows),
-            "next": str(request.url.update_query(page=page + 1)) if page < pages else None,
-            "previous": _previous(request, page),
-            "results": [v6_file(f, self._url(request, f), now) for f in shown],
-        }
+        body = page.body([v6_file(f, self._url(request, f), now) for f in page.rows])
         if job is None:
             return web.json_response(body)
         return answer(self.ctx, job.key, job.knobs, body, key_field="results")
@@ -185,20 +208,3 @@ class ScaleApi:
 def _challenge(response: web.Response) -> web.Response:
     response.headers["WWW-Authenticate"] = 'Token realm="api"'
     return response
-
-
-def _page_size(raw: str | None, default: int) -> int:
-    # DRF ignores a page_size it cannot read and caps one that is too large.
-    if raw is None or not raw.isdigit() or int(raw) < 1:
-        return default
-    return min(int(raw), _MAX_PAGE_SIZE)
-
-
-def _previous(request: web.Request, page: int) -> str | None:
-    if page <= 1:
-        return None
-    if page == 2:
-        # DRF drops the parameter for the first page rather than writing page=1.
-        kept = [(k, v) for k, v in request.url.query.items() if k != "page"]
-        return str(request.url.with_query(kept))
-    return str(request.url.update_query(page=page - 1))

@@ -85,13 +85,8 @@ def _times(status: str, started: float, now: float) -> dict[str, Any]:
     }
 
 
-def v6_job(
-    job: ScaleJob, status: str, files: list[ProductFile], started: float, now: float
-) -> dict[str, Any]:
-    """The `GET /v6/jobs/{id}/` answer."""
-    outputs: dict[str, list[int]] = {}
-    for product in files:
-        outputs.setdefault(product.entry.output, []).append(product.id)
+def v6_job_summary(job: ScaleJob, status: str, started: float, now: float) -> dict[str, Any]:
+    """A `GET /v6/jobs/` list item: the job fields without the detail-only ones."""
     return {
         "id": job.id,
         "job_type": _JOB_TYPE,
@@ -101,7 +96,6 @@ def v6_job(
         "batch": None,
         "is_superseded": False,
         "superseded_job": None,
-        "superseded_by_job": None,
         "status": status,
         "node": {"id": 1, "hostname": "node-1"} if status != "QUEUED" else None,
         "error": _error(job, now) if status == "FAILED" else None,
@@ -111,11 +105,24 @@ def v6_job(
         "source_started": None,
         "source_ended": None,
         "superseded": None,
+        **_times(status, started, now),
+    }
+
+
+def v6_job(
+    job: ScaleJob, status: str, files: list[ProductFile], started: float, now: float
+) -> dict[str, Any]:
+    """The `GET /v6/jobs/{id}/` answer: the list item plus the details."""
+    outputs: dict[str, list[int]] = {}
+    for product in files:
+        outputs.setdefault(product.entry.output, []).append(product.id)
+    return {
+        **v6_job_summary(job, status, started, now),
+        "superseded_by_job": None,
         "resources": {"resources": {"cpus": 1.0, "mem": 1024.0, "disk": 1024.0}},
         "max_tries": 3,
         "input": {"files": {}, "json": {}},
         "output": {"files": outputs, "json": {}} if status == "COMPLETED" else None,
-        **_times(status, started, now),
     }
 
 

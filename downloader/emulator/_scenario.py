@@ -13,6 +13,7 @@ in code from these dataclasses.  Example::
     url_lifetime = 600               # seconds a signed Pixxel package URL stays valid
     page_size = 100                  # Scale page size when the request names none
     scale_api_version = "v6"         # what `write_client_files` configures: "v6" | "legacy"
+    job_lists = true                 # job-list routes (Pixxel, Scale v6); false: they 404
 
     [[pixxel.job]]
     workflow_id = "wf-1"
@@ -49,7 +50,8 @@ in code from these dataclasses.  Example::
 Every item also takes these knobs:
 
 - `polls_until_done` / `seconds_until_done`: how long the remote job runs (counted
-  in status GETs, or in clock seconds from the first request naming the item).
+  in status answers, a job GET or a job list showing it, or in clock seconds from
+  the first request naming the item).
 - `polls_until_ready` / `seconds_until_ready`: how long a package is prepared
   (Pixxel download PUTs / catalog status GETs before the URL is handed out).
 - `fail = "message"`: the job (or catalog download) ends failed with that text.
@@ -251,6 +253,7 @@ class Settings:
     url_lifetime: float = 600.0
     page_size: int = 100
     scale_api_version: str = "v6"
+    job_lists: bool = True
 
 
 @dataclass(frozen=True)

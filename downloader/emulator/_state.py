@@ -19,11 +19,17 @@ from downloader.emulator._scenario import Scenario, Timing
 
 @dataclass
 class ItemStats:
-    """Counters of one item (or remote job), as `/_emulator/stats` shows them."""
+    """Counters of one item (or remote job), as `/_emulator/stats` shows them.
+
+    `api_calls` counts requests naming the item (throttled ones too); `job_polls`
+    counts status answers about it, each Get Job and each listing that showed it;
+    `listed` counts the listings alone.
+    """
 
     api_calls: int = 0
     throttled: int = 0
     job_polls: int = 0
+    listed: int = 0
     package_requests: int = 0
     downloads_created: int = 0
     malformed_served: int = 0
@@ -90,13 +96,20 @@ class Context:
         Once finished it stays finished (the moment is kept in `done_at`).
         """
         stats = self.item(key)
-        if stats.done_at is not None:
+        if not self.peek_done(key, timing, polls):
+            return False
+        if stats.done_at is None:
+            stats.done_at = self.clock()
+        return True
+
+    def peek_done(self, key: str, timing: Timing, polls: int) -> bool:
+        """What `is_done` would answer, without marking anything (not even first sight)."""
+        stats = self.stats.get(key)
+        if stats is not None and stats.done_at is not None:
             return True
         now = self.clock()
-        if has_elapsed(timing, polls, stats.first_seen or now, now):
-            stats.done_at = now
-            return True
-        return False
+        since = stats.first_seen if stats is not None else None
+        return has_elapsed(timing, polls, now if since is None else since, now)
 
     def ready_after_request(self, key: str, timing: Timing) -> bool:
         """Count one more package request of `key` and say whether its package is ready."""
