@@ -1,8 +1,10 @@
 """Items waiting on a platform take turns: none holds a slot while it waits.
 
 With one slot and three remote jobs that never finish ahead of one that finishes at
-once, the quick one must be fetched first: each waiting item is asked once and
-parked in the store until its next poll, so the slot passes round.  Were the slot
+once, the quick one must be fetched first.  Where the platform lists a workflow's
+jobs, the waiting items wait in the waiting room, asked about together and holding
+no slot; where it does not, each waiting item is asked once and parked in the
+store until its next poll, so the slot passes round.  Were the slot
 held through the waits, the quick job would be looked at only after the three slow
 ones had each used up their whole `give_up_after`.  They give up all the same, the
 waits of all their turns counted.
@@ -11,6 +13,8 @@ waits of all their turns counted.
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from downloader.config import PollSettings
 from downloader.providers._poll import PARK_AFTER
@@ -41,14 +45,18 @@ POLL = PollSettings(
 )
 
 
+@pytest.mark.parametrize("lists", [True, False], ids=["job-lists", "no-job-lists"])
 async def test_one_slot_passes_round_the_waiting_items_so_a_quick_job_is_not_stuck(
-    tmp_path: Path,
+    tmp_path: Path, lists: bool
 ) -> None:
-    async with once_against(tmp_path, SCENARIO, poll=POLL, limits=Limits(max_concurrent=1)) as (
+    scenario = SCENARIO.replace("[emulator]", f"[emulator]\njob_lists = {str(lists).lower()}")
+    async with once_against(tmp_path, scenario, poll=POLL, limits=Limits(max_concurrent=1)) as (
         running,
         settings,
     ):
-        calls = {key: stats["api_calls"] for key, stats in running.emulator.stats().items()}
+        stats = running.emulator.stats()
+        calls = {key: s["job_polls"] for key, s in stats.items()}  # each GET or listing
+        listed = {key: s["listed"] for key, s in stats.items()}
 
     async with open_store(settings.state.url) as store:
         records = {r.key.rsplit("/", 1)[1]: r for r in await store.list_items()}
@@ -69,3 +77,5 @@ async def test_one_slot_passes_round_the_waiting_items_so_a_quick_job_is_not_stu
     for job in SLOW:
         [count] = [n for key, n in calls.items() if key.endswith(job)]
         assert 3 <= count <= 6, calls
+        [shown] = [n for key, n in listed.items() if key.endswith(job)]
+        assert (shown > 0) is lists, listed

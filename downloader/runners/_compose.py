@@ -42,6 +42,7 @@ class Service:
         self.worker.providers = build_providers(
             settings.providers, self.session, self.clock, settings.poll
         )
+        self.worker.poll = settings.poll
 
 
 @asynccontextmanager
@@ -78,6 +79,7 @@ async def open_service(settings: Settings, owner: str) -> AsyncIterator[Service]
             clock=clock,
             owner=owner,
             extract=settings.archive.extract,
+            poll=settings.poll,
         )
         if placement is not None:
             placement.start()

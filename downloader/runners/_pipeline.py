@@ -23,6 +23,7 @@ import structlog
 
 from downloader.archive import BagBuilder, check_zip, extract_zip, item_path
 from downloader.clock import Clock
+from downloader.config import PollSettings
 from downloader.errors import ArchiveError, DownloaderError, FilesystemError
 from downloader.items import ItemRef
 from downloader.providers import Provider
@@ -123,6 +124,7 @@ class ItemWorker:
         owner: str,
         retry_delay: timedelta = timedelta(seconds=30),
         extract: bool = False,
+        poll: PollSettings | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -132,12 +134,22 @@ class ItemWorker:
         self.owner = owner
         self.retry_delay = retry_delay
         self.extract = extract
+        self.poll = poll or PollSettings()
+        """The `[poll]` settings the providers were built with (a reload changes both)."""
         self._turns: dict[str, Turn] = {}
         """The poll schedule of each parked item, for its next turn."""
 
     def forget(self, key: str) -> None:
         """Drop what is kept of `key` between its turns (it left the watchlist)."""
         self._turns.pop(key, None)
+
+    def waiting_since(self, key: str) -> float:
+        """Since when (`Clock.monotonic`) `key` has waited in its state, as its next turn
+        will count it: kept from its earlier turns, else from now on."""
+        turn = self._turns.get(key)
+        if turn is None:
+            turn = self._turns[key] = Turn(self.clock.monotonic())
+        return turn.started
 
     async def work(
         self, ref: ItemRef, state: ItemState | None = None, *, park: bool = False

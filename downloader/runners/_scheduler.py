@@ -7,7 +7,14 @@ a finished item's slot is refilled without waiting for the others.  When there
 is nothing to claim it sleeps until the store's next due time, or until it is
 woken: an item finished, the watchlist changed, a stop was asked for.
 
-Leases are renewed every third of their length for the items in flight.  An
+An item that waits on its platform's job, of a provider that can answer for many
+such items at once (`JobSurvey`), takes no slot while it waits: it goes to the
+waiting room (`_waitroom`), whose tender asks about every waiter that is due in
+one survey, keeps the lease of each, and hands a waiter whose job no longer runs
+back (its lease dropped, marked for a turn), to be claimed for a turn of its own.
+
+Leases are renewed every third of their length for the items in flight and in
+the waiting room.  An
 item whose lease passed to another owner has its task cancelled at once: the
 other owner works it now, and a write from here would be refused anyway.
 
@@ -22,7 +29,8 @@ checkpoint on cancellation, and each task releases its lease as it ends.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+import random
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import timedelta
 
 import anyio
@@ -32,7 +40,9 @@ from anyio.abc import TaskGroup
 from downloader.clock import Clock
 from downloader.errors import LeaseLost, StoreError
 from downloader.items import ItemRef
+from downloader.providers import survey_of
 from downloader.runners._pipeline import ItemWorker
+from downloader.runners._waitroom import WaitingRoom
 from downloader.store import ItemRecord, ItemState, StateStore, SyncResult, is_terminal
 
 log = structlog.get_logger("downloader.scheduler")
@@ -64,6 +74,8 @@ class Scheduler:
         contain_errors: bool = False,
         heartbeat: Heartbeat | None = None,
         heartbeat_interval: float | None = None,
+        surveys: bool = True,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self.store, self.worker, self.clock, self.owner = store, worker, clock, owner
         self.lease = timedelta(seconds=lease)
@@ -78,6 +90,12 @@ class Scheduler:
         self._wake = anyio.Event()
         self._stop_grace: float | None = None
         self._next_beat = clock.monotonic()
+        self.surveys = surveys
+        """Whether waiting items of a `JobSurvey` provider go to the waiting room."""
+        self._room = WaitingRoom(lambda: worker.poll, rand)
+        self._room_wake = anyio.Event()
+        self._turn_next: set[str] = set()
+        """Handed back by the waiting room: their next claim starts a turn."""
 
     @property
     def in_flight(self) -> frozenset[str]:
@@ -88,6 +106,11 @@ class Scheduler:
     def active_keys(self) -> frozenset[str]:
         """Keys of the items of the watchlist in use."""
         return frozenset(self._refs or ())
+
+    @property
+    def waiting_room(self) -> frozenset[str]:
+        """Keys of the items waiting in the waiting room."""
+        return self._room.members()
 
     @property
     def stopping(self) -> bool:
@@ -121,6 +144,10 @@ class Scheduler:
         for key in list(self._in_flight):
             if key not in wanted:
                 self._cancel(key, "removed from the watchlist")
+        for key in self._room.members() - wanted.keys():
+            self._room.remove(key)
+            await self._release(key)
+        self._turn_next &= wanted.keys()
         self.wake()
         return result
 
@@ -132,9 +159,17 @@ class Scheduler:
         """Work items until stopped, or (with `until_done`) until every item is terminal."""
         async with anyio.create_task_group() as items, anyio.create_task_group() as side:
             side.start_soon(self._renew_leases)
+            side.start_soon(self._tend_room)
             await self._loop(items, until_done=until_done)
             await self._drain()
             side.cancel_scope.cancel()
+        if len(self._room):  # nothing of ours is in flight any more: one statement
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self.store.release_all(self.owner)
+                except StoreError as exc:  # the leases then simply expire
+                    log.warning("lease.release_failed", error=str(exc), items=len(self._room))
+            self._room.clear()
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -173,12 +208,26 @@ class Scheduler:
             if ref is None:  # listed in the store by another watchlist; not ours to work
                 await self.store.release(self.owner, record.key)
                 continue
+            started = True
+            if self._can_wait_in_room(ref, record):
+                since = self.worker.waiting_since(ref.key)
+                self._room.admit(ref.key, started=since, now=self.clock.monotonic())
+                self._room_wake.set()
+                continue
+            self._turn_next.discard(ref.key)
             scope = anyio.CancelScope()
             self._in_flight[ref.key] = scope
             self._limiter.acquire_on_behalf_of_nowait(ref.key)
             items.start_soon(self._work_one, ref, scope, record, name=f"item {ref.key}")
-            started = True
         return started
+
+    def _can_wait_in_room(self, ref: ItemRef, record: ItemRecord) -> bool:
+        if not self.surveys or record.state is not ItemState.WAITING:
+            return False
+        if ref.key in self._turn_next:
+            return False
+        survey = survey_of(self.worker.providers.get(ref.provider))
+        return survey is not None and survey.can_survey(ref)
 
     async def _all_terminal(self) -> bool:
         return all(is_terminal(r.state) for r in await self.active_records())
@@ -199,9 +248,10 @@ class Scheduler:
             await self._beat_if_due()
             await self._wait(self._until_beat())
 
-    async def _wait(self, seconds: float) -> None:
-        """Sleep `seconds` on the injected clock, or less if woken."""
-        event = self._wake
+    async def _wait(self, seconds: float, event: anyio.Event | None = None) -> None:
+        """Sleep `seconds` on the injected clock, or less if woken (by `event`, or
+        the loop's own wake-up)."""
+        event = event or self._wake
         if event.is_set() or seconds <= 0:
             await anyio.lowlevel.checkpoint()
             return
@@ -288,7 +338,8 @@ class Scheduler:
         every = self.lease.total_seconds() / 3
         while True:
             await self.clock.sleep(every)
-            keys = [k for k in self._in_flight if k not in self._lost]
+            waiting = self._room.members()
+            keys = [k for k in self._in_flight if k not in self._lost] + list(waiting)
             if not keys:
                 continue
             try:
@@ -298,6 +349,9 @@ class Scheduler:
             except StoreError as exc:
                 log.warning("lease.renew_failed", error=str(exc), items=len(keys))
                 continue
+            for key in waiting - held:
+                if self._room.remove(key):
+                    log.warning("item.lease_lost", item=key, where="waiting room")
             for key in keys:
                 if key in held or key not in self._in_flight:
                     continue
@@ -311,3 +365,71 @@ class Scheduler:
                 self._lost.add(key)
                 self._cancel(key, "lease lost")
                 log.warning("item.lease_lost", item=key, holder=holder)
+
+    # -- the waiting room ---------------------------------------------------------------
+
+    async def _tend_room(self) -> None:
+        """Ask about the waiters when a sweep is due; hand back those that go on."""
+        while True:
+            self._room_wake = anyio.Event()
+            now = self.clock.monotonic()
+            due = self._room.next_due()
+            if due is None or due > now:
+                wait = IDLE_RECHECK if due is None else due - now
+                await self._wait(wait, self._room_wake)
+                continue
+            taken = self._room.take(now)
+            if taken.expired:
+                await self._hand_back(taken.expired)
+            if taken.ask:
+                await self._survey(taken.ask)
+
+    async def _survey(self, keys: Sequence[str]) -> None:
+        refs = self._refs or {}
+        by_provider: dict[str, list[ItemRef]] = {}
+        gone: list[str] = []
+        for key in keys:
+            ref = refs.get(key)
+            if ref is None:  # left the watchlist while being asked about
+                self._room.remove(key)
+            else:
+                by_provider.setdefault(ref.provider, []).append(ref)
+        for name, members in by_provider.items():
+            survey = survey_of(self.worker.providers.get(name))
+            if survey is None:  # unconfigured by a reload
+                gone += [ref.key for ref in members]
+                continue
+            try:
+                answer = await survey.still_running(members)
+            except Exception:
+                if not self.contain_errors:
+                    raise
+                log.exception("scheduler.survey_crashed", provider=name, items=len(members))
+                gone += [ref.key for ref in members]
+                continue
+            now = self.clock.monotonic()
+            for ref in members:
+                if ref.key in answer.running:
+                    self._room.answered(ref.key, now)
+                elif ref.key in answer.unanswered:
+                    self._room.answered(ref.key, now, retry_after=answer.retry_after)
+                else:
+                    gone.append(ref.key)
+            log.debug(
+                "scheduler.survey",
+                provider=name,
+                asked=len(members),
+                running=len(answer.running),
+                unanswered=len(answer.unanswered),
+            )
+        if gone:
+            await self._hand_back(gone)
+
+    async def _hand_back(self, keys: Sequence[str]) -> None:
+        """Out of the room, to be claimed for a turn of its own (here or elsewhere)."""
+        for key in keys:
+            if not self._room.remove(key):
+                continue  # removed meanwhile (watchlist, lost lease)
+            self._turn_next.add(key)
+            await self._release(key)
+        self.wake()

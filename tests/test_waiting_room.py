@@ -1,0 +1,189 @@
+"""The scheduler's waiting room with real effects: the emulator, the store, leases.
+
+Items waiting on Pixxel jobs are asked about with one list of their workflow's jobs
+per step; only a job that finished is then looked at alone, in a turn of its own.
+While they wait they hold their leases and no slot; they give the leases up when
+they leave the watchlist, lose them, or the scheduler stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+from structlog.testing import capture_logs
+
+from downloader.config import PollSettings, Settings, load_config
+from downloader.emulator import (
+    Emulator,
+    RunningEmulator,
+    parse_scenario,
+    start_emulator,
+    write_client_files,
+)
+from downloader.items import ItemRef
+from downloader.runners._compose import Service, open_service
+from downloader.runners._scheduler import Scheduler
+from downloader.store import ItemState, sqlite_path
+from downloader.watchlist import load_watchlist
+from tests.support.daemon import until
+from tests.support.once import once_against
+
+POLL = PollSettings(initial_interval=0.3, max_interval=0.6, give_up_after=60)
+
+
+def jobs(count: int, *, done: str, workflow: str = "wf", prefix: str = "j") -> list[str]:
+    return [
+        f'[[pixxel.job]]\nworkflow_id = "{workflow}"\njob_id = "{prefix}{i:03d}"\n{done}\n'
+        'files = [{ name = "scene.tif", size = 4096 }]'
+        for i in range(count)
+    ]
+
+
+def scenario(*entries: str) -> str:
+    return "\n".join(["[emulator]", "seed = 3", 'pixxel_api_key = "k"', *entries])
+
+
+async def test_waiting_jobs_of_a_workflow_are_asked_about_in_one_list_per_step(
+    tmp_path: Path,
+) -> None:
+    text = scenario(
+        *jobs(40, done="seconds_until_done = 1.5"),
+        *jobs(5, done="seconds_until_done = 1.5", workflow="wf-2", prefix="k"),
+    )
+    async with once_against(tmp_path, text, poll=POLL) as (running, _):
+        log = running.emulator.log
+        stats = running.emulator.stats()
+    lists = [r for r in log if r.method == "GET" and r.path.endswith("/jobs")]
+    gets = [r for r in log if r.method == "GET" and "/jobs/" in r.path and r.item]
+    archived = [k for k in stats if "pixxel:job:" in k and stats[k]["bytes_served"] > 0]
+    assert len(archived) == 45
+    # alone, each item would have been asked about every 0.3 to 0.6 s: some 4 times each,
+    # 180 requests; together, one list of each workflow per step
+    by_workflow = {w: sum(r.path.endswith(f"/{w}/jobs") for r in lists) for w in ("wf", "wf-2")}
+    assert 2 <= by_workflow["wf"] <= 8, by_workflow
+    assert 2 <= by_workflow["wf-2"] <= 8, by_workflow
+    # each finished job looked at alone exactly once, by its own turn
+    per_item: dict[str | None, int] = {}
+    for record in gets:
+        per_item[record.item] = per_item.get(record.item, 0) + 1
+    assert len(per_item) == 45
+    assert set(per_item.values()) == {1}
+
+
+@contextlib.asynccontextmanager
+async def daemon_scheduler(
+    tmp_path: Path, text: str, *, lease: float = 120.0
+) -> AsyncIterator[tuple[Scheduler, Service, Settings, RunningEmulator, list[ItemRef]]]:
+    """A daemon-style scheduler (owner "me") working the scenario's items until the block
+    ends, when it is stopped with no grace."""
+    parsed = parse_scenario(text, source="scenario.toml")
+    async with await start_emulator(Emulator(parsed)) as running:
+        files = write_client_files(
+            parsed,
+            running.base_url,
+            tmp_path / "client",
+            archive_root=tmp_path / "archive",
+            state_url=f"sqlite:///{tmp_path / 'state.db'}",
+        )
+        settings = dataclasses.replace(load_config(files.config), poll=POLL)
+        refs = list(load_watchlist(files.watchlist).items)
+        async with open_service(settings, "me") as service, anyio.create_task_group() as tg:
+            scheduler = Scheduler(
+                store=service.store,
+                worker=service.worker,
+                clock=service.clock,
+                owner="me",
+                concurrency=2,
+                lease=lease,
+                contain_errors=True,
+            )
+            await scheduler.set_watchlist(refs)
+            tg.start_soon(lambda: scheduler.run(until_done=False))
+            try:
+                yield scheduler, service, settings, running, refs
+            finally:
+                scheduler.stop(0)
+
+
+def leases(settings: Settings) -> dict[str, str | None]:
+    with sqlite3.connect(sqlite_path(settings.state.url)) as db:
+        return dict(db.execute("SELECT key, lease_owner FROM items"))
+
+
+async def test_waiting_items_hold_their_leases_and_no_slot(tmp_path: Path) -> None:
+    text = scenario(*jobs(6, done="seconds_until_done = 100000"))
+    async with daemon_scheduler(tmp_path, text) as (scheduler, _, settings, running, refs):
+        await until(lambda: len(scheduler.waiting_room) == 6)
+        assert scheduler.in_flight == frozenset()
+        assert set(leases(settings).values()) == {"me"}
+        # asked about in lists only, never one by one
+        await until(lambda: running.emulator.stats().get(refs[0].key, {}).get("listed", 0) >= 2)
+        assert all(running.emulator.stats()[r.key]["api_calls"] == 0 for r in refs)
+
+
+async def test_an_item_that_leaves_the_watchlist_leaves_the_room_and_its_lease(
+    tmp_path: Path,
+) -> None:
+    text = scenario(*jobs(3, done="seconds_until_done = 100000"))
+    async with daemon_scheduler(tmp_path, text) as (scheduler, _, settings, _running, refs):
+        await until(lambda: len(scheduler.waiting_room) == 3)
+        await scheduler.set_watchlist(refs[1:])
+        assert scheduler.waiting_room == {r.key for r in refs[1:]}
+        assert leases(settings)[refs[0].key] is None
+        assert leases(settings)[refs[1].key] == "me"
+
+
+async def test_stopping_gives_up_the_leases_of_the_waiting_items(tmp_path: Path) -> None:
+    text = scenario(*jobs(4, done="seconds_until_done = 100000"))
+    async with daemon_scheduler(tmp_path, text) as (scheduler, service, settings, _, _refs):
+        await until(lambda: len(scheduler.waiting_room) == 4)
+        scheduler.stop(0)
+        await until(lambda: set(leases(settings).values()) == {None})
+        assert scheduler.waiting_room == frozenset()
+        records = await service.store.list_items()
+        assert {r.state for r in records} == {ItemState.WAITING}
+
+
+async def test_a_waiting_item_whose_lease_was_taken_leaves_the_room(tmp_path: Path) -> None:
+    text = scenario(*jobs(2, done="seconds_until_done = 100000"))
+    with capture_logs() as logs:
+        async with daemon_scheduler(tmp_path, text, lease=0.6) as (scheduler, _, settings, _, refs):
+            await until(lambda: len(scheduler.waiting_room) == 2)
+            with sqlite3.connect(sqlite_path(settings.state.url)) as db:
+                db.execute(
+                    "UPDATE items SET lease_owner = 'other', lease_expires_at = ? WHERE key = ?",
+                    (2**62, refs[0].key),
+                )
+            await until(lambda: scheduler.waiting_room == {refs[1].key})
+            assert leases(settings)[refs[0].key] == "other"
+    lost = [e for e in logs if e["event"] == "item.lease_lost"]
+    assert [e["item"] for e in lost] == [refs[0].key]
+
+
+async def test_a_job_that_finishes_leaves_the_room_for_a_turn_and_is_archived(
+    tmp_path: Path,
+) -> None:
+    text = scenario(
+        *jobs(3, done="seconds_until_done = 100000"),
+        *jobs(1, done="polls_until_done = 2", prefix="q"),
+    )
+    async with daemon_scheduler(tmp_path, text) as (scheduler, service, _, running, refs):
+        [quick] = [r for r in refs if r.ids[1].startswith("q")]
+
+        async def archived() -> bool:
+            record = await service.store.get(quick.key)
+            return record is not None and record.state is ItemState.ARCHIVED
+
+        with anyio.fail_after(30):
+            while not await archived():
+                await anyio.sleep(0.05)
+        assert quick.key not in scheduler.waiting_room
+        assert len(scheduler.waiting_room) == 3
+        stats = running.emulator.stats()[quick.key]
+        assert stats["listed"] >= 2  # the list said running, then completed
+        assert stats["api_calls"] >= 2  # then its turn: Get Job, the package PUT
