@@ -13,6 +13,7 @@ from downloader.providers._parse_scale import (
     next_page_url,
     parse_files_page,
     parse_job,
+    parse_job_list_page,
     parse_legacy_job,
 )
 
@@ -173,6 +174,77 @@ def test_broken_file_lists_are_malformed(body, message):
         parse_files_page(body)
 
 
+# ---- the job list ----------------------------------------------------------------------------
+
+
+def test_a_job_list_page_gives_each_jobs_status_by_id_and_the_next_page():
+    page = parse_job_list_page(
+        {
+            "count": 5,
+            "next": "https://scale.example.org/v6/jobs/?job_id=1&job_id=2&page=2",
+            "previous": None,
+            "results": [
+                v6_job(id=1, status="QUEUED"),
+                v6_job(id=2, status="COMPLETED"),
+                v6_job(id=3, status="CANCELED"),
+                v6_job(id=4, status="BLOCKED"),
+            ],
+        },
+        "Scale job list",
+    )
+    assert page.next_url == "https://scale.example.org/v6/jobs/?job_id=1&job_id=2&page=2"
+    assert {k: (s.word, s.state, s.known) for k, s in page.statuses.items()} == {
+        "1": ("QUEUED", RemoteState.RUNNING, True),
+        "2": ("COMPLETED", RemoteState.SUCCEEDED, True),
+        "3": ("CANCELED", RemoteState.FAILED, True),
+        "4": ("BLOCKED", RemoteState.RUNNING, True),
+    }
+
+
+def test_the_last_job_list_page_has_no_next_and_an_unknown_word_is_marked():
+    page = parse_job_list_page(
+        {"count": 1, "next": None, "results": [v6_job(status="RESTARTING")]}, "Scale job list"
+    )
+    assert page.next_url is None
+    assert page.statuses["15096"] == parse_job(v6_job(status="RESTARTING")).status
+    assert not page.statuses["15096"].known
+
+
+def test_job_list_entries_without_a_usable_id_or_status_word_are_left_out():
+    results = [
+        v6_job(id=None),
+        v6_job(id=True),
+        v6_job(id=-3),
+        v6_job(id="x12"),
+        v6_job(id=1.5),
+        v6_job(id=5, status=None),
+        v6_job(id=6, status=7),
+        v6_job(id=7, status=" "),
+        {k: v for k, v in V6_JOB.items() if k != "id"},
+        "not an object",
+        None,
+        v6_job(id="0042", status="RUNNING"),
+        v6_job(id=8, status="PENDING"),
+    ]
+    page = parse_job_list_page({"next": None, "results": results}, "Scale job list")
+    assert sorted(page.statuses) == ["42", "8"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"count": 1, "next": None}, "Scale job list: the answer has no 'results'"),
+        ({"results": None}, "has no 'results'"),
+        ({"next": None, "results": {"1": "RUNNING"}}, "'results' is dict"),
+        ([v6_job()], "expected a JSON object, got list"),
+        ({"next": {"page": 2}, "results": []}, "'next' is dict"),
+    ],
+)
+def test_a_job_list_answer_that_is_not_a_page_is_malformed(body, message):
+    with pytest.raises(MalformedResponse, match=message):
+        parse_job_list_page(body, "Scale job list")
+
+
 # ---- legacy (3.x) ----------------------------------------------------------------------------
 
 LEGACY_FILE = {
@@ -277,3 +349,9 @@ def test_next_links_on_the_same_server_are_followed(next_url, base, expected):
 def test_next_links_to_another_server_are_refused(next_url, base):
     with pytest.raises(MalformedResponse, match="Scale file list: 'next'"):
         next_page_url(next_url, base)
+
+
+def test_a_refused_next_link_names_the_list_it_came_from():
+    evil, base = "https://evil.example.com/v6/jobs/", "https://scale.example.org"
+    with pytest.raises(MalformedResponse, match=r"^Scale job list: 'next' points to another"):
+        next_page_url(evil, base, "Scale job list")

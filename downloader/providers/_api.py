@@ -12,7 +12,7 @@ log line carries a credential or a URL's query.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
@@ -125,7 +125,7 @@ class ApiClient:
         method: str,
         target: str,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
         json_body: Any = None,
         form: Mapping[str, str] | None = None,
     ) -> Any:
@@ -149,7 +149,7 @@ class ApiClient:
         method: str,
         url: str,
         what: str,
-        params: Mapping[str, str] | None,
+        params: Mapping[str, str] | Sequence[tuple[str, str]] | None,
         json_body: Any,
         form: Mapping[str, str] | None,
     ) -> tuple[int, Mapping[str, str], bytes | None]:

@@ -1,9 +1,10 @@
 """Scale's answers as our values: jobs, product files and their pages. Pure.
 
-Two shapes: v6 (`GET /v6/jobs/{id}/`, products from the paginated `/v6/files/`)
-and the 3.x "legacy" job whose `outputs[]` carry the product-file objects
-inline.  Job statuses are Scale's model constants (`FINAL_STATUSES` are
-COMPLETED, FAILED, CANCELED).  No I/O, no aiohttp/anyio/asyncio, no logging.
+Two shapes: v6 (`GET /v6/jobs/{id}/`, products from the paginated `/v6/files/`,
+many jobs' statuses from the paginated `/v6/jobs/`) and the 3.x "legacy" job
+whose `outputs[]` carry the product-file objects inline.  Job statuses are
+Scale's model constants (`FINAL_STATUSES` are COMPLETED, FAILED, CANCELED).
+No I/O, no aiohttp/anyio/asyncio, no logging.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from downloader.providers._parse_common import (
 __all__ = [
     "JOB_WORDS",
     "FilesPage",
+    "JobsPage",
     "ScaleFile",
     "ScaleJob",
     "next_page_url",
     "parse_files_page",
     "parse_job",
+    "parse_job_list_page",
     "parse_legacy_job",
 ]
 
@@ -140,6 +143,40 @@ def parse_files_page(data: Any) -> FilesPage:
     return FilesPage(files, field_str(obj, "next", what, required=False) or None)
 
 
+@dataclass(frozen=True)
+class JobsPage:
+    """One page of `/v6/jobs/`: each listed job's status, by job id (as text)."""
+
+    statuses: Mapping[str, Status]
+    next_url: str | None
+
+
+def _listed_id(value: Any) -> str | None:
+    """A job id of the list as text (`"15096"`), or None when it is no job id."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return str(int(value))
+    return None
+
+
+def parse_job_list_page(data: Any, what: str) -> JobsPage:
+    """A DRF page of `GET /v6/jobs/`: the statuses of the jobs on it, and `next`.
+
+    An entry without a usable id or status word is left out: the caller asks about
+    that job alone.  A body without a `results` list is not a page (MalformedResponse).
+    """
+    obj = object_of(data, what)
+    statuses: dict[str, Status] = {}
+    for entry in field_list(obj, "results", what):
+        if not isinstance(entry, Mapping):
+            continue
+        job_id, word = _listed_id(entry.get("id")), entry.get("status")
+        if job_id is not None and isinstance(word, str) and word.strip():
+            statuses[job_id] = JOB_WORDS.classify(word)
+    return JobsPage(statuses, field_str(obj, "next", what, required=False) or None)
+
+
 def _legacy_values(outputs: list[Any]) -> Iterator[tuple[str, Any]]:
     """(output name, file object) of every file in a 3.x job's `outputs[]`."""
     for entry in outputs:
@@ -176,25 +213,25 @@ def _origin(parts: SplitResult) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), port
 
 
-def next_page_url(next_url: str, base_url: str) -> str:
+def next_page_url(next_url: str, base_url: str, what: str = "Scale file list") -> str:
     """The URL to follow for a page's `next`, which must be on `base_url`'s origin.
 
     A `next` that differs only by `http` where `base_url` says `https` (a proxy that
     ends TLS in front of Scale, which then builds its links with http) is taken
-    onto `base_url`'s origin.  Anything else elsewhere raises MalformedResponse: the
-    token is never sent to another host.
+    onto `base_url`'s origin.  Anything else elsewhere raises MalformedResponse
+    (naming `what`, the list): the token is never sent to another host.
     """
     try:
         target, base = urlsplit(next_url), urlsplit(base_url)
         target_origin, base_origin = _origin(target), _origin(base)
     except ValueError:
-        raise MalformedResponse("Scale file list: 'next' is not a valid URL") from None
+        raise MalformedResponse(f"{what}: 'next' is not a valid URL") from None
     if target_origin == base_origin:
         return next_url
     upgraded = target_origin == ("http", base_origin[1], 80) and base_origin[0] == "https"
     if upgraded:
         return urlunsplit((base.scheme, base.netloc, target.path, target.query, ""))
     raise MalformedResponse(
-        f"Scale file list: 'next' points to another server "
+        f"{what}: 'next' points to another server "
         f"({target.scheme}://{target.hostname}); not followed"
     )

@@ -7,11 +7,16 @@ links (only on `base_url`'s origin: the token goes nowhere else).  Legacy (3.x):
 file's `url` is fetched and checked against `file_size`; Scale's URLs do not
 expire.  A file without a URL (its workspace has no base URL) stays in the
 package and fails when fetched, with the reason.
+
+While v6 job items wait, the scheduler asks about many at once (`still_running`:
+`GET /v6/jobs/` filtered by up to 100 job ids a request, `_scale_survey`); a job
+that no longer runs is then looked at alone, as above.  Legacy jobs are not
+surveyed: 3.x has no such list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from urllib.parse import quote
 
 import structlog
@@ -30,7 +35,8 @@ from downloader.providers._parse_scale import (
     parse_legacy_job,
 )
 from downloader.providers._poll import NotYet, PhaseTracker, Poller
-from downloader.providers._types import Package, PackageMemo, PhaseListener
+from downloader.providers._scale_survey import JobLists
+from downloader.providers._types import Package, PackageMemo, PhaseListener, SurveyAnswer
 from downloader.transfer import AssetRequest
 
 __all__ = ["MAX_PAGES", "ScaleProvider"]
@@ -59,6 +65,14 @@ class ScaleProvider:
         self.api = api
         self.legacy = legacy
         self._pollers = pollers
+        self._lists = JobLists(api, legacy=legacy)
+
+    def can_survey(self, item: ItemRef) -> bool:
+        """v6 job items are: the job list says whether they still run."""
+        return self._lists.can_survey(item)
+
+    async def still_running(self, items: Sequence[ItemRef]) -> SurveyAnswer:
+        return await self._lists.still_running(items)
 
     async def prepare(self, item: ItemRef, memo: PackageMemo, events: PhaseListener) -> Package:
         """Wait for the job to finish; its live product files as a `Package`."""
