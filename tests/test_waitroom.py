@@ -39,8 +39,8 @@ def run(
         sweeps.append(due)
         for key in taken.ask:
             asked.setdefault(key, []).append(due)
-            if running:
-                r.answered(key, due)
+        if running:
+            r.answered(taken.ask, due)
         for key in taken.expired:
             r.remove(key)
     return asked, sweeps
@@ -78,15 +78,41 @@ def test_the_next_question_follows_the_doubling_backoff() -> None:
 
 def test_jittered_waiters_that_began_together_stay_together() -> None:
     # 10,000 items added at once: alone each would be asked on its own jittered
-    # schedule, about 20,000 questions in the first 70 s; here a sweep takes every
-    # one whose shortest wait has passed, so each step is one sweep
+    # schedule, about 20,000 questions in the first 70 s; together they are one
+    # cohort with one jittered wait a step, asked about in one sweep a step
     r = room(rand=random.Random(7))
     for i in range(10_000):
         r.admit(f"k{i:05d}", started=0.0, now=0.0)
     asked, sweeps = run(r, 70.0)
-    # at SETTLE, then 3.75, 7.5, 15 and 30 s later: the shortest waits of the steps
-    assert sweeps == pytest.approx([0.2, 3.95, 11.45, 26.45, 56.45], abs=0.01)
-    assert all(len(times) == 5 for times in asked.values())
+    assert 4 <= len(sweeps) <= 5
+    assert all(times == sweeps for times in asked.values())
+    nominal = [5, 10, 20, 40]
+    for step, (a, b) in enumerate(itertools.pairwise(sweeps)):
+        assert (1 - JITTER) * nominal[step] <= b - a <= (1 + JITTER) * nominal[step]
+
+
+def test_waiters_admitted_one_by_one_before_the_first_sweep_are_one_cohort() -> None:
+    r = room(rand=random.Random(1))
+    for i in range(100):
+        r.admit(f"k{i}", started=i * 0.001, now=i * 0.001)
+    assert len(r.take(0.1 + SETTLE).ask) == 100
+    r.answered([f"k{i}" for i in range(100)], 0.3)
+    asked, sweeps = run(r, 100.0)
+    assert len(sweeps) == 4  # waits of 5, 10, 20, 40 s, give or take a quarter
+    assert all(len(times) == 4 for times in asked.values())
+
+
+def test_cohorts_close_in_time_merge() -> None:
+    r = WaitingRoom(lambda: POLL, middle)
+    r.admit("a", started=0.0, now=0.0)
+    assert r.take(SETTLE).ask == ("a",)
+    r.answered(["a"], SETTLE)  # next due at 5.2, may be asked from 3.95 on
+    r.admit("b", started=1.0, now=1.0)
+    assert r.take(1.0 + SETTLE).ask == ("b",)
+    r.answered(["b"], 1.0 + SETTLE)  # next due at 6.2, may be asked from 4.95 on
+    asked, sweeps = run(r, 6.0)
+    assert sweeps == [pytest.approx(5.2)]
+    assert set(asked) == {"a", "b"}  # b taken along at a's sweep, after 4 s of its 5
 
 
 @settings(max_examples=60, deadline=None)
@@ -114,9 +140,10 @@ def test_no_waiter_is_asked_sooner_or_later_than_its_schedule_allows(
         if due > 2000:
             break
         now = due
-        for key in r.take(now).ask:
+        taken = r.take(now).ask
+        for key in taken:
             asked.setdefault(key, []).append(now)
-            r.answered(key, now)
+        r.answered(taken, now)
     for i, start in enumerate(starts):
         times = asked[f"k{i}"]
         assert times[0] <= start + SETTLE + 1e-9
@@ -161,6 +188,24 @@ def test_a_waiter_out_of_time_is_handed_back_and_its_last_question_is_on_time() 
     assert len(r) == 0
 
 
+def test_waiters_whose_time_runs_out_at_different_moments_expire_each_in_its_second() -> None:
+    poll = PollSettings(initial_interval=5.0, max_interval=300.0, give_up_after=60.0)
+    r = WaitingRoom(lambda: poll, middle)
+    starts = {"a": 0.0, "b": 0.4, "c": 3.0}
+    for key, started in starts.items():
+        r.admit(key, started=started, now=3.0)
+    expired: dict[str, float] = {}
+    while (due := r.next_due()) is not None:
+        taken = r.take(due)
+        for key in taken.expired:
+            expired[key] = due
+            r.remove(key)
+        r.answered(taken.ask, due)
+    # out of time at 60, 60.4 and 63 s: handed back within the second, none before
+    for key, started in starts.items():
+        assert started + 60.0 <= expired[key] < started + 61.0
+
+
 def test_a_waiter_admitted_after_its_time_ran_out_expires_at_once() -> None:
     poll = PollSettings(give_up_after=60.0)
     r = room(poll)
@@ -172,7 +217,7 @@ def test_retry_after_holds_back_the_next_question() -> None:
     r = WaitingRoom(lambda: POLL, middle)
     r.admit("a", started=0.0, now=0.0)
     assert r.take(SETTLE).ask == ("a",)
-    r.answered("a", SETTLE, retry_after=30.0)
+    r.answered(["a"], SETTLE, retry_after=30.0)
     assert r.next_due() == pytest.approx(SETTLE + 30.0)
     assert r.take(SETTLE + 29.0).ask == ()
 
@@ -183,8 +228,7 @@ def test_a_waiter_removed_while_asked_about_is_not_put_back() -> None:
     r.admit("b", started=0.0, now=0.0)
     assert set(r.take(1.0).ask) == {"a", "b"}
     assert r.remove("a")
-    r.answered("a", 1.0)
-    r.answered("b", 1.0)
+    r.answered(["a", "b"], 1.0)
     assert r.members() == {"b"}
     assert not r.remove("a")
 
@@ -206,7 +250,7 @@ def test_the_settings_are_read_at_each_step() -> None:
     r.admit("a", started=0.0, now=0.0)
     assert r.take(SETTLE).ask == ("a",)
     poll[0] = PollSettings(initial_interval=50.0)  # a reload
-    r.answered("a", SETTLE)
+    r.answered(["a"], SETTLE)
     assert r.next_due() == pytest.approx(SETTLE + 50.0)
 
 

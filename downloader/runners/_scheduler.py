@@ -57,6 +57,10 @@ STORE_RETRY = 5.0
 """Sleep after the store failed a claim (e.g. locked by another process too long)."""
 FOREIGN_RECHECK = 1.0
 """Shortest sleep when all that was due belongs to another process's watchlist."""
+ABSORB_AT_MOST = 5.0
+"""Seconds a sweep of the waiting room may wait past its time while the loop is still
+claiming waiting items into it (a fresh watchlist, a restart), so that they are all
+asked about in one sweep rather than in several that never merge again."""
 
 
 class Scheduler:
@@ -96,6 +100,8 @@ class Scheduler:
         self._room_wake = anyio.Event()
         self._turn_next: set[str] = set()
         """Handed back by the waiting room: their next claim starts a turn."""
+        self._absorbing = False
+        """The last claim was full and all went to the waiting room."""
 
     @property
     def in_flight(self) -> frozenset[str]:
@@ -184,7 +190,11 @@ class Scheduler:
                     claimed = await self.store.claim(
                         self.owner, now=self.clock.utcnow(), lease=self.lease, limit=free
                     )
-                    if await self._start(items, claimed):
+                    admitted = len(self._room)
+                    started = await self._start(items, claimed)
+                    # a full claim that all went to the room: more are likely due
+                    self._absorb(len(claimed) == free and len(self._room) - admitted == free)
+                    if started:
                         continue
                     if until_done and not self._in_flight and await self._all_terminal():
                         return
@@ -368,6 +378,11 @@ class Scheduler:
 
     # -- the waiting room ---------------------------------------------------------------
 
+    def _absorb(self, absorbing: bool) -> None:
+        if self._absorbing and not absorbing:
+            self._room_wake.set()  # the sweep held back for them can go now
+        self._absorbing = absorbing
+
     async def _tend_room(self) -> None:
         """Ask about the waiters when a sweep is due; hand back those that go on."""
         while True:
@@ -377,6 +392,9 @@ class Scheduler:
             if due is None or due > now:
                 wait = IDLE_RECHECK if due is None else due - now
                 await self._wait(wait, self._room_wake)
+                continue
+            if self._absorbing and now < due + ABSORB_AT_MOST:
+                await self._wait(due + ABSORB_AT_MOST - now, self._room_wake)
                 continue
             taken = self._room.take(now)
             if taken.expired:
@@ -408,13 +426,10 @@ class Scheduler:
                 gone += [ref.key for ref in members]
                 continue
             now = self.clock.monotonic()
-            for ref in members:
-                if ref.key in answer.running:
-                    self._room.answered(ref.key, now)
-                elif ref.key in answer.unanswered:
-                    self._room.answered(ref.key, now, retry_after=answer.retry_after)
-                else:
-                    gone.append(ref.key)
+            self._room.answered(answer.running, now)
+            self._room.answered(answer.unanswered, now, retry_after=answer.retry_after)
+            settled = answer.running | answer.unanswered
+            gone += [key for ref in members if (key := ref.key) not in settled]
             log.debug(
                 "scheduler.survey",
                 provider=name,

@@ -10,12 +10,20 @@ leaves for a turn of its own, which looks at the job closely and moves it on.
 
 Each waiter keeps the schedule it would have alone (`Poller`): asked again after
 `initial_interval`, then twice as long each time up to `max_interval`, each wait
-jittered, until `give_up_after` from when its wait began, on the monotonic
-clock.  Because one request answers for many, `take` also includes every waiter
-whose wait has lasted at least the shortest wait its step allows (three quarters
-of the nominal one): waiters that began together are asked together, in one
-request, rather than in as many requests as their jitters spread them over.  No
-waiter is asked sooner than its schedule allows, nor later than its own due time.
+jittered by up to ±25 %, until `give_up_after` from when its wait began, on the
+monotonic clock.  Waiters asked about together at the same step of their backoff
+form a *cohort* that shares one jittered wait: the jitter spreads questions that
+would each cost a request, and here one request answers for the whole cohort, so
+spreading it would only multiply the requests.  A sweep, due when the first
+cohort's wait is over, also takes every other waiter whose wait has lasted at
+least the shortest its step allows (three quarters of the nominal one), so
+cohorts close in time merge.  No waiter is asked sooner than its schedule
+allows, nor later than its own due time.
+
+A waiter whose `give_up_after` would run out before its next question waits in a
+final cohort until then (to the next whole second), and is then handed back as
+expired, with no request made for it: a turn of its own asks once more, and fails
+it if its job still runs.
 
 No I/O, no clock, no event loop: times are `Clock.monotonic` seconds given by
 the caller, and the random source is an argument.
@@ -25,8 +33,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from downloader.config import PollSettings
 from downloader.providers._poll import attempts_after
@@ -41,17 +50,17 @@ once (a fresh watchlist, a restart) are asked about in one request."""
 
 
 @dataclass
-class _Waiter:
-    started: float
-    """When its wait began (monotonic): the schedule and `give_up_after` count from it."""
+class _Cohort:
+    """Waiters asked about together at one step of their backoff."""
+
     attempt: int
-    """The step of the backoff its next wait takes."""
+    """The step of the backoff their next wait takes."""
     earliest: float
-    """From then on a sweep may ask about it."""
+    """From then on a sweep may ask about them."""
     due: float
-    """By then it must be asked (a sweep is due)."""
-    version: int
-    """Which heap entries are still its own (older ones are skipped)."""
+    """By then they must be asked (a sweep is due)."""
+    members: dict[str, float] = field(default_factory=dict)
+    """Each waiter's key, and when its wait began (monotonic)."""
 
 
 @dataclass(frozen=True)
@@ -69,26 +78,37 @@ class WaitingRoom:
     def __init__(self, settings: Callable[[], PollSettings], rand: Callable[[], float]) -> None:
         self._settings = settings
         self._rand = rand
-        self._waiters: dict[str, _Waiter] = {}
-        self._asking: dict[str, _Waiter] = {}
-        self._by_due: list[tuple[float, int, str]] = []
-        self._by_earliest: list[tuple[float, int, str]] = []
-        self._versions = itertools.count()
+        self._cohorts: dict[int, _Cohort] = {}
+        self._where: dict[str, int] = {}
+        """The cohort of each waiter not being asked about."""
+        self._asking: dict[str, tuple[float, int]] = {}
+        """Waiters being asked about: when their wait began, and their backoff step."""
+        self._intake: dict[int, int] = {}
+        """The cohort new waiters of a backoff step join until it is swept."""
+        self._by_due: list[tuple[float, int]] = []
+        self._by_earliest: list[tuple[float, int]] = []
+        self._ids = itertools.count()
 
     def __len__(self) -> int:
-        return len(self._waiters) + len(self._asking)
+        return len(self._where) + len(self._asking)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._waiters or key in self._asking
+        return key in self._where or key in self._asking
 
     def members(self) -> frozenset[str]:
         """Every waiter, those being asked about included."""
-        return frozenset(self._waiters) | frozenset(self._asking)
+        return frozenset(self._where) | frozenset(self._asking)
+
+    def set_aside(self) -> frozenset[str]:
+        """The waiters being asked about right now."""
+        return frozenset(self._asking)
 
     def clear(self) -> None:
         """Forget every waiter."""
-        self._waiters.clear()
+        self._cohorts.clear()
+        self._where.clear()
         self._asking.clear()
+        self._intake.clear()
         self._by_due.clear()
         self._by_earliest.clear()
 
@@ -97,20 +117,33 @@ class WaitingRoom:
 
         Its backoff goes on from how long it has waited already (as `Poller` does)."""
         self.remove(key)
-        initial = self._settings().initial_interval
-        attempt = attempts_after(now - started, initial)
-        self._put(key, _Waiter(started, attempt, now, now + SETTLE, 0))
+        attempt = attempts_after(now - started, self._settings().initial_interval)
+        open_id = self._intake.get(attempt)
+        cohort = None if open_id is None else self._cohorts.get(open_id)
+        if open_id is None or cohort is None:  # due within SETTLE, may be asked at once
+            open_id, cohort = self._new(attempt, now, now + SETTLE)
+            self._intake[attempt] = open_id
+        cohort.members[key] = started
+        self._where[key] = open_id
 
     def remove(self, key: str) -> bool:
         """Forget `key` (gone from the watchlist, lease lost, handed to a turn)."""
-        return self._waiters.pop(key, None) is not None or self._asking.pop(key, None) is not None
+        if self._asking.pop(key, None) is not None:
+            return True
+        cid = self._where.pop(key, None)
+        if cid is None:
+            return False
+        cohort = self._cohorts[cid]
+        del cohort.members[key]
+        if not cohort.members:
+            del self._cohorts[cid]
+        return True
 
     def next_due(self) -> float | None:
         """When the next sweep is due; None when nobody waits (being asked aside)."""
         while self._by_due:
-            due, version, key = self._by_due[0]
-            waiter = self._waiters.get(key)
-            if waiter is not None and waiter.version == version:
+            due, cid = self._by_due[0]
+            if cid in self._cohorts:
                 return due
             heapq.heappop(self._by_due)
         return None
@@ -126,48 +159,62 @@ class WaitingRoom:
         expired: list[str] = []
         give_up = self._settings().give_up_after
         while self._by_earliest and self._by_earliest[0][0] <= now:
-            _, version, key = heapq.heappop(self._by_earliest)
-            waiter = self._waiters.get(key)
-            if waiter is None or waiter.version != version:
+            _, cid = heapq.heappop(self._by_earliest)
+            cohort = self._cohorts.pop(cid, None)
+            if cohort is None:
                 continue
-            del self._waiters[key]
-            waiter.version = -1  # its `due` entry is stale from now on
-            self._asking[key] = waiter
-            (expired if now - waiter.started >= give_up else ask).append(key)
+            if self._intake.get(cohort.attempt) == cid:
+                del self._intake[cohort.attempt]
+            for key, started in cohort.members.items():
+                del self._where[key]
+                self._asking[key] = (started, cohort.attempt)
+                (expired if now - started >= give_up else ask).append(key)
         return Taken(tuple(ask), tuple(expired))
 
-    def answered(self, key: str, now: float, *, retry_after: float | None = None) -> None:
-        """`key` was asked about at `now` and still waits: schedule its next question.
+    def answered(
+        self, keys: Iterable[str], now: float, *, retry_after: float | None = None
+    ) -> None:
+        """`keys` were asked about at `now` and still wait: schedule their next question.
 
         `retry_after` (seconds) is the platform's word on when to ask again at the
         soonest, after a refusal; the schedule's wait is used when it is longer."""
-        waiter = self._asking.pop(key, None)
-        if waiter is None:  # removed while being asked about
-            return
         poll = self._settings()
-        delay = poll_delay(
-            waiter.attempt, initial=poll.initial_interval, cap=poll.max_interval, rand=self._rand
-        )
-        shortest = (1 - JITTER) * backoff_ceiling(
-            waiter.attempt, base=poll.initial_interval, cap=poll.max_interval
-        )
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-            shortest = max(shortest, retry_after)
-        # the last question is asked when give_up_after runs out, not after
-        end = waiter.started + poll.give_up_after
-        due = min(now + delay, max(now, end))
-        waiter.attempt += 1
-        waiter.earliest = min(now + shortest, due)
-        waiter.due = due
-        self._put(key, waiter)
+        steps: dict[int, dict[str, float]] = {}
+        for key in keys:
+            entry = self._asking.pop(key, None)
+            if entry is not None:  # else removed while being asked about
+                started, attempt = entry
+                steps.setdefault(attempt, {})[key] = started
+        for attempt, members in steps.items():
+            delay = poll_delay(
+                attempt, initial=poll.initial_interval, cap=poll.max_interval, rand=self._rand
+            )
+            nominal = backoff_ceiling(attempt, base=poll.initial_interval, cap=poll.max_interval)
+            shortest = (1 - JITTER) * nominal
+            if retry_after is not None:
+                delay, shortest = max(delay, retry_after), max(shortest, retry_after)
+            regular: dict[str, float] = {}
+            last: dict[float, dict[str, float]] = {}
+            for key, started in members.items():
+                end = started + poll.give_up_after
+                if end >= now + delay:
+                    regular[key] = started
+                else:  # its last question comes when give_up_after runs out
+                    last.setdefault(float(math.ceil(max(now, end))), {})[key] = started
+            if regular:
+                self._fill(self._new(attempt + 1, now + shortest, now + delay), regular)
+            for end, finals in last.items():
+                self._fill(self._new(attempt + 1, end, end), finals)
 
-    def set_aside(self) -> frozenset[str]:
-        """The waiters being asked about right now."""
-        return frozenset(self._asking)
+    def _new(self, attempt: int, earliest: float, due: float) -> tuple[int, _Cohort]:
+        cid = next(self._ids)
+        cohort = self._cohorts[cid] = _Cohort(attempt, min(earliest, due), due)
+        heapq.heappush(self._by_due, (cohort.due, cid))
+        heapq.heappush(self._by_earliest, (cohort.earliest, cid))
+        return cid, cohort
 
-    def _put(self, key: str, waiter: _Waiter) -> None:
-        waiter.version = next(self._versions)
-        self._waiters[key] = waiter
-        heapq.heappush(self._by_due, (waiter.due, waiter.version, key))
-        heapq.heappush(self._by_earliest, (waiter.earliest, waiter.version, key))
+    def _fill(self, made: tuple[int, _Cohort], members: dict[str, float]) -> None:
+        cid, cohort = made
+        cohort.members = members
+        for key in members:
+            self._where[key] = cid
