@@ -8,6 +8,7 @@ line.  Pure values only; nothing here does I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -151,7 +152,7 @@ class ItemRef:
         if self.sha256 is not None:
             check_sha256(self.sha256)
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """`provider:kind:id[/id...]`, e.g. `pixxel:job:wf-123/job-456`."""
         return f"{self.provider}:{self.kind}:{'/'.join(self.ids)}"

@@ -137,6 +137,7 @@ def parse_job_list(data: Any, what: str) -> dict[str, Status]:
     """
     entries = data if isinstance(data, list) else field_list(object_of(data, what), "jobs", what)
     statuses: dict[str, Status] = {}
+    words: dict[str, Status] = {}  # a list of thousands of jobs has a handful of words
     for entry in entries:
         if not isinstance(entry, Mapping):
             continue
@@ -144,7 +145,10 @@ def parse_job_list(data: Any, what: str) -> dict[str, Status]:
         if isinstance(job_id, int) and not isinstance(job_id, bool):
             job_id = str(job_id)
         if isinstance(job_id, str) and job_id and isinstance(word, str):
-            statuses[job_id] = JOB_WORDS.classify(word)
+            status = words.get(word)
+            if status is None:
+                status = words[word] = JOB_WORDS.classify(word)
+            statuses[job_id] = status
     return statuses
 
 

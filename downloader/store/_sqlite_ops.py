@@ -8,6 +8,7 @@ microseconds.  `SQLiteStore` runs them in a worker thread.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 
@@ -162,15 +163,14 @@ def claim(conn: sqlite3.Connection, owner: str, now: int, until: int, limit: int
 
 
 def renew(conn: sqlite3.Connection, owner: str, keys: Sequence[str], until: int) -> frozenset[str]:
-    held = set()
-    for key in keys:
-        cursor = conn.execute(
-            "UPDATE items SET lease_expires_at = ? WHERE key = ? AND lease_owner = ?",
-            (until, key, owner),
-        )
-        if cursor.rowcount:
-            held.add(key)
-    return frozenset(held)
+    # one statement for them all (the keys as a JSON array): thousands of waiting items
+    # are renewed together, every third of a lease
+    rows = conn.execute(
+        "UPDATE items SET lease_expires_at = ? WHERE lease_owner = ?"
+        " AND key IN (SELECT value FROM json_each(?)) RETURNING key",
+        (until, owner, json.dumps(list(keys))),
+    ).fetchall()
+    return frozenset(str(key) for (key,) in rows)
 
 
 def release(conn: sqlite3.Connection, owner: str, key: str | None) -> int:
