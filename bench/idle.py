@@ -3,7 +3,8 @@
 Starts `downloader run -c CONFIG`, lets it settle for WARMUP seconds, then measures
 for SECONDS: the daemon's CPU time (from /proc, children included), the API
 requests the emulator counted, and how many items were asked about at least once
-in that time (every waiting item should be: each has its own poll schedule).
+in that time, alone or in a list of their workflow's jobs (every waiting item
+should be: each has its own poll schedule).
 Prints one JSON object and stops the daemon (SIGTERM).
 """
 
@@ -34,11 +35,18 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-def api_calls(base: str) -> dict[str, int]:
-    """API calls so far, per item the emulator knows."""
+def answers(base: str) -> dict[str, int]:
+    """Answers about each item the emulator knows so far: requests naming it, and
+    lists of jobs showing it."""
     with urllib.request.urlopen(base + "/_emulator/stats", timeout=30) as resp:  # loopback
         stats = json.load(resp)
-    return {key: int(s["api_calls"]) for key, s in stats.items()}
+    return {key: int(s["api_calls"]) + int(s.get("listed", 0)) for key, s in stats.items()}
+
+
+def api_requests(base: str) -> int:
+    """API requests the emulator has answered so far."""
+    with urllib.request.urlopen(base + "/_emulator/requests", timeout=30) as resp:  # loopback
+        return int(json.load(resp)["api"])
 
 
 def main(config: str, base: str, warmup: float, seconds: float) -> None:
@@ -50,9 +58,11 @@ def main(config: str, base: str, warmup: float, seconds: float) -> None:
         time.sleep(warmup)
         if daemon.poll() is not None:
             raise SystemExit(f"the daemon exited with {daemon.returncode}")
-        cpu0, calls0, t0 = cpu_seconds(daemon.pid), api_calls(base), time.monotonic()
+        calls0, requests0 = answers(base), api_requests(base)
+        cpu0, t0 = cpu_seconds(daemon.pid), time.monotonic()
         time.sleep(seconds)
-        cpu1, calls1, t1 = cpu_seconds(daemon.pid), api_calls(base), time.monotonic()
+        cpu1, t1 = cpu_seconds(daemon.pid), time.monotonic()
+        calls1, requests1 = answers(base), api_requests(base)
         peak = rss_bytes(daemon.pid)
     finally:
         daemon.send_signal(signal.SIGTERM)
@@ -67,7 +77,7 @@ def main(config: str, base: str, warmup: float, seconds: float) -> None:
         json.dumps(
             {
                 "cpu %": 100 * (cpu1 - cpu0) / elapsed,
-                "API requests/min": 60 * (sum(calls1.values()) - sum(calls0.values())) / elapsed,
+                "API requests/min": 60 * (requests1 - requests0) / elapsed,
                 "items asked": len(asked),
                 "daemon peak RSS MB": peak / 1e6,
             }
