@@ -251,9 +251,14 @@ class IdleDaemon(_IdleEmulator):
 
 
 class BarePolls(_IdleEmulator):
-    """W7's floor: the bare client polls each of the `count` jobs once; its CPU per poll,
-    times the polls the default schedule asks for in the window, is what even it would
-    spend there."""
+    """W7's reference rows: the bare client asks about the `count` jobs, one GET each
+    (`get`) or in lists of the workflow's jobs (`list`); its CPU per question, times the
+    questions the default schedule asks in the window, is what even it would spend
+    there.  One list answers for every job: it is asked once per step of the schedule."""
+
+    def __init__(self, count: int, warmup: float, seconds: float, mode: str) -> None:
+        super().__init__(count, warmup, seconds)
+        self.mode = mode
 
     def setup(self, run: Path) -> list[str]:
         announced = self.emulator.start(run, idle_scenario(self.count))
@@ -265,14 +270,18 @@ class BarePolls(_IdleEmulator):
             str(key),
             str(self.count),
             "wf-idle",
+            self.mode,
         ]
 
     def check(self, run: Path, result: Timed) -> dict[str, float]:
         measured = json.loads(result.stdout)
-        asked = scheduled_polls(self.count, self.warmup, self.warmup + self.seconds)
+        per_item = self.mode == "get"
+        asked = scheduled_polls(
+            self.count if per_item else 1, self.warmup, self.warmup + self.seconds
+        )
         per_minute = asked * 60 / self.seconds
         return {
-            "cpu %": 100 * measured["cpu ms per poll"] / 1000 * per_minute / 60,
+            "cpu %": 100 * measured["cpu ms each"] / 1000 * per_minute / 60,
             "API requests/min": per_minute,
             "items asked": float(self.count),
             "daemon peak RSS MB": result.rss / 1e6,
@@ -284,29 +293,39 @@ def w7(count: int, warmup: float, seconds: float) -> Workload:
     contender = Contender(
         "downloader run (idle)", idle.setup, idle.check, subject=True, teardown=idle.teardown
     )
-    bare = BarePolls(count, warmup, seconds)
+    lists = BarePolls(count, warmup, seconds, "list")
     floor = Contender(
-        "bare aiohttp client: one GET and JSON parse per poll, at the schedule's rate"
+        "bare aiohttp client: one list of the workflow's jobs per step of the schedule"
         " (reference: no store, lease or schedule)",
-        bare.setup,
-        bare.check,
-        teardown=bare.teardown,
+        lists.setup,
+        lists.check,
+        teardown=lists.teardown,
         floor=PLAIN,
+    )
+    gets = BarePolls(count, warmup, seconds, "get")
+    one_by_one = Contender(
+        "bare aiohttp client: one GET per job and step, at the schedule's rate"
+        " (reference: no store, lease or schedule)",
+        gets.setup,
+        gets.check,
+        teardown=gets.teardown,
     )
     title = f"an idle daemon with {count:,} items waiting on unfinished jobs, {seconds:g} s"
     w = Workload(
         "W7",
         title,
-        [contender, floor],
+        [contender, floor, one_by_one],
         extras=("cpu %", "API requests/min", "items asked", "daemon peak RSS MB"),
         compare=False,
     )
     asked = scheduled_polls(count, warmup, warmup + seconds)
+    steps = scheduled_polls(1, warmup, warmup + seconds)
     w.notes.append(
         f"Measured from {warmup:g} s after the start for {seconds:g} s; default poll schedule"
         " (5 s initial, 5 min ceiling). The wall and RSS columns are the probe's, not the daemon's."
-        f" The schedule asks {asked:,} polls of {count:,} items first asked together in that"
-        f" window; the bare client's row is its CPU per poll ({count:,} polls, measured) at"
-        " that rate."
+        f" Asked one by one, the schedule asks {asked:,} polls of {count:,} items first asked"
+        f" together in that window; asked in lists of their workflow's jobs, as the downloader"
+        f" does, {steps} lists. The bare client's rows are its CPU per question (one GET per"
+        f" job, {count:,} measured; one list of {count:,} jobs, 10 measured) at those rates."
     )
     return w

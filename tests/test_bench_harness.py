@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
+import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,9 +23,11 @@ from bench.__main__ import results_path
 from bench.bare_client import fetch_all
 from bench.harness import DURABLE, PLAIN, Contender, Workload
 from bench.report import targets_table
+from bench.service import idle_scenario
 from bench.timing import Timed
 from bench.tools import Fetch
 from bench.workloads import WrongBytes, check_bags, check_plain, nothing
+from downloader.emulator import Emulator, parse_scenario, start_emulator
 from tests.support.web import serve
 
 BODIES = {f"f{i}.bin": bytes([i]) * (70_000 + i) for i in range(6)}
@@ -181,3 +185,51 @@ def test_a_floor_figure_given_by_construction_is_not_shown_as_met() -> None:
     [asked] = [line for line in lines if "asked" in line]
     assert cpu.rstrip().endswith("| 30.00 | **no** | 4.20 (not met) |  |")
     assert asked.rstrip().endswith("| 10000.00 | yes |  |  |")
+
+
+BARE_POLL = Path(__file__).resolve().parent.parent / "bench" / "bare_poll.py"
+
+
+async def _bare_poll(tmp_path: Path, scenario: str, mode: str) -> tuple[int, dict[str, float]]:
+    """Run `bench/bare_poll.py` in `mode` against an emulator of `scenario`'s 20 jobs."""
+    key = tmp_path / "key"
+    key.write_text("k\n")
+    emulator = Emulator(parse_scenario(scenario, source="scenario.toml"))
+    async with await start_emulator(emulator) as running:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(BARE_POLL),
+            running.base_url,
+            str(key),
+            "20",
+            "wf-idle",
+            mode,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, _ = await proc.communicate()
+        requests = len(emulator.log)
+    assert proc.returncode is not None
+    measured = json.loads(out) if proc.returncode == 0 else {}
+    return proc.returncode, {**measured, "requests": requests}
+
+
+@pytest.mark.parametrize(("mode", "questions"), [("get", 20), ("list", 10)])
+async def test_the_bare_poll_client_asks_about_every_job_in_both_modes(
+    tmp_path: Path, mode: str, questions: int
+) -> None:
+    code, measured = await _bare_poll(tmp_path, idle_scenario(20), mode)
+    assert code == 0
+    assert measured["questions"] == questions
+    assert measured["requests"] == questions  # a list is one request for all 20 jobs
+    assert measured["cpu ms each"] > 0
+
+
+async def test_the_bare_list_client_fails_when_a_job_is_not_listed_as_running(
+    tmp_path: Path,
+) -> None:
+    scenario = idle_scenario(20).replace(
+        "seconds_until_done = 100000000", "polls_until_done = 0", 1
+    )
+    code, _ = await _bare_poll(tmp_path, scenario, "list")
+    assert code != 0
