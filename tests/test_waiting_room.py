@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import structlog
 from structlog.testing import capture_logs
 
 from downloader.config import PollSettings, Settings, load_config
@@ -187,3 +188,74 @@ async def test_a_job_that_finishes_leaves_the_room_for_a_turn_and_is_archived(
         stats = running.emulator.stats()[quick.key]
         assert stats["listed"] >= 2  # the list said running, then completed
         assert stats["api_calls"] >= 2  # then its turn: Get Job, the package PUT
+
+
+async def test_two_processes_sharing_a_store_each_take_waiting_items_and_archive_each_once(
+    tmp_path: Path,
+) -> None:
+    text = scenario(
+        *(
+            f'[[pixxel.job]]\nworkflow_id = "wf"\njob_id = "j{i:03d}"\n'
+            f"seconds_until_done = {0.5 + (i % 6) * 0.3:g}\n"
+            f'files = [{{ name = "scene.tif", size = {20000 + i} }}]'
+            for i in range(30)
+        )
+    )
+    parsed = parse_scenario(text, source="scenario.toml")
+    async with await start_emulator(Emulator(parsed)) as running:
+        files = write_client_files(
+            parsed,
+            running.base_url,
+            tmp_path / "client",
+            archive_root=tmp_path / "archive",
+            state_url=f"sqlite:///{tmp_path / 'state.db'}",
+        )
+        settings = dataclasses.replace(load_config(files.config), poll=POLL)
+        refs = list(load_watchlist(files.watchlist).items)
+
+        async def host(owner: str, done: anyio.Event) -> None:
+            structlog.contextvars.bind_contextvars(host=owner)  # this task's events only
+            async with open_service(settings, owner) as service, anyio.create_task_group() as tg:
+                scheduler = Scheduler(
+                    store=service.store,
+                    worker=service.worker,
+                    clock=service.clock,
+                    owner=owner,
+                    concurrency=2,
+                )
+                await scheduler.set_watchlist(refs)
+                tg.start_soon(lambda: scheduler.run(until_done=False))
+                await done.wait()
+                scheduler.stop(0)
+
+        async def all_archived(store_url: str) -> bool:
+            try:
+                with sqlite3.connect(sqlite_path(store_url)) as db:
+                    states = [s for (s,) in db.execute("SELECT state FROM items")]
+            except sqlite3.OperationalError:  # not made yet
+                return False
+            return len(states) == len(refs) and set(states) == {"archived"}
+
+        done = anyio.Event()
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(host, "host-a", done)
+                tg.start_soon(host, "host-b", done)
+                with anyio.fail_after(60):
+                    while not await all_archived(settings.state.url):
+                        await anyio.sleep(0.1)
+                done.set()
+        stats = running.emulator.stats()
+        expected = running.emulator.expected()
+    archived: dict[str, set[str]] = {"host-a": set(), "host-b": set()}
+    for event in logs:
+        if event["event"] == "item.archived":
+            archived[event["host"]].add(event["item"])
+    # every item archived by exactly one of them, and both took part
+    assert archived["host-a"].isdisjoint(archived["host-b"])
+    assert archived["host-a"] | archived["host-b"] == {r.key for r in refs}
+    assert archived["host-a"]
+    assert archived["host-b"]
+    # every package fetched once: the waiting room never let two hosts work one item
+    for key, wanted in expected.items():
+        assert stats[key]["bytes_served"] == sum(f.size for f in wanted), key
