@@ -103,11 +103,18 @@ def test_due_items_and_the_next_due_time_agree_with_their_definition() -> None:
         conn.execute("ROLLBACK")
 
 
+JOBS = '["pixxel:job"]'
+
+
 def test_the_questions_read_through_the_index_not_every_waiting_item() -> None:
     conn = _schema()
     plans = [
         row[3]
-        for sql, args in ((ops._SELECT_DUE, (8, 0, 8, 0, 0, 8)), (ops._SELECT_NEXT_DUE, ("me",)))
+        for sql, args in (
+            (ops._SELECT_DUE, (8, 0, 8, 0, 0, 8)),
+            (ops._SELECT_DUE_WAITING, (JOBS, 8, JOBS, 0, 8, JOBS, 0, 0, 8)),
+            (ops._SELECT_NEXT_DUE, ("me",)),
+        )
         for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args)
         if "items" in row[3]
     ]

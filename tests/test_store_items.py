@@ -170,6 +170,33 @@ async def test_claim_honours_its_limit_and_gives_the_soonest_due_first(
     assert await store.claim("w", now=at(10), lease=LEASE, limit=0) == []
 
 
+async def test_a_claim_of_waiting_items_takes_only_those_of_the_kinds_named(
+    store: StateStore,
+) -> None:
+    job2 = ItemRef.parse("pixxel:job:wf-1/job-2")
+    task = ItemRef.parse("pixxel:task:wf-1/job-3/t-1")
+    old = ItemRef.parse("scale:job:7")
+    await store.sync_watchlist([A, B, C, job2, task, old], now=T0)
+    await store.transition(job2.key, ItemState.REQUESTED, now=T0)  # no longer waiting
+    await store.schedule(old.key, at(100), now=T0)  # not due
+    # one leased by another, its lease run out: due all the same
+    [theirs] = await store.claim("host-2", now=T0, lease=LEASE, limit=1, waiting={"pixxel:job"})
+    assert theirs.key == A.key
+
+    wanted = {"pixxel:job", "scale:job"}
+    long = timedelta(minutes=5)
+    claimed = await store.claim("host-1", now=at(30), lease=long, limit=10, waiting=wanted)
+    assert sorted(i.key for i in claimed) == sorted([A.key, B.key])
+    assert all(i.lease_owner == "host-1" for i in claimed)
+    assert await store.claim("host-1", now=at(31), lease=LEASE, limit=10, waiting=wanted) == []
+    assert await store.claim("host-1", now=at(31), lease=LEASE, limit=10, waiting=set()) == []
+    # the rest is there for an ordinary claim, soonest due first
+    rest = await store.claim("host-1", now=at(31), lease=long, limit=10)
+    assert [i.key for i in rest] == sorted([C.key, job2.key, task.key])
+    later = await store.claim("host-1", now=at(100), lease=LEASE, limit=1, waiting=wanted)
+    assert [i.key for i in later] == [old.key]
+
+
 async def test_an_expired_lease_passes_to_another_owner_and_fences_the_first(
     store: StateStore,
 ) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import anyio
@@ -78,10 +78,15 @@ async def test_waiting_jobs_of_a_workflow_are_asked_about_in_one_list_per_step(
 
 @contextlib.asynccontextmanager
 async def daemon_scheduler(
-    tmp_path: Path, text: str, *, lease: float = 120.0
+    tmp_path: Path,
+    text: str,
+    *,
+    lease: float = 120.0,
+    concurrency: int = 2,
+    first: Callable[[ItemRef], bool] | None = None,
 ) -> AsyncIterator[tuple[Scheduler, Service, Settings, RunningEmulator, list[ItemRef]]]:
-    """A daemon-style scheduler (owner "me") working the scenario's items until the block
-    ends, when it is stopped with no grace."""
+    """A daemon-style scheduler (owner "me") working the scenario's items (at first only
+    those `first` picks) until the block ends, when it is stopped with no grace."""
     parsed = parse_scenario(text, source="scenario.toml")
     async with await start_emulator(Emulator(parsed)) as running:
         files = write_client_files(
@@ -99,11 +104,11 @@ async def daemon_scheduler(
                 worker=service.worker,
                 clock=service.clock,
                 owner="me",
-                concurrency=2,
+                concurrency=concurrency,
                 lease=lease,
                 contain_errors=True,
             )
-            await scheduler.set_watchlist(refs)
+            await scheduler.set_watchlist([r for r in refs if first is None or first(r)])
             tg.start_soon(lambda: scheduler.run(until_done=False))
             try:
                 yield scheduler, service, settings, running, refs
@@ -259,3 +264,36 @@ async def test_two_processes_sharing_a_store_each_take_waiting_items_and_archive
     # every package fetched once: the waiting room never let two hosts work one item
     for key, wanted in expected.items():
         assert stats[key]["bytes_served"] == sum(f.size for f in wanted), key
+
+
+async def test_waiting_items_enter_the_room_while_every_slot_is_busy(tmp_path: Path) -> None:
+    text = scenario(
+        '[[pixxel.job]]\nworkflow_id = "wf"\njob_id = "a-big"\npolls_until_done = 0\n'
+        'files = [{ name = "big.tif", size = 600000 }]\n'
+        "faults = { rate_bytes_per_s = 40000 }",
+        *jobs(5, done="seconds_until_done = 100000", prefix="w"),
+    )
+
+    def is_big(ref: ItemRef) -> bool:
+        return ref.ids[1] == "a-big"
+
+    async with daemon_scheduler(tmp_path, text, concurrency=1, first=is_big) as (
+        scheduler,
+        service,
+        _,
+        _running,
+        refs,
+    ):
+        [big] = [r for r in refs if is_big(r)]
+        waiting = [r for r in refs if r is not big]
+        await until(lambda: scheduler.in_flight == {big.key}, what="the download to start")
+        await scheduler.set_watchlist(refs)
+        await until(
+            lambda: scheduler.waiting_room == {r.key for r in waiting},
+            timeout=10,
+            what="the new waiting items to enter the room",
+        )
+        assert big.key in scheduler.in_flight
+        record = await service.store.get(big.key)
+        assert record is not None
+        assert record.state is ItemState.DOWNLOADING

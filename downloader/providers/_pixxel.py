@@ -64,6 +64,9 @@ class PixxelProvider:
         """Job items are: their workflow's list says whether they still run."""
         return self._lists.can_survey(item)
 
+    def surveyed_kinds(self) -> frozenset[str]:
+        return frozenset({"job"})
+
     async def still_running(self, items: Sequence[ItemRef]) -> SurveyAnswer:
         return await self._lists.still_running(items)
 

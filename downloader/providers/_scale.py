@@ -71,6 +71,9 @@ class ScaleProvider:
         """v6 job items are: the job list says whether they still run."""
         return self._lists.can_survey(item)
 
+    def surveyed_kinds(self) -> frozenset[str]:
+        return frozenset() if self.legacy or self._lists.off is not None else frozenset({"job"})
+
     async def still_running(self, items: Sequence[ItemRef]) -> SurveyAnswer:
         return await self._lists.still_running(items)
 

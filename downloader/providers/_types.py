@@ -112,6 +112,10 @@ class JobSurvey(Protocol):
         """Whether `item`, while it waits on its job, can be asked about in a survey."""
         ...
 
+    def surveyed_kinds(self) -> frozenset[str]:
+        """The kinds of item (`job`...) that `can_survey` may say yes to, for now."""
+        ...
+
     async def still_running(self, items: Sequence[ItemRef]) -> SurveyAnswer:
         """Ask the platform about `items` in as few requests as it allows.
 

@@ -57,6 +57,10 @@ STORE_RETRY = 5.0
 """Sleep after the store failed a claim (e.g. locked by another process too long)."""
 FOREIGN_RECHECK = 1.0
 """Shortest sleep when all that was due belongs to another process's watchlist."""
+INTAKE_EVERY = 5.0
+"""While every slot is busy, how often due waiting items are claimed into the room."""
+ROOM_INTAKE = 256
+"""Waiting items claimed into the room at once while every slot is busy."""
 ABSORB_AT_MOST = 5.0
 """Seconds a sweep of the waiting room may wait past its time while the loop is still
 claiming waiting items into it (a fresh watchlist, a restart), so that they are all
@@ -102,6 +106,7 @@ class Scheduler:
         """Handed back by the waiting room: their next claim starts a turn."""
         self._absorbing = False
         """The last claim was full and all went to the waiting room."""
+        self._next_intake = clock.monotonic()
 
     @property
     def in_flight(self) -> frozenset[str]:
@@ -185,6 +190,14 @@ class Scheduler:
             await self._beat_if_due()
             free = int(self._limiter.available_tokens)
             wait = IDLE_RECHECK
+            if free == 0 and self._refs is not None:
+                try:
+                    wait = await self._take_in_waiting()
+                except StoreError as exc:
+                    if not self.contain_errors:
+                        raise
+                    log.warning("scheduler.store_error", error=str(exc))
+                    wait = STORE_RETRY
             if free > 0 and self._refs is not None:
                 try:
                     claimed = await self.store.claim(
@@ -377,6 +390,44 @@ class Scheduler:
                 log.warning("item.lease_lost", item=key, holder=holder)
 
     # -- the waiting room ---------------------------------------------------------------
+
+    async def _take_in_waiting(self) -> float:
+        """With every slot busy, claim due waiting items into the room all the same (only
+        those a survey can answer for); the seconds until that is worth doing again."""
+        now = self.clock.monotonic()
+        if not self.surveys:
+            return IDLE_RECHECK
+        if now < self._next_intake:
+            return self._next_intake - now
+        self._next_intake = now + INTAKE_EVERY
+        kinds = frozenset(
+            f"{name}:{kind}"
+            for name, provider in self.worker.providers.items()
+            if (survey := survey_of(provider)) is not None
+            for kind in survey.surveyed_kinds()
+        )
+        if not kinds:
+            return INTAKE_EVERY
+        claimed = await self.store.claim(
+            self.owner, now=self.clock.utcnow(), lease=self.lease, limit=ROOM_INTAKE, waiting=kinds
+        )
+        refs = self._refs or {}
+        admitted = 0
+        for record in claimed:
+            ref = refs.get(record.key)
+            if ref is not None and self._can_wait_in_room(ref, record):
+                since = self.worker.waiting_since(ref.key)
+                self._room.admit(ref.key, started=since, now=self.clock.monotonic())
+                admitted += 1
+            else:  # not ours, or its turn is next: a claim for a free slot takes it
+                await self._release(record.key)
+        if admitted:
+            self._room_wake.set()
+        more = len(claimed) == ROOM_INTAKE and admitted == len(claimed)
+        self._absorb(more)
+        if more:  # more are likely due: go on at once
+            self._next_intake = now
+        return self._next_intake - now
 
     def _absorb(self, absorbing: bool) -> None:
         if self._absorbing and not absorbing:

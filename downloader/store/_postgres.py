@@ -26,7 +26,7 @@ the password is registered with the log redactor.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Self, TypeVar
 
@@ -156,10 +156,18 @@ class PostgresStore:
         return await self._run(lambda c: ops.sync_watchlist(c, listed, at))
 
     async def claim(
-        self, owner: str, *, now: datetime, lease: timedelta, limit: int
+        self,
+        owner: str,
+        *,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        waiting: Collection[str] | None = None,
     ) -> list[ItemRecord]:
         at, until = to_micros(now), to_micros(now + lease)
-        return await self._run(lambda c: ops.claim(c, owner, at, until, limit), durable=False)
+        return await self._run(
+            lambda c: ops.claim(c, owner, at, until, limit, waiting), durable=False
+        )
 
     async def renew(
         self, owner: str, keys: Sequence[str], *, now: datetime, lease: timedelta

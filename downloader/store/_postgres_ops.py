@@ -11,7 +11,7 @@ at the newest version of every row it takes: two claimers never get one item.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from psycopg import AsyncConnection
 
@@ -66,13 +66,24 @@ _SCHEDULE = (
     f" updated_at = %s WHERE key = %s RETURNING {ITEM_COLUMNS}"
 )
 _SET_ACTIVE = "UPDATE items SET active = %s, updated_at = %s WHERE key = %s"
-_CLAIM = (
-    "UPDATE items SET lease_owner = %s, lease_expires_at = %s WHERE key IN ("  # noqa: S608
-    f" SELECT key FROM items WHERE {_UNFINISHED}"
-    " AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
-    " AND (lease_owner IS NULL OR lease_expires_at <= %s)"
-    f" ORDER BY {_ORDER} LIMIT %s FOR UPDATE SKIP LOCKED)"
-    f" RETURNING {ITEM_COLUMNS}"
+
+
+def _claim_query(only: str) -> str:
+    """Lease the due items, soonest first; `only` narrows them (or is empty)."""
+    return (
+        "UPDATE items SET lease_owner = %s, lease_expires_at = %s WHERE key IN ("  # noqa: S608
+        f" SELECT key FROM items WHERE {_UNFINISHED}{only}"
+        " AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
+        " AND (lease_owner IS NULL OR lease_expires_at <= %s)"
+        f" ORDER BY {_ORDER} LIMIT %s FOR UPDATE SKIP LOCKED)"
+        f" RETURNING {ITEM_COLUMNS}"
+    )
+
+
+_CLAIM = _claim_query("")
+# only waiting items of some `provider:kind`s (an array), e.g. for a waiting room
+_CLAIM_WAITING = _claim_query(
+    f" AND state = '{ItemState.WAITING.value}' AND provider || ':' || kind = ANY(%s)"
 )
 # the soonest moment anything not leased to `owner` is due, in three parts that the
 # `items_turns` index answers by reading a row or two, not every waiting item: now (0)
@@ -156,10 +167,21 @@ async def sync_watchlist(conn: Conn, refs: Iterable[ItemRef], now: int) -> SyncR
     return plan
 
 
-async def claim(conn: Conn, owner: str, now: int, until: int, limit: int) -> list[ItemRecord]:
+async def claim(
+    conn: Conn,
+    owner: str,
+    now: int,
+    until: int,
+    limit: int,
+    waiting: Collection[str] | None = None,
+) -> list[ItemRecord]:
     if limit <= 0:
         return []
-    cursor = await conn.execute(_CLAIM, (owner, until, now, now, limit))
+    if waiting is None:
+        cursor = await conn.execute(_CLAIM, (owner, until, now, now, limit))
+    else:
+        kinds = sorted(waiting)
+        cursor = await conn.execute(_CLAIM_WAITING, (owner, until, kinds, now, now, limit))
     items = [item_from_row(row) for row in await cursor.fetchall()]
     # RETURNING keeps no order: give the soonest due first, as the SELECT chose them
     return sorted(items, key=lambda i: (maybe_micros(i.next_attempt_at) or 0, i.created_at, i.key))

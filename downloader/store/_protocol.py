@@ -15,7 +15,7 @@ caller (the injected clock), never from the store.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol, Self
 
@@ -62,12 +62,20 @@ class StateStore(Protocol):
     # -- claiming work ------------------------------------------------------------------
 
     async def claim(
-        self, owner: str, *, now: datetime, lease: timedelta, limit: int
+        self,
+        owner: str,
+        *,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        waiting: Collection[str] | None = None,
     ) -> list[ItemRecord]:
         """Lease up to `limit` due items to `owner` until `now + lease`.
 
         Due: active, not terminal, `next_attempt_at` unset or not after `now`, and
-        no lease or an expired one.  Soonest due first.
+        no lease or an expired one.  Soonest due first.  With `waiting`, only the due
+        items in state `waiting` whose `provider:kind` (e.g. `pixxel:job`) is one of
+        those given.
         """
         ...
 

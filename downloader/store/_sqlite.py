@@ -24,7 +24,7 @@ power loss they are at worst a little behind, which only costs a re-fetch.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from os import PathLike, fspath
 from typing import Self, TypeVar
@@ -101,12 +101,18 @@ class SQLiteStore:
         )
 
     async def claim(
-        self, owner: str, *, now: datetime, lease: timedelta, limit: int
+        self,
+        owner: str,
+        *,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        waiting: Collection[str] | None = None,
     ) -> list[ItemRecord]:
         at, until = to_micros(now), to_micros(now + lease)
 
         def op(conn: sqlite3.Connection) -> list[ItemRecord]:
-            keys = ops.claim(conn, owner, at, until, limit)
+            keys = ops.claim(conn, owner, at, until, limit, waiting)
             return [ops.held_item(conn, key, owner) for key in keys]
 
         return await self._run(op, write=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from downloader.errors import LeaseLost, StoreError
 from downloader.items import ItemRef
@@ -51,20 +51,33 @@ _SELECT_ITEMS = f"SELECT {ITEM_COLUMNS} FROM items"  # noqa: S608
 # the first two read in the index's order and stop at `limit`, however many are due.
 # The index is named: without statistics SQLite would walk every active item instead.
 _TURNS = f"items INDEXED BY items_turns WHERE {_UNFINISHED}"
-_SELECT_DUE = (
-    "SELECT key FROM ("  # noqa: S608
-    f" SELECT * FROM (SELECT key, 0 AS due, created_at FROM {_TURNS}"
-    " AND lease_owner IS NULL AND next_attempt_at IS NULL"
-    " ORDER BY created_at, key LIMIT ?)"
-    " UNION ALL"
-    f" SELECT * FROM (SELECT key, next_attempt_at, created_at FROM {_TURNS}"
-    " AND lease_owner IS NULL AND next_attempt_at <= ?"
-    " ORDER BY next_attempt_at, created_at, key LIMIT ?)"
-    " UNION ALL"
-    f" SELECT key, COALESCE(next_attempt_at, 0), created_at FROM {_TURNS}"
-    " AND lease_owner IS NOT NULL AND lease_expires_at <= ?"
-    " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
-    ") ORDER BY due, created_at, key LIMIT ?"
+
+
+def _due_query(only: str) -> str:
+    """The due keys, soonest first; `only` narrows every part (or is empty)."""
+    turns = f"{_TURNS}{only}"
+    return (
+        "SELECT key FROM ("  # noqa: S608
+        f" SELECT * FROM (SELECT key, 0 AS due, created_at FROM {turns}"
+        " AND lease_owner IS NULL AND next_attempt_at IS NULL"
+        " ORDER BY created_at, key LIMIT ?)"
+        " UNION ALL"
+        f" SELECT * FROM (SELECT key, next_attempt_at, created_at FROM {turns}"
+        " AND lease_owner IS NULL AND next_attempt_at <= ?"
+        " ORDER BY next_attempt_at, created_at, key LIMIT ?)"
+        " UNION ALL"
+        f" SELECT key, COALESCE(next_attempt_at, 0), created_at FROM {turns}"
+        " AND lease_owner IS NOT NULL AND lease_expires_at <= ?"
+        " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+        ") ORDER BY due, created_at, key LIMIT ?"
+    )
+
+
+_SELECT_DUE = _due_query("")
+# only waiting items of some `provider:kind`s (a JSON array), e.g. for a waiting room
+_SELECT_DUE_WAITING = _due_query(
+    f" AND state = '{ItemState.WAITING.value}'"  # noqa: S608 - a constant state name
+    " AND provider || ':' || kind IN (SELECT value FROM json_each(?))"
 )
 # the soonest moment anything not leased to `owner` is due: now (0) for an unleased
 # item with no time set, else its time; under another's lease, when that runs out too
@@ -152,9 +165,21 @@ def sync_watchlist(conn: sqlite3.Connection, refs: Iterable[ItemRef], now: int) 
     return plan
 
 
-def claim(conn: sqlite3.Connection, owner: str, now: int, until: int, limit: int) -> list[str]:
+def claim(
+    conn: sqlite3.Connection,
+    owner: str,
+    now: int,
+    until: int,
+    limit: int,
+    waiting: Collection[str] | None = None,
+) -> list[str]:
     n = max(0, limit)
-    keys = [key for (key,) in conn.execute(_SELECT_DUE, (n, now, n, now, now, n))]
+    if waiting is None:
+        keys = [key for (key,) in conn.execute(_SELECT_DUE, (n, now, n, now, now, n))]
+    else:
+        kinds = json.dumps(sorted(waiting))
+        values = (kinds, n, kinds, now, n, kinds, now, now, n)
+        keys = [key for (key,) in conn.execute(_SELECT_DUE_WAITING, values)]
     conn.executemany(
         "UPDATE items SET lease_owner = ?, lease_expires_at = ? WHERE key = ?",
         [(owner, until, key) for key in keys],
