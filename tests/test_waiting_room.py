@@ -9,7 +9,6 @@ they leave the watchlist, lose them, or the scheduler stops.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -18,21 +17,16 @@ import anyio
 import structlog
 from structlog.testing import capture_logs
 
-from downloader.config import PollSettings, Settings, load_config
+from downloader.config import PollSettings, Settings
 from downloader.emulator import (
-    Emulator,
     RunningEmulator,
-    parse_scenario,
-    start_emulator,
-    write_client_files,
 )
 from downloader.items import ItemRef
 from downloader.runners._compose import Service, open_service
 from downloader.runners._scheduler import Scheduler
 from downloader.store import ItemState, sqlite_path
-from downloader.watchlist import load_watchlist
 from tests.support.daemon import until
-from tests.support.once import once_against
+from tests.support.once import emulated, once_against
 
 POLL = PollSettings(initial_interval=0.3, max_interval=0.6, give_up_after=60)
 
@@ -77,6 +71,35 @@ async def test_waiting_jobs_of_a_workflow_are_asked_about_in_one_list_per_step(
 
 
 @contextlib.asynccontextmanager
+async def working(
+    service: Service,
+    owner: str,
+    refs: list[ItemRef],
+    *,
+    lease: float = 120.0,
+    concurrency: int = 2,
+) -> AsyncIterator[Scheduler]:
+    """A daemon-style scheduler of `service` working `refs` until the block ends, when
+    it is stopped with no grace."""
+    async with anyio.create_task_group() as tg:
+        scheduler = Scheduler(
+            store=service.store,
+            worker=service.worker,
+            clock=service.clock,
+            owner=owner,
+            concurrency=concurrency,
+            lease=lease,
+            contain_errors=True,
+        )
+        await scheduler.set_watchlist(refs)
+        tg.start_soon(lambda: scheduler.run(until_done=False))
+        try:
+            yield scheduler
+        finally:
+            scheduler.stop(0)
+
+
+@contextlib.asynccontextmanager
 async def daemon_scheduler(
     tmp_path: Path,
     text: str,
@@ -85,35 +108,17 @@ async def daemon_scheduler(
     concurrency: int = 2,
     first: Callable[[ItemRef], bool] | None = None,
 ) -> AsyncIterator[tuple[Scheduler, Service, Settings, RunningEmulator, list[ItemRef]]]:
-    """A daemon-style scheduler (owner "me") working the scenario's items (at first only
-    those `first` picks) until the block ends, when it is stopped with no grace."""
-    parsed = parse_scenario(text, source="scenario.toml")
-    async with await start_emulator(Emulator(parsed)) as running:
-        files = write_client_files(
-            parsed,
-            running.base_url,
-            tmp_path / "client",
-            archive_root=tmp_path / "archive",
-            state_url=f"sqlite:///{tmp_path / 'state.db'}",
-        )
-        settings = dataclasses.replace(load_config(files.config), poll=POLL)
-        refs = list(load_watchlist(files.watchlist).items)
-        async with open_service(settings, "me") as service, anyio.create_task_group() as tg:
-            scheduler = Scheduler(
-                store=service.store,
-                worker=service.worker,
-                clock=service.clock,
-                owner="me",
-                concurrency=concurrency,
-                lease=lease,
-                contain_errors=True,
-            )
-            await scheduler.set_watchlist([r for r in refs if first is None or first(r)])
-            tg.start_soon(lambda: scheduler.run(until_done=False))
-            try:
-                yield scheduler, service, settings, running, refs
-            finally:
-                scheduler.stop(0)
+    """A scheduler (owner "me") `working` the scenario's items (at first only those
+    `first` picks)."""
+    async with (
+        emulated(tmp_path, text, poll=POLL) as (running, settings, refs),
+        open_service(settings, "me") as service,
+    ):
+        picked = [r for r in refs if first is None or first(r)]
+        async with working(
+            service, "me", picked, lease=lease, concurrency=concurrency
+        ) as scheduler:
+            yield scheduler, service, settings, running, refs
 
 
 def leases(settings: Settings) -> dict[str, str | None]:
@@ -206,32 +211,12 @@ async def test_two_processes_sharing_a_store_each_take_waiting_items_and_archive
             for i in range(30)
         )
     )
-    parsed = parse_scenario(text, source="scenario.toml")
-    async with await start_emulator(Emulator(parsed)) as running:
-        files = write_client_files(
-            parsed,
-            running.base_url,
-            tmp_path / "client",
-            archive_root=tmp_path / "archive",
-            state_url=f"sqlite:///{tmp_path / 'state.db'}",
-        )
-        settings = dataclasses.replace(load_config(files.config), poll=POLL)
-        refs = list(load_watchlist(files.watchlist).items)
+    async with emulated(tmp_path, text, poll=POLL) as (running, settings, refs):
 
         async def host(owner: str, done: anyio.Event) -> None:
             structlog.contextvars.bind_contextvars(host=owner)  # this task's events only
-            async with open_service(settings, owner) as service, anyio.create_task_group() as tg:
-                scheduler = Scheduler(
-                    store=service.store,
-                    worker=service.worker,
-                    clock=service.clock,
-                    owner=owner,
-                    concurrency=2,
-                )
-                await scheduler.set_watchlist(refs)
-                tg.start_soon(lambda: scheduler.run(until_done=False))
+            async with open_service(settings, owner) as service, working(service, owner, refs):
                 await done.wait()
-                scheduler.stop(0)
 
         async def all_archived(store_url: str) -> bool:
             try:

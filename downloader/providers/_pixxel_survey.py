@@ -21,8 +21,8 @@ import structlog
 from downloader.errors import ApiError, MalformedResponse
 from downloader.items import ItemRef
 from downloader.providers._api import ApiClient
-from downloader.providers._parse_common import RemoteState
 from downloader.providers._parse_pixxel import parse_job_list
+from downloader.providers._survey import SurveyTally, log_survey_off
 from downloader.providers._types import SurveyAnswer
 
 __all__ = ["WorkflowLists"]
@@ -50,40 +50,19 @@ class WorkflowLists:
         for item in items:
             if self.can_survey(item):
                 by_workflow.setdefault(item.ids[0], []).append(item)
-        running: set[str] = set()
-        unanswered: set[str] = set()
-        retry_after: float | None = None
+        tally = SurveyTally("pixxel", self._unknown)
         for workflow, members in by_workflow.items():
             what = f"Pixxel jobs of workflow {workflow}"
             try:
                 path = f"/v0/workflows/{quote(workflow, safe='')}/jobs"
                 statuses = parse_job_list(await self.api.call("GET", path), what)
-            except ApiError as exc:
-                if not exc.retryable:
-                    self._unlist(workflow, str(exc))
-                    continue
-                unanswered.update(item.key for item in members)
-                if exc.retry_after is not None:
-                    retry_after = max(retry_after or 0.0, exc.retry_after)
-                log.warning(
-                    "provider.survey_failed",
-                    provider="pixxel",
-                    workflow=workflow,
-                    items=len(members),
-                    error=str(exc),
-                )
-                continue
-            except MalformedResponse as exc:
-                self._unlist(workflow, str(exc))
+            except (ApiError, MalformedResponse) as exc:
+                if not tally.failed((item.key for item in members), exc, workflow=workflow):
+                    self._unlisted[workflow] = str(exc)
+                    log_survey_off("pixxel", str(exc), workflow=workflow)
                 continue
             for item in members:
-                status = statuses.get(item.ids[1])
-                if status is None or status.state is not RemoteState.RUNNING:
-                    continue
-                running.add(item.key)
-                if not status.known and status.word not in self._unknown:
-                    self._unknown.add(status.word)
-                    log.warning("provider.unknown_status", what=what, status=status.word)
+                tally.saw(statuses.get(item.ids[1]), (item.key,), what)
             log.debug(
                 "provider.survey",
                 provider="pixxel",
@@ -91,14 +70,4 @@ class WorkflowLists:
                 listed=len(statuses),
                 asked=len(members),
             )
-        return SurveyAnswer(frozenset(running), frozenset(unanswered), retry_after)
-
-    def _unlist(self, workflow: str, reason: str) -> None:
-        self._unlisted[workflow] = reason
-        log.warning(
-            "provider.survey_off",
-            provider="pixxel",
-            workflow=workflow,
-            reason=reason,
-            detail="its jobs are asked about one by one from now on",
-        )
+        return tally.answer()

@@ -22,8 +22,9 @@ import structlog
 from downloader.errors import ApiError, MalformedResponse
 from downloader.items import ItemRef
 from downloader.providers._api import ApiClient
-from downloader.providers._parse_common import RemoteState, Status
+from downloader.providers._parse_common import Status
 from downloader.providers._parse_scale import next_page_url, parse_job_list_page
+from downloader.providers._survey import SurveyTally, log_survey_off
 from downloader.providers._types import SurveyAnswer
 
 __all__ = ["CHUNK", "MAX_PAGES", "JobLists"]
@@ -72,36 +73,19 @@ class JobLists:
             if job_id is not None:
                 by_job.setdefault(job_id, []).append(item)
         job_ids = list(by_job)
-        running: set[str] = set()
-        unanswered: set[str] = set()
-        retry_after: float | None = None
+        tally = SurveyTally("scale", self._unknown)
         for start in range(0, len(job_ids), CHUNK):
             chunk = job_ids[start : start + CHUNK]
-            members = [item for job_id in chunk for item in by_job[job_id]]
             try:
                 statuses, pages = await self._list(chunk)
-            except ApiError as exc:
-                if not exc.retryable:
-                    self._turn_off(str(exc))
-                    break
-                unanswered.update(item.key for item in members)
-                if exc.retry_after is not None:
-                    retry_after = max(retry_after or 0.0, exc.retry_after)
-                log.warning(
-                    "provider.survey_failed", provider="scale", items=len(members), error=str(exc)
-                )
-                continue
-            except MalformedResponse as exc:
+            except (ApiError, MalformedResponse) as exc:
+                members = (item.key for job_id in chunk for item in by_job[job_id])
+                if tally.failed(members, exc):
+                    continue
                 self._turn_off(str(exc))
                 break
             for job_id in chunk:
-                status = statuses.get(job_id)
-                if status is None or status.state is not RemoteState.RUNNING:
-                    continue  # finished, failed or unlisted: for the item's own turn
-                running.update(item.key for item in by_job[job_id])
-                if not status.known and status.word not in self._unknown:
-                    self._unknown.add(status.word)
-                    log.warning("provider.unknown_status", what=_WHAT, status=status.word)
+                tally.saw(statuses.get(job_id), (item.key for item in by_job[job_id]), _WHAT)
             log.debug(
                 "provider.survey",
                 provider="scale",
@@ -109,7 +93,7 @@ class JobLists:
                 asked=len(chunk),
                 pages=pages,
             )
-        return SurveyAnswer(frozenset(running), frozenset(unanswered), retry_after)
+        return tally.answer()
 
     async def _list(self, job_ids: Sequence[str]) -> tuple[dict[str, Status], int]:
         """The statuses the list gives for `job_ids`, and how many pages that took."""
@@ -133,12 +117,6 @@ class JobLists:
             seen.add(url)
 
     def _turn_off(self, reason: str) -> None:
-        if self.off is not None:
-            return
-        self.off = reason
-        log.warning(
-            "provider.survey_off",
-            provider="scale",
-            reason=reason,
-            detail="its jobs are asked about one by one from now on",
-        )
+        if self.off is None:
+            self.off = reason
+            log_survey_off("scale", reason)

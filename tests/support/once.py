@@ -15,11 +15,31 @@ from downloader.emulator import (
     start_emulator,
     write_client_files,
 )
+from downloader.items import ItemRef
 from downloader.runners._compose import run_once
 from downloader.transfer import Limits
 from downloader.watchlist import load_watchlist
 
 FAST_POLL = PollSettings(initial_interval=0.05, max_interval=0.1, give_up_after=60)
+
+
+@contextlib.asynccontextmanager
+async def emulated(
+    tmp_path: Path, scenario_text: str, *, poll: PollSettings = FAST_POLL
+) -> AsyncIterator[tuple[RunningEmulator, Settings, list[ItemRef]]]:
+    """The emulator of `scenario_text`, and the settings and watchlist items of a client
+    for it (archive in `tmp_path/archive`, SQLite state, polling on `poll`)."""
+    scenario = parse_scenario(scenario_text, source="scenario.toml")
+    async with await start_emulator(Emulator(scenario)) as running:
+        files = write_client_files(
+            scenario,
+            running.base_url,
+            tmp_path / "client",
+            archive_root=tmp_path / "archive",
+            state_url=f"sqlite:///{tmp_path / 'state.db'}",
+        )
+        settings = dataclasses.replace(load_config(files.config), poll=poll)
+        yield running, settings, list(load_watchlist(files.watchlist).items)
 
 
 @contextlib.asynccontextmanager
@@ -34,22 +54,11 @@ async def once_against(
     """Run every item of `scenario_text` once into `tmp_path/archive`, polling on `poll`
     (and with the transfer `limits`, if given); the emulator stays up inside the block,
     so a test can ask it what it served."""
-    scenario = parse_scenario(scenario_text, source="scenario.toml")
-    async with await start_emulator(Emulator(scenario)) as running:
-        files = write_client_files(
-            scenario,
-            running.base_url,
-            tmp_path / "client",
-            archive_root=tmp_path / "archive",
-            state_url=f"sqlite:///{tmp_path / 'state.db'}",
-        )
-        settings = load_config(files.config)
+    async with emulated(tmp_path, scenario_text, poll=poll) as (running, settings, refs):
         settings = dataclasses.replace(
-            settings,
-            archive=dataclasses.replace(settings.archive, extract=extract),
-            poll=poll,
+            settings, archive=dataclasses.replace(settings.archive, extract=extract)
         )
         if limits is not None:
             settings = dataclasses.replace(settings, transfer=TransferSettings(limits=limits))
-        await run_once(settings, load_watchlist(files.watchlist).items)
+        await run_once(settings, refs)
         yield running, settings
