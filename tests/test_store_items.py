@@ -197,6 +197,18 @@ async def test_a_claim_of_waiting_items_takes_only_those_of_the_kinds_named(
     assert [i.key for i in later] == [old.key]
 
 
+async def test_held_elsewhere_tells_whether_another_owner_leases_unfinished_work(
+    store: StateStore,
+) -> None:
+    await store.sync_watchlist([A, B], now=T0)
+    assert not await store.held_elsewhere("host-1")
+    await store.claim("host-2", now=T0, lease=LEASE, limit=1)  # A
+    assert await store.held_elsewhere("host-1")
+    assert not await store.held_elsewhere("host-2")
+    await store.transition(A.key, ItemState.FAILED, now=at(1), owner="host-2", error="x")
+    assert not await store.held_elsewhere("host-1")  # finished: the lease went with it
+
+
 async def test_an_expired_lease_passes_to_another_owner_and_fences_the_first(
     store: StateStore,
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -22,8 +23,9 @@ from downloader.emulator import (
     RunningEmulator,
 )
 from downloader.items import ItemRef
+from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._compose import Service, open_service
-from downloader.runners._scheduler import Scheduler
+from downloader.runners._scheduler import BATCH_RECHECK, Scheduler
 from downloader.store import ItemState, sqlite_path
 from tests.support.daemon import until
 from tests.support.once import emulated, once_against
@@ -121,6 +123,18 @@ async def daemon_scheduler(
             yield scheduler, service, settings, running, refs
 
 
+def staggered_jobs(count: int) -> str:
+    """`count` jobs of one workflow, finishing 0.5 to 2 s after they are first asked about."""
+    return scenario(
+        *(
+            f'[[pixxel.job]]\nworkflow_id = "wf"\njob_id = "j{i:03d}"\n'
+            f"seconds_until_done = {0.5 + (i % 6) * 0.3:g}\n"
+            f'files = [{{ name = "scene.tif", size = {20000 + i} }}]'
+            for i in range(count)
+        )
+    )
+
+
 def leases(settings: Settings) -> dict[str, str | None]:
     with sqlite3.connect(sqlite_path(settings.state.url)) as db:
         return dict(db.execute("SELECT key, lease_owner FROM items"))
@@ -203,14 +217,7 @@ async def test_a_job_that_finishes_leaves_the_room_for_a_turn_and_is_archived(
 async def test_two_processes_sharing_a_store_each_take_waiting_items_and_archive_each_once(
     tmp_path: Path,
 ) -> None:
-    text = scenario(
-        *(
-            f'[[pixxel.job]]\nworkflow_id = "wf"\njob_id = "j{i:03d}"\n'
-            f"seconds_until_done = {0.5 + (i % 6) * 0.3:g}\n"
-            f'files = [{{ name = "scene.tif", size = {20000 + i} }}]'
-            for i in range(30)
-        )
-    )
+    text = staggered_jobs(30)
     async with emulated(tmp_path, text, poll=POLL) as (running, settings, refs):
 
         async def host(owner: str, done: anyio.Event) -> None:
@@ -282,3 +289,32 @@ async def test_waiting_items_enter_the_room_while_every_slot_is_busy(tmp_path: P
         record = await service.store.get(big.key)
         assert record is not None
         assert record.state is ItemState.DOWNLOADING
+
+
+async def test_two_batch_runs_sharing_a_store_both_end_soon_after_the_last_item(
+    tmp_path: Path,
+) -> None:
+    async with emulated(tmp_path, staggered_jobs(30), poll=POLL) as (_, settings, refs):
+        ended: dict[str, float] = {}
+        results: dict[str, BatchResult] = {}
+
+        async def host(owner: str) -> None:
+            async with open_service(settings, owner) as service:
+                results[owner] = await run_batch(
+                    refs,
+                    store=service.store,
+                    worker=service.worker,
+                    clock=service.clock,
+                    owner=owner,
+                    concurrency=2,
+                )
+            ended[owner] = time.monotonic()
+
+        # the one that runs out of items first sees the other's last ones finish within
+        # a few seconds, not when their leases (two minutes) or a minute's sleep run out
+        with anyio.fail_after(40):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(host, "host-a")
+                tg.start_soon(host, "host-b")
+    assert results["host-a"] == results["host-b"] == BatchResult(archived=30, failed=0)
+    assert abs(ended["host-a"] - ended["host-b"]) < 2 * BATCH_RECHECK + 1

@@ -57,6 +57,9 @@ STORE_RETRY = 5.0
 """Sleep after the store failed a claim (e.g. locked by another process too long)."""
 FOREIGN_RECHECK = 1.0
 """Shortest sleep when all that was due belongs to another process's watchlist."""
+BATCH_RECHECK = 2.0
+"""Longest sleep of a batch run while other processes hold unfinished items: how soon
+it sees that they are done (their leases may run for minutes)."""
 INTAKE_EVERY = 5.0
 """While every slot is busy, how often due waiting items are claimed into the room."""
 ROOM_INTAKE = 256
@@ -212,6 +215,11 @@ class Scheduler:
                     if until_done and not self._in_flight and await self._all_terminal():
                         return
                     due = await self.store.next_due(self.owner)
+                    # what is left may be another process's, which may end any time
+                    # without anything here hearing of it: look again soon
+                    idle = until_done and not self._in_flight and not len(self._room)
+                    if idle and await self.store.held_elsewhere(self.owner):
+                        wait = BATCH_RECHECK
                 except StoreError as exc:
                     if not self.contain_errors:
                         raise
@@ -221,7 +229,7 @@ class Scheduler:
                 if due is not None:
                     # items listed by another watchlist stay due; look again in a while
                     floor = FOREIGN_RECHECK if claimed else MIN_WAIT
-                    wait = max(floor, (due - self.clock.utcnow()).total_seconds())
+                    wait = min(wait, max(floor, (due - self.clock.utcnow()).total_seconds()))
             await self._wait(min(wait, self._until_beat()))
 
     async def _start(self, items: TaskGroup, claimed: list[ItemRecord]) -> bool:

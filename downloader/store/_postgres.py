@@ -184,6 +184,9 @@ class PostgresStore:
     async def next_due(self, owner: str) -> datetime | None:
         return maybe_time(await self._run(lambda c: ops.next_due(c, owner)))
 
+    async def held_elsewhere(self, owner: str) -> bool:
+        return await self._run(lambda c: ops.held_elsewhere(c, owner))
+
     # -- one item's progress ------------------------------------------------------------
 
     async def transition(

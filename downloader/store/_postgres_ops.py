@@ -209,6 +209,15 @@ async def next_due(conn: Conn, owner: str) -> int | None:
     return None if row is None or row[0] is None else int(str(row[0]))
 
 
+async def held_elsewhere(conn: Conn, owner: str) -> bool:
+    cursor = await conn.execute(
+        f"SELECT 1 FROM items WHERE {_UNFINISHED}"  # noqa: S608
+        " AND lease_owner IS NOT NULL AND lease_owner <> %s LIMIT 1",
+        (owner,),
+    )
+    return await cursor.fetchone() is not None
+
+
 async def transition(
     conn: Conn,
     key: str,

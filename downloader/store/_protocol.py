@@ -100,6 +100,11 @@ class StateStore(Protocol):
         """
         ...
 
+    async def held_elsewhere(self, owner: str) -> bool:
+        """Whether some unfinished item is leased to another owner than `owner` (its
+        lease run out or not): work that may end without anything here hearing of it."""
+        ...
+
     # -- one item's progress ------------------------------------------------------------
 
     async def transition(

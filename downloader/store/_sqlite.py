@@ -132,6 +132,9 @@ class SQLiteStore:
     async def next_due(self, owner: str) -> datetime | None:
         return maybe_time(await self._run(lambda c: ops.next_due(c, owner), write=False))
 
+    async def held_elsewhere(self, owner: str) -> bool:
+        return await self._run(lambda c: ops.held_elsewhere(c, owner), write=False)
+
     # -- one item's progress ------------------------------------------------------------
 
     async def transition(

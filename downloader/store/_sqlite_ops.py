@@ -93,6 +93,9 @@ _SELECT_NEXT_DUE = (
     f" FROM {_TURNS} AND lease_owner IS NOT NULL AND lease_owner <> ?"
     ")"
 )
+_SELECT_HELD_ELSEWHERE = (
+    f"SELECT 1 FROM {_TURNS} AND lease_owner IS NOT NULL AND lease_owner <> ? LIMIT 1"  # noqa: S608
+)
 _SELECT_SUMMARIES = f"SELECT {SUMMARY_COLUMNS} FROM items"  # noqa: S608
 # the changed row comes back from the UPDATE itself, with no second read
 _TRANSITION = (
@@ -209,6 +212,10 @@ def release(conn: sqlite3.Connection, owner: str, key: str | None) -> int:
 def next_due(conn: sqlite3.Connection, owner: str) -> int | None:
     row = conn.execute(_SELECT_NEXT_DUE, (owner,)).fetchone()
     return None if row is None or row[0] is None else int(row[0])
+
+
+def held_elsewhere(conn: sqlite3.Connection, owner: str) -> bool:
+    return conn.execute(_SELECT_HELD_ELSEWHERE, (owner,)).fetchone() is not None
 
 
 def transition(
