@@ -19,6 +19,7 @@ from downloader.config import PollSettings
 from downloader.items import ItemRef
 from downloader.providers import survey_of
 from downloader.providers._api import ApiClient
+from downloader.providers._http import HttpProvider
 from downloader.providers._pixxel import PixxelProvider
 from downloader.providers._poll import Poller
 from tests.support.web import serve
@@ -155,3 +156,15 @@ async def test_an_unknown_status_word_counts_as_running_and_is_warned_about_once
     assert first.running == {job("wf", "1").key, job("wf", "2").key}
     warnings = [e for e in logs if e["event"] == "provider.unknown_status"]
     assert [w["status"] for w in warnings] == ["warming_up"]
+
+
+async def test_a_provider_is_a_survey_when_it_has_every_method_of_one() -> None:
+    class Half:
+        def can_survey(self, item: ItemRef) -> bool:
+            return True
+
+    async with pixxel(Lists()) as provider:
+        assert survey_of(provider) is provider
+    assert survey_of(HttpProvider()) is None
+    assert survey_of(Half()) is None
+    assert survey_of(None) is None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkable
 
 from downloader.items import ItemRef
 
@@ -125,8 +125,17 @@ class JobSurvey(Protocol):
 
 
 def survey_of(provider: object) -> JobSurvey | None:
-    """`provider` as a `JobSurvey`, when it is one."""
-    return provider if isinstance(provider, JobSurvey) else None
+    """`provider` as a `JobSurvey`, when it is one.
+
+    Asked of every item claimed: its methods are looked up directly, as an `isinstance`
+    of a runtime-checkable protocol costs some 20 times as much."""
+    for name in _SURVEY_METHODS:
+        if not callable(getattr(provider, name, None)):
+            return None
+    return cast(JobSurvey, provider)
+
+
+_SURVEY_METHODS = ("can_survey", "surveyed_kinds", "still_running")
 
 
 class MemoryMemo:
