@@ -206,10 +206,10 @@ class Scheduler:
                     claimed = await self.store.claim(
                         self.owner, now=self.clock.utcnow(), lease=self.lease, limit=free
                     )
-                    admitted = len(self._room)
+                    before = len(self._room)
                     started = await self._start(items, claimed)
                     # a full claim that all went to the room: more are likely due
-                    self._absorb(len(claimed) == free and len(self._room) - admitted == free)
+                    self._absorb(len(claimed) == free and len(self._room) - before == free)
                     if started:
                         continue
                     if until_done and not self._in_flight and await self._all_terminal():
@@ -241,9 +241,7 @@ class Scheduler:
                 continue
             started = True
             if self._can_wait_in_room(ref, record):
-                since = self.worker.waiting_since(ref.key)
-                self._room.admit(ref.key, started=since, now=self.clock.monotonic())
-                self._room_wake.set()
+                self._admit(ref)
                 continue
             self._turn_next.discard(ref.key)
             scope = anyio.CancelScope()
@@ -251,6 +249,12 @@ class Scheduler:
             self._limiter.acquire_on_behalf_of_nowait(ref.key)
             items.start_soon(self._work_one, ref, scope, record, name=f"item {ref.key}")
         return started
+
+    def _admit(self, ref: ItemRef) -> None:
+        """Into the waiting room, its schedule going on from its earlier turns."""
+        since = self.worker.waiting_since(ref.key)
+        self._room.admit(ref.key, started=since, now=self.clock.monotonic())
+        self._room_wake.set()
 
     def _can_wait_in_room(self, ref: ItemRef, record: ItemRecord) -> bool:
         if not self.surveys or record.state is not ItemState.WAITING:
@@ -424,13 +428,10 @@ class Scheduler:
         for record in claimed:
             ref = refs.get(record.key)
             if ref is not None and self._can_wait_in_room(ref, record):
-                since = self.worker.waiting_since(ref.key)
-                self._room.admit(ref.key, started=since, now=self.clock.monotonic())
+                self._admit(ref)
                 admitted += 1
             else:  # not ours, or its turn is next: a claim for a free slot takes it
                 await self._release(record.key)
-        if admitted:
-            self._room_wake.set()
         more = len(claimed) == ROOM_INTAKE and admitted == len(claimed)
         self._absorb(more)
         if more:  # more are likely due: go on at once
