@@ -32,6 +32,7 @@ __all__ = [
     "JobsPage",
     "ScaleFile",
     "ScaleJob",
+    "listed_id",
     "next_page_url",
     "parse_files_page",
     "parse_job",
@@ -151,7 +152,7 @@ class JobsPage:
     next_url: str | None
 
 
-def _listed_id(value: Any) -> str | None:
+def listed_id(value: Any) -> str | None:
     """A job id of the list as text (`"15096"`), or None when it is no job id."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return str(value)
@@ -171,7 +172,7 @@ def parse_job_list_page(data: Any, what: str) -> JobsPage:
     for entry in field_list(obj, "results", what):
         if not isinstance(entry, Mapping):
             continue
-        job_id, word = _listed_id(entry.get("id")), entry.get("status")
+        job_id, word = listed_id(entry.get("id")), entry.get("status")
         if job_id is not None and isinstance(word, str) and word.strip():
             statuses[job_id] = JOB_WORDS.classify(word)
     return JobsPage(statuses, field_str(obj, "next", what, required=False) or None)

@@ -65,7 +65,7 @@ class PixxelProvider:
         return self._lists.can_survey(item)
 
     def surveyed_kinds(self) -> frozenset[str]:
-        return frozenset({"job"})
+        return self._lists.surveyed_kinds()
 
     async def still_running(self, items: Sequence[ItemRef]) -> SurveyAnswer:
         return await self._lists.still_running(items)

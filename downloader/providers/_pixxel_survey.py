@@ -25,9 +25,12 @@ from downloader.providers._parse_pixxel import parse_job_list
 from downloader.providers._survey import SurveyTally, log_survey_off
 from downloader.providers._types import SurveyAnswer
 
-__all__ = ["WorkflowLists"]
+__all__ = ["KINDS", "WorkflowLists"]
 
 log = structlog.get_logger("downloader.providers")
+
+KINDS = frozenset({"job"})
+"""Items surveyed: jobs (the list carries no tasks)."""
 
 
 class WorkflowLists:
@@ -41,9 +44,12 @@ class WorkflowLists:
         """Status words already warned about."""
 
     def can_survey(self, item: ItemRef) -> bool:
-        if item.provider != "pixxel" or item.kind != "job":
+        if item.provider != "pixxel" or item.kind not in KINDS:
             return False
         return item.ids[0] not in self._unlisted
+
+    def surveyed_kinds(self) -> frozenset[str]:
+        return KINDS
 
     async def still_running(self, items: Sequence[ItemRef]) -> SurveyAnswer:
         by_workflow: dict[str, list[ItemRef]] = {}

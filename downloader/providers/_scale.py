@@ -72,7 +72,7 @@ class ScaleProvider:
         return self._lists.can_survey(item)
 
     def surveyed_kinds(self) -> frozenset[str]:
-        return frozenset() if self.legacy or self._lists.off is not None else frozenset({"job"})
+        return self._lists.surveyed_kinds()
 
     async def still_running(self, items: Sequence[ItemRef]) -> SurveyAnswer:
         return await self._lists.still_running(items)

@@ -23,11 +23,11 @@ from downloader.errors import ApiError, MalformedResponse
 from downloader.items import ItemRef
 from downloader.providers._api import ApiClient
 from downloader.providers._parse_common import Status
-from downloader.providers._parse_scale import next_page_url, parse_job_list_page
+from downloader.providers._parse_scale import listed_id, next_page_url, parse_job_list_page
 from downloader.providers._survey import SurveyTally, log_survey_off
 from downloader.providers._types import SurveyAnswer
 
-__all__ = ["CHUNK", "MAX_PAGES", "JobLists"]
+__all__ = ["CHUNK", "KINDS", "MAX_PAGES", "JobLists"]
 
 log = structlog.get_logger("downloader.providers")
 
@@ -38,14 +38,15 @@ MAX_PAGES = 10
 _WHAT = "Scale job list"
 
 
+KINDS = frozenset({"job"})
+
+
 def _list_id(job_id: str) -> str | None:
     """`job_id` as the list writes it (`"0042"` is 42), or None when it is no number.
 
     Longer than any integer column holds, it could make Scale refuse the whole
     request (and turn listing off for every item): such an item goes alone."""
-    if job_id.isascii() and job_id.isdigit() and len(job_id) <= 18:
-        return str(int(job_id))
-    return None
+    return listed_id(job_id) if len(job_id) <= 18 else None
 
 
 class JobLists:
@@ -60,16 +61,21 @@ class JobLists:
         """Status words already warned about."""
 
     def can_survey(self, item: ItemRef) -> bool:
-        if item.provider != "scale" or item.kind != "job":
-            return False
-        if self.legacy or self.off is not None:
-            return False
-        return _list_id(item.ids[0]) is not None
+        return self._job_id(item) is not None
+
+    def surveyed_kinds(self) -> frozenset[str]:
+        return frozenset() if self.legacy or self.off is not None else KINDS
+
+    def _job_id(self, item: ItemRef) -> str | None:
+        """The id the list gives `item`'s job, when the item can be surveyed."""
+        if item.provider != "scale" or item.kind not in self.surveyed_kinds():
+            return None
+        return _list_id(item.ids[0])
 
     async def still_running(self, items: Sequence[ItemRef]) -> SurveyAnswer:
         by_job: dict[str, list[ItemRef]] = {}
         for item in items:
-            job_id = _list_id(item.ids[0]) if self.can_survey(item) else None
+            job_id = self._job_id(item)
             if job_id is not None:
                 by_job.setdefault(job_id, []).append(item)
         job_ids = list(by_job)

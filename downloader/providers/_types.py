@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from downloader.items import ItemRef
 
@@ -100,7 +100,6 @@ class SurveyAnswer:
     """The platform's Retry-After of that failure, in seconds, if it gave one."""
 
 
-@runtime_checkable
 class JobSurvey(Protocol):
     """A provider that can tell of many items at once whether their jobs still run.
 
