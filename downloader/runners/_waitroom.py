@@ -35,7 +35,7 @@ import heapq
 import itertools
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from downloader.config import PollSettings
 from downloader.providers._poll import attempts_after
@@ -59,7 +59,7 @@ class _Cohort:
     """From then on a sweep may ask about them."""
     due: float
     """By then they must be asked (a sweep is due)."""
-    members: dict[str, float] = field(default_factory=dict)
+    members: dict[str, float]
     """Each waiter's key, and when its wait began (monotonic)."""
 
 
@@ -121,7 +121,7 @@ class WaitingRoom:
         open_id = self._intake.get(attempt)
         cohort = None if open_id is None else self._cohorts.get(open_id)
         if open_id is None or cohort is None:  # due within SETTLE, may be asked at once
-            open_id, cohort = self._new(attempt, now, now + SETTLE)
+            open_id, cohort = self._new(attempt, now, now + SETTLE, {})
             self._intake[attempt] = open_id
         cohort.members[key] = started
         self._where[key] = open_id
@@ -202,19 +202,17 @@ class WaitingRoom:
                 else:  # its last question comes when give_up_after runs out
                     last.setdefault(float(math.ceil(max(now, end))), {})[key] = started
             if regular:
-                self._fill(self._new(attempt + 1, now + shortest, now + delay), regular)
+                self._new(attempt + 1, now + shortest, now + delay, regular)
             for end, finals in last.items():
-                self._fill(self._new(attempt + 1, end, end), finals)
+                self._new(attempt + 1, end, end, finals)
 
-    def _new(self, attempt: int, earliest: float, due: float) -> tuple[int, _Cohort]:
+    def _new(
+        self, attempt: int, earliest: float, due: float, members: dict[str, float]
+    ) -> tuple[int, _Cohort]:
         cid = next(self._ids)
-        cohort = self._cohorts[cid] = _Cohort(attempt, min(earliest, due), due)
+        cohort = self._cohorts[cid] = _Cohort(attempt, min(earliest, due), due, members)
+        for key in members:
+            self._where[key] = cid
         heapq.heappush(self._by_due, (cohort.due, cid))
         heapq.heappush(self._by_earliest, (cohort.earliest, cid))
         return cid, cohort
-
-    def _fill(self, made: tuple[int, _Cohort], members: dict[str, float]) -> None:
-        cid, cohort = made
-        cohort.members = members
-        for key in members:
-            self._where[key] = cid
