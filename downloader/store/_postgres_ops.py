@@ -102,6 +102,10 @@ _SELECT_NEXT_DUE = (
     f" FROM items WHERE {_UNFINISHED} AND lease_owner IS NOT NULL AND lease_owner <> %s"
     ") AS parts"
 )
+_SELECT_HELD_ELSEWHERE = (
+    f"SELECT 1 FROM items WHERE {_UNFINISHED}"  # noqa: S608
+    " AND lease_owner IS NOT NULL AND lease_owner <> %s LIMIT 1"
+)
 _SELECT_PACKAGE = f"SELECT {PACKAGE_COLUMNS} FROM packages WHERE item_key = %s"  # noqa: S608
 _SELECT_ASSETS = (
     f"SELECT {ASSET_COLUMNS} FROM assets WHERE item_key = %s"  # noqa: S608
@@ -210,11 +214,7 @@ async def next_due(conn: Conn, owner: str) -> int | None:
 
 
 async def held_elsewhere(conn: Conn, owner: str) -> bool:
-    cursor = await conn.execute(
-        f"SELECT 1 FROM items WHERE {_UNFINISHED}"  # noqa: S608
-        " AND lease_owner IS NOT NULL AND lease_owner <> %s LIMIT 1",
-        (owner,),
-    )
+    cursor = await conn.execute(_SELECT_HELD_ELSEWHERE, (owner,))
     return await cursor.fetchone() is not None
 
 
