@@ -26,7 +26,7 @@ data the caller can act on rather than only a message::
     │   ├── IllegalTransition    current, target
     │   └── LeaseLost            key, owner: another worker holds the item now
     └── ArchiveError             a bag could not be assembled or failed its audit
-        ├── CorruptMember        member, expected, actual: a ZIP member's CRC-32 is wrong
+        ├── CorruptMember        member, expected, actual, span: a ZIP member's CRC-32 is wrong
         └── FilesystemError      errno, path: the disk refused (read-only, gone, full)
 
 `retryable` is the single bit the retry loops look at; everything else is for
@@ -233,7 +233,14 @@ class ArchiveError(DownloaderError):
 class CorruptMember(ArchiveError):
     """A ZIP member's bytes do not match the CRC-32 its archive records."""
 
-    def __init__(self, path: str, member: str, expected: int, actual: int) -> None:
+    def __init__(
+        self,
+        path: str,
+        member: str,
+        expected: int,
+        actual: int,
+        span: tuple[int, int] | None = None,
+    ) -> None:
         super().__init__(
             f"{path}: member {member!r} fails its CRC-32 check: "
             f"expected {expected:08x}, got {actual:08x}"
@@ -241,6 +248,9 @@ class CorruptMember(ArchiveError):
         self.member = member
         self.expected = expected
         self.actual = actual
+        self.span = span
+        """The member's bytes in the archive, `[start, end)`: its local header to the end
+        of its data, all that must be fetched again to repair it; None when not known."""
 
 
 class FilesystemError(ArchiveError):

@@ -117,6 +117,28 @@ def test_a_flipped_byte_is_a_crc_error_naming_the_member(tmp_path: Path) -> None
     assert f"{zlib.crc32(payload):08x}" in str(caught.value)
 
 
+def test_a_crc_error_names_the_members_span_from_local_header_to_end_of_data(
+    tmp_path: Path,
+) -> None:
+    payload = b"0123456789abcdef" * 64
+    path = make_zip(
+        tmp_path / "span.zip",
+        [("first.txt", b"intact"), ("second.txt", payload), ("third.txt", b"after")],
+        compression=zipfile.ZIP_STORED,
+    )
+    blob = bytearray(path.read_bytes())
+    data_at = blob.index(payload)
+    blob[data_at + 100] ^= 0x01
+    path.write_bytes(bytes(blob))
+    header_at = blob.rindex(b"PK\x03\x04", 0, data_at)
+
+    with pytest.raises(CorruptMember) as caught:
+        check_zip(path)
+
+    assert caught.value.span == (header_at, data_at + len(payload))
+    assert blob[data_at + len(payload) : data_at + len(payload) + 4] == b"PK\x03\x04"
+
+
 def test_a_corrupt_deflate_stream_is_an_archive_error(tmp_path: Path) -> None:
     payload = os.urandom(50_000)
     path = make_zip(tmp_path / "bad.zip", [("noise.bin", payload)])

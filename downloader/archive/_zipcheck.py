@@ -30,6 +30,7 @@ from downloader.archive._zipread import (
     is_absolute_name,
     iter_member,
     member_kind,
+    member_span,
     zip_errors,
 )
 from downloader.errors import ArchiveError, CorruptMember
@@ -147,7 +148,8 @@ def _check_member(
             f"its header declares {info.file_size}"
         )
     if crc != info.CRC:
-        raise CorruptMember(str(budget.path), info.filename, info.CRC, crc)
+        span = member_span(handle, info)
+        raise CorruptMember(str(budget.path), info.filename, info.CRC, crc, span)
     return ZipMember(info.filename, member_kind(info), size, info.compress_size, crc)
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "is_absolute_name",
     "iter_member",
     "member_kind",
+    "member_span",
     "zip_errors",
 ]
 
@@ -91,6 +92,16 @@ def _check_local_header(fh: BinaryIO, info: zipfile.ZipInfo, path: object) -> No
             f"{path}: member {info.filename!r} is named differently in its local header"
         )
     fh.seek(extra_length, 1)
+
+
+def member_span(fh: BinaryIO, info: zipfile.ZipInfo) -> tuple[int, int]:
+    """Where `info` lies in the archive, `[start, end)`: its local header to the end of
+    its data (the lengths of name and extra field as the local header gives them)."""
+    fh.seek(info.header_offset)
+    fields = _LOCAL_HEADER.unpack(fh.read(_LOCAL_HEADER.size))
+    name_length, extra_length = fields[-2], fields[-1]
+    end = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    return info.header_offset, end + info.compress_size
 
 
 def _read_raw(fh: BinaryIO, want: int, info: zipfile.ZipInfo, path: object) -> bytes:

@@ -123,6 +123,13 @@ class FileHost:
             raise TypeError(f"{path} is not served from generated content; use spec(path)")
         return content
 
+    def bytes_served(self) -> dict[str, int]:
+        """Body bytes sent so far per path, every response counted (error pages too)."""
+        served: dict[str, int] = {}
+        for record in self.log:
+            served[record.path] = served.get(record.path, 0) + record.bytes_sent
+        return served
+
     def signed_url(self, base: str, path: str, lifetime: float) -> str:
         """`base + path` signed to stay valid for `lifetime` seconds from now."""
         expires = int(self._clock() + lifetime)
@@ -210,7 +217,7 @@ class FileHost:
             (faults.stall_seconds, faults.stall_after_bytes, faults.stall_times), faults.stall_times
         )
         may_flip = faults.flip_byte_at is not None and entry.flips.allows(
-            (faults.flip_byte_at, faults.flip_times), faults.flip_times
+            (faults.flip_byte_at, faults.flip_mask, faults.flip_times), faults.flip_times
         )
         plan = plan_body(
             part.start,
@@ -220,6 +227,7 @@ class FileHost:
             stall_after=faults.stall_after_bytes,
             stall_seconds=faults.stall_seconds if may_stall else 0.0,
             flip_at=faults.flip_byte_at if may_flip else None,
+            flip_mask=faults.flip_mask,
         )
         if plan.dropped:
             entry.drops.charge()

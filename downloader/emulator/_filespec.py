@@ -69,6 +69,8 @@ class Faults:
     content_length_delta: int = 0
     flip_byte_at: int | None = None
     flip_times: int = 1
+    flip_mask: int = 0xFF
+    """The bits of the byte at `flip_byte_at` that are inverted (0x01: one bit)."""
     wrong_content_range: bool = False
     url_lifetime: float | None = None
     redirect_to: str | None = None

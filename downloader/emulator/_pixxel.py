@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from downloader.emulator._corrupt import faults_for
 from downloader.emulator._filespec import FileSpec
 from downloader.emulator._items import package_name
 from downloader.emulator._pixxel_catalog import CatalogDownloads, pixxel_error
@@ -70,7 +71,7 @@ class PixxelApi:
         self.paths[item.key] = path
 
     def add_package(self, path: str, content: ZipContent, owner: str, knobs: Knobs) -> None:
-        faults = knobs.file_faults()
+        faults = faults_for(knobs, content)
         faults.url_lifetime = self.lifetime(knobs)
         spec = FileSpec(path, content, content_type="application/zip")
         self.ctx.files.add(spec, faults)

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from downloader.emulator._corrupt import faults_for
 from downloader.emulator._drf import drf_error, paginate
 from downloader.emulator._filespec import FileSpec
 from downloader.emulator._respond import ErrorMaker, admit, answer
@@ -55,7 +56,7 @@ class ScaleApi:
         for product in self.files:
             content = ctx.catalogue.file_content(product.job, product.entry)
             spec = FileSpec(product.host_path, content, content_type=product.entry.media_type)
-            ctx.files.add(spec, product.job.knobs.file_faults())
+            ctx.files.add(spec, faults_for(product.job.knobs, content))
             ctx.owners[product.host_path] = product.job.key
 
     def app(self, *, legacy_only: bool) -> web.Application:

@@ -63,6 +63,9 @@ Every item also takes these knobs:
 - `url_lifetime`: overrides the signed URL lifetime of this item's package.
 - `faults = { drop_after_bytes = 100000, ... }`: `Faults` of the file host for
   every file of the item (see `_filespec.Faults`).
+- `corrupt_member = "a.tif"`: the first response that carries the middle byte of that
+  member of the item's ZIP package (Pixxel) or ZIP file (Scale) has one bit of it
+  flipped, as a link may do in transit; later responses are intact.
 
 Unknown keys, wrong types, duplicate items, ids that are not URL-safe
 (`[A-Za-z0-9][A-Za-z0-9._~-]*`) and repeated file names within an item are errors.
@@ -110,6 +113,8 @@ class Knobs:
     malformed_times: int = -1
     url_lifetime: float | None = None
     faults: Mapping[str, Any] = field(default_factory=dict)
+    corrupt_member: str | None = None
+    """A ZIP member of the item's package with one bit flipped on the first response."""
 
     def file_faults(self) -> Faults:
         """A fresh `Faults` for one served file (the host consumes queued faults)."""

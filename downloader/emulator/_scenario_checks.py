@@ -73,7 +73,23 @@ def _item_problems(item: Item) -> list[str]:
     if isinstance(item, ScaleJob):
         for f in item.files:
             found += _zip_problems(f)
+    found += _corrupt_member_problems(item)
     return found
+
+
+def _corrupt_member_problems(item: Item) -> list[str]:
+    name = item.knobs.corrupt_member
+    if name is None:
+        return []
+    if isinstance(item, AlteryxJob):
+        return ["corrupt_member needs a ZIP: Alteryx outputs are plain files"]
+    if isinstance(item, ScaleJob):
+        members = {m.name for f in item.files for m in f.members}
+    else:
+        members = {f.name for f in item.files}
+    if name not in members:
+        return [f"corrupt_member {name!r} is no member of the item's ZIP"]
+    return []
 
 
 def _zip_problems(entry: FileEntry) -> list[str]:

@@ -115,6 +115,7 @@ def _knobs(r: TableReader) -> Knobs:
         malformed_times=r.integer("malformed_times", -1),
         url_lifetime=r.opt_number("url_lifetime"),
         faults=r.table("faults").rest(),
+        corrupt_member=r.opt_text("corrupt_member"),
     )
 
 
