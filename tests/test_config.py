@@ -74,6 +74,7 @@ def test_an_empty_file_gives_the_defaults(tmp_path: Path) -> None:
 def test_transfer_defaults_come_from_the_engine_policy() -> None:
     assert Settings().transfer.limits == Limits()
     assert Settings().transfer.timeouts == Timeouts(connect=30.0, stall=60.0)
+    assert Settings().transfer.repair_attempts == 3
 
 
 def test_every_value_is_converted_and_relative_paths_follow_the_config_file() -> None:
@@ -101,6 +102,7 @@ def test_every_value_is_converted_and_relative_paths_follow_the_config_file() ->
         min_free_space = "2GiB"
         connect_timeout = "5s"
         stall_timeout = "2m"
+        repair_attempts = 5
         [poll]
         initial_interval = "250ms"
         max_interval = "1h30m"
@@ -126,6 +128,7 @@ def test_every_value_is_converted_and_relative_paths_follow_the_config_file() ->
     assert s.providers.enabled == report.enabled_providers == {"pixxel", "scale"}
     assert s.transfer.limits == Limits(16, 2, 8, 32 * MiB, 10_000_000, 2 * GiB)
     assert s.transfer.timeouts == Timeouts(connect=5.0, stall=120.0)
+    assert s.transfer.repair_attempts == 5
     assert (s.poll.initial_interval, s.poll.max_interval, s.poll.give_up_after) == (
         0.25,
         5400.0,
@@ -213,6 +216,7 @@ def test_a_group_readable_secret_file_is_a_warning_on_the_settings(tmp_path: Pat
         ('[poll]\nmax_interval = "5 mins"\n', "poll.max_interval", 2, "is not a duration"),
         ('[poll]\ngive_up_after = "0s"\n', "poll.give_up_after", 2, "must be longer than zero"),
         ("[transfer]\nstall_timeout = true\n", "transfer.stall_timeout", 2, "expected a duration"),
+        ("[transfer]\nrepair_attempts = -1\n", "transfer.repair_attempts", 2, "at least 0"),
         (
             '[poll]\ninitial_interval = "10m"\n',
             "poll.initial_interval",

@@ -27,6 +27,7 @@ PURE = [
     "downloader.transfer._digests",
     "downloader.transfer._urls",
     "downloader.transfer._policy",
+    "downloader.transfer._repair",
     "downloader.items",
     "downloader.config._units",
 ]
@@ -42,6 +43,7 @@ SOCKET_VIA_EMAIL_UTILS = frozenset(
         "downloader.transfer._plan",
         "downloader.transfer._backoff",
         "downloader.transfer._digests",
+        "downloader.transfer._repair",
     }
 )
 # Importing `downloader.config._units` first runs `downloader/config/__init__.py`, which

@@ -58,16 +58,18 @@ class Table:
     check: Callable[[Any], Problems] = field(default=_no_check)
 
 
-# [transfer] key -> field of Timeouts; every other [transfer] key is a field of Limits.
+# [transfer] key -> field of Timeouts; the keys of `_OWN_FIELDS` are TransferSettings'
+# own; every other [transfer] key is a field of Limits.
 _TIMEOUT_FIELDS = {"connect_timeout": "connect", "stall_timeout": "stall"}
+_OWN_FIELDS = ("ca_file", "repair_attempts")
 
 
 def _build_transfer(values: dict[str, Any]) -> TransferSettings:
     values = dict(values)
-    ca_file = values.pop("ca_file", None)
+    own = {k: values.pop(k) for k in _OWN_FIELDS if k in values}
     limits = {k: v for k, v in values.items() if k not in _TIMEOUT_FIELDS}
     timeouts = {_TIMEOUT_FIELDS[k]: v for k, v in values.items() if k in _TIMEOUT_FIELDS}
-    return TransferSettings(limits=Limits(**limits), timeouts=Timeouts(**timeouts), ca_file=ca_file)
+    return TransferSettings(limits=Limits(**limits), timeouts=Timeouts(**timeouts), **own)
 
 
 def _check_transfer(transfer: TransferSettings) -> Problems:
@@ -141,6 +143,7 @@ TABLES: dict[str, Table] = {
             "connect_timeout": Key(f.duration()),
             "stall_timeout": Key(f.duration()),
             "ca_file": Key(f.path),
+            "repair_attempts": Key(f.integer(0)),
         },
         _build_transfer,
         _check_transfer,

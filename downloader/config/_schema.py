@@ -117,6 +117,9 @@ class TransferSettings:
     timeouts: Timeouts = field(default_factory=Timeouts)
     ca_file: Path | None = None
     """PEM certificates of a private CA, trusted besides the system's (TLS is always verified)."""
+    repair_attempts: int = 3
+    """Re-fetches of an asset whose bytes failed a check (a digest, the size, a ZIP
+    member's CRC-32) before it fails: a member's span where ranges work, else the file."""
 
 
 @dataclass(frozen=True)

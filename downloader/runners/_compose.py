@@ -19,7 +19,7 @@ from downloader.providers import build_providers
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._pipeline import ItemWorker
 from downloader.store import StateStore, open_store
-from downloader.transfer import TransferEngine
+from downloader.transfer import RetryPolicy, TransferEngine
 from downloader.transfer._placement import CpuPlacement
 from downloader.transfer._tls import tls_context
 
@@ -67,6 +67,9 @@ async def open_service(settings: Settings, owner: str) -> AsyncIterator[Service]
             partial_root=root / ".partial",
             limits=limits,
             timeouts=settings.transfer.timeouts,
+            # a wrong digest or size is repaired by the engine's re-downloads, within
+            # the same budget as the repairs of a ZIP's members
+            retry=RetryPolicy(verify_attempts=settings.transfer.repair_attempts),
             clock=clock,
             placement=placement,
         )
@@ -80,6 +83,7 @@ async def open_service(settings: Settings, owner: str) -> AsyncIterator[Service]
             owner=owner,
             extract=settings.archive.extract,
             poll=settings.poll,
+            repair_attempts=settings.transfer.repair_attempts,
         )
         if placement is not None:
             placement.start()

@@ -18,21 +18,20 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import anyio
 import structlog
 
-from downloader.archive import BagBuilder, check_zip, extract_zip, item_path
+from downloader.archive import BagBuilder, item_path
 from downloader.clock import Clock
 from downloader.config import PollSettings
-from downloader.errors import ArchiveError, DownloaderError, FilesystemError
+from downloader.errors import DownloaderError, FilesystemError
 from downloader.items import ItemRef
 from downloader.providers import Provider
 from downloader.providers._poll import Parked, Turn, polling_turn
+from downloader.runners._vet import Fetched, Vetter, url_hint
 from downloader.store import ItemState, StateStore
 from downloader.store._models import AssetRecord, AssetState, PackageRecord
 from downloader.transfer import AssetRequest, TransferEngine
 from downloader.transfer._names import sanitize_filename
-from downloader.transfer._urls import redact_url
 
 log = structlog.get_logger("downloader.pipeline")
 
@@ -125,6 +124,7 @@ class ItemWorker:
         retry_delay: timedelta = timedelta(seconds=30),
         extract: bool = False,
         poll: PollSettings | None = None,
+        repair_attempts: int = 3,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -133,7 +133,13 @@ class ItemWorker:
         self.clock = clock
         self.owner = owner
         self.retry_delay = retry_delay
-        self.extract = extract
+        self.vetter = Vetter(
+            store=store,
+            engine=engine,
+            clock=clock,
+            repair_attempts=repair_attempts,
+            extract=extract,
+        )
         self.poll = poll or PollSettings()
         """The `[poll]` settings the providers were built with (a reload changes both)."""
         self._turns: dict[str, Turn] = {}
@@ -226,40 +232,37 @@ class ItemWorker:
         bag = BagBuilder.in_archive(self.root, ref, clock=self.clock, create=False)
         done = {a.asset_key: a for a in await self.store.assets(ref.key)}
         taken: set[str] = set()
-        # (asset key, name, size, sha256, md5, starts like a ZIP: None when not looked at)
-        fetched: list[tuple[str, str, int, str, str | None, bool | None]] = []
+        fetched: list[Fetched] = []
         total_done = 0
         for index, asset in enumerate(package.assets):
             record = done.get(asset.key)
             if record is not None and record.state is AssetState.DONE and record.sha256:
                 path = bag.data_dir / record.name
                 if path.is_file() and path.stat().st_size == record.size:
-                    fetched.append(
-                        (asset.key, record.name, record.size or 0, record.sha256, None, None)
-                    )
+                    fetched.append(Fetched(asset, record.name, record.size or 0, record.sha256))
                     taken.add(record.name)
                     total_done += record.size or 0
                     continue
             asset = dataclasses.replace(
                 asset, on_progress=self._progress(ref, total_done), on_wait=self._waiting(ref)
             )
-            name, size, sha256, md5, is_zip = await self._fetch(asset, bag, taken)
-            fetched.append((asset.key, name, size, sha256, md5, is_zip))
-            taken.add(name)
+            one = await self._fetch(ref, asset, bag, taken)
+            fetched.append(one)
+            taken.add(one.name)
             await self.store.save_asset(
                 AssetRecord(
                     item_key=ref.key,
                     asset_key=asset.key,
-                    name=name,
-                    url_hint=redact_url(asset.url).removesuffix("?…") if asset.url else None,
-                    size=size,
-                    sha256=sha256,
+                    name=one.name,
+                    url_hint=url_hint(asset),
+                    size=one.size,
+                    sha256=one.sha256,
                     state=AssetState.DONE,
-                    bytes_done=size,
+                    bytes_done=one.size,
                 ),
                 now=self.clock.utcnow(),
             )
-            total_done += size
+            total_done += one.size
             if index < len(package.assets) - 1:  # after the last one, the total is set below
                 await self.store.set_progress(
                     ref.key, total_done, None, now=self.clock.utcnow(), owner=self.owner
@@ -271,8 +274,8 @@ class ItemWorker:
         await self.store.transition(
             ref.key, ItemState.VERIFYING, now=self.clock.utcnow(), owner=self.owner
         )
-        for asset_key, name, size, sha256, md5, sniffed in fetched:
-            for entry in await self._vet_zip(ref, asset_key, bag, name, size, sha256, md5, sniffed):
+        for one in fetched:
+            for entry in await self.vetter.vet(ref, one, bag):
                 bag.add_payload(*entry)
         info: dict[str, str] = {}
         if package.download_id:
@@ -307,56 +310,16 @@ class ItemWorker:
 
         return note
 
-    async def _vet_zip(
-        self,
-        ref: ItemRef,
-        asset_key: str,
-        bag: BagBuilder,
-        name: str,
-        size: int,
-        sha256: str,
-        md5: str | None,
-        is_zip: bool | None,
-    ) -> list[tuple[str, int, str, str | None]]:
-        """Check every member CRC of a ZIP payload, and unpack it when so configured.
-
-        A ZIP that fails its check is removed and its asset marked failed, so a later
-        attempt fetches it again instead of trusting the bad copy.
-        """
-        path = bag.data_dir / name
-        if is_zip is None:  # fetched by an earlier run: look at it now
-            is_zip = await anyio.to_thread.run_sync(_looks_like_zip, path)
-        if not is_zip:
-            return [(name, size, sha256, md5)]
-        try:
-            await anyio.to_thread.run_sync(lambda: check_zip(path, **ZIP_LIMITS))
-            if not self.extract:
-                return [(name, size, sha256, md5)]
-            folder = name.removesuffix(".zip") or "package"
-            files = await anyio.to_thread.run_sync(
-                lambda: extract_zip(path, bag.data_dir / folder, **ZIP_LIMITS)
-            )
-        except ArchiveError:
-            await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
-            await self.store.save_asset(
-                AssetRecord(
-                    item_key=ref.key, asset_key=asset_key, name=name, state=AssetState.FAILED
-                ),
-                now=self.clock.utcnow(),
-            )
-            raise
-        await anyio.to_thread.run_sync(path.unlink)
-        return [(f"{folder}/{f.path}", f.size, f.sha256, None) for f in files]
-
     async def _fetch(
-        self, asset: AssetRequest, bag: BagBuilder, taken: set[str]
-    ) -> tuple[str, int, str, str | None, bool]:
+        self, ref: ItemRef, asset: AssetRequest, bag: BagBuilder, taken: set[str]
+    ) -> Fetched:
         # straight into the bag, under a name no other asset of the item has taken
         result = await self.engine.fetch(
             asset, bag.data_dir, rename=lambda name: _unique(name, taken)
         )
-        is_zip = _starts_like_zip(result.head)
-        return result.name, result.size, result.sha256, result.digests.get("md5"), is_zip
+        fetched = Fetched.of(asset, result)
+        await self.vetter.note_refetches(ref, fetched, result)
+        return fetched
 
 
 # not worth trying again until someone changes the permissions or the mount
@@ -372,19 +335,6 @@ def filesystem_error(exc: OSError) -> FilesystemError:
         errno=exc.errno,
         retryable=exc.errno not in _PERMANENT_ERRNOS,
     )
-
-
-# caps for ZIP packages: a bomb is refused while it streams, before it fills the disk
-ZIP_LIMITS: dict[str, Any] = {"max_total": 1 << 40, "max_ratio": 1000.0, "max_members": 100_000}
-
-
-def _starts_like_zip(head: bytes) -> bool:
-    return head[:4] in (b"PK\x03\x04", b"PK\x05\x06")
-
-
-def _looks_like_zip(path: Path) -> bool:
-    with path.open("rb") as f:
-        return _starts_like_zip(f.read(4))
 
 
 def _unique(name: str, taken: set[str]) -> str:

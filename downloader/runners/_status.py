@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from downloader.store import StateStore
-from downloader.store._models import AssetRecord, ItemRecord, ItemSummary
+from downloader.store._models import REPAIRED, AssetRecord, ItemRecord, ItemSummary
 from downloader.store._rows import maybe_micros, summarize
 
 _MICROS_PER_SECOND = 1_000_000
@@ -82,12 +82,18 @@ def asset_json(asset: AssetRecord) -> dict[str, Any]:
 async def collect_status(
     store: StateStore, *, verbose: bool, now: datetime | None = None
 ) -> list[dict[str, Any]]:
-    """Every active item; `node` is judged at `now` (an expired lease holds nothing)."""
+    """Every active item; `node` is judged at `now` (an expired lease holds nothing).
+
+    Verbose rows also carry the item's `assets` and `repairs`: how often a file of it
+    that failed a check was fetched again (in part or whole).
+    """
     now_micros = maybe_micros(now)
     rows = [summary_json(item, now_micros) for item in await store.list_summaries()]
     if verbose:
         for row in rows:
             row["assets"] = [asset_json(a) for a in await store.assets(row["item"])]
+            events = await store.events(row["item"])
+            row["repairs"] = sum(1 for event in events if event.kind == REPAIRED)
     return rows
 
 
@@ -133,6 +139,8 @@ def render_text(rows: Sequence[dict[str, Any]]) -> str:
         )
         for asset in row.get("assets", []):
             lines.append(f"    {asset['name']:46} {asset['state']:11} {asset['bytes_done']:>24}")
+        if row.get("repairs"):
+            lines.append(f"    repairs: {row['repairs']}")
     return "\n".join(lines)
 
 

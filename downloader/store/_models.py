@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from downloader.store._lifecycle import ItemState
 
 __all__ = [
+    "REPAIRED",
     "AssetRecord",
     "AssetState",
     "EventRecord",
@@ -151,8 +152,13 @@ class EventRecord:
     item_key: str
     at: datetime
     kind: str
-    """`added`, `removed`, `reactivated`, `transition`, `retry`, or one a caller chose."""
+    """`added`, `removed`, `reactivated`, `transition`, `retry`, or one a caller chose
+    (`REPAIRED`)."""
     detail: str
+
+
+REPAIRED = "repaired"
+"""The kind of event each repair of a damaged file leaves (what was fetched again)."""
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,12 @@ class FetchResult:
     bytes_received: int
     head: bytes = b""
     """The file's first bytes (up to `HEAD_BYTES`), enough to tell a ZIP from a TIFF."""
+    validator: str | None = None
+    """What `If-Range` may carry to ask for a part of these very bytes again."""
+    ranges_supported: bool = False
+    """Whether the server answered a range with 206."""
+    refetches: tuple[str, ...] = ()
+    """The whole-file re-downloads after failed verifications, each the failure's text."""
 
 
 HEAD_BYTES = 8
@@ -348,6 +354,11 @@ class TransferEngine:
             total=None, sock_connect=self.timeouts.connect, sock_read=None
         )
 
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The HTTP session every transfer uses (a repair's ranged GET too)."""
+        return self._session
+
     def _host_limiter(self, url: str) -> anyio.CapacityLimiter:
         key = host_key(url)
         limiter = self._hosts.get(key)
@@ -395,6 +406,7 @@ class _Transfer:
         self.lanes = anyio.CapacityLimiter(engine.limits.segments)
         self.front = PrefixHash(MultiHasher())
         self.large = False  # counted by the engine's placement as a large transfer
+        self.refetches: list[str] = []  # why each failed verification fetched it all again
 
     # ---- the outer loop: restarts and verification retries -----------------
     async def run(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
@@ -438,6 +450,7 @@ class _Transfer:
                 self._discard()
                 if verify_failures > self.e.retry.verify_attempts:
                     raise
+                self.refetches.append(str(exc))
             except TransferError as exc:
                 if not exc.retryable:
                     self._discard()
@@ -995,6 +1008,9 @@ class _Transfer:
             verified_by=tuple(sorted({s for _, _, s in expected})),
             bytes_received=self.received,
             head=head,
+            validator=self.cp.validator,
+            ranges_supported=self.cp.ranges_supported,
+            refetches=tuple(self.refetches),
         )
 
 
