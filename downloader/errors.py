@@ -26,7 +26,8 @@ data the caller can act on rather than only a message::
     │   ├── IllegalTransition    current, target
     │   └── LeaseLost            key, owner: another worker holds the item now
     └── ArchiveError             a bag could not be assembled or failed its audit
-        ├── CorruptMember        member, expected, actual, span: a ZIP member's CRC-32 is wrong
+        ├── DamagedMember        member, span: a ZIP member's bytes cannot be right
+        │   └── CorruptMember    expected, actual: its CRC-32 is wrong
         └── FilesystemError      errno, path: the disk refused (read-only, gone, full)
 
 `retryable` is the single bit the retry loops look at; everything else is for
@@ -230,7 +231,20 @@ class ArchiveError(DownloaderError):
     """A bag could not be assembled, or an archived bag failed its audit."""
 
 
-class CorruptMember(ArchiveError):
+class DamagedMember(ArchiveError):
+    """A ZIP member's bytes cannot be what was packed: a broken deflate stream, or (as
+    `CorruptMember`) a wrong CRC-32.  Damage in transit, most likely, and confined to
+    the member's `span`."""
+
+    def __init__(self, message: str, *, member: str, span: tuple[int, int] | None = None) -> None:
+        super().__init__(message)
+        self.member = member
+        self.span = span
+        """The member's bytes in the archive, `[start, end)`: its local header to the end
+        of its data, all that must be fetched again to repair it; None when not known."""
+
+
+class CorruptMember(DamagedMember):
     """A ZIP member's bytes do not match the CRC-32 its archive records."""
 
     def __init__(
@@ -243,14 +257,12 @@ class CorruptMember(ArchiveError):
     ) -> None:
         super().__init__(
             f"{path}: member {member!r} fails its CRC-32 check: "
-            f"expected {expected:08x}, got {actual:08x}"
+            f"expected {expected:08x}, got {actual:08x}",
+            member=member,
+            span=span,
         )
-        self.member = member
         self.expected = expected
         self.actual = actual
-        self.span = span
-        """The member's bytes in the archive, `[start, end)`: its local header to the end
-        of its data, all that must be fetched again to repair it; None when not known."""
 
 
 class FilesystemError(ArchiveError):

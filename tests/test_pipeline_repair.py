@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import random
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import bagit
+import pytest
 import structlog
 
 from downloader.emulator import RunningEmulator
@@ -205,3 +209,74 @@ async def test_a_file_whose_digest_never_matches_fails_after_the_repair_budget(
     ]
     assert len(firsts) == 3
     assert row["archive_path"] is None
+
+
+class _Bytes:
+    """Content served from bytes in memory (a deflated ZIP made by the test)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def iter_range(self, start: int, end: int, chunk: int = 256 * 1024) -> Iterator[bytes]:
+        for at in range(start, end, chunk):
+            yield self.data[at : min(end, at + chunk)]
+
+    def digest(self, algorithm: str = "sha256") -> bytes:
+        return hashlib.new(algorithm, self.data).digest()
+
+
+_WORDS = [b"alpha", b"beta", b"gamma", b"delta", b"band", b"pixel", b"scene", b"tile"]
+
+
+def _deflated_package() -> bytes:
+    """A deflated ZIP; its second member compresses well, so a flipped bit in it breaks
+    the deflate stream in ways that depend on where it falls."""
+    words = random.Random(2)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        # under the harness's segment_min_size: one stream, which the flip always reaches
+        archive.writestr("first.bin", random.Random(1).randbytes(400_000))
+        archive.writestr("second.bin", b" ".join(words.choice(_WORDS) for _ in range(60_000)))
+        archive.writestr("notes.txt", b"deflated words " * 5000)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("offset", "mask", "damage"),
+    [
+        (100, 0x10, "invalid distance too far back"),  # zlib refuses the stream
+        (1000, 0x01, "holds 337334 bytes"),  # the stream ends early
+        (100, 0x01, "produces more than"),  # it runs on past the declared size
+        (1000, 0x10, "CRC-32"),  # it inflates, to other bytes
+    ],
+)
+async def test_a_deflated_member_damaged_in_transit_is_repaired_by_its_span(
+    tmp_path: Path, file_host: RunningHost, offset: int, mask: int, damage: str
+) -> None:
+    package = _deflated_package()
+    with zipfile.ZipFile(io.BytesIO(package)) as archive:
+        second = archive.getinfo("second.bin")
+    data_at = second.header_offset + 30 + len("second.bin")
+    faults = Faults(flip_byte_at=data_at + offset, flip_mask=mask)
+    file_host.host.add(FileSpec("/package.zip", _Bytes(package)), faults)
+    ref = http_item(file_host.url("/package.zip"), "package")
+    with structlog.testing.capture_logs() as logs:
+        async with http_harness(tmp_path, tmp_path / "archive") as h:
+            state = await h.work(ref)
+            (row,) = await collect_status(h.store, verbose=True)
+    assert state is ItemState.ARCHIVED, row["error"]
+    bagit.Bag(row["archive_path"]).validate()
+    (payload,) = (Path(row["archive_path"]) / "data").iterdir()
+    assert payload.read_bytes() == package
+    (event,) = [e for e in logs if e["event"] == "item.repaired"]
+    span = data_at + second.compress_size - second.header_offset
+    assert (event["member"], event["how"], event["bytes"]) == ("second.bin", "range", span)
+    assert damage in event["error"]
+    repairs = [r for r in file_host.host.log if r.headers.get("If-Range")]
+    assert [r.range for r in repairs] == [
+        f"bytes={second.header_offset}-{second.header_offset + span - 1}"
+    ]

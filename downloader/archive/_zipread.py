@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO, Literal
 
-from downloader.errors import ArchiveError
+from downloader.errors import ArchiveError, DamagedMember
 
 __all__ = [
     "OUT_BLOCK",
@@ -141,14 +141,19 @@ def iter_member(fh: BinaryIO, info: zipfile.ZipInfo, path: object) -> Iterator[t
         try:
             out = inflater.decompress(pending, OUT_BLOCK)
         except zlib.error as exc:
-            raise ArchiveError(f"{path}: member {info.filename!r} is corrupt: {exc}") from exc
+            raise DamagedMember(
+                f"{path}: member {info.filename!r} is corrupt: {exc}", member=info.filename
+            ) from exc
         pending = inflater.unconsumed_tail
         if out:
             yield out, fed - len(pending)
         elif not pending and not remaining:
             break
     if not inflater.eof:
-        raise ArchiveError(f"{path}: member {info.filename!r} ends before its deflate stream")
+        raise DamagedMember(
+            f"{path}: member {info.filename!r} ends before its deflate stream",
+            member=info.filename,
+        )
 
 
 _DRIVE = re.compile(r"[A-Za-z]:")

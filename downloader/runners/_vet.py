@@ -1,13 +1,14 @@
 """Vetting an item's fetched files before they are bagged, and repairing damaged ones.
 
-A ZIP payload has every member's CRC-32 checked.  A member that fails it was most
-likely damaged in transit, so it is repaired rather than failed: its span (local
-header to the end of its data) is fetched again with `If-Range` and written in
-place, or the whole file where the server offers no ranges, and every CRC is checked
-again.  The repairs of one file share the `[transfer] repair_attempts` budget with
-the engine's whole-file re-downloads after a wrong digest or size.  The file lies in
-the bag being assembled under `.partial/`, which is renamed into place only after
-every check passed, so no repair reaches the archive before it passed either.
+A ZIP payload has every member's CRC-32 checked.  A member that fails it (or whose
+deflate stream is broken) was most likely damaged in transit, so it is repaired
+rather than failed: its span (local header to the end of its data) is fetched again
+with `If-Range` and written in place, or the whole file where the server offers no
+ranges, and every CRC is checked again.  The repairs of one file share the
+`[transfer] repair_attempts` budget with the engine's whole-file re-downloads after
+a wrong digest or size.  The file lies in the bag being assembled under `.partial/`,
+which is renamed into place only after every check passed, so no repair reaches the
+archive before it passed either.
 
 Every repair is logged (`item.repaired`: member, bytes fetched again, how) and kept
 as a `repaired` event of the item, which `status -v` counts.
@@ -25,7 +26,7 @@ import structlog
 
 from downloader.archive import BagBuilder, check_zip, extract_zip
 from downloader.clock import Clock
-from downloader.errors import ArchiveError, CorruptMember
+from downloader.errors import ArchiveError, DamagedMember
 from downloader.items import ItemRef
 from downloader.store import StateStore
 from downloader.store._models import REPAIRED, AssetRecord, AssetState
@@ -155,7 +156,7 @@ class Vetter:
             try:
                 await anyio.to_thread.run_sync(lambda: check_zip(path, **ZIP_LIMITS))
                 return fetched
-            except CorruptMember as exc:
+            except DamagedMember as exc:
                 repair = plan_repair(
                     size=fetched.size,
                     span=exc.span,
@@ -175,7 +176,7 @@ class Vetter:
         path: Path,
         bag: BagBuilder,
         repair: Repair,
-        exc: CorruptMember,
+        exc: DamagedMember,
     ) -> Fetched:
         if repair.ranged and fetched.validator is not None:
             outcome = await refetch_span(
