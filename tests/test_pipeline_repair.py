@@ -197,7 +197,7 @@ async def test_a_file_whose_digest_never_matches_fails_after_the_repair_budget(
     async with http_harness(tmp_path, tmp_path / "archive", repair_attempts=2) as h:
         state = await h.work(ref)
         record = await h.store.get(ref.key)
-        (row,) = await collect_status(h.store, verbose=False)
+        (row,) = await collect_status(h.store, verbose=True)
     assert state is ItemState.FAILED
     assert record is not None
     assert record.error is not None
@@ -209,6 +209,7 @@ async def test_a_file_whose_digest_never_matches_fails_after_the_repair_budget(
     ]
     assert len(firsts) == 3
     assert row["archive_path"] is None
+    assert row["repairs"] == 2  # counted though they did not help
 
 
 class _Bytes:

@@ -244,9 +244,12 @@ class ItemWorker:
                     total_done += record.size or 0
                     continue
             asset = dataclasses.replace(
-                asset, on_progress=self._progress(ref, total_done), on_wait=self._waiting(ref)
+                asset,
+                on_progress=self._progress(ref, total_done),
+                on_wait=self._waiting(ref),
+                on_refetch=self.vetter.refetch_noter(ref, asset.key),
             )
-            one = await self._fetch(ref, asset, bag, taken)
+            one = await self._fetch(asset, bag, taken)
             fetched.append(one)
             taken.add(one.name)
             await self.store.save_asset(
@@ -310,16 +313,12 @@ class ItemWorker:
 
         return note
 
-    async def _fetch(
-        self, ref: ItemRef, asset: AssetRequest, bag: BagBuilder, taken: set[str]
-    ) -> Fetched:
+    async def _fetch(self, asset: AssetRequest, bag: BagBuilder, taken: set[str]) -> Fetched:
         # straight into the bag, under a name no other asset of the item has taken
         result = await self.engine.fetch(
             asset, bag.data_dir, rename=lambda name: _unique(name, taken)
         )
-        fetched = Fetched.of(asset, result)
-        await self.vetter.note_refetches(ref, fetched, result)
-        return fetched
+        return Fetched.of(asset, result)
 
 
 # not worth trying again until someone changes the permissions or the mount

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +108,16 @@ class Vetter:
         self.repair_attempts = repair_attempts
         self.extract = extract
 
-    async def note_refetches(self, ref: ItemRef, fetched: Fetched, result: FetchResult) -> None:
-        """Log and keep the engine's whole-file re-downloads of `result` as repairs."""
-        for reason in result.refetches:
-            await self._repaired(ref, fetched, None, fetched.size, "whole", reason)
+    def refetch_noter(
+        self, ref: ItemRef, asset_key: str
+    ) -> Callable[[str, int | None], Awaitable[None]]:
+        """An `AssetRequest.on_refetch` that logs and keeps the engine's whole-file
+        re-downloads after a wrong digest or size as repairs of `ref`."""
+
+        async def note(why: str, size: int | None) -> None:
+            await self._repaired(ref, asset_key, None, None, size, "whole", why)
+
+        return note
 
     async def vet(self, ref: ItemRef, fetched: Fetched, bag: BagBuilder) -> list[Payload]:
         """The files `fetched` puts into the bag, after its checks (and repairs) passed.
@@ -195,33 +202,58 @@ class Vetter:
                     fetched, sha256=sha256, md5=md5, repairs=fetched.repairs + 1
                 )
                 if outcome is Refetched.WRITTEN:
-                    await self._repaired(ref, fetched, exc.member, repair.length, "range", str(exc))
+                    await self._repaired(
+                        ref,
+                        fetched.asset.key,
+                        fetched.name,
+                        exc.member,
+                        repair.length,
+                        "range",
+                        str(exc),
+                    )
                 await self._save(ref, fetched)
                 return fetched
         # the whole file: the engine's verified fetch replaces it under the same name
-        asset = dataclasses.replace(fetched.asset, on_progress=None)
+        asset = dataclasses.replace(
+            fetched.asset,
+            on_progress=None,
+            on_refetch=self.refetch_noter(ref, fetched.asset.key),
+        )
         result = await self.engine.fetch(asset, bag.data_dir, rename=lambda _: fetched.name)
         fetched = Fetched.of(fetched.asset, result, fetched.repairs + 1)
-        await self.note_refetches(ref, fetched, result)
-        await self._repaired(ref, fetched, exc.member, result.size, "whole", str(exc))
+        await self._repaired(
+            ref, fetched.asset.key, fetched.name, exc.member, result.size, "whole", str(exc)
+        )
         await self._save(ref, fetched)
         return fetched
 
     async def _repaired(
-        self, ref: ItemRef, fetched: Fetched, member: str | None, size: int, how: str, why: str
+        self,
+        ref: ItemRef,
+        asset_key: str,
+        name: str | None,
+        member: str | None,
+        size: int | None,
+        how: str,
+        why: str,
     ) -> None:
+        """Log and keep one repair: `size` bytes of `member` of file `name` (None: not
+        named yet) fetched again, by "range" or as the "whole" file, after `why`."""
         log.info(
             "item.repaired",
             item=ref.key,
-            asset=fetched.asset.key,
-            file=fetched.name,
+            asset=asset_key,
+            file=name,
             member=member,
             bytes=size,
             how=how,
             error=why,
         )
-        where = f"member {member!r} of {fetched.name}" if member else fetched.name
-        detail = f"{where}: {size} bytes fetched again ({how}) after {why}"
+        where = name or asset_key
+        if member:
+            where = f"member {member!r} of {where}"
+        amount = "the whole file" if size is None else f"{size} bytes"
+        detail = f"{where}: {amount} fetched again ({how}) after {why}"
         await self.store.record_event(ref.key, REPAIRED, detail, now=self.clock.utcnow())
 
     async def _save(self, ref: ItemRef, fetched: Fetched) -> None:

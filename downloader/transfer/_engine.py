@@ -106,6 +106,9 @@ class AssetRequest:
     headers: Callable[[], Awaitable[Mapping[str, str]]] | None = None
     """Extra request headers (e.g. a bearer token), asked for before every request, so a
     token refreshed by `refresh_url` after a 401 is picked up at once."""
+    on_refetch: Callable[[str, int | None], Awaitable[None]] | None = None
+    """Told of each whole-file re-download after a failed verification, as it begins:
+    the failure's text and the file's size (None when not known)."""
 
 
 @dataclass(frozen=True)
@@ -447,10 +450,13 @@ class _Transfer:
             except VerificationError as exc:
                 verify_failures += 1
                 log.warning("transfer.verify_failed", key=self.request.key, error=str(exc))
+                size = None if self.cp is None else self.cp.total
                 self._discard()
                 if verify_failures > self.e.retry.verify_attempts:
                     raise
                 self.refetches.append(str(exc))
+                if self.request.on_refetch is not None:
+                    await self.request.on_refetch(str(exc), size)
             except TransferError as exc:
                 if not exc.retryable:
                     self._discard()
