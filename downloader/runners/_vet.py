@@ -124,7 +124,8 @@ class Vetter:
 
         A ZIP that still fails its check when the repair budget is spent is removed and
         its asset marked failed, so a later attempt fetches it again instead of trusting
-        the bad copy; the error names the member and both CRCs.
+        the bad copy; the error names the member and what is wrong with it (for a wrong
+        CRC-32, the expected and the actual one).
         """
         path = bag.data_dir / fetched.name
         is_zip = fetched.is_zip
@@ -158,7 +159,8 @@ class Vetter:
     async def _checked(
         self, ref: ItemRef, fetched: Fetched, path: Path, bag: BagBuilder
     ) -> Fetched:
-        """`fetched` once every member's CRC-32 passes, repaired as often as needed."""
+        """`fetched` once every member's CRC-32 passes, repaired as often as the budget
+        allows; the last `DamagedMember` when it is spent."""
         while True:
             try:
                 await anyio.to_thread.run_sync(lambda: check_zip(path, **ZIP_LIMITS))
@@ -219,7 +221,8 @@ class Vetter:
             on_progress=None,
             on_refetch=self.refetch_noter(ref, fetched.asset.key),
         )
-        result = await self.engine.fetch(asset, bag.data_dir, rename=lambda _: fetched.name)
+        name = fetched.name
+        result = await self.engine.fetch(asset, bag.data_dir, rename=lambda _: name)
         fetched = Fetched.of(fetched.asset, result, fetched.repairs + 1)
         await self._repaired(
             ref, fetched.asset.key, fetched.name, exc.member, result.size, "whole", str(exc)
