@@ -14,15 +14,17 @@ import aiohttp
 import bagit
 import pytest
 import structlog
+from aiohttp import web
 
 from downloader.emulator import RunningEmulator
 from downloader.emulator._content import SeededContent
 from downloader.emulator._digests import digest_headers_for
-from downloader.emulator._files import Faults, FileSpec, RunningHost
+from downloader.emulator._files import Faults, FileHost, FileSpec, RunningHost
 from downloader.runners._status import collect_status, render_text
 from downloader.store import ItemState, open_store
 from downloader.transfer import MiB
 from tests.support.once import once_against
+from tests.support.web import serve as serve_routes
 from tests.support.worker import http_harness, http_item
 
 KEY = "pixxel:job:wf/one"
@@ -281,3 +283,39 @@ async def test_a_deflated_member_damaged_in_transit_is_repaired_by_its_span(
     assert [r.range for r in repairs] == [
         f"bytes={second.header_offset}-{second.header_offset + span - 1}"
     ]
+
+
+async def test_a_repair_whose_answer_breaks_off_asks_for_the_span_again(tmp_path: Path) -> None:
+    package = _deflated_package()
+    with zipfile.ZipFile(io.BytesIO(package)) as archive:
+        second = archive.getinfo("second.bin")
+    data_at = second.header_offset + 30 + len("second.bin")
+    host = FileHost()
+    host.add(
+        FileSpec("/package.zip", _Bytes(package)),
+        Faults(flip_byte_at=data_at + 1000, flip_mask=0x10),
+    )
+
+    async def cut_the_first_repair(request: web.Request) -> web.StreamResponse:
+        faults = host.faults("/package.zip")
+        if request.headers.get("If-Range") and faults.drop_after_bytes is None:
+            faults.drop_after_bytes = 2000  # this answer only: its budget is one
+        return await host.handle(request)
+
+    async with serve_routes({"/package.zip": cut_the_first_repair}) as base:
+        ref = http_item(f"{base}/package.zip", "package")
+        with structlog.testing.capture_logs() as logs:
+            async with http_harness(tmp_path, tmp_path / "archive") as h:
+                state = await h.work(ref)
+                (row,) = await collect_status(h.store, verbose=True)
+    assert state is ItemState.ARCHIVED, row["error"]
+    (payload,) = (Path(row["archive_path"]) / "data").iterdir()
+    assert payload.read_bytes() == package
+    repairs = [r for r in host.log if r.headers.get("If-Range")]
+    assert [r.bytes_sent for r in repairs] == [2000, repairs[1].bytes_sent]
+    assert repairs[0].range == repairs[1].range
+    assert [e["how"] for e in logs if e["event"] == "item.repaired"] == ["range"]
+    assert [e["event"] for e in logs if e["event"] == "transfer.repair_broken"] == [
+        "transfer.repair_broken"
+    ]
+    assert row["repairs"] == 1  # the broken answer repaired nothing
