@@ -28,6 +28,7 @@ from downloader.errors import ArchiveError, DownloaderError, FilesystemError
 from downloader.items import ItemRef
 from downloader.providers import Provider
 from downloader.providers._poll import Parked, Turn, polling_turn
+from downloader.runners._item_bytes import ItemBytes, known_size
 from downloader.store import ItemState, StateStore
 from downloader.store._models import AssetRecord, AssetState, PackageRecord
 from downloader.transfer import AssetRequest, TransferEngine
@@ -240,8 +241,16 @@ class ItemWorker:
                     taken.add(record.name)
                     total_done += record.size or 0
                     continue
+            told = ItemBytes(
+                self.store,
+                ref.key,
+                owner=self.owner,
+                clock=self.clock,
+                before=total_done,
+                after=known_size(package.assets[index + 1 :]),
+            )
             asset = dataclasses.replace(
-                asset, on_progress=self._progress(ref, total_done), on_wait=self._waiting(ref)
+                asset, on_progress=told.report, on_size=told.sized, on_wait=self._waiting(ref)
             )
             name, size, sha256, md5, is_zip = await self._fetch(asset, bag, taken)
             fetched.append((asset.key, name, size, sha256, md5, is_zip))
@@ -287,16 +296,6 @@ class ItemWorker:
             archive_path=str(final),
         )
         return final
-
-    def _progress(self, ref: ItemRef, before: int) -> Callable[[int], Awaitable[None]]:
-        """Record an asset's bytes on disk as the item's progress while it streams."""
-
-        async def report(done: int) -> None:
-            await self.store.set_progress(
-                ref.key, before + done, None, now=self.clock.utcnow(), owner=self.owner
-            )
-
-        return report
 
     def _waiting(self, ref: ItemRef) -> Callable[[str | None], Awaitable[None]]:
         """Show why the item waits (a full disk) as its error text; clear it after."""
