@@ -122,7 +122,7 @@ def once(args: argparse.Namespace) -> int:
     watchlist = load_watchlist(
         settings.watchlist.path, enabled_providers=set(settings.providers.enabled) | {"http"}
     )
-    log = structlog.get_logger("downloader.watchlist")
+    log = structlog.get_logger("downloader.once")
     for problem in watchlist.problems:  # bad entries are skipped, not fatal
         log.warning("watchlist.problem", problem=str(problem), file=problem.file, line=problem.line)
     board = ProgressBoard(time.monotonic())
@@ -132,8 +132,8 @@ def once(args: argparse.Namespace) -> int:
                 run_once(settings, watchlist.items, board=board, progress=show_progress)
             )
         )
-    except Interrupted:
-        print("interrupted; progress is saved, run again to continue", file=sys.stderr)
+    except Interrupted:  # a log line: off a terminal, stderr holds JSON only
+        log.warning("once.interrupted", message="progress is saved, run again to continue")
         return EXIT_INTERRUPTED
     except StoreError as exc:  # locked, damaged or foreign: never started over empty
         print(f"state store: {exc}", file=sys.stderr)

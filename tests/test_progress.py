@@ -96,6 +96,8 @@ def test_the_display_fits_80_columns_with_long_ids_and_more_transfers_than_lines
     assert any(re.match(r"pixxel:task:wf-x*…y+/task-000 ", line) for line in lines)
     assert any("1 waiting" in line and "1 preparing" in line for line in lines)
     assert any("scale:job:3 retrying in 2m (3): HTTP 503" in line for line in lines)
+    board.retry_limit = 8  # `[retry] attempts`, where the config limits them
+    assert any("scale:job:3 retrying in 2m (3/8): HTTP" in line for line in draw(board, 2.0))
 
 
 def test_the_last_frame_and_the_summary_tell_the_run_as_it_ended() -> None:

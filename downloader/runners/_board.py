@@ -73,8 +73,10 @@ class Retry:
 class ProgressBoard:
     """The items of a run, their transfers in flight and the bytes fetched, as last told."""
 
-    def __init__(self, started: float) -> None:
+    def __init__(self, started: float, *, retry_limit: int | None = None) -> None:
         self.started = started
+        self.retry_limit = retry_limit
+        """Tries an item gets after passing failures, when limited: countdowns say `3/8`."""
         self.ended: float | None = None
         self.items: dict[str, ItemRecord] = {}
         self.flights: dict[str, Flight] = {}

@@ -126,7 +126,8 @@ def frame(board: ProgressBoard, now: float, utcnow: datetime, width: int, height
     if waiting:
         lines.append(_text(" · ".join(waiting), width, "yellow"))
     for retry in retries[:RETRY_LINES]:
-        line = f"{retry.key} retrying in {human.duration(retry.seconds)} ({retry.attempts})"
+        tries = f"{retry.attempts}/{board.retry_limit}" if board.retry_limit else retry.attempts
+        line = f"{retry.key} retrying in {human.duration(retry.seconds)} ({tries})"
         lines.append(_text(f"{line}: {retry.error}", width, "red"))
     if len(retries) > RETRY_LINES:
         lines.append(_text(f"  … and {len(retries) - RETRY_LINES} more retrying", width, "dim"))
