@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import anyio
 
 from downloader.runners import _human as human
-from downloader.runners._board import WAITING_STATES, ProgressBoard
+from downloader.runners._board import WAITING_STATES, ProgressBoard, Retry
 from downloader.store import ItemState
 
 if TYPE_CHECKING:  # rich is loaded only when a terminal shows the display
@@ -72,9 +72,24 @@ def _text(line: str, width: int, style: str = "") -> RenderableType:
     return text
 
 
-def frame(board: ProgressBoard, now: float, utcnow: datetime, width: int, height: int) -> Any:
-    """The display as the board stands: a rich renderable of lines at most `width` wide."""
+def frame(
+    board: ProgressBoard, now: float, utcnow: datetime, width: int, height: int
+) -> RenderableType:
+    """The display as the board stands: at most `height - 1` lines of at most `width`."""
     from rich.console import Group
+
+    retries = board.retries(utcnow)
+    # the overall bar, the waiting line and the retries first; transfers get the rest
+    room = max(1, height - 3 - min(len(retries), RETRY_LINES + 1))
+    return Group(
+        _overall(board, now, width),
+        *_transfers(board, now, width, room),
+        *_notes(board, retries, width),
+    )
+
+
+def _overall(board: ProgressBoard, now: float, width: int) -> RenderableType:
+    """Items finished of all, bytes done of those known to be wanted, rate and ETA."""
     from rich.progress import BarColumn, TextColumn
     from rich.table import Column
 
@@ -87,41 +102,55 @@ def frame(board: ProgressBoard, now: float, utcnow: datetime, width: int, height
         TextColumn("{task.description}", markup=False),
         BarColumn(bar_width=bar_width, table_column=Column(width=bar_width, no_wrap=True)),
     )
+    running = board.ended is None  # the last frame tells totals, not a rate that has ended
     overall.add_task(
         label,
         total=max(wanted, 1),
         completed=done,
         pct=_pct(done, wanted),
         bytes=_pair(done, wanted),
-        rate=human.rate(board.rate(now)) if board.ended is None else "",
-        eta=f"eta {human.duration(board.eta(now))}" if board.ended is None else "",
+        rate=human.rate(board.rate(now)) if running else "",
+        eta=f"eta {human.duration(board.eta(now))}" if running else "",
     )
-    lines: list[RenderableType] = [overall.make_tasks_table(overall.tasks)]
-    name_width = max(8, width - _fixed_width() - 1)
-    retries = board.retries(utcnow)
-    room = max(1, height - 3 - min(len(retries), RETRY_LINES + 1))
+    return overall.make_tasks_table(overall.tasks)
+
+
+def _transfers(board: ProgressBoard, now: float, width: int, room: int) -> list[RenderableType]:
+    """A line per transfer in flight, in at most `room` lines (the rest counted in one)."""
+    from rich.progress import TextColumn
+    from rich.table import Column
+
     flights = sorted(board.flights.values(), key=lambda f: f.key)
     shown = flights if len(flights) <= room else flights[: room - 1]
-    if shown:
-        rows = _progress(
-            TextColumn(
-                "{task.description}",
-                markup=False,
-                table_column=Column(width=name_width, no_wrap=True, overflow="ellipsis"),
-            )
+    if not shown:
+        return []
+    name_width = max(8, width - _fixed_width() - 1)
+    rows = _progress(
+        TextColumn(
+            "{task.description}",
+            markup=False,
+            table_column=Column(width=name_width, no_wrap=True, overflow="ellipsis"),
         )
-        for flight in shown:
-            note = f" resumed at {human.size(flight.resumed_at)}" if flight.resumed_at else ""
-            rows.add_task(
-                human.fit(flight.key, max(8, name_width - len(note))) + note,
-                pct=_pct(flight.done, flight.total),
-                bytes=_pair(flight.done, flight.total),
-                rate=human.rate(flight.meter.rate(now)),
-                eta=f"eta {human.duration(flight.eta(now))}",
-            )
-        lines.append(rows.make_tasks_table(rows.tasks))
+    )
+    for flight in shown:
+        note = f" resumed at {human.size(flight.resumed_at)}" if flight.resumed_at else ""
+        rows.add_task(
+            human.fit(flight.key, max(8, name_width - len(note))) + note,
+            pct=_pct(flight.done, flight.total),
+            bytes=_pair(flight.done, flight.total),
+            rate=human.rate(flight.meter.rate(now)),
+            eta=f"eta {human.duration(flight.eta(now))}",
+        )
+    lines: list[RenderableType] = [rows.make_tasks_table(rows.tasks)]
     if len(shown) < len(flights):
         lines.append(_text(f"  … and {len(flights) - len(shown)} more in flight", width, "dim"))
+    return lines
+
+
+def _notes(board: ProgressBoard, retries: list[Retry], width: int) -> list[RenderableType]:
+    """The items in each waiting state on one line, then the soonest retry countdowns."""
+    counts = board.counts()
+    lines: list[RenderableType] = []
     waiting = [f"{counts[s]} {s}" for s in WAITING_STATES if counts[s]]
     if waiting:
         lines.append(_text(" · ".join(waiting), width, "yellow"))
@@ -131,7 +160,7 @@ def frame(board: ProgressBoard, now: float, utcnow: datetime, width: int, height
         lines.append(_text(f"{line}: {retry.error}", width, "red"))
     if len(retries) > RETRY_LINES:
         lines.append(_text(f"  … and {len(retries) - RETRY_LINES} more retrying", width, "dim"))
-    return Group(*lines)
+    return lines
 
 
 def summary_line(board: ProgressBoard, now: float) -> str:
@@ -190,7 +219,7 @@ async def show_progress(
 
     console = Console(file=stream)
 
-    def draw() -> Any:
+    def draw() -> RenderableType:
         size = console.size
         return frame(board, monotonic(), utcnow(), size.width, size.height)
 
