@@ -110,32 +110,33 @@ async def filled(state_url: str) -> AsyncIterator[StateStore]:
         yield store
 
 
-# What `status` printed for `fill` before it read summaries (taken from that version):
+# What `status` printed for `fill` before it read summaries (taken from that version),
+# with sizes in binary units since they are read by people;
 # with the wall clock of 2026 or later, node-b's lease has run out and node-a's has not.
 EXPECTED_TEXT = """\
-alteryx:job:j-1                                    failed                           0/?  sha256 mismatch: expected "1111", got é
-http:file:a.example.org/one.bin                    archived                   4000/4000  /srv/archive/http/a.example.org/one.bin
-http:file:a.example.org/three.bin                  downloading                    512/?
-http:file:a.example.org/two.bin                    downloading          1048576/4194304  [node-a]
-pixxel:job:wf-1/job-1                              requested                        0/?
-pixxel:job:wf-1/job-2                              preparing                        0/?  HTTP 503; retrying
-scale:job:15096                                    verifying                        0/?
-scale:job:15097                                    waiting                          0/?  HTTP 429
-scale:job:15098                                    waiting                          0/?
+alteryx:job:j-1                                    failed                      0 B/?  sha256 mismatch: expected "1111", got é
+http:file:a.example.org/one.bin                    archived          3.9 KiB/3.9 KiB  /srv/archive/http/a.example.org/one.bin
+http:file:a.example.org/three.bin                  downloading               512 B/?
+http:file:a.example.org/two.bin                    downloading       1.0 MiB/4.0 MiB  [node-a]
+pixxel:job:wf-1/job-1                              requested                   0 B/?
+pixxel:job:wf-1/job-2                              preparing                   0 B/?  HTTP 503; retrying
+scale:job:15096                                    verifying                   0 B/?
+scale:job:15097                                    waiting                     0 B/?  HTTP 429
+scale:job:15098                                    waiting                     0 B/?
 """  # noqa: E501
 
 EXPECTED_VERBOSE = """\
-alteryx:job:j-1                                    failed                           0/?  sha256 mismatch: expected "1111", got é
-http:file:a.example.org/one.bin                    archived                   4000/4000  /srv/archive/http/a.example.org/one.bin
-    one.bin                                        done                            4000
-    one.xml                                        failed                             0
-http:file:a.example.org/three.bin                  downloading                    512/?
-http:file:a.example.org/two.bin                    downloading          1048576/4194304  [node-a]
-pixxel:job:wf-1/job-1                              requested                        0/?
-pixxel:job:wf-1/job-2                              preparing                        0/?  HTTP 503; retrying
-scale:job:15096                                    verifying                        0/?
-scale:job:15097                                    waiting                          0/?  HTTP 429
-scale:job:15098                                    waiting                          0/?
+alteryx:job:j-1                                    failed                      0 B/?  sha256 mismatch: expected "1111", got é
+http:file:a.example.org/one.bin                    archived          3.9 KiB/3.9 KiB  /srv/archive/http/a.example.org/one.bin
+    one.bin                                        done                      3.9 KiB
+    one.xml                                        failed                        0 B
+http:file:a.example.org/three.bin                  downloading               512 B/?
+http:file:a.example.org/two.bin                    downloading       1.0 MiB/4.0 MiB  [node-a]
+pixxel:job:wf-1/job-1                              requested                   0 B/?
+pixxel:job:wf-1/job-2                              preparing                   0 B/?  HTTP 503; retrying
+scale:job:15096                                    verifying                   0 B/?
+scale:job:15097                                    waiting                     0 B/?  HTTP 429
+scale:job:15098                                    waiting                     0 B/?
 """  # noqa: E501
 
 EXPECTED_JSON = """\
@@ -151,7 +152,8 @@ EXPECTED_JSON = """\
 """  # noqa: E501
 
 
-def status(state_url: str, tmp_path: Path, *flags: str) -> str:
+def status(state_url: str, tmp_path: Path, *flags: str, code: int = 1) -> str:
+    """`status` of the store, which has a failed item: it exits `code` (1: failed)."""
     config = tmp_path / "config.toml"
     config.write_text(
         f'[archive]\nroot = "{tmp_path / "archive"}"\n'
@@ -164,7 +166,7 @@ def status(state_url: str, tmp_path: Path, *flags: str) -> str:
         text=True,
         timeout=60,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == code, done.stderr
     return done.stdout
 
 
@@ -229,8 +231,9 @@ async def test_status_objects_from_summaries_equal_those_built_from_full_records
     assert rows == expected
     # the plain text, made from the summaries without these objects, is theirs line by line
     text = await status_output(filled, as_json=False, verbose=False, now=now)
-    assert text == render_text(expected)
-    assert json.loads(await status_output(filled, as_json=True, verbose=False, now=now)) == expected
+    assert text.text == render_text(expected)
+    as_json = await status_output(filled, as_json=True, verbose=False, now=now)
+    assert json.loads(as_json.text) == expected
     # node-b's lease runs at at(21) and is over from at(50) on; node-a's runs throughout
     nodes = {row["item"]: row["node"] for row in rows if row["node"]}
     if now is None or now == at(21):

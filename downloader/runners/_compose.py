@@ -17,6 +17,8 @@ from downloader.config import Settings
 from downloader.items import ItemRef
 from downloader.providers import build_providers
 from downloader.runners._batch import BatchResult, run_batch
+from downloader.runners._board import ProgressBoard
+from downloader.runners._board_store import BoardedStore
 from downloader.runners._pipeline import ItemWorker
 from downloader.store import StateStore, open_store
 from downloader.transfer import RetryPolicy, TransferEngine
@@ -46,8 +48,11 @@ class Service:
 
 
 @asynccontextmanager
-async def open_service(settings: Settings, owner: str) -> AsyncIterator[Service]:
-    """Open the store and an HTTP session, and build the worker, for `owner`."""
+async def open_service(
+    settings: Settings, owner: str, board: ProgressBoard | None = None
+) -> AsyncIterator[Service]:
+    """Open the store and an HTTP session, and build the worker, for `owner`; with a
+    `board`, every item record the store hands out is shown to it."""
     clock = SystemClock()
     limits = settings.transfer.limits
     connector = aiohttp.TCPConnector(
@@ -61,6 +66,8 @@ async def open_service(settings: Settings, owner: str) -> AsyncIterator[Service]
         open_store(settings.state.url) as store,
         aiohttp.ClientSession(connector=connector, auto_decompress=False) as session,
     ):
+        if board is not None:
+            store = BoardedStore(store, board, clock.monotonic)
         placement = CpuPlacement() if settings.service.compact_threads else None
         engine = TransferEngine(
             session,
@@ -98,12 +105,14 @@ async def run_once(
     settings: Settings,
     items: Sequence[ItemRef],
     *,
-    progress: Callable[[StateStore], Coroutine[Any, Any, None]] | None = None,
+    board: ProgressBoard | None = None,
+    progress: Callable[[ProgressBoard], Coroutine[Any, Any, None]] | None = None,
 ) -> BatchResult:
-    """Batch mode with real effects; raises `Interrupted` on SIGINT/SIGTERM."""
+    """Batch mode with real effects; raises `Interrupted` on SIGINT/SIGTERM.  With a
+    `board`, the run's progress is kept there, and `progress` (a display) is shown it."""
     owner = f"{settings.service.node_id}:once"
     interrupted = False
-    async with open_service(settings, owner) as service, anyio.create_task_group() as tg:
+    async with open_service(settings, owner, board) as service, anyio.create_task_group() as tg:
 
         async def watch_signals() -> None:
             nonlocal interrupted
@@ -114,8 +123,8 @@ async def run_once(
                     return
 
         tg.start_soon(watch_signals)
-        if progress is not None:
-            tg.start_soon(progress, service.store)
+        if progress is not None and board is not None:
+            tg.start_soon(progress, board)
         result = await run_batch(
             items,
             store=service.store,
@@ -125,6 +134,8 @@ async def run_once(
             concurrency=settings.transfer.limits.max_concurrent,
             lease=timedelta(seconds=settings.service.lease_duration),
         )
+        if board is not None:
+            board.ended = service.clock.monotonic()
         tg.cancel_scope.cancel()
     if interrupted:
         raise Interrupted

@@ -27,6 +27,7 @@ from downloader.errors import DownloaderError, FilesystemError
 from downloader.items import ItemRef
 from downloader.providers import Provider
 from downloader.providers._poll import Parked, Turn, polling_turn
+from downloader.runners._item_bytes import ItemBytes, known_size
 from downloader.runners._vet import Fetched, Vetter, url_hint
 from downloader.store import ItemState, StateStore
 from downloader.store._models import AssetRecord, AssetState, PackageRecord
@@ -243,9 +244,18 @@ class ItemWorker:
                     taken.add(record.name)
                     total_done += record.size or 0
                     continue
+            told = ItemBytes(
+                self.store,
+                ref.key,
+                owner=self.owner,
+                clock=self.clock,
+                before=total_done,
+                after=known_size(package.assets[index + 1 :]),
+            )
             asset = dataclasses.replace(
                 asset,
-                on_progress=self._progress(ref, total_done),
+                on_progress=told.report,
+                on_size=told.sized,
                 on_wait=self._waiting(ref),
                 on_refetch=self.vetter.refetch_noter(ref, asset.key),
             )
@@ -293,16 +303,6 @@ class ItemWorker:
             archive_path=str(final),
         )
         return final
-
-    def _progress(self, ref: ItemRef, before: int) -> Callable[[int], Awaitable[None]]:
-        """Record an asset's bytes on disk as the item's progress while it streams."""
-
-        async def report(done: int) -> None:
-            await self.store.set_progress(
-                ref.key, before + done, None, now=self.clock.utcnow(), owner=self.owner
-            )
-
-        return report
 
     def _waiting(self, ref: ItemRef) -> Callable[[str | None], Awaitable[None]]:
         """Show why the item waits (a full disk) as its error text; clear it after."""

@@ -15,9 +15,10 @@ import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
-from downloader.store import StateStore
+from downloader.runners import _human as human
+from downloader.store import ItemState, StateStore
 from downloader.store._models import REPAIRED, AssetRecord, ItemRecord, ItemSummary
 from downloader.store._rows import maybe_micros, summarize
 
@@ -97,14 +98,23 @@ async def collect_status(
     return rows
 
 
+class StatusOutput(NamedTuple):
+    text: str
+    failed: bool
+    """Whether any item is failed (`status` then exits 1)."""
+
+
 async def status_output(
     store: StateStore, *, as_json: bool, verbose: bool, now: datetime | None = None
-) -> str:
+) -> StatusOutput:
     """What `downloader status` prints: a line per item (and asset), or a JSON array."""
     if as_json or verbose:
         rows = await collect_status(store, verbose=verbose, now=now)
-        return render_json(rows) if as_json else render_text(rows)
-    return render_summaries(await store.list_summaries(), maybe_micros(now))
+        failed = any(row["state"] == ItemState.FAILED for row in rows)
+        return StatusOutput(render_json(rows) if as_json else render_text(rows), failed)
+    items = await store.list_summaries()
+    failed = any(item.state is ItemState.FAILED for item in items)
+    return StatusOutput(render_summaries(items, maybe_micros(now)), failed)
 
 
 def _line(
@@ -116,11 +126,11 @@ def _line(
     error: str | None,
     node: str | None,
 ) -> str:
-    size = f"{done}/{total if total is not None else '?'}"
+    size = f"{human.size(done)}/{human.size(total)}"
     tail = archive_path or error or ""
     if node:
         tail = f"[{node}] {tail}"
-    return f"{item:50} {state:11} {size:>24}  {tail}".rstrip()
+    return f"{item:50} {state:11} {size:>21}  {tail}".rstrip()
 
 
 def render_text(rows: Sequence[dict[str, Any]]) -> str:
@@ -138,7 +148,8 @@ def render_text(rows: Sequence[dict[str, Any]]) -> str:
             )
         )
         for asset in row.get("assets", []):
-            lines.append(f"    {asset['name']:46} {asset['state']:11} {asset['bytes_done']:>24}")
+            done = human.size(asset["bytes_done"])
+            lines.append(f"    {asset['name']:46} {asset['state']:11} {done:>21}")
         if row.get("repairs"):
             lines.append(f"    repairs: {row['repairs']}")
     return "\n".join(lines)

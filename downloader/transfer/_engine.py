@@ -98,6 +98,8 @@ class AssetRequest:
     fallback_name: str = "download"
     on_progress: Callable[[int], Awaitable[None]] | None = None
     """Told the bytes of the asset on disk, at most every `SAVE_INTERVAL` and at the end."""
+    on_size: Callable[[int], None] | None = None
+    """Told the asset's size, once the server said it, before each `on_progress`."""
     name_from_url: bool = True
     """Whether the URL's last path segment may name the file when Content-Disposition
     does not; False for API endpoints whose paths end in an id, not a file name."""
@@ -908,6 +910,8 @@ class _Transfer:
         if self.request.on_progress is None or self.cp is None:
             return
         self.report_due = False
+        if self.request.on_size is not None and self.cp.total is not None:
+            self.request.on_size(self.cp.total)
         await self.request.on_progress(self._done() if done is None else done)
 
     async def _checkpoint(self) -> None:
