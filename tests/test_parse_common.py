@@ -55,6 +55,16 @@ def test_truncated_json_is_reported_as_truncated():
         load_json(b'{"status": "runn', "Pixxel job")
 
 
+def test_a_number_too_long_to_convert_is_a_malformed_answer_not_a_value_error():
+    with pytest.raises(MalformedResponse, match=r"Scale job: the answer cannot be read \(.*digits"):
+        load_json(b'{"file_size": ' + b"9" * 5000 + b"}", "Scale job")
+
+
+def test_an_error_body_with_a_number_too_long_to_convert_is_described_as_text():
+    body = b'{"detail": ' + b"9" * 5000 + b"}"
+    assert describe_error_body(body, "application/json").startswith('{"detail": 999')
+
+
 def test_json_with_garbage_names_the_byte_where_it_goes_wrong():
     with pytest.raises(MalformedResponse, match=r"at byte 1"):
         load_json(b"{]", "x")

@@ -102,6 +102,9 @@ def load_json(raw: bytes, what: str) -> Any:
         cut = exc.pos >= len(raw.rstrip()) or exc.msg.startswith("Unterminated string")
         where = "truncated" if cut else f"at byte {exc.pos}"
         raise MalformedResponse(f"{what}: the answer is not valid JSON ({where})") from None
+    except ValueError as exc:  # e.g. an integer of more digits than int() may convert
+        reason = shorten(str(exc), 80)
+        raise MalformedResponse(f"{what}: the answer cannot be read ({reason})") from None
 
 
 def _type_name(value: Any) -> str:
@@ -253,7 +256,7 @@ def describe_error_body(body: bytes, content_type: str | None) -> str:
     if "json" in kind or text[:1] in "{[":
         try:
             described = _describe_json(json.loads(text))
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON after all, too long a number, too deep
             described = text
         return shorten(described or "")
     if "html" in kind or text[:1] == "<":
