@@ -31,7 +31,14 @@ in code from these dataclasses.  Example::
     [[pixxel.catalog]]               # POST /v0/catalogs/download, then GET its status
     id = "5d0c..."
     files = [{ name = "scene.tif", size = 300000 }]
-    # [[pixxel.order_item]] takes the same keys
+
+    [[pixxel.order_item]]            # the same keys, and GET /v0/order-items/{id}:
+    id = "0b7c..."
+    polls_until_done = 2             # answers ACTIVE before FULFILLED
+    # outcome = "CANCELLED"          -> ends CANCELLED (or FAILED ...) instead
+    # task_outcome = "EXPIRED"       -> stays ACTIVE, its task EXPIRED
+    # status_case = "lower"          -> "fulfilled"; "upper" (default) or "title"
+    # refuse_downloads = 2           -> the first 2 download requests get 400 all the same
 
     [[scale.job]]
     id = 15096
@@ -178,6 +185,25 @@ class DownloadKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class OrderItemSpec:
+    """How an order item's `GET /v0/order-items/{id}` goes (order items only).
+
+    It answers `ACTIVE` (its task `IN_PROGRESS`) until its `done` timing is over,
+    then `FULFILLED`, or `outcome` (e.g. `CANCELLED`, `FAILED`) with its task in the
+    same state, or, with `task_outcome` (e.g. `EXPIRED`), stays `ACTIVE` with its task
+    in that state.  `status_case` writes every status word `upper` (as documented),
+    `lower` or `title`.  A download requested while the item is not fulfilled, and
+    the first `refuse_downloads` ones after, are answered 400.
+    """
+
+    done: Timing = Timing()
+    outcome: str | None = None
+    task_outcome: str | None = None
+    status_case: str = "upper"
+    refuse_downloads: int = 0
+
+
+@dataclass(frozen=True)
 class PixxelDownload:
     """A catalog or an order item, packaged by `POST /v0/catalogs/download`."""
 
@@ -187,6 +213,7 @@ class PixxelDownload:
     ready: Timing = Timing()
     fail: str | None = None
     knobs: Knobs = Knobs()
+    order: OrderItemSpec = OrderItemSpec()
 
     @property
     def key(self) -> str:

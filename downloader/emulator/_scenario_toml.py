@@ -21,6 +21,7 @@ from downloader.emulator._scenario import (
     FileEntry,
     Knobs,
     Malformed,
+    OrderItemSpec,
     PixxelDownload,
     PixxelJob,
     PixxelTask,
@@ -183,6 +184,18 @@ def _pixxel_task(r: TableReader) -> PixxelTask:
 
 
 def _pixxel_download(r: TableReader, kind: DownloadKind) -> PixxelDownload:
+    order = OrderItemSpec()
+    if kind is DownloadKind.ORDER_ITEM:
+        case = r.text("status_case", "upper")
+        if case not in ("upper", "lower", "title"):
+            r.problem("status_case", "must be one of upper, lower, title")
+        order = OrderItemSpec(
+            done=_timing(r, "done"),
+            outcome=r.opt_text("outcome"),
+            task_outcome=r.opt_text("task_outcome"),
+            status_case=case,
+            refuse_downloads=r.integer("refuse_downloads", 0),
+        )
     download = PixxelDownload(
         kind=kind,
         id=r.text("id"),
@@ -190,6 +203,7 @@ def _pixxel_download(r: TableReader, kind: DownloadKind) -> PixxelDownload:
         ready=_timing(r, "ready"),
         fail=r.opt_text("fail"),
         knobs=_knobs(r),
+        order=order,
     )
     r.finish()
     return download
