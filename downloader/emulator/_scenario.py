@@ -53,6 +53,9 @@ in code from these dataclasses.  Example::
     outputs = [{ id = "o1", file_name = "result.csv", size = 1000, formats = ["Raw", "Csv"] }]
     messages = [{ status = 1, text = "Finished running", tool_id = 3 }]
     # disposition = "Success"; cancel = true -> "Cancelled"; app_id = "app-1"
+    # messages_answer = "array"      -> GET /v3/jobs/{id}/messages answers a list of them;
+    #                                   "object": only the first, as the swagger declares;
+    #                                   "forbidden": 403, as to anyone but a Curator
 
 Every item also takes these knobs:
 
@@ -261,6 +264,7 @@ class AlteryxJob:
     messages: tuple[AlteryxMessage, ...] = ()
     app_id: str = "app-1"
     knobs: Knobs = Knobs()
+    messages_answer: str = "array"
 
     @property
     def key(self) -> str:

@@ -37,6 +37,8 @@ from downloader.errors import ConfigError, ConfigProblem
 
 T = TypeVar("T")
 
+MESSAGES_ANSWERS = ("array", "object", "forbidden")
+
 
 def load_scenario(path: Path) -> Scenario:
     """Read and check the scenario file at `path`."""
@@ -245,6 +247,9 @@ def _alteryx_job(r: TableReader) -> AlteryxJob:
         messages=tuple(messages),
         app_id=r.text("app_id", "app-1"),
         knobs=_knobs(r),
+        messages_answer=r.text("messages_answer", "array"),
     )
+    if job.messages_answer not in MESSAGES_ANSWERS:
+        r.problem("messages_answer", f"must be one of {', '.join(MESSAGES_ANSWERS)}")
     r.finish()
     return job
