@@ -135,12 +135,13 @@ class ScaleApi:
         except ValueError:
             return drf_error(400, 'Parameter must be a valid integer: "job_id"')
         statuses = set(request.query.getall("status", []))
+        settings = self.ctx.scenario.settings
         rows = [
             job
             for _, job in sorted(self.jobs.items())
             if (not ids or job.id in ids) and (not statuses or self._upcoming(job) in statuses)
         ]
-        page = paginate(request, rows, self.ctx.scenario.settings.page_size)
+        page = paginate(request, rows, settings.page_size, settings.scale_next_origin)
         if page is None:
             return drf_error(404, "Invalid page.")
         results = []
@@ -175,11 +176,12 @@ class ScaleApi:
             and self._completed(f.job)
         ]
         job = named[0] if len(named) == 1 else None
+        settings = self.ctx.scenario.settings
         if job is not None:
             blocked = self._gate(job, drf_error)
             if blocked is not None:
                 return blocked
-        page = paginate(request, rows, self.ctx.scenario.settings.page_size)
+        page = paginate(request, rows, settings.page_size, settings.scale_next_origin)
         if page is None:
             return drf_error(404, "Invalid page.")
         now = self.ctx.clock()

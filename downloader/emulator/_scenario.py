@@ -14,6 +14,8 @@ in code from these dataclasses.  Example::
     page_size = 100                  # Scale page size when the request names none
     scale_api_version = "v6"         # what `write_client_files` configures: "v6" | "legacy"
     job_lists = true                 # job-list routes (Pixxel, Scale v6); false: they 404
+    scale_next_origin = "http://scale.internal:8000"  # Scale's page links name this
+                                     # origin (a proxy that does not pass the host on)
 
     [[pixxel.job]]
     workflow_id = "wf-1"
@@ -288,6 +290,7 @@ class Settings:
     page_size: int = 100
     scale_api_version: str = "v6"
     job_lists: bool = True
+    scale_next_origin: str | None = None
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,7 @@ def _settings(r: TableReader) -> Settings:
         page_size=r.integer("page_size", d.page_size),
         scale_api_version=r.text("scale_api_version", d.scale_api_version),
         job_lists=r.flag("job_lists", d.job_lists),
+        scale_next_origin=r.opt_text("scale_next_origin"),
     )
     r.finish()
     return settings
