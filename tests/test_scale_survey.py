@@ -28,7 +28,7 @@ from downloader.providers._scale import ScaleProvider
 from downloader.providers._scale_survey import MAX_PAGES
 from downloader.providers._types import SurveyAnswer
 from tests.support.providers import world
-from tests.support.web import serve
+from tests.support.web import Handler, serve
 
 
 def job(job_id: str | int) -> ItemRef:
@@ -53,6 +53,7 @@ class Jobs:
         self.next_origin: str | None = None
         """The origin to write the real `next` on instead of the request's."""
         self.asked: list[dict[str, list[str]]] = []
+        self.paths: list[str] = []
 
     def job_ids(self) -> list[list[str]]:
         return [query.get("job_id", []) for query in self.asked]
@@ -60,6 +61,7 @@ class Jobs:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         query = {name: request.query.getall(name) for name in request.query}
         self.asked.append(query)
+        self.paths.append(request.path)
         if self.answers and (answer := self.answers.pop(0)) is not None:
             return answer
         wanted = {int(i) for i in query.get("job_id", [])}
@@ -86,7 +88,8 @@ class Jobs:
 
 @contextlib.asynccontextmanager
 async def scale(jobs: Jobs, *, legacy: bool = False) -> AsyncIterator[ScaleProvider]:
-    async with serve({"/v6/jobs/": jobs.handle}) as base, aiohttp.ClientSession() as session:
+    routes: dict[str, Handler] = {"/v6/jobs/": jobs.handle, "/jobs/": jobs.handle}
+    async with serve(routes) as base, aiohttp.ClientSession() as session:
         clock = FakeClock()
         api = ApiClient(
             session,
@@ -272,13 +275,14 @@ async def test_an_unknown_status_word_counts_as_running_and_is_warned_about_once
     assert [w["status"] for w in warnings] == ["RESTARTING"]
 
 
-async def test_a_legacy_server_has_no_list_to_ask() -> None:
-    jobs = Jobs({1: "RUNNING"})
+async def test_a_legacy_server_is_asked_its_unversioned_job_list() -> None:
+    jobs = Jobs({1: "RUNNING", 2: "COMPLETED", 3: "QUEUED"}, page_cap=2)
     async with scale(jobs, legacy=True) as provider:
-        assert not provider.can_survey(job(1))
-        answer = await provider.still_running([job(1)])
-    assert answer == SurveyAnswer()
-    assert jobs.asked == []
+        assert provider.can_survey(job(1))
+        answer = await provider.still_running([job(1), job(2), job(3)])
+    assert answer == SurveyAnswer(running=keys(1, 3))
+    assert jobs.paths == ["/jobs/", "/jobs/"]  # two pages, no /v6/ prefix
+    assert jobs.job_ids() == [["1", "2", "3"]] * 2
 
 
 async def test_a_job_id_that_is_no_number_is_not_asked_about() -> None:
@@ -321,4 +325,7 @@ async def test_a_survey_of_emulated_jobs_says_running_only_for_unfinished_ones(t
     async with world(tmp_path / "legacy", scenario, scale_legacy=True) as legacy:
         legacy_survey = survey_of(legacy.providers["scale"])
         assert legacy_survey is not None
-        assert not legacy_survey.can_survey(job(2))
+        assert legacy_survey.can_survey(job(2))
+        assert await legacy_survey.still_running(items) == SurveyAnswer(running=keys(2, 5))
+        paths = {r.path for r in legacy.emulator.log}
+        assert "/scale-legacy/jobs/" in paths
