@@ -188,7 +188,14 @@ def test_a_token_answer():
 
 @pytest.mark.parametrize(
     ("expires_in", "lifetime"),
-    [(None, DEFAULT_TOKEN_LIFETIME), ("600", 600.0), (0, DEFAULT_TOKEN_LIFETIME), (True, 3600.0)],
+    [
+        (None, DEFAULT_TOKEN_LIFETIME),
+        ("600", 600.0),
+        (0, DEFAULT_TOKEN_LIFETIME),
+        (True, 3600.0),
+        ("\u00b2", DEFAULT_TOKEN_LIFETIME),
+        ("9" * 5000, DEFAULT_TOKEN_LIFETIME),
+    ],
 )
 def test_a_missing_or_odd_lifetime_falls_back_to_an_hour(expires_in, lifetime):
     body: dict[str, Any] = {"access_token": "t"}

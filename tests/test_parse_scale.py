@@ -11,6 +11,7 @@ from downloader.errors import MalformedResponse
 from downloader.providers._parse_common import RemoteState
 from downloader.providers._parse_scale import (
     next_page_url,
+    parse_file,
     parse_files_page,
     parse_job,
     parse_job_list_page,
@@ -151,6 +152,16 @@ def test_deleted_and_superseded_files_are_not_live():
         {"next": None, "results": [v6_file(is_deleted=True), v6_file(is_superseded=True)]}
     )
     assert [f.live for f in page.files] == [False, False]
+
+
+def test_a_job_list_entry_whose_id_is_too_long_for_int_is_left_out():
+    page = {"next": None, "results": [{"id": "9" * 5000, "status": "RUNNING"}]}
+    assert parse_job_list_page(page, "Scale job list").statuses == {}
+
+
+def test_a_file_url_that_cannot_be_parsed_is_malformed():
+    with pytest.raises(MalformedResponse, match=r"'url' is not a valid URL"):
+        parse_file({"id": 1, "file_name": "a", "url": "http://[::1/a"}, "Scale file")
 
 
 def test_a_null_url_is_kept_as_none():

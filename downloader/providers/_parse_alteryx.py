@@ -76,8 +76,8 @@ def parse_token(data: Any) -> Token:
         raise MalformedResponse(f"{what}: 'access_token' is empty")
     raw = obj.get("expires_in")
     lifetime = DEFAULT_TOKEN_LIFETIME
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw)
+    if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
+        raw = int(raw) if len(raw.strip()) <= 12 else None
     if isinstance(raw, int | float) and not isinstance(raw, bool) and raw > 0:
         lifetime = float(raw)
     return Token(token, lifetime)

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from downloader.errors import MalformedResponse
 from downloader.providers._parse_common import (
     RemoteState,
     Status,
@@ -22,6 +21,7 @@ from downloader.providers._parse_common import (
     field_list,
     field_status,
     field_str,
+    http_url,
     object_of,
 )
 
@@ -204,9 +204,7 @@ def parse_package(data: Any, what: str) -> PackageState:
     word = field_status(obj, "status", what)
     url = field_str(obj, "signed_url", what, required=False) or None
     if url is not None:
-        url = url.strip()
-        if not url.lower().startswith(("https://", "http://")):
-            raise MalformedResponse(f"{what}: 'signed_url' is not an http(s) URL")
+        url = http_url(url, what, "signed_url")
     download_id = field_str(obj, "id", what, required=False) or None
     return PackageState(PACKAGE_WORDS.classify(word), url, download_id)
 

@@ -23,6 +23,7 @@ from downloader.providers._parse_common import (
     field_list,
     field_status,
     field_str,
+    http_url,
     object_of,
 )
 
@@ -113,8 +114,8 @@ def parse_file(data: Any, what: str, output: str = "") -> ScaleFile:
     file_id = field_str(obj, "id", what) or ""
     where = f"{what} {file_id}"
     url = field_str(obj, "url", where, required=False) or None
-    if url is not None and not url.lower().startswith(("https://", "http://")):
-        raise MalformedResponse(f"{where}: 'url' is not an http(s) URL")
+    if url is not None:
+        url = http_url(url, where, "url")
     return ScaleFile(
         id=file_id,
         name=field_str(obj, "file_name", where) or "",
@@ -156,7 +157,7 @@ def listed_id(value: Any) -> str | None:
     """A job id of the list as text (`"15096"`), or None when it is no job id."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return str(value)
-    if isinstance(value, str) and value.isascii() and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 30:
         return str(int(value))
     return None
 
