@@ -16,6 +16,7 @@ from downloader.providers._poll import (
     PhaseTracker,
     Poller,
     Turn,
+    Unreadable,
     attempts_after,
     polling_turn,
 )
@@ -191,6 +192,12 @@ async def test_a_malformed_answer_is_asked_again_a_few_times_then_fails_the_item
         await poller(clock).until(ask, what="job")
     assert ask.calls == LIMIT
     assert len(clock.sleeps) == LIMIT - 1
+
+
+def test_the_unreadable_count_reaches_its_limit_then_starts_again():
+    unreadable = Unreadable()
+    assert [unreadable.at_limit(3) for _ in range(4)] == [False, False, True, False]
+    assert unreadable.in_a_row == 1
 
 
 async def test_unknown_status_words_in_a_row_fail_the_item_naming_the_word():

@@ -51,6 +51,7 @@ __all__ = [
     "PhaseTracker",
     "Poller",
     "Turn",
+    "Unreadable",
     "attempts_after",
     "polling_turn",
 ]
@@ -68,6 +69,15 @@ class Unreadable:
 
     in_a_row: int = 0
     words: set[tuple[str, str]] = field(default_factory=set)
+
+    def at_limit(self, limit: int) -> bool:
+        """Count one more; whether that makes `limit` in a row (the count then starts
+        again, so a retry of the item gets a fresh one).  Pure."""
+        self.in_a_row += 1
+        if self.in_a_row < limit:
+            return False
+        self.in_a_row = 0
+        return True
 
 
 class Turn:
@@ -166,7 +176,7 @@ class Poller:
                 # a passing failure says nothing of whether answers can be read
                 last, retry_after = f"last error: {exc}", exc.retry_after
             except MalformedResponse as exc:
-                self._unreadable_answer(unreadable, what, str(exc))
+                self._unreadable_answer(unreadable, str(exc))
                 last = "last answer malformed"
             else:
                 if not isinstance(result, NotYet):
@@ -184,7 +194,7 @@ class Poller:
                             "provider.unknown_status", what=what, status=result.status
                         )
                     reason = f"{what}: status {result.status!r} is not a word we know"
-                    self._unreadable_answer(unreadable, what, reason)
+                    self._unreadable_answer(unreadable, reason)
             remaining = self.settings.give_up_after - (self.clock.monotonic() - started)
             if remaining <= 0:
                 duration = format_duration(self.settings.give_up_after)
@@ -205,13 +215,11 @@ class Poller:
             self._log.debug("provider.poll_wait", what=what, delay=round(delay, 3), state=last)
             await self.clock.sleep(delay)
 
-    def _unreadable_answer(self, unreadable: Unreadable, what: str, reason: str) -> None:
+    def _unreadable_answer(self, unreadable: Unreadable, reason: str) -> None:
         """Count one more unreadable answer; at the limit, the item fails with `reason`."""
-        unreadable.in_a_row += 1
         limit = self.settings.unreadable_limit
-        if unreadable.in_a_row < limit:
+        if not unreadable.at_limit(limit):
             return
-        unreadable.in_a_row = 0  # a retry of the item starts a fresh count
         answer = last_answer()
         quoted = ""
         if answer is not None:
