@@ -149,6 +149,14 @@ def test_success_is_compared_without_regard_to_case_and_a_missing_disposition_is
     assert parse_job(body).failure() is None
 
 
+def test_without_a_disposition_error_messages_fail_the_job():
+    body = job(messages=[])
+    del body["disposition"]
+    assert parse_job(body).failure(errors=("Formula (4): bad field",)) == (
+        "Alteryx job 66ebd18d3d6200007e000d8c completed with errors: Formula (4): bad field"
+    )
+
+
 def test_a_cancelled_job_fails():
     assert parse_job(job(status="Cancelled", disposition="Cancelled")).failure() == (
         "Alteryx job 66ebd18d3d6200007e000d8c cancelled"

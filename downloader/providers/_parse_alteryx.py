@@ -108,8 +108,9 @@ class AlteryxJob:
     ) -> str | None:
         """Why a finished job counts as failed, or None when it went well (or still runs).
 
-        A Completed job went well when its disposition is one of `accept` (any case) or
-        is not given; `errors` (texts of error messages asked for apart) say why not.
+        A Completed job went well when its disposition is one of `accept` (any case);
+        one that gives none (a reduced answer) when it has no error message.  `errors`
+        (texts of error messages asked for apart) say why not.
         """
         state = self.status.state
         if state is RemoteState.RUNNING:
@@ -118,8 +119,9 @@ class AlteryxJob:
         reason = f": {texts}" if texts else ""
         if state is RemoteState.FAILED:
             return f"Alteryx job {self.id} {self.status.word.lower()}{reason}"
-        accepted = {word.strip().lower() for word in accept}
-        if self.disposition is None or self.disposition.strip().lower() in accepted:
+        if self.disposition is None:
+            return f"Alteryx job {self.id} completed with errors{reason}" if texts else None
+        if self.disposition.strip().lower() in {word.strip().lower() for word in accept}:
             return None
         return f"Alteryx job {self.id} completed with disposition {self.disposition}{reason}"
 
