@@ -60,6 +60,14 @@ async def test_each_malformed_mode_spoils_the_answer_its_own_way(mode: Malformed
     elif mode is Malformed.HTML_ERROR:
         assert spoiled.status == 502
         assert spoiled.headers["Content-Type"].startswith("text/html")
+    elif mode is Malformed.LOGIN_PAGE:
+        assert spoiled.status == 200
+        assert spoiled.headers["Content-Type"].startswith("text/html")
+        assert b"<form" in spoiled.raw
+    elif mode is Malformed.HUGE_INTEGER:
+        assert spoiled.status == 200
+        with pytest.raises(ValueError, match="integer string conversion"):
+            json.loads(spoiled.raw)
     else:
         assert len(spoiled.raw) > HUGE_BODY_BYTES
         assert spoiled.json["status"] == "completed"

@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import anyio
@@ -110,12 +110,20 @@ class BagBuilder:
         self._payload[relative_path] = entry
         return entry
 
-    async def finish(self, final_dir: Path, *, info: Mapping[str, str] | None = None) -> Path:
+    async def finish(
+        self,
+        final_dir: Path,
+        *,
+        info: Mapping[str, str] | None = None,
+        tags: Iterable[tuple[str, bytes]] = (),
+    ) -> Path:
         """Write the tag files, make the bag durable and rename it to `final_dir`.
 
         `info` adds `bag-info.txt` fields (`Source-Organization`, `External-Description`,
-        ...); the four fields the builder writes itself may not be given.  Runs in a
-        worker thread and is shielded from cancellation, which takes effect after it.
+        ...); the four fields the builder writes itself may not be given.  `tags` are
+        (name, content) of the platform's own tag files (`alteryx-messages.json`), listed
+        in the tag manifest too.  Runs in a worker thread and is shielded from
+        cancellation, which takes effect after it.
         """
         extra = dict(info or {})
         for label in extra:
@@ -126,7 +134,9 @@ class BagBuilder:
         # Shielded: a cancelled caller still learns nothing false, because the rename
         # either happened (and the builder knows it) or did not.
         with anyio.CancelScope(shield=True):
-            replaced = await anyio.to_thread.run_sync(self._finish_sync, final_dir, extra)
+            replaced = await anyio.to_thread.run_sync(
+                self._finish_sync, final_dir, extra, dict(tags)
+            )
             self._finished = True
         total = sum(entry.size for entry in self._payload.values())
         # the item's own `item.archived` line tells the news; a replaced bag is news too
@@ -146,7 +156,9 @@ class BagBuilder:
 
     # --- blocking work, in a worker thread ------------------------------------------------
 
-    def _finish_sync(self, final_dir: Path, info: dict[str, str]) -> Path | None:
+    def _finish_sync(
+        self, final_dir: Path, info: dict[str, str], platform_tags: dict[str, bytes]
+    ) -> Path | None:
         staging = self.staging_dir.absolute()
         final = final_dir.absolute()
         root = Path(os.path.commonpath([staging, final]))
@@ -164,6 +176,7 @@ class BagBuilder:
                 bagging_date=now.date().isoformat(),
                 agent=f"downloader {__version__}",
                 info=info,
+                extra=platform_tags,
             )
             _write_durably([(staging / name, data) for name, data in tag_files.items()])
             _sync_tree(staging, [entry.path for entry in self._payload.values()])

@@ -85,6 +85,8 @@ class AlteryxSettings:
     client_id: Secret
     client_secret: Secret
     output_format: str | None = None
+    accept_dispositions: tuple[str, ...] = ("Success", "Warning")
+    """Dispositions of a Completed job whose outputs are downloaded (any case)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,9 @@ class PollSettings:
     initial_interval: float = 5.0
     max_interval: float = 300.0
     give_up_after: float = 172800.0
+    unreadable_limit: int = 5
+    """Answers in a row that cannot be read (not JSON, an unknown status word) before
+    the item fails: a login page or a changed API does not heal by being asked for 48 h."""
 
 
 def _hostname() -> str:

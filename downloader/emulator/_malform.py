@@ -22,6 +22,15 @@ _HTML_PAGE = (
 )
 
 
+_LOGIN_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>Sign in - Example SSO</title></head>\n"
+    b"<body><form method='post' action='/sso/login'><label>User name <input name='u'>"
+    b"</label><label>Password <input type='password' name='p'></label>"
+    b"<button>Sign in</button></form></body></html>\n"
+)
+HUGE_INTEGER_DIGITS = 5000
+
+
 @dataclass(frozen=True)
 class Spoiled:
     """A spoiled answer: what status, content type and body to send."""
@@ -38,6 +47,11 @@ def spoil(body: dict[str, Any], mode: Malformed, key_field: str, status: int = 2
     if mode is Malformed.TRUNCATED_JSON:
         whole = json.dumps(body).encode()
         return Spoiled(status, "application/json", whole[: max(1, len(whole) // 2)])
+    if mode is Malformed.LOGIN_PAGE:
+        return Spoiled(200, "text/html; charset=utf-8", _LOGIN_PAGE)
+    if mode is Malformed.HUGE_INTEGER:
+        whole = json.dumps({**body, "size": 0}).encode()
+        return Spoiled(status, "application/json", whole.replace(b'"size": 0', _huge_number()))
     if mode is Malformed.HUGE_BODY:
         padded = {**body, "padding": "x" * HUGE_BODY_BYTES}
         return Spoiled(status, "application/json", json.dumps(padded).encode())
@@ -49,6 +63,10 @@ def spoil(body: dict[str, Any], mode: Malformed, key_field: str, status: int = 2
     else:
         changed[key_field] = _wrong_type(changed.get(key_field))
     return Spoiled(status, "application/json", json.dumps(changed).encode())
+
+
+def _huge_number() -> bytes:
+    return b'"size": ' + b"9" * HUGE_INTEGER_DIGITS
 
 
 def _wrong_type(value: Any) -> Any:

@@ -4,7 +4,8 @@ Routes: `GET /v0/workflows/{wf}/jobs` (List Jobs: `{"jobs": [...]}`, every job o
 the workflow, no paging, optional `status` filter, repeated or comma-separated,
 any case; 404 when the scenario sets `job_lists = false`), `GET .../jobs/{job}`,
 `PUT .../jobs/{job}/download`, `PUT .../jobs/{job}/tasks/{task}/download`,
-`POST /v0/catalogs/download` and `GET /v0/catalogs/download/{id}`.  A listing
+`POST /v0/catalogs/download`, `GET /v0/catalogs/download/{id}` and
+`GET /v0/order-items/{id}` (`_pixxel_orders`).  A listing
 counts as one status answer of each job it shows (`job_polls`, `listed`), never
 as a call naming it (`api_calls`), and ignores the jobs' throttle and malformed
 knobs.
@@ -30,6 +31,7 @@ from downloader.emulator._items import package_name
 from downloader.emulator._pixxel_catalog import CatalogDownloads, pixxel_error
 from downloader.emulator._pixxel_jobs import JobStates, wanted_statuses
 from downloader.emulator._pixxel_model import JobModel, build_jobs
+from downloader.emulator._pixxel_orders import OrderItems
 from downloader.emulator._respond import admit, answer
 from downloader.emulator._scenario import Knobs, PixxelDownload, PixxelJob, PixxelTask, Timing
 from downloader.emulator._state import Context
@@ -51,6 +53,7 @@ class PixxelApi:
         for download in ctx.scenario.pixxel_downloads:
             self.register(download)
         self.catalog = CatalogDownloads(self)
+        self.orders = OrderItems(ctx)
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth])
@@ -62,6 +65,7 @@ class PixxelApi:
         )
         app.router.add_post("/v0/catalogs/download", self.catalog.create)
         app.router.add_get("/v0/catalogs/download/{id}", self.catalog.status)
+        app.router.add_get("/v0/order-items/{id}", self.orders.get)
         return app
 
     def register(self, item: PixxelJob | PixxelTask | PixxelDownload) -> None:

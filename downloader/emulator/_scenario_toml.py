@@ -21,6 +21,7 @@ from downloader.emulator._scenario import (
     FileEntry,
     Knobs,
     Malformed,
+    OrderItemSpec,
     PixxelDownload,
     PixxelJob,
     PixxelTask,
@@ -35,6 +36,8 @@ from downloader.emulator._zip import stored_zip_size
 from downloader.errors import ConfigError, ConfigProblem
 
 T = TypeVar("T")
+
+MESSAGES_ANSWERS = ("array", "object", "forbidden")
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -90,6 +93,7 @@ def _settings(r: TableReader) -> Settings:
         page_size=r.integer("page_size", d.page_size),
         scale_api_version=r.text("scale_api_version", d.scale_api_version),
         job_lists=r.flag("job_lists", d.job_lists),
+        scale_next_origin=r.opt_text("scale_next_origin"),
     )
     r.finish()
     return settings
@@ -184,6 +188,18 @@ def _pixxel_task(r: TableReader) -> PixxelTask:
 
 
 def _pixxel_download(r: TableReader, kind: DownloadKind) -> PixxelDownload:
+    order = OrderItemSpec()
+    if kind is DownloadKind.ORDER_ITEM:
+        case = r.text("status_case", "upper")
+        if case not in ("upper", "lower", "title"):
+            r.problem("status_case", "must be one of upper, lower, title")
+        order = OrderItemSpec(
+            done=_timing(r, "done"),
+            outcome=r.opt_text("outcome"),
+            task_outcome=r.opt_text("task_outcome"),
+            status_case=case,
+            refuse_downloads=r.integer("refuse_downloads", 0),
+        )
     download = PixxelDownload(
         kind=kind,
         id=r.text("id"),
@@ -191,6 +207,7 @@ def _pixxel_download(r: TableReader, kind: DownloadKind) -> PixxelDownload:
         ready=_timing(r, "ready"),
         fail=r.opt_text("fail"),
         knobs=_knobs(r),
+        order=order,
     )
     r.finish()
     return download
@@ -232,6 +249,9 @@ def _alteryx_job(r: TableReader) -> AlteryxJob:
         messages=tuple(messages),
         app_id=r.text("app_id", "app-1"),
         knobs=_knobs(r),
+        messages_answer=r.text("messages_answer", "array"),
     )
+    if job.messages_answer not in MESSAGES_ANSWERS:
+        r.problem("messages_answer", f"must be one of {', '.join(MESSAGES_ANSWERS)}")
     r.finish()
     return job

@@ -5,7 +5,8 @@ its `tasks[]`) is finished, then `PUT .../download` (or `.../tasks/{task}/downlo
 again and again until the answer holds a `signed_url` and a ready status: Pixxel
 has no status endpoint for these packages, repeating the PUT is the only way to
 poll.  Catalogs and order items: `POST /v0/catalogs/download` once, then
-`GET /v0/catalogs/download/{id}` until `success` or `failed`.  That id is saved in
+`GET /v0/catalogs/download/{id}` until `success` or `failed`; an order item is read
+first, until it is fulfilled (`_pixxel_order`).  That id is saved in
 the item's memo before the first status poll, so a restarted process polls the
 same download instead of creating another.  When a signed URL expires, the
 engine's `refresh_url` repeats the PUT, or the status GET, for a fresh one.
@@ -34,6 +35,7 @@ from downloader.providers._parse_pixxel import (
     parse_job,
     parse_package,
 )
+from downloader.providers._pixxel_order import post_when_fulfilled, wait_until_fulfilled
 from downloader.providers._pixxel_survey import WorkflowLists
 from downloader.providers._poll import NotYet, PhaseTracker, Poller
 from downloader.providers._types import Package, PackageMemo, PhaseListener, SurveyAnswer
@@ -199,6 +201,8 @@ class PixxelProvider:
                 )
                 await memo.save({})
         if state is None:
+            if kind == "order_item":
+                await wait_until_fulfilled(self.api, poller, phases, item_id)
             download_id, state = await self._create_download(poller, item, memo, label)
             await phases.enter("requested", f"download {download_id}")
             if not state.ready:
@@ -225,12 +229,14 @@ class PixxelProvider:
         body = catalog_request(item.kind, item.ids[0])
         what = f"{label} download request"
 
-        async def create() -> PackageState:
-            return parse_package(
-                await self.api.call("POST", "/v0/catalogs/download", json_body=body), what
+        path = "/v0/catalogs/download"
+        if item.kind == "order_item":
+            answer = await post_when_fulfilled(self.api, poller, path, body, what)
+        else:
+            answer = await poller.call(
+                lambda: self.api.call("POST", path, json_body=body), what=what
             )
-
-        state = await poller.call(create, what=what)
+        state = parse_package(answer, what)
         if state.download_id is None:
             raise MalformedResponse(f"{what}: the answer has no 'id'")
         # Saved before anything else is asked: a restart must poll this download, not make one.

@@ -50,6 +50,9 @@ class Package:
     """The platform's id of the download or package, if it has one."""
     description: str
     """What this is, for people: "Pixxel job package (ZIP)", "Scale job products"."""
+    tag_files: tuple[tuple[str, bytes], ...] = ()
+    """(name, content) of tag files the bag gets besides its own: what the platform
+    said of the item that is no payload, e.g. an Alteryx job's messages."""
 
 
 class PackageMemo(Protocol):

@@ -294,7 +294,7 @@ class ItemWorker:
         if package.download_id:
             info["External-Description"] = f"{package.description} {package.download_id}".strip()
         await self.engine.space.room_for(0, self._waiting(ref), key=ref.key)
-        final = await bag.finish(self.root / item_path(ref), info=info)
+        final = await bag.finish(self.root / item_path(ref), info=info, tags=package.tag_files)
         await self.store.transition(
             ref.key,
             ItemState.ARCHIVED,
