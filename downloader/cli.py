@@ -234,7 +234,13 @@ def status(args: argparse.Namespace) -> int:
     async def read() -> str:
         async with open_store(settings.state.url) as store:
             now = SystemClock().utcnow()
-            return await status_output(store, as_json=args.json, verbose=args.verbose, now=now)
+            return await status_output(
+                store,
+                as_json=args.json,
+                verbose=args.verbose,
+                now=now,
+                retry_budget=settings.retry.attempts,
+            )
 
     # One tuple per item and no reference cycles: the cyclic collector would only
     # walk the growing heap again and again (about a tenth of the time on 100,000

@@ -303,8 +303,9 @@ async def test_a_transition_records_an_event_and_starts_the_new_state_afresh(
     await store.claim("w", now=T0, lease=LEASE, limit=1)
     await store.schedule(A.key, at(5), now=at(1), owner="w", error="HTTP 503")
     item = await store.transition(A.key, ItemState.REQUESTED, now=at(6), owner="w")
+    # the failed try still counts against the item's [retry] budget
     assert (item.attempts, item.next_attempt_at, item.error, item.state_since) == (
-        0,
+        1,
         None,
         None,
         at(6),
@@ -348,6 +349,27 @@ async def test_naive_times_are_refused(store: StateStore) -> None:
 
 
 # -- progress, schedule, packages, assets, events ---------------------------------------------
+
+
+async def test_a_failed_item_put_back_starts_its_count_of_tries_afresh(
+    store: StateStore,
+) -> None:
+    await store.sync_watchlist([A], now=T0)
+    await store.schedule(A.key, at(5), now=at(1), error="HTTP 503")
+    await store.transition(A.key, ItemState.DOWNLOADING, now=at(6))
+    await store.schedule(A.key, at(8), now=at(7), error="HTTP 503")
+    failed = await store.transition(A.key, ItemState.FAILED, now=at(9), error="HTTP 503")
+    assert failed.attempts == 2
+    again = await store.transition(A.key, ItemState.WAITING, now=at(10))
+    assert (again.attempts, again.error, again.next_attempt_at) == (0, None, None)
+
+
+async def test_a_wait_that_is_no_failure_is_not_counted(store: StateStore) -> None:
+    await store.sync_watchlist([A], now=T0)
+    parked = await store.schedule(A.key, at(5), now=at(1), counts=False)
+    full = await store.schedule(A.key, at(2), now=at(2), error="disk full", counts=False)
+    assert (parked.attempts, full.attempts, full.error) == (0, 0, "disk full")
+    assert [e.kind for e in await store.events(A.key)] == ["added"]
 
 
 async def test_schedule_counts_attempts_and_delays_the_next_claim(store: StateStore) -> None:

@@ -43,6 +43,7 @@ class Service:
             settings.providers, self.session, self.clock, settings.poll
         )
         self.worker.poll = settings.poll
+        self.worker.retry = settings.retry
 
 
 @asynccontextmanager
@@ -80,6 +81,7 @@ async def open_service(settings: Settings, owner: str) -> AsyncIterator[Service]
             owner=owner,
             extract=settings.archive.extract,
             poll=settings.poll,
+            retry=settings.retry,
         )
         if placement is not None:
             placement.start()

@@ -332,11 +332,12 @@ class Scheduler:
         except LeaseLost as exc:
             self._lost.add(key)
             log.warning("item.lease_lost", item=key, holder=exc.holder)
-        except Exception as exc:
-            if not self.contain_errors:
-                raise
-            log.exception("item.crashed", item=key)
-            await self._retry_later(key, exc)
+        except Exception as exc:  # escaped the worker's own net: this item's, still
+            with anyio.CancelScope(shield=True):
+                try:
+                    state = await self.worker.crashed(ref, exc)
+                except Exception as again:  # the store too: the lease runs out, it comes back
+                    log.warning("item.schedule_failed", item=key, error=str(again))
         finally:
             del self._in_flight[key]
             self._why_cancelled.pop(key, None)
@@ -348,20 +349,6 @@ class Scheduler:
                     await self._release(key)
             self._lost.discard(key)
             self.wake()
-
-    async def _retry_later(self, key: str, exc: Exception) -> None:
-        now = self.clock.utcnow()
-        with anyio.CancelScope(shield=True):
-            try:
-                await self.store.schedule(
-                    key,
-                    now + self.worker.retry_delay,
-                    now=now,
-                    owner=self.owner,
-                    error=f"{type(exc).__name__}: {exc}",
-                )
-            except StoreError as store_exc:
-                log.warning("item.schedule_failed", item=key, error=str(store_exc))
 
     async def _release(self, key: str) -> None:
         try:

@@ -78,6 +78,10 @@ class ItemSummary(NamedTuple):
     lease_owner: str | None
     lease_expires_micros: int | None
     """`ItemRecord.lease_expires_at` in microseconds since the epoch."""
+    attempts: int = 0
+    """`ItemRecord.attempts`: failed tries so far."""
+    next_attempt_micros: int | None = None
+    """`ItemRecord.next_attempt_at` in microseconds since the epoch."""
 
 
 @dataclass(frozen=True)

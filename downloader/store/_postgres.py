@@ -198,10 +198,11 @@ class PostgresStore:
         owner: str | None = None,
         error: str | None = None,
         archive_path: str | None = None,
+        counts: bool = False,
     ) -> ItemRecord:
         target, at = ItemState(target), to_micros(now)
         return await self._run(
-            lambda c: ops.transition(c, key, target, at, owner, error, archive_path)
+            lambda c: ops.transition(c, key, target, at, owner, error, archive_path, int(counts))
         )
 
     async def schedule(
@@ -212,9 +213,10 @@ class PostgresStore:
         now: datetime,
         owner: str | None = None,
         error: str | None = None,
+        counts: bool = True,
     ) -> ItemRecord:
         due, at = to_micros(next_attempt_at), to_micros(now)
-        return await self._run(lambda c: ops.schedule(c, key, due, at, owner, error))
+        return await self._run(lambda c: ops.schedule(c, key, due, at, owner, error, counts))
 
     async def set_progress(
         self,

@@ -52,7 +52,7 @@ ITEM_COLUMNS = (
 )
 SUMMARY_COLUMNS = (
     "key, provider, kind, state, bytes_done, bytes_total, error, archive_path, updated_at, "
-    "lease_owner, lease_expires_at"
+    "lease_owner, lease_expires_at, attempts, next_attempt_at"
 )
 PACKAGE_COLUMNS = "item_key, download_id, status, url_expires_at, data"
 ASSET_COLUMNS = "item_key, asset_key, name, url_hint, size, sha256, state, bytes_done"
@@ -114,7 +114,9 @@ def summaries_from_rows(rows: Iterable[Row]) -> list[ItemSummary]:
     """
     states = _STATES
     return [
-        ItemSummary(r[0], r[1], r[2], states[r[3]], r[4], r[5], r[6], r[7], r[8], r[9], r[10])
+        ItemSummary(
+            r[0], r[1], r[2], states[r[3]], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12]
+        )
         for r in rows
     ]
 
@@ -133,6 +135,8 @@ def summarize(record: ItemRecord) -> ItemSummary:
         updated_micros=to_micros(record.updated_at),
         lease_owner=record.lease_owner,
         lease_expires_micros=maybe_micros(record.lease_expires_at),
+        attempts=record.attempts,
+        next_attempt_micros=maybe_micros(record.next_attempt_at),
     )
 
 

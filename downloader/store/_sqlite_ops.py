@@ -14,7 +14,13 @@ from collections.abc import Collection, Iterable, Sequence
 
 from downloader.errors import LeaseLost, StoreError
 from downloader.items import ItemRef
-from downloader.store._lifecycle import TERMINAL, ItemState, check_transition, is_terminal
+from downloader.store._lifecycle import (
+    TERMINAL,
+    ItemState,
+    check_transition,
+    is_terminal,
+    starts_afresh,
+)
 from downloader.store._models import (
     AssetRecord,
     EventRecord,
@@ -100,13 +106,14 @@ _SELECT_SUMMARIES = f"SELECT {SUMMARY_COLUMNS} FROM items"  # noqa: S608
 # the changed row comes back from the UPDATE itself, with no second read
 _TRANSITION = (
     "UPDATE items SET state = ?, error = ?, archive_path = COALESCE(?, archive_path),"  # noqa: S608
-    " attempts = 0, next_attempt_at = NULL, state_since = ?, updated_at = ?,"
+    " attempts = CASE WHEN ? = 1 THEN 0 ELSE attempts + ? END,"
+    f" next_attempt_at = NULL, state_since = ?, updated_at = ?,"
     " lease_owner = CASE WHEN ? = 1 THEN lease_owner END,"
     " lease_expires_at = CASE WHEN ? = 1 THEN lease_expires_at END"
     f" WHERE key = ? RETURNING {ITEM_COLUMNS}"
 )
 _SCHEDULE = (
-    "UPDATE items SET attempts = attempts + 1, next_attempt_at = ?, error = ?,"  # noqa: S608
+    "UPDATE items SET attempts = attempts + ?, next_attempt_at = ?, error = ?,"  # noqa: S608
     f" updated_at = ? WHERE key = ? RETURNING {ITEM_COLUMNS}"
 )
 _SELECT_PACKAGE = f"SELECT {PACKAGE_COLUMNS} FROM packages WHERE item_key = ?"  # noqa: S608
@@ -226,12 +233,15 @@ def transition(
     owner: str | None,
     error: str | None,
     archive_path: str | None,
+    counts: int = 0,
 ) -> ItemRecord:
     item = held_item(conn, key, owner)
     check_transition(item.state, target)
     keep_lease = 0 if is_terminal(target) else 1
+    fresh = 1 if starts_afresh(item.state, target) else 0
     rows = conn.execute(
-        _TRANSITION, (target.value, error, archive_path, now, now, keep_lease, keep_lease, key)
+        _TRANSITION,
+        (target.value, error, archive_path, fresh, counts, now, now, keep_lease, keep_lease, key),
     ).fetchall()
     detail = f"{item.state} -> {target}" + (f": {error}" if error else "")
     add_event(conn, key, now, "transition", detail)
@@ -245,12 +255,13 @@ def schedule(
     now: int,
     owner: str | None,
     error: str | None,
+    counts: bool = True,
 ) -> ItemRecord:
     item = held_item(conn, key, owner)
     if is_terminal(item.state):
         raise StoreError(f"{key} is {item.state}; there is no step to try again")
-    rows = conn.execute(_SCHEDULE, (at, error, now, key)).fetchall()
-    if error:
+    rows = conn.execute(_SCHEDULE, (int(counts), at, error, now, key)).fetchall()
+    if error and counts:
         when = from_micros(at).isoformat()
         add_event(conn, key, now, "retry", f"attempt {item.attempts + 1}: {error}; next {when}")
     return item_from_row(rows[0])
