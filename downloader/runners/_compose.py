@@ -19,7 +19,7 @@ from downloader.providers import build_providers
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._pipeline import ItemWorker
 from downloader.store import StateStore, open_store
-from downloader.transfer import TransferEngine
+from downloader.transfer import RetryPolicy, TransferEngine
 from downloader.transfer._placement import CpuPlacement
 from downloader.transfer._tls import tls_context
 
@@ -68,6 +68,7 @@ async def open_service(settings: Settings, owner: str) -> AsyncIterator[Service]
             partial_root=root / ".partial",
             limits=limits,
             timeouts=settings.transfer.timeouts,
+            retry=RetryPolicy(retry_after_cap=settings.retry.max_delay),
             clock=clock,
             placement=placement,
         )

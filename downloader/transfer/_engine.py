@@ -179,6 +179,7 @@ class _RetryBudget:
             base=engine.retry.backoff_base,
             cap=engine.retry.backoff_cap,
             rand=engine._rand,
+            retry_after_cap=engine.retry.retry_after_cap,
         )
         log.info("transfer.retry", key=self._t.request.key, error=str(exc), delay=round(delay, 3))
         await engine._clock.sleep(delay)
