@@ -58,8 +58,8 @@ Every item also takes these knobs:
 - `throttle = N`, `retry_after = "1"`: the first N API calls naming the item get
   429 with that `Retry-After`.
 - `malformed = "unknown_status" | "missing_field" | "wrong_type" | "truncated_json"
-  | "html_error" | "huge_body"` (and `malformed_times = N`, default -1: every
-  time): the item's API answers are spoiled that way (see `_malform`).
+  | "html_error" | "huge_body" | "huge_number"` (and `malformed_times = N`, default
+  -1: every time): the item's API answers are spoiled that way (see `_malform`).
 - `url_lifetime`: overrides the signed URL lifetime of this item's package.
 - `faults = { drop_after_bytes = 100000, ... }`: `Faults` of the file host for
   every file of the item (see `_filespec.Faults`).
@@ -90,6 +90,7 @@ class Malformed(StrEnum):
     TRUNCATED_JSON = "truncated_json"
     HTML_ERROR = "html_error"
     HUGE_BODY = "huge_body"
+    HUGE_NUMBER = "huge_number"
 
 
 @dataclass(frozen=True)
