@@ -145,7 +145,8 @@ class Scheduler:
             self._cancel(key, reason)
 
     async def set_watchlist(self, refs: Iterable[ItemRef]) -> SyncResult:
-        """Make `refs` the active items; the work of an item no longer listed is cancelled.
+        """Make `refs` the active items; the work of an item no longer listed, or listed
+        with another definition (`SyncResult.redefined`), is cancelled.
 
         Its partial progress stays in the store and on disk for a later re-add, and an
         archived bag is never touched (the store only marks the item inactive).
@@ -153,11 +154,13 @@ class Scheduler:
         wanted = {ref.key: ref for ref in refs}
         result = await self.store.sync_watchlist(wanted.values(), now=self.clock.utcnow())
         self._refs = wanted
-        for key in result.removed:
+        for key in (*result.removed, *result.redefined):
             self.worker.forget(key)
         for key in list(self._in_flight):
             if key not in wanted:
                 self._cancel(key, "removed from the watchlist")
+            elif key in result.redefined:  # claimed again, it is worked as now listed
+                self._cancel(key, "its definition changed in the watchlist")
         for key in self._room.members() - wanted.keys():
             self._room.remove(key)
             await self._release(key)

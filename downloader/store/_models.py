@@ -168,3 +168,7 @@ class SyncResult:
     """Marked inactive; their rows and archived data stay."""
     reactivated: tuple[str, ...] = ()
     """Back in the watchlist; failed ones start over as waiting."""
+    redefined: tuple[str, ...] = ()
+    """Listed under the same key with another definition (`ItemRef.definition`): their
+    recorded package and assets are dropped, failed ones start over as waiting, and
+    archived ones keep their bag."""

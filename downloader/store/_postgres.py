@@ -49,6 +49,7 @@ from downloader.store._models import (
     SyncResult,
 )
 from downloader.store._postgres_open import describe, prepare, scrub, secrets_of
+from downloader.store._postgres_sync import sync_watchlist
 from downloader.store._rows import maybe_time, to_micros
 
 __all__ = ["PostgresStore"]
@@ -153,7 +154,7 @@ class PostgresStore:
 
     async def sync_watchlist(self, refs: Iterable[ItemRef], *, now: datetime) -> SyncResult:
         listed, at = list(refs), to_micros(now)
-        return await self._run(lambda c: ops.sync_watchlist(c, listed, at))
+        return await self._run(lambda c: sync_watchlist(c, listed, at))
 
     async def claim(
         self,

@@ -11,12 +11,11 @@ at the newest version of every row it takes: two claimers never get one item.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 
 from psycopg import AsyncConnection
 
 from downloader.errors import LeaseLost, StoreError
-from downloader.items import ItemRef
 from downloader.store._lifecycle import (
     TERMINAL,
     ItemState,
@@ -30,7 +29,6 @@ from downloader.store._models import (
     ItemRecord,
     ItemSummary,
     PackageRecord,
-    SyncResult,
 )
 from downloader.store._rows import (
     ASSET_COLUMNS,
@@ -45,7 +43,6 @@ from downloader.store._rows import (
     item_from_row,
     maybe_micros,
     package_from_row,
-    plan_sync,
     summaries_from_rows,
 )
 
@@ -146,36 +143,6 @@ async def add_event(conn: Conn, key: str, now: int, kind: str, detail: str) -> N
         "INSERT INTO events (item_key, at, kind, detail) VALUES (%s, %s, %s, %s)",
         (key, now, kind, detail),
     )
-
-
-async def sync_watchlist(conn: Conn, refs: Iterable[ItemRef], now: int) -> SyncResult:
-    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SYNC_LOCK,))
-    wanted = {ref.key: ref for ref in refs}
-    rows = await (await conn.execute("SELECT key, active FROM items")).fetchall()
-    plan = plan_sync({str(key): bool(active) for key, active in rows}, set(wanted))
-    for key in plan.added:
-        ref = wanted[key]
-        await conn.execute(
-            "INSERT INTO items (key, provider, kind, state, active, created_at, updated_at,"
-            " state_since) VALUES (%s, %s, %s, %s, 1, %s, %s, %s)",
-            (key, ref.provider, ref.kind, ItemState.WAITING.value, now, now, now),
-        )
-        await add_event(conn, key, now, "added", "added to the watchlist")
-    for key in plan.removed:
-        await conn.execute(
-            "UPDATE items SET active = 0, updated_at = %s WHERE key = %s", (now, key)
-        )
-        await add_event(conn, key, now, "removed", "removed from the watchlist; data kept")
-    for key in plan.reactivated:
-        await conn.execute(
-            "UPDATE items SET active = 1, updated_at = %s WHERE key = %s", (now, key)
-        )
-        await add_event(conn, key, now, "reactivated", "back in the watchlist")
-        item = await held_item(conn, key, None)
-        if item.state is ItemState.FAILED:
-            # Re-adding an entry is how a user says "try again".
-            await transition(conn, key, ItemState.WAITING, now, None, None, None)
-    return plan
 
 
 async def claim(

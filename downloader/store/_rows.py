@@ -36,6 +36,7 @@ __all__ = [
     "maybe_micros",
     "maybe_time",
     "package_from_row",
+    "plan_redefined",
     "plan_sync",
     "summaries_from_rows",
     "summarize",
@@ -169,6 +170,24 @@ def asset_from_row(row: Row, segments: Sequence[Row]) -> AssetRecord:
 def event_from_row(row: Row) -> EventRecord:
     """An `EventRecord` from a row in `EVENT_COLUMNS` order."""
     return EventRecord(item_key=row[0], at=from_micros(row[1]), kind=row[2], detail=row[3])
+
+
+def plan_redefined(
+    known: Mapping[str, str | None], wanted: Mapping[str, str | None]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(keys whose definition changed, keys whose definition is only to be recorded),
+    given each known key's stored definition and each wanted key's current one.
+
+    A stored None is a row written before definitions were kept: it is filled in,
+    not taken for a change, so an upgrade does not start every item over.
+    """
+    changed: list[str] = []
+    recorded: list[str] = []
+    for key, definition in wanted.items():
+        if key not in known or definition == known[key]:
+            continue
+        (recorded if known[key] is None else changed).append(key)
+    return tuple(sorted(changed)), tuple(sorted(recorded))
 
 
 def plan_sync(known: Mapping[str, bool], wanted: set[str]) -> SyncResult:

@@ -43,6 +43,7 @@ from downloader.store._models import (
 )
 from downloader.store._rows import maybe_time, to_micros
 from downloader.store._sqlite_open import connect
+from downloader.store._sqlite_sync import sync_watchlist
 from downloader.store._sqlite_thread import SQLiteThread
 
 __all__ = ["SQLiteStore"]
@@ -96,9 +97,7 @@ class SQLiteStore:
     async def sync_watchlist(self, refs: Iterable[ItemRef], *, now: datetime) -> SyncResult:
         listed = list(refs)
         at = to_micros(now)
-        return await self._run(
-            lambda c: ops.sync_watchlist(c, listed, at), write=True, durable=True
-        )
+        return await self._run(lambda c: sync_watchlist(c, listed, at), write=True, durable=True)
 
     async def claim(
         self,

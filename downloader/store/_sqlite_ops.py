@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 
 from downloader.errors import LeaseLost, StoreError
-from downloader.items import ItemRef
 from downloader.store._lifecycle import (
     TERMINAL,
     ItemState,
@@ -27,7 +26,6 @@ from downloader.store._models import (
     ItemRecord,
     ItemSummary,
     PackageRecord,
-    SyncResult,
 )
 from downloader.store._rows import (
     ASSET_COLUMNS,
@@ -42,7 +40,6 @@ from downloader.store._rows import (
     item_from_row,
     maybe_micros,
     package_from_row,
-    plan_sync,
     summaries_from_rows,
 )
 
@@ -148,31 +145,6 @@ def add_event(conn: sqlite3.Connection, key: str, now: int, kind: str, detail: s
         "INSERT INTO events (item_key, at, kind, detail) VALUES (?, ?, ?, ?)",
         (key, now, kind, detail),
     )
-
-
-def sync_watchlist(conn: sqlite3.Connection, refs: Iterable[ItemRef], now: int) -> SyncResult:
-    wanted = {ref.key: ref for ref in refs}
-    known = {key: bool(active) for key, active in conn.execute("SELECT key, active FROM items")}
-    plan = plan_sync(known, set(wanted))
-    for key in plan.added:
-        ref = wanted[key]
-        conn.execute(
-            "INSERT INTO items (key, provider, kind, state, active, created_at, updated_at,"
-            " state_since) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
-            (key, ref.provider, ref.kind, ItemState.WAITING.value, now, now, now),
-        )
-        add_event(conn, key, now, "added", "added to the watchlist")
-    for key in plan.removed:
-        conn.execute("UPDATE items SET active = 0, updated_at = ? WHERE key = ?", (now, key))
-        add_event(conn, key, now, "removed", "removed from the watchlist; data kept")
-    for key in plan.reactivated:
-        conn.execute("UPDATE items SET active = 1, updated_at = ? WHERE key = ?", (now, key))
-        add_event(conn, key, now, "reactivated", "back in the watchlist")
-        item = held_item(conn, key, None)
-        if item.state is ItemState.FAILED:
-            # Re-adding an entry is how a user says "try again".
-            transition(conn, key, ItemState.WAITING, now, None, None, None)
-    return plan
 
 
 def claim(
