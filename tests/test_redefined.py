@@ -10,10 +10,13 @@ from pathlib import Path
 import anyio
 
 from downloader.emulator._content import SeededContent
-from downloader.emulator._files import FileSpec, RunningHost
+from downloader.emulator._files import Faults, FileSpec, RunningHost
 from downloader.items import ItemRef
 from downloader.store import ItemState, open_store
 from downloader.store._rows import plan_redefined
+from tests.support.daemon import Daemon, Setup, until
+
+MiB = 1 << 20
 
 
 def test_only_a_known_definition_that_differs_is_a_change() -> None:
@@ -91,3 +94,33 @@ async def test_a_failed_entry_given_a_new_url_and_digest_is_worked_again_by_once
     assert scene.read_bytes() == second.read(0, second.size)
     assert {p.name: p.stat().st_mtime_ns for p in bag.rglob("*")} == before
     assert {r.path for r in file_host.host.log} == {"/v2.bin"}  # nothing asked of the rest
+
+
+async def test_the_daemon_cancels_the_work_of_an_entry_given_another_url_and_fetches_that(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    slow, fast = SeededContent(4, 6 * MiB), SeededContent(5, 300_000)
+    file_host.host.add(FileSpec("/slow.bin", slow), Faults(rate_bytes_per_s=MiB // 4))
+    file_host.host.add(FileSpec("/fast.bin", fast))
+    setup = Setup(tmp_path)
+    setup.write_config(check_interval="200ms")
+    setup.write_watchlist({"x": file_host.url("/slow.bin")})
+    daemon = Daemon(setup.config, tmp_path / "run.log")
+    try:
+
+        def served() -> int:
+            return sum(r.bytes_sent for r in file_host.host.log if r.path == "/slow.bin")
+
+        await until(lambda: served() >= MiB // 2, what="half a MiB of slow.bin served")
+        setup.write_watchlist({"x": file_host.url("/fast.bin")})
+        bag = setup.bag("x")
+        await until(lambda: (bag / "tagmanifest-sha256.txt").is_file(), what="x archived")
+        assert daemon.process.poll() is None, daemon.stderr
+    finally:
+        code = await daemon.stop()
+    assert code == 0, daemon.stderr
+    assert sorted(p.name for p in (bag / "data").iterdir()) == ["fast.bin"]
+    assert (bag / "data" / "fast.bin").read_bytes() == fast.read(0, fast.size)
+    assert served() < slow.size  # the old download was given up, not finished
+    stopped = daemon.events("item.stopped")
+    assert [e["reason"] for e in stopped] == ["its definition changed in the watchlist"]
