@@ -14,6 +14,7 @@ in code from these dataclasses.  Example::
     page_size = 100                  # Scale page size when the request names none
     scale_api_version = "v6"         # what `write_client_files` configures: "v6" | "legacy"
     job_lists = true                 # job-list routes (Pixxel, Scale v6); false: they 404
+    # job_list_malformed = "huge_number"  # Pixxel's job lists spoiled as `malformed` below
 
     [[pixxel.job]]
     workflow_id = "wf-1"
@@ -255,6 +256,7 @@ class Settings:
     page_size: int = 100
     scale_api_version: str = "v6"
     job_lists: bool = True
+    job_list_malformed: Malformed | None = None
 
 
 @dataclass(frozen=True)

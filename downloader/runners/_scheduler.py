@@ -40,7 +40,7 @@ from anyio.abc import TaskGroup
 from downloader.clock import Clock
 from downloader.errors import LeaseLost, StoreError
 from downloader.items import ItemRef
-from downloader.providers import survey_of
+from downloader.providers import JobSurvey, survey_of
 from downloader.runners._pipeline import ItemWorker
 from downloader.runners._waitroom import WaitingRoom
 from downloader.store import ItemRecord, ItemState, StateStore, SyncResult, is_terminal
@@ -110,6 +110,9 @@ class Scheduler:
         self._absorbing = False
         """The last claim was full and all went to the waiting room."""
         self._next_intake = clock.monotonic()
+        self._surveys_off: set[str] = set()
+        """Providers whose survey raised something of no tree: their waiting items are
+        asked about one by one for the rest of the process."""
 
     @property
     def in_flight(self) -> frozenset[str]:
@@ -264,8 +267,14 @@ class Scheduler:
             return False
         if ref.key in self._turn_next:
             return False
-        survey = survey_of(self.worker.providers.get(ref.provider))
+        survey = self._survey_of(ref.provider)
         return survey is not None and survey.can_survey(ref)
+
+    def _survey_of(self, provider: str) -> JobSurvey | None:
+        """The survey of `provider`, unless it crashed in this process."""
+        if provider in self._surveys_off:
+            return None
+        return survey_of(self.worker.providers.get(provider))
 
     async def _all_terminal(self) -> bool:
         return all(is_terminal(r.state) for r in await self.active_records())
@@ -404,8 +413,8 @@ class Scheduler:
         self._next_intake = now + INTAKE_EVERY
         kinds = frozenset(
             f"{name}:{kind}"
-            for name, provider in self.worker.providers.items()
-            if (survey := survey_of(provider)) is not None
+            for name in self.worker.providers
+            if (survey := self._survey_of(name)) is not None
             for kind in survey.surveyed_kinds()
         )
         if not kinds:
@@ -463,15 +472,14 @@ class Scheduler:
             else:
                 by_provider.setdefault(ref.provider, []).append(ref)
         for name, members in by_provider.items():
-            survey = survey_of(self.worker.providers.get(name))
+            survey = self._survey_of(name)
             if survey is None:  # unconfigured by a reload
                 gone += [ref.key for ref in members]
                 continue
             try:
                 answer = await survey.still_running(members)
-            except Exception:
-                if not self.contain_errors:
-                    raise
+            except Exception:  # of no tree: not asked again; its items go one by one
+                self._surveys_off.add(name)
                 log.exception("scheduler.survey_crashed", provider=name, items=len(members))
                 gone += [ref.key for ref in members]
                 continue
