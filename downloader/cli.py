@@ -204,7 +204,13 @@ def status(args: argparse.Namespace) -> int:
     async def read() -> StatusOutput:
         async with open_store(settings.state.url) as store:
             now = SystemClock().utcnow()
-            return await status_output(store, as_json=args.json, verbose=args.verbose, now=now)
+            return await status_output(
+                store,
+                as_json=args.json,
+                verbose=args.verbose,
+                now=now,
+                retry_budget=settings.retry.attempts,
+            )
 
     # One tuple per item and no reference cycles: the cyclic collector would only
     # walk the growing heap again and again (about a tenth of the time on 100,000
@@ -287,6 +293,28 @@ def _add_verify(subparsers: _Subparsers) -> None:
     parser.set_defaults(handler=verify)
 
 
+def retry(args: argparse.Namespace) -> int:
+    """`downloader retry`: failed items back to waiting (logic in `runners._put_back`)."""
+    from downloader.runners._put_back_cli import run_retry
+
+    settings = _load_settings(args)
+    return EXIT_USAGE if settings is None else run_retry(settings, args.items, args.failed)
+
+
+def _add_retry(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "retry",
+        help="put failed items back to be worked again from where they stopped",
+        description="Put the failed items named (provider:kind:id[/id...]), or with --failed "
+        "every failed item, back to waiting; archived items are never touched.  Exits 0, "
+        "or 2 on bad usage or an unknown item.",
+    )
+    _add_config_option(parser)
+    parser.add_argument("items", nargs="*", metavar="ITEM")
+    parser.add_argument("--failed", action="store_true", help="every failed item")
+    parser.set_defaults(handler=retry)
+
+
 def demo(args: argparse.Namespace) -> int:
     """`downloader demo`: the service against the built-in emulator, into ./demo-archive."""
     import anyio
@@ -342,6 +370,7 @@ _SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (
     _add_status,
     _add_verify,
     _add_completion,
+    _add_retry,
 )
 
 

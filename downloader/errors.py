@@ -8,7 +8,7 @@ data the caller can act on rather than only a message::
     ├── ConfigError              problems: list[ConfigProblem] (file, line, key, message)
     ├── TransferError            retryable, url (always redacted)
     │   ├── HTTPStatusError      status, retry_after
-    │   ├── NetworkError         connection refused/reset, DNS, TLS     (retryable)
+    │   ├── NetworkError         connection refused/reset, DNS, TLS     (retryable), reached
     │   ├── StallTimeout         no byte for `stall` seconds             (retryable)
     │   ├── ProtocolViolation    bad Content-Range, short body, ...      (retryable)
     │   ├── ObjectChanged        the validator moved under a resume
@@ -22,6 +22,7 @@ data the caller can act on rather than only a message::
     │   ├── RemoteJobFailed      the platform says the job failed; message is its text
     │   ├── PollTimeout          the package was not ready within give_up_after
     │   └── MalformedResponse    the platform answered something we cannot read
+    ├── ItemCrashed              cause: an exception of no tree escaped an item's work (retryable)
     ├── StoreError
     │   ├── IllegalTransition    current, target
     │   └── LeaseLost            key, owner: another worker holds the item now
@@ -98,10 +99,17 @@ class HTTPStatusError(TransferError):
 
 
 class NetworkError(TransferError):
-    """Connection refused or reset, name resolution, TLS: the network failed us."""
+    """Connection refused or reset, name resolution, TLS: the network failed us.
 
-    def __init__(self, message: str, *, url: str | None = None, retryable: bool = True) -> None:
+    `reached` is False when no connection could be made at all (refused, no such
+    name, unreachable): a host that is down, rather than one that broke off.
+    """
+
+    def __init__(
+        self, message: str, *, url: str | None = None, retryable: bool = True, reached: bool = True
+    ) -> None:
         super().__init__(message, url=url, retryable=retryable)
+        self.reached = reached
 
 
 class StallTimeout(TransferError):
@@ -204,6 +212,23 @@ class PollTimeout(ProviderError):
 
 class MalformedResponse(ProviderError):
     """The platform's answer could not be understood."""
+
+
+class ItemCrashed(DownloaderError):
+    """An exception of no kind in this tree escaped while an item was worked: a defect,
+    or a server's answer that nobody foresaw.  Retryable (the next try may not meet it),
+    under the item's `[retry]` budget; `cause` is the original, traceback included."""
+
+    retryable = True
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {_shortened(str(cause))}")
+        self.cause = cause
+
+
+def _shortened(text: str, limit: int = 300) -> str:
+    # a foreign message may quote a whole answer (a 5,000-digit number, a page of HTML)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class StoreError(DownloaderError):

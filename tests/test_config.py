@@ -226,6 +226,13 @@ def test_a_group_readable_secret_file_is_a_warning_on_the_settings(tmp_path: Pat
             "must not be longer than max_interval (5m)",
         ),
         (
+            '[retry]\ninitial_delay = "1h"\n',
+            "retry.initial_delay",
+            2,
+            "must not be longer than max_delay (30m)",
+        ),
+        ("[retry]\nattempts = -1\n", "retry.attempts", 2, "must be at least 0 (got -1)"),
+        (
             '[providers.pixxel]\nauth_scheme = "Bearer"\n',
             "providers.pixxel.auth_scheme",
             2,

@@ -20,6 +20,7 @@ from downloader.config._schema import (
     ArchiveSettings,
     PixxelSettings,
     PollSettings,
+    RetrySettings,
     ScaleSettings,
     ServiceSettings,
     StateSettings,
@@ -95,6 +96,13 @@ def _check_poll(poll: PollSettings) -> Problems:
     return []
 
 
+def _check_retry(retry: RetrySettings) -> Problems:
+    if retry.initial_delay > retry.max_delay:
+        ceiling = format_duration(retry.max_delay)
+        return [("initial_delay", f"must not be longer than max_delay ({ceiling})")]
+    return []
+
+
 TABLES: dict[str, Table] = {
     "": Table({}, None),
     "archive": Table(
@@ -158,6 +166,15 @@ TABLES: dict[str, Table] = {
         },
         lambda v: PollSettings(**v),
         _check_poll,
+    ),
+    "retry": Table(
+        {
+            "attempts": Key(f.integer(0)),
+            "initial_delay": Key(f.duration()),
+            "max_delay": Key(f.duration()),
+        },
+        lambda v: RetrySettings(**v),
+        _check_retry,
     ),
     "service": Table(
         {

@@ -21,6 +21,7 @@ __all__ = [
     "PixxelSettings",
     "PollSettings",
     "ProvidersSettings",
+    "RetrySettings",
     "ScaleSettings",
     "ServiceSettings",
     "Settings",
@@ -136,6 +137,18 @@ class PollSettings:
     the item fails: a login page or a changed API does not heal by being asked for 48 h."""
 
 
+@dataclass(frozen=True)
+class RetrySettings:
+    """`[retry]`: how an item is tried again after a passing failure, in seconds."""
+
+    attempts: int = 8
+    """Tries of an item before it fails with its last error; 0 never gives up."""
+    initial_delay: float = 30.0
+    """Wait before the second try, doubled before each one after it."""
+    max_delay: float = 1800.0
+    """Ceiling of that wait, and of a server's Retry-After."""
+
+
 def _hostname() -> str:
     return socket.gethostname() or "localhost"
 
@@ -165,6 +178,7 @@ class Settings:
     providers: ProvidersSettings = field(default_factory=ProvidersSettings)
     transfer: TransferSettings = field(default_factory=TransferSettings)
     poll: PollSettings = field(default_factory=PollSettings)
+    retry: RetrySettings = field(default_factory=RetrySettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
     source: Path | None = None
     """The file these settings were read from; None when built in code."""

@@ -28,6 +28,7 @@ from aiohttp import web
 from downloader.emulator._corrupt import faults_for
 from downloader.emulator._filespec import FileSpec
 from downloader.emulator._items import package_name
+from downloader.emulator._malform import spoil
 from downloader.emulator._pixxel_catalog import CatalogDownloads, pixxel_error
 from downloader.emulator._pixxel_jobs import JobStates, wanted_statuses
 from downloader.emulator._pixxel_model import JobModel, build_jobs
@@ -125,7 +126,8 @@ class PixxelApi:
     async def list_jobs(self, request: web.Request) -> web.StreamResponse:
         """Every job of the workflow (no paging), each listing counted as a status answer.
 
-        The list names no single item: no `api_calls`, no throttle, no spoiling.
+        The list names no single item: no `api_calls`, no throttle, no item's spoiling
+        (`[emulator] job_list_malformed` spoils every list).
         """
         if not self.ctx.scenario.settings.job_lists:
             return pixxel_error(404, "not found")
@@ -138,6 +140,12 @@ class PixxelApi:
             if wanted is not None and self.states.upcoming_status(model) not in wanted:
                 continue
             listed.append(self.states.summary(model, self.states.count_listing(model)))
+        mode = self.ctx.scenario.settings.job_list_malformed
+        if mode is not None:  # `[emulator] job_list_malformed`
+            bad = spoil({"jobs": listed}, mode, "jobs")
+            return web.Response(
+                status=bad.status, body=bad.body, headers={"Content-Type": bad.content_type}
+            )
         return web.json_response({"jobs": listed})
 
     async def download_job(self, request: web.Request) -> web.StreamResponse:

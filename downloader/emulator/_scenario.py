@@ -16,6 +16,7 @@ in code from these dataclasses.  Example::
     job_lists = true                 # job-list routes (Pixxel, Scale v6); false: they 404
     scale_next_origin = "http://scale.internal:8000"  # Scale's page links name this
                                      # origin (a proxy that does not pass the host on)
+    # job_list_malformed = "huge_number"  # Pixxel's job lists spoiled as `malformed` below
 
     [[pixxel.job]]
     workflow_id = "wf-1"
@@ -70,7 +71,7 @@ Every item also takes these knobs:
 - `throttle = N`, `retry_after = "1"`: the first N API calls naming the item get
   429 with that `Retry-After`.
 - `malformed = "unknown_status" | "missing_field" | "wrong_type" | "truncated_json"
-  | "html_error" | "huge_body" | "login_page" | "huge_integer"` (and
+  | "html_error" | "huge_body" | "login_page" | "huge_integer" | "huge_number"` (and
   `malformed_times = N`, default -1: every time): the item's API answers are
   spoiled that way (see `_malform`).
 - `url_lifetime`: overrides the signed URL lifetime of this item's package.
@@ -108,6 +109,7 @@ class Malformed(StrEnum):
     HUGE_BODY = "huge_body"
     LOGIN_PAGE = "login_page"
     HUGE_INTEGER = "huge_integer"
+    HUGE_NUMBER = "huge_number"
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,7 @@ class Settings:
     scale_api_version: str = "v6"
     job_lists: bool = True
     scale_next_origin: str | None = None
+    job_list_malformed: Malformed | None = None
 
 
 @dataclass(frozen=True)

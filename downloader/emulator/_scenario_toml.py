@@ -94,6 +94,7 @@ def _settings(r: TableReader) -> Settings:
         scale_api_version=r.text("scale_api_version", d.scale_api_version),
         job_lists=r.flag("job_lists", d.job_lists),
         scale_next_origin=r.opt_text("scale_next_origin"),
+        job_list_malformed=_malformed(r, "job_list_malformed"),
     )
     r.finish()
     return settings
@@ -103,19 +104,22 @@ def _timing(r: TableReader, what: str) -> Timing:
     return Timing(r.integer(f"polls_until_{what}", 0), r.opt_number(f"seconds_until_{what}"))
 
 
+def _malformed(r: TableReader, key: str) -> Malformed | None:
+    text = r.opt_text(key)
+    if text is None:
+        return None
+    try:
+        return Malformed(text)
+    except ValueError:
+        r.problem(key, f"must be one of {', '.join(m.value for m in Malformed)}")
+        return None
+
+
 def _knobs(r: TableReader) -> Knobs:
-    malformed = r.opt_text("malformed")
-    mode: Malformed | None = None
-    if malformed is not None:
-        try:
-            mode = Malformed(malformed)
-        except ValueError:
-            choices = ", ".join(m.value for m in Malformed)
-            r.problem("malformed", f"must be one of {choices}")
     return Knobs(
         throttle=r.integer("throttle", 0),
         retry_after=r.text("retry_after", "1"),
-        malformed=mode,
+        malformed=_malformed(r, "malformed"),
         malformed_times=r.integer("malformed_times", -1),
         url_lifetime=r.opt_number("url_lifetime"),
         faults=r.table("faults").rest(),

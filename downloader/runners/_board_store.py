@@ -89,9 +89,16 @@ class BoardedStore:
         owner: str | None = None,
         error: str | None = None,
         archive_path: str | None = None,
+        counts: bool = False,
     ) -> ItemRecord:
         record = await self._store.transition(
-            key, target, now=now, owner=owner, error=error, archive_path=archive_path
+            key,
+            target,
+            now=now,
+            owner=owner,
+            error=error,
+            archive_path=archive_path,
+            counts=counts,
         )
         return self._seen([record])[0]
 
@@ -103,8 +110,11 @@ class BoardedStore:
         now: datetime,
         owner: str | None = None,
         error: str | None = None,
+        counts: bool = True,
     ) -> ItemRecord:
-        record = await self._store.schedule(key, next_attempt_at, now=now, owner=owner, error=error)
+        record = await self._store.schedule(
+            key, next_attempt_at, now=now, owner=owner, error=error, counts=counts
+        )
         return self._seen([record])[0]
 
     async def set_progress(

@@ -45,6 +45,7 @@ class Service:
             settings.providers, self.session, self.clock, settings.poll
         )
         self.worker.poll = settings.poll
+        self.worker.retry = settings.retry
 
 
 @asynccontextmanager
@@ -76,7 +77,10 @@ async def open_service(
             timeouts=settings.transfer.timeouts,
             # a wrong digest or size is repaired by the engine's re-downloads, within
             # the same budget as the repairs of a ZIP's members
-            retry=RetryPolicy(verify_attempts=settings.transfer.repair_attempts),
+            retry=RetryPolicy(
+                verify_attempts=settings.transfer.repair_attempts,
+                retry_after_cap=settings.retry.max_delay,
+            ),
             clock=clock,
             placement=placement,
         )
@@ -91,6 +95,7 @@ async def open_service(
             extract=settings.archive.extract,
             poll=settings.poll,
             repair_attempts=settings.transfer.repair_attempts,
+            retry=settings.retry,
         )
         if placement is not None:
             placement.start()

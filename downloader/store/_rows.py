@@ -36,6 +36,7 @@ __all__ = [
     "maybe_micros",
     "maybe_time",
     "package_from_row",
+    "plan_redefined",
     "plan_sync",
     "summaries_from_rows",
     "summarize",
@@ -52,7 +53,7 @@ ITEM_COLUMNS = (
 )
 SUMMARY_COLUMNS = (
     "key, provider, kind, state, bytes_done, bytes_total, error, archive_path, updated_at, "
-    "lease_owner, lease_expires_at"
+    "lease_owner, lease_expires_at, attempts, next_attempt_at"
 )
 PACKAGE_COLUMNS = "item_key, download_id, status, url_expires_at, data"
 ASSET_COLUMNS = "item_key, asset_key, name, url_hint, size, sha256, state, bytes_done"
@@ -114,7 +115,9 @@ def summaries_from_rows(rows: Iterable[Row]) -> list[ItemSummary]:
     """
     states = _STATES
     return [
-        ItemSummary(r[0], r[1], r[2], states[r[3]], r[4], r[5], r[6], r[7], r[8], r[9], r[10])
+        ItemSummary(
+            r[0], r[1], r[2], states[r[3]], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12]
+        )
         for r in rows
     ]
 
@@ -133,6 +136,8 @@ def summarize(record: ItemRecord) -> ItemSummary:
         updated_micros=to_micros(record.updated_at),
         lease_owner=record.lease_owner,
         lease_expires_micros=maybe_micros(record.lease_expires_at),
+        attempts=record.attempts,
+        next_attempt_micros=maybe_micros(record.next_attempt_at),
     )
 
 
@@ -165,6 +170,24 @@ def asset_from_row(row: Row, segments: Sequence[Row]) -> AssetRecord:
 def event_from_row(row: Row) -> EventRecord:
     """An `EventRecord` from a row in `EVENT_COLUMNS` order."""
     return EventRecord(item_key=row[0], at=from_micros(row[1]), kind=row[2], detail=row[3])
+
+
+def plan_redefined(
+    known: Mapping[str, str | None], wanted: Mapping[str, str | None]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(keys whose definition changed, keys whose definition is only to be recorded),
+    given each known key's stored definition and each wanted key's current one.
+
+    A stored None is a row written before definitions were kept: it is filled in,
+    not taken for a change, so an upgrade does not start every item over.
+    """
+    changed: list[str] = []
+    recorded: list[str] = []
+    for key, definition in wanted.items():
+        if key not in known or definition == known[key]:
+            continue
+        (recorded if known[key] is None else changed).append(key)
+    return tuple(sorted(changed)), tuple(sorted(recorded))
 
 
 def plan_sync(known: Mapping[str, bool], wanted: set[str]) -> SyncResult:

@@ -51,6 +51,7 @@ from downloader.transfer._checkpoint import (
     current_boot_id,
     work_files_for,
 )
+from downloader.transfer._connect import describe_connect_failure
 from downloader.transfer._digests import (
     ExpectedDigest,
     MultiHasher,
@@ -158,18 +159,27 @@ class _Restart(Exception):
 
 
 class _RetryBudget:
-    """Counts retryable failures without progress; sleeps the backoff or gives up."""
+    """Counts retryable failures without progress; sleeps the backoff or gives up.
+
+    A host that could not be reached at all before this budget saw progress is not
+    waited for here: the failure goes to the item's own `[retry]` schedule, which
+    frees the slot and spaces the tries of a host that is down.
+    """
 
     def __init__(self, transfer: _Transfer) -> None:
         self._t = transfer
         self.attempts = 0
+        self.ever_progressed = False
 
     def progressed(self) -> None:
         self.attempts = 0
+        self.ever_progressed = True
 
     async def pause(self, exc: TransferError) -> None:
         engine = self._t.e
         if not exc.retryable:
+            raise exc
+        if isinstance(exc, NetworkError) and not exc.reached and not self.ever_progressed:
             raise exc
         self.attempts += 1
         if self.attempts > engine.retry.attempts:
@@ -180,6 +190,7 @@ class _RetryBudget:
             base=engine.retry.backoff_base,
             cap=engine.retry.backoff_cap,
             rand=engine._rand,
+            retry_after_cap=engine.retry.retry_after_cap,
         )
         log.info("transfer.retry", key=self._t.request.key, error=str(exc), delay=round(delay, 3))
         await engine._clock.sleep(delay)
@@ -740,6 +751,9 @@ class _Transfer:
                 raise NetworkError(
                     describe_tls_failure(exc), url=redact_url(url), retryable=False
                 ) from None
+            except aiohttp.ClientConnectorError as exc:  # nothing reached: refused, DNS
+                text = describe_connect_failure(exc.os_error.errno, f"{type(exc).__name__}: {exc}")
+                raise NetworkError(text, url=redact_url(url), reached=False) from None
             except aiohttp.ClientError as exc:
                 raise NetworkError(f"{type(exc).__name__}: {exc}", url=redact_url(url)) from None
             if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
