@@ -27,7 +27,8 @@ data the caller can act on rather than only a message::
     │   └── LeaseLost            key, owner: another worker holds the item now
     └── ArchiveError             a bag could not be assembled or failed its audit
         ├── CorruptMember        member, expected, actual: a ZIP member's CRC-32 is wrong
-        └── FilesystemError      errno, path: the disk refused (read-only, gone, full)
+        ├── FilesystemError      errno, path: the disk refused (read-only, gone, full)
+        └── PlantedLink          path, root: a link below the archive root, never followed
 
 `retryable` is the single bit the retry loops look at; everything else is for
 people and logs.
@@ -257,3 +258,18 @@ class FilesystemError(ArchiveError):
         self.path = path
         self.errno = errno
         self.retryable = retryable
+
+
+class PlantedLink(ArchiveError):
+    """A symbolic link below the archive root where a file or folder of ours belongs.
+
+    Never followed: anyone who can write below the root could point it anywhere.
+    Not retryable, as the link stays until someone removes it.
+    """
+
+    def __init__(self, path: str, root: str) -> None:
+        super().__init__(
+            f"{path} below the archive root {root} is a symbolic link; not following it"
+        )
+        self.path = path
+        self.root = root

@@ -17,7 +17,7 @@ import contextlib
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -39,6 +39,7 @@ from downloader.errors import (
     URLExpired,
     VerificationError,
 )
+from downloader.jail import Jail
 from downloader.transfer._backoff import (
     RetryVerdict,
     classify_status,
@@ -323,9 +324,13 @@ class TransferEngine:
         checkpoint_interval: float = 0.5,
         space: SpaceGuard | None = None,
         placement: CpuPlacement | None = None,
+        jail: Jail | None = None,
     ) -> None:
         self._session = session
         self.partial_root = partial_root
+        # every file the engine makes lies below the archive root: walked from there,
+        # a link planted on the way is refused, never followed
+        self.jail = jail or Jail(partial_root.parent)
         self.limits = limits or Limits()
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
@@ -368,7 +373,8 @@ class TransferEngine:
         it when given (called once, just before the verified file is moved there).
         """
         async with self._files:
-            transfer = _Transfer(self, request, work_files_for(self.partial_root, request.key))
+            files = work_files_for(self.partial_root, request.key, self.jail)
+            transfer = _Transfer(self, request, files)
             return await transfer.run(dest_dir, rename)
 
 
@@ -471,7 +477,7 @@ class _Transfer:
             first = await self._probe()
         assert self.cp is not None
         self._note_size(self.cp.total)
-        self.data = DataFile.open(self.files.data)
+        self.data = DataFile.open_in(self.files.jail, self.files.data_rel)
         self.front = PrefixHash(MultiHasher(a for a, _, _ in self._expected_tuples()))
         segments = self.cp.segments
         pending = [s for s in segments if not s.done]
@@ -949,6 +955,12 @@ class _Transfer:
             await anyio.to_thread.run_sync(self.front.catch_up, self.data, end)
 
     # ---- the end: verify, then promote -------------------------------------
+    def _place(self, final: Path) -> tuple[Jail, PurePosixPath]:
+        """`final` in the jail of the archive root, or (outside it) in its own folder's."""
+        if self.e.jail.contains(final):
+            return self.e.jail, self.e.jail.relative(final)
+        return Jail(final.parent), PurePosixPath(final.name)
+
     async def _finish(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
         assert self.cp is not None
         assert self.data is not None
@@ -981,7 +993,7 @@ class _Transfer:
 
         def promote_and_clean() -> bytes:
             head = data.read_at(0, HEAD_BYTES)
-            promote(data, self.files.data, final)
+            promote(data, (self.files.jail, self.files.data_rel), self._place(final))
             self.files.reset()  # the checkpoint, if one was saved
             return head
 
