@@ -70,6 +70,17 @@ class Jail:
             return False
         return True
 
+    @contextlib.contextmanager
+    def _named(self, relative: Relative) -> Iterator[None]:
+        """An OSError raised inside names the whole path, not the bare name of a `dir_fd` call."""
+        try:
+            yield
+        except OSError as exc:
+            if not (isinstance(exc.filename, str) and os.path.isabs(exc.filename)):
+                exc.filename = os.path.normpath(self.root / relative)
+                exc.filename2 = None
+            raise
+
     # --- folders --------------------------------------------------------------------
 
     def open_dir(self, relative: Relative, *, create: bool = False) -> int:
@@ -83,7 +94,8 @@ class Jail:
                 walked /= name
                 parent, fd = fd, -1
                 try:
-                    fd = self._step(parent, name, walked, create=create)
+                    with self._named(walked):
+                        fd = self._step(parent, name, walked, create=create)
                 finally:
                     os.close(parent)
         except BaseException:
@@ -142,7 +154,10 @@ class Jail:
         self, relative: Relative, flags: int, mode: int = 0o640, *, create_parents: bool = False
     ) -> int:
         """`os.open` of `relative` with `O_NOFOLLOW`, its folders walked without following."""
-        with self.parent_of(relative, create=create_parents) as (parent, name):
+        with (
+            self.parent_of(relative, create=create_parents) as (parent, name),
+            self._named(relative),
+        ):
             try:
                 return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=parent)
             except OSError as exc:
@@ -156,7 +171,7 @@ class Jail:
 
     def write_atomically(self, relative: Relative, data: bytes) -> None:
         """Replace the file at `relative` with `data` in one rename (no fsync)."""
-        with self.parent_of(relative, create=True) as (parent, name):
+        with self.parent_of(relative, create=True) as (parent, name), self._named(relative):
             tmp = PurePosixPath(name).with_suffix(".tmp").name
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp, dir_fd=parent)  # a link left there is removed, not followed
@@ -169,7 +184,7 @@ class Jail:
     def lstat(self, relative: Relative) -> os.stat_result | None:
         """What is at `relative` itself (a link is not followed); None when nothing is."""
         try:
-            with self.parent_of(relative) as (parent, name):
+            with self.parent_of(relative) as (parent, name), self._named(relative):
                 return os.stat(name, dir_fd=parent, follow_symlinks=False)
         except FileNotFoundError:
             return None
@@ -177,7 +192,7 @@ class Jail:
     def unlink(self, relative: Relative) -> None:
         """Remove the file (or link) at `relative`, if any; a link is removed, not followed."""
         try:
-            with self.parent_of(relative) as (parent, name):
+            with self.parent_of(relative) as (parent, name), self._named(relative):
                 os.unlink(name, dir_fd=parent)
         except FileNotFoundError:
             return
@@ -186,7 +201,7 @@ class Jail:
         """Remove the folder at `relative` and everything in it, by descriptors; a link at
         its place is removed, never followed.  Nothing there: nothing done."""
         try:
-            with self.parent_of(relative) as (parent, name):
+            with self.parent_of(relative) as (parent, name), self._named(relative):
                 mode = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
                 if stat.S_ISDIR(mode):
                     shutil.rmtree(name, dir_fd=parent)
@@ -221,6 +236,7 @@ class Jail:
         with (
             self.parent_of(source) as (src_dir, src_name),
             destination.parent_of(target, create=True) as (dst_dir, dst_name),
+            destination._named(target),
         ):
             before = os.stat(src_name, dir_fd=src_dir, follow_symlinks=False)
             if not (stat.S_ISREG(before.st_mode) or stat.S_ISDIR(before.st_mode)):

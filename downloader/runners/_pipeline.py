@@ -25,8 +25,10 @@ from downloader.clock import Clock
 from downloader.config import PollSettings
 from downloader.errors import ArchiveError, DownloaderError, FilesystemError
 from downloader.items import ItemRef
+from downloader.jail import Jail
 from downloader.providers import Provider
 from downloader.providers._poll import Parked, Turn, polling_turn
+from downloader.runners._adoption import adopt_archived_bag
 from downloader.runners._records import StoreListener, StoreMemo
 from downloader.store import ItemState, StateStore
 from downloader.store._models import AssetRecord, AssetState
@@ -57,6 +59,7 @@ class ItemWorker:
         self.engine = engine
         self.providers = providers
         self.root = archive_root
+        self.jail = Jail(archive_root)
         self.clock = clock
         self.owner = owner
         self.retry_delay = retry_delay
@@ -142,6 +145,9 @@ class ItemWorker:
             raise DownloaderError(f"provider {ref.provider!r} is not configured")
         memo = StoreMemo(self.store, ref.key, self.clock)
         listener = StoreListener(self.store, ref.key, self.owner, self.clock, state, turn)
+        adopted = await adopt_archived_bag(self.store, self.jail, ref, listener)
+        if adopted is not None:  # a crash after its rename, or a lost state database
+            return adopted
         # only the platform's answers park the item: a signed URL refreshed during the
         # download is waited for in the turn, with the bytes already fetched at hand
         with polling_turn(turn):

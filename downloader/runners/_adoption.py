@@ -1,0 +1,64 @@
+"""An item whose complete bag is already at its final path is archived, not fetched again.
+
+The shell around `archive.adoption_of`: it asks the archive, walks the item through
+the allowed transitions to archived, cleans what the item left under `.partial/`,
+and says so in the log (`archive.bag_adopted`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import anyio
+import structlog
+
+from downloader.archive import item_path, staging_path
+from downloader.archive._adopt import adoption_of, steps_to
+from downloader.errors import PlantedLink
+from downloader.items import ItemRef
+from downloader.jail import Jail
+from downloader.runners._records import StoreListener
+from downloader.store import ItemState, StateStore
+from downloader.store._models import AssetState
+
+__all__ = ["adopt_archived_bag"]
+
+log = structlog.get_logger("downloader.archive")
+
+
+async def adopt_archived_bag(
+    store: StateStore, jail: Jail, ref: ItemRef, listener: StoreListener
+) -> Path | None:
+    """Take the bag at `ref`'s final path as its archive if it is `ref`'s complete bag;
+    returns its path then, else None (and nothing changed)."""
+    final = item_path(ref)
+    # one lstat for the usual case of nothing there yet: no store query
+    if await anyio.to_thread.run_sync(_absent, jail, final):
+        return None
+    current = await listener.current()
+    if current is None:
+        return None
+    expected = {
+        asset.name: (asset.size or 0, asset.sha256)
+        for asset in await store.assets(ref.key)
+        if asset.state is AssetState.DONE and asset.sha256
+    }
+    how = await anyio.to_thread.run_sync(adoption_of, jail, final, ref.key, expected)
+    if how is None:
+        return None
+    where = jail.root / final
+    for step in steps_to(current, ItemState.ARCHIVED):
+        archived = step is ItemState.ARCHIVED
+        await listener.move(step, archive_path=str(where) if archived else None)
+    # a staging folder left beside the bag (by a crash after its rename there is none,
+    # but an earlier attempt's may be): its files are in the adopted bag
+    await anyio.to_thread.run_sync(jail.rmtree, staging_path(ref))
+    log.info("archive.bag_adopted", item=ref.key, path=str(where), how=how)
+    return where
+
+
+def _absent(jail: Jail, final: PurePosixPath) -> bool:
+    try:
+        return jail.lstat(final) is None
+    except (OSError, PlantedLink):  # the usual path says what is wrong there
+        return True
