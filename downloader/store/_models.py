@@ -164,3 +164,6 @@ class SyncResult:
     """Marked inactive; their rows and archived data stay."""
     reactivated: tuple[str, ...] = ()
     """Back in the watchlist; failed ones start over as waiting."""
+    refused: tuple[tuple[str, str], ...] = ()
+    """(key, reason) of listed items not added: the bag of each would lie inside
+    another item's bag or hold one (see `archive.nesting_refusals`)."""

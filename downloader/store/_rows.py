@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from downloader.archive._layout import nesting_refusals
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
     AssetRecord,
@@ -168,9 +169,17 @@ def event_from_row(row: Row) -> EventRecord:
 
 
 def plan_sync(known: Mapping[str, bool], wanted: set[str]) -> SyncResult:
-    """What to change so that exactly `wanted` is active; `known` maps key -> active."""
+    """What to change so that exactly `wanted` is active; `known` maps key -> active.
+
+    A new key whose bag would nest with another item's (one id the other's parent
+    folder) is refused, in the same transaction as the rest of the sync, so two
+    processes cannot each add one half of such a pair.
+    """
+    new = wanted - known.keys()
+    refused = nesting_refusals(new, known.keys())
     return SyncResult(
-        added=tuple(sorted(wanted - known.keys())),
+        added=tuple(sorted(new - refused.keys())),
         removed=tuple(sorted(k for k, active in known.items() if active and k not in wanted)),
         reactivated=tuple(sorted(k for k, active in known.items() if not active and k in wanted)),
+        refused=tuple(sorted(refused.items())),
     )
