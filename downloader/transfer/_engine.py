@@ -478,6 +478,7 @@ class _Transfer:
         assert self.cp is not None
         self._note_size(self.cp.total)
         self.data = DataFile.open_in(self.files.jail, self.files.data_rel)
+        first = await self._room_for_rest(first)
         self.front = PrefixHash(MultiHasher(a for a, _, _ in self._expected_tuples()))
         segments = self.cp.segments
         pending = [s for s in segments if not s.done]
@@ -513,6 +514,28 @@ class _Transfer:
                         await self._report()
         await self._report()
         return await self._finish(dest_dir, rename)
+
+    async def _room_for_rest(self, first: _Slot | None) -> _Slot | None:
+        """Room for every byte the file still needs, when its size is known, before the
+        first write: a file larger than the free space waits here (no connection held
+        open meanwhile) instead of filling the disk first; one that never fits fails."""
+        assert self.cp is not None
+        total = self.cp.total if self.cp.total is not None else self.request.expected_size
+        if total is None:
+            return first
+        need = max(0, total - sum(s.pos - s.start for s in self.cp.segments))
+        if self.e.space.has_room(need):
+            return first
+        if first is not None:
+            first.release()
+        try:
+            await self.e.space.room_for_file(need, self.request.on_wait, key=self.request.key)
+        except BaseException:  # a file that never fits, or a stop while waiting
+            if self.data is not None:
+                self.data.close()
+                self.data = None
+            raise
+        return None
 
     def _is_small(self) -> bool:
         """A file of at most `INLINE_HASH` bytes: hashed on the loop, its cursors unsaved."""
