@@ -83,8 +83,9 @@ class Jail:
 
     # --- folders --------------------------------------------------------------------
 
-    def open_dir(self, relative: Relative, *, create: bool = False) -> int:
-        """A descriptor of the folder at `relative`, made (durably) if `create`."""
+    def open_dir(self, relative: Relative, *, create: bool = False, durable: bool = False) -> int:
+        """A descriptor of the folder at `relative`, made if `create` (each new folder's
+        entry fsynced with `durable`)."""
         if create:  # the root and the folders above it are the operator's, trusted
             os.makedirs(self.root, 0o750, exist_ok=True)
         fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -95,7 +96,7 @@ class Jail:
                 parent, fd = fd, -1
                 try:
                     with self._named(walked):
-                        fd = self._step(parent, name, walked, create=create)
+                        fd = self._step(parent, name, walked, create=create, durable=durable)
                 finally:
                     os.close(parent)
         except BaseException:
@@ -104,7 +105,9 @@ class Jail:
             raise
         return fd
 
-    def _step(self, parent: int, name: str, walked: PurePosixPath, *, create: bool) -> int:
+    def _step(
+        self, parent: int, name: str, walked: PurePosixPath, *, create: bool, durable: bool
+    ) -> int:
         """Open the folder `name` below `parent` without following it."""
         try:
             try:
@@ -114,7 +117,8 @@ class Jail:
                     raise
             with contextlib.suppress(FileExistsError):
                 os.mkdir(name, 0o750, dir_fd=parent)
-                os.fsync(parent)  # the new folder's entry survives a power cut
+                if durable:  # the new folder's entry survives a power cut
+                    os.fsync(parent)
             return os.open(name, _DIR, dir_fd=parent)
         except OSError as exc:
             self._raise_if_link(exc, parent, name, walked)
@@ -131,21 +135,26 @@ class Jail:
             raise PlantedLink(str(walked), str(self.root)) from exc
 
     @contextlib.contextmanager
-    def folder(self, relative: Relative, *, create: bool = False) -> Iterator[int]:
+    def folder(
+        self, relative: Relative, *, create: bool = False, durable: bool = False
+    ) -> Iterator[int]:
         """`open_dir` as a context: the descriptor is closed on the way out."""
-        fd = self.open_dir(relative, create=create)
+        fd = self.open_dir(relative, create=create, durable=durable)
         try:
             yield fd
         finally:
             os.close(fd)
 
     @contextlib.contextmanager
-    def parent_of(self, relative: Relative, *, create: bool = False) -> Iterator[tuple[int, str]]:
+    def parent_of(
+        self, relative: Relative, *, create: bool = False, durable: bool = False
+    ) -> Iterator[tuple[int, str]]:
         """The descriptor of the folder holding `relative`, and its last part's name."""
         parts = _parts(relative)
         if not parts:
             raise ValueError("the archive root has no parent in the jail")
-        with self.folder(PurePosixPath(*parts[:-1]) if parts[:-1] else ".", create=create) as fd:
+        above = PurePosixPath(*parts[:-1]) if parts[:-1] else "."
+        with self.folder(above, create=create, durable=durable) as fd:
             yield fd, parts[-1]
 
     # --- files ----------------------------------------------------------------------
@@ -224,18 +233,20 @@ class Jail:
         into: Jail | None = None,
         replace: bool = False,
         sync: bool = True,
+        sync_source: bool = True,
     ) -> None:
         """Move the file or folder at `source` to `target` (below `into`'s root if given).
 
         The source must be a real file or folder, never a link; the target's folders
         are walked without following and made when missing.  Without `replace`, an
-        entry at the target is refused (`FileExistsError`).  With `sync`, both
-        folders are fsynced after the move.
+        entry at the target is refused (`FileExistsError`).  With `sync`, the target's
+        new folders and its folder after the move are fsynced, and with `sync_source`
+        too the source's folder (unless it is the same).
         """
         destination = into or self
         with (
             self.parent_of(source) as (src_dir, src_name),
-            destination.parent_of(target, create=True) as (dst_dir, dst_name),
+            destination.parent_of(target, create=True, durable=sync) as (dst_dir, dst_name),
             destination._named(target),
         ):
             before = os.stat(src_name, dir_fd=src_dir, follow_symlinks=False)
@@ -257,7 +268,7 @@ class Jail:
                 raise PlantedLink(str(source), str(self.root))
             if sync:
                 os.fsync(dst_dir)
-                if not os.path.sameopenfile(src_dir, dst_dir):
+                if sync_source and not os.path.sameopenfile(src_dir, dst_dir):
                     os.fsync(src_dir)
 
     # --- reading a tree -------------------------------------------------------------

@@ -17,13 +17,14 @@ from pathlib import Path
 import anyio
 import pytest
 
-from downloader.archive import BagBuilder, item_path, staging_path
+from downloader.archive import BagBuilder, ProblemKind, item_path, staging_path, verify_bag
 from downloader.archive._layout import REPLACED_DIR
 from downloader.clock import FakeClock
 from downloader.emulator._content import SeededContent
 from downloader.emulator._files import FileSpec, RunningHost
 from downloader.errors import ArchiveError, PlantedLink
 from downloader.items import ItemRef
+from downloader.jail import Jail
 from downloader.store import ItemState
 from downloader.transfer import AssetRequest
 from downloader.transfer._checkpoint import Checkpoint, WorkFiles, current_boot_id, work_files_for
@@ -265,3 +266,23 @@ async def test_verify_reports_a_planted_provider_link_and_does_not_walk_into_it(
     assert done.returncode == 1, done.stdout + done.stderr
     assert "unsafe" in done.stdout
     assert "link" in done.stdout
+
+
+@pytest.mark.parametrize("planted", ["bag", "data"])
+async def test_verify_reports_a_bag_or_its_data_folder_swapped_for_a_link(
+    tmp_path: Path, outside: Path, planted: str
+) -> None:
+    root = tmp_path / "archive"
+    builder = BagBuilder.in_archive(root, PIXXEL, clock=FakeClock())
+    put(builder, "a.bin", b"payload")
+    final = await builder.finish(root / item_path(PIXXEL))
+    swapped = final if planted == "bag" else final / "data"
+    os.rename(swapped, outside / "copy")
+    os.symlink(outside / "copy", swapped)
+
+    audit = verify_bag(final, jail=Jail(root))
+
+    assert not audit.ok
+    assert not audit.bag_missing
+    assert {p.kind for p in audit.problems} >= {ProblemKind.UNSAFE}
+    assert audit.files_checked == 0  # nothing behind the link was read as the bag's

@@ -289,7 +289,9 @@ def verify_bag(path: Path, *, jail: Jail | None = None) -> BagAudit:
         found_bag = None
     except OSError:
         found_bag = None
-    if found_bag is None or not stat.S_ISDIR(found_bag.st_mode):
+    if found_bag is not None and stat.S_ISLNK(found_bag.st_mode):
+        audit.note(ProblemKind.UNSAFE, ".", "the bag's folder is a link; not followed")
+    elif found_bag is None or not stat.S_ISDIR(found_bag.st_mode):
         if not audit.problems:
             audit.note(ProblemKind.MISSING, ".", "no bag folder there")
     elif audit.read_declaration():

@@ -32,8 +32,9 @@ async def adopt_archived_bag(
     """Take the bag at `ref`'s final path as its archive if it is `ref`'s complete bag;
     returns its path then, else None (and nothing changed)."""
     final = item_path(ref)
-    # one lstat for the usual case of nothing there yet: no store query
-    if await anyio.to_thread.run_sync(_absent, jail, final):
+    # the usual case, nothing there yet, costs a few system calls on the loop (a thread
+    # would cost more) and no store query
+    if _absent(jail, final):
         return None
     current = await listener.current()
     if current is None:

@@ -137,4 +137,8 @@ def promote(
     finally:
         data.close()
     (source_jail, source_path), (final_jail, final_path) = source, final
-    source_jail.rename(source_path, final_path, into=final_jail, replace=True)
+    # the bag's folders, made here the first time, are made durable by the bag's finish;
+    # the source's folder holds nothing a crash could lose
+    with final_jail.folder(final_path.parent, create=True):
+        pass
+    source_jail.rename(source_path, final_path, into=final_jail, replace=True, sync_source=False)
