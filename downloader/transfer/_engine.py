@@ -407,6 +407,7 @@ class _Transfer:
         try:
             return await self._run(dest_dir, rename)
         finally:
+            self.e.space.release(self.request.key)
             if self.large and self.e.placement is not None:
                 self.large = False
                 self.e.placement.large_ended()
@@ -524,7 +525,7 @@ class _Transfer:
         if total is None:
             return first
         need = max(0, total - sum(s.pos - s.start for s in self.cp.segments))
-        if self.e.space.has_room(need):
+        if self.e.space.reserve(need, key=self.request.key):
             return first
         if first is not None:
             first.release()

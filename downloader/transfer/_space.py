@@ -14,6 +14,8 @@ Before the first byte of a file whose size is known, `room_for_file` asks for ro
 for all of it: a file larger than the free space waits (with that reason) before it
 writes anything, rather than filling the disk down to the minimum and waiting
 there, and a file that could not fit even on the empty filesystem fails at once.
+The room granted is promised to that transfer until it is written: other transfers
+count it as taken, so two files that each fit alone do not fill the disk together.
 
 `shortfall`, `can_ever_fit` and `is_disk_full` are the pure decisions; the rest is
 the shell.
@@ -94,31 +96,47 @@ class SpaceGuard:
         self._clock = clock
         self._measure = measure
         self._capacity = capacity
+        self._reserved: dict[str, int] = {}
+        """Per transfer (by key): the bytes its file still needs, promised by `reserve`."""
 
-    def _free(self) -> int | None:
+    def _free(self, key: str | None = None) -> int | None:
+        """The free bytes, less what other transfers than `key`'s were promised."""
         try:
-            return self._measure(self.path)
+            free = self._measure(self.path)
         except OSError:
             return None  # the folder is gone or unreadable: the write itself will say why
+        if key is None:
+            return free
+        return free - sum(n for other, n in self._reserved.items() if other != key)
 
     async def room_for(self, need: int, notify: Notify | None = None, *, key: str = "") -> None:
         """Return once `need` more bytes leave at least `minimum` free; wait until then."""
-        free = self._free()
+        free = self._free(key)
         if free is None or not shortfall(free, need, self.minimum):
             return
         await self._wait(need, free, notify, key=key, reason="low")
 
-    def has_room(self, need: int) -> bool:
-        """Whether `need` more bytes leave at least `minimum` free now (unknown: yes)."""
-        free = self._free()
-        return free is None or not shortfall(free, need, self.minimum)
+    def reserve(self, need: int, *, key: str) -> bool:
+        """Promise the `need` bytes a file of transfer `key` still needs, if they fit above
+        `minimum` besides every other promise; whether they did.  Each write of `key`
+        uses up its promise, and `release` drops what is left of it."""
+        free = self._free(key)
+        if free is not None and shortfall(free, need, self.minimum):
+            return False
+        self._reserved[key] = need
+        return True
+
+    def release(self, key: str) -> None:
+        """Transfer `key` writes no more: its promise, if any, is given back."""
+        self._reserved.pop(key, None)
 
     async def room_for_file(
         self, need: int, notify: Notify | None = None, *, key: str = ""
     ) -> None:
         """Before writing a file that still needs `need` bytes: return once all of them fit
-        above `minimum`, waiting (and saying why) until then; raise `FilesystemError`
-        (ENOSPC, not retryable) when they could not fit even on the empty filesystem."""
+        above `minimum` (and are promised to `key`, as by `reserve`), waiting and saying
+        why until then; raise `FilesystemError` (ENOSPC, not retryable) when they could
+        not fit even on the empty filesystem."""
         try:
             capacity = self._capacity(self.path)
         except OSError:
@@ -131,10 +149,9 @@ class SpaceGuard:
                 errno=errno.ENOSPC,
                 retryable=False,
             )
-        free = self._free()
-        if free is None or not shortfall(free, need, self.minimum):
-            return
-        await self._wait(need, free, notify, key=key, reason="file")
+        while not self.reserve(need, key=key):
+            free = self._free(key)
+            await self._wait(need, 0 if free is None else free, notify, key=key, reason="file")
 
     async def write(
         self,
@@ -153,6 +170,8 @@ class SpaceGuard:
         while True:
             try:
                 await anyio.to_thread.run_sync(write)
+                if key in self._reserved:
+                    self._reserved[key] = max(0, self._reserved[key] - need)
                 return
             except OSError as exc:
                 if not is_disk_full(exc):
@@ -186,7 +205,7 @@ class SpaceGuard:
         started = self._clock.monotonic()
         while True:
             await self._clock.sleep(self.interval)
-            now_free = self._free()
+            now_free = self._free(key)
             if now_free is None or not shortfall(now_free, need, minimum):
                 break
         log.info(
