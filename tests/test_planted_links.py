@@ -25,11 +25,12 @@ from downloader.emulator._files import FileSpec, RunningHost
 from downloader.errors import ArchiveError, PlantedLink
 from downloader.items import ItemRef
 from downloader.jail import Jail
-from downloader.store import ItemState
+from downloader.store import ItemState, open_store
 from downloader.transfer import AssetRequest
 from downloader.transfer._checkpoint import Checkpoint, WorkFiles, current_boot_id, work_files_for
 from downloader.transfer._plan import Segment
 from tests.support.engine import make_engine
+from tests.support.once import once_against
 from tests.support.worker import http_harness, http_item
 
 MiB = 1 << 20
@@ -286,3 +287,34 @@ async def test_verify_reports_a_bag_or_its_data_folder_swapped_for_a_link(
     assert not audit.bag_missing
     assert {p.kind for p in audit.problems} >= {ProblemKind.UNSAFE}
     assert audit.files_checked == 0  # nothing behind the link was read as the bag's
+
+
+PIXXEL_SCENARIO = """
+[emulator]
+seed = 12
+pixxel_api_key = "px-links-key-123"
+
+[[pixxel.job]]
+workflow_id = "wf-l"
+job_id = "job-l"
+polls_until_done = 1
+polls_until_ready = 1
+files = [{ name = "scene.tif", size = 300000 }]
+"""
+
+
+async def test_a_pixxel_job_under_a_link_at_its_workflow_folder_is_not_filed_outside(
+    tmp_path: Path, outside: Path
+) -> None:
+    jobs = tmp_path / "archive" / "pixxel" / "jobs"
+    jobs.mkdir(parents=True)
+    os.symlink(outside, jobs / "wf-l")
+    before = snapshot(outside)
+    async with (
+        once_against(tmp_path, PIXXEL_SCENARIO) as (_, settings),
+        open_store(settings.state.url) as store,
+    ):
+        (record,) = await store.list_items()
+    assert record.state is ItemState.FAILED
+    assert "symbolic link" in (record.error or "")
+    assert snapshot(outside) == before
