@@ -23,6 +23,7 @@ from downloader.emulator._files import FileSpec, RunningHost
 from downloader.items import ItemRef
 from downloader.store import ItemState
 from downloader.store._models import AssetRecord, AssetState
+from downloader.transfer._checkpoint import work_files_for
 from tests.support.worker import OWNER, http_harness, http_item
 
 SHA = "a" * 64
@@ -69,15 +70,24 @@ async def test_a_bag_renamed_before_a_kill_is_adopted_with_no_refetch(
         await store.save_asset(record, now=now)
         await store.release(OWNER, ref.key)
         served_before = fetches(file_host, "/k/a.bin")
+        # what an older attempt may have left: a staging folder, the asset's work files
+        (root / staging_path(ref) / "data").mkdir(parents=True)
+        leftover = work_files_for(root / ".partial", "a.bin")
+        leftover.data.write_bytes(b"partial")
+        leftover.checkpoint.write_text("{}")
 
         assert await harness.work(ref) is ItemState.ARCHIVED
         item = await store.get(ref.key)
+        events = [(e.kind, e.detail) for e in await store.events(ref.key)]
 
     assert fetches(file_host, "/k/a.bin") == served_before
     assert item is not None
     assert item.archive_path == str(bag)
+    assert any(kind == "adopted" and "recorded" in detail for kind, detail in events), events
     assert replaced(root) == []
     assert not (root / staging_path(ref)).exists()
+    assert not leftover.data.exists()
+    assert not leftover.checkpoint.exists()
     bagit.Bag(str(bag)).validate()
 
 
@@ -101,11 +111,15 @@ async def test_after_state_loss_good_bags_are_adopted_and_a_damaged_one_fetched_
     async with http_harness(tmp_path, root) as harness:
         assert await harness.work(good) is ItemState.ARCHIVED
         assert await harness.work(bad) is ItemState.ARCHIVED
+        good_events = [e.kind for e in await harness.store.events(good.key)]
+        bad_events = [e.kind for e in await harness.store.events(bad.key)]
 
     assert fetches(file_host, "/s/good.bin") == before["/s/good.bin"]
     assert fetches(file_host, "/s/bad.bin") > before["/s/bad.bin"]
     bagit.Bag(str(root / item_path(good))).validate()
     bagit.Bag(str(root / item_path(bad))).validate()
+    assert "adopted" in good_events
+    assert "adopted" not in bad_events
     aside = replaced(root)
     assert len(aside) == 1  # only the damaged bag was moved aside, kept as it was
     assert (aside[0] / "data" / "bad.bin").read_bytes() == bytes(data)

@@ -7,6 +7,8 @@ and says so in the log (`archive.bag_adopted`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 import anyio
@@ -14,12 +16,14 @@ import structlog
 
 from downloader.archive import item_path, staging_path
 from downloader.archive._adopt import adoption_of, steps_to
+from downloader.archive._layout import PARTIAL_DIR
 from downloader.errors import PlantedLink
 from downloader.items import ItemRef
 from downloader.jail import Jail
 from downloader.runners._records import StoreListener
 from downloader.store import ItemState, StateStore
 from downloader.store._models import AssetState
+from downloader.transfer._checkpoint import work_files_for
 
 __all__ = ["adopt_archived_bag"]
 
@@ -27,7 +31,11 @@ log = structlog.get_logger("downloader.archive")
 
 
 async def adopt_archived_bag(
-    store: StateStore, jail: Jail, ref: ItemRef, listener: StoreListener
+    store: StateStore,
+    jail: Jail,
+    ref: ItemRef,
+    listener: StoreListener,
+    now: Callable[[], datetime],
 ) -> Path | None:
     """Take the bag at `ref`'s final path as its archive if it is `ref`'s complete bag;
     returns its path then, else None (and nothing changed)."""
@@ -39,23 +47,31 @@ async def adopt_archived_bag(
     current = await listener.current()
     if current is None:
         return None
+    assets = await store.assets(ref.key)
     expected = {
         asset.name: (asset.size or 0, asset.sha256)
-        for asset in await store.assets(ref.key)
+        for asset in assets
         if asset.state is AssetState.DONE and asset.sha256
     }
     how = await anyio.to_thread.run_sync(adoption_of, jail, final, ref.key, expected)
     if how is None:
         return None
     where = jail.root / final
+    await store.record_event(ref.key, "adopted", f"bag at {where} adopted: {how}", now=now())
     for step in steps_to(current, ItemState.ARCHIVED):
         archived = step is ItemState.ARCHIVED
         await listener.move(step, archive_path=str(where) if archived else None)
-    # a staging folder left beside the bag (by a crash after its rename there is none,
-    # but an earlier attempt's may be): its files are in the adopted bag
-    await anyio.to_thread.run_sync(jail.rmtree, staging_path(ref))
+    await anyio.to_thread.run_sync(_clean_leftovers, jail, ref, [a.asset_key for a in assets])
     log.info("archive.bag_adopted", item=ref.key, path=str(where), how=how)
     return where
+
+
+def _clean_leftovers(jail: Jail, ref: ItemRef, asset_keys: list[str]) -> None:
+    """What the item's earlier attempts left under `.partial/`: its files are in the
+    adopted bag (a crash after the bag's rename leaves none; an older attempt may)."""
+    jail.rmtree(staging_path(ref))
+    for key in asset_keys:
+        work_files_for(jail.root / PARTIAL_DIR, key, jail).reset()
 
 
 def _absent(jail: Jail, final: PurePosixPath) -> bool:

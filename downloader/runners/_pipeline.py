@@ -145,7 +145,7 @@ class ItemWorker:
             raise DownloaderError(f"provider {ref.provider!r} is not configured")
         memo = StoreMemo(self.store, ref.key, self.clock)
         listener = StoreListener(self.store, ref.key, self.owner, self.clock, state, turn)
-        adopted = await adopt_archived_bag(self.store, self.jail, ref, listener)
+        adopted = await adopt_archived_bag(self.store, self.jail, ref, listener, self.clock.utcnow)
         if adopted is not None:  # a crash after its rename, or a lost state database
             return adopted
         # only the platform's answers park the item: a signed URL refreshed during the
