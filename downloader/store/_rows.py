@@ -10,7 +10,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from downloader.archive._layout import nesting_refusals
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
     AssetRecord,
@@ -175,6 +174,10 @@ def plan_sync(known: Mapping[str, bool], wanted: set[str]) -> SyncResult:
     folder) is refused, in the same transaction as the rest of the sync, so two
     processes cannot each add one half of such a pair.
     """
+    # imported here: the archive package is no light load, and `status` reads the
+    # store without ever syncing it
+    from downloader.archive._layout import nesting_refusals
+
     new = wanted - known.keys()
     refused = nesting_refusals(new, known.keys())
     return SyncResult(
