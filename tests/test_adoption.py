@@ -9,13 +9,14 @@ fetched again.
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
 import bagit
 import pytest
 
-from downloader.archive import item_path, staging_path
+from downloader.archive import item_path, replaced_path, staging_path
 from downloader.archive._adopt import Verdict, judge_bag, steps_to
 from downloader.archive._layout import REPLACED_DIR
 from downloader.emulator._content import SeededContent
@@ -191,3 +192,32 @@ def test_an_adopted_item_walks_the_allowed_transitions_to_archived() -> None:
     assert steps_to(S.VERIFYING, S.ARCHIVED) == [S.ARCHIVED]
     assert steps_to(S.FAILED, S.ARCHIVED) == [S.WAITING, S.DOWNLOADING, S.VERIFYING, S.ARCHIVED]
     assert steps_to(S.ARCHIVED, S.WAITING) == []
+
+
+async def test_copies_of_an_adopted_bag_moved_aside_by_older_runs_are_removed_others_kept(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    serve(file_host, "/c/a.bin", seed=8)
+    root = tmp_path / "archive"
+    ref = http_item(file_host.url("/c/a.bin"), "copied")
+    (tmp_path / "first").mkdir()
+    await archive_with_fresh_state(tmp_path, root, [ref])
+    bag = root / item_path(ref)
+    # what an older version left after fetching the bag again: an exact copy moved aside,
+    # and an earlier, different bag of the item
+    copy = root / replaced_path(ref, "20261201T000000Z")
+    shutil.copytree(bag, copy)
+    other = root / replaced_path(ref, "20261101T000000Z")
+    shutil.copytree(bag, other)
+    (other / "data" / "a.bin").write_bytes(b"an older version")
+    manifest = other / "manifest-sha256.txt"
+    manifest.write_text(manifest.read_text().replace(manifest.read_text()[:64], "0" * 64))
+    served_before = fetches(file_host, "/c/a.bin")
+
+    async with http_harness(tmp_path, root) as harness:  # the state database was lost
+        assert await harness.work(ref) is ItemState.ARCHIVED
+
+    assert fetches(file_host, "/c/a.bin") == served_before
+    assert not copy.exists()
+    assert (other / "data" / "a.bin").read_bytes() == b"an older version"
+    bagit.Bag(str(bag)).validate()

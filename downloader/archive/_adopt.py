@@ -28,12 +28,14 @@ from enum import StrEnum
 from pathlib import PurePosixPath
 
 from downloader.archive._audit import verify_bag
+from downloader.archive._layout import REPLACED_DIR, replaced_prefix
 from downloader.archive._tagfiles import parse_bag_info, parse_manifest, parse_oxum
 from downloader.errors import PlantedLink
+from downloader.items import ItemRef
 from downloader.jail import Jail
 from downloader.store._lifecycle import TRANSITIONS, ItemState
 
-__all__ = ["Verdict", "adoption_of", "judge_bag", "steps_to"]
+__all__ = ["Verdict", "adoption_of", "duplicates_of", "judge_bag", "steps_to"]
 
 Expected = Mapping[str, tuple[int, str]]
 """What the store recorded of an item's files: name below `data/` -> (size, SHA-256)."""
@@ -134,3 +136,32 @@ def adoption_of(jail: Jail, bag: PurePosixPath, key: str, expected: Expected) ->
     if verdict is Verdict.AUDIT and verify_bag(jail.root / bag, jail=jail).ok:
         return "the state store knew none of its files, and it passed the full audit"
     return None
+
+
+def duplicates_of(jail: Jail, bag: PurePosixPath, ref: ItemRef) -> list[PurePosixPath]:
+    """The bags of `ref` below `.partial/replaced` that are copies of the bag at `bag`:
+    the same `External-Identifier` and the same `manifest-sha256.txt`, byte for byte.
+
+    Left there when an older run fetched a bag again instead of adopting it; they hold
+    nothing the archived bag does not.  A moved-aside bag that differs is not one.
+    """
+    try:
+        own = _read(jail, bag / "manifest-sha256.txt")
+        with jail.folder(REPLACED_DIR) as fd:
+            names = sorted(n for n in os.listdir(fd) if n.startswith(replaced_prefix(ref)))
+    except (OSError, PlantedLink):
+        return []
+    found: list[PurePosixPath] = []
+    for name in names:
+        candidate = REPLACED_DIR / name
+        try:
+            info = jail.lstat(candidate)
+            if info is None or not stat.S_ISDIR(info.st_mode):
+                continue
+            fields = dict(parse_bag_info(_read(jail, candidate / "bag-info.txt") or "")[0])
+            manifest = _read(jail, candidate / "manifest-sha256.txt")
+        except (OSError, PlantedLink):
+            continue
+        if own is not None and manifest == own and fields.get("External-Identifier") == ref.key:
+            found.append(candidate)
+    return found

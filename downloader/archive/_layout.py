@@ -33,6 +33,7 @@ __all__ = [
     "item_segments",
     "nesting_refusals",
     "replaced_path",
+    "replaced_prefix",
     "staging_path",
 ]
 
@@ -93,12 +94,17 @@ def staging_path(ref: ItemRef) -> PurePosixPath:
     return BAGS_DIR / _key_hash(ref)
 
 
+def replaced_prefix(ref: ItemRef) -> str:
+    """How the name of every folder below `.partial/replaced` holding a bag of `ref` begins."""
+    return f"{_key_hash(ref)}-"
+
+
 def replaced_path(ref: ItemRef, stamp: str) -> PurePosixPath:
     """Where a bag of `ref` goes when a new one takes its place: `.partial/replaced/<hash>-<stamp>`.
 
     `stamp` (a UTC time such as `20261123T100000Z`) keeps several replacements apart.
     """
-    return REPLACED_DIR / f"{_key_hash(ref)}-{_segment(stamp)}"
+    return REPLACED_DIR / f"{replaced_prefix(ref)}{_segment(stamp)}"
 
 
 @functools.lru_cache(maxsize=1 << 16)

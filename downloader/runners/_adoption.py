@@ -15,7 +15,7 @@ import anyio
 import structlog
 
 from downloader.archive import item_path, staging_path
-from downloader.archive._adopt import adoption_of, steps_to
+from downloader.archive._adopt import adoption_of, duplicates_of, steps_to
 from downloader.archive._layout import PARTIAL_DIR
 from downloader.errors import PlantedLink
 from downloader.items import ItemRef
@@ -61,17 +61,23 @@ async def adopt_archived_bag(
     for step in steps_to(current, ItemState.ARCHIVED):
         archived = step is ItemState.ARCHIVED
         await listener.move(step, archive_path=str(where) if archived else None)
-    await anyio.to_thread.run_sync(_clean_leftovers, jail, ref, [a.asset_key for a in assets])
-    log.info("archive.bag_adopted", item=ref.key, path=str(where), how=how)
+    keys = [a.asset_key for a in assets]
+    copies = await anyio.to_thread.run_sync(_clean_leftovers, jail, ref, keys)
+    log.info("archive.bag_adopted", item=ref.key, path=str(where), how=how, copies_removed=copies)
     return where
 
 
-def _clean_leftovers(jail: Jail, ref: ItemRef, asset_keys: list[str]) -> None:
-    """What the item's earlier attempts left under `.partial/`: its files are in the
-    adopted bag (a crash after the bag's rename leaves none; an older attempt may)."""
+def _clean_leftovers(jail: Jail, ref: ItemRef, asset_keys: list[str]) -> int:
+    """What the item's earlier attempts left under `.partial/`: its staging folder and
+    work files, and copies of the adopted bag moved aside by runs that fetched it again
+    rather than adopt it (a bag moved aside that differs stays); how many copies."""
     jail.rmtree(staging_path(ref))
     for key in asset_keys:
         work_files_for(jail.root / PARTIAL_DIR, key, jail).reset()
+    copies = duplicates_of(jail, item_path(ref), ref)
+    for copy in copies:
+        jail.rmtree(copy)
+    return len(copies)
 
 
 def _absent(jail: Jail, final: PurePosixPath) -> bool:
