@@ -21,6 +21,7 @@ from downloader.archive._adopt import Verdict, judge_bag, steps_to
 from downloader.archive._layout import REPLACED_DIR
 from downloader.emulator._content import SeededContent
 from downloader.emulator._files import FileSpec, RunningHost
+from downloader.emulator._zip import ZipContent, ZipMember
 from downloader.items import ItemRef
 from downloader.store import ItemState
 from downloader.store._models import AssetRecord, AssetState
@@ -172,6 +173,16 @@ KEY = "http:file:x"
             Verdict.LEAVE,
         ),
         (KEY, {"data/a": SHA}, (3, 1), {"data/a": 3}, {}, Verdict.AUDIT),
+        (KEY, {"data/p/x": SHA}, (3, 1), {"data/p/x": 3}, {"p.zip": (9, SHA)}, Verdict.AUDIT),
+        (KEY, {"data/q/x": SHA}, (3, 1), {"data/q/x": 3}, {"p.zip": (9, SHA)}, Verdict.LEAVE),
+        (
+            KEY,
+            {"data/p/x": SHA, "data/extra": SHA},
+            (6, 2),
+            {"data/p/x": 3, "data/extra": 3},
+            {"p.zip": (9, SHA)},
+            Verdict.LEAVE,
+        ),
     ],
 )
 def test_a_bag_is_judged_by_its_identifier_manifest_oxum_and_sizes(
@@ -220,4 +231,40 @@ async def test_copies_of_an_adopted_bag_moved_aside_by_older_runs_are_removed_ot
     assert fetches(file_host, "/c/a.bin") == served_before
     assert not copy.exists()
     assert (other / "data" / "a.bin").read_bytes() == b"an older version"
+    bagit.Bag(str(bag)).validate()
+
+
+async def test_a_bag_of_an_unpacked_zip_renamed_before_a_kill_is_adopted_after_its_audit(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    members = [
+        ZipMember("a.txt", SeededContent(21, 5000)),
+        ZipMember("d/b.bin", SeededContent(22, 7000)),
+    ]
+    file_host.host.add(FileSpec("/z/pkg.zip", ZipContent(members)))
+    root = tmp_path / "archive"
+    ref = http_item(file_host.url("/z/pkg.zip"), "zipped")
+    (tmp_path / "first").mkdir()
+    async with http_harness(tmp_path / "first", root) as first:
+        first.worker.extract = True
+        assert await first.work(ref) is ItemState.ARCHIVED
+        recorded = await first.store.assets(ref.key)
+    bag = root / item_path(ref)
+    assert (bag / "data" / "pkg" / "d" / "b.bin").is_file()
+    async with http_harness(tmp_path, root) as harness:
+        harness.worker.extract = True
+        store, now = harness.store, harness.clock.utcnow()
+        await store.sync_watchlist([ref], now=now)
+        await store.claim(OWNER, now=now, lease=timedelta(minutes=5), limit=1)
+        for state in (ItemState.DOWNLOADING, ItemState.VERIFYING):
+            await store.transition(ref.key, state, now=now, owner=OWNER)
+        for record in recorded:
+            await store.save_asset(record, now=now)
+        await store.release(OWNER, ref.key)
+        served_before = fetches(file_host, "/z/pkg.zip")
+
+        assert await harness.work(ref) is ItemState.ARCHIVED
+
+    assert fetches(file_host, "/z/pkg.zip") == served_before
+    assert replaced(root) == []
     bagit.Bag(str(bag)).validate()

@@ -8,7 +8,9 @@ item is worked, a bag of that item at its final path is judged:
 
 - the store recorded the item's files (name, size, SHA-256): the bag is adopted
   when its `manifest-sha256.txt`, its `Payload-Oxum` and the sizes on disk say
-  exactly those files, nothing re-read (the bytes were verified as they came);
+  exactly those files, nothing re-read (the bytes were verified as they came); when
+  it holds a recorded ZIP as the files unpacked from it (`[archive] extract`), whose
+  digests the store never saw, only if the full audit passes too;
 - the store knows no file of the item: the bag is adopted only when the full
   audit passes (every payload byte re-hashed against every manifest);
 - anything else (another item's bag, files other than the recorded ones, a
@@ -35,7 +37,7 @@ from downloader.items import ItemRef
 from downloader.jail import Jail
 from downloader.store._lifecycle import TRANSITIONS, ItemState
 
-__all__ = ["Verdict", "adoption_of", "duplicates_of", "judge_bag", "steps_to"]
+__all__ = ["Verdict", "adoption_of", "duplicates_of", "judge_bag", "steps_to", "unpacked_folder"]
 
 Expected = Mapping[str, tuple[int, str]]
 """What the store recorded of an item's files: name below `data/` -> (size, SHA-256)."""
@@ -47,7 +49,8 @@ class Verdict(StrEnum):
     ADOPT = "adopt"
     """It holds exactly the files the store recorded: the item is archived."""
     AUDIT = "audit"
-    """The store recorded no file: adopt it only if the full audit passes."""
+    """The store recorded no file, or recorded a ZIP the bag holds unpacked: adopt it
+    only if the full audit passes."""
     LEAVE = "leave"
     """Not this item's complete bag: work the item as usual."""
 
@@ -72,7 +75,37 @@ def judge_bag(
     total = (sum(wanted_sizes.values()), len(wanted_sizes))
     if manifest == wanted_digests and dict(sizes) == wanted_sizes and oxum == total:
         return Verdict.ADOPT
+    if _holds_unpacked(manifest, sizes, expected):
+        return Verdict.AUDIT
     return Verdict.LEAVE
+
+
+def unpacked_folder(name: str) -> str:
+    """The folder below `data/` that a ZIP payload file `name` is unpacked into (with
+    `[archive] extract`), as the pipeline names it."""
+    return name.removesuffix(".zip") or "package"
+
+
+def _holds_unpacked(
+    manifest: Mapping[str, str], sizes: Mapping[str, int], expected: Expected
+) -> bool:
+    """Whether the bag holds every recorded file as it was fetched or, for a ZIP, as the
+    files unpacked from it (at least one so), and nothing else.  The unpacked files'
+    digests are not recorded: only the full audit can vouch for them."""
+    claimed: set[str] = set()
+    unpacked = False
+    for name, (size, sha256) in expected.items():
+        path = f"data/{name}"
+        if manifest.get(path) == sha256 and sizes.get(path) == size:
+            claimed.add(path)
+            continue
+        prefix = f"data/{unpacked_folder(name)}/"
+        inside = {entry for entry in manifest if entry.startswith(prefix)}
+        if not inside:
+            return False
+        claimed |= inside
+        unpacked = True
+    return unpacked and claimed == set(manifest) == set(sizes)
 
 
 def steps_to(current: ItemState, target: ItemState) -> list[ItemState]:
@@ -134,6 +167,8 @@ def adoption_of(jail: Jail, bag: PurePosixPath, key: str, expected: Expected) ->
     if verdict is Verdict.ADOPT:
         return "its manifest holds the files the state store recorded"
     if verdict is Verdict.AUDIT and verify_bag(jail.root / bag, jail=jail).ok:
+        if expected:
+            return "it holds the recorded files, ZIPs unpacked, and passed the full audit"
         return "the state store knew none of its files, and it passed the full audit"
     return None
 
