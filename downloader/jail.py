@@ -184,7 +184,8 @@ class Jail:
             tmp = PurePosixPath(name).with_suffix(".tmp").name
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp, dir_fd=parent)  # a link left there is removed, not followed
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            # a link planted again between the unlink and here makes this fail (ELOOP)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
             fd = os.open(tmp, flags, 0o640, dir_fd=parent)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
