@@ -13,6 +13,7 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 
+import anyio
 import bagit
 import pytest
 
@@ -27,6 +28,7 @@ from downloader.store import ItemState
 from downloader.store._models import AssetRecord, AssetState
 from downloader.transfer._checkpoint import work_files_for
 from tests.support.worker import OWNER, http_harness, http_item
+from tests.test_once import once, write_config
 
 SHA = "a" * 64
 
@@ -268,3 +270,26 @@ async def test_a_bag_of_an_unpacked_zip_renamed_before_a_kill_is_adopted_after_i
     assert fetches(file_host, "/z/pkg.zip") == served_before
     assert replaced(root) == []
     bagit.Bag(str(bag)).validate()
+
+
+async def test_once_on_a_new_state_database_next_to_a_full_archive_fetches_nothing_again(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    contents = [SeededContent(40 + i, 200_000) for i in range(3)]
+    for i, content in enumerate(contents):
+        file_host.host.add(FileSpec(f"/o/f{i}.bin", content))
+    config = write_config(
+        tmp_path, [(file_host.url(f"/o/f{i}.bin"), c.hexdigest()) for i, c in enumerate(contents)]
+    )
+    first = await anyio.to_thread.run_sync(once, config)
+    assert first.returncode == 0, first.stdout + first.stderr
+    served = len(file_host.host.log)
+    for file in tmp_path.glob("state.db*"):  # the state is lost; the archive stays
+        file.unlink()
+
+    again = await anyio.to_thread.run_sync(once, config)
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len(file_host.host.log) == served
+    assert again.stdout.count("archive.bag_adopted") == 3
+    assert replaced(tmp_path / "archive") == []
