@@ -246,6 +246,7 @@ def verify(args: argparse.Namespace) -> int:
 
     from downloader.archive import item_path, verify_bag
     from downloader.items import ItemRef
+    from downloader.jail import Jail
     from downloader.store import ItemState, open_store
 
     settings = _load_settings(args)
@@ -269,13 +270,15 @@ def verify(args: argparse.Namespace) -> int:
             if r.state is ItemState.ARCHIVED and r.archive_path
         ]
 
+    # walked from the root by descriptors: a link planted below it is reported, not entered
+    jail = Jail(root)
     intact = True
     for key, path in anyio.run(bags):
-        if not path.is_dir():
+        audit = verify_bag(path, jail=jail if jail.contains(path) else None)
+        if audit.bag_missing:
             print(f"{key}: missing ({path})")
             intact = False
             continue
-        audit = verify_bag(path)
         intact = intact and audit.ok
         print("\n".join(audit.report_lines()))
     return EXIT_OK if intact else EXIT_FAILED

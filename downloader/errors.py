@@ -29,7 +29,8 @@ data the caller can act on rather than only a message::
     └── ArchiveError             a bag could not be assembled or failed its audit
         ├── DamagedMember        member, span: a ZIP member's bytes cannot be right
         │   └── CorruptMember    expected, actual: its CRC-32 is wrong
-        └── FilesystemError      errno, path: the disk refused (read-only, gone, full)
+        ├── FilesystemError      errno, path: the disk refused (read-only, gone, full)
+        └── PlantedLink          path, root: a link below the archive root, never followed
 
 `retryable` is the single bit the retry loops look at; everything else is for
 people and logs.
@@ -304,3 +305,18 @@ class FilesystemError(ArchiveError):
         self.path = path
         self.errno = errno
         self.retryable = retryable
+
+
+class PlantedLink(ArchiveError):
+    """A symbolic link below the archive root where a file or folder of ours belongs.
+
+    Never followed: anyone who can write below the root could point it anywhere.
+    Not retryable, as the link stays until someone removes it.
+    """
+
+    def __init__(self, path: str, root: str) -> None:
+        super().__init__(
+            f"{path} below the archive root {root} is a symbolic link; not following it"
+        )
+        self.path = path
+        self.root = root

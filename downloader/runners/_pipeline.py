@@ -24,8 +24,10 @@ from downloader.clock import Clock
 from downloader.config import PollSettings, RetrySettings
 from downloader.errors import DownloaderError, FilesystemError, ItemCrashed
 from downloader.items import ItemRef
+from downloader.jail import Jail
 from downloader.providers import Provider
 from downloader.providers._poll import Parked, Turn, polling_turn
+from downloader.runners._adoption import adopt_archived_bag
 from downloader.runners._item_bytes import ItemBytes, known_size
 from downloader.runners._records import StoreListener, StoreMemo
 from downloader.runners._retry import gave_up_text, next_try_delay
@@ -59,6 +61,7 @@ class ItemWorker:
         self.engine = engine
         self.providers = providers
         self.root = archive_root
+        self.jail = Jail(archive_root)
         self.clock = clock
         self.owner = owner
         self.vetter = Vetter(
@@ -175,6 +178,9 @@ class ItemWorker:
             raise DownloaderError(f"provider {ref.provider!r} is not configured")
         memo = StoreMemo(self.store, ref.key, self.clock)
         listener = StoreListener(self.store, ref.key, self.owner, self.clock, state, turn)
+        adopted = await adopt_archived_bag(self.store, self.jail, ref, listener, self.clock.utcnow)
+        if adopted is not None:  # a crash after its rename, or a lost state database
+            return adopted
         # only the platform's answers park the item: a signed URL refreshed during the
         # download is waited for in the turn, with the bytes already fetched at hand
         with polling_turn(turn):
@@ -190,13 +196,17 @@ class ItemWorker:
         total_done = 0
         for index, asset in enumerate(package.assets):
             record = done.get(asset.key)
-            if record is not None and record.state is AssetState.DONE and record.sha256:
-                path = bag.data_dir / record.name
-                if path.is_file() and path.stat().st_size == record.size:
-                    fetched.append(Fetched(asset, record.name, record.size or 0, record.sha256))
-                    taken.add(record.name)
-                    total_done += record.size or 0
-                    continue
+            if (
+                record is not None
+                and record.state is AssetState.DONE
+                and record.sha256
+                and bag.payload_size(record.name) == record.size
+            ):
+                size = record.size or 0
+                fetched.append(Fetched(asset, record.name, size, record.sha256))
+                taken.add(record.name)
+                total_done += size
+                continue
             told = ItemBytes(
                 self.store,
                 ref.key,

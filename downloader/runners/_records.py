@@ -1,6 +1,9 @@
-"""What the pipeline writes into the store while a provider works an item: its notes
-about the package (`StoreMemo`) and the item's moves through waiting, requested and
-preparing (`StoreListener`)."""
+"""What a worker records in the store as an item travels: a provider's notes, its steps.
+
+`StoreMemo` keeps a provider's notes about an item (a platform download id) in the
+store; `StoreListener` moves the item through waiting, requested and preparing as
+the provider reports, never backwards.
+"""
 
 from __future__ import annotations
 
@@ -78,11 +81,15 @@ class StoreListener:
             return  # never step backwards on a late report
         await self.move(target)
 
-    async def move(self, target: ItemState) -> None:
+    async def move(self, target: ItemState, *, archive_path: str | None = None) -> None:
         """Transition to `target` (the store checks that the move is allowed)."""
         self.state = None  # unknown should the transition fail
         record = await self._store.transition(
-            self._key, target, now=self._clock.utcnow(), owner=self._owner
+            self._key,
+            target,
+            now=self._clock.utcnow(),
+            owner=self._owner,
+            archive_path=archive_path,
         )
         self.state = record.state
         if self.turn is not None:  # a new state: its waits start from the first

@@ -156,6 +156,9 @@ class Scheduler:
         """
         wanted = {ref.key: ref for ref in refs}
         result = await self.store.sync_watchlist(wanted.values(), now=self.clock.utcnow())
+        for key, reason in result.refused:  # never in the store: nothing to claim
+            log.error("watchlist.refused", item=key, reason=reason)
+            del wanted[key]
         self._refs = wanted
         for key in (*result.removed, *result.redefined):
             self.worker.forget(key)

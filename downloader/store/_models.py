@@ -178,3 +178,6 @@ class SyncResult:
     """Listed under the same key with another definition (`ItemRef.definition`): their
     recorded package and assets are dropped, failed ones start over as waiting, and
     archived ones keep their bag."""
+    refused: tuple[tuple[str, str], ...] = ()
+    """(key, reason) of listed items not added: the bag of each would lie inside
+    another item's bag or hold one (see `archive.nesting_refusals`)."""

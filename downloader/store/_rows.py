@@ -191,9 +191,21 @@ def plan_redefined(
 
 
 def plan_sync(known: Mapping[str, bool], wanted: set[str]) -> SyncResult:
-    """What to change so that exactly `wanted` is active; `known` maps key -> active."""
+    """What to change so that exactly `wanted` is active; `known` maps key -> active.
+
+    A new key whose bag would nest with another item's (one id the other's parent
+    folder) is refused, in the same transaction as the rest of the sync, so two
+    processes cannot each add one half of such a pair.
+    """
+    # imported here: the archive package is no light load, and `status` reads the
+    # store without ever syncing it
+    from downloader.archive._layout import nesting_refusals
+
+    new = wanted - known.keys()
+    refused = nesting_refusals(new, known.keys())
     return SyncResult(
-        added=tuple(sorted(wanted - known.keys())),
+        added=tuple(sorted(new - refused.keys())),
         removed=tuple(sorted(k for k, active in known.items() if active and k not in wanted)),
         reactivated=tuple(sorted(k for k, active in known.items() if not active and k in wanted)),
+        refused=tuple(sorted(refused.items())),
     )

@@ -17,7 +17,7 @@ import contextlib
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -39,6 +39,7 @@ from downloader.errors import (
     URLExpired,
     VerificationError,
 )
+from downloader.jail import Jail
 from downloader.transfer._backoff import (
     RetryVerdict,
     classify_status,
@@ -345,9 +346,13 @@ class TransferEngine:
         checkpoint_interval: float = 0.5,
         space: SpaceGuard | None = None,
         placement: CpuPlacement | None = None,
+        jail: Jail | None = None,
     ) -> None:
         self._session = session
         self.partial_root = partial_root
+        # every file the engine makes lies below the archive root: walked from there,
+        # a link planted on the way is refused, never followed
+        self.jail = jail or Jail(partial_root.parent)
         self.limits = limits or Limits()
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
@@ -395,7 +400,8 @@ class TransferEngine:
         it when given (called once, just before the verified file is moved there).
         """
         async with self._files:
-            transfer = _Transfer(self, request, work_files_for(self.partial_root, request.key))
+            files = work_files_for(self.partial_root, request.key, self.jail)
+            transfer = _Transfer(self, request, files)
             return await transfer.run(dest_dir, rename)
 
 
@@ -429,6 +435,7 @@ class _Transfer:
         try:
             return await self._run(dest_dir, rename)
         finally:
+            self.e.space.release(self.request.key)
             if self.large and self.e.placement is not None:
                 self.large = False
                 self.e.placement.large_ended()
@@ -503,7 +510,8 @@ class _Transfer:
             first = await self._probe()
         assert self.cp is not None
         self._note_size(self.cp.total)
-        self.data = DataFile.open(self.files.data)
+        self.data = DataFile.open_in(self.files.jail, self.files.data_rel)
+        first = await self._room_for_rest(first)
         self.front = PrefixHash(MultiHasher(a for a, _, _ in self._expected_tuples()))
         segments = self.cp.segments
         pending = [s for s in segments if not s.done]
@@ -539,6 +547,28 @@ class _Transfer:
                         await self._report()
         await self._report()
         return await self._finish(dest_dir, rename)
+
+    async def _room_for_rest(self, first: _Slot | None) -> _Slot | None:
+        """Room for every byte the file still needs, when its size is known, before the
+        first write: a file larger than the free space waits here (no connection held
+        open meanwhile) instead of filling the disk first; one that never fits fails."""
+        assert self.cp is not None
+        total = self.cp.total if self.cp.total is not None else self.request.expected_size
+        if total is None:
+            return first
+        need = max(0, total - sum(s.pos - s.start for s in self.cp.segments))
+        if self.e.space.reserve(need, key=self.request.key):
+            return first
+        if first is not None:
+            first.release()
+        try:
+            await self.e.space.room_for_file(need, self.request.on_wait, key=self.request.key)
+        except BaseException:  # a file that never fits, or a stop while waiting
+            if self.data is not None:
+                self.data.close()
+                self.data = None
+            raise
+        return None
 
     def _is_small(self) -> bool:
         """A file of at most `INLINE_HASH` bytes: hashed on the loop, its cursors unsaved."""
@@ -986,6 +1016,12 @@ class _Transfer:
             await anyio.to_thread.run_sync(self.front.catch_up, self.data, end)
 
     # ---- the end: verify, then promote -------------------------------------
+    def _place(self, final: Path) -> tuple[Jail, PurePosixPath]:
+        """`final` in the jail of the archive root, or (outside it) in its own folder's."""
+        if self.e.jail.contains(final):
+            return self.e.jail, self.e.jail.relative(final)
+        return Jail(final.parent), PurePosixPath(final.name)
+
     async def _finish(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
         assert self.cp is not None
         assert self.data is not None
@@ -1018,7 +1054,7 @@ class _Transfer:
 
         def promote_and_clean() -> bytes:
             head = data.read_at(0, HEAD_BYTES)
-            promote(data, self.files.data, final)
+            promote(data, (self.files.jail, self.files.data_rel), self._place(final))
             self.files.reset()  # the checkpoint, if one was saved
             return head
 
