@@ -73,7 +73,10 @@ Every item also takes these knobs:
 - `malformed = "unknown_status" | "missing_field" | "wrong_type" | "truncated_json"
   | "html_error" | "huge_body" | "login_page" | "huge_integer" | "huge_number"` (and
   `malformed_times = N`, default -1: every time): the item's API answers are
-  spoiled that way (see `_malform`).
+  spoiled that way (see `_malform`).  `huge_integer` adds a `size` field of 5,000
+  digits and `huge_number` writes the answer's key field as one: valid JSON that
+  Python's `json` refuses to convert, which the client reads as an answer that
+  cannot be read (`MalformedResponse`).
 - `url_lifetime`: overrides the signed URL lifetime of this item's package.
 - `faults = { drop_after_bytes = 100000, ... }`: `Faults` of the file host for
   every file of the item (see `_filespec.Faults`).
