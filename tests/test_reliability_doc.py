@@ -13,7 +13,10 @@ def test_every_test_the_reliability_note_names_exists_and_it_has_25_cases() -> N
     text = DOC.read_text()
     rows = re.findall(r"(?m)^\| (\d+) \|", text)
     assert len(rows) >= 25
-    assert [int(n) for n in rows] == list(range(1, len(rows) + 1))
+    numbers = [int(n) for n in rows]
+    # in order and each once; an area's section may begin a range of numbers of its own
+    assert numbers[0] == 1
+    assert numbers == sorted(set(numbers))
     named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", text)
     assert len(named) >= len(rows)
     for path, name in named:

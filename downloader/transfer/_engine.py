@@ -23,12 +23,16 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 import anyio
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 
 from downloader.clock import Clock
 from downloader.errors import (
     DigestMismatch,
     DownloaderError,
+    EncodedBody,
+    ErrorBody,
     HTTPStatusError,
+    ImplausibleSize,
     NetworkError,
     ObjectChanged,
     ProtocolViolation,
@@ -39,12 +43,22 @@ from downloader.errors import (
     URLExpired,
     VerificationError,
 )
+from downloader.transfer._answers import (
+    EXCERPT_BYTES,
+    error_excerpt,
+    implausible_size,
+    judge_body,
+    promised_type,
+    promises_start,
+    unasked_encoding,
+)
 from downloader.transfer._backoff import (
     RetryVerdict,
     classify_status,
     next_delay,
     parse_retry_after,
 )
+from downloader.transfer._boundary import read_excerpt, translate
 from downloader.transfer._checkpoint import (
     Checkpoint,
     WorkFiles,
@@ -106,6 +120,9 @@ class AssetRequest:
     headers: Callable[[], Awaitable[Mapping[str, str]]] | None = None
     """Extra request headers (e.g. a bearer token), asked for before every request, so a
     token refreshed by `refresh_url` after a 401 is picked up at once."""
+    media_type: str | None = None
+    """What the platform promised the asset as (`application/zip`...), if it said.  An
+    HTML, XML or JSON answer instead is an error page, not the file (see `_answers`)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +136,9 @@ class FetchResult:
     bytes_received: int
     head: bytes = b""
     """The file's first bytes (up to `HEAD_BYTES`), enough to tell a ZIP from a TIFF."""
+    content_encoding: str | None = None
+    """The content coding the server applied although identity was asked for (`gzip`):
+    the bytes kept are the coded ones."""
 
 
 HEAD_BYTES = 8
@@ -287,7 +307,12 @@ class _UrlSource:
         return self._url, self.generation
 
     async def refresh(
-        self, seen_generation: int, *, may_renew: Callable[[], bool] = lambda: True
+        self,
+        seen_generation: int,
+        *,
+        may_renew: Callable[[], bool] = lambda: True,
+        status: int = 403,
+        detail: str = "",
     ) -> bool:
         """Renew the URL seen at `seen_generation`; False when `may_renew` says no.
 
@@ -298,7 +323,7 @@ class _UrlSource:
             if seen_generation != self.generation and self._url is not None:
                 return True  # another segment already refreshed it
             if self._request.refresh_url is None:
-                raise URLExpired(403, url=redact_url(self._url or ""))
+                raise URLExpired(status, url=redact_url(self._url or ""), detail=detail)
             if not may_renew():
                 return False
             self._url = await self._request.refresh_url()
@@ -395,6 +420,9 @@ class _Transfer:
         self.lanes = anyio.CapacityLimiter(engine.limits.segments)
         self.front = PrefixHash(MultiHasher())
         self.large = False  # counted by the engine's placement as a large transfer
+        self.promised = promised_type(request.media_type, None)
+        self.encoding: str | None = None  # a content coding applied though identity was asked
+        self.status = 200  # of the answer the file's first bytes came from
 
     # ---- the outer loop: restarts and verification retries -----------------
     async def run(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
@@ -432,6 +460,12 @@ class _Transfer:
                         f"gave up after {restarts} restarts: {restart.reason}",
                         url=self._redacted(),
                     ) from None
+            except EncodedBody:
+                self._discard()  # the host codes it every time: fetching it again is no use
+                raise
+            except ErrorBody:
+                self._discard()  # an error page on disk is no start of the file
+                raise
             except VerificationError as exc:
                 verify_failures += 1
                 log.warning("transfer.verify_failed", key=self.request.key, error=str(exc))
@@ -439,7 +473,8 @@ class _Transfer:
                 if verify_failures > self.e.retry.verify_attempts:
                     raise
             except TransferError as exc:
-                if not exc.retryable:
+                # the bytes of a signed URL refused are kept: a fresh URL goes on from them
+                if not exc.retryable and not isinstance(exc, URLExpired):
                     self._discard()
                 raise
             except OSError:  # the disk, not the network: keep what is there, close the file
@@ -529,14 +564,20 @@ class _Transfer:
                     raise
                 judgement = self._judgement(resp, whole, fresh=True)
                 if judgement.verdict is Verdict.WRITE:
+                    try:
+                        await self._vet_first(resp, judgement.total, url)
+                    except BaseException:
+                        slot.release()
+                        raise
                     break
+                detail = await read_excerpt(resp) if resp.status >= 400 else ""
                 slot.release()
                 if judgement.verdict is Verdict.RETRY and resp.status < 300:
                     raise ProtocolViolation(judgement.reason, url=redact_url(url))
                 if judgement.verdict is Verdict.RESTART:  # 416 for bytes=0-
                     raise HTTPStatusError(resp.status, url=redact_url(url), detail="empty object")
                 await self._handle_failure(
-                    resp.status, resp.headers.get("Retry-After"), url, generation
+                    resp.status, resp.headers.get("Retry-After"), url, generation, detail
                 )
             except TransferError as exc:
                 await budget.pause(exc)
@@ -563,6 +604,38 @@ class _Transfer:
             # aiohttp drops what it buffered when the connection fails before a read
             self.files.save(self.cp)
         return slot
+
+    async def _vet_first(self, resp: aiohttp.ClientResponse, total: int | None, url: str) -> None:
+        """Refuse a first answer that cannot be the file: a size beyond any file, or an
+        error page standing in for it; note a content coding nobody asked for."""
+        if implausible_size(total):
+            assert total is not None
+            source = "Content-Range" if resp.status == 206 else "Content-Length"
+            raise ImplausibleSize(total, source, url=redact_url(url))
+        declared = resp.headers.get("Content-Type")
+        verdict = judge_body(declared, self.promised, None)
+        if not verdict.ok:
+            excerpt = await read_excerpt(resp)
+            raise ErrorBody(
+                verdict.reason,
+                status=resp.status,
+                content_type=declared,
+                excerpt=excerpt,
+                url=redact_url(url),
+            )
+        self.status = resp.status
+        self._note_encoding(resp)
+
+    def _note_encoding(self, resp: aiohttp.ClientResponse) -> None:
+        encoding = unasked_encoding(resp.headers.get("Content-Encoding"))
+        if encoding is not None and encoding != self.encoding:
+            self.encoding = encoding
+            log.warning(
+                "transfer.encoded_body",
+                key=self.request.key,
+                encoding=encoding,
+                url=redact_url(str(resp.url)),
+            )
 
     @property
     def save_every(self) -> int:
@@ -639,13 +712,17 @@ class _Transfer:
         if judgement.verdict is Verdict.WRITE:
             whole = judgement.offset == 0 and judgement.length == self.cp.total
             self._collect_digests(resp, whole_body=whole)
+            self._note_encoding(resp)
             return True
+        detail = await read_excerpt(resp) if resp.status >= 400 else ""
         resp.close()
         if judgement.verdict is Verdict.RESTART:
             raise _Restart(judgement.reason)
         if judgement.verdict is Verdict.RETRY and resp.status < 300:
             raise ProtocolViolation(judgement.reason, url=redact_url(url))
-        await self._handle_failure(resp.status, resp.headers.get("Retry-After"), url, generation)
+        await self._handle_failure(
+            resp.status, resp.headers.get("Retry-After"), url, generation, detail
+        )
         return False
 
     def _judgement(self, resp: aiohttp.ClientResponse, asked: Segment, *, fresh: bool) -> Judgement:
@@ -664,9 +741,11 @@ class _Transfer:
         )
 
     async def _handle_failure(
-        self, status: int, retry_after: str | None, url: str, generation: int
+        self, status: int, retry_after: str | None, url: str, generation: int, detail: str = ""
     ) -> None:
-        """Turn an unusable status into a refresh, or raise the error to retry or fail on."""
+        """Turn an unusable status into a refresh, or raise the error to retry or fail on.
+
+        `detail` is what the answer's body said, for the error's message."""
         signed = self.request.refresh_url is not None
         verdict = classify_status(status, signed_url=signed)
         if verdict is RetryVerdict.REFRESH_URL:
@@ -675,15 +754,19 @@ class _Transfer:
                 self.refreshes_without_progress += 1
                 return self.refreshes_without_progress <= self.e.retry.url_refreshes
 
-            log.info("transfer.refresh_url", key=self.request.key, status=status)
-            if not await self.urls.refresh(generation, may_renew=may_renew):
-                raise URLExpired(status, url=redact_url(url))
+            log.info("transfer.refresh_url", key=self.request.key, status=status, said=detail)
+            renewed = await self.urls.refresh(
+                generation, may_renew=may_renew, status=status, detail=detail
+            )
+            if not renewed:
+                raise URLExpired(status, url=redact_url(url), detail=detail)
             return
         raise HTTPStatusError(
             status,
             url=redact_url(url),
             retryable=verdict is RetryVerdict.RETRY,
             retry_after=parse_retry_after(retry_after, now=self.e._clock.utcnow()),
+            detail=detail,
         )
 
     # ---- HTTP --------------------------------------------------------------
@@ -719,11 +802,16 @@ class _Transfer:
                 raise NetworkError(
                     describe_tls_failure(exc), url=redact_url(url), retryable=False
                 ) from None
-            except aiohttp.ClientError as exc:
-                raise NetworkError(f"{type(exc).__name__}: {exc}", url=redact_url(url)) from None
+            except (aiohttp.ClientError, HttpProcessingError) as exc:
+                raise translate(exc, url) from None
             if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
-                target = urljoin(url, resp.headers["Location"])
                 resp.close()
+                try:
+                    target = urljoin(url, resp.headers["Location"])
+                except ValueError:  # e.g. a bracketed host that is no IPv6 address
+                    raise ProtocolViolation(
+                        "redirect to a URL that cannot be read", url=redact_url(url)
+                    ) from None
                 if urlsplit(target).scheme not in ("http", "https"):
                     raise UnsafeRedirect(redact_url(target), url=redact_url(url))
                 url = target
@@ -769,13 +857,12 @@ class _Transfer:
                     raise StallTimeout(
                         self.e.timeouts.stall, url=redact_url(str(resp.url))
                     ) from None
-                except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+                except (aiohttp.ClientError, HttpProcessingError) as exc:
+                    # a chunk-size line that cannot be read, a connection cut short...
                     tail = _received_before_failure(resp.content, room)
                     if tail:
                         chunks.append(tail)
-                    raise NetworkError(
-                        f"{type(exc).__name__}: {exc}", url=redact_url(str(resp.url))
-                    ) from None
+                    raise translate(exc, str(resp.url)) from None
                 if not chunk:
                     return True
                 live.count += 1
@@ -949,14 +1036,28 @@ class _Transfer:
             await anyio.to_thread.run_sync(self.front.catch_up, self.data, end)
 
     # ---- the end: verify, then promote -------------------------------------
-    async def _finish(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
+    async def _vet_start(self, size: int) -> None:
+        """Refuse a file whose first bytes are not what it was promised as (a ZIP)."""
+        assert self.data is not None
+        data = self.data
+        start = await anyio.to_thread.run_sync(data.read_at, 0, min(size, EXCERPT_BYTES))
+        verdict = judge_body(None, self.promised, start)
+        if not verdict.ok:
+            raise ErrorBody(
+                verdict.reason,
+                status=self.status,
+                content_type=None,
+                excerpt=error_excerpt(None, start),
+                url=self._redacted(),
+            )
+
+    async def _verify(self, size: int) -> dict[str, bytes]:
+        """Check `size` against every size told, and the bytes against every digest
+        expected; the digests of the file."""
         assert self.cp is not None
         assert self.data is not None
-        size = contiguous_end(self.cp.segments)
         url = self._redacted()
         hasher = self.front.hasher
-        if self.front.done < size:  # what no write handed over and nothing followed
-            await self._catch_up(size)
         for expected_size in (self.cp.total, self.request.expected_size):
             if expected_size is not None and expected_size != size:
                 raise SizeMismatch(expected_size, size, url=url)
@@ -974,6 +1075,23 @@ class _Transfer:
                 raise DigestMismatch(
                     algorithm, value, to_hex(actual[algorithm]), source=source, url=url
                 )
+        return actual
+
+    async def _finish(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
+        assert self.cp is not None
+        assert self.data is not None
+        size = contiguous_end(self.cp.segments)
+        if self.front.done < size:  # what no write handed over and nothing followed
+            await self._catch_up(size)
+        if promises_start(self.promised):
+            await self._vet_start(size)
+        try:
+            actual = await self._verify(size)
+        except VerificationError as exc:
+            if self.encoding is None:
+                raise
+            raise EncodedBody(self.encoding, exc) from None
+        expected = self._expected_tuples()
         name = self.cp.name if rename is None else rename(self.cp.name)
         final = dest_dir / name
         data = self.data
@@ -995,6 +1113,7 @@ class _Transfer:
             verified_by=tuple(sorted({s for _, _, s in expected})),
             bytes_received=self.received,
             head=head,
+            content_encoding=self.encoding,
         )
 
 
