@@ -6,11 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from downloader.emulator._content import SeededContent
 from downloader.emulator._files import Faults, FileSpec, RunningHost
-from downloader.errors import ErrorBody
+from downloader.emulator._refusals import gzip_body
+from downloader.errors import EncodedBody, ErrorBody
 from downloader.transfer import AssetRequest, RetryPolicy
+from downloader.transfer._digests import parse_caller_digest
 from tests.support.engine import make_engine, nothing_final_except
 
 ZIP = "application/zip"
@@ -76,3 +79,40 @@ async def test_a_page_is_what_a_page_was_promised_as(
         request = AssetRequest("kml", url=file_host.url("/a.kml"), media_type="text/xml")
         result = await engine.fetch(request, tmp_path / "out")
     assert result.size == 3000
+
+
+async def test_a_body_coded_with_gzip_unasked_is_kept_as_sent_and_said(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    add(file_host, "/table.csv", 40_000, "text/csv", gzip=True)
+    coded = gzip_body(file_host.host.content_of("/table.csv"))
+    with capture_logs() as logs:
+        async with make_engine(tmp_path) as (engine, _):
+            request = AssetRequest("csv", url=file_host.url("/table.csv"))
+            result = await engine.fetch(request, tmp_path / "out")
+    assert result.content_encoding == "gzip"
+    assert result.size == len(coded)
+    assert (tmp_path / "out" / "table.csv").read_bytes() == coded
+    said = [e for e in logs if e["event"] == "transfer.encoded_body"]
+    assert [(e["encoding"], e["key"]) for e in said] == [("gzip", "csv")]
+
+
+@pytest.mark.parametrize("expected", ["size", "sha256"])
+async def test_a_gzip_coded_body_that_is_not_the_file_expected_fails_at_once(
+    file_host: RunningHost, tmp_path: Path, expected: str
+) -> None:
+    add(file_host, "/table.csv", 40_000, "text/csv", gzip=True)
+    content = file_host.host.content_of("/table.csv")
+    promise: dict[str, object] = (
+        {"expected_size": content.size}
+        if expected == "size"
+        else {"expected_digests": (parse_caller_digest("sha256", content.hexdigest()),)}
+    )
+    async with make_engine(tmp_path) as (engine, _):
+        request = AssetRequest("csv", url=file_host.url("/table.csv"), **promise)  # type: ignore[arg-type]
+        with pytest.raises(EncodedBody) as caught:
+            await engine.fetch(request, tmp_path / "out")
+    assert caught.value.encoding == "gzip"
+    assert "Content-Encoding: gzip" in str(caught.value)
+    assert len(file_host.host.log) == 1  # coded every time: fetching it again is no use
+    assert nothing_final_except(tmp_path / "out")

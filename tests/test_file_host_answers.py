@@ -66,3 +66,35 @@ async def test_an_access_denied_page_served_for_a_pixxel_package_is_never_archiv
     assert zipfile.is_zipfile(archived)  # the package, not the page served first
     assert zipfile.ZipFile(archived).namelist() == ["scene.tif"]
     assert [r.status for r in package] == [200, 206]
+
+
+GZIPPED = """
+[emulator]
+seed = 7
+
+[[alteryx.job]]
+id = "ayx-coded"
+outputs = [{ id = "o1", file_name = "result.csv", size = 30000 }]
+faults = { gzip = true }
+
+[[scale.job]]
+id = 4102
+files = [{ name = "scene.tif", size = 30000 }]
+faults = { gzip = true }
+"""
+
+
+async def test_a_gzip_coded_body_is_archived_as_sent_and_said_or_failed_when_its_size_is_known(
+    tmp_path: Path,
+) -> None:
+    async with once_against(tmp_path, GZIPPED) as (_, settings):
+        records = await _records(settings.state.url)
+    state, _, path = records["alteryx:job:ayx-coded"]
+    assert state is ItemState.ARCHIVED  # Alteryx tells no size: nothing shows it is wrong
+    assert path is not None
+    info = (Path(path) / "bag-info.txt").read_text()
+    assert "Payload-Content-Coding: data/result.csv: gzip" in info
+    state, error, _ = records["scale:job:4102"]
+    assert state is ItemState.FAILED  # Scale told the file's size: the coded bytes are not it
+    assert "EncodedBody" in (error or "")
+    assert "Content-Encoding: gzip" in (error or "")

@@ -352,10 +352,9 @@ class ItemWorker:
         self, asset: AssetRequest, bag: BagBuilder, taken: set[str]
     ) -> tuple[str, int, str, str | None, bool]:
         # straight into the bag, under a name no other asset of the item has taken
-        result = await self.engine.fetch(
-            asset, bag.data_dir, rename=lambda name: _unique(name, taken)
-        )
+        result = await self.engine.fetch(asset, bag.data_dir, rename=lambda n: _unique(n, taken))
         is_zip = _starts_like_zip(result.head)
+        bag.note_coding(result.name, result.content_encoding)  # kept as sent: the bag says so
         return result.name, result.size, result.sha256, result.digests.get("md5"), is_zip
 
 

@@ -32,7 +32,6 @@ from downloader.errors import (
     EncodedBody,
     ErrorBody,
     HTTPStatusError,
-    ImplausibleSize,
     NetworkError,
     ObjectChanged,
     ProtocolViolation,
@@ -43,15 +42,7 @@ from downloader.errors import (
     URLExpired,
     VerificationError,
 )
-from downloader.transfer._answers import (
-    EXCERPT_BYTES,
-    error_excerpt,
-    implausible_size,
-    judge_body,
-    promised_type,
-    promises_start,
-    unasked_encoding,
-)
+from downloader.transfer._answers import promised_type, promises_start
 from downloader.transfer._backoff import (
     RetryVerdict,
     classify_status,
@@ -86,6 +77,7 @@ from downloader.transfer._ratelimit import Throttle
 from downloader.transfer._space import SpaceGuard, is_disk_full
 from downloader.transfer._tls import describe_tls_failure
 from downloader.transfer._urls import host_key, redact_url
+from downloader.transfer._vet import check_first, check_start, coding_of
 from downloader.transfer._writer import DataFile, PrefixHash, promote
 
 log = structlog.get_logger("downloader.transfer")
@@ -565,10 +557,12 @@ class _Transfer:
                 judgement = self._judgement(resp, whole, fresh=True)
                 if judgement.verdict is Verdict.WRITE:
                     try:
-                        await self._vet_first(resp, judgement.total, url)
+                        await check_first(resp, judgement.total, url, self.promised)
                     except BaseException:
                         slot.release()
                         raise
+                    self.status = resp.status
+                    self.encoding = coding_of(resp, self.encoding, self.request.key)
                     break
                 detail = await read_excerpt(resp) if resp.status >= 400 else ""
                 slot.release()
@@ -604,38 +598,6 @@ class _Transfer:
             # aiohttp drops what it buffered when the connection fails before a read
             self.files.save(self.cp)
         return slot
-
-    async def _vet_first(self, resp: aiohttp.ClientResponse, total: int | None, url: str) -> None:
-        """Refuse a first answer that cannot be the file: a size beyond any file, or an
-        error page standing in for it; note a content coding nobody asked for."""
-        if implausible_size(total):
-            assert total is not None
-            source = "Content-Range" if resp.status == 206 else "Content-Length"
-            raise ImplausibleSize(total, source, url=redact_url(url))
-        declared = resp.headers.get("Content-Type")
-        verdict = judge_body(declared, self.promised, None)
-        if not verdict.ok:
-            excerpt = await read_excerpt(resp)
-            raise ErrorBody(
-                verdict.reason,
-                status=resp.status,
-                content_type=declared,
-                excerpt=excerpt,
-                url=redact_url(url),
-            )
-        self.status = resp.status
-        self._note_encoding(resp)
-
-    def _note_encoding(self, resp: aiohttp.ClientResponse) -> None:
-        encoding = unasked_encoding(resp.headers.get("Content-Encoding"))
-        if encoding is not None and encoding != self.encoding:
-            self.encoding = encoding
-            log.warning(
-                "transfer.encoded_body",
-                key=self.request.key,
-                encoding=encoding,
-                url=redact_url(str(resp.url)),
-            )
 
     @property
     def save_every(self) -> int:
@@ -712,7 +674,7 @@ class _Transfer:
         if judgement.verdict is Verdict.WRITE:
             whole = judgement.offset == 0 and judgement.length == self.cp.total
             self._collect_digests(resp, whole_body=whole)
-            self._note_encoding(resp)
+            self.encoding = coding_of(resp, self.encoding, self.request.key)
             return True
         detail = await read_excerpt(resp) if resp.status >= 400 else ""
         resp.close()
@@ -1036,21 +998,6 @@ class _Transfer:
             await anyio.to_thread.run_sync(self.front.catch_up, self.data, end)
 
     # ---- the end: verify, then promote -------------------------------------
-    async def _vet_start(self, size: int) -> None:
-        """Refuse a file whose first bytes are not what it was promised as (a ZIP)."""
-        assert self.data is not None
-        data = self.data
-        start = await anyio.to_thread.run_sync(data.read_at, 0, min(size, EXCERPT_BYTES))
-        verdict = judge_body(None, self.promised, start)
-        if not verdict.ok:
-            raise ErrorBody(
-                verdict.reason,
-                status=self.status,
-                content_type=None,
-                excerpt=error_excerpt(None, start),
-                url=self._redacted(),
-            )
-
     async def _verify(self, size: int) -> dict[str, bytes]:
         """Check `size` against every size told, and the bytes against every digest
         expected; the digests of the file."""
@@ -1084,7 +1031,7 @@ class _Transfer:
         if self.front.done < size:  # what no write handed over and nothing followed
             await self._catch_up(size)
         if promises_start(self.promised):
-            await self._vet_start(size)
+            await check_start(self.data, size, self.promised, self.status, self._redacted())
         try:
             actual = await self._verify(size)
         except VerificationError as exc:
