@@ -129,3 +129,62 @@ async def test_a_chunk_size_line_that_cannot_be_read_is_the_projects_error(
     assert "escaped" not in outcome, outcome
     assert outcome["error"] in ("ProtocolViolation", "ObjectChanged", "StallTimeout")
     assert "s3cr3t" not in outcome["text"]
+
+
+async def test_a_redirect_to_a_url_that_cannot_be_read_is_the_projects_error(
+    tmp_path: Path,
+) -> None:
+    head = b"HTTP/1.1 302 Found\r\nLocation: http://[::1/next\r\nContent-Length: 0\r\n\r\n"
+    async with (
+        serve_raw(head) as server,
+        make_engine(tmp_path, retry=RetryPolicy(attempts=1)) as (
+            engine,
+            _,
+        ),
+    ):
+        request = AssetRequest("moved", url=f"{server.url}/scene.tif?{SECRET}")
+        with pytest.raises(ProtocolViolation, match="redirect to a URL that cannot be read"):
+            await engine.fetch(request, tmp_path / "out")
+    assert len(server.requests) == 2
+
+
+API_BAD_CHUNK_SCRIPT = """
+import asyncio, json
+import aiohttp, anyio
+from downloader.clock import FakeClock
+from downloader.errors import DownloaderError
+from downloader.providers._api import ApiClient
+from tests.support.raw_http import serve_raw
+
+async def main() -> None:
+    head = (b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\n"
+            b"Transfer-Encoding: chunked\\r\\n\\r\\n2\\r\\n{}\\r\\n")
+    async with serve_raw(head, then=b"zz\\r\\nxx\\r\\n0\\r\\n\\r\\n") as server:
+        async with aiohttp.ClientSession() as session:
+            api = ApiClient(session, platform="Test", base_url=server.url, clock=FakeClock(),
+                            limiter=anyio.CapacityLimiter(1))
+            try:
+                await api.call("GET", "/v0/jobs/1?token=s3cr3t")
+            except DownloaderError as exc:
+                print(json.dumps({"error": type(exc).__name__, "text": str(exc)}))
+            except Exception as exc:
+                print(json.dumps({"escaped": type(exc).__name__}))
+
+asyncio.run(main())
+"""
+
+
+async def test_an_api_answer_whose_chunk_size_cannot_be_read_is_the_projects_error() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AIOHTTP_NO_EXTENSIONS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", API_BAD_CHUNK_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=True,
+    )
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["error"] == "ApiError", outcome
+    assert "s3cr3t" not in outcome["text"]
