@@ -50,6 +50,10 @@ def test_error_pages_read_as_their_code_title_or_message() -> None:
     assert error_excerpt("application/json", gcs_json) == "401: Invalid Credentials"
     assert error_excerpt("application/json", b'{"detail": "Not found."}') == "Not found."
     assert error_excerpt("text/plain", b"  Forbidden\r\n ") == "Forbidden"
+    quoted = b"Expired: https://bucket.example/a.tif?X-Amz-Signature=abc&e=1 (see docs)"
+    assert (
+        error_excerpt("text/plain", quoted) == "Expired: https://bucket.example/a.tif?… (see docs)"
+    )
     assert error_excerpt(None, b"") == ""
 
 

@@ -42,6 +42,8 @@ _XML_MESSAGE = re.compile(r"<Message>\s*([^<]{1,400}?)\s*</Message>", re.IGNOREC
 _HTML_TITLE = re.compile(r"<title[^>]*>\s*([^<]{1,200}?)\s*</title>", re.IGNORECASE)
 _TAGS = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
+# the query of a URL a host quotes back: it may hold the very signature being refused
+_URL_QUERY = re.compile(r"(\w+://[^\s?#\"'<>]*)\?[^\s\"'<>]*")
 
 
 def _media(content_type: str | None) -> str:
@@ -67,6 +69,7 @@ def _is_page(media: str) -> bool:
 
 def _clip(text: str) -> str:
     text = _SPACE.sub(" ", "".join(c if c.isprintable() else " " for c in text)).strip()
+    text = _URL_QUERY.sub(r"\1?…", text)
     return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
 
 
@@ -98,7 +101,8 @@ def error_excerpt(content_type: str | None, body: bytes) -> str:
     """A short, printable text of what an error body says ("" for an empty one).
 
     The code and message of an XML or JSON error, the title of an HTML page, else the
-    first printable characters.  Never raises, whatever the bytes.
+    first printable characters; a URL quoted in it loses its query.  Never raises,
+    whatever the bytes.
     """
     text = body[:EXCERPT_BYTES].decode("utf-8", "replace")
     if _binary(text):
