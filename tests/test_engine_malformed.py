@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from downloader.errors import ImplausibleSize, ProtocolViolation
+from downloader.errors import ImplausibleSize, ProtocolViolation, TransferError
 from downloader.transfer import AssetRequest, RetryPolicy
 from tests.support.engine import make_engine, nothing_final_except
 from tests.support.raw_http import serve_raw
@@ -188,3 +188,20 @@ async def test_an_api_answer_whose_chunk_size_cannot_be_read_is_the_projects_err
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcome["error"] == "ApiError", outcome
     assert "s3cr3t" not in outcome["text"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://[::1/scene.tif?sig=s3cr3t", "http://127.0.0.1:99999/scene.tif?sig=s3cr3t"],
+    ids=["bracket that opens no IPv6 address", "port out of range"],
+)
+async def test_a_url_no_client_can_use_fails_at_once_without_its_signature(
+    tmp_path: Path, url: str
+) -> None:
+    async with make_engine(tmp_path) as (engine, clock):
+        with pytest.raises(TransferError) as caught:
+            await engine.fetch(AssetRequest("bad", url=url), tmp_path / "out")
+    assert not caught.value.retryable
+    assert "s3cr3t" not in str(caught.value)
+    assert "s3cr3t" not in (caught.value.url or "")
+    assert clock.sleeps == []

@@ -8,6 +8,8 @@ for the excerpt an error carries.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import aiohttp
 import anyio
 from aiohttp.http_exceptions import HttpProcessingError
@@ -16,7 +18,7 @@ from downloader.errors import NetworkError, ProtocolViolation, TransferError
 from downloader.transfer._answers import EXCERPT_BYTES, error_excerpt
 from downloader.transfer._urls import redact_url
 
-__all__ = ["EXCERPT_WAIT", "describe", "read_excerpt", "translate"]
+__all__ = ["EXCERPT_WAIT", "describe", "read_excerpt", "scheme_of", "translate"]
 
 EXCERPT_WAIT = 5.0
 """Seconds an error body may take to give its first bytes; it only adds to a message."""
@@ -39,15 +41,25 @@ def translate(exc: BaseException, url: str) -> TransferError:
 
     A response aiohttp could not parse (a malformed status line or header, a header
     over the parser's limit, a bad Content-Length or chunk size) is a protocol
-    violation; the rest (a connection refused or cut, a body cut short), a failure
-    of the network.  Both are retryable: a budget of
-    retries decides how long.
+    violation, and the rest (a connection refused or cut, a body cut short) a failure
+    of the network: both retryable, a budget of retries decides how long.  A URL
+    aiohttp cannot use is final.
     """
     text = describe(exc, url)
     where = redact_url(url)
+    if isinstance(exc, aiohttp.InvalidURL):  # asking again will not mend it
+        return TransferError(f"not a URL that can be fetched: {text}", url=where)
     if isinstance(exc, aiohttp.ClientResponseError | HttpProcessingError):
         return ProtocolViolation(f"malformed response: {text}", url=where)
     return NetworkError(text, url=where)
+
+
+def scheme_of(url: str) -> str:
+    """The scheme of `url` in lower case; "" for a string no URL parser takes."""
+    try:
+        return urlsplit(url).scheme.lower()
+    except ValueError:  # e.g. `http://[::1/x`: a bracket that opens no IPv6 address
+        return ""
 
 
 async def read_excerpt(resp: aiohttp.ClientResponse) -> str:

@@ -18,7 +18,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import aiohttp
 import anyio
@@ -49,7 +49,7 @@ from downloader.transfer._backoff import (
     next_delay,
     parse_retry_after,
 )
-from downloader.transfer._boundary import read_excerpt, translate
+from downloader.transfer._boundary import read_excerpt, scheme_of, translate
 from downloader.transfer._checkpoint import (
     Checkpoint,
     WorkFiles,
@@ -739,7 +739,7 @@ class _Transfer:
         headers.update({"Range": segment.range_header(), "Accept-Encoding": "identity"})
         if validator is not None:
             headers["If-Range"] = validator
-        if urlsplit(url).scheme.lower() not in ("http", "https"):  # file:, ftp:, data: ...
+        if scheme_of(url) not in ("http", "https"):  # file:, ftp:, data:, no URL at all...
             raise TransferError(
                 f"refused to fetch {redact_url(url)!r}: only http and https URLs are fetched",
                 url=redact_url(url),
@@ -774,7 +774,7 @@ class _Transfer:
                     raise ProtocolViolation(
                         "redirect to a URL that cannot be read", url=redact_url(url)
                     ) from None
-                if urlsplit(target).scheme not in ("http", "https"):
+                if scheme_of(target) not in ("http", "https"):
                     raise UnsafeRedirect(redact_url(target), url=redact_url(url))
                 url = target
                 continue
