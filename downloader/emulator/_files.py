@@ -3,9 +3,10 @@
 It serves generated files (`SeededContent`, streamed, never stored) with exact
 single-range semantics, and misbehaves on request the way CDNs and object stores
 do: dropped connections, stalls, error statuses, ignored ranges, changing ETags,
-lying lengths, flipped bytes, wrong `Content-Range`, expiring signed URLs and
-redirects.  Decisions live in `_ranges`, `_body` and `_signing`; this module only
-moves bytes.
+lying lengths, flipped bytes, wrong `Content-Range`, expiring signed URLs refused
+in S3's, GCS's or Azure's words, error pages served with 200, gzip-coded bodies and
+redirects.  Decisions live in `_ranges`, `_body`, `_signing` and `_refusals`; this
+module only moves bytes.
 """
 
 from __future__ import annotations
