@@ -13,6 +13,7 @@ from downloader.emulator._refusals import error_body, expiry_refusal
 from downloader.transfer._answers import (
     EXCERPT_CHARS,
     MAX_PLAUSIBLE_SIZE,
+    beyond_status,
     error_excerpt,
     implausible_size,
     judge_body,
@@ -55,6 +56,16 @@ def test_error_pages_read_as_their_code_title_or_message() -> None:
         error_excerpt("text/plain", quoted) == "Expired: https://bucket.example/a.tif?… (see docs)"
     )
     assert error_excerpt(None, b"") == ""
+
+
+def test_an_excerpt_that_only_repeats_the_status_says_nothing() -> None:
+    assert beyond_status("404: Not Found", 404) == ""
+    assert beyond_status("404 Not Found", 404) == ""
+    assert beyond_status("", 500) == ""
+    assert beyond_status("Forbidden", 403) == ""
+    assert beyond_status("AccessDenied: Request has expired", 403) != ""
+    assert beyond_status("Access Denied", 200) == "Access Denied"
+    assert beyond_status("599 Custom", 599) == "599 Custom"
 
 
 def test_a_binary_body_gives_no_excerpt() -> None:

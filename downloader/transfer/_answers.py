@@ -14,11 +14,13 @@ import json
 import mimetypes
 import re
 from dataclasses import dataclass
+from http import HTTPStatus
 
 __all__ = [
     "EXCERPT_BYTES",
     "MAX_PLAUSIBLE_SIZE",
     "BodyVerdict",
+    "beyond_status",
     "error_excerpt",
     "implausible_size",
     "judge_body",
@@ -120,6 +122,17 @@ def error_excerpt(content_type: str | None, body: bytes) -> str:
     if title:
         return _clip(html.unescape(title[1]))
     return _clip(html.unescape(_TAGS.sub(" ", text)))
+
+
+def beyond_status(excerpt: str, status: int) -> str:
+    """`excerpt`, or "" when it only repeats the status (`404: Not Found`, a page titled
+    `404 Not Found`): an error names its status already."""
+    try:
+        phrase = HTTPStatus(status).phrase.lower()
+    except ValueError:
+        phrase = ""
+    words = _SPACE.sub(" ", re.sub(r"[^a-z ]", " ", excerpt.lower())).strip()
+    return "" if words in ("", phrase) else excerpt
 
 
 def promised_type(declared: str | None, name: str | None) -> str | None:

@@ -15,7 +15,7 @@ import anyio
 from aiohttp.http_exceptions import HttpProcessingError
 
 from downloader.errors import NetworkError, ProtocolViolation, TransferError
-from downloader.transfer._answers import EXCERPT_BYTES, error_excerpt
+from downloader.transfer._answers import EXCERPT_BYTES, beyond_status, error_excerpt
 from downloader.transfer._urls import redact_url
 
 __all__ = ["EXCERPT_WAIT", "describe", "read_excerpt", "scheme_of", "translate"]
@@ -64,7 +64,8 @@ def scheme_of(url: str) -> str:
 
 async def read_excerpt(resp: aiohttp.ClientResponse) -> str:
     """What the start of `resp`'s body says (see `error_excerpt`); "" when it says
-    nothing in time or cannot be read.  Reads at most `EXCERPT_BYTES`."""
+    nothing beyond the status, nothing in time, or cannot be read.  Reads at most
+    `EXCERPT_BYTES`."""
     data = b""
     with anyio.move_on_after(EXCERPT_WAIT):
         try:
@@ -75,4 +76,4 @@ async def read_excerpt(resp: aiohttp.ClientResponse) -> str:
                 data += chunk
         except (aiohttp.ClientError, HttpProcessingError, TimeoutError):
             pass
-    return error_excerpt(resp.headers.get("Content-Type"), data)
+    return beyond_status(error_excerpt(resp.headers.get("Content-Type"), data), resp.status)
