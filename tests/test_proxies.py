@@ -5,20 +5,27 @@ only the loopback proxy answers for; no name is ever resolved but loopback's."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import anyio
 import pytest
+import trustme
 from aiohttp import web
 
 from downloader.config import load_config
+from downloader.emulator._content import SeededContent
+from downloader.emulator._files import FileHost, FileSpec
 from downloader.runners._compose import run_once
 from downloader.store import ItemState, open_store
+from downloader.watchlist import load_watchlist
 from tests.support.once import emulated
 
 SCENARIO = """
@@ -140,3 +147,82 @@ async def test_hosts_named_by_no_proxy_are_reached_directly(
         await run_once(settings, refs)
     assert await _state(settings.state.url) == [ItemState.ARCHIVED]
     assert seen == []
+
+
+@asynccontextmanager
+async def connect_proxy(upstream_port: int) -> AsyncIterator[tuple[str, list[str]]]:
+    """A proxy on loopback that tunnels `CONNECT <name>.invalid:<port>` to the loopback
+    port `upstream_port`; its URL, and the targets it was asked to tunnel to."""
+    seen: list[str] = []
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        method, target, _ = head.split("\r\n", 1)[0].split(" ", 2)
+        seen.append(f"{method} {target}")
+        if method != "CONNECT" or not target.split(":")[0].endswith(".invalid"):
+            writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream_port)
+        writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+        await writer.drain()
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", seen
+    finally:
+        server.close()
+
+
+async def test_https_downloads_are_tunnelled_through_the_https_proxy(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    only_loopback_names: list[str],
+) -> None:
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    content = SeededContent(12, 200_000)
+    host = FileHost()
+    host.add(FileSpec("/f.tif", content))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("files.invalid").configure_cert(context)
+    runner = web.AppRunner(host.app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context).start()
+    port = runner.addresses[0][1]
+    (tmp_path / "watchlist.toml").write_text(
+        f'[[http.file]]\nurl = "https://files.invalid:{port}/f.tif?sig=x"\nid = "tunnelled"\n'
+    )
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[archive]\nroot = "{tmp_path / "archive"}"\n'
+        f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
+        f'[watchlist]\npath = "{tmp_path / "watchlist.toml"}"\n'
+        f'[transfer]\nmin_free_space = "0"\nca_file = "{ca_file}"\n'
+    )
+    settings = load_config(config)
+    try:
+        async with connect_proxy(port) as (proxy, seen):
+            monkeypatch.setenv("HTTPS_PROXY", proxy)
+            with anyio.fail_after(60):
+                await run_once(settings, load_watchlist(settings.watchlist.path).items)
+    finally:
+        await runner.cleanup()
+    assert await _state(settings.state.url) == [ItemState.ARCHIVED]
+    assert seen
+    assert set(seen) == {f"CONNECT files.invalid:{port}"}
+    assert [r.path for r in host.log] == ["/f.tif"]
+    assert "files.invalid" not in only_loopback_names
