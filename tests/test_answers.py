@@ -101,6 +101,7 @@ def test_the_promise_is_the_platforms_type_else_the_names() -> None:
         ("application/xhtml+xml", "application/zip", None, False),
         ("application/zip", "application/zip", b"PK\x03\x04rest", True),
         ("application/zip", "application/zip", b"PK\x05\x06", True),  # an empty ZIP
+        ("application/zip", "application/zip", b"PK\x07\x08PK\x03\x04", True),  # once split
         ("application/octet-stream", "application/zip", b"<html>", False),
         ("application/octet-stream", "application/zip", None, True),  # not seen yet
         ("application/octet-stream", "image/tiff", b"{json}", True),  # not sniffed

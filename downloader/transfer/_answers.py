@@ -38,7 +38,9 @@ MAX_PLAUSIBLE_SIZE = 1 << 50
 and planning, or waiting for disk space, for it would park the transfer for ever."""
 
 _ZIP = "application/zip"
-_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+# a local file header, an empty archive's end record, and the markers a split
+# archive's only segment may begin with (APPNOTE 8.5.3, 8.5.4)
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08", b"PK00")
 _XML_CODE = re.compile(r"<Code>\s*([^<]{1,100}?)\s*</Code>", re.IGNORECASE)
 _XML_MESSAGE = re.compile(r"<Message>\s*([^<]{1,400}?)\s*</Message>", re.IGNORECASE)
 _HTML_TITLE = re.compile(r"<title[^>]*>\s*([^<]{1,200}?)\s*</title>", re.IGNORECASE)
