@@ -27,6 +27,7 @@ PURE = [
     "downloader.transfer._digests",
     "downloader.transfer._urls",
     "downloader.transfer._policy",
+    "downloader.transfer._answers",
     "downloader.transfer._repair",
     "downloader.items",
     "downloader.config._units",
