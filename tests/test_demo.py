@@ -11,6 +11,7 @@ from downloader.emulator.scenarios import demo_scenario_text
 from downloader.runners._demo import run_demo
 from downloader.store import ItemState, open_store
 from downloader.store._models import REPAIRED
+from tests.support.stac import catalog_items, check_bag_stac
 
 
 async def test_demo_archives_every_item_kind_with_payloads_equal_to_the_source(
@@ -46,3 +47,7 @@ async def test_demo_archives_every_item_kind_with_payloads_equal_to_the_source(
         payload = {path: digests["sha256"] for path, digests in bag.payload_entries().items()}
         assert payload
         assert set(payload.values()) <= sources, key
+        # a STAC Item that validates, its checksums the manifest's; linked by the catalog
+        assert check_bag_stac(Path(record.archive_path))["id"] == key
+    linked = catalog_items(tmp_path)
+    assert linked == {key: Path(r.archive_path or "").resolve() for key, r in records.items()}

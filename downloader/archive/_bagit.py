@@ -110,11 +110,18 @@ class BagBuilder:
         self._payload[relative_path] = entry
         return entry
 
-    async def finish(self, final_dir: Path, *, info: Mapping[str, str] | None = None) -> Path:
+    async def finish(
+        self,
+        final_dir: Path,
+        *,
+        info: Mapping[str, str] | None = None,
+        tag_files: Mapping[str, bytes] | None = None,
+    ) -> Path:
         """Write the tag files, make the bag durable and rename it to `final_dir`.
 
         `info` adds `bag-info.txt` fields (`Source-Organization`, `External-Description`,
-        ...); the four fields the builder writes itself may not be given.  Runs in a
+        ...); the four fields the builder writes itself may not be given.  `tag_files`
+        adds tag files of `EXTRA_TAG_FILES` by name (`stac-item.json`).  Runs in a
         worker thread and is shielded from cancellation, which takes effect after it.
         """
         extra = dict(info or {})
@@ -126,7 +133,9 @@ class BagBuilder:
         # Shielded: a cancelled caller still learns nothing false, because the rename
         # either happened (and the builder knows it) or did not.
         with anyio.CancelScope(shield=True):
-            replaced = await anyio.to_thread.run_sync(self._finish_sync, final_dir, extra)
+            replaced = await anyio.to_thread.run_sync(
+                self._finish_sync, final_dir, extra, dict(tag_files or {})
+            )
             self._finished = True
         total = sum(entry.size for entry in self._payload.values())
         # the item's own `item.archived` line tells the news; a replaced bag is news too
@@ -146,7 +155,9 @@ class BagBuilder:
 
     # --- blocking work, in a worker thread ------------------------------------------------
 
-    def _finish_sync(self, final_dir: Path, info: dict[str, str]) -> Path | None:
+    def _finish_sync(
+        self, final_dir: Path, info: dict[str, str], extra: dict[str, bytes]
+    ) -> Path | None:
         staging = self.staging_dir.absolute()
         final = final_dir.absolute()
         root = Path(os.path.commonpath([staging, final]))
@@ -164,6 +175,7 @@ class BagBuilder:
                 bagging_date=now.date().isoformat(),
                 agent=f"downloader {__version__}",
                 info=info,
+                extra=extra,
             )
             _write_durably([(staging / name, data) for name, data in tag_files.items()])
             _sync_tree(staging, [entry.path for entry in self._payload.values()])

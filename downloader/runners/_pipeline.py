@@ -27,6 +27,7 @@ from downloader.errors import DownloaderError, FilesystemError
 from downloader.items import ItemRef
 from downloader.providers import Provider
 from downloader.providers._poll import Parked, Turn, polling_turn
+from downloader.runners._describe import link_in_catalog, stac_tag_files
 from downloader.runners._vet import Fetched, Vetter, url_hint
 from downloader.store import ItemState, StateStore
 from downloader.store._models import AssetRecord, AssetState, PackageRecord
@@ -277,14 +278,21 @@ class ItemWorker:
         await self.store.transition(
             ref.key, ItemState.VERIFYING, now=self.clock.utcnow(), owner=self.owner
         )
+        sources: dict[str, str] = {}
         for one in fetched:
             for entry in await self.vetter.vet(ref, one, bag):
                 bag.add_payload(*entry)
+                sources[entry[0]] = url_hint(one.asset) or ""
         info: dict[str, str] = {}
         if package.download_id:
             info["External-Description"] = f"{package.description} {package.download_id}".strip()
         await self.engine.space.room_for(0, self._waiting(ref), key=ref.key)
-        final = await bag.finish(self.root / item_path(ref), info=info)
+        relative = item_path(ref)
+        tag_files = stac_tag_files(
+            ref, package, bag.payload, sources, relative_bag=relative, bagged_at=self.clock.utcnow()
+        )
+        final = await bag.finish(self.root / relative, info=info, tag_files=tag_files)
+        await link_in_catalog(self.root, relative, ref.key)
         await self.store.transition(
             ref.key,
             ItemState.ARCHIVED,
