@@ -18,6 +18,7 @@ from downloader.config._load import (
 from downloader.config._schema import (
     AlteryxSettings,
     ArchiveSettings,
+    MetricsSettings,
     PixxelSettings,
     PollSettings,
     ProvidersSettings,
@@ -37,6 +38,7 @@ __all__ = [
     "ArchiveSettings",
     "ConfigReport",
     "KeyLines",
+    "MetricsSettings",
     "PixxelSettings",
     "PollSettings",
     "ProvidersSettings",

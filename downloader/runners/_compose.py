@@ -15,6 +15,7 @@ import anyio
 from downloader.clock import Clock, SystemClock
 from downloader.config import Settings
 from downloader.items import ItemRef
+from downloader.observe import NullObserver, Observer
 from downloader.providers import build_providers
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._pipeline import ItemWorker
@@ -36,19 +37,24 @@ class Service:
     store: StateStore
     session: aiohttp.ClientSession
     worker: ItemWorker
+    observer: Observer
 
     def use_providers(self, settings: Settings) -> None:
         """Items started from now on talk to the platforms as `settings` say."""
         self.worker.providers = build_providers(
-            settings.providers, self.session, self.clock, settings.poll
+            settings.providers, self.session, self.clock, settings.poll, observer=self.observer
         )
         self.worker.poll = settings.poll
 
 
 @asynccontextmanager
-async def open_service(settings: Settings, owner: str) -> AsyncIterator[Service]:
-    """Open the store and an HTTP session, and build the worker, for `owner`."""
+async def open_service(
+    settings: Settings, owner: str, *, observer: Observer | None = None
+) -> AsyncIterator[Service]:
+    """Open the store and an HTTP session, and build the worker, for `owner`; `observer`
+    is told what happens (the metrics)."""
     clock = SystemClock()
+    observer = observer or NullObserver()
     limits = settings.transfer.limits
     connector = aiohttp.TCPConnector(
         limit=0,
@@ -73,7 +79,9 @@ async def open_service(settings: Settings, owner: str) -> AsyncIterator[Service]
             clock=clock,
             placement=placement,
         )
-        providers = build_providers(settings.providers, session, clock, settings.poll)
+        providers = build_providers(
+            settings.providers, session, clock, settings.poll, observer=observer
+        )
         worker = ItemWorker(
             store=store,
             engine=engine,
@@ -84,11 +92,12 @@ async def open_service(settings: Settings, owner: str) -> AsyncIterator[Service]
             extract=settings.archive.extract,
             poll=settings.poll,
             repair_attempts=settings.transfer.repair_attempts,
+            observer=observer,
         )
         if placement is not None:
             placement.start()
         try:
-            yield Service(clock, store, session, worker)
+            yield Service(clock, store, session, worker, observer)
         finally:
             if placement is not None:
                 placement.stop()

@@ -25,6 +25,7 @@ from downloader.clock import Clock
 from downloader.config import PollSettings
 from downloader.errors import DownloaderError, FilesystemError
 from downloader.items import ItemRef
+from downloader.observe import NullObserver, Observer, counted_refresh
 from downloader.providers import Provider
 from downloader.providers._poll import Parked, Turn, polling_turn
 from downloader.runners._describe import link_in_catalog, stac_tag_files
@@ -126,6 +127,7 @@ class ItemWorker:
         extract: bool = False,
         poll: PollSettings | None = None,
         repair_attempts: int = 3,
+        observer: Observer | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -134,12 +136,14 @@ class ItemWorker:
         self.clock = clock
         self.owner = owner
         self.retry_delay = retry_delay
+        self.observer: Observer = observer or NullObserver()
         self.vetter = Vetter(
             store=store,
             engine=engine,
             clock=clock,
             repair_attempts=repair_attempts,
             extract=extract,
+            observer=self.observer,
         )
         self.poll = poll or PollSettings()
         """The `[poll]` settings the providers were built with (a reload changes both)."""
@@ -203,6 +207,7 @@ class ItemWorker:
         now = self.clock.utcnow()
         message = f"{type(exc).__name__}: {exc}"
         if exc.retryable:
+            self.observer.retried(ref.provider, "item")
             record = await self.store.schedule(
                 ref.key, now + self.retry_delay, now=now, owner=self.owner, error=message
             )
@@ -249,8 +254,12 @@ class ItemWorker:
                 on_progress=self._progress(ref, total_done),
                 on_wait=self._waiting(ref),
                 on_refetch=self.vetter.refetch_noter(ref, asset.key),
+                on_retry=lambda _why: self.observer.retried(ref.provider, "transfer"),
+                refresh_url=counted_refresh(
+                    asset.refresh_url, lambda: self.observer.url_refreshed(ref.provider)
+                ),
             )
-            one = await self._fetch(asset, bag, taken)
+            one = await self._fetch(ref, asset, bag, taken)
             fetched.append(one)
             taken.add(one.name)
             await self.store.save_asset(
@@ -321,11 +330,14 @@ class ItemWorker:
 
         return note
 
-    async def _fetch(self, asset: AssetRequest, bag: BagBuilder, taken: set[str]) -> Fetched:
+    async def _fetch(
+        self, ref: ItemRef, asset: AssetRequest, bag: BagBuilder, taken: set[str]
+    ) -> Fetched:
         # straight into the bag, under a name no other asset of the item has taken
         result = await self.engine.fetch(
             asset, bag.data_dir, rename=lambda name: _unique(name, taken)
         )
+        self.observer.fetched(ref.provider, result.bytes_received)
         return Fetched.of(asset, result)
 
 

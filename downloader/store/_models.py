@@ -170,3 +170,13 @@ class SyncResult:
     """Marked inactive; their rows and archived data stay."""
     reactivated: tuple[str, ...] = ()
     """Back in the watchlist; failed ones start over as waiting."""
+
+
+class CensusRow(NamedTuple):
+    """How many active items of one provider are in one state, and since when the
+    longest-waiting of them has been in it (for the metrics)."""
+
+    state: ItemState
+    provider: str
+    items: int
+    oldest_since: datetime

@@ -109,6 +109,8 @@ class AssetRequest:
     on_refetch: Callable[[str, int | None], Awaitable[None]] | None = None
     """Told of each whole-file re-download after a failed verification, as it begins:
     the failure's text and the file's size (None when not known)."""
+    on_retry: Callable[[str], None] | None = None
+    """Told of each retry after a passing failure (reset, stall, 5xx), with its text."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,8 @@ class _RetryBudget:
             rand=engine._rand,
         )
         log.info("transfer.retry", key=self._t.request.key, error=str(exc), delay=round(delay, 3))
+        if self._t.request.on_retry is not None:
+            self._t.request.on_retry(str(exc))
         await engine._clock.sleep(delay)
 
 
