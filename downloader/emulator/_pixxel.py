@@ -30,6 +30,7 @@ from downloader.emulator._items import package_name
 from downloader.emulator._pixxel_catalog import CatalogDownloads, pixxel_error
 from downloader.emulator._pixxel_jobs import JobStates, wanted_statuses
 from downloader.emulator._pixxel_model import JobModel, build_jobs
+from downloader.emulator._pixxel_records import PixxelRecords
 from downloader.emulator._respond import admit, answer
 from downloader.emulator._scenario import Knobs, PixxelDownload, PixxelJob, PixxelTask, Timing
 from downloader.emulator._state import Context
@@ -62,6 +63,10 @@ class PixxelApi:
         )
         app.router.add_post("/v0/catalogs/download", self.catalog.create)
         app.router.add_get("/v0/catalogs/download/{id}", self.catalog.status)
+        # after the download routes, so "download" is never taken for a catalog's id
+        records = PixxelRecords(self.ctx.scenario.pixxel_downloads)
+        app.router.add_get("/v0/catalogs/{id}", records.catalog)
+        app.router.add_get("/v0/order-items/{id}", records.order_item)
         return app
 
     def register(self, item: PixxelJob | PixxelTask | PixxelDownload) -> None:

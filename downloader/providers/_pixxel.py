@@ -8,7 +8,9 @@ poll.  Catalogs and order items: `POST /v0/catalogs/download` once, then
 `GET /v0/catalogs/download/{id}` until `success` or `failed`.  That id is saved in
 the item's memo before the first status poll, so a restarted process polls the
 same download instead of creating another.  When a signed URL expires, the
-engine's `refresh_url` repeats the PUT, or the status GET, for a fresh one.
+engine's `refresh_url` repeats the PUT, or the status GET, for a fresh one.  Once
+ready, the item's record (`GET /v0/catalogs/{id}`, `/v0/order-items/{id}`) is read
+once for where and when its image was taken, which its bag's STAC Item shows.
 
 While job items wait, the scheduler asks about many at once (`still_running`: one
 list of each workflow's jobs, `_pixxel_survey`); a job that no longer runs is then
@@ -34,9 +36,10 @@ from downloader.providers._parse_pixxel import (
     parse_job,
     parse_package,
 )
+from downloader.providers._parse_scene import scene_of_catalog, scene_of_order_item
 from downloader.providers._pixxel_survey import WorkflowLists
 from downloader.providers._poll import NotYet, PhaseTracker, Poller
-from downloader.providers._types import Package, PackageMemo, PhaseListener, SurveyAnswer
+from downloader.providers._types import Package, PackageMemo, PhaseListener, Scene, SurveyAnswer
 from downloader.transfer import AssetRequest
 
 __all__ = ["PixxelProvider"]
@@ -217,7 +220,20 @@ class PixxelProvider:
             refresh_url=refresh,
             fallback_name=f"{item_id}.zip",
         )
-        return Package((asset,), download_id, f"{label.rsplit(' ', 1)[0]} download (ZIP)")
+        what = f"{label.rsplit(' ', 1)[0]} download (ZIP)"
+        return Package((asset,), download_id, what, scene=await self._scene(item))
+
+    async def _scene(self, item: ItemRef) -> Scene | None:
+        """Where and when the image was taken, from the item's record; asked once, and
+        None when the record cannot be had: it describes the bag, it decides nothing."""
+        catalog = item.kind == "catalog"
+        path = f"/v0/{'catalogs' if catalog else 'order-items'}/{_q(item.ids[0])}"
+        try:
+            body = await self.api.call("GET", path)
+        except ProviderError as exc:
+            log.info("provider.scene_unknown", provider=self.name, item=item.key, error=str(exc))
+            return None
+        return scene_of_catalog(body) if catalog else scene_of_order_item(body)
 
     async def _create_download(
         self, poller: Poller, item: ItemRef, memo: PackageMemo, label: str
