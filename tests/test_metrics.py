@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 import aiohttp
 import anyio
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from downloader.config import Settings, load_config
 from downloader.emulator import Emulator, parse_scenario, start_emulator, write_client_files
@@ -30,26 +29,7 @@ from downloader.runners._notify import Notifier
 from downloader.store import ItemState
 from downloader.store._models import CensusRow
 from tests.support.daemon import Daemon, until
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def parse(text: str) -> Samples:
-    """Every sample of a Prometheus text page by name and sorted labels."""
-    samples: Samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
-
-
-def total(samples: Samples, name: str, **labels: str) -> float:
-    """The sum of the samples of `name` whose labels include `labels`."""
-    return sum(
-        value
-        for (sample, found), value in samples.items()
-        if sample == name and set(labels.items()) <= set(found)
-    )
+from tests.support.prom import Samples, parse, total
 
 
 def free_port() -> int:

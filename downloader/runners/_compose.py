@@ -108,11 +108,15 @@ async def run_once(
     items: Sequence[ItemRef],
     *,
     progress: Callable[[StateStore], Coroutine[Any, Any, None]] | None = None,
+    observer: Observer | None = None,
 ) -> BatchResult:
     """Batch mode with real effects; raises `Interrupted` on SIGINT/SIGTERM."""
     owner = f"{settings.service.node_id}:once"
     interrupted = False
-    async with open_service(settings, owner) as service, anyio.create_task_group() as tg:
+    async with (
+        open_service(settings, owner, observer=observer) as service,
+        anyio.create_task_group() as tg,
+    ):
 
         async def watch_signals() -> None:
             nonlocal interrupted
