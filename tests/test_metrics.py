@@ -95,11 +95,14 @@ def metrics_page(metrics: Metrics) -> str:
     return body
 
 
-def test_healthz_is_200_while_the_loop_beats_and_503_once_it_is_stale() -> None:
+def test_healthz_is_200_while_the_loop_beats_and_503_before_it_runs_and_once_it_is_stale() -> None:
     now = [100.0]
     liveness = Liveness(lambda: now[0], stale_after=3.0)
     app = metrics_app(Metrics().registry, liveness)
     with serve_metrics(("127.0.0.1", 0), app) as (host, port):
+        status, body = get(f"http://{host}:{port}/healthz")
+        assert (status, body.split(":")[0]) == (503, "starting")  # the loop not yet running
+        liveness.beat()
         assert get(f"http://{host}:{port}/healthz")[0] == 200
         now[0] += 3.5
         status, body = get(f"http://{host}:{port}/healthz")

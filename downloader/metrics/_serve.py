@@ -32,17 +32,27 @@ class Liveness:
     def __init__(self, monotonic: Callable[[], float], stale_after: float) -> None:
         self._monotonic = monotonic
         self.stale_after = stale_after
-        self._last = monotonic()  # a loop that never beats goes stale after one period
+        self._last: float | None = None  # not alive until the loop runs and beats
 
     def beat(self) -> None:
         self._last = self._monotonic()
 
-    def age(self) -> float:
-        """Seconds since the last beat."""
-        return max(0.0, self._monotonic() - self._last)
+    def age(self) -> float | None:
+        """Seconds since the last beat; None before the first."""
+        last = self._last
+        return None if last is None else max(0.0, self._monotonic() - last)
 
     def is_alive(self) -> bool:
-        return self.age() <= self.stale_after
+        age = self.age()
+        return age is not None and age <= self.stale_after
+
+    def describe(self) -> str:
+        """The line `/healthz` answers with."""
+        age = self.age()
+        if age is None:
+            return "starting: the scheduler loop has not beaten yet"
+        word = "ok" if age <= self.stale_after else "stuck"
+        return f"{word}: the scheduler loop last beat {age:.1f}s ago"
 
 
 def metrics_app(registry: CollectorRegistry, liveness: Liveness) -> WsgiApp:
@@ -54,13 +64,11 @@ def metrics_app(registry: CollectorRegistry, liveness: Liveness) -> WsgiApp:
         if path == "/metrics":
             return prometheus(environ, start_response)  # type: ignore[no-any-return]
         if path == "/healthz":
-            age = liveness.age()
-            alive = age <= liveness.stale_after
-            status = "200 OK" if alive else "503 Service Unavailable"
-            word = "ok" if alive else "stuck"
-            text = f"{word}: the scheduler loop last beat {age:.1f}s ago\n"
+            # one reading of the clock for both the status and the text
+            text = liveness.describe()
+            status = "200 OK" if text.startswith("ok") else "503 Service Unavailable"
             start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
-            return [text.encode()]
+            return [(text + "\n").encode()]
         start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
         return [b"not found: try /metrics or /healthz\n"]
 

@@ -50,6 +50,8 @@ STATUS_EVERY = 5.0
 """Seconds between STATUS= refreshes."""
 LIVENESS_BEATS = 3
 """Beats of the scheduler loop missed before `/healthz` says it is stuck."""
+CENSUS_EVERY = 1.0
+"""Seconds between readings of the store's census for the item gauges (with metrics on)."""
 
 
 def file_stamp(path: Path) -> FileStamp | None:
@@ -94,6 +96,7 @@ class Daemon:
         self.watchdog = watchdog_interval(environ)
         self._next_status = 0.0
         self.metrics = metrics
+        self._next_census = 0.0
         beat_every = min(self.watchdog or STATUS_EVERY, STATUS_EVERY)
         self.liveness = Liveness(time.monotonic, stale_after=LIVENESS_BEATS * beat_every)
         """What `/healthz` says: the loop beat within three of its beats (with a watchdog,
@@ -140,7 +143,8 @@ class Daemon:
         self.liveness.beat()
         if self.watchdog is not None:
             self.notifier.watchdog()
-        if self.metrics is not None:
+        if self.metrics is not None and time.monotonic() >= self._next_census:
+            self._next_census = time.monotonic() + CENSUS_EVERY
             await self._count_items(self.metrics)
         if self.service.clock.monotonic() >= self._next_status:
             self._next_status = self.service.clock.monotonic() + STATUS_EVERY
