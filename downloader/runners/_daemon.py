@@ -98,6 +98,8 @@ class Daemon:
         self.metrics = metrics
         self._next_census = 0.0
         beat_every = min(self.watchdog or STATUS_EVERY, STATUS_EVERY)
+        # the process's monotonic clock, not the injected one: a stuck loop is a fact of
+        # real time, and /healthz reads it from another thread
         self.liveness = Liveness(time.monotonic, stale_after=LIVENESS_BEATS * beat_every)
         """What `/healthz` says: the loop beat within three of its beats (with a watchdog,
         1.5 times `WatchdogSec`, by when systemd has given up on it too)."""
@@ -138,8 +140,6 @@ class Daemon:
     # -- heartbeat: watchdog and status ---------------------------------------------------
 
     async def _heartbeat(self) -> None:
-        # the wall clock of the process, not the injected one: a stuck loop is a fact
-        # of real time, and /healthz reads it from another thread
         self.liveness.beat()
         if self.watchdog is not None:
             self.notifier.watchdog()
