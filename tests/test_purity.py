@@ -30,6 +30,7 @@ PURE = [
     "downloader.transfer._repair",
     "downloader.items",
     "downloader.config._units",
+    "downloader.observe",
 ]
 
 IO_LIBRARIES = frozenset({"aiohttp", "anyio", "asyncio", "sqlite3", "aiofiles"})
