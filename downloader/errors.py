@@ -8,7 +8,7 @@ data the caller can act on rather than only a message::
     ├── ConfigError              problems: list[ConfigProblem] (file, line, key, message)
     ├── TransferError            retryable, url (always redacted)
     │   ├── HTTPStatusError      status, retry_after
-    │   ├── NetworkError         connection refused/reset, DNS, TLS     (retryable)
+    │   ├── NetworkError         connection refused/reset, DNS, TLS     (retryable), reached
     │   ├── StallTimeout         no byte for `stall` seconds             (retryable)
     │   ├── ProtocolViolation    bad Content-Range, short body, ...      (retryable)
     │   ├── ObjectChanged        the validator moved under a resume
@@ -22,13 +22,15 @@ data the caller can act on rather than only a message::
     │   ├── RemoteJobFailed      the platform says the job failed; message is its text
     │   ├── PollTimeout          the package was not ready within give_up_after
     │   └── MalformedResponse    the platform answered something we cannot read
+    ├── ItemCrashed              cause: an exception of no tree escaped an item's work (retryable)
     ├── StoreError
     │   ├── IllegalTransition    current, target
     │   └── LeaseLost            key, owner: another worker holds the item now
     └── ArchiveError             a bag could not be assembled or failed its audit
         ├── DamagedMember        member, span: a ZIP member's bytes cannot be right
         │   └── CorruptMember    expected, actual: its CRC-32 is wrong
-        └── FilesystemError      errno, path: the disk refused (read-only, gone, full)
+        ├── FilesystemError      errno, path: the disk refused (read-only, gone, full)
+        └── PlantedLink          path, root: a link below the archive root, never followed
 
 `retryable` is the single bit the retry loops look at; everything else is for
 people and logs.
@@ -98,10 +100,17 @@ class HTTPStatusError(TransferError):
 
 
 class NetworkError(TransferError):
-    """Connection refused or reset, name resolution, TLS: the network failed us."""
+    """Connection refused or reset, name resolution, TLS: the network failed us.
 
-    def __init__(self, message: str, *, url: str | None = None, retryable: bool = True) -> None:
+    `reached` is False when no connection could be made at all (refused, no such
+    name, unreachable): a host that is down, rather than one that broke off.
+    """
+
+    def __init__(
+        self, message: str, *, url: str | None = None, retryable: bool = True, reached: bool = True
+    ) -> None:
         super().__init__(message, url=url, retryable=retryable)
+        self.reached = reached
 
 
 class StallTimeout(TransferError):
@@ -206,6 +215,23 @@ class MalformedResponse(ProviderError):
     """The platform's answer could not be understood."""
 
 
+class ItemCrashed(DownloaderError):
+    """An exception of no kind in this tree escaped while an item was worked: a defect,
+    or a server's answer that nobody foresaw.  Retryable (the next try may not meet it),
+    under the item's `[retry]` budget; `cause` is the original, traceback included."""
+
+    retryable = True
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {_shortened(str(cause))}")
+        self.cause = cause
+
+
+def _shortened(text: str, limit: int = 300) -> str:
+    # a foreign message may quote a whole answer (a 5,000-digit number, a page of HTML)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class StoreError(DownloaderError):
     """The state store could not do what was asked."""
 
@@ -279,3 +305,18 @@ class FilesystemError(ArchiveError):
         self.path = path
         self.errno = errno
         self.retryable = retryable
+
+
+class PlantedLink(ArchiveError):
+    """A symbolic link below the archive root where a file or folder of ours belongs.
+
+    Never followed: anyone who can write below the root could point it anywhere.
+    Not retryable, as the link stays until someone removes it.
+    """
+
+    def __init__(self, path: str, root: str) -> None:
+        super().__init__(
+            f"{path} below the archive root {root} is a symbolic link; not following it"
+        )
+        self.path = path
+        self.root = root

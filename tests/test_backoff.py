@@ -246,6 +246,10 @@ def test_retry_after_wins_over_backoff() -> None:
 def test_retry_after_is_clamped_to_a_day_and_never_negative() -> None:
     assert next_delay(0, retry_after=10**9, base=1.0, cap=60.0, rand=lambda: 0.5) == 86400.0
     assert next_delay(0, retry_after=-3.0, base=1.0, cap=60.0, rand=lambda: 0.5) == 0.0
+    capped = next_delay(
+        0, retry_after=600.0, base=1.0, cap=60.0, rand=lambda: 0.5, retry_after_cap=90
+    )
+    assert capped == 90.0
 
 
 def test_without_retry_after_the_jittered_backoff_applies() -> None:

@@ -9,8 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from downloader.config import (
+    AlteryxSettings,
     ConfigReport,
     PixxelSettings,
+    PollSettings,
     ScaleSettings,
     Secret,
     Settings,
@@ -228,6 +230,13 @@ def test_a_group_readable_secret_file_is_a_warning_on_the_settings(tmp_path: Pat
             2,
             "must not be longer than max_interval (5m)",
         ),
+        (
+            '[retry]\ninitial_delay = "1h"\n',
+            "retry.initial_delay",
+            2,
+            "must not be longer than max_delay (30m)",
+        ),
+        ("[retry]\nattempts = -1\n", "retry.attempts", 2, "must be at least 0 (got -1)"),
         (
             '[providers.pixxel]\nauth_scheme = "Bearer"\n',
             "providers.pixxel.auth_scheme",
@@ -523,3 +532,52 @@ def test_any_file_loads_or_raises_config_error(
         return
     assert problems
     assert all(isinstance(p, ConfigProblem) and p.file == str(path) for p in problems)
+
+
+def test_the_unreadable_limit_and_the_accepted_dispositions_are_read(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        textwrap.dedent(
+            """\
+            [poll]
+            unreadable_limit = 2
+            [providers.alteryx]
+            base_url = "https://ayx.example.org/webapi"
+            client_id = { env = "A" }
+            client_secret = { env = "B" }
+            accept_dispositions = ["Success"]
+            """
+        )
+    )
+    settings = load_config(config, environ={"A": "id", "B": "secret"})
+    assert settings.poll.unreadable_limit == 2
+    assert settings.providers.alteryx is not None
+    assert settings.providers.alteryx.accept_dispositions == ("Success",)
+
+
+def test_the_unreadable_limit_and_dispositions_default_to_the_contracts_values() -> None:
+    assert PollSettings().unreadable_limit == 5
+    assert AlteryxSettings("https://a.example", Secret("i"), Secret("s")).accept_dispositions == (
+        "Success",
+        "Warning",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[poll]\nunreadable_limit = 0\n", "poll.unreadable_limit"),
+        (
+            '[providers.alteryx]\nbase_url = "https://a.example"\nclient_id = { env = "A" }\n'
+            'client_secret = { env = "B" }\naccept_dispositions = []\n',
+            "providers.alteryx.accept_dispositions",
+        ),
+        (
+            '[providers.alteryx]\nbase_url = "https://a.example"\nclient_id = { env = "A" }\n'
+            'client_secret = { env = "B" }\naccept_dispositions = "Success"\n',
+            "providers.alteryx.accept_dispositions",
+        ),
+    ],
+)
+def test_a_bad_unreadable_limit_or_disposition_list_is_a_problem(text: str, key: str) -> None:
+    assert [k for k, _ in _problems(text, {"A": "a", "B": "b"})] == [key]

@@ -144,6 +144,14 @@ def test_job_lists_are_served_unless_the_scenario_turns_them_off() -> None:
     assert parse_scenario("[emulator]\njob_lists = false\n").settings.job_lists is False
 
 
+def test_job_lists_are_spoiled_when_the_scenario_says_how() -> None:
+    assert parse_scenario("").settings.job_list_malformed is None
+    text = '[emulator]\njob_list_malformed = "huge_number"\n'
+    assert parse_scenario(text).settings.job_list_malformed is Malformed.HUGE_NUMBER
+    found = problems_of('[emulator]\njob_list_malformed = "garbled"\n')
+    assert any(p.startswith("emulator.job_list_malformed: must be one of") for p in found)
+
+
 def test_invalid_toml_names_the_file() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_scenario("[emulator\n", source="broken.toml")

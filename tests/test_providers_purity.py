@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PURE = [
+    "downloader.providers._answers",
     "downloader.providers._parse_common",
     "downloader.providers._parse_pixxel",
     "downloader.providers._parse_scale",

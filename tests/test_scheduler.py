@@ -144,7 +144,7 @@ async def test_an_item_to_be_retried_is_released_once_its_turn_ends(
     assert "503" in (record.error or "")
     assert (record.lease_owner, record.lease_expires_at) == (None, None)
     assert record.next_attempt_at is not None
-    assert record.next_attempt_at > service.clock.utcnow()  # due after retry_delay
+    assert record.next_attempt_at > service.clock.utcnow()  # due after [retry] initial_delay
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,10 @@ from downloader.archive._catalog import CATALOG, add_to_catalog, catalog_href_fr
 from downloader.archive._stac import STAC_ITEM, ItemFacts, bbox_of, render_stac_item
 from downloader.archive._tagfiles import PayloadFile, render_tag_files
 from downloader.clock import FakeClock
+from downloader.errors import PlantedLink
 from downloader.items import ItemRef
+from downloader.jail import Jail
+from downloader.runners._describe import link_in_catalog
 from tests.support.stac import catalog_items, check_bag_stac, validated
 
 JOB = ItemRef("pixxel", "job", ("wf-1", "job-2"))
@@ -125,7 +128,7 @@ async def archive(root: Path, ref: ItemRef, files: dict[str, bytes]) -> Path:
         ItemFacts(ref), builder.payload, bagged_at=WHEN, catalog_href=catalog_href_from(relative)
     )
     final = await builder.finish(root / relative, tag_files={STAC_ITEM: stac})
-    add_to_catalog(root, relative, ref.key)
+    add_to_catalog(Jail(root), relative, ref.key)
     return final
 
 
@@ -169,7 +172,8 @@ def test_links_added_at_once_from_many_threads_are_all_kept(tmp_path: Path) -> N
     for ref in refs:  # bags need not exist for their links to be added
         (tmp_path / item_path(ref)).mkdir(parents=True)
     threads = [
-        threading.Thread(target=add_to_catalog, args=(tmp_path, item_path(r), r.key)) for r in refs
+        threading.Thread(target=add_to_catalog, args=(Jail(tmp_path), item_path(r), r.key))
+        for r in refs
     ]
     for thread in threads:
         thread.start()
@@ -183,3 +187,36 @@ def test_links_added_at_once_from_many_threads_are_all_kept(tmp_path: Path) -> N
 
 def test_catalog_href_climbs_out_of_the_bag() -> None:
     assert catalog_href_from(PurePosixPath("pixxel/jobs/wf/job")) == "../../../../catalog.json"
+
+
+async def test_a_link_planted_at_the_catalog_is_replaced_never_read_through(
+    tmp_path: Path,
+) -> None:
+    root, outside = tmp_path / "archive", tmp_path / "outside"
+    outside.mkdir()
+    first = await archive(root, JOB, {"a.tif": b"1"})
+    planted = json.loads((root / CATALOG).read_bytes())
+    planted["links"].append({"rel": "item", "href": "./elsewhere/stac-item.json", "title": "x"})
+    target = outside / "catalog.json"
+    target.write_text(json.dumps(planted))
+    before = target.read_bytes()
+    (root / CATALOG).unlink()
+    (root / CATALOG).symlink_to(target)
+    second = await archive(root, CATALOG_ITEM, {"b.zip": b"2"})
+    # rebuilt from the bags: nothing of what the link pointed at is taken in
+    assert not (root / CATALOG).is_symlink()
+    assert catalog_items(root) == {JOB.key: first.resolve(), CATALOG_ITEM.key: second.resolve()}
+    assert target.read_bytes() == before
+
+
+async def test_a_link_planted_at_partial_gets_no_lock_and_fails_no_item(tmp_path: Path) -> None:
+    root, outside = tmp_path / "archive", tmp_path / "outside"
+    outside.mkdir()
+    root.mkdir()
+    (root / ".partial").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(PlantedLink):
+        add_to_catalog(Jail(root), item_path(JOB), JOB.key)
+    # the pipeline's step: the bag is in place already, so the catalog is let go
+    await link_in_catalog(Jail(root), item_path(JOB), JOB.key)
+    assert list(outside.iterdir()) == []
+    assert not (root / CATALOG).exists()

@@ -318,3 +318,24 @@ async def test_two_batch_runs_sharing_a_store_both_end_soon_after_the_last_item(
                 tg.start_soon(host, "host-b")
     assert results["host-a"] == results["host-b"] == BatchResult(archived=30, failed=0)
     assert abs(ended["host-a"] - ended["host-b"]) < 2 * BATCH_RECHECK + 1
+
+
+async def test_a_list_that_raises_something_of_no_tree_is_not_asked_again_in_once(
+    tmp_path: Path,
+) -> None:
+    # a 5,000-digit number in the list: Python's json raises a ValueError of its own
+    text = scenario('job_list_malformed = "huge_number"', *jobs(2, done="polls_until_done = 3"))
+    with capture_logs() as logs:
+        async with (
+            once_against(tmp_path, text, poll=POLL) as (running, settings),
+            open_service(settings, "check") as service,
+        ):
+            records = await service.store.list_items()
+    assert {r.state for r in records} == {ItemState.ARCHIVED}
+    crashed = [e for e in logs if e["event"] == "scheduler.survey_crashed"]
+    assert len(crashed) == 1  # then its items are asked about one by one
+    assert crashed[0]["provider"] == "pixxel"
+    stats = running.emulator.stats()
+    jobs_asked = [s for key, s in stats.items() if key.startswith("pixxel:job:")]
+    assert [s["listed"] for s in jobs_asked] == [1, 1]  # one list, never again
+    assert all(s["job_polls"] >= 3 for s in jobs_asked)  # then each job asked alone

@@ -1,6 +1,8 @@
 """The archive's STAC Catalog, `<root>/catalog.json`: one `item` link per bag.
 
-`add_to_catalog` links a newly archived bag's `stac-item.json`.  The file is read,
+`add_to_catalog` links a newly archived bag's `stac-item.json`.  Every file here
+(the catalog, its lock, the bags' Items read to rebuild it) is reached through the
+archive root's jail: no link planted below the root is ever followed.  The file is read,
 changed and written whole under an exclusive `flock` of `<root>/.partial/catalog.lock`
 (several processes, even on several hosts sharing the archive, add bags at once),
 and replaced with `os.replace` after an fsync, so a reader sees the old catalog or
@@ -12,18 +14,20 @@ Blocking: call it from a worker thread.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 from collections.abc import Iterator
-from pathlib import Path, PurePath
+from pathlib import PurePath, PurePosixPath
 from typing import Any
 
 import pystac
 import structlog
 
 from downloader.archive._stac import STAC_ITEM
-from downloader.transfer._writer import fsync_dir
+from downloader.errors import PlantedLink
+from downloader.jail import Jail
 
 __all__ = ["CATALOG", "CATALOG_ID", "add_to_catalog", "catalog_href_from", "item_link"]
 
@@ -62,14 +66,12 @@ def _empty_catalog() -> dict[str, Any]:
     return document
 
 
-def add_to_catalog(root: Path, relative_bag: PurePath, key: str) -> None:
-    """Link the bag at `root / relative_bag` from `<root>/catalog.json`."""
-    lock_path = root.joinpath(*_LOCK)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o640)
+def add_to_catalog(jail: Jail, relative_bag: PurePath, key: str) -> None:
+    """Link the bag at `relative_bag` below `jail`'s root from `<root>/catalog.json`."""
+    fd = jail.open(PurePosixPath(*_LOCK), os.O_RDWR | os.O_CREAT, 0o640, create_parents=True)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        document, rebuilt = _read(root)
+        document, rebuilt = _read(jail)
         link = item_link(relative_bag, key)
         links = document["links"]
         known = any(other.get("href") == link["href"] for other in links if isinstance(other, dict))
@@ -77,65 +79,78 @@ def add_to_catalog(root: Path, relative_bag: PurePath, key: str) -> None:
             return
         if not known:
             links.append(link)
-        _replace(root / CATALOG, document)
+        _replace(jail, document)
     finally:
         os.close(fd)  # drops the lock
 
 
-def _read(root: Path) -> tuple[dict[str, Any], bool]:
+def _read(jail: Jail) -> tuple[dict[str, Any], bool]:
     """The catalog as it is on disk, or built anew; whether it was rebuilt."""
-    path = root / CATALOG
+    path = str(jail.root / CATALOG)
     try:
-        document = json.loads(path.read_bytes())
+        document = json.loads(jail.read_bytes(CATALOG))
     except FileNotFoundError:
         return _empty_catalog(), False
-    except (OSError, ValueError) as exc:
-        log.warning("archive.catalog_rebuilt", path=str(path), reason=str(exc))
-        return _rebuilt(root), True
+    except (OSError, ValueError, PlantedLink) as exc:
+        # a link planted there is never read through, but replaced by a catalog of ours
+        log.warning("archive.catalog_rebuilt", path=path, reason=str(exc))
+        return _rebuilt(jail), True
     if (
         not isinstance(document, dict)
         or document.get("type") != "Catalog"
         or not isinstance(document.get("links"), list)
     ):
-        log.warning("archive.catalog_rebuilt", path=str(path), reason="not a STAC Catalog")
-        return _rebuilt(root), True
+        log.warning("archive.catalog_rebuilt", path=path, reason="not a STAC Catalog")
+        return _rebuilt(jail), True
     return document, False
 
 
-def _rebuilt(root: Path) -> dict[str, Any]:
+def _rebuilt(jail: Jail) -> dict[str, Any]:
     document = _empty_catalog()
-    for relative, key in _bags_with_items(root):
+    for relative, key in _bags_with_items(jail):
         document["links"].append(item_link(relative, key))
     return document
 
 
-def _bags_with_items(root: Path) -> Iterator[tuple[PurePath, str]]:
-    """Every bag below `root` that holds a STAC Item, with its key; `.partial/` skipped."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        if here == root:
+def _bags_with_items(jail: Jail) -> Iterator[tuple[PurePath, str]]:
+    """Every bag below the root that holds a STAC Item, with its key; `.partial/` skipped,
+    and no link followed (walked by folder descriptors)."""
+    for dirpath, dirnames, filenames, dirfd in jail.walk("."):
+        here = PurePosixPath(dirpath)
+        if dirpath == ".":
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         if "bagit.txt" in filenames:
             dirnames[:] = []  # a bag's payload holds no bag of ours
             if STAC_ITEM in filenames:
                 try:
-                    key = json.loads((here / STAC_ITEM).read_bytes())["id"]
+                    key = json.loads(_read_at(dirfd, STAC_ITEM))["id"]
                 except (OSError, ValueError, KeyError, TypeError):
                     continue
-                yield here.relative_to(root), str(key)
+                yield here, str(key)
         dirnames.sort()
 
 
-def _replace(path: Path, document: dict[str, Any]) -> None:
+def _read_at(dirfd: int, name: str) -> bytes:
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
+def _replace(jail: Jail, document: dict[str, Any]) -> None:
     data = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o640)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
-    fsync_dir(path.parent)
+    with jail.parent_of(CATALOG) as (parent, name):
+        temporary = f".{name}.{os.getpid()}.tmp"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary, dir_fd=parent)  # a link left there is removed, not followed
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(temporary, flags, 0o640, dir_fd=parent)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        # the entry named catalog.json is replaced, whatever it was (a link included)
+        os.replace(temporary, name, src_dir_fd=parent, dst_dir_fd=parent)
+        os.fsync(parent)

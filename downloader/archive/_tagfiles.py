@@ -52,6 +52,8 @@ _ENCODED = re.compile(r"%(0[ADad]|25)")
 _MANIFEST_LINE = re.compile(r"(?P<digest>[0-9A-Fa-f]+)[ \t]+(?P<path>.+)", re.DOTALL)
 _OXUM = re.compile(r"(\d+)\.(\d+)")
 _MANIFEST_FILE = re.compile(r"(?:tag)?manifest-[A-Za-z0-9]+\.txt")
+_PLATFORM_TAG_FILE = re.compile(r"[a-z]+-[a-z-]+\.json")
+"""What a platform said of the item besides its payload, e.g. `alteryx-messages.json`."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ def is_tag_file(name: str) -> bool:
         name in ("bagit.txt", "bag-info.txt")
         or name in EXTRA_TAG_FILES
         or bool(_MANIFEST_FILE.fullmatch(name))
+        or bool(_PLATFORM_TAG_FILE.fullmatch(name))
     )
 
 
@@ -195,11 +198,14 @@ def render_tag_files(
     """Every tag file of a bag by name, in writing order, the tag manifest last.
 
     `manifest-md5.txt` is included only when every payload file has an md5.  `extra`
-    adds tag files of `EXTRA_TAG_FILES` (a STAC Item), listed in the tag manifest.
+    adds tag files listed in the tag manifest with the others: ours of `EXTRA_TAG_FILES`
+    (a STAC Item) and the platform's (names like `alteryx-messages.json`).
     """
     for name in extra or {}:
-        if name not in EXTRA_TAG_FILES:
-            raise ValueError(f"{name!r} is not a tag file a bag of ours may hold")
+        if name not in EXTRA_TAG_FILES and not _PLATFORM_TAG_FILE.fullmatch(name):
+            raise ValueError(
+                f"{name!r} is not a tag file of ours, and no name for a platform's tag file"
+            )
     files: dict[str, bytes] = {"bagit.txt": BAGIT_TXT.encode()}
     files[manifest_name("sha256")] = render_manifest(
         (f"data/{entry.path}", entry.sha256) for entry in payload

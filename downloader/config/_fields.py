@@ -98,6 +98,15 @@ def text(value: object, ctx: Context) -> str:
     return value
 
 
+def text_list(value: object, ctx: Context) -> tuple[str, ...]:
+    """A non-empty list of non-empty strings."""
+    if not isinstance(value, list):
+        raise _expected('a list of strings such as ["Success"]', value)
+    if not value:
+        raise ValueError("must name at least one")
+    return tuple(text(entry, ctx) for entry in value)
+
+
 def name(value: object, ctx: Context) -> str:
     """A non-empty string without whitespace or control characters."""
     result = text(value, ctx)

@@ -21,6 +21,7 @@ from downloader.config._schema import (
     MetricsSettings,
     PixxelSettings,
     PollSettings,
+    RetrySettings,
     ScaleSettings,
     ServiceSettings,
     StateSettings,
@@ -96,6 +97,13 @@ def _check_poll(poll: PollSettings) -> Problems:
     return []
 
 
+def _check_retry(retry: RetrySettings) -> Problems:
+    if retry.initial_delay > retry.max_delay:
+        ceiling = format_duration(retry.max_delay)
+        return [("initial_delay", f"must not be longer than max_delay ({ceiling})")]
+    return []
+
+
 TABLES: dict[str, Table] = {
     "": Table({}, None),
     "archive": Table(
@@ -130,6 +138,7 @@ TABLES: dict[str, Table] = {
             "client_id": Key(f.secret, required=True),
             "client_secret": Key(f.secret, required=True),
             "output_format": Key(f.text),
+            "accept_dispositions": Key(f.text_list),
         },
         lambda v: AlteryxSettings(**v),
     ),
@@ -154,9 +163,19 @@ TABLES: dict[str, Table] = {
             "initial_interval": Key(f.duration()),
             "max_interval": Key(f.duration()),
             "give_up_after": Key(f.duration()),
+            "unreadable_limit": Key(f.integer(1)),
         },
         lambda v: PollSettings(**v),
         _check_poll,
+    ),
+    "retry": Table(
+        {
+            "attempts": Key(f.integer(0)),
+            "initial_delay": Key(f.duration()),
+            "max_delay": Key(f.duration()),
+        },
+        lambda v: RetrySettings(**v),
+        _check_retry,
     ),
     "service": Table(
         {

@@ -22,6 +22,7 @@ __all__ = [
     "PixxelSettings",
     "PollSettings",
     "ProvidersSettings",
+    "RetrySettings",
     "ScaleSettings",
     "ServiceSettings",
     "Settings",
@@ -86,6 +87,8 @@ class AlteryxSettings:
     client_id: Secret
     client_secret: Secret
     output_format: str | None = None
+    accept_dispositions: tuple[str, ...] = ("Success", "Warning")
+    """Dispositions of a Completed job whose outputs are downloaded (any case)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,21 @@ class PollSettings:
     initial_interval: float = 5.0
     max_interval: float = 300.0
     give_up_after: float = 172800.0
+    unreadable_limit: int = 5
+    """Answers in a row that cannot be read (not JSON, an unknown status word) before
+    the item fails: a login page or a changed API does not heal by being asked for 48 h."""
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """`[retry]`: how an item is tried again after a passing failure, in seconds."""
+
+    attempts: int = 8
+    """Tries of an item before it fails with its last error; 0 never gives up."""
+    initial_delay: float = 30.0
+    """Wait before the second try, doubled before each one after it."""
+    max_delay: float = 1800.0
+    """Ceiling of that wait, and of a server's Retry-After."""
 
 
 def _hostname() -> str:
@@ -169,6 +187,7 @@ class Settings:
     providers: ProvidersSettings = field(default_factory=ProvidersSettings)
     transfer: TransferSettings = field(default_factory=TransferSettings)
     poll: PollSettings = field(default_factory=PollSettings)
+    retry: RetrySettings = field(default_factory=RetrySettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     source: Path | None = None

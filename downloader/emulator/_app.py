@@ -3,8 +3,8 @@
 Layout of one server::
 
     /pixxel/v0/...            Pixxel
-    /scale/v6/..., /scale/jobs/{id}/     Scale (v6, and legacy paths too)
-    /scale-legacy/jobs/{id}/  Scale 3.x (legacy paths only)
+    /scale/v6/..., /scale/jobs/...       Scale (v6, and legacy paths too)
+    /scale-legacy/jobs/...    Scale 3.x (legacy paths only: /jobs/, /jobs/{id}/)
     /alteryx/webapi/...       Alteryx Server
     /files/...                the file host serving every package and product
     /_emulator/log            API request log and file host log (JSON)

@@ -1,10 +1,10 @@
-"""Pixxel's records of catalogs and order items: `GET /v0/catalogs/{id}`, `GET
-/v0/order-items/{id}`.
+"""Pixxel's records of catalogs (`GET /v0/catalogs/{id}`) and the images of order items.
 
 A catalog's `details` is a STAC Item whose geometry and datetime come from the
-scenario's `geometry` and `acquired`; an order item lists one image with the same.
-Reading a record is not a step of any download, so it is logged (like every API
-request) but counted in no item's statistics and never throttled.
+scenario's `geometry` and `acquired`; an order item (its status answered by
+`_pixxel_orders`) lists one image with the same.  Reading a catalog's record is
+not a step of any download, so it is logged (like every API request) but counted
+in no item's statistics and never throttled.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from aiohttp import web
 from downloader.emulator._pixxel_catalog import pixxel_error
 from downloader.emulator._scenario import DownloadKind, PixxelDownload
 
-__all__ = ["PixxelRecords", "bbox_of"]
+__all__ = ["PixxelRecords", "bbox_of", "images_of"]
 
 _CREATED = "2026-01-01T00:00:00Z"
 
@@ -39,8 +39,19 @@ def bbox_of(geometry: dict[str, Any]) -> list[float] | None:
     return [min(xs), min(ys), max(xs), max(ys)] if xs else None
 
 
+def images_of(item: PixxelDownload) -> list[dict[str, Any]]:
+    """The `images[]` of an order item's record: one with the scenario's footprint and
+    time, or none when it gives no footprint."""
+    if item.geometry is None:
+        return []
+    image: dict[str, Any] = {"item_id": f"{item.id}-image", "geometry": item.geometry}
+    if item.acquired is not None:
+        image["datetime"] = item.acquired
+    return [image]
+
+
 class PixxelRecords:
-    """The two record endpoints over the scenario's catalogs and order items."""
+    """The catalog record endpoint over the scenario's catalogs."""
 
     def __init__(self, downloads: tuple[PixxelDownload, ...]) -> None:
         self.items = {(d.kind, d.id): d for d in downloads}
@@ -69,30 +80,6 @@ class PixxelRecords:
             "org_id": "org-emulated",
             "delivery_status": "SUCCESSFUL",
             "details": details,
-            "created_at": _CREATED,
-            "updated_at": _CREATED,
-        }
-        return web.json_response(body)
-
-    async def order_item(self, request: web.Request) -> web.StreamResponse:
-        item = self.items.get((DownloadKind.ORDER_ITEM, request.match_info["id"]))
-        if item is None:
-            return pixxel_error(404, "order item not found")
-        images = []
-        if item.geometry is not None:
-            image: dict[str, Any] = {"item_id": f"{item.id}-image", "geometry": item.geometry}
-            if item.acquired is not None:
-                image["datetime"] = item.acquired
-            images.append(image)
-        body = {
-            "id": item.id,
-            "order_id": "order-emulated",
-            "name": item.id,
-            "type": "ARCHIVE",
-            "status": "FAILED" if item.fail else "FULFILLED",
-            "images": images,
-            "tasks": [],
-            "validation_errors": [],
             "created_at": _CREATED,
             "updated_at": _CREATED,
         }

@@ -1,5 +1,5 @@
 """The Scale API: v6 (`/v6/jobs/`, `/v6/jobs/{id}/`, `/v6/files/`, `/v6/files/{id}/`)
-and legacy 3.x (`/jobs/{id}/`).
+and legacy 3.x (`/jobs/`, `/jobs/{id}/`).
 
 Mounted twice: at `/scale` with both families (a v6 server that still answers
 the old paths) and at `/scale-legacy` with only the legacy ones (a 3.x server).
@@ -14,6 +14,7 @@ filtered by `job_id` (repeatable integers; anything else is a 400) and `status`
 status answer (`job_polls`, as a job GET, and `listed`); jobs filtered out or on
 other pages are not counted, and the list names no item (no `api_calls`, no
 throttle, no spoiling).  With `job_lists = false` in the scenario it is a 404.
+The 3.x `GET /jobs/` is the same list, paged the same way, with plain-text errors.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class ScaleApi:
             app.router.add_get("/v6/jobs/{id}/", self.v6_job)
             app.router.add_get("/v6/files/", self.v6_files)
             app.router.add_get("/v6/files/{id}/", self.v6_file)
+        app.router.add_get("/jobs/", self.legacy_jobs)
         app.router.add_get("/jobs/{id}/", self.legacy_job)
         return app
 
@@ -129,21 +131,28 @@ class ScaleApi:
         return answer(self.ctx, job.key, job.knobs, v6_job(job, status, files, started, now))
 
     async def v6_jobs(self, request: web.Request) -> web.StreamResponse:
+        return self._job_list(request, drf_error)
+
+    async def legacy_jobs(self, request: web.Request) -> web.StreamResponse:
+        return self._job_list(request, text_error)
+
+    def _job_list(self, request: web.Request, error: ErrorMaker) -> web.StreamResponse:
         if not self.ctx.scenario.settings.job_lists:
-            return drf_error(404, "Not found.")
+            return error(404, "Not found.")
         try:
             ids = {int(raw) for raw in request.query.getall("job_id", [])}
         except ValueError:
-            return drf_error(400, 'Parameter must be a valid integer: "job_id"')
+            return error(400, 'Parameter must be a valid integer: "job_id"')
         statuses = set(request.query.getall("status", []))
+        settings = self.ctx.scenario.settings
         rows = [
             job
             for _, job in sorted(self.jobs.items())
             if (not ids or job.id in ids) and (not statuses or self._upcoming(job) in statuses)
         ]
-        page = paginate(request, rows, self.ctx.scenario.settings.page_size)
+        page = paginate(request, rows, settings.page_size, settings.scale_next_origin)
         if page is None:
-            return drf_error(404, "Invalid page.")
+            return error(404, "Invalid page.")
         results = []
         for job in page.rows:
             status, started, now = self._look(job)
@@ -176,11 +185,12 @@ class ScaleApi:
             and self._completed(f.job)
         ]
         job = named[0] if len(named) == 1 else None
+        settings = self.ctx.scenario.settings
         if job is not None:
             blocked = self._gate(job, drf_error)
             if blocked is not None:
                 return blocked
-        page = paginate(request, rows, self.ctx.scenario.settings.page_size)
+        page = paginate(request, rows, settings.page_size, settings.scale_next_origin)
         if page is None:
             return drf_error(404, "Invalid page.")
         now = self.ctx.clock()

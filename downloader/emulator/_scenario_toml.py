@@ -21,6 +21,7 @@ from downloader.emulator._scenario import (
     FileEntry,
     Knobs,
     Malformed,
+    OrderItemSpec,
     PixxelDownload,
     PixxelJob,
     PixxelTask,
@@ -35,6 +36,8 @@ from downloader.emulator._zip import stored_zip_size
 from downloader.errors import ConfigError, ConfigProblem
 
 T = TypeVar("T")
+
+MESSAGES_ANSWERS = ("array", "object", "forbidden")
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -90,6 +93,8 @@ def _settings(r: TableReader) -> Settings:
         page_size=r.integer("page_size", d.page_size),
         scale_api_version=r.text("scale_api_version", d.scale_api_version),
         job_lists=r.flag("job_lists", d.job_lists),
+        scale_next_origin=r.opt_text("scale_next_origin"),
+        job_list_malformed=_malformed(r, "job_list_malformed"),
     )
     r.finish()
     return settings
@@ -99,19 +104,22 @@ def _timing(r: TableReader, what: str) -> Timing:
     return Timing(r.integer(f"polls_until_{what}", 0), r.opt_number(f"seconds_until_{what}"))
 
 
+def _malformed(r: TableReader, key: str) -> Malformed | None:
+    text = r.opt_text(key)
+    if text is None:
+        return None
+    try:
+        return Malformed(text)
+    except ValueError:
+        r.problem(key, f"must be one of {', '.join(m.value for m in Malformed)}")
+        return None
+
+
 def _knobs(r: TableReader) -> Knobs:
-    malformed = r.opt_text("malformed")
-    mode: Malformed | None = None
-    if malformed is not None:
-        try:
-            mode = Malformed(malformed)
-        except ValueError:
-            choices = ", ".join(m.value for m in Malformed)
-            r.problem("malformed", f"must be one of {choices}")
     return Knobs(
         throttle=r.integer("throttle", 0),
         retry_after=r.text("retry_after", "1"),
-        malformed=mode,
+        malformed=_malformed(r, "malformed"),
         malformed_times=r.integer("malformed_times", -1),
         url_lifetime=r.opt_number("url_lifetime"),
         faults=r.table("faults").rest(),
@@ -184,6 +192,18 @@ def _pixxel_task(r: TableReader) -> PixxelTask:
 
 
 def _pixxel_download(r: TableReader, kind: DownloadKind) -> PixxelDownload:
+    order = OrderItemSpec()
+    if kind is DownloadKind.ORDER_ITEM:
+        case = r.text("status_case", "upper")
+        if case not in ("upper", "lower", "title"):
+            r.problem("status_case", "must be one of upper, lower, title")
+        order = OrderItemSpec(
+            done=_timing(r, "done"),
+            outcome=r.opt_text("outcome"),
+            task_outcome=r.opt_text("task_outcome"),
+            status_case=case,
+            refuse_downloads=r.integer("refuse_downloads", 0),
+        )
     download = PixxelDownload(
         kind=kind,
         id=r.text("id"),
@@ -193,6 +213,7 @@ def _pixxel_download(r: TableReader, kind: DownloadKind) -> PixxelDownload:
         knobs=_knobs(r),
         geometry=r.opt_geometry("geometry"),
         acquired=r.opt_datetime("acquired"),
+        order=order,
     )
     r.finish()
     return download
@@ -234,6 +255,9 @@ def _alteryx_job(r: TableReader) -> AlteryxJob:
         messages=tuple(messages),
         app_id=r.text("app_id", "app-1"),
         knobs=_knobs(r),
+        messages_answer=r.text("messages_answer", "array"),
     )
+    if job.messages_answer not in MESSAGES_ANSWERS:
+        r.problem("messages_answer", f"must be one of {', '.join(MESSAGES_ANSWERS)}")
     r.finish()
     return job

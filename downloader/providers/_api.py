@@ -24,6 +24,7 @@ import structlog
 from downloader.clock import Clock
 from downloader.errors import ApiError, MalformedResponse
 from downloader.observe import NullObserver, Observer, endpoint_of, status_class
+from downloader.providers._answers import Answer, note_answer
 from downloader.providers._parse_common import describe_error_body, load_json, scrub, shorten
 from downloader.transfer._backoff import RetryVerdict, classify_status, parse_retry_after
 from downloader.transfer._policy import KiB, MiB
@@ -143,8 +144,10 @@ class ApiClient:
                 continue
             break
         if body is None:
+            note_answer(None)
             raise MalformedResponse(f"{what}: response too large (over {self._max_body} bytes)")
         if 200 <= status < 300:
+            note_answer(Answer(what, body, headers.get("Content-Type"), self.clean))
             return load_json(body, what) if body.strip() else None
         raise self._error(status, headers, body, what)
 

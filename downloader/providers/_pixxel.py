@@ -5,12 +5,14 @@ its `tasks[]`) is finished, then `PUT .../download` (or `.../tasks/{task}/downlo
 again and again until the answer holds a `signed_url` and a ready status: Pixxel
 has no status endpoint for these packages, repeating the PUT is the only way to
 poll.  Catalogs and order items: `POST /v0/catalogs/download` once, then
-`GET /v0/catalogs/download/{id}` until `success` or `failed`.  That id is saved in
+`GET /v0/catalogs/download/{id}` until `success` or `failed`; an order item is read
+first, until it is fulfilled (`_pixxel_order`).  That id is saved in
 the item's memo before the first status poll, so a restarted process polls the
 same download instead of creating another.  When a signed URL expires, the
-engine's `refresh_url` repeats the PUT, or the status GET, for a fresh one.  Once
-ready, the item's record (`GET /v0/catalogs/{id}`, `/v0/order-items/{id}`) is read
-once for where and when its image was taken, which its bag's STAC Item shows.
+engine's `refresh_url` repeats the PUT, or the status GET, for a fresh one.  Where
+and when the image was taken, which the bag's STAC Item shows, comes from the order
+item's last answer while it was waited for; a catalog's record (`GET
+/v0/catalogs/{id}`), or a resumed order item's, is read once for it when ready.
 
 While job items wait, the scheduler asks about many at once (`still_running`: one
 list of each workflow's jobs, `_pixxel_survey`); a job that no longer runs is then
@@ -30,6 +32,7 @@ from downloader.providers._api import ApiClient
 from downloader.providers._parse_common import RemoteState
 from downloader.providers._parse_pixxel import (
     JobState,
+    OrderItemState,
     PackageState,
     catalog_request,
     job_failure,
@@ -37,6 +40,7 @@ from downloader.providers._parse_pixxel import (
     parse_package,
 )
 from downloader.providers._parse_scene import scene_of_catalog, scene_of_order_item
+from downloader.providers._pixxel_order import post_when_fulfilled, wait_until_fulfilled
 from downloader.providers._pixxel_survey import WorkflowLists
 from downloader.providers._poll import NotYet, PhaseTracker, Poller
 from downloader.providers._types import Package, PackageMemo, PhaseListener, Scene, SurveyAnswer
@@ -201,7 +205,10 @@ class PixxelProvider:
                     download_id=download_id,
                 )
                 await memo.save({})
+        order: OrderItemState | None = None
         if state is None:
+            if kind == "order_item":  # its answer shows where the images were taken too
+                order = await wait_until_fulfilled(self.api, poller, phases, item_id)
             download_id, state = await self._create_download(poller, item, memo, label)
             await phases.enter("requested", f"download {download_id}")
             if not state.ready:
@@ -221,7 +228,8 @@ class PixxelProvider:
             fallback_name=f"{item_id}.zip",
         )
         what = f"{label.rsplit(' ', 1)[0]} download (ZIP)"
-        return Package((asset,), download_id, what, scene=await self._scene(item))
+        scene = order.scene if order is not None else await self._scene(item)
+        return Package((asset,), download_id, what, scene=scene)
 
     async def _scene(self, item: ItemRef) -> Scene | None:
         """Where and when the image was taken, from the item's record; asked once, and
@@ -241,12 +249,14 @@ class PixxelProvider:
         body = catalog_request(item.kind, item.ids[0])
         what = f"{label} download request"
 
-        async def create() -> PackageState:
-            return parse_package(
-                await self.api.call("POST", "/v0/catalogs/download", json_body=body), what
+        path = "/v0/catalogs/download"
+        if item.kind == "order_item":
+            answer = await post_when_fulfilled(self.api, poller, path, body, what)
+        else:
+            answer = await poller.call(
+                lambda: self.api.call("POST", path, json_body=body), what=what
             )
-
-        state = await poller.call(create, what=what)
+        state = parse_package(answer, what)
         if state.download_id is None:
             raise MalformedResponse(f"{what}: the answer has no 'id'")
         # Saved before anything else is asked: a restart must poll this download, not make one.

@@ -124,5 +124,9 @@ class _Wiring:
         )
         api = self.client("Alteryx", settings.base_url, limiter, tokens)
         return AlteryxProvider(
-            api, tokens, self.pollers("alteryx"), output_format=settings.output_format
+            api,
+            tokens,
+            self.pollers("alteryx"),
+            output_format=settings.output_format,
+            accept_dispositions=settings.accept_dispositions,
         )

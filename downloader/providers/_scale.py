@@ -2,16 +2,15 @@
 
 v6: `GET /v6/jobs/{id}/` until COMPLETED, FAILED or CANCELED, then the products
 from `GET /v6/files/?job_id=..&file_type=PRODUCT`, following the absolute `next`
-links (only on `base_url`'s origin: the token goes nowhere else).  Legacy (3.x):
+links (always on `base_url`'s origin: the token goes nowhere else).  Legacy (3.x):
 `GET /jobs/{id}/`, whose `outputs[]` carry the product files inline.  Each
 file's `url` is fetched and checked against `file_size`; Scale's URLs do not
 expire.  A file without a URL (its workspace has no base URL) stays in the
 package and fails when fetched, with the reason.
 
-While v6 job items wait, the scheduler asks about many at once (`still_running`:
-`GET /v6/jobs/` filtered by up to 100 job ids a request, `_scale_survey`); a job
-that no longer runs is then looked at alone, as above.  Legacy jobs are not
-surveyed: 3.x has no such list.
+While job items wait, the scheduler asks about many at once (`still_running`:
+`GET /v6/jobs/`, on 3.x `GET /jobs/`, filtered by up to 100 job ids a request,
+`_scale_survey`); a job that no longer runs is then looked at alone, as above.
 """
 
 from __future__ import annotations

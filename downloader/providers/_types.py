@@ -64,6 +64,9 @@ class Package:
     """What this is, for people: "Pixxel job package (ZIP)", "Scale job products"."""
     scene: Scene | None = None
     """Where and when the data was taken, where the platform said (its STAC Item's)."""
+    tag_files: tuple[tuple[str, bytes], ...] = ()
+    """(name, content) of tag files the bag gets besides its own: what the platform
+    said of the item that is no payload, e.g. an Alteryx job's messages."""
 
 
 class PackageMemo(Protocol):

@@ -18,6 +18,8 @@ from downloader.items import ItemRef
 from downloader.observe import NullObserver, Observer
 from downloader.providers import build_providers
 from downloader.runners._batch import BatchResult, run_batch
+from downloader.runners._board import ProgressBoard
+from downloader.runners._board_store import BoardedStore
 from downloader.runners._pipeline import ItemWorker
 from downloader.store import StateStore, open_store
 from downloader.transfer import RetryPolicy, TransferEngine
@@ -45,14 +47,20 @@ class Service:
             settings.providers, self.session, self.clock, settings.poll, observer=self.observer
         )
         self.worker.poll = settings.poll
+        self.worker.retry = settings.retry
 
 
 @asynccontextmanager
 async def open_service(
-    settings: Settings, owner: str, *, observer: Observer | None = None
+    settings: Settings,
+    owner: str,
+    board: ProgressBoard | None = None,
+    *,
+    observer: Observer | None = None,
 ) -> AsyncIterator[Service]:
-    """Open the store and an HTTP session, and build the worker, for `owner`; `observer`
-    is told what happens (the metrics)."""
+    """Open the store and an HTTP session, and build the worker, for `owner`; with a
+    `board`, every item record the store hands out is shown to it; `observer` is told
+    what happens (the metrics)."""
     clock = SystemClock()
     observer = observer or NullObserver()
     limits = settings.transfer.limits
@@ -67,6 +75,8 @@ async def open_service(
         open_store(settings.state.url) as store,
         aiohttp.ClientSession(connector=connector, auto_decompress=False) as session,
     ):
+        if board is not None:
+            store = BoardedStore(store, board, clock.monotonic)
         placement = CpuPlacement() if settings.service.compact_threads else None
         engine = TransferEngine(
             session,
@@ -75,7 +85,10 @@ async def open_service(
             timeouts=settings.transfer.timeouts,
             # a wrong digest or size is repaired by the engine's re-downloads, within
             # the same budget as the repairs of a ZIP's members
-            retry=RetryPolicy(verify_attempts=settings.transfer.repair_attempts),
+            retry=RetryPolicy(
+                verify_attempts=settings.transfer.repair_attempts,
+                retry_after_cap=settings.retry.max_delay,
+            ),
             clock=clock,
             placement=placement,
         )
@@ -93,6 +106,7 @@ async def open_service(
             poll=settings.poll,
             repair_attempts=settings.transfer.repair_attempts,
             observer=observer,
+            retry=settings.retry,
         )
         if placement is not None:
             placement.start()
@@ -107,14 +121,16 @@ async def run_once(
     settings: Settings,
     items: Sequence[ItemRef],
     *,
-    progress: Callable[[StateStore], Coroutine[Any, Any, None]] | None = None,
+    board: ProgressBoard | None = None,
+    progress: Callable[[ProgressBoard], Coroutine[Any, Any, None]] | None = None,
     observer: Observer | None = None,
 ) -> BatchResult:
-    """Batch mode with real effects; raises `Interrupted` on SIGINT/SIGTERM."""
+    """Batch mode with real effects; raises `Interrupted` on SIGINT/SIGTERM.  With a
+    `board`, the run's progress is kept there, and `progress` (a display) is shown it."""
     owner = f"{settings.service.node_id}:once"
     interrupted = False
     async with (
-        open_service(settings, owner, observer=observer) as service,
+        open_service(settings, owner, board, observer=observer) as service,
         anyio.create_task_group() as tg,
     ):
 
@@ -127,8 +143,8 @@ async def run_once(
                     return
 
         tg.start_soon(watch_signals)
-        if progress is not None:
-            tg.start_soon(progress, service.store)
+        if progress is not None and board is not None:
+            tg.start_soon(progress, board)
         result = await run_batch(
             items,
             store=service.store,
@@ -138,6 +154,8 @@ async def run_once(
             concurrency=settings.transfer.limits.max_concurrent,
             lease=timedelta(seconds=settings.service.lease_duration),
         )
+        if board is not None:
+            board.ended = service.clock.monotonic()
         tg.cancel_scope.cancel()
     if interrupted:
         raise Interrupted

@@ -235,6 +235,7 @@ class Daemon:
             added=sorted(result.added),
             removed=sorted(result.removed),
             reactivated=sorted(result.reactivated),
+            refused=[key for key, _ in result.refused],
             problems=len(parse.problems),
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from pathlib import Path, PurePath
+from pathlib import PurePath, PurePosixPath
 
 import anyio
 import structlog
@@ -17,7 +17,9 @@ import structlog
 from downloader.archive._catalog import add_to_catalog, catalog_href_from
 from downloader.archive._stac import STAC_ITEM, ItemFacts, render_stac_item
 from downloader.archive._tagfiles import PayloadFile
+from downloader.errors import PlantedLink
 from downloader.items import ItemRef
+from downloader.jail import Jail
 from downloader.providers import Package
 
 __all__ = ["link_in_catalog", "stac_tag_files"]
@@ -51,13 +53,20 @@ def stac_tag_files(
     return {STAC_ITEM: item}
 
 
-async def link_in_catalog(root: Path, relative_bag: PurePath, key: str) -> None:
-    """Link the finished bag from the archive's catalog.
+async def link_in_catalog(
+    jail: Jail, relative_bag: PurePath, key: str, *, if_described: bool = False
+) -> None:
+    """Link the finished bag from the archive's catalog; with `if_described`, only when
+    it holds a STAC Item (an adopted bag may come from before bags carried one).
 
     The bag is in place already and complete without its link, so a catalog that
     cannot be written is logged (`archive.catalog_not_updated`) rather than made the
     item's failure, which would have it fetched and archived again."""
     try:
-        await anyio.to_thread.run_sync(add_to_catalog, root, relative_bag, key)
-    except OSError as exc:
+        if if_described:
+            where = PurePosixPath(relative_bag.as_posix(), STAC_ITEM)
+            if await anyio.to_thread.run_sync(jail.lstat, where) is None:
+                return
+        await anyio.to_thread.run_sync(add_to_catalog, jail, relative_bag, key)
+    except (OSError, PlantedLink) as exc:
         log.warning("archive.catalog_not_updated", item=key, error=str(exc))

@@ -50,6 +50,7 @@ from downloader.store._models import (
     SyncResult,
 )
 from downloader.store._postgres_open import describe, prepare, scrub, secrets_of
+from downloader.store._postgres_sync import sync_watchlist
 from downloader.store._rows import maybe_time, to_micros
 
 __all__ = ["PostgresStore"]
@@ -154,7 +155,7 @@ class PostgresStore:
 
     async def sync_watchlist(self, refs: Iterable[ItemRef], *, now: datetime) -> SyncResult:
         listed, at = list(refs), to_micros(now)
-        return await self._run(lambda c: ops.sync_watchlist(c, listed, at))
+        return await self._run(lambda c: sync_watchlist(c, listed, at))
 
     async def claim(
         self,
@@ -199,10 +200,11 @@ class PostgresStore:
         owner: str | None = None,
         error: str | None = None,
         archive_path: str | None = None,
+        counts: bool = False,
     ) -> ItemRecord:
         target, at = ItemState(target), to_micros(now)
         return await self._run(
-            lambda c: ops.transition(c, key, target, at, owner, error, archive_path)
+            lambda c: ops.transition(c, key, target, at, owner, error, archive_path, int(counts))
         )
 
     async def schedule(
@@ -213,9 +215,10 @@ class PostgresStore:
         now: datetime,
         owner: str | None = None,
         error: str | None = None,
+        counts: bool = True,
     ) -> ItemRecord:
         due, at = to_micros(next_attempt_at), to_micros(now)
-        return await self._run(lambda c: ops.schedule(c, key, due, at, owner, error))
+        return await self._run(lambda c: ops.schedule(c, key, due, at, owner, error, counts))
 
     async def set_progress(
         self,

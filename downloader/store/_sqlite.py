@@ -44,6 +44,7 @@ from downloader.store._models import (
 )
 from downloader.store._rows import maybe_time, to_micros
 from downloader.store._sqlite_open import connect
+from downloader.store._sqlite_sync import sync_watchlist
 from downloader.store._sqlite_thread import SQLiteThread
 
 __all__ = ["SQLiteStore"]
@@ -97,9 +98,7 @@ class SQLiteStore:
     async def sync_watchlist(self, refs: Iterable[ItemRef], *, now: datetime) -> SyncResult:
         listed = list(refs)
         at = to_micros(now)
-        return await self._run(
-            lambda c: ops.sync_watchlist(c, listed, at), write=True, durable=True
-        )
+        return await self._run(lambda c: sync_watchlist(c, listed, at), write=True, durable=True)
 
     async def claim(
         self,
@@ -147,10 +146,11 @@ class SQLiteStore:
         owner: str | None = None,
         error: str | None = None,
         archive_path: str | None = None,
+        counts: bool = False,
     ) -> ItemRecord:
         target, at = ItemState(target), to_micros(now)
         return await self._run(
-            lambda c: ops.transition(c, key, target, at, owner, error, archive_path),
+            lambda c: ops.transition(c, key, target, at, owner, error, archive_path, int(counts)),
             write=True,
             durable=True,
         )
@@ -163,12 +163,13 @@ class SQLiteStore:
         now: datetime,
         owner: str | None = None,
         error: str | None = None,
+        counts: bool = True,
     ) -> ItemRecord:
         due, at = to_micros(next_attempt_at), to_micros(now)
         # a retry after an error is an event the user reads; a parked poll is only a
         # time, which a power loss at worst brings forward
         return await self._run(
-            lambda c: ops.schedule(c, key, due, at, owner, error),
+            lambda c: ops.schedule(c, key, due, at, owner, error, counts),
             write=True,
             durable=error is not None,
         )

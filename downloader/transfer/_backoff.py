@@ -132,10 +132,12 @@ def next_delay(
     base: float,
     cap: float,
     rand: Callable[[], float],
+    retry_after_cap: float = MAX_RETRY_AFTER,
 ) -> float:
     """Seconds to wait before retry `attempt`: the server's Retry-After when it gave one
-    (clamped to `[0, MAX_RETRY_AFTER]`), else a jittered exponential backoff.
+    (clamped to `[0, retry_after_cap]`, never beyond `MAX_RETRY_AFTER`), else a
+    jittered exponential backoff.
     """
     if retry_after is not None and not math.isnan(retry_after):
-        return min(max(retry_after, 0.0), MAX_RETRY_AFTER)
+        return min(max(retry_after, 0.0), retry_after_cap, MAX_RETRY_AFTER)
     return backoff_delay(attempt, base=base, cap=cap, rand=rand)

@@ -17,7 +17,7 @@ import contextlib
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -39,6 +39,7 @@ from downloader.errors import (
     URLExpired,
     VerificationError,
 )
+from downloader.jail import Jail
 from downloader.transfer._backoff import (
     RetryVerdict,
     classify_status,
@@ -51,6 +52,7 @@ from downloader.transfer._checkpoint import (
     current_boot_id,
     work_files_for,
 )
+from downloader.transfer._connect import describe_connect_failure
 from downloader.transfer._digests import (
     ExpectedDigest,
     MultiHasher,
@@ -98,6 +100,8 @@ class AssetRequest:
     fallback_name: str = "download"
     on_progress: Callable[[int], Awaitable[None]] | None = None
     """Told the bytes of the asset on disk, at most every `SAVE_INTERVAL` and at the end."""
+    on_size: Callable[[int], None] | None = None
+    """Told the asset's size, once the server said it, before each `on_progress`."""
     name_from_url: bool = True
     """Whether the URL's last path segment may name the file when Content-Disposition
     does not; False for API endpoints whose paths end in an id, not a file name."""
@@ -158,18 +162,27 @@ class _Restart(Exception):
 
 
 class _RetryBudget:
-    """Counts retryable failures without progress; sleeps the backoff or gives up."""
+    """Counts retryable failures without progress; sleeps the backoff or gives up.
+
+    A host that could not be reached at all before this budget saw progress is not
+    waited for here: the failure goes to the item's own `[retry]` schedule, which
+    frees the slot and spaces the tries of a host that is down.
+    """
 
     def __init__(self, transfer: _Transfer) -> None:
         self._t = transfer
         self.attempts = 0
+        self.ever_progressed = False
 
     def progressed(self) -> None:
         self.attempts = 0
+        self.ever_progressed = True
 
     async def pause(self, exc: TransferError) -> None:
         engine = self._t.e
         if not exc.retryable:
+            raise exc
+        if isinstance(exc, NetworkError) and not exc.reached and not self.ever_progressed:
             raise exc
         self.attempts += 1
         if self.attempts > engine.retry.attempts:
@@ -180,6 +193,7 @@ class _RetryBudget:
             base=engine.retry.backoff_base,
             cap=engine.retry.backoff_cap,
             rand=engine._rand,
+            retry_after_cap=engine.retry.retry_after_cap,
         )
         log.info("transfer.retry", key=self._t.request.key, error=str(exc), delay=round(delay, 3))
         if self._t.request.on_retry is not None:
@@ -336,9 +350,13 @@ class TransferEngine:
         checkpoint_interval: float = 0.5,
         space: SpaceGuard | None = None,
         placement: CpuPlacement | None = None,
+        jail: Jail | None = None,
     ) -> None:
         self._session = session
         self.partial_root = partial_root
+        # every file the engine makes lies below the archive root: walked from there,
+        # a link planted on the way is refused, never followed
+        self.jail = jail or Jail(partial_root.parent)
         self.limits = limits or Limits()
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
@@ -386,7 +404,8 @@ class TransferEngine:
         it when given (called once, just before the verified file is moved there).
         """
         async with self._files:
-            transfer = _Transfer(self, request, work_files_for(self.partial_root, request.key))
+            files = work_files_for(self.partial_root, request.key, self.jail)
+            transfer = _Transfer(self, request, files)
             return await transfer.run(dest_dir, rename)
 
 
@@ -420,6 +439,7 @@ class _Transfer:
         try:
             return await self._run(dest_dir, rename)
         finally:
+            self.e.space.release(self.request.key)
             if self.large and self.e.placement is not None:
                 self.large = False
                 self.e.placement.large_ended()
@@ -494,7 +514,8 @@ class _Transfer:
             first = await self._probe()
         assert self.cp is not None
         self._note_size(self.cp.total)
-        self.data = DataFile.open(self.files.data)
+        self.data = DataFile.open_in(self.files.jail, self.files.data_rel)
+        first = await self._room_for_rest(first)
         self.front = PrefixHash(MultiHasher(a for a, _, _ in self._expected_tuples()))
         segments = self.cp.segments
         pending = [s for s in segments if not s.done]
@@ -530,6 +551,28 @@ class _Transfer:
                         await self._report()
         await self._report()
         return await self._finish(dest_dir, rename)
+
+    async def _room_for_rest(self, first: _Slot | None) -> _Slot | None:
+        """Room for every byte the file still needs, when its size is known, before the
+        first write: a file larger than the free space waits here (no connection held
+        open meanwhile) instead of filling the disk first; one that never fits fails."""
+        assert self.cp is not None
+        total = self.cp.total if self.cp.total is not None else self.request.expected_size
+        if total is None:
+            return first
+        need = max(0, total - sum(s.pos - s.start for s in self.cp.segments))
+        if self.e.space.reserve(need, key=self.request.key):
+            return first
+        if first is not None:
+            first.release()
+        try:
+            await self.e.space.room_for_file(need, self.request.on_wait, key=self.request.key)
+        except BaseException:  # a file that never fits, or a stop while waiting
+            if self.data is not None:
+                self.data.close()
+                self.data = None
+            raise
+        return None
 
     def _is_small(self) -> bool:
         """A file of at most `INLINE_HASH` bytes: hashed on the loop, its cursors unsaved."""
@@ -742,6 +785,9 @@ class _Transfer:
                 raise NetworkError(
                     describe_tls_failure(exc), url=redact_url(url), retryable=False
                 ) from None
+            except aiohttp.ClientConnectorError as exc:  # nothing reached: refused, DNS
+                text = describe_connect_failure(exc.os_error.errno, f"{type(exc).__name__}: {exc}")
+                raise NetworkError(text, url=redact_url(url), reached=False) from None
             except aiohttp.ClientError as exc:
                 raise NetworkError(f"{type(exc).__name__}: {exc}", url=redact_url(url)) from None
             if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
@@ -912,6 +958,8 @@ class _Transfer:
         if self.request.on_progress is None or self.cp is None:
             return
         self.report_due = False
+        if self.request.on_size is not None and self.cp.total is not None:
+            self.request.on_size(self.cp.total)
         await self.request.on_progress(self._done() if done is None else done)
 
     async def _checkpoint(self) -> None:
@@ -972,6 +1020,12 @@ class _Transfer:
             await anyio.to_thread.run_sync(self.front.catch_up, self.data, end)
 
     # ---- the end: verify, then promote -------------------------------------
+    def _place(self, final: Path) -> tuple[Jail, PurePosixPath]:
+        """`final` in the jail of the archive root, or (outside it) in its own folder's."""
+        if self.e.jail.contains(final):
+            return self.e.jail, self.e.jail.relative(final)
+        return Jail(final.parent), PurePosixPath(final.name)
+
     async def _finish(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
         assert self.cp is not None
         assert self.data is not None
@@ -1004,7 +1058,7 @@ class _Transfer:
 
         def promote_and_clean() -> bytes:
             head = data.read_at(0, HEAD_BYTES)
-            promote(data, self.files.data, final)
+            promote(data, (self.files.jail, self.files.data_rel), self._place(final))
             self.files.reset()  # the checkpoint, if one was saved
             return head
 
