@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     """`downloader run`: the daemon, in the foreground until SIGTERM/SIGINT."""
     import anyio
 
-    from downloader.errors import StoreError
+    from downloader.errors import ConfigError, StoreError
     from downloader.runners._daemon import run_daemon
 
     settings = _load_settings(args)
@@ -170,6 +170,9 @@ def run(args: argparse.Namespace) -> int:
         anyio.run(lambda: run_daemon(_config_path(args), settings))
     except StoreError as exc:
         print(f"state store: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:  # found only when used: e.g. metrics.listen already taken
+        print(exc, file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
 

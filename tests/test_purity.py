@@ -31,6 +31,7 @@ PURE = [
     "downloader.transfer._repair",
     "downloader.items",
     "downloader.config._units",
+    "downloader.observe",
     "downloader.runners._retry",
 ]
 

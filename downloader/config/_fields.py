@@ -165,3 +165,13 @@ def secret(value: object, ctx: Context) -> Secret:
     source = load_secret(value, base_dir=ctx.base_dir, environ=ctx.environ)
     ctx.warnings.extend(source.warnings)
     return source.secret
+
+
+def listen_address(value: object, ctx: Context) -> tuple[str, int]:
+    """`host:port` to listen on (`[::1]:9464` for an IPv6 address)."""
+    address = text(value, ctx).strip()
+    host, sep, port = address.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"must be host:port, e.g. 127.0.0.1:9464 (got {address!r})")
+    return host, int(port)

@@ -18,6 +18,7 @@ from downloader.config import _fields as f
 from downloader.config._schema import (
     AlteryxSettings,
     ArchiveSettings,
+    MetricsSettings,
     PixxelSettings,
     PollSettings,
     RetrySettings,
@@ -185,6 +186,7 @@ TABLES: dict[str, Table] = {
         },
         lambda v: ServiceSettings(**v),
     ),
+    "metrics": Table({"listen": Key(f.listen_address)}, lambda v: MetricsSettings(**v)),
 }
 
 

@@ -152,7 +152,16 @@ def parse_config(
         )
     tables = {
         name: built[name]
-        for name in ("archive", "state", "watchlist", "transfer", "poll", "retry", "service")
+        for name in (
+            "archive",
+            "state",
+            "watchlist",
+            "transfer",
+            "poll",
+            "retry",
+            "service",
+            "metrics",
+        )
         if built[name] is not None
     }
     providers = ProvidersSettings(**{name: built[f"providers.{name}"] for name in enabled})

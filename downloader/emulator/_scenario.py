@@ -34,6 +34,9 @@ in code from these dataclasses.  Example::
     [[pixxel.catalog]]               # POST /v0/catalogs/download, then GET its status
     id = "5d0c..."
     files = [{ name = "scene.tif", size = 300000 }]
+    # geometry = { type = "Polygon", coordinates = [[[77.5, 12.9], [77.7, 12.9], ...]] }
+    # acquired = 2026-05-01T05:30:00Z  # both shown by GET /v0/catalogs/{id} (its STAC
+    #                                  # details) and by an order item's images
 
     [[pixxel.order_item]]            # the same keys, and GET /v0/order-items/{id}:
     id = "0b7c..."
@@ -228,6 +231,11 @@ class PixxelDownload:
     ready: Timing = Timing()
     fail: str | None = None
     knobs: Knobs = Knobs()
+    geometry: Mapping[str, Any] | None = None
+    """The footprint (GeoJSON) that `GET /v0/catalogs/{id}` and the order item's image
+    show; None: they show none."""
+    acquired: str | None = None
+    """When the image was taken (RFC 3339), shown beside the footprint."""
     order: OrderItemSpec = OrderItemSpec()
 
     @property

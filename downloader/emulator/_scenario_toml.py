@@ -211,6 +211,8 @@ def _pixxel_download(r: TableReader, kind: DownloadKind) -> PixxelDownload:
         ready=_timing(r, "ready"),
         fail=r.opt_text("fail"),
         knobs=_knobs(r),
+        geometry=r.opt_geometry("geometry"),
+        acquired=r.opt_datetime("acquired"),
         order=order,
     )
     r.finish()

@@ -42,6 +42,7 @@ from downloader.store import _postgres_ops as ops
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
     AssetRecord,
+    CensusRow,
     EventRecord,
     ItemRecord,
     ItemSummary,
@@ -272,3 +273,6 @@ class PostgresStore:
 
     async def counts(self) -> dict[ItemState, int]:
         return await self._run(ops.counts)
+
+    async def census(self) -> list[CensusRow]:
+        return await self._run(ops.census)

@@ -35,6 +35,7 @@ from downloader.store import _sqlite_ops as ops
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
     AssetRecord,
+    CensusRow,
     EventRecord,
     ItemRecord,
     ItemSummary,
@@ -226,3 +227,6 @@ class SQLiteStore:
 
     async def counts(self) -> dict[ItemState, int]:
         return await self._run(ops.counts, write=False)
+
+    async def census(self) -> list[CensusRow]:
+        return await self._run(ops.census, write=False)

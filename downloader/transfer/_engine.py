@@ -121,6 +121,8 @@ class AssetRequest:
     media_type: str | None = None
     """What the platform promised the asset as (`application/zip`...), if it said.  An
     HTML, XML or JSON answer instead is an error page, not the file (see `_answers`)."""
+    on_retry: Callable[[str], None] | None = None
+    """Told of each retry after a passing failure (reset, stall, 5xx), with its text."""
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,8 @@ class _RetryBudget:
             retry_after_cap=engine.retry.retry_after_cap,
         )
         log.info("transfer.retry", key=self._t.request.key, error=str(exc), delay=round(delay, 3))
+        if self._t.request.on_retry is not None:
+            self._t.request.on_retry(str(exc))
         await engine._clock.sleep(delay)
 
 
