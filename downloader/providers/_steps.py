@@ -1,0 +1,83 @@
+"""What an adapter decides an item does next: ask, wait, fetch or fail. Pure.
+
+An adapter written as a step machine is a function of the item's memo (what is
+stored of it: the stage it reached, a platform download id) and the platform's
+last answer, returning one of these.  It performs nothing: the runner's shell
+(`_drive`) sends an `Ask` through the API client, keeps a `Wait` on the item's one
+poll schedule, hands a `Fetch` to the transfer engine and raises a `Fail`.  So the
+whole dance of a platform reads as a table of answers to steps, and is tested
+without a loop or a server.
+
+A step may carry a new memo: the shell stores it before it goes on, so a later turn
+(or a new process) starts from there and never asks again what is already known.
+Only I/O-free modules may be imported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from downloader.errors import ProviderError
+from downloader.providers._types import Phase
+
+__all__ = ["Ask", "Fail", "Fetch", "Memo", "Step", "Wait"]
+
+Memo = Mapping[str, Any]
+"""What is stored of one item between its steps (JSON values only)."""
+
+Method = Literal["GET", "PUT", "POST"]
+
+
+@dataclass(frozen=True)
+class Ask:
+    """Send this request; the decoded answer is the next step's input."""
+
+    method: Method
+    path: str
+    what: str
+    """What is being asked, for messages: "Pixxel job wf/j1"."""
+    goal: str = "ready"
+    """What the answer is awaited for: "not finished after 48h"."""
+    body: Any = None
+    memo: Memo | None = None
+    """A memo to store before asking (a stage reached); None: keep the stored one."""
+    phase: Phase | None = None
+    """The phase the item enters with this question, if any."""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Not yet: ask the same question again on the item's poll schedule."""
+
+    status: str
+    """The platform's own word (or what it lacked), for the log and the give-up text."""
+    known: bool = True
+    """False for a word the adapter does not know (logged once, then polled on)."""
+    phase: Phase | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """The package is ready: these are the facts its assets are made of."""
+
+    url: str
+    download_id: str | None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Anything more the adapter needs to build its `Package` (file names, scene)."""
+
+
+@dataclass(frozen=True)
+class Fail:
+    """The item cannot go on: `error` says why (raised by the shell, as the poll
+    schedule judges it: an unreadable answer counts toward the limit)."""
+
+    error: ProviderError
+    memo: Memo | None = None
+    """A memo to store first (e.g. forget a failed download), None: keep it."""
+
+
+Step = Ask | Wait | Fetch | Fail
