@@ -19,6 +19,7 @@ PURE = [
     "downloader.providers._parse_alteryx",
     "downloader.providers._schedule",
     "downloader.providers._steps",
+    "downloader.providers._pixxel_steps",
     "downloader.providers._types",
 ]
 IO_LIBRARIES = ["aiohttp", "anyio", "asyncio", "sqlite3", "structlog"]

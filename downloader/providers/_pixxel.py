@@ -21,6 +21,7 @@ looked at alone, as above.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from urllib.parse import quote
 
@@ -29,21 +30,27 @@ import structlog
 from downloader.errors import ApiError, MalformedResponse, ProviderError, RemoteJobFailed
 from downloader.items import ItemRef
 from downloader.providers._api import ApiClient
+from downloader.providers._drive import drive
 from downloader.providers._parse_common import RemoteState
 from downloader.providers._parse_pixxel import (
-    JobState,
     OrderItemState,
     PackageState,
     catalog_request,
-    job_failure,
-    parse_job,
     parse_package,
 )
 from downloader.providers._parse_scene import scene_of_catalog, scene_of_order_item
 from downloader.providers._pixxel_order import post_when_fulfilled, wait_until_fulfilled
+from downloader.providers._pixxel_steps import PACKAGE, job_step
 from downloader.providers._pixxel_survey import WorkflowLists
 from downloader.providers._poll import NotYet, PhaseTracker, Poller
-from downloader.providers._types import Package, PackageMemo, PhaseListener, Scene, SurveyAnswer
+from downloader.providers._types import (
+    MemoryMemo,
+    Package,
+    PackageMemo,
+    PhaseListener,
+    Scene,
+    SurveyAnswer,
+)
 from downloader.transfer import AssetRequest
 
 __all__ = ["PixxelProvider"]
@@ -86,7 +93,7 @@ class PixxelProvider:
             raise ProviderError(f"{item.key} is not a Pixxel item")
         phases = PhaseTracker(events)
         if item.kind in ("job", "task"):
-            package = await self._job_or_task(item, phases)
+            package = await self._job_or_task(item, memo, phases)
         elif item.kind in ("catalog", "order_item"):
             package = await self._catalog(item, memo, phases)
         else:
@@ -101,83 +108,30 @@ class PixxelProvider:
         return package
 
     # ---- jobs and tasks -------------------------------------------------------------------------
-    async def _job_or_task(self, item: ItemRef, phases: PhaseTracker) -> Package:
-        workflow_id, job_id = item.ids[0], item.ids[1]
-        task_id = item.ids[2] if item.kind == "task" else None
-        poller = self._pollers(item)
-        await self._wait_for_job(poller, phases, workflow_id, job_id, task_id)
-        path = f"/v0/workflows/{_q(workflow_id)}/jobs/{_q(job_id)}"
-        label = f"Pixxel job {workflow_id}/{job_id}"
-        if task_id is not None:
-            path = f"{path}/tasks/{_q(task_id)}"
-            label = f"Pixxel task {task_id} of job {workflow_id}/{job_id}"
-        path += "/download"
-        await phases.enter("requested")
-        state = await self._put_until_ready(poller, phases, path, label)
+    async def _job_or_task(self, item: ItemRef, memo: PackageMemo, phases: PhaseTracker) -> Package:
+        machine = functools.partial(job_step, item)
+        ready = await drive(
+            machine, api=self.api, poller=self._pollers(item), memo=memo, phases=phases
+        )
 
         async def refresh() -> str:
-            fresh = await self._put_until_ready(self._pollers(item), None, path, label)
-            assert fresh.signed_url is not None  # ready implies a URL
-            return fresh.signed_url
+            # the job is known finished: only its package is asked for again
+            again = MemoryMemo(PACKAGE)
+            fresh = await drive(
+                machine, api=self.api, poller=self._pollers(item), memo=again, phases=None
+            )
+            return fresh.url
 
+        task_id = item.ids[2] if item.kind == "task" else None
         asset = AssetRequest(
             key=f"{item.key}#package",
-            url=state.signed_url,
+            url=ready.url,
             refresh_url=refresh,
-            fallback_name=f"{task_id or job_id}.zip",
+            fallback_name=f"{task_id or item.ids[1]}.zip",
             media_type=ZIP,
         )
         kind = "task" if task_id is not None else "job"
-        return Package((asset,), state.download_id, f"Pixxel {kind} package (ZIP)")
-
-    async def _wait_for_job(
-        self,
-        poller: Poller,
-        phases: PhaseTracker,
-        workflow_id: str,
-        job_id: str,
-        task_id: str | None,
-    ) -> JobState:
-        label = f"Pixxel job {workflow_id}/{job_id}"
-        path = f"/v0/workflows/{_q(workflow_id)}/jobs/{_q(job_id)}"
-
-        async def ask() -> JobState | NotYet:
-            job = parse_job(await self.api.call("GET", path))
-            if task_id is None:
-                status = job.status
-                if status.state is RemoteState.FAILED:
-                    raise RemoteJobFailed(self.api.clean(job_failure(job, label)))
-            else:
-                task = job.task(task_id)
-                if task is None:
-                    if job.status.state is not RemoteState.RUNNING:
-                        raise ProviderError(f"{label} {job.status.word} without a task {task_id}")
-                    await phases.enter("waiting", f"job {job.status.word}")
-                    return NotYet(f"job {job.status.word}, task {task_id} not listed yet")
-                status = task.status
-                if status.state is RemoteState.FAILED:
-                    reason = f": {task.err_msg}" if task.err_msg else ""
-                    message = f"Pixxel task {task_id} of job {workflow_id}/{job_id} {status.word}"
-                    raise RemoteJobFailed(self.api.clean(message + reason))
-            if status.state is RemoteState.SUCCEEDED:
-                return job
-            await phases.enter("waiting", status.word)
-            return NotYet(status.word, status.known)
-
-        return await poller.until(
-            ask, what=label if task_id is None else f"Pixxel task {task_id}", goal="finished"
-        )
-
-    async def _put_until_ready(
-        self, poller: Poller, phases: PhaseTracker | None, path: str, label: str
-    ) -> PackageState:
-        what = f"{label} package"
-
-        async def ask() -> PackageState | NotYet:
-            state = parse_package(await self.api.call("PUT", path), what)
-            return await _judge(state, what, phases)
-
-        return await poller.until(ask, what=what)
+        return Package((asset,), ready.download_id, f"Pixxel {kind} package (ZIP)")
 
     # ---- catalogs and order items ---------------------------------------------------------------
     async def _catalog(self, item: ItemRef, memo: PackageMemo, phases: PhaseTracker) -> Package:

@@ -72,12 +72,16 @@ class Fetch:
 
 @dataclass(frozen=True)
 class Fail:
-    """The item cannot go on: `error` says why (raised by the shell, as the poll
-    schedule judges it: an unreadable answer counts toward the limit)."""
+    """The item cannot go on: what the platform reported, as an error of `kind`.
 
-    error: ProviderError
+    The shell raises it with its message cleaned of credentials.  An answer that
+    cannot be read is no `Fail`: the parsers raise `MalformedResponse`, which the poll
+    schedule counts toward its limit of unreadable answers in a row."""
+
+    message: str
+    kind: type[ProviderError] = ProviderError
     memo: Memo | None = None
-    """A memo to store first (e.g. forget a failed download), None: keep it."""
+    """A memo to store first (e.g. forget a failed download); None: keep it."""
 
 
 Step = Ask | Wait | Fetch | Fail

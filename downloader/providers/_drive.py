@@ -1,0 +1,85 @@
+"""The shell that runs an adapter's step machine: asks, waits on the schedule, stores.
+
+`drive` feeds a machine (`Machine`: the item's memo and the platform's last answer
+to the next `Step`) until it says `Fetch`.  Each `Ask` that opens a stage is sent
+through the API client on the item's `Poller` until an answer moves the item on:
+a `Wait` is the poller's "not yet" (slept, or the item parked until its next turn),
+a passing failure is asked again on the same schedule, an unreadable answer counts
+toward its limit.  A memo a step carries is stored before the next question, so
+a later turn starts where this one stopped.  A `Fail` is raised, its message
+cleaned of credentials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from downloader.errors import ProviderError
+from downloader.providers._api import ApiClient
+from downloader.providers._poll import NotYet, PhaseTracker, Poller
+from downloader.providers._steps import Ask, Fail, Fetch, Memo, Step, Wait
+from downloader.providers._types import PackageMemo
+
+__all__ = ["Machine", "drive"]
+
+Machine = Callable[[Memo, Any], Step]
+"""An adapter's step function for one item: (memo, last answer or None) -> next step."""
+
+
+async def drive(
+    machine: Machine,
+    *,
+    api: ApiClient,
+    poller: Poller,
+    memo: PackageMemo,
+    phases: PhaseTracker | None,
+) -> Fetch:
+    """Run `machine` until it fetches; raises what it fails with (and the poller's
+    `PollTimeout`, `MalformedResponse`, or an `ApiError` that is not passing)."""
+    stored: Memo = await memo.load() or {}
+    step = machine(stored, None)
+    while True:
+        if isinstance(step, Fetch):
+            return step
+        if isinstance(step, Fail):
+            raise await _failed(step, api, memo)
+        if isinstance(step, Wait):  # a machine waits only on an answer, never on nothing
+            raise ProviderError(f"nothing asked yet, so nothing to wait for: {step.status}")
+        if step.memo is not None:
+            stored = step.memo
+            await memo.save(stored)
+        if step.phase is not None and phases is not None:
+            await phases.enter(step.phase, step.detail)
+        step = await _answered(machine, step, stored, api, poller, memo, phases)
+
+
+async def _answered(
+    machine: Machine,
+    ask: Ask,
+    stored: Memo,
+    api: ApiClient,
+    poller: Poller,
+    memo: PackageMemo,
+    phases: PhaseTracker | None,
+) -> Ask | Fetch | Fail:
+    """`ask` on the poll schedule until its answer moves the item on: the next step."""
+
+    async def once() -> Ask | Fetch | NotYet:
+        answer = await api.call(ask.method, ask.path, json_body=ask.body)
+        step = machine(stored, answer)
+        if isinstance(step, Fail):
+            raise await _failed(step, api, memo)
+        if isinstance(step, Wait):
+            if step.phase is not None and phases is not None:
+                await phases.enter(step.phase, step.detail)
+            return NotYet(step.status, step.known)
+        return step
+
+    return await poller.until(once, what=ask.what, goal=ask.goal)
+
+
+async def _failed(fail: Fail, api: ApiClient, memo: PackageMemo) -> ProviderError:
+    if fail.memo is not None:
+        await memo.save(fail.memo)
+    return fail.kind(api.clean(fail.message))
