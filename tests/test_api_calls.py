@@ -90,10 +90,6 @@ MINIMUM = {
     "alteryx:job": 5,
 }
 
-# today, a parked order item's record is read again for its scene once its download
-# is ready, although the answer that said it was fulfilled showed it
-REPLAYED = {"pixxel:order_item": 6}
-
 # every wait long enough to park, jitter and all
 PARKING = PollSettings(
     initial_interval=1.5 * PARK_AFTER, max_interval=1.5 * PARK_AFTER, give_up_after=60
@@ -116,6 +112,5 @@ async def test_each_kind_costs_its_minimum_of_api_calls(tmp_path: Path, poll: Po
     archived = {key for key, s in stats.items() if s["bytes_served"] > 0}
     assert len(archived) == 6, stats
     calls = Counter(kind_of(r.item, r.path) for r in log)
-    expected = MINIMUM if poll is FAST_POLL else {**MINIMUM, **REPLAYED}
     assert calls["pixxel:job"] <= 5
-    assert dict(calls) == expected, [f"{r.method} {r.path}" for r in log]
+    assert dict(calls) == MINIMUM, [f"{r.method} {r.path}" for r in log]

@@ -20,6 +20,7 @@ PURE = [
     "downloader.providers._schedule",
     "downloader.providers._steps",
     "downloader.providers._pixxel_steps",
+    "downloader.providers._pixxel_catalog_steps",
     "downloader.providers._types",
 ]
 IO_LIBRARIES = ["aiohttp", "anyio", "asyncio", "sqlite3", "structlog"]

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from downloader.errors import ProviderError
+from downloader.errors import ApiError, MalformedResponse, ProviderError
 from downloader.providers._api import ApiClient
 from downloader.providers._poll import NotYet, PhaseTracker, Poller
-from downloader.providers._steps import Ask, Fail, Fetch, Memo, Step, Wait
+from downloader.providers._steps import Ask, Fail, Fetch, Memo, Refused, Step, Wait
 from downloader.providers._types import PackageMemo
 
 __all__ = ["Machine", "drive"]
@@ -34,13 +34,17 @@ async def drive(
     poller: Poller,
     memo: PackageMemo,
     phases: PhaseTracker | None,
+    log: Any = None,
 ) -> Fetch:
     """Run `machine` until it fetches; raises what it fails with (and the poller's
-    `PollTimeout`, `MalformedResponse`, or an `ApiError` that is not passing)."""
+    `PollTimeout`, `MalformedResponse`, or an `ApiError` that is not passing).
+    `log` (bound to the item) is told of the events the questions name."""
     stored: Memo = await memo.load() or {}
     step = machine(stored, None)
     while True:
         if isinstance(step, Fetch):
+            if step.memo is not None:
+                await memo.save(step.memo)
             return step
         if isinstance(step, Fail):
             raise await _failed(step, api, memo)
@@ -49,6 +53,8 @@ async def drive(
         if step.memo is not None:
             stored = step.memo
             await memo.save(stored)
+        if step.event and log is not None:
+            log.info(step.event, download_id=stored.get("download_id"))
         if step.phase is not None and phases is not None:
             await phases.enter(step.phase, step.detail)
         step = await _answered(machine, step, stored, api, poller, memo, phases)
@@ -65,9 +71,20 @@ async def _answered(
 ) -> Ask | Fetch | Fail:
     """`ask` on the poll schedule until its answer moves the item on: the next step."""
 
-    async def once() -> Ask | Fetch | NotYet:
-        answer = await api.call(ask.method, ask.path, json_body=ask.body)
-        step = machine(stored, answer)
+    async def once() -> Ask | Fetch | Fail | NotYet:
+        answer: Any
+        try:
+            answer = await api.call(ask.method, ask.path, json_body=ask.body)
+        except ApiError as exc:
+            if exc.status is None or exc.status not in ask.refusals:
+                raise
+            answer = Refused(exc.status, str(exc))
+        try:
+            step = machine(stored, answer)
+        except MalformedResponse as exc:
+            if ask.repeat_unreadable:
+                raise  # counted by the poller toward its limit
+            return Fail(str(exc), MalformedResponse)
         if isinstance(step, Fail):
             raise await _failed(step, api, memo)
         if isinstance(step, Wait):

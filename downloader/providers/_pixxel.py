@@ -1,18 +1,15 @@
 """The Pixxel adapter: jobs, tasks, catalogs and order items to ZIP packages.
 
-Jobs and tasks: `GET /v0/workflows/{wf}/jobs/{job}` until the job (or the task in
-its `tasks[]`) is finished, then `PUT .../download` (or `.../tasks/{task}/download`)
-again and again until the answer holds a `signed_url` and a ready status: Pixxel
-has no status endpoint for these packages, repeating the PUT is the only way to
-poll.  Catalogs and order items: `POST /v0/catalogs/download` once, then
-`GET /v0/catalogs/download/{id}` until `success` or `failed`; an order item is read
-first, until it is fulfilled (`_pixxel_order`).  That id is saved in
-the item's memo before the first status poll, so a restarted process polls the
-same download instead of creating another.  When a signed URL expires, the
-engine's `refresh_url` repeats the PUT, or the status GET, for a fresh one.  Where
-and when the image was taken, which the bag's STAC Item shows, comes from the order
-item's last answer while it was waited for; a catalog's record (`GET
-/v0/catalogs/{id}`), or a resumed order item's, is read once for it when ready.
+Each kind is a step machine (`_pixxel_steps` for jobs and tasks, where the PUT of
+the package is repeated until it holds a signed URL, `_pixxel_catalog_steps` for
+catalogs and order items, whose download is made once and then polled) run by the
+shell `drive`.  What each stage learnt is kept in the item's memo, so a later turn
+or a restarted process neither reads a finished job again nor makes a second
+download.  When a signed URL expires, the engine's `refresh_url` repeats the PUT,
+or the status GET, for a fresh one.  Where and when the image was taken, which the
+bag's STAC Item shows, comes from the order item's answer that said it was
+fulfilled; a catalog's record (`GET /v0/catalogs/{id}`), or the record of an order
+item whose memo lacks it, is read once for it when ready.
 
 While job items wait, the scheduler asks about many at once (`still_running`: one
 list of each workflow's jobs, `_pixxel_survey`); a job that no longer runs is then
@@ -27,22 +24,15 @@ from urllib.parse import quote
 
 import structlog
 
-from downloader.errors import ApiError, MalformedResponse, ProviderError, RemoteJobFailed
+from downloader.errors import ProviderError
 from downloader.items import ItemRef
 from downloader.providers._api import ApiClient
 from downloader.providers._drive import drive
-from downloader.providers._parse_common import RemoteState
-from downloader.providers._parse_pixxel import (
-    OrderItemState,
-    PackageState,
-    catalog_request,
-    parse_package,
-)
 from downloader.providers._parse_scene import scene_of_catalog, scene_of_order_item
-from downloader.providers._pixxel_order import post_when_fulfilled, wait_until_fulfilled
+from downloader.providers._pixxel_catalog_steps import catalog_step, label_of, refresh_step
 from downloader.providers._pixxel_steps import PACKAGE, job_step
 from downloader.providers._pixxel_survey import WorkflowLists
-from downloader.providers._poll import NotYet, PhaseTracker, Poller
+from downloader.providers._poll import PhaseTracker, Poller
 from downloader.providers._types import (
     MemoryMemo,
     Package,
@@ -135,59 +125,42 @@ class PixxelProvider:
 
     # ---- catalogs and order items ---------------------------------------------------------------
     async def _catalog(self, item: ItemRef, memo: PackageMemo, phases: PhaseTracker) -> Package:
-        kind, item_id = item.kind, item.ids[0]
-        label = f"Pixxel {kind.replace('_', ' ')} {item_id}"
-        poller = self._pollers(item)
-        saved = await memo.load() or {}
-        remembered = saved.get("download_id")
-        state: PackageState | None = None
-        download_id = remembered if isinstance(remembered, str) else ""
-        if download_id:
-            log.info(
-                "provider.download_resumed",
-                provider=self.name,
-                item=item.key,
-                download_id=download_id,
-            )
-            await phases.enter("requested", f"download {download_id}")
-            try:
-                state = await self._status_until_ready(poller, phases, download_id, label, memo)
-            except ApiError as exc:
-                if exc.status != 404:
-                    raise
-                # The platform forgot the download (they do not live for ever): ask anew.
-                log.info(
-                    "provider.download_forgotten",
-                    provider=self.name,
-                    item=item.key,
-                    download_id=download_id,
-                )
-                await memo.save({})
-        order: OrderItemState | None = None
-        if state is None:
-            if kind == "order_item":  # its answer shows where the images were taken too
-                order = await wait_until_fulfilled(self.api, poller, phases, item_id)
-            download_id, state = await self._create_download(poller, item, memo, label)
-            await phases.enter("requested", f"download {download_id}")
-            if not state.ready:
-                state = await self._status_until_ready(poller, phases, download_id, label, memo)
+        bound = log.bind(provider=self.name, item=item.key)
+        machine = functools.partial(catalog_step, item)
+        ready = await drive(
+            machine,
+            api=self.api,
+            poller=self._pollers(item),
+            memo=memo,
+            phases=phases,
+            log=bound,
+        )
+        download_id = ready.download_id or ""
 
         async def refresh() -> str:
-            fresh = await self._status_until_ready(
-                self._pollers(item), None, download_id, label, memo
+            # the same download polled again; forgetting it (404) now fails the fetch
+            fresh = await drive(
+                functools.partial(refresh_step, item, download_id),
+                api=self.api,
+                poller=self._pollers(item),
+                memo=memo,
+                phases=None,
             )
-            assert fresh.signed_url is not None
-            return fresh.signed_url
+            return fresh.url
 
         asset = AssetRequest(
             key=f"{item.key}#package",
-            url=state.signed_url,
+            url=ready.url,
             refresh_url=refresh,
-            fallback_name=f"{item_id}.zip",
+            fallback_name=f"{item.ids[0]}.zip",
             media_type=ZIP,
         )
-        what = f"{label.rsplit(' ', 1)[0]} download (ZIP)"
-        scene = order.scene if order is not None else await self._scene(item)
+        what = f"{label_of(item).rsplit(' ', 1)[0]} download (ZIP)"
+        images = ready.extra.get("images")
+        if images is not None:  # the order item's answer that said it was fulfilled
+            scene = scene_of_order_item({"images": images})
+        else:
+            scene = await self._scene(item)
         return Package((asset,), download_id, what, scene=scene)
 
     async def _scene(self, item: ItemRef) -> Scene | None:
@@ -201,63 +174,3 @@ class PixxelProvider:
             log.info("provider.scene_unknown", provider=self.name, item=item.key, error=str(exc))
             return None
         return scene_of_catalog(body) if catalog else scene_of_order_item(body)
-
-    async def _create_download(
-        self, poller: Poller, item: ItemRef, memo: PackageMemo, label: str
-    ) -> tuple[str, PackageState]:
-        body = catalog_request(item.kind, item.ids[0])
-        what = f"{label} download request"
-
-        path = "/v0/catalogs/download"
-        if item.kind == "order_item":
-            answer = await post_when_fulfilled(self.api, poller, path, body, what)
-        else:
-            answer = await poller.call(
-                lambda: self.api.call("POST", path, json_body=body), what=what
-            )
-        state = parse_package(answer, what)
-        if state.download_id is None:
-            raise MalformedResponse(f"{what}: the answer has no 'id'")
-        # Saved before anything else is asked: a restart must poll this download, not make one.
-        await memo.save({"download_id": state.download_id, "kind": item.kind})
-        log.info(
-            "provider.download_created",
-            provider=self.name,
-            item=item.key,
-            download_id=state.download_id,
-        )
-        return state.download_id, state
-
-    async def _status_until_ready(
-        self,
-        poller: Poller,
-        phases: PhaseTracker | None,
-        download_id: str,
-        label: str,
-        memo: PackageMemo,
-    ) -> PackageState:
-        path = f"/v0/catalogs/download/{_q(download_id)}"
-        what = f"{label} download {download_id}"
-
-        async def ask() -> PackageState | NotYet:
-            state = parse_package(await self.api.call("GET", path), what)
-            if state.status.state is RemoteState.FAILED:
-                await memo.save({})  # a retry of the item must ask for a new download
-            return await _judge(state, what, phases)
-
-        return await poller.until(ask, what=what)
-
-
-async def _judge(
-    state: PackageState, what: str, phases: PhaseTracker | None
-) -> PackageState | NotYet:
-    """A package answer: ready, failed (raised) or not yet (and the phase says so)."""
-    if state.ready:
-        return state
-    if state.status.state is RemoteState.FAILED:
-        raise RemoteJobFailed(f"{what}: Pixxel reports {state.status.word!r}")
-    if phases is not None:
-        await phases.enter("preparing", state.status.word)
-    if state.status.state is RemoteState.SUCCEEDED:
-        return NotYet(f"{state.status.word} but no signed_url yet")
-    return NotYet(state.status.word, state.status.known)

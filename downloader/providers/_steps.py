@@ -22,7 +22,7 @@ from typing import Any, Literal
 from downloader.errors import ProviderError
 from downloader.providers._types import Phase
 
-__all__ = ["Ask", "Fail", "Fetch", "Memo", "Step", "Wait"]
+__all__ = ["Ask", "Fail", "Fetch", "Memo", "Refused", "Step", "Wait"]
 
 Memo = Mapping[str, Any]
 """What is stored of one item between its steps (JSON values only)."""
@@ -46,6 +46,22 @@ class Ask:
     phase: Phase | None = None
     """The phase the item enters with this question, if any."""
     detail: str = ""
+    refusals: frozenset[int] = frozenset()
+    """Error statuses that answer the question (the machine gets a `Refused`) rather
+    than fail the item: a download the platform forgot (404), one not yet allowed."""
+    repeat_unreadable: bool = True
+    """False: an answer the machine cannot read fails at once, as asking again would
+    make another of what the question creates (a download)."""
+    event: str = ""
+    """What the log says as the question is first asked ("provider.download_created")."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The answer to an `Ask` was one of its `refusals`."""
+
+    status: int
+    message: str
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,8 @@ class Fetch:
     download_id: str | None
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Anything more the adapter needs to build its `Package` (file names, scene)."""
+    memo: Memo | None = None
+    """A memo to store before the fetch; None: keep the stored one."""
 
 
 @dataclass(frozen=True)
