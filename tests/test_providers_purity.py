@@ -21,6 +21,9 @@ PURE = [
     "downloader.providers._steps",
     "downloader.providers._pixxel_steps",
     "downloader.providers._pixxel_catalog_steps",
+    "downloader.providers._scale_steps",
+    "downloader.providers._alteryx_steps",
+    "downloader.providers._http_steps",
     "downloader.providers._types",
 ]
 IO_LIBRARIES = ["aiohttp", "anyio", "asyncio", "sqlite3", "structlog"]

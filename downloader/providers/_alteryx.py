@@ -17,14 +17,17 @@ from the answer's Content-Disposition, else from the output's `fileName`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection
 from urllib.parse import quote, urlencode
 
 import structlog
 
-from downloader.errors import ApiError, MalformedResponse, ProviderError, RemoteJobFailed
+from downloader.errors import ProviderError
 from downloader.items import ItemRef
+from downloader.providers._alteryx_steps import alteryx_step
 from downloader.providers._api import ApiClient
+from downloader.providers._drive import drive
 from downloader.providers._oauth import TokenSource
 from downloader.providers._parse_alteryx import (
     WARNING_SEVERITY,
@@ -32,13 +35,9 @@ from downloader.providers._parse_alteryx import (
     Message,
     Output,
     choose_format,
-    error_texts,
-    parse_job,
-    parse_messages,
     render_messages,
 )
-from downloader.providers._parse_common import RemoteState
-from downloader.providers._poll import NotYet, PhaseTracker, Poller
+from downloader.providers._poll import PhaseTracker, Poller
 from downloader.providers._types import Package, PackageMemo, PhaseListener
 from downloader.transfer import AssetRequest
 from downloader.transfer._answers import promised_type
@@ -79,12 +78,17 @@ class AlteryxProvider:
         if item.provider != self.name or item.kind != "job":
             raise ProviderError(f"{item.key} is not an Alteryx job")
         job_id = item.ids[0]
-        poller = self._pollers(item)
-        job = await self._wait(poller, PhaseTracker(events), job_id)
-        messages = await self._messages(poller, item, job_id)
-        failure = job.failure(self.accept_dispositions, error_texts(messages or ()))
-        if failure is not None:
-            raise RemoteJobFailed(self.api.clean(failure))
+        machine = functools.partial(alteryx_step, item, accept=self.accept_dispositions)
+        ready = await drive(
+            machine,
+            api=self.api,
+            poller=self._pollers(item),
+            memo=memo,
+            phases=PhaseTracker(events),
+            log=log.bind(provider=self.name, item=item.key),
+        )
+        job: AlteryxJob = ready.extra["job"]
+        messages: tuple[Message, ...] | None = ready.extra["messages"]
         for message in messages or ():
             if (message.severity or 0) >= WARNING_SEVERITY:
                 log.warning(
@@ -101,43 +105,6 @@ class AlteryxProvider:
         log.info("provider.package_ready", provider=self.name, item=item.key, assets=len(assets))
         tags = () if messages is None else ((MESSAGES_TAG_FILE, render_messages(messages)),)
         return Package(assets, None, "Alteryx job outputs", tag_files=tags)
-
-    async def _wait(self, poller: Poller, phases: PhaseTracker, job_id: str) -> AlteryxJob:
-        """Ask about the job, without its messages, until it no longer runs."""
-        path = f"/v3/jobs/{_q(job_id)}"
-
-        async def ask() -> AlteryxJob | NotYet:
-            answer = await self.api.call("GET", path, params={"includeMessages": "false"})
-            job = parse_job(answer)
-            if job.status.state is not RemoteState.RUNNING:
-                return job
-            await phases.enter("waiting", job.status.word)
-            return NotYet(job.status.word, job.status.known)
-
-        return await poller.until(ask, what=f"Alteryx job {job_id}", goal="finished")
-
-    async def _messages(
-        self, poller: Poller, item: ItemRef, job_id: str
-    ) -> tuple[Message, ...] | None:
-        """The finished job's messages, or None when they cannot be had (logged)."""
-        path = f"/v3/jobs/{_q(job_id)}/messages"
-
-        async def ask() -> tuple[Message, ...] | None:
-            try:
-                return parse_messages(await self.api.call("GET", path))
-            except ApiError as exc:
-                if exc.retryable:
-                    raise
-                reason = str(exc)
-            except MalformedResponse as exc:
-                reason = str(exc)
-            # e.g. 403: only Curators may read them; the outputs are what matters
-            log.warning(
-                "provider.messages_unavailable", provider=self.name, item=item.key, reason=reason
-            )
-            return None
-
-        return await poller.call(ask, what=f"Alteryx job {job_id} messages")
 
     def _asset(self, item: ItemRef, job_id: str, output: Output) -> AssetRequest:
         fmt = choose_format(output.formats, self.output_format)

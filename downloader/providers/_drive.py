@@ -42,6 +42,9 @@ async def drive(
     stored: Memo = await memo.load() or {}
     step = machine(stored, None)
     while True:
+        if isinstance(step, Fetch | Fail) and log is not None:
+            for event, fields in step.notes:
+                log.warning(event, **fields)
         if isinstance(step, Fetch):
             if step.memo is not None:
                 await memo.save(step.memo)
@@ -57,36 +60,37 @@ async def drive(
             log.info(step.event, download_id=stored.get("download_id"))
         if step.phase is not None and phases is not None:
             await phases.enter(step.phase, step.detail)
-        step = await _answered(machine, step, stored, api, poller, memo, phases)
+        view = {**stored, **step.scratch} if step.scratch else stored
+        step = await _answered(machine, step, view, api, poller, phases)
 
 
 async def _answered(
     machine: Machine,
     ask: Ask,
-    stored: Memo,
+    memo: Memo,
     api: ApiClient,
     poller: Poller,
-    memo: PackageMemo,
     phases: PhaseTracker | None,
 ) -> Ask | Fetch | Fail:
-    """`ask` on the poll schedule until its answer moves the item on: the next step."""
+    """`ask` on the poll schedule until its answer moves the item on: the next step.
+
+    A `Fail` is returned, not raised here, so the poller never counts it as an
+    unreadable answer to ask again."""
 
     async def once() -> Ask | Fetch | Fail | NotYet:
         answer: Any
         try:
-            answer = await api.call(ask.method, ask.path, json_body=ask.body)
+            answer = await api.call(ask.method, ask.path, params=ask.params, json_body=ask.body)
         except ApiError as exc:
-            if exc.status is None or exc.status not in ask.refusals:
+            if exc.retryable or exc.status not in ask.refusals:
                 raise
             answer = Refused(exc.status, str(exc))
         try:
-            step = machine(stored, answer)
+            step = machine(memo, answer)
         except MalformedResponse as exc:
             if ask.repeat_unreadable:
                 raise  # counted by the poller toward its limit
             return Fail(str(exc), MalformedResponse)
-        if isinstance(step, Fail):
-            raise await _failed(step, api, memo)
         if isinstance(step, Wait):
             if step.phase is not None and phases is not None:
                 await phases.enter(step.phase, step.detail)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from downloader.errors import ProviderError
 from downloader.items import ItemRef
+from downloader.providers._http_steps import http_step
+from downloader.providers._steps import Fail
 from downloader.providers._types import Package, PackageMemo, PhaseListener
 from downloader.transfer import AssetRequest
 from downloader.transfer._answers import promised_type
@@ -24,20 +25,20 @@ class HttpProvider:
     name = "http"
 
     async def prepare(self, item: ItemRef, memo: PackageMemo, events: PhaseListener) -> Package:
-        if item.provider != self.name or item.kind != "file":
-            raise ProviderError(f"{item.key} is not a plain URL item")
-        if item.url is None:
-            raise ProviderError(f"{item.key} has no URL")
+        step = http_step(item, {}, None)
+        if isinstance(step, Fail):
+            raise step.kind(step.message)
+        assert step.url is not None  # a plain URL item's one file
         digests = (parse_caller_digest("sha256", item.sha256),) if item.sha256 else ()
         name = item.ids[0].rsplit("/", 1)[-1]
         asset = AssetRequest(
             key=f"{item.key}#0",
-            url=item.url,
+            url=step.url,
             expected_digests=digests,
             fallback_name=name or "download",
             # with no digest to check, the URL's file name is the only promise: an error
             # page answering for `scene.tif` is not archived as it
-            media_type=None if digests else promised_type(None, _file_name(item.url)),
+            media_type=None if digests else promised_type(None, _file_name(step.url)),
         )
         return Package((asset,), None, "plain URL")
 

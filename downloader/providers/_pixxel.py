@@ -33,6 +33,7 @@ from downloader.providers._pixxel_catalog_steps import catalog_step, label_of, r
 from downloader.providers._pixxel_steps import PACKAGE, job_step
 from downloader.providers._pixxel_survey import WorkflowLists
 from downloader.providers._poll import PhaseTracker, Poller
+from downloader.providers._steps import Fetch
 from downloader.providers._types import (
     MemoryMemo,
     Package,
@@ -110,12 +111,12 @@ class PixxelProvider:
             fresh = await drive(
                 machine, api=self.api, poller=self._pollers(item), memo=again, phases=None
             )
-            return fresh.url
+            return _url(fresh)
 
         task_id = item.ids[2] if item.kind == "task" else None
         asset = AssetRequest(
             key=f"{item.key}#package",
-            url=ready.url,
+            url=_url(ready),
             refresh_url=refresh,
             fallback_name=f"{task_id or item.ids[1]}.zip",
             media_type=ZIP,
@@ -146,11 +147,11 @@ class PixxelProvider:
                 memo=memo,
                 phases=None,
             )
-            return fresh.url
+            return _url(fresh)
 
         asset = AssetRequest(
             key=f"{item.key}#package",
-            url=ready.url,
+            url=_url(ready),
             refresh_url=refresh,
             fallback_name=f"{item.ids[0]}.zip",
             media_type=ZIP,
@@ -174,3 +175,10 @@ class PixxelProvider:
             log.info("provider.scene_unknown", provider=self.name, item=item.key, error=str(exc))
             return None
         return scene_of_catalog(body) if catalog else scene_of_order_item(body)
+
+
+def _url(ready: Fetch) -> str:
+    """A Pixxel package's one URL (its machines fetch only with one)."""
+    if ready.url is None:
+        raise ProviderError("a Pixxel package without a URL")
+    return ready.url

@@ -15,31 +15,24 @@ While job items wait, the scheduler asks about many at once (`still_running`:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from urllib.parse import quote
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
-from downloader.errors import MalformedResponse, ProviderError, RemoteJobFailed
+from downloader.errors import ProviderError
 from downloader.items import ItemRef
 from downloader.providers._api import ApiClient
-from downloader.providers._parse_common import RemoteState
-from downloader.providers._parse_scale import (
-    FilesPage,
-    ScaleFile,
-    ScaleJob,
-    next_page_url,
-    parse_files_page,
-    parse_job,
-    parse_legacy_job,
-)
-from downloader.providers._poll import NotYet, PhaseTracker, Poller
+from downloader.providers._drive import drive
+from downloader.providers._parse_scale import ScaleFile
+from downloader.providers._poll import PhaseTracker, Poller
+from downloader.providers._scale_steps import FILES, MAX_PAGES, scale_step
 from downloader.providers._scale_survey import JobLists
 from downloader.providers._types import (
+    MemoryMemo,
     Package,
     PackageMemo,
     PhaseListener,
-    SilentListener,
     SurveyAnswer,
 )
 from downloader.transfer import AssetRequest
@@ -48,9 +41,6 @@ from downloader.transfer._answers import promised_type
 __all__ = ["MAX_PAGES", "ScaleProvider"]
 
 log = structlog.get_logger("downloader.providers")
-
-MAX_PAGES = 10_000
-"""File-list pages followed for one job before the list is taken to be looping."""
 
 
 def _unavailable(reason: str) -> Callable[[], Awaitable[str]]:
@@ -87,57 +77,27 @@ class ScaleProvider:
         """Wait for the job to finish; its live product files as a `Package`."""
         if item.provider != self.name or item.kind != "job":
             raise ProviderError(f"{item.key} is not a Scale job")
-        job_id = item.ids[0]
-        label = f"Scale job {job_id}"
-        poller = self._pollers(item)
-        job = await self._wait(poller, PhaseTracker(events), job_id, label)
-        files = job.files if self.legacy else await self._list_files(poller, job_id, label)
-        package = self._package(item, files, label, self._renewer(item, job_id, label))
+        label = f"Scale job {item.ids[0]}"
+        files = await self._files(item, memo, PhaseTracker(events))
+        package = self._package(item, files, label, self._renewer(item, label))
         log.info(
             "provider.package_ready", provider=self.name, item=item.key, assets=len(package.assets)
         )
         return package
 
-    async def _wait(
-        self, poller: Poller, phases: PhaseTracker, job_id: str, label: str
-    ) -> ScaleJob:
-        ident = quote(job_id, safe="")
-        path = f"/jobs/{ident}/" if self.legacy else f"/v6/jobs/{ident}/"
-        parse = parse_legacy_job if self.legacy else parse_job
+    async def _files(
+        self, item: ItemRef, memo: PackageMemo, phases: PhaseTracker | None
+    ) -> tuple[ScaleFile, ...]:
+        machine = functools.partial(
+            scale_step, item, legacy=self.legacy, base_url=self.api.base_url
+        )
+        ready = await drive(
+            machine, api=self.api, poller=self._pollers(item), memo=memo, phases=phases
+        )
+        files: tuple[ScaleFile, ...] = ready.extra["files"]
+        return files
 
-        async def ask() -> ScaleJob | NotYet:
-            job = parse(await self.api.call("GET", path))
-            if job.status.state is RemoteState.FAILED:
-                raise RemoteJobFailed(self.api.clean(job.failure()))
-            if job.status.state is RemoteState.SUCCEEDED:
-                return job
-            await phases.enter("waiting", job.status.word)
-            return NotYet(job.status.word, job.status.known)
-
-        return await poller.until(ask, what=label, goal="finished")
-
-    async def _list_files(self, poller: Poller, job_id: str, label: str) -> list[ScaleFile]:
-        url = self.api.url("/v6/files/")
-        params: Mapping[str, str] | None = {"job_id": job_id, "file_type": "PRODUCT"}
-        seen: set[str] = set()
-        files: list[ScaleFile] = []
-        while True:
-
-            async def fetch(url: str = url, params: Mapping[str, str] | None = params) -> FilesPage:
-                return parse_files_page(await self.api.call("GET", url, params=params))
-
-            page = await poller.call(fetch, what=f"{label} file list")
-            files.extend(page.files)
-            if page.next_url is None:
-                return files
-            url, params = next_page_url(page.next_url, self.api.base_url), None
-            if url in seen or len(seen) >= MAX_PAGES:
-                raise MalformedResponse(f"{label} file list: its 'next' links go round in circles")
-            seen.add(url)
-
-    def _renewer(
-        self, item: ItemRef, job_id: str, label: str
-    ) -> Callable[[str], Callable[[], Awaitable[str]]]:
+    def _renewer(self, item: ItemRef, label: str) -> Callable[[str], Callable[[], Awaitable[str]]]:
         """The `refresh_url` of each file: the file's URL as the platform gives it now.
 
         Files on object storage get signed URLs that expire; the job's file list (its
@@ -145,12 +105,8 @@ class ScaleProvider:
 
         def renew(file_id: str) -> Callable[[], Awaitable[str]]:
             async def fresh() -> str:
-                poller = self._pollers(item)
-                if self.legacy:
-                    quiet = PhaseTracker(SilentListener())
-                    files = list((await self._wait(poller, quiet, job_id, label)).files)
-                else:
-                    files = await self._list_files(poller, job_id, label)
+                # the job is known finished: a v6 server's list is read at once
+                files = await self._files(item, MemoryMemo(FILES), None)
                 for f in files:
                     if f.id == file_id and f.url is not None:
                         return f.url
@@ -163,7 +119,7 @@ class ScaleProvider:
     def _package(
         self,
         item: ItemRef,
-        files: list[ScaleFile] | tuple[ScaleFile, ...],
+        files: tuple[ScaleFile, ...],
         label: str,
         renew: Callable[[str], Callable[[], Awaitable[str]]],
     ) -> Package:

@@ -1,8 +1,9 @@
 """What an adapter decides an item does next: ask, wait, fetch or fail. Pure.
 
 An adapter written as a step machine is a function of the item's memo (what is
-stored of it: the stage it reached, a platform download id) and the platform's
-last answer, returning one of these.  It performs nothing: the runner's shell
+stored of it: the stage it reached, a platform download id, along with what an
+`Ask` gathered this turn, its `scratch`) and the platform's last answer, returning
+one of these.  It performs nothing: the runner's shell
 (`_drive`) sends an `Ask` through the API client, keeps a `Wait` on the item's one
 poll schedule, hands a `Fetch` to the transfer engine and raises a `Fail`.  So the
 whole dance of a platform reads as a table of answers to steps, and is tested
@@ -22,12 +23,16 @@ from typing import Any, Literal
 from downloader.errors import ProviderError
 from downloader.providers._types import Phase
 
-__all__ = ["Ask", "Fail", "Fetch", "Memo", "Refused", "Step", "Wait"]
+__all__ = ["Ask", "Fail", "Fetch", "Memo", "Note", "Refused", "Step", "Wait"]
 
 Memo = Mapping[str, Any]
 """What is stored of one item between its steps (JSON values only)."""
 
 Method = Literal["GET", "PUT", "POST"]
+
+Note = tuple[str, Mapping[str, Any]]
+"""A warning the shell logs for a step: its event and fields (the job's messages
+could not be had, and why)."""
 
 
 @dataclass(frozen=True)
@@ -41,14 +46,20 @@ class Ask:
     goal: str = "ready"
     """What the answer is awaited for: "not finished after 48h"."""
     body: Any = None
+    params: Mapping[str, str] | None = None
+    """The query, when `path` carries none."""
     memo: Memo | None = None
     """A memo to store before asking (a stage reached); None: keep the stored one."""
+    scratch: Mapping[str, Any] | None = None
+    """What the next step is given along with the stored memo, not stored: what this
+    turn gathered so far (the pages of a list read before this one)."""
     phase: Phase | None = None
     """The phase the item enters with this question, if any."""
     detail: str = ""
     refusals: frozenset[int] = frozenset()
     """Error statuses that answer the question (the machine gets a `Refused`) rather
-    than fail the item: a download the platform forgot (404), one not yet allowed."""
+    than fail the item: a download the platform forgot (404), one not yet allowed.
+    A passing failure (429, most 5xx) is asked again all the same."""
     repeat_unreadable: bool = True
     """False: an answer the machine cannot read fails at once, as asking again would
     make another of what the question creates (a download)."""
@@ -80,12 +91,14 @@ class Wait:
 class Fetch:
     """The package is ready: these are the facts its assets are made of."""
 
-    url: str
+    url: str | None
+    """The one file's URL, for a package of one (None: the files are in `extra`)."""
     download_id: str | None
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Anything more the adapter needs to build its `Package` (file names, scene)."""
     memo: Memo | None = None
     """A memo to store before the fetch; None: keep the stored one."""
+    notes: tuple[Note, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +113,7 @@ class Fail:
     kind: type[ProviderError] = ProviderError
     memo: Memo | None = None
     """A memo to store first (e.g. forget a failed download); None: keep it."""
+    notes: tuple[Note, ...] = ()
 
 
 Step = Ask | Wait | Fetch | Fail
