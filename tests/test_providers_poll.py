@@ -18,7 +18,6 @@ from downloader.providers._poll import (
     Turn,
     Unreadable,
     attempts_after,
-    polling_turn,
 )
 from downloader.providers._schedule import format_duration, poll_delay
 
@@ -224,10 +223,12 @@ async def test_unreadable_answers_are_counted_across_the_turns_of_an_item():
     clock = FakeClock()
     turn = Turn(clock.monotonic())
     for _ in range(LIMIT - 1):
-        with polling_turn(turn), pytest.raises(Parked):
-            await poller(clock).until(Script(MalformedResponse("login page")), what="job")
-    with polling_turn(turn), pytest.raises(MalformedResponse, match="login page"):
-        await poller(clock).until(Script(MalformedResponse("login page")), what="job")
+        parked = await poller(clock).until(
+            Script(MalformedResponse("login page")), what="job", turn=turn
+        )
+        assert isinstance(parked, Parked)
+    with pytest.raises(MalformedResponse, match="login page"):
+        await poller(clock).until(Script(MalformedResponse("login page")), what="job", turn=turn)
 
 
 async def test_transient_errors_neither_count_as_unreadable_nor_end_a_run_of_them():
@@ -324,10 +325,12 @@ def test_the_waits_that_fit_in_a_time_waited_are_counted_to_the_nearest():
 async def test_in_a_turn_a_long_wait_parks_the_item_instead_of_sleeping():
     clock = FakeClock()
     ask = Script(NotYet("running"))
-    with polling_turn(Turn(clock.monotonic())), pytest.raises(Parked) as caught:
-        await poller(clock).until(ask, what="job 1", goal="finished")
-    assert caught.value.delay == 5
-    assert (caught.value.what, caught.value.last) == ("job 1", "last status: running")
+    parked = await poller(clock).until(
+        ask, what="job 1", goal="finished", turn=Turn(clock.monotonic())
+    )
+    assert isinstance(parked, Parked)
+    assert parked.delay == 5
+    assert (parked.what, parked.last) == ("job 1", "last status: running")
     assert clock.sleeps == []
     assert ask.calls == 1
 
@@ -336,16 +339,18 @@ async def test_a_later_turn_takes_the_backoff_up_where_the_time_waited_says():
     clock = FakeClock()
     since = clock.monotonic()
     clock.advance(35)  # waited 5, 10 and 20 s in three earlier turns
-    with polling_turn(Turn(since)), pytest.raises(Parked) as caught:
-        await poller(clock).until(Script(NotYet("running")), what="job 1")
-    assert caught.value.delay == 40
+    parked = await poller(clock).until(Script(NotYet("running")), what="job 1", turn=Turn(since))
+    assert isinstance(parked, Parked)
+    assert parked.delay == 40
 
 
 async def test_short_waits_are_slept_within_the_turn():
     clock = FakeClock()
     ask = Script(NotYet("pending"), NotYet("pending"), "url")
-    with polling_turn(Turn(clock.monotonic())):
-        assert await poller(clock, initial=PARK_AFTER / 4).until(ask, what="package") == "url"
+    turn = Turn(clock.monotonic())
+    assert (
+        await poller(clock, initial=PARK_AFTER / 4).until(ask, what="package", turn=turn) == "url"
+    )
     assert clock.sleeps == [PARK_AFTER / 4, PARK_AFTER / 2]
 
 
@@ -353,12 +358,14 @@ async def test_the_budget_counts_the_waits_of_earlier_turns():
     clock = FakeClock()
     since = clock.monotonic()
     clock.advance(50)
-    with polling_turn(Turn(since)), pytest.raises(Parked) as caught:
-        await poller(clock, initial=5, cap=300, give_up=60).until(Script(NotYet("x")), what="j")
-    assert caught.value.delay == 10  # cut to the deadline, 60 s after `since`
+    parked = await poller(clock, initial=5, cap=300, give_up=60).until(
+        Script(NotYet("x")), what="j", turn=Turn(since)
+    )
+    assert isinstance(parked, Parked)
+    assert parked.delay == 10  # cut to the deadline, 60 s after `since`
     clock.advance(10)
-    with polling_turn(Turn(since)), pytest.raises(PollTimeout, match="after 1m; last status: x"):
-        await poller(clock, give_up=60).until(Script(NotYet("x")), what="j")
+    with pytest.raises(PollTimeout, match="after 1m; last status: x"):
+        await poller(clock, give_up=60).until(Script(NotYet("x")), what="j", turn=Turn(since))
 
 
 async def test_an_unknown_status_is_warned_about_once_across_turns_each_with_its_poller():
@@ -366,8 +373,10 @@ async def test_an_unknown_status_is_warned_about_once_across_turns_each_with_its
     turn = Turn(clock.monotonic())
     with capture_logs() as logs:
         for _ in range(3):
-            with polling_turn(turn), pytest.raises(Parked):
-                await poller(clock).until(Script(NotYet("Odd", known=False)), what="job 1")
+            parked = await poller(clock).until(
+                Script(NotYet("Odd", known=False)), what="job 1", turn=turn
+            )
+            assert isinstance(parked, Parked)
     assert [e["event"] for e in logs].count("provider.unknown_status") == 1
 
 
@@ -376,6 +385,10 @@ async def test_an_unknown_status_is_warned_about_once_across_turns():
     polls = poller(clock)
     with capture_logs() as logs:
         for _ in range(3):
-            with polling_turn(Turn(clock.monotonic())), pytest.raises(Parked):
-                await polls.until(Script(NotYet("Frobnicating", known=False)), what="job 1")
+            parked = await polls.until(
+                Script(NotYet("Frobnicating", known=False)),
+                what="job 1",
+                turn=Turn(clock.monotonic()),
+            )
+            assert isinstance(parked, Parked)
     assert [e["event"] for e in logs].count("provider.unknown_status") == 1

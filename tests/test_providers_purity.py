@@ -24,6 +24,7 @@ PURE = [
     "downloader.providers._scale_steps",
     "downloader.providers._alteryx_steps",
     "downloader.providers._http_steps",
+    "downloader.providers._turn",
     "downloader.providers._types",
 ]
 IO_LIBRARIES = ["aiohttp", "anyio", "asyncio", "sqlite3", "structlog"]

@@ -38,6 +38,7 @@ from downloader.providers._parse_alteryx import (
     render_messages,
 )
 from downloader.providers._poll import PhaseTracker, Poller
+from downloader.providers._turn import Parked, Turn
 from downloader.providers._types import Package, PackageMemo, PhaseListener
 from downloader.transfer import AssetRequest
 from downloader.transfer._answers import promised_type
@@ -73,7 +74,9 @@ class AlteryxProvider:
         self.accept_dispositions = tuple(accept_dispositions)
         self._pollers = pollers
 
-    async def prepare(self, item: ItemRef, memo: PackageMemo, events: PhaseListener) -> Package:
+    async def prepare(
+        self, item: ItemRef, memo: PackageMemo, events: PhaseListener, turn: Turn | None = None
+    ) -> Package | Parked:
         """Wait for the job; its outputs as a `Package` (one asset per output)."""
         if item.provider != self.name or item.kind != "job":
             raise ProviderError(f"{item.key} is not an Alteryx job")
@@ -86,7 +89,10 @@ class AlteryxProvider:
             memo=memo,
             phases=PhaseTracker(events),
             log=log.bind(provider=self.name, item=item.key),
+            turn=turn,
         )
+        if isinstance(ready, Parked):
+            return ready
         job: AlteryxJob = ready.extra["job"]
         messages: tuple[Message, ...] | None = ready.extra["messages"]
         for message in messages or ():

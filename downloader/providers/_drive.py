@@ -13,18 +13,45 @@ cleaned of credentials.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, overload
 
 from downloader.errors import ApiError, MalformedResponse, ProviderError
 from downloader.providers._api import ApiClient
 from downloader.providers._poll import NotYet, PhaseTracker, Poller
 from downloader.providers._steps import Ask, Fail, Fetch, Memo, Refused, Step, Wait
+from downloader.providers._turn import Parked, Turn
 from downloader.providers._types import PackageMemo
 
 __all__ = ["Machine", "drive"]
 
 Machine = Callable[[Memo, Any], Step]
 """An adapter's step function for one item: (memo, last answer or None) -> next step."""
+
+
+@overload
+async def drive(
+    machine: Machine,
+    *,
+    api: ApiClient,
+    poller: Poller,
+    memo: PackageMemo,
+    phases: PhaseTracker | None,
+    log: Any = None,
+    turn: None = None,
+) -> Fetch: ...
+
+
+@overload
+async def drive(
+    machine: Machine,
+    *,
+    api: ApiClient,
+    poller: Poller,
+    memo: PackageMemo,
+    phases: PhaseTracker | None,
+    log: Any = None,
+    turn: Turn | None,
+) -> Fetch | Parked: ...
 
 
 async def drive(
@@ -35,10 +62,13 @@ async def drive(
     memo: PackageMemo,
     phases: PhaseTracker | None,
     log: Any = None,
-) -> Fetch:
-    """Run `machine` until it fetches; raises what it fails with (and the poller's
-    `PollTimeout`, `MalformedResponse`, or an `ApiError` that is not passing).
-    `log` (bound to the item) is told of the events the questions name."""
+    turn: Turn | None = None,
+) -> Fetch | Parked:
+    """Run `machine` until it fetches, or, in `turn`, until a long wait parks the item
+    (`Parked`, returned: its memo says where the next turn starts).  Raises what it
+    fails with (and the poller's `PollTimeout`, `MalformedResponse`, or an `ApiError`
+    that is not passing).  `log` (bound to the item) is told of the events the
+    questions name."""
     stored: Memo = await memo.load() or {}
     step = machine(stored, None)
     while True:
@@ -61,7 +91,10 @@ async def drive(
         if step.phase is not None and phases is not None:
             await phases.enter(step.phase, step.detail)
         view = {**stored, **step.scratch} if step.scratch else stored
-        step = await _answered(machine, step, view, api, poller, phases)
+        answered = await _answered(machine, step, view, api, poller, phases, turn)
+        if isinstance(answered, Parked):
+            return answered
+        step = answered
 
 
 async def _answered(
@@ -71,7 +104,8 @@ async def _answered(
     api: ApiClient,
     poller: Poller,
     phases: PhaseTracker | None,
-) -> Ask | Fetch | Fail:
+    turn: Turn | None,
+) -> Ask | Fetch | Fail | Parked:
     """`ask` on the poll schedule until its answer moves the item on: the next step.
 
     A `Fail` is returned, not raised here, so the poller never counts it as an
@@ -97,7 +131,7 @@ async def _answered(
             return NotYet(step.status, step.known)
         return step
 
-    return await poller.until(once, what=ask.what, goal=ask.goal)
+    return await poller.until(once, what=ask.what, goal=ask.goal, turn=turn)
 
 
 async def _failed(fail: Fail, api: ApiClient, memo: PackageMemo) -> ProviderError:

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from downloader.items import ItemRef
 from downloader.providers._http_steps import http_step
 from downloader.providers._steps import Fail
+from downloader.providers._turn import Turn
 from downloader.providers._types import Package, PackageMemo, PhaseListener
 from downloader.transfer import AssetRequest
 from downloader.transfer._answers import promised_type
@@ -24,7 +25,9 @@ class HttpProvider:
 
     name = "http"
 
-    async def prepare(self, item: ItemRef, memo: PackageMemo, events: PhaseListener) -> Package:
+    async def prepare(
+        self, item: ItemRef, memo: PackageMemo, events: PhaseListener, turn: Turn | None = None
+    ) -> Package:
         step = http_step(item, {}, None)
         if isinstance(step, Fail):
             raise step.kind(step.message)

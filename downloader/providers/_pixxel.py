@@ -34,6 +34,7 @@ from downloader.providers._pixxel_steps import PACKAGE, job_step
 from downloader.providers._pixxel_survey import WorkflowLists
 from downloader.providers._poll import PhaseTracker, Poller
 from downloader.providers._steps import Fetch
+from downloader.providers._turn import Parked, Turn
 from downloader.providers._types import (
     MemoryMemo,
     Package,
@@ -78,17 +79,21 @@ class PixxelProvider:
     async def still_running(self, items: Sequence[ItemRef]) -> SurveyAnswer:
         return await self._lists.still_running(items)
 
-    async def prepare(self, item: ItemRef, memo: PackageMemo, events: PhaseListener) -> Package:
+    async def prepare(
+        self, item: ItemRef, memo: PackageMemo, events: PhaseListener, turn: Turn | None = None
+    ) -> Package | Parked:
         """Wait for the item's job and package; its ZIP as a one-asset `Package`."""
         if item.provider != self.name:
             raise ProviderError(f"{item.key} is not a Pixxel item")
         phases = PhaseTracker(events)
         if item.kind in ("job", "task"):
-            package = await self._job_or_task(item, memo, phases)
+            package = await self._job_or_task(item, memo, phases, turn)
         elif item.kind in ("catalog", "order_item"):
-            package = await self._catalog(item, memo, phases)
+            package = await self._catalog(item, memo, phases, turn)
         else:
             raise ProviderError(f"Pixxel has no items of kind {item.kind!r}")
+        if isinstance(package, Parked):
+            return package
         log.info(
             "provider.package_ready",
             provider=self.name,
@@ -99,11 +104,15 @@ class PixxelProvider:
         return package
 
     # ---- jobs and tasks -------------------------------------------------------------------------
-    async def _job_or_task(self, item: ItemRef, memo: PackageMemo, phases: PhaseTracker) -> Package:
+    async def _job_or_task(
+        self, item: ItemRef, memo: PackageMemo, phases: PhaseTracker, turn: Turn | None
+    ) -> Package | Parked:
         machine = functools.partial(job_step, item)
         ready = await drive(
-            machine, api=self.api, poller=self._pollers(item), memo=memo, phases=phases
+            machine, api=self.api, poller=self._pollers(item), memo=memo, phases=phases, turn=turn
         )
+        if isinstance(ready, Parked):
+            return ready
 
         async def refresh() -> str:
             # the job is known finished: only its package is asked for again
@@ -125,7 +134,9 @@ class PixxelProvider:
         return Package((asset,), ready.download_id, f"Pixxel {kind} package (ZIP)")
 
     # ---- catalogs and order items ---------------------------------------------------------------
-    async def _catalog(self, item: ItemRef, memo: PackageMemo, phases: PhaseTracker) -> Package:
+    async def _catalog(
+        self, item: ItemRef, memo: PackageMemo, phases: PhaseTracker, turn: Turn | None
+    ) -> Package | Parked:
         bound = log.bind(provider=self.name, item=item.key)
         machine = functools.partial(catalog_step, item)
         ready = await drive(
@@ -135,7 +146,10 @@ class PixxelProvider:
             memo=memo,
             phases=phases,
             log=bound,
+            turn=turn,
         )
+        if isinstance(ready, Parked):
+            return ready
         download_id = ready.download_id or ""
 
         async def refresh() -> str:

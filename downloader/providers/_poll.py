@@ -11,28 +11,25 @@ knows) is asked again, but `unreadable_limit` of them in a row fail the item wit
 heal by being asked for 48 hours.  The count and the unknown words already logged
 belong to the item (its `Turn`), so they carry over from one turn to the next.
 
-Inside an item's turn (`polling_turn`, set by the pipeline around a provider's
-`prepare`), a wait of `PARK_AFTER` seconds or more is not slept: `Parked` ends the
-turn, the item is parked in the store until then, and its slot goes to another item.
-So a thousand items waiting on unfinished jobs are each asked on their own schedule,
-instead of the first few holding every slot while the rest are never asked.  A later
-turn takes the schedule up where it was: the `Turn` (kept by the pipeline from one
-turn of the item to the next) says how long the item has waited in its state, which
-gives both the next wait (the backoff doubles, so the next wait is about the time
-waited so far) and what is left of `give_up_after`.  It runs on the monotonic clock,
-as within one call, so a jump of the wall clock neither ends a wait early nor makes
-it endless; a new process starts the count again, as it always did.
+Given the item's `Turn` (kept by the runner between the item's turns), a wait of
+`PARK_AFTER` seconds or more is not slept: `until` returns `Parked`, the item is
+parked in the store until then, and its slot goes to another item.  So a thousand
+items waiting on unfinished jobs are each asked on their own schedule, instead of
+the first few holding every slot while the rest are never asked.  A later turn
+takes the schedule up where it was: the `Turn` says how long the item has waited in
+its state, which gives both the next wait (the backoff doubles, so the next wait is
+about the time waited so far) and what is left of `give_up_after`.  It runs on the
+monotonic clock, as within one call, so a jump of the wall clock neither ends a
+wait early nor makes it endless; a new process starts the count again, as it
+always did.  Without a turn (a URL refreshed mid-download) every wait is slept.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
 import random
-from collections.abc import Awaitable, Callable, Iterator
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, overload
 
 import structlog
 
@@ -41,7 +38,8 @@ from downloader.config import PollSettings
 from downloader.errors import ApiError, MalformedResponse, PollTimeout
 from downloader.providers._answers import last_answer
 from downloader.providers._parse_common import MESSAGE_LIMIT, shorten
-from downloader.providers._schedule import format_duration, poll_delay
+from downloader.providers._schedule import attempts_after, format_duration, poll_delay
+from downloader.providers._turn import PARK_AFTER, Parked, Turn, Unreadable
 from downloader.providers._types import Phase, PhaseListener
 
 __all__ = [
@@ -53,71 +51,9 @@ __all__ = [
     "Turn",
     "Unreadable",
     "attempts_after",
-    "polling_turn",
 ]
 
 T = TypeVar("T")
-
-PARK_AFTER = 1.0
-"""Seconds: inside a turn, a wait at least this long parks the item instead."""
-
-
-@dataclass
-class Unreadable:
-    """An item's answers that could not be read: how many in a row, and the unknown
-    status words already logged (each once per item)."""
-
-    in_a_row: int = 0
-    words: set[tuple[str, str]] = field(default_factory=set)
-
-    def at_limit(self, limit: int) -> bool:
-        """Count one more; whether that makes `limit` in a row (the count then starts
-        again, so a retry of the item gets a fresh one).  Pure."""
-        self.in_a_row += 1
-        if self.in_a_row < limit:
-            return False
-        self.in_a_row = 0
-        return True
-
-
-class Turn:
-    """Since when (`Clock.monotonic`) an item has waited in its present state.  The
-    pipeline keeps it between the item's turns and moves it on when the state changes."""
-
-    def __init__(self, started: float) -> None:
-        self.started = started
-        self.unreadable = Unreadable()
-
-
-class Parked(Exception):
-    """The item should be asked again `delay` seconds from now, in a later turn.
-
-    Not an error: the pipeline records the time in the store and ends the turn."""
-
-    def __init__(self, delay: float, what: str, last: str) -> None:
-        super().__init__(f"{what}: asking again in {delay:.3g}s ({last})")
-        self.delay, self.what, self.last = delay, what, last
-
-
-_TURN: ContextVar[Turn | None] = ContextVar("downloader_poll_turn", default=None)
-
-
-@contextlib.contextmanager
-def polling_turn(turn: Turn | None) -> Iterator[None]:
-    """Polls inside the block belong to `turn` (None: sleep through every wait)."""
-    token = _TURN.set(turn)
-    try:
-        yield
-    finally:
-        _TURN.reset(token)
-
-
-def attempts_after(waited: float, initial: float) -> int:
-    """How many doubling waits starting at `initial` fit in `waited` seconds, to the
-    nearest: the waits 1, 2, 4 ... sum to 2**n - 1 times the first.  Pure."""
-    if waited <= 0 or initial <= 0:
-        return 0
-    return max(0, round(math.log2(waited / initial + 1)))
 
 
 @dataclass(frozen=True)
@@ -150,20 +86,41 @@ class Poller:
         # outside a turn (nothing parks): kept for the life of this poller
         self._unreadable = Unreadable()
 
+    @overload
     async def until(
         self,
         ask: Callable[[], Awaitable[T | NotYet]],
         *,
         what: str,
         goal: str = "ready",
-    ) -> T:
-        """`ask()` until it returns something other than `NotYet`; that value.
+        turn: None = None,
+    ) -> T: ...
+
+    @overload
+    async def until(
+        self,
+        ask: Callable[[], Awaitable[T | NotYet]],
+        *,
+        what: str,
+        goal: str = "ready",
+        turn: Turn | None,
+    ) -> T | Parked: ...
+
+    async def until(
+        self,
+        ask: Callable[[], Awaitable[T | NotYet]],
+        *,
+        what: str,
+        goal: str = "ready",
+        turn: Turn | None = None,
+    ) -> T | Parked:
+        """`ask()` until it returns something other than `NotYet`; that value, or,
+        in `turn`, `Parked` when the next wait is long.
 
         Raises `PollTimeout` ("package not ready after 48h; last status: pending")
         when `give_up_after` runs out, `MalformedResponse` after `unreadable_limit`
         unreadable answers in a row, and any other `ProviderError` at once.
         """
-        turn = _TURN.get()
         unreadable = self._unreadable if turn is None else turn.unreadable
         now = self.clock.monotonic()
         started = now if turn is None else min(now, turn.started)  # earlier turns count
@@ -216,7 +173,7 @@ class Poller:
             if self._on_wait is not None:
                 self._on_wait(delay)
             if turn is not None and delay >= PARK_AFTER:
-                raise Parked(delay, what, last)
+                return Parked(delay, what, last)
             self._log.debug("provider.poll_wait", what=what, delay=round(delay, 3), state=last)
             await self.clock.sleep(delay)
 

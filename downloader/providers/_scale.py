@@ -28,6 +28,7 @@ from downloader.providers._parse_scale import ScaleFile
 from downloader.providers._poll import PhaseTracker, Poller
 from downloader.providers._scale_steps import FILES, MAX_PAGES, scale_step
 from downloader.providers._scale_survey import JobLists
+from downloader.providers._turn import Parked, Turn
 from downloader.providers._types import (
     MemoryMemo,
     Package,
@@ -73,12 +74,16 @@ class ScaleProvider:
     async def still_running(self, items: Sequence[ItemRef]) -> SurveyAnswer:
         return await self._lists.still_running(items)
 
-    async def prepare(self, item: ItemRef, memo: PackageMemo, events: PhaseListener) -> Package:
+    async def prepare(
+        self, item: ItemRef, memo: PackageMemo, events: PhaseListener, turn: Turn | None = None
+    ) -> Package | Parked:
         """Wait for the job to finish; its live product files as a `Package`."""
         if item.provider != self.name or item.kind != "job":
             raise ProviderError(f"{item.key} is not a Scale job")
         label = f"Scale job {item.ids[0]}"
-        files = await self._files(item, memo, PhaseTracker(events))
+        files = await self._files(item, memo, PhaseTracker(events), turn)
+        if isinstance(files, Parked):
+            return files
         package = self._package(item, files, label, self._renewer(item, label))
         log.info(
             "provider.package_ready", provider=self.name, item=item.key, assets=len(package.assets)
@@ -86,14 +91,20 @@ class ScaleProvider:
         return package
 
     async def _files(
-        self, item: ItemRef, memo: PackageMemo, phases: PhaseTracker | None
-    ) -> tuple[ScaleFile, ...]:
+        self,
+        item: ItemRef,
+        memo: PackageMemo,
+        phases: PhaseTracker | None,
+        turn: Turn | None = None,
+    ) -> tuple[ScaleFile, ...] | Parked:
         machine = functools.partial(
             scale_step, item, legacy=self.legacy, base_url=self.api.base_url
         )
         ready = await drive(
-            machine, api=self.api, poller=self._pollers(item), memo=memo, phases=phases
+            machine, api=self.api, poller=self._pollers(item), memo=memo, phases=phases, turn=turn
         )
+        if isinstance(ready, Parked):
+            return ready
         files: tuple[ScaleFile, ...] = ready.extra["files"]
         return files
 
@@ -107,7 +118,7 @@ class ScaleProvider:
             async def fresh() -> str:
                 # the job is known finished: a v6 server's list is read at once
                 files = await self._files(item, MemoryMemo(FILES), None)
-                for f in files:
+                for f in () if isinstance(files, Parked) else files:  # never parks: no turn
                     if f.id == file_id and f.url is not None:
                         return f.url
                 raise ProviderError(f"{label}: file {file_id} is no longer offered")

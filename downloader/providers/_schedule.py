@@ -8,11 +8,12 @@ here sleeps or reads a clock.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from downloader.transfer._backoff import backoff_ceiling
 
-__all__ = ["JITTER", "format_duration", "poll_delay"]
+__all__ = ["JITTER", "attempts_after", "format_duration", "poll_delay"]
 
 JITTER = 0.25
 """A wait is its ceiling times a factor in [1 - JITTER, 1 + JITTER)."""
@@ -28,6 +29,16 @@ def poll_delay(attempt: int, *, initial: float, cap: float, rand: Callable[[], f
         raise ValueError(f"rand() must return a number in [0, 1), not {fraction!r}")
     ceiling = backoff_ceiling(attempt, base=initial, cap=cap)
     return min(cap, ceiling * (1.0 - JITTER + 2 * JITTER * fraction))
+
+
+def attempts_after(waited: float, initial: float) -> int:
+    """How many doubling waits starting at `initial` fit in `waited` seconds, to the
+    nearest: the waits 1, 2, 4 ... sum to 2**n - 1 times the first.  So an item that
+    has waited that long takes its schedule up at that step, in a poll of its own
+    or in the waiting room alike."""
+    if waited <= 0 or initial <= 0:
+        return 0
+    return max(0, round(math.log2(waited / initial + 1)))
 
 
 _UNITS = (("h", 3600), ("m", 60), ("s", 1))

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from downloader.items import ItemRef
+from downloader.providers._turn import Parked, Turn
 
 if TYPE_CHECKING:
     from downloader.transfer import AssetRequest
@@ -92,8 +93,14 @@ class Provider(Protocol):
 
     name: str
 
-    async def prepare(self, item: ItemRef, memo: PackageMemo, events: PhaseListener) -> Package:
+    async def prepare(
+        self, item: ItemRef, memo: PackageMemo, events: PhaseListener, turn: Turn | None = None
+    ) -> Package | Parked:
         """Wait for `item`'s remote job and package; return what to download.
+
+        In `turn` (one turn of the item, which the runner keeps), a long wait ends it:
+        `Parked` says when to ask again, and the memo where to start then.  Without,
+        every wait is slept through and a `Package` is all it returns.
 
         Raises `ProviderError` (or a subclass) when the item cannot go on: the job
         failed, the package never became ready, the platform refused us or answered

@@ -27,7 +27,7 @@ from downloader.items import ItemRef
 from downloader.jail import Jail
 from downloader.observe import NullObserver, Observer, counted_refresh
 from downloader.providers import Provider
-from downloader.providers._poll import Parked, Turn, polling_turn
+from downloader.providers._turn import Parked, Turn
 from downloader.runners._adoption import adopt_archived_bag
 from downloader.runners._describe import link_in_catalog, stac_tag_files
 from downloader.runners._item_bytes import ItemBytes, known_size
@@ -113,16 +113,16 @@ class ItemWorker:
             turn = self._turns.pop(ref.key, None) or Turn(started)
         try:
             final = await self._work(ref, state, turn)
-        except Parked as parked:
-            if turn is not None:
-                self._turns[ref.key] = turn
-            return await self._park(ref, parked, bound)
         except DownloaderError as exc:
             return await self._failed(ref, exc, bound)
         except OSError as exc:  # the archive's disk: read-only, removed, full
             return await self._failed(ref, filesystem_error(exc), bound)
         except Exception as exc:  # of no tree: this item's alone, never the batch's
             return await self.crashed(ref, exc)
+        if isinstance(final, Parked):
+            if turn is not None:
+                self._turns[ref.key] = turn
+            return await self._park(ref, final, bound)
         bound.info(
             "item.archived",
             archive_path=str(final),
@@ -178,7 +178,9 @@ class ItemWorker:
         bound.error("item.failed", error=message)
         return ItemState.FAILED
 
-    async def _work(self, ref: ItemRef, state: ItemState | None, turn: Turn | None) -> Path:
+    async def _work(
+        self, ref: ItemRef, state: ItemState | None, turn: Turn | None
+    ) -> Path | Parked:
         provider = self.providers.get(ref.provider)
         if provider is None:
             raise DownloaderError(f"provider {ref.provider!r} is not configured")
@@ -191,8 +193,9 @@ class ItemWorker:
             return adopted
         # only the platform's answers park the item: a signed URL refreshed during the
         # download is waited for in the turn, with the bytes already fetched at hand
-        with polling_turn(turn):
-            package = await provider.prepare(ref, memo, listener)
+        package = await provider.prepare(ref, memo, listener, turn)
+        if isinstance(package, Parked):
+            return package
         current = await listener.current()
         if current is not None and current is not ItemState.DOWNLOADING:
             await listener.move(ItemState.DOWNLOADING)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from downloader.clock import Clock
-from downloader.providers._poll import Turn
+from downloader.providers._turn import Turn
 from downloader.store import ItemState, StateStore
 from downloader.store._models import PackageRecord
 

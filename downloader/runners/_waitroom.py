@@ -38,8 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from downloader.config import PollSettings
-from downloader.providers._poll import attempts_after
-from downloader.providers._schedule import JITTER, poll_delay
+from downloader.providers._schedule import JITTER, attempts_after, poll_delay
 from downloader.transfer._backoff import backoff_ceiling
 
 __all__ = ["SETTLE", "Taken", "WaitingRoom"]

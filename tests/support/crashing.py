@@ -20,6 +20,7 @@ from downloader.providers import (
     SurveyAnswer,
     survey_of,
 )
+from downloader.providers._turn import Parked, Turn
 
 ANSWER = "9" * 1000
 """Quoted by the faults' messages, as a foreign message may quote a whole answer."""
@@ -30,8 +31,10 @@ class _Wrapped:
         self.inner = inner
         self.name = inner.name
 
-    async def prepare(self, item: ItemRef, memo: PackageMemo, events: PhaseListener) -> Package:
-        return await self.inner.prepare(item, memo, events)
+    async def prepare(
+        self, item: ItemRef, memo: PackageMemo, events: PhaseListener, turn: Turn | None = None
+    ) -> Package | Parked:
+        return await self.inner.prepare(item, memo, events, turn)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -45,8 +48,10 @@ class CrashingItem(_Wrapped):
         super().__init__(inner)
         self.bad = bad
 
-    async def prepare(self, item: ItemRef, memo: PackageMemo, events: PhaseListener) -> Package:
-        package = await self.inner.prepare(item, memo, events)
+    async def prepare(
+        self, item: ItemRef, memo: PackageMemo, events: PhaseListener, turn: Turn | None = None
+    ) -> Package | Parked:
+        package = await self.inner.prepare(item, memo, events, turn)
         if item.key == self.bad:
             raise KeyError(f"no 'size' in {ANSWER}")
         return package

@@ -89,9 +89,11 @@ class World:
         self, key: str, memo: PackageMemo | None = None, events: PhaseListener | None = None
     ) -> Package:
         item = ItemRef.parse(key)
-        return await self.providers[item.provider].prepare(
+        package = await self.providers[item.provider].prepare(
             item, memo if memo is not None else MemoryMemo(), events or Phases()
         )
+        assert isinstance(package, Package)  # outside a turn, every wait is slept through
+        return package
 
     async def fetch(self, key: str, package: Package) -> list[FetchResult]:
         dest = self.root / "out" / key.replace(":", "_").replace("/", "_")
