@@ -18,6 +18,7 @@ import pytest
 
 from downloader.config import PollSettings
 from downloader.providers._poll import PARK_AFTER
+from downloader.store import ItemState, open_store
 from tests.support.once import FAST_POLL, once_against
 
 SCENARIO = """
@@ -114,3 +115,27 @@ async def test_each_kind_costs_its_minimum_of_api_calls(tmp_path: Path, poll: Po
     calls = Counter(kind_of(r.item, r.path) for r in log)
     assert calls["pixxel:job"] <= 5
     assert dict(calls) == MINIMUM, [f"{r.method} {r.path}" for r in log]
+
+
+async def test_a_download_request_whose_answer_cannot_be_read_is_not_made_again(
+    tmp_path: Path,
+) -> None:
+    # each request would make another download on the platform: one, and the item fails
+    text = "\n".join(
+        [
+            "[emulator]",
+            'pixxel_api_key = "k"',
+            "[[pixxel.catalog]]",
+            'id = "c1"',
+            'malformed = "missing_field"',
+            "malformed_times = 1",
+            'files = [{ name = "c.tif", size = 1000 }]',
+        ]
+    )
+    async with once_against(tmp_path, text) as (running, settings):
+        log = running.emulator.log
+    async with open_store(settings.state.url) as store:
+        [record] = await store.list_items()
+    assert [(r.method, r.path) for r in log] == [("POST", "/pixxel/v0/catalogs/download")]
+    assert record.state is ItemState.FAILED
+    assert "MalformedResponse" in (record.error or "")
