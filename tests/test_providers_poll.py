@@ -19,7 +19,7 @@ from downloader.providers._poll import (
     Unreadable,
     attempts_after,
 )
-from downloader.providers._schedule import format_duration, poll_delay
+from downloader.providers._schedule import PollSchedule, format_duration, poll_delay
 
 
 def half() -> float:
@@ -392,3 +392,11 @@ async def test_an_unknown_status_is_warned_about_once_across_turns():
             )
             assert isinstance(parked, Parked)
     assert [e["event"] for e in logs].count("provider.unknown_status") == 1
+
+
+def test_one_schedule_places_every_question_by_how_long_the_item_has_waited():
+    schedule = PollSchedule.of(PollSettings(initial_interval=5, max_interval=300, give_up_after=60))
+    assert [schedule.step(t) for t in (0, 5, 15, 35)] == [0, 1, 2, 3]
+    assert [schedule.wait(n, half) for n in range(3)] == [5, 10, 20]
+    assert schedule.shortest(1) == 7.5  # a quarter off the nominal 10 s
+    assert (schedule.left(35), schedule.left(60), schedule.left(61)) == (25, 0, -1)

@@ -38,7 +38,7 @@ from downloader.config import PollSettings
 from downloader.errors import ApiError, MalformedResponse, PollTimeout
 from downloader.providers._answers import last_answer
 from downloader.providers._parse_common import MESSAGE_LIMIT, shorten
-from downloader.providers._schedule import attempts_after, format_duration, poll_delay
+from downloader.providers._schedule import PollSchedule, attempts_after, format_duration
 from downloader.providers._turn import PARK_AFTER, Parked, Turn, Unreadable
 from downloader.providers._types import Phase, PhaseListener
 
@@ -122,9 +122,10 @@ class Poller:
         unreadable answers in a row, and any other `ProviderError` at once.
         """
         unreadable = self._unreadable if turn is None else turn.unreadable
+        schedule = PollSchedule.of(self.settings)
         now = self.clock.monotonic()
         started = now if turn is None else min(now, turn.started)  # earlier turns count
-        attempt = attempts_after(now - started, self.settings.initial_interval)
+        attempt = schedule.step(now - started)
         last = "no answer yet"
         while True:
             retry_after: float | None = None
@@ -155,19 +156,12 @@ class Poller:
                         )
                     reason = f"{what}: status {result.status!r} is not a word we know"
                     self._unreadable_answer(unreadable, reason)
-            remaining = self.settings.give_up_after - (self.clock.monotonic() - started)
+            remaining = schedule.left(self.clock.monotonic() - started)
             if remaining <= 0:
-                duration = format_duration(self.settings.give_up_after)
+                duration = format_duration(schedule.give_up_after)
                 raise PollTimeout(shorten(f"{what} not {goal} after {duration}; {last}"))
-            if retry_after is not None:
-                delay = retry_after
-            else:
-                delay = poll_delay(
-                    attempt,
-                    initial=self.settings.initial_interval,
-                    cap=self.settings.max_interval,
-                    rand=self._rand,
-                )
+            # the platform's Retry-After, where it gave one, rather than the backoff
+            delay = retry_after if retry_after is not None else schedule.wait(attempt, self._rand)
             attempt += 1
             delay = min(delay, remaining)
             if self._on_wait is not None:

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from downloader.transfer._backoff import backoff_ceiling
 
-__all__ = ["JITTER", "attempts_after", "format_duration", "poll_delay"]
+if TYPE_CHECKING:
+    from downloader.config import PollSettings
+
+__all__ = ["JITTER", "PollSchedule", "attempts_after", "format_duration", "poll_delay"]
 
 JITTER = 0.25
 """A wait is its ceiling times a factor in [1 - JITTER, 1 + JITTER)."""
@@ -39,6 +44,40 @@ def attempts_after(waited: float, initial: float) -> int:
     if waited <= 0 or initial <= 0:
         return 0
     return max(0, round(math.log2(waited / initial + 1)))
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """The `[poll]` schedule of a waiting item: one for the poll of an item's own turn
+    (`Poller`) and for the waiting room, which asks about many items at once.
+
+    Every question is placed by how long the item has `waited` in its state, so the
+    schedule is the same wherever the item waits and however often it moved."""
+
+    initial: float
+    cap: float
+    give_up_after: float
+
+    @classmethod
+    def of(cls, settings: PollSettings) -> PollSchedule:
+        return cls(settings.initial_interval, settings.max_interval, settings.give_up_after)
+
+    def step(self, waited: float) -> int:
+        """The step of the backoff an item that has `waited` takes its next wait at."""
+        return attempts_after(waited, self.initial)
+
+    def wait(self, step: int, rand: Callable[[], float]) -> float:
+        """The jittered wait at `step`."""
+        return poll_delay(step, initial=self.initial, cap=self.cap, rand=rand)
+
+    def shortest(self, step: int) -> float:
+        """The least the jittered wait at `step` can be."""
+        return (1 - JITTER) * backoff_ceiling(step, base=self.initial, cap=self.cap)
+
+    def left(self, waited: float) -> float:
+        """What is left of `give_up_after` to an item that has `waited` (0 or less: out
+        of time; it is asked once more, and fails if the answer is still "not yet")."""
+        return self.give_up_after - waited
 
 
 _UNITS = (("h", 3600), ("m", 60), ("s", 1))

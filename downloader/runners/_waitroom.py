@@ -8,7 +8,8 @@ scheduler keeps its lease and asks about every waiter whose time has come in one
 go (`take`), and only a waiter whose job the answer does not show as running
 leaves for a turn of its own, which looks at the job closely and moves it on.
 
-Each waiter keeps the schedule it would have alone (`Poller`): asked again after
+Each waiter keeps the schedule it would have alone (the one `PollSchedule` the
+`Poller` of an item's own turn keeps too): asked again after
 `initial_interval`, then twice as long each time up to `max_interval`, each wait
 jittered by up to ±25 %, until `give_up_after` from when its wait began, on the
 monotonic clock.  Waiters asked about together at the same step of their backoff
@@ -38,8 +39,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from downloader.config import PollSettings
-from downloader.providers._schedule import JITTER, attempts_after, poll_delay
-from downloader.transfer._backoff import backoff_ceiling
+from downloader.providers._schedule import PollSchedule
 
 __all__ = ["SETTLE", "Taken", "WaitingRoom"]
 
@@ -116,7 +116,7 @@ class WaitingRoom:
 
         Its backoff goes on from how long it has waited already (as `Poller` does)."""
         self.remove(key)
-        attempt = attempts_after(now - started, self._settings().initial_interval)
+        attempt = PollSchedule.of(self._settings()).step(now - started)
         open_id = self._intake.get(attempt)
         cohort = None if open_id is None else self._cohorts.get(open_id)
         if open_id is None or cohort is None:  # due within SETTLE, may be asked at once
@@ -156,7 +156,7 @@ class WaitingRoom:
             return Taken((), ())
         ask: list[str] = []
         expired: list[str] = []
-        give_up = self._settings().give_up_after
+        schedule = PollSchedule.of(self._settings())
         while self._by_earliest and self._by_earliest[0][0] <= now:
             _, cid = heapq.heappop(self._by_earliest)
             cohort = self._cohorts.pop(cid, None)
@@ -167,7 +167,7 @@ class WaitingRoom:
             for key, started in cohort.members.items():
                 del self._where[key]
                 self._asking[key] = (started, cohort.attempt)
-                (expired if now - started >= give_up else ask).append(key)
+                (expired if schedule.left(now - started) <= 0 else ask).append(key)
         return Taken(tuple(ask), tuple(expired))
 
     def answered(
@@ -177,7 +177,7 @@ class WaitingRoom:
 
         `retry_after` (seconds) is the platform's word on when to ask again at the
         soonest, after a refusal; the schedule's wait is used when it is longer."""
-        poll = self._settings()
+        schedule = PollSchedule.of(self._settings())
         steps: dict[int, dict[str, float]] = {}
         for key in keys:
             entry = self._asking.pop(key, None)
@@ -185,17 +185,13 @@ class WaitingRoom:
                 started, attempt = entry
                 steps.setdefault(attempt, {})[key] = started
         for attempt, members in steps.items():
-            delay = poll_delay(
-                attempt, initial=poll.initial_interval, cap=poll.max_interval, rand=self._rand
-            )
-            nominal = backoff_ceiling(attempt, base=poll.initial_interval, cap=poll.max_interval)
-            shortest = (1 - JITTER) * nominal
+            delay, shortest = schedule.wait(attempt, self._rand), schedule.shortest(attempt)
             if retry_after is not None:
                 delay, shortest = max(delay, retry_after), max(shortest, retry_after)
             regular: dict[str, float] = {}
             last: dict[float, dict[str, float]] = {}
             for key, started in members.items():
-                end = started + poll.give_up_after
+                end = started + schedule.give_up_after
                 if end >= now + delay:
                     regular[key] = started
                 else:  # its last question comes when give_up_after runs out
