@@ -3,7 +3,8 @@
 `drive` feeds a machine (`Machine`: the item's memo and the platform's last answer
 to the next `Step`) until it says `Fetch`.  Each `Ask` that opens a stage is sent
 through the API client on the item's `Poller` until an answer moves the item on:
-a `Wait` is the poller's "not yet" (slept, or the item parked until its next turn),
+a `Wait` is the poller's "not yet" (slept; in a turn, a long one returns `Parked`
+to the runner, which parks the item until then),
 a passing failure is asked again on the same schedule, an unreadable answer counts
 toward its limit.  A memo a step carries is stored before the next question, so
 a later turn starts where this one stopped.  A `Fail` is raised, its message
