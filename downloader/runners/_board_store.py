@@ -21,6 +21,8 @@ from downloader.store._models import (
     PackageRecord,
     SyncResult,
 )
+from downloader.store._outbox import Outbox
+from downloader.store._outbox_models import OutboxRow
 
 
 class BoardedStore:
@@ -34,6 +36,10 @@ class BoardedStore:
     def _seen(self, records: list[ItemRecord], *, claimed: bool = False) -> list[ItemRecord]:
         self._board.seen(records, self._monotonic(), claimed=claimed)
         return records
+
+    @property
+    def outbox(self) -> Outbox:
+        return self._store.outbox
 
     async def open(self) -> None:
         await self._store.open()
@@ -90,6 +96,7 @@ class BoardedStore:
         error: str | None = None,
         archive_path: str | None = None,
         counts: bool = False,
+        outbox: Sequence[OutboxRow] = (),
     ) -> ItemRecord:
         record = await self._store.transition(
             key,
@@ -99,6 +106,7 @@ class BoardedStore:
             error=error,
             archive_path=archive_path,
             counts=counts,
+            outbox=outbox,
         )
         return self._seen([record])[0]
 

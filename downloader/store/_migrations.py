@@ -130,6 +130,31 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE items ADD COLUMN definition TEXT",
         ),
     ),
+    Migration(
+        4,
+        "the outbox of hook events, written with the transition that causes them",
+        (
+            # one row per (event, hook): delivered from here, so that an event recorded
+            # with its item's transition survives any crash until its hook has it
+            """CREATE TABLE outbox (
+                event_id TEXT PRIMARY KEY,
+                item_key TEXT NOT NULL REFERENCES items (key),
+                hook TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                document TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at BIGINT NOT NULL,
+                delivered_at BIGINT,
+                last_error TEXT,
+                lease_owner TEXT,
+                lease_expires_at BIGINT
+            )""",
+            # the deliverer only ever asks about the undelivered rows, soonest first
+            "CREATE INDEX outbox_due ON outbox (next_attempt_at, created_at)"
+            " WHERE delivered_at IS NULL",
+        ),
+    ),
 )
 """Every migration, in order; `MIGRATIONS[i].version == i + 1`."""
 

@@ -48,7 +48,9 @@ from downloader.store._models import (
     PackageRecord,
     SyncResult,
 )
+from downloader.store._outbox_models import OutboxRow
 from downloader.store._postgres_open import describe, prepare, scrub, secrets_of
+from downloader.store._postgres_outbox import PostgresOutbox
 from downloader.store._postgres_sync import sync_watchlist
 from downloader.store._rows import maybe_time, to_micros
 
@@ -72,6 +74,8 @@ class PostgresStore:
         self._secrets = secrets_of(url)
         REDACTOR.add(self._secrets)  # should the password ever reach a log event
         self._pool: AsyncConnectionPool[ops.Conn] | None = None
+        self.outbox = PostgresOutbox(self._run)
+        """The hook events waiting for delivery."""
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.where!r})"
@@ -200,10 +204,13 @@ class PostgresStore:
         error: str | None = None,
         archive_path: str | None = None,
         counts: bool = False,
+        outbox: Sequence[OutboxRow] = (),
     ) -> ItemRecord:
-        target, at = ItemState(target), to_micros(now)
+        target, at, rows = ItemState(target), to_micros(now), tuple(outbox)
         return await self._run(
-            lambda c: ops.transition(c, key, target, at, owner, error, archive_path, int(counts))
+            lambda c: ops.transition(
+                c, key, target, at, owner, error, archive_path, int(counts), rows
+            )
         )
 
     async def schedule(

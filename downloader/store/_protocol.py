@@ -29,6 +29,8 @@ from downloader.store._models import (
     PackageRecord,
     SyncResult,
 )
+from downloader.store._outbox import Outbox
+from downloader.store._outbox_models import OutboxRow
 
 __all__ = ["StateStore"]
 
@@ -47,6 +49,11 @@ class StateStore(Protocol):
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(self, *exc_info: object) -> None: ...
+
+    @property
+    def outbox(self) -> Outbox:
+        """The hook events waiting for delivery (`transition` adds them)."""
+        ...
 
     # -- the watchlist ------------------------------------------------------------------
 
@@ -117,6 +124,7 @@ class StateStore(Protocol):
         error: str | None = None,
         archive_path: str | None = None,
         counts: bool = False,
+        outbox: Sequence[OutboxRow] = (),
     ) -> ItemRecord:
         """Move `key` to `target` if the transition table allows it, and record an event.
 
@@ -125,7 +133,8 @@ class StateStore(Protocol):
         `archive_path` when given, clears `next_attempt_at`; `attempts` is reset
         only when a failed item starts over (`starts_afresh`); `counts` adds the
         failed try that ends the item's budget.  A terminal target also drops
-        the lease.
+        the lease.  The `outbox` rows (the hooks' events of this move) are
+        inserted in the same transaction: they exist exactly when the move does.
         """
         ...
 

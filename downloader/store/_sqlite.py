@@ -41,8 +41,10 @@ from downloader.store._models import (
     PackageRecord,
     SyncResult,
 )
+from downloader.store._outbox_models import OutboxRow
 from downloader.store._rows import maybe_time, to_micros
 from downloader.store._sqlite_open import connect
+from downloader.store._sqlite_outbox import SQLiteOutbox
 from downloader.store._sqlite_sync import sync_watchlist
 from downloader.store._sqlite_thread import SQLiteThread
 
@@ -59,6 +61,8 @@ class SQLiteStore:
         self.path: str = fspath(path)
         self.busy_timeout = busy_timeout
         self._thread: SQLiteThread | None = None
+        self.outbox = SQLiteOutbox(self._run)
+        """The hook events waiting for delivery."""
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -146,10 +150,13 @@ class SQLiteStore:
         error: str | None = None,
         archive_path: str | None = None,
         counts: bool = False,
+        outbox: Sequence[OutboxRow] = (),
     ) -> ItemRecord:
-        target, at = ItemState(target), to_micros(now)
+        target, at, rows = ItemState(target), to_micros(now), tuple(outbox)
         return await self._run(
-            lambda c: ops.transition(c, key, target, at, owner, error, archive_path, int(counts)),
+            lambda c: ops.transition(
+                c, key, target, at, owner, error, archive_path, int(counts), rows
+            ),
             write=True,
             durable=True,
         )
