@@ -114,7 +114,12 @@ def once(args: argparse.Namespace) -> int:
     from downloader.errors import StoreError
     from downloader.runners._board import ProgressBoard
     from downloader.runners._compose import Interrupted, run_once
-    from downloader.runners._progress import show_progress, summary_json, summary_line
+    from downloader.runners._progress import (
+        hooks_left_text,
+        show_progress,
+        summary_json,
+        summary_line,
+    )
 
     settings = _load_settings(args)
     if settings is None:
@@ -139,7 +144,10 @@ def once(args: argparse.Namespace) -> int:
         print(f"state store: {exc}", file=sys.stderr)
         return EXIT_USAGE
     now = time.monotonic()
-    print(json.dumps(summary_json(board, now)) if args.json else summary_line(board, now))
+    if args.json:
+        print(json.dumps({**summary_json(board, now), "hooks_undelivered": result.hooks_left}))
+    else:
+        print(summary_line(board, now) + hooks_left_text(result.hooks_left))
     return EXIT_OK if result.ok else EXIT_FAILED
 
 

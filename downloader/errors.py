@@ -23,6 +23,7 @@ data the caller can act on rather than only a message::
     │   ├── PollTimeout          the package was not ready within give_up_after
     │   └── MalformedResponse    the platform answered something we cannot read
     ├── ItemCrashed              cause: an exception of no tree escaped an item's work (retryable)
+    ├── HookFailed               hook: a delivery of a hook event did not go through (retryable)
     ├── StoreError
     │   ├── IllegalTransition    current, target
     │   └── LeaseLost            key, owner: another worker holds the item now
@@ -230,6 +231,18 @@ class ItemCrashed(DownloaderError):
 def _shortened(text: str, limit: int = 300) -> str:
     # a foreign message may quote a whole answer (a 5,000-digit number, a page of HTML)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class HookFailed(DownloaderError):
+    """One delivery of a hook event failed: the command exited non-zero, ran past its
+    time limit or could not be started, or the URL answered other than 2xx or not at
+    all.  The message never holds a hook's URL (it may carry a token)."""
+
+    retryable = True
+
+    def __init__(self, hook: str, message: str) -> None:
+        super().__init__(_shortened(message))
+        self.hook = hook
 
 
 class StoreError(DownloaderError):

@@ -181,6 +181,7 @@ TABLES: dict[str, Table] = {
             "node_id": Key(f.name),
             "grace_period": Key(f.duration(positive=False)),
             "lease_duration": Key(f.duration()),
+            "hook_wait": Key(f.duration(positive=False)),
             "compact_threads": Key(f.boolean),
         },
         lambda v: ServiceSettings(**v),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from downloader.config._fields import Context
+from downloader.config._hooks import parse_hooks
 from downloader.config._keys import TABLES
 from downloader.config._schema import ProvidersSettings, Settings, WatchlistSettings
 from downloader.config._toml import KeyLines, parse_toml, type_name
@@ -136,7 +137,9 @@ def parse_config(
         assert document.problem is not None
         return ConfigReport(None, (document.problem,), (), None, frozenset())
     walk = _Walk(file, document.lines, Context(base_dir.absolute(), environ))
-    walk.table("", document.data)
+    data = dict(document.data)
+    hooks = parse_hooks(data.pop("hooks", []), walk.ctx, walk.problem)
+    walk.table("", data)
     built = {path: walk.build(path) for path in TABLES}
     provider_tables = document.data.get("providers")
     enabled = frozenset(
@@ -156,7 +159,9 @@ def parse_config(
         if built[name] is not None
     }
     providers = ProvidersSettings(**{name: built[f"providers.{name}"] for name in enabled})
-    settings = Settings(**tables, providers=providers, warnings=tuple(walk.ctx.warnings))
+    settings = Settings(
+        **tables, providers=providers, hooks=hooks, warnings=tuple(walk.ctx.warnings)
+    )
     return ConfigReport(settings, (), settings.warnings, watchlist_path, enabled)
 
 

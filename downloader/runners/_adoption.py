@@ -7,7 +7,7 @@ and says so in the log (`archive.bag_adopted`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
@@ -17,7 +17,9 @@ import structlog
 from downloader.archive import item_path, staging_path
 from downloader.archive._adopt import adoption_of, duplicates_of, steps_to
 from downloader.archive._layout import PARTIAL_DIR
+from downloader.config import HookSettings
 from downloader.errors import PlantedLink
+from downloader.hooks._plan import PayloadEntry, plan_outbox
 from downloader.items import ItemRef
 from downloader.jail import Jail
 from downloader.runners._records import StoreListener
@@ -36,9 +38,12 @@ async def adopt_archived_bag(
     ref: ItemRef,
     listener: StoreListener,
     now: Callable[[], datetime],
+    *,
+    hooks: Sequence[HookSettings] = (),
 ) -> Path | None:
     """Take the bag at `ref`'s final path as its archive if it is `ref`'s complete bag;
-    returns its path then, else None (and nothing changed)."""
+    returns its path then, else None (and nothing changed).  The `hooks`' events of
+    its archiving are recorded with the move to archived, as for a bag just made."""
     final = item_path(ref)
     # the usual case, nothing there yet, costs a few system calls on the loop (a thread
     # would cost more) and no store query
@@ -58,9 +63,16 @@ async def adopt_archived_bag(
         return None
     where = jail.root / final
     await store.record_event(ref.key, "adopted", f"bag at {where} adopted: {how}", now=now())
+    files = [PayloadEntry(f"data/{name}", size, sha) for name, (size, sha) in expected.items()]
     for step in steps_to(current, ItemState.ARCHIVED):
-        archived = step is ItemState.ARCHIVED
-        await listener.move(step, archive_path=str(where) if archived else None)
+        if step is ItemState.ARCHIVED:
+            at = now()
+            events = plan_outbox(
+                hooks, "archived", ref, at=at, archive_path=str(where), files=files
+            )
+            await listener.move(step, archive_path=str(where), outbox=events, at=at)
+        else:
+            await listener.move(step)
     keys = [a.asset_key for a in assets]
     copies = await anyio.to_thread.run_sync(_clean_leftovers, jail, ref, keys)
     log.info("archive.bag_adopted", item=ref.key, path=str(where), how=how, copies_removed=copies)

@@ -20,6 +20,8 @@ from downloader.store import ItemState, StateStore
 class BatchResult:
     archived: int
     failed: int
+    hooks_left: int = 0
+    """Hook events not yet delivered when the run ended (the next run delivers them)."""
 
     @property
     def ok(self) -> bool:

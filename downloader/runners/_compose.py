@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from downloader.providers import build_providers
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._board import ProgressBoard
 from downloader.runners._board_store import BoardedStore
+from downloader.runners._deliverer import Deliverer
 from downloader.runners._pipeline import ItemWorker
 from downloader.store import StateStore, open_store
 from downloader.transfer import RetryPolicy, TransferEngine
@@ -38,6 +40,7 @@ class Service:
     store: StateStore
     session: aiohttp.ClientSession
     worker: ItemWorker
+    deliverer: Deliverer
 
     def use_providers(self, settings: Settings) -> None:
         """Items started from now on talk to the platforms as `settings` say."""
@@ -46,6 +49,11 @@ class Service:
         )
         self.worker.poll = settings.poll
         self.worker.retry = settings.retry
+
+    def use_hooks(self, settings: Settings) -> None:
+        """Events recorded from now on go to `settings.hooks`, and are delivered so."""
+        self.worker.hooks = self.deliverer.hooks = settings.hooks
+        self.deliverer.wake()
 
 
 @asynccontextmanager
@@ -97,10 +105,15 @@ async def open_service(
             repair_attempts=settings.transfer.repair_attempts,
             retry=settings.retry,
         )
+        deliverer = Deliverer(
+            outbox=store.outbox, hooks=settings.hooks, session=session, clock=clock, owner=owner
+        )
+        worker.hooks = settings.hooks
+        worker.outbox_written = deliverer.wake
         if placement is not None:
             placement.start()
         try:
-            yield Service(clock, store, session, worker)
+            yield Service(clock, store, session, worker, deliverer)
         finally:
             if placement is not None:
                 placement.stop()
@@ -130,6 +143,14 @@ async def run_once(
         tg.start_soon(watch_signals)
         if progress is not None and board is not None:
             tg.start_soon(progress, board)
+        # hook events are delivered while the items are worked, beside them
+        delivering = anyio.CancelScope()
+
+        async def deliver() -> None:
+            with delivering:
+                await service.deliverer.run()
+
+        tg.start_soon(deliver)
         result = await run_batch(
             items,
             store=service.store,
@@ -141,6 +162,11 @@ async def run_once(
         )
         if board is not None:
             board.ended = service.clock.monotonic()
+        delivering.cancel()
+        # what the run recorded and could not deliver yet gets a bounded wait; the
+        # next run delivers the rest
+        left = await service.deliverer.drain(settings.service.hook_wait)
+        result = dataclasses.replace(result, hooks_left=left)
         tg.cancel_scope.cancel()
     if interrupted:
         raise Interrupted

@@ -117,6 +117,7 @@ class Daemon:
             self.notifier.ready(status=await self._status_text())
             self._next_status = clock.monotonic() + STATUS_EVERY
             tg.start_soon(self._watch_file)
+            tg.start_soon(self.service.deliverer.run)
             await self.scheduler.run(until_done=False)
             tg.cancel_scope.cancel()
         log.info("daemon.stopped")
@@ -242,6 +243,8 @@ class Daemon:
         )
         if (new.providers, new.poll) != (old.providers, old.poll):
             self.service.use_providers(self.settings)
+        if new.hooks != old.hooks:
+            self.service.use_hooks(self.settings)
         log.info("daemon.reloaded", config=str(self.config_path), restart_needed=pending)
         await self.load_watchlist("SIGHUP")
 

@@ -21,8 +21,9 @@ import structlog
 
 from downloader.archive import BagBuilder, item_path
 from downloader.clock import Clock
-from downloader.config import PollSettings, RetrySettings
+from downloader.config import HookSettings, PollSettings, RetrySettings
 from downloader.errors import DownloaderError, FilesystemError, ItemCrashed
+from downloader.hooks._plan import PayloadEntry, plan_outbox
 from downloader.items import ItemRef
 from downloader.jail import Jail
 from downloader.providers import Provider
@@ -77,6 +78,11 @@ class ItemWorker:
         """The `[retry]` budget of every item after a passing failure."""
         self._turns: dict[str, Turn] = {}
         """The poll schedule of each parked item, for its next turn."""
+        self.hooks: tuple[HookSettings, ...] = ()
+        """The `[[hooks]]` whose events are recorded with each item's end (a reload
+        replaces them)."""
+        self.outbox_written: Callable[[], None] = lambda: None
+        """Told after a transition recorded hook events (wakes their deliverer)."""
 
     def forget(self, key: str) -> None:
         """Drop what is kept of `key` between its turns (it left the watchlist)."""
@@ -161,6 +167,7 @@ class ItemWorker:
                 # every item that ends its turn short of archived or failed
                 return record.state
             message = gave_up_text(message, tries)
+        events = plan_outbox(self.hooks, "failed", ref, at=now, error=message)
         await self.store.transition(
             ref.key,
             ItemState.FAILED,
@@ -168,8 +175,11 @@ class ItemWorker:
             owner=self.owner,
             error=message,
             counts=exc.retryable,
+            outbox=events,
         )
         bound.error("item.failed", error=message)
+        if events:
+            self.outbox_written()
         return ItemState.FAILED
 
     async def _work(self, ref: ItemRef, state: ItemState | None, turn: Turn | None) -> Path:
@@ -178,8 +188,12 @@ class ItemWorker:
             raise DownloaderError(f"provider {ref.provider!r} is not configured")
         memo = StoreMemo(self.store, ref.key, self.clock)
         listener = StoreListener(self.store, ref.key, self.owner, self.clock, state, turn)
-        adopted = await adopt_archived_bag(self.store, self.jail, ref, listener, self.clock.utcnow)
+        adopted = await adopt_archived_bag(
+            self.store, self.jail, ref, listener, self.clock.utcnow, hooks=self.hooks
+        )
         if adopted is not None:  # a crash after its rename, or a lost state database
+            if self.hooks:
+                self.outbox_written()
             return adopted
         # only the platform's answers park the item: a signed URL refreshed during the
         # download is waited for in the turn, with the bytes already fetched at hand
@@ -250,21 +264,30 @@ class ItemWorker:
         await self.store.transition(
             ref.key, ItemState.VERIFYING, now=self.clock.utcnow(), owner=self.owner
         )
+        files: list[PayloadEntry] = []
         for one in fetched:
             for entry in await self.vetter.vet(ref, one, bag):
-                bag.add_payload(*entry)
+                added = bag.add_payload(*entry)
+                files.append(PayloadEntry(f"data/{added.path}", added.size, added.sha256))
         info: dict[str, str] = {}
         if package.download_id:
             info["External-Description"] = f"{package.description} {package.download_id}".strip()
         await self.engine.space.room_for(0, self._waiting(ref), key=ref.key)
         final = await bag.finish(self.root / item_path(ref), info=info, tags=package.tag_files)
+        now = self.clock.utcnow()
+        events = plan_outbox(
+            self.hooks, "archived", ref, at=now, archive_path=str(final), files=files
+        )
         await self.store.transition(
             ref.key,
             ItemState.ARCHIVED,
-            now=self.clock.utcnow(),
+            now=now,
             owner=self.owner,
             archive_path=str(final),
+            outbox=events,
         )
+        if events:
+            self.outbox_written()
         return final
 
     def _waiting(self, ref: ItemRef) -> Callable[[str | None], Awaitable[None]]:

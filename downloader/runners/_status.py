@@ -14,11 +14,12 @@ import calendar
 import json
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 from downloader.runners import _human as human
+from downloader.runners._hook_status import hook_json, hook_lines
 from downloader.runners._retry import retrying_text
 from downloader.store import ItemState, StateStore, is_terminal
 from downloader.store._models import REPAIRED, AssetRecord, ItemRecord, ItemSummary
@@ -141,22 +142,31 @@ async def status_output(
     """What `downloader status` prints: a line per item (and asset), or a JSON array.
 
     `retry_budget` is `[retry] attempts`, shown beside the count of an item's tries."""
+    undelivered = await store.outbox.pending()  # hook events: few, whatever the items
     if as_json:
         rows = await collect_status(store, verbose=verbose, now=now)
         failed = any(row["state"] == ItemState.FAILED for row in rows)
+        hooks = hook_json(undelivered)
+        for row in rows:
+            if row["item"] in hooks:
+                row["hooks"] = hooks[row["item"]]
         return StatusOutput(render_json(rows), failed)
     items = await store.list_summaries()
     failed = any(item.state is ItemState.FAILED for item in items)
     text = render_summaries(items, maybe_micros(now), retry_budget)
-    if not verbose:
+    failing = hook_lines(undelivered, now or datetime.now(UTC))
+    if not verbose and not failing:
         return StatusOutput(text, failed)
     lines = text.split("\n")
     for index in range(len(items) - 1, -1, -1):  # each item's assets right below it
         key = items[index].key
-        below = [_asset_line(asset_json(a)) for a in await store.assets(key)]
-        repairs = await repair_count(store, key)
-        if repairs:
-            below.append(_repairs_line(repairs))
+        below: list[str] = []
+        if verbose:
+            below = [_asset_line(asset_json(a)) for a in await store.assets(key)]
+            repairs = await repair_count(store, key)
+            if repairs:
+                below.append(_repairs_line(repairs))
+        below += failing.get(key, [])
         lines[index + 1 : index + 1] = below
     return StatusOutput("\n".join(lines), failed)
 
