@@ -17,6 +17,7 @@ import structlog
 from downloader.archive import item_path, staging_path
 from downloader.archive._adopt import adoption_of, duplicates_of, steps_to
 from downloader.archive._layout import PARTIAL_DIR
+from downloader.archive._tagfiles import parse_manifest
 from downloader.config import HookSettings
 from downloader.errors import PlantedLink
 from downloader.hooks._plan import PayloadEntry, plan_outbox
@@ -63,7 +64,7 @@ async def adopt_archived_bag(
         return None
     where = jail.root / final
     await store.record_event(ref.key, "adopted", f"bag at {where} adopted: {how}", now=now())
-    files = [PayloadEntry(f"data/{name}", size, sha) for name, (size, sha) in expected.items()]
+    files = await anyio.to_thread.run_sync(payload_files, jail, final) if hooks else []
     for step in steps_to(current, ItemState.ARCHIVED):
         if step is ItemState.ARCHIVED:
             at = now()
@@ -90,6 +91,21 @@ def _clean_leftovers(jail: Jail, ref: ItemRef, asset_keys: list[str]) -> int:
     for copy in copies:
         jail.rmtree(copy)
     return len(copies)
+
+
+def payload_files(jail: Jail, bag: PurePosixPath) -> list[PayloadEntry]:
+    """The payload files of an adopted bag as its manifest and the disk give them (the
+    store may know none of them: a lost state database)."""
+    try:
+        text = jail.read_bytes(bag / "manifest-sha256.txt").decode("utf-8")
+        entries, _ = parse_manifest(text)
+        files = []
+        for entry in entries:
+            found = jail.lstat(bag / entry.path)
+            files.append(PayloadEntry(entry.path, found.st_size if found else 0, entry.digest))
+    except (OSError, UnicodeDecodeError, PlantedLink):  # it passed its audit just now
+        return []
+    return sorted(files, key=lambda f: f.path)
 
 
 def _absent(jail: Jail, final: PurePosixPath) -> bool:
