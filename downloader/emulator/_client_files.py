@@ -41,11 +41,13 @@ def write_client_files(
     archive_root: Path,
     state_url: str,
     scale_api_version: str | None = None,
+    hooks: bool = False,
 ) -> ClientFiles:
     """Write config, watchlist and secrets for a client of the emulator at `base_url`.
 
     `scale_api_version` ("v6" or "legacy") defaults to the scenario's; "legacy"
-    points the client at `/scale-legacy`.
+    points the client at `/scale-legacy`.  With `hooks`, every item's archived or
+    failed event is posted to the emulator's webhook receiver (`/hooks/events`).
     """
     settings = scenario.settings
     version = scale_api_version or settings.scale_api_version
@@ -96,6 +98,16 @@ def write_client_files(
         f"client_secret = {_file(secrets['alteryx_client_secret'])}",
         "",
     ]
+    if hooks:
+        lines += [
+            "[[hooks]]",
+            'name = "emulator"',
+            'on = ["archived", "failed"]',
+            f"url = {_s(base_url + '/hooks/events')}",
+            'retry_delay = "200ms"',
+            'max_delay = "1s"',
+            "",
+        ]
     config = directory / "config.toml"
     config.write_text("\n".join(lines), encoding="utf-8")
     return ClientFiles(config=config, watchlist=watchlist, secrets=secrets)

@@ -17,6 +17,8 @@ in code from these dataclasses.  Example::
     scale_next_origin = "http://scale.internal:8000"  # Scale's page links name this
                                      # origin (a proxy that does not pass the host on)
     # job_list_malformed = "huge_number"  # Pixxel's job lists spoiled as `malformed` below
+    hook_failures = 0                # POST /hooks/events (a webhook receiver) answers 503
+                                     # this many times before it takes events
 
     [[pixxel.job]]
     workflow_id = "wf-1"
@@ -299,6 +301,7 @@ class Settings:
     job_lists: bool = True
     scale_next_origin: str | None = None
     job_list_malformed: Malformed | None = None
+    hook_failures: int = 0
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,7 @@ def _settings(r: TableReader) -> Settings:
         job_lists=r.flag("job_lists", d.job_lists),
         scale_next_origin=r.opt_text("scale_next_origin"),
         job_list_malformed=_malformed(r, "job_list_malformed"),
+        hook_failures=r.integer("hook_failures", d.hook_failures),
     )
     r.finish()
     return settings
