@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -243,3 +244,27 @@ async def test_a_failing_webhook_is_retried_shown_in_status_and_never_holds_back
     assert token not in json.dumps(status_rows(setup.config))
     assert daemon.events("hook.failed")
     assert daemon.events("hook.delivered")
+
+
+async def test_hooks_added_by_a_reload_get_the_events_recorded_after_it(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    for name in ("a", "b"):
+        file_host.host.add(FileSpec(f"/r/{name}.bin", SeededContent(ord(name), 8 * KiB)))
+    log = tmp_path / "hook.log"
+    setup = Setup(tmp_path)
+    setup.write_config(check_interval="200ms")
+    setup.write_watchlist({"a": file_host.url("/r/a.bin")})
+    daemon = Daemon(setup.config, tmp_path / "run.log")
+    try:
+        await until(lambda: (setup.bag("a") / "bagit.txt").exists(), what="a archived")
+        setup.extra_config = _hook("ingest", "archived", log)
+        setup.write_config(check_interval="200ms")
+        daemon.signal(signal.SIGHUP)
+        await until(lambda: daemon.events("daemon.reloaded"), what="the reload")
+        setup.write_watchlist({n: file_host.url(f"/r/{n}.bin") for n in ("a", "b")})
+        await until(lambda: _lines(log), timeout=30, what="the hook of b")
+    finally:
+        assert await daemon.stop() == 0, daemon.stderr
+    # a was archived before the hook existed: no event was recorded for it
+    assert [item for _, item, _, _ in _lines(log)] == ["http:file:b"]
