@@ -82,7 +82,8 @@ class ItemWorker:
         """The `[[hooks]]` whose events are recorded with each item's end (a reload
         replaces them)."""
         self.outbox_written: Callable[[], None] = lambda: None
-        """Told after a transition recorded hook events (wakes their deliverer)."""
+        """Told after an item's end, which may have recorded hook events (wakes their
+        deliverer; cheap when there are none)."""
 
     def forget(self, key: str) -> None:
         """Drop what is kept of `key` between its turns (it left the watchlist)."""
@@ -178,8 +179,7 @@ class ItemWorker:
             outbox=events,
         )
         bound.error("item.failed", error=message)
-        if events:
-            self.outbox_written()
+        self.outbox_written()
         return ItemState.FAILED
 
     async def _work(self, ref: ItemRef, state: ItemState | None, turn: Turn | None) -> Path:
@@ -192,8 +192,7 @@ class ItemWorker:
             self.store, self.jail, ref, listener, self.clock.utcnow, hooks=self.hooks
         )
         if adopted is not None:  # a crash after its rename, or a lost state database
-            if self.hooks:
-                self.outbox_written()
+            self.outbox_written()
             return adopted
         # only the platform's answers park the item: a signed URL refreshed during the
         # download is waited for in the turn, with the bytes already fetched at hand
@@ -286,8 +285,7 @@ class ItemWorker:
             archive_path=str(final),
             outbox=events,
         )
-        if events:
-            self.outbox_written()
+        self.outbox_written()
         return final
 
     def _waiting(self, ref: ItemRef) -> Callable[[str | None], Awaitable[None]]:
