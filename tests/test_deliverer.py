@@ -197,3 +197,27 @@ async def test_an_event_for_a_hook_no_longer_configured_waits_and_says_so(
     assert await deliverer(store, session, other).drain(1) == 1
     [left] = await store.outbox.pending()
     assert left.last_error == "no hook named 'gone' is configured"
+
+
+async def test_a_delivery_that_hangs_holds_one_slot_and_the_others_go_on(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    refs = [ItemRef.parse(f"scale:job:{n}") for n in range(9)]
+    out = tmp_path / "done"
+    # the event of job 0 hangs until its time limit; the others are quick
+    script = (
+        "import sys, time\n"
+        "time.sleep(60 if sys.argv[2].endswith(':0') else 0)\n"
+        "open(sys.argv[1], 'a').write(sys.argv[2] + '\\n')\n"
+    )
+    hook = command(script, str(out), "{item}", timeout=30)
+    async with SQLiteStore(tmp_path / "state.db") as store:
+        now = datetime.now(UTC)
+        await store.sync_watchlist(refs, now=now)
+        for ref in refs:
+            rows = plan_outbox((hook,), "failed", ref, at=now, error="gone")
+            await store.transition(ref.key, ItemState.FAILED, now=now, outbox=rows)
+        started = time.monotonic()
+        assert await deliverer(store, session, hook).drain(8) == 1
+    assert time.monotonic() - started < 20
+    assert sorted(out.read_text().split()) == sorted(ref.key for ref in refs[1:])

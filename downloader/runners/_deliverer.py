@@ -37,8 +37,8 @@ STORE_BACKOFF = 2.0
 """Sleep after the store refused a question (e.g. locked by another process too long)."""
 LEASE_MARGIN = 10.0
 """Seconds a claim on an outbox row lasts beyond the longest delivery's time limit."""
-BATCH = 4
-"""Rows claimed, and delivered at once, in one turn."""
+SLOTS = 4
+"""Events delivered at once."""
 
 
 class Deliverer:
@@ -72,30 +72,50 @@ class Deliverer:
         return timedelta(seconds=longest + LEASE_MARGIN)
 
     async def run(self, *, until_empty: bool = False) -> None:
-        """Deliver what is due, sleeping until the next row is; with `until_empty`,
-        return once no undelivered row is left (whoever holds it)."""
+        """Deliver what is due, `SLOTS` at a time, sleeping until the next row is due
+        or a slot frees; with `until_empty`, return once no undelivered row is left
+        (whoever holds it).  A delivery that hangs until its time limit holds one
+        slot, not the others."""
         await self._release()
-        while True:
-            self._wake = anyio.Event()
+        busy = 0
+
+        async def deliver(record: OutboxRecord) -> None:
+            nonlocal busy
             try:
-                claimed = await self.outbox.claim(
-                    self.owner, now=self.clock.utcnow(), lease=self._lease(), limit=BATCH
-                )
-                if claimed:
-                    async with anyio.create_task_group() as tg:
+                await self._deliver_one(record)
+            except Exception as exc:  # of no tree: this event's, never the run's
+                log.error("hook.crashed", event_id=record.event_id, exc_info=exc)
+            finally:
+                busy -= 1
+                self.wake()
+
+        async with anyio.create_task_group() as tg:
+            while True:
+                self._wake = anyio.Event()
+                wait: float | None = None  # a slot to free, or a wake-up
+                try:
+                    if busy < SLOTS:
+                        claimed = await self.outbox.claim(
+                            self.owner,
+                            now=self.clock.utcnow(),
+                            lease=self._lease(),
+                            limit=SLOTS - busy,
+                        )
+                        busy += len(claimed)
                         for record in claimed:
-                            tg.start_soon(self._deliver_one, record)
-                    continue
-                if until_empty and not await self.outbox.pending():
-                    return
-                wait = await self._until_due()
-            except StoreError as exc:  # deliveries wait; the items never do
-                log.warning("hook.store_failed", error=str(exc))
-                wait = STORE_BACKOFF
-            except Exception as exc:  # of no tree: logged, and the run goes on
-                log.error("hook.deliverer_crashed", exc_info=exc)
-                wait = STORE_BACKOFF
-            await self._sleep(wait)
+                            tg.start_soon(deliver, record)
+                        if claimed:
+                            continue
+                        if until_empty and not busy and not await self.outbox.pending():
+                            return
+                        wait = await self._until_due()
+                except StoreError as exc:  # deliveries wait; the items never do
+                    log.warning("hook.store_failed", error=str(exc))
+                    wait = STORE_BACKOFF
+                except Exception as exc:  # of no tree: logged, and the run goes on
+                    log.error("hook.deliverer_crashed", exc_info=exc)
+                    wait = STORE_BACKOFF
+                await self._sleep(wait)
 
     async def drain(self, within: float) -> int:
         """Deliver for up to `within` seconds or until nothing is left; how many
