@@ -30,18 +30,29 @@ data the caller can act on rather than only a message::
         └── FilesystemError      errno, path: the disk refused (read-only, gone, full)
 
 `retryable` is the single bit the retry loops look at; everything else is for
-people and logs.
+people and logs.  The text of every error of the tree is scrubbed of secrets
+(`downloader.redact`): a message built from a foreign error's text, a URL or a
+platform's answer is safe to store and print, whoever built it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from downloader.redact import scrub
+
 
 class DownloaderError(Exception):
     """Base of every error this package raises on purpose."""
 
     retryable: bool = False
+
+    def __init__(self, *args: object) -> None:
+        # scrubbed as it is made, so that neither str() nor repr() nor args hold a secret
+        super().__init__(*(scrub(arg) if isinstance(arg, str) else arg for arg in args))
+
+    def __str__(self) -> str:  # again: a secret may have been registered since
+        return scrub(super().__str__())
 
 
 @dataclass(frozen=True)
@@ -56,7 +67,7 @@ class ConfigProblem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
         key = f" [{self.key}]" if self.key else ""
-        return f"{where}{key}: {self.message}"
+        return scrub(f"{where}{key}: {self.message}")
 
 
 class ConfigError(DownloaderError):

@@ -28,6 +28,7 @@ from downloader.errors import ArchiveError, DownloaderError, FilesystemError
 from downloader.items import ItemRef
 from downloader.providers import Provider
 from downloader.providers._poll import Parked, Turn, polling_turn
+from downloader.redact import describe
 from downloader.store import ItemState, StateStore
 from downloader.store._models import AssetRecord, AssetState, PackageRecord
 from downloader.transfer import AssetRequest, TransferEngine
@@ -194,7 +195,7 @@ class ItemWorker:
 
     async def _failed(self, ref: ItemRef, exc: DownloaderError, bound: Any) -> ItemState:
         now = self.clock.utcnow()
-        message = f"{type(exc).__name__}: {exc}"
+        message = describe(exc)
         if exc.retryable:
             record = await self.store.schedule(
                 ref.key, now + self.retry_delay, now=now, owner=self.owner, error=message

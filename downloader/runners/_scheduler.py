@@ -41,6 +41,7 @@ from downloader.clock import Clock
 from downloader.errors import LeaseLost, StoreError
 from downloader.items import ItemRef
 from downloader.providers import survey_of
+from downloader.redact import describe
 from downloader.runners._pipeline import ItemWorker
 from downloader.runners._waitroom import WaitingRoom
 from downloader.store import ItemRecord, ItemState, StateStore, SyncResult, is_terminal
@@ -358,7 +359,7 @@ class Scheduler:
                     now + self.worker.retry_delay,
                     now=now,
                     owner=self.owner,
-                    error=f"{type(exc).__name__}: {exc}",
+                    error=describe(exc),
                 )
             except StoreError as store_exc:
                 log.warning("item.schedule_failed", item=key, error=str(store_exc))

@@ -35,6 +35,7 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import AsyncConnectionPool
 
+from downloader import redact
 from downloader.errors import StoreError
 from downloader.items import ItemRef
 from downloader.redact import REDACTOR
@@ -200,6 +201,7 @@ class PostgresStore:
         archive_path: str | None = None,
     ) -> ItemRecord:
         target, at = ItemState(target), to_micros(now)
+        error = redact.scrub(error) if error else error  # the last guard before it is stored
         return await self._run(
             lambda c: ops.transition(c, key, target, at, owner, error, archive_path)
         )
@@ -214,6 +216,7 @@ class PostgresStore:
         error: str | None = None,
     ) -> ItemRecord:
         due, at = to_micros(next_attempt_at), to_micros(now)
+        error = redact.scrub(error) if error else error  # the last guard before it is stored
         return await self._run(lambda c: ops.schedule(c, key, due, at, owner, error))
 
     async def set_progress(

@@ -31,6 +31,7 @@ from typing import Self, TypeVar
 
 from downloader.errors import StoreError
 from downloader.items import ItemRef
+from downloader.redact import scrub
 from downloader.store import _sqlite_ops as ops
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
@@ -148,6 +149,7 @@ class SQLiteStore:
         archive_path: str | None = None,
     ) -> ItemRecord:
         target, at = ItemState(target), to_micros(now)
+        error = scrub(error) if error else error  # the last guard before it is stored
         return await self._run(
             lambda c: ops.transition(c, key, target, at, owner, error, archive_path),
             write=True,
@@ -164,6 +166,7 @@ class SQLiteStore:
         error: str | None = None,
     ) -> ItemRecord:
         due, at = to_micros(next_attempt_at), to_micros(now)
+        error = scrub(error) if error else error  # the last guard before it is stored
         # a retry after an error is an event the user reads; a parked poll is only a
         # time, which a power loss at worst brings forward
         return await self._run(

@@ -39,6 +39,7 @@ from downloader.errors import (
     URLExpired,
     VerificationError,
 )
+from downloader.redact import describe
 from downloader.transfer._backoff import (
     RetryVerdict,
     classify_status,
@@ -719,8 +720,10 @@ class _Transfer:
                 raise NetworkError(
                     describe_tls_failure(exc), url=redact_url(url), retryable=False
                 ) from None
+            except aiohttp.InvalidURL as exc:  # a URL (or redirect) no retry will mend
+                raise NetworkError(describe(exc), url=redact_url(url), retryable=False) from None
             except aiohttp.ClientError as exc:
-                raise NetworkError(f"{type(exc).__name__}: {exc}", url=redact_url(url)) from None
+                raise NetworkError(describe(exc), url=redact_url(url)) from None
             if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
                 target = urljoin(url, resp.headers["Location"])
                 resp.close()
@@ -773,9 +776,7 @@ class _Transfer:
                     tail = _received_before_failure(resp.content, room)
                     if tail:
                         chunks.append(tail)
-                    raise NetworkError(
-                        f"{type(exc).__name__}: {exc}", url=redact_url(str(resp.url))
-                    ) from None
+                    raise NetworkError(describe(exc), url=redact_url(str(resp.url))) from None
                 if not chunk:
                     return True
                 live.count += 1
