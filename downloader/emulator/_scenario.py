@@ -14,6 +14,7 @@ in code from these dataclasses.  Example::
     page_size = 100                  # Scale page size when the request names none
     scale_api_version = "v6"         # what `write_client_files` configures: "v6" | "legacy"
     job_lists = true                 # job-list routes (Pixxel, Scale v6); false: they 404
+    output_redirect_host = "localhost"  # Alteryx outputs: 302 to this host (another origin)
 
     [[pixxel.job]]
     workflow_id = "wf-1"
@@ -254,6 +255,9 @@ class Settings:
     page_size: int = 100
     scale_api_version: str = "v6"
     job_lists: bool = True
+    output_redirect_host: str | None = None
+    """Alteryx output GETs answer 302 to the file on this host (same port), as a server
+    that hands outputs to a CDN does; None serves them in place."""
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ from downloader.transfer._policy import Limits, MiB, RetryPolicy, Timeouts
 from downloader.transfer._ratelimit import Throttle
 from downloader.transfer._space import SpaceGuard, is_disk_full
 from downloader.transfer._tls import describe_tls_failure
-from downloader.transfer._urls import host_key, redact_url
+from downloader.transfer._urls import host_key, redact_url, same_origin
 from downloader.transfer._writer import DataFile, PrefixHash, promote
 
 log = structlog.get_logger("downloader.transfer")
@@ -691,8 +691,8 @@ class _Transfer:
     async def _open(
         self, url: str, segment: Segment, *, validator: str | None
     ) -> aiohttp.ClientResponse:
-        headers = dict(await self.request.headers()) if self.request.headers else {}
-        headers.update({"Range": segment.range_header(), "Accept-Encoding": "identity"})
+        credentials = dict(await self.request.headers()) if self.request.headers else {}
+        headers = {**credentials, "Range": segment.range_header(), "Accept-Encoding": "identity"}
         if validator is not None:
             headers["If-Range"] = validator
         if urlsplit(url).scheme.lower() not in ("http", "https"):  # file:, ftp:, data: ...
@@ -729,6 +729,9 @@ class _Transfer:
                 resp.close()
                 if urlsplit(target).scheme not in ("http", "https"):
                     raise UnsafeRedirect(redact_url(target), url=redact_url(url))
+                if not same_origin(url, target):
+                    for name in credentials:
+                        headers.pop(name, None)
                 url = target
                 continue
             return resp

@@ -1,0 +1,160 @@
+"""Secrets stay secret at each boundary where text is made from something foreign.
+
+A foreign error's text (the HTTP library's) carrying a signed URL with user info,
+an error of the tree built from such text, the store's `error` column written by
+any caller, and a redirect of an authenticated download to another origin.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import pytest
+from aiohttp import web
+
+from downloader.config import Settings
+from downloader.errors import ApiError, NetworkError, TransferError
+from downloader.items import ItemRef
+from downloader.redact import REDACTOR, describe, scrub
+from downloader.runners._compose import run_once
+from downloader.store import ItemState, open_store
+from downloader.transfer._urls import same_origin
+from tests.support.once import once_against
+from tests.support.web import serve
+
+USER_PASSWORD = "pw-userinfo-4471"
+SIGNATURE = "sig-query-8812c0ffee"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        (f"InvalidUrlClientError: http://bob:{USER_PASSWORD}@h:99999/f?sig={SIGNATURE}", SIGNATURE),
+        (f"InvalidUrlClientError: http://bob:{USER_PASSWORD}@h:99999/f", USER_PASSWORD),
+        (
+            f"url='https://cdn.example/f.tif?X-Amz-Signature={SIGNATURE}&X-Amz-Expires=60'",
+            SIGNATURE,
+        ),
+        (f"s3://key:{USER_PASSWORD}@bucket/obj", USER_PASSWORD),
+        (f"GET /f.bin?token={SIGNATURE} HTTP/1.1", SIGNATURE),
+        (f"Cannot connect to host bob:{USER_PASSWORD}@h:443", USER_PASSWORD),
+        (f"Authorization: Bearer {SIGNATURE}", SIGNATURE),
+        (f"the server said: token {SIGNATURE} is not valid", SIGNATURE),
+        (f'{{"error": "bad", "access_token": "{SIGNATURE}"}}', SIGNATURE),
+        (f"client_secret={SIGNATURE}&grant_type=client_credentials", SIGNATURE),
+        (f"postgresql://app:{USER_PASSWORD}@db:5432/x", USER_PASSWORD),
+    ],
+)
+def test_text_of_any_form_that_carries_a_credential_is_scrubbed(text: str, secret: str) -> None:
+    assert secret not in scrub(text)
+    for error in (
+        NetworkError(text),
+        TransferError(text, url="http://h/x"),
+        ApiError(text, status=500),
+    ):
+        assert secret not in str(error)
+        assert secret not in repr(error)
+        assert secret not in describe(error)
+    assert secret not in describe(ValueError(text))  # a foreign error as it is stored
+
+
+def test_ordinary_messages_pass_through_unchanged() -> None:
+    for text in (
+        "HTTPStatusError: HTTP 404",
+        "size mismatch: expected 12 bytes, got 10",
+        "cannot read /var/lib/downloader/x.db: Permission denied",
+        "sha256 mismatch (manifest): expected ab12, got cd34",
+        "pixxel API GET /v0/workflows/wf-1/jobs/j-2: HTTP 500 Internal Server Error",
+    ):
+        assert scrub(text) == text
+
+
+def test_origins_are_scheme_host_and_effective_port() -> None:
+    assert same_origin("http://a.example/x?q=1", "http://A.example:80/y")
+    assert not same_origin("http://a.example/x", "https://a.example/x")
+    assert not same_origin("http://a.example/x", "http://b.example/x")
+    assert not same_origin("http://a.example/x", "http://a.example:8080/x")
+    assert not same_origin("http://127.0.0.1:8000/x", "http://localhost:8000/x")
+
+
+async def test_a_signed_url_in_a_foreign_error_reaches_neither_the_store_nor_its_file(
+    tmp_path: Path,
+) -> None:
+    # the file host redirects to a URL the HTTP library refuses; its error text is the URL
+    target = f"http://bob:{USER_PASSWORD}@127.0.0.1:99999/f.bin?X-Amz-Signature={SIGNATURE}"
+
+    async def redirect(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=302, headers={"Location": target})
+
+    async with serve({"/f.bin": redirect}) as base:
+        settings = Settings.defaults(tmp_path)
+        ref = ItemRef("http", "file", ("f",), url=f"{base}/f.bin?X-Amz-Signature={SIGNATURE}")
+        with anyio.fail_after(60):  # it used to be retried without end
+            result = await run_once(settings, [ref])
+    assert result.failed == 1
+    async with open_store(settings.state.url) as store:
+        record = await store.get(ref.key)
+        events = await store.events(ref.key)
+    assert record is not None
+    assert record.state is ItemState.FAILED
+    assert record.error is not None
+    assert "InvalidUrlClientError" in record.error
+    texts = [record.error, *(e.detail for e in events)]
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("state.db*"))
+    for secret in (USER_PASSWORD, SIGNATURE):
+        assert all(secret not in text for text in texts), (secret, texts)
+        assert secret.encode() not in raw
+
+
+async def test_the_store_scrubs_every_error_it_is_given(tmp_path: Path) -> None:
+    REDACTOR.add(["registered-secret-5521"])
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    ref = ItemRef("http", "file", ("g",), url="http://127.0.0.1:1/g")
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    async with open_store(url) as store:
+        await store.sync_watchlist([ref], now=now)
+        await store.schedule(
+            ref.key, now, now=now, error=f"Boom: http://h/x?sig={SIGNATURE} registered-secret-5521"
+        )
+        record = await store.transition(
+            ref.key,
+            ItemState.FAILED,
+            now=now,
+            error=f"Boom: http://u:{USER_PASSWORD}@h/x registered-secret-5521",
+        )
+    assert record.error == "Boom: http://h/x ***"
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        dumped = "\n".join(conn.iterdump())
+    for secret in (USER_PASSWORD, SIGNATURE, "registered-secret-5521"):
+        assert secret not in dumped
+
+
+REDIRECTED_OUTPUT = """
+[emulator]
+alteryx_client_id = "ayx-redirect-id"
+alteryx_client_secret = "ayx-redirect-secret"
+output_redirect_host = "localhost"
+
+[[alteryx.job]]
+id = "ayx-r"
+outputs = [{ id = "o1", file_name = "out.csv", size = 5000, formats = ["Raw"] }]
+"""
+
+
+async def test_an_output_redirected_to_another_origin_is_fetched_without_the_token(
+    tmp_path: Path,
+) -> None:
+    async with once_against(tmp_path, REDIRECTED_OUTPUT) as (running, _settings):
+        files = running.emulator.files.log
+        api = running.emulator.ctx.log
+    assert list((tmp_path / "archive").rglob("out.csv")), "the output was archived"
+    asked = [r for r in api if "/output/" in r.path]
+    assert asked
+    assert all(r.authorization for r in asked)
+    fetched = [r for r in files if r.path.endswith("/Raw")]
+    assert fetched
+    assert all(r.headers.get("Host", "").startswith("localhost:") for r in fetched)
+    assert all("Authorization" not in r.headers for r in fetched), [r.headers for r in fetched]
