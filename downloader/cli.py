@@ -49,13 +49,17 @@ def _print_problems(problems: Sequence[ConfigProblem], stream: TextIO) -> None:
         print(problem, file=stream)
 
 
-def _load_settings(args: argparse.Namespace) -> Settings | None:
-    """The settings named by `-c`, or None after printing every problem of the file."""
+def _load_settings(args: argparse.Namespace, *, secrets: bool = True) -> Settings | None:
+    """The settings named by `-c`, or None after printing every problem of the file.
+
+    Without `secrets` (commands that call no platform) no secret is read: an
+    operator's shell without the service's credentials can run them.
+    """
     from downloader.config import load_config
     from downloader.errors import ConfigError
 
     try:
-        settings = load_config(_config_path(args))
+        settings = load_config(_config_path(args), secrets=secrets)
     except ConfigError as exc:
         _print_problems(exc.problems, sys.stderr)
         return None
@@ -227,7 +231,7 @@ def status(args: argparse.Namespace) -> int:
     from downloader.runners._status import status_output
     from downloader.store import open_store
 
-    settings = _load_settings(args)
+    settings = _load_settings(args, secrets=False)
     if settings is None:
         return EXIT_USAGE
 
@@ -268,10 +272,11 @@ def verify(args: argparse.Namespace) -> int:
     import anyio
 
     from downloader.archive import item_path, verify_bag
+    from downloader.errors import StoreError
     from downloader.items import ItemRef
     from downloader.store import ItemState, open_store
 
-    settings = _load_settings(args)
+    settings = _load_settings(args, secrets=False)
     if settings is None:
         return EXIT_USAGE
     try:
@@ -292,8 +297,13 @@ def verify(args: argparse.Namespace) -> int:
             if r.state is ItemState.ARCHIVED and r.archive_path
         ]
 
+    try:
+        found = anyio.run(bags)
+    except StoreError as exc:  # damaged, locked or foreign: said, never a traceback
+        print(f"state store: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     intact = True
-    for key, path in anyio.run(bags):
+    for key, path in found:
         if not path.is_dir():
             print(f"{key}: missing ({path})")
             intact = False

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from downloader.config import _fields as f
+from downloader.config._files import CA_FILE_LIMIT, read_regular
 from downloader.config._schema import (
     AlteryxSettings,
     ArchiveSettings,
@@ -58,6 +59,16 @@ class Table:
     check: Callable[[Any], Problems] = field(default=_no_check)
 
 
+# Upper bounds of the counts: each is a number of tasks, connections or open files the
+# process keeps at once (several per transfer), well within a default limit of 1024
+# open files; a larger value would fail at run time instead of here.
+MAX_CONCURRENT = 256
+MAX_PER_HOST = 64
+MAX_SEGMENTS = 64
+SHORTEST_LEASE = 1.0
+"""A lease is renewed every third of it, by a store write; below a second that write
+(an fsync, a round trip to PostgreSQL) may not be done before the lease runs out."""
+
 # [transfer] key -> field of Timeouts; every other [transfer] key is a field of Limits.
 _TIMEOUT_FIELDS = {"connect_timeout": "connect", "stall_timeout": "stall"}
 
@@ -73,6 +84,10 @@ def _build_transfer(values: dict[str, Any]) -> TransferSettings:
 def _check_transfer(transfer: TransferSettings) -> Problems:
     if transfer.ca_file is None:
         return []
+    try:
+        read_regular(transfer.ca_file, limit=CA_FILE_LIMIT)  # not a FIFO nor a device
+    except ValueError as exc:
+        return [("ca_file", f"cannot read {transfer.ca_file}: {exc}")]
     try:
         tls_context(transfer.ca_file)
     except ssl.SSLError as exc:  # before OSError, of which it is a kind
@@ -132,9 +147,9 @@ TABLES: dict[str, Table] = {
     ),
     "transfer": Table(
         {
-            "max_concurrent": Key(f.integer(1)),
-            "max_per_host": Key(f.integer(1)),
-            "segments": Key(f.integer(1)),
+            "max_concurrent": Key(f.integer(1, MAX_CONCURRENT)),
+            "max_per_host": Key(f.integer(1, MAX_PER_HOST)),
+            "segments": Key(f.integer(1, MAX_SEGMENTS)),
             "segment_min_size": Key(f.size),
             "bandwidth_limit": Key(f.size),
             "min_free_space": Key(f.size),
@@ -158,7 +173,7 @@ TABLES: dict[str, Table] = {
         {
             "node_id": Key(f.name),
             "grace_period": Key(f.duration(positive=False)),
-            "lease_duration": Key(f.duration()),
+            "lease_duration": Key(f.duration(minimum=SHORTEST_LEASE)),
             "compact_threads": Key(f.boolean),
         },
         lambda v: ServiceSettings(**v),
