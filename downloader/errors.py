@@ -67,7 +67,15 @@ class ConfigProblem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
         key = f" [{self.key}]" if self.key else ""
-        return scrub(f"{where}{key}: {self.message}")
+        return _one_line(scrub(f"{where}{key}: {self.message}"))
+
+
+def _one_line(text: str) -> str:
+    """`text` with every control character escaped: one problem is one line of a report,
+    and a value echoed from a hostile file never moves a terminal's cursor."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class ConfigError(DownloaderError):
