@@ -134,7 +134,7 @@ def once(args: argparse.Namespace) -> int:
     """`downloader once`: work every watchlist item until each is archived or failed."""
     import anyio
 
-    from downloader.errors import StoreError
+    from downloader.errors import FilesystemError, StoreError
     from downloader.logs import configure_logging
     from downloader.runners._compose import Interrupted, run_once
 
@@ -157,6 +157,9 @@ def once(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     except StoreError as exc:  # locked, damaged or foreign: never started over empty
         print(f"state store: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except FilesystemError as exc:  # the archive's folder cannot be made
+        print(f"archive: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"{result.archived} archived, {result.failed} failed")
     return EXIT_OK if result.ok else EXIT_FAILED
@@ -192,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     """`downloader run`: the daemon, in the foreground until SIGTERM/SIGINT."""
     import anyio
 
-    from downloader.errors import StoreError
+    from downloader.errors import FilesystemError, StoreError
     from downloader.logs import configure_logging
     from downloader.runners._daemon import run_daemon
 
@@ -204,6 +207,9 @@ def run(args: argparse.Namespace) -> int:
         anyio.run(lambda: run_daemon(_config_path(args), settings))
     except StoreError as exc:
         print(f"state store: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except FilesystemError as exc:  # the archive's folder cannot be made
+        print(f"archive: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
 

@@ -320,3 +320,33 @@ def test_a_fifo_in_a_bag_never_blocks_verify(tmp_path: Path, name: str) -> None:
     assert done.returncode == cli.EXIT_FAILED, done.stderr
     assert "problem" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "place", "words"),
+    [
+        ("archive.root", "fifo", "is a FIFO, not a folder"),
+        ("archive.root", "file", "is a regular file, not a folder"),
+        ("archive.root", "file/archive", "file is a regular file, not a folder"),
+        ("state.url", "fifo", "is a FIFO, not a regular file"),
+        ("state.url", "/dev/zero", "is a character device, not a regular file"),
+        ("state.url", "file/state.db", "file is a regular file, not a folder"),
+    ],
+)
+def test_a_special_file_where_the_archive_or_the_state_must_be_is_a_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, place: str, words: str
+) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "file").write_text("in the way")
+    target = place if place.startswith("/") else str(tmp_path / place)
+    value = target if key == "archive.root" else f"sqlite:///{target}"
+    config = write_config(tmp_path, "")
+    table, _, name = key.partition(".")
+    text = re.sub(
+        rf"(?m)^(\[{table}\]\n){name} = .*$", rf'\g<1>{name} = "{value}"', config.read_text()
+    )
+    config.write_text(text)
+    for command in ("check-config", "once", "status", "verify"):
+        code, output = run_main(capsys, command, "-c", str(config))
+        assert code == cli.EXIT_USAGE, (command, output)
+        assert_problem(output, config, key, line_of(config, f"{name} = "), words)

@@ -23,6 +23,7 @@ __all__ = [
     "RegularFile",
     "check_path_text",
     "expand_path",
+    "kind_of",
     "read_regular",
 ]
 
@@ -53,7 +54,7 @@ def check_path_text(text: str) -> None:
         raise ValueError("the path contains a NUL byte")
 
 
-def _kind(mode: int) -> str | None:
+def kind_of(mode: int) -> str | None:
     """None for a regular file, else what it is instead."""
     if stat.S_ISREG(mode):
         return None
@@ -64,7 +65,7 @@ def read_regular(path: Path, *, limit: int) -> RegularFile:
     """The bytes and mode of the regular file at `path`, at most `limit` bytes of it."""
     check_path_text(str(path))
     try:
-        kind = _kind(os.stat(path).st_mode)
+        kind = kind_of(os.stat(path).st_mode)
         if kind is not None:
             raise ValueError(f"{kind}, not a regular file")
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
@@ -72,7 +73,7 @@ def read_regular(path: Path, *, limit: int) -> RegularFile:
         raise ValueError(exc.strerror or str(exc)) from None
     with os.fdopen(fd, "rb") as handle:
         status = os.fstat(handle.fileno())
-        kind = _kind(status.st_mode)
+        kind = kind_of(status.st_mode)
         if kind is not None:
             raise ValueError(f"{kind}, not a regular file")
         try:

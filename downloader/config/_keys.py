@@ -12,10 +12,12 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from downloader.config import _fields as f
 from downloader.config._files import CA_FILE_LIMIT, read_regular
+from downloader.config._places import folder_problem, regular_file_problem
 from downloader.config._schema import (
     AlteryxSettings,
     ArchiveSettings,
@@ -97,6 +99,17 @@ def _check_transfer(transfer: TransferSettings) -> Problems:
     return []
 
 
+def _check_archive(archive: ArchiveSettings) -> Problems:
+    problem = folder_problem(archive.root)
+    return [] if problem is None else [("root", problem)]
+
+
+def _check_state(state: StateSettings) -> Problems:
+    scheme, _, rest = state.url.partition(":///")
+    problem = regular_file_problem(Path(rest)) if scheme == "sqlite" else None
+    return [] if problem is None else [("url", problem)]
+
+
 def _check_poll(poll: PollSettings) -> Problems:
     if poll.initial_interval > poll.max_interval:
         return [
@@ -113,8 +126,9 @@ TABLES: dict[str, Table] = {
     "archive": Table(
         {"root": Key(f.path), "extract": Key(f.boolean)},
         lambda v: ArchiveSettings(**v),
+        _check_archive,
     ),
-    "state": Table({"url": Key(f.state_url)}, lambda v: StateSettings(**v)),
+    "state": Table({"url": Key(f.state_url)}, lambda v: StateSettings(**v), _check_state),
     "watchlist": Table(
         {"path": Key(f.path), "check_interval": Key(f.duration())},
         lambda v: WatchlistSettings(**v),

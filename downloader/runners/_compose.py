@@ -17,7 +17,7 @@ from downloader.config import Settings
 from downloader.items import ItemRef
 from downloader.providers import build_providers
 from downloader.runners._batch import BatchResult, run_batch
-from downloader.runners._pipeline import ItemWorker
+from downloader.runners._pipeline import ItemWorker, filesystem_error
 from downloader.store import StateStore, open_store
 from downloader.transfer import TransferEngine
 from downloader.transfer._placement import CpuPlacement
@@ -56,7 +56,10 @@ async def open_service(settings: Settings, owner: str) -> AsyncIterator[Service]
         ssl=tls_context(settings.transfer.ca_file),
     )
     root = settings.archive.root
-    root.mkdir(parents=True, exist_ok=True, mode=0o750)
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o750)
+    except OSError as exc:  # read-only, not allowed, a file in the way since check-config
+        raise filesystem_error(exc) from None
     async with (
         open_store(settings.state.url) as store,
         aiohttp.ClientSession(connector=connector, auto_decompress=False) as session,
