@@ -1,7 +1,8 @@
-"""docs/RELIABILITY.md names only tests that exist, and at least 25 cases."""
+"""docs/RELIABILITY.md names only tests that exist, and at least 25 cases, numbered in order."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -13,7 +14,10 @@ def test_every_test_the_reliability_note_names_exists_and_it_has_25_cases() -> N
     text = DOC.read_text()
     rows = re.findall(r"(?m)^\| (\d+) \|", text)
     assert len(rows) >= 25
-    assert [int(n) for n in rows] == list(range(1, len(rows) + 1))
+    numbers = [int(n) for n in rows]
+    # each area numbers its rows from a range of its own: unique and rising, not gapless
+    assert numbers[0] == 1
+    assert all(a < b for a, b in itertools.pairwise(numbers))
     named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", text)
     assert len(named) >= len(rows)
     for path, name in named:
