@@ -15,6 +15,7 @@ import anyio
 import pytest
 from aiohttp import web
 
+from downloader import cli
 from downloader.config import Settings
 from downloader.errors import ApiError, NetworkError, TransferError
 from downloader.items import ItemRef
@@ -158,3 +159,27 @@ async def test_an_output_redirected_to_another_origin_is_fetched_without_the_tok
     assert fetched
     assert all(r.headers.get("Host", "").startswith("localhost:") for r in fetched)
     assert all("Authorization" not in r.headers for r in fetched), [r.headers for r in fetched]
+
+
+def test_status_never_prints_a_secret_a_database_of_an_older_version_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    ref = ItemRef("http", "file", ("old",), url="http://127.0.0.1:1/old")
+
+    async def make() -> None:
+        async with open_store(url) as store:
+            await store.sync_watchlist([ref], now=datetime(2026, 12, 7, tzinfo=UTC))
+
+    anyio.run(make)
+    leaked = f"NetworkError: http://bob:{USER_PASSWORD}@h/f?X-Amz-Signature={SIGNATURE}"
+    with sqlite3.connect(tmp_path / "state.db") as conn:  # as an older version stored it
+        conn.execute("UPDATE items SET error = ?", (leaked,))
+    config = tmp_path / "config.toml"
+    config.write_text(f'[state]\nurl = "{url}"\n[archive]\nroot = "{tmp_path / "archive"}"\n')
+    for flags in ([], ["--json"], ["-v"]):
+        assert cli.main(["status", "-c", str(config), *flags]) == cli.EXIT_OK
+        out = capsys.readouterr().out
+        assert "NetworkError: http://h/f?" in out
+        assert SIGNATURE not in out
+        assert USER_PASSWORD not in out

@@ -17,6 +17,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from downloader.redact import scrub
 from downloader.store import StateStore
 from downloader.store._models import AssetRecord, ItemRecord, ItemSummary
 from downloader.store._rows import maybe_micros, summarize
@@ -55,12 +56,18 @@ def summary_json(item: ItemSummary, now_micros: int | None) -> dict[str, Any]:
         "state": str(item.state),
         "bytes_done": item.bytes_done,
         "bytes_total": item.bytes_total,
-        "error": item.error,
+        "error": _shown(item.error),
         "archive_path": item.archive_path,
         # floor division: a time is shown down to its second, never rounded up
         "updated_at": utc_text(item.updated_micros // _MICROS_PER_SECOND),
         "node": summary_node(item, now_micros),
     }
+
+
+def _shown(error: str | None) -> str | None:
+    # Stored errors are scrubbed on write; a database written by an older version may
+    # still hold a signed URL or a token, and status is where an operator would copy it.
+    return scrub(error) if error else error
 
 
 def item_json(record: ItemRecord, now: datetime | None = None) -> dict[str, Any]:
@@ -145,7 +152,7 @@ def render_summaries(items: Iterable[ItemSummary], now_micros: int | None) -> st
             item.bytes_done,
             item.bytes_total,
             item.archive_path,
-            item.error,
+            _shown(item.error),
             summary_node(item, now_micros),
         )
         for item in items
