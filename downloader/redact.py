@@ -43,19 +43,26 @@ _USERINFO = re.compile(r"(?<![\w/@])[^\s:/@'\"<>()\[\]]+:[^\s/@'\"<>]+@(?=[\w\[]
 _HEADER = re.compile(r"(?i)\b(authorization|x-api-key|cookie)(\s*[:=]\s*)(?!\*\*\*)[^\r\n,;]+")
 
 
+_ROLE_SCHEMES = frozenset({"postgresql", "postgres"})
+
+
 def _url(match: re.Match[str]) -> str:
     url = match.group(0)
     scheme, _, rest = url.partition("://")
     cut = len(rest)
     for mark in "/?#":
-        at = rest.find(mark)
-        if at != -1:
-            cut = min(cut, at)
-    host = rest[:cut].rpartition("@")[2]  # user info is a credential
+        found = rest.find(mark)
+        if found != -1:
+            cut = min(cut, found)
+    userinfo, at, host = rest[:cut].rpartition("@")
+    # User info is a credential; only a database role without its password is kept, as
+    # the store's messages name a database (`postgresql://user@host:port/db`).
+    if at and scheme.lower() in _ROLE_SCHEMES and ":" not in userinfo:
+        host = f"{userinfo}@{host}"
     path = rest[cut:]
     query = path.find("?")
     fragment = path.find("#")
-    ends = [at for at in (query, fragment) if at != -1]
+    ends = [end for end in (query, fragment) if end != -1]
     if ends:
         path = path[: min(ends)] + ("?…" if query != -1 else "")
     return f"{scheme}://{host}{path}"
