@@ -28,8 +28,11 @@ REDACTED = "***"
 _URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://[^\s\"'<>]+", re.IGNORECASE)
 # A request target without scheme and host, as in "GET /file.bin?sig=...".
 _BARE_QUERY = re.compile(r"(?<![\w/])(/[^\s?#\"'<>]*)\?(?!…)[^\s#\"'<>]+")
+# A scheme word and a value that looks made by a machine (8 characters or more, a digit
+# among them): "Token 1f3a9c0d..." is a credential, "token request failed" is not.
 _AUTH_VALUE = re.compile(
-    r"\b(bearer|basic|digest|token|apikey|api-key)(\s+|=)(?!\*\*\*)[\w.~+/=\-]{4,}", re.IGNORECASE
+    r"\b(bearer|basic|token|apikey|api-key)(\s+|=)(?!\*\*\*)(?=[\w.~+/=\-]*\d)[\w.~+/=\-]{8,}",
+    re.IGNORECASE,
 )
 _SIGNING_NAMES = (
     r"(?:x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|"

@@ -69,6 +69,8 @@ def test_ordinary_messages_pass_through_unchanged() -> None:
         "cannot read /var/lib/downloader/x.db: Permission denied",
         "sha256 mismatch (manifest): expected ab12, got cd34",
         "pixxel API GET /v0/workflows/wf-1/jobs/j-2: HTTP 500 Internal Server Error",
+        "Alteryx API POST /oauth2/token: token request failed: HTTP 401, credentials refused",
+        "no digest offered; Basic auth refused; the bearer token expired",
     ):
         assert scrub(text) == text
 
