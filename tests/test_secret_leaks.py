@@ -11,18 +11,23 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import anyio
 import pytest
 from aiohttp import web
 
 from downloader import cli
+from downloader.clock import FakeClock
 from downloader.config import Settings
 from downloader.errors import ApiError, NetworkError, TransferError
 from downloader.items import ItemRef
+from downloader.providers._api import ApiClient, StaticAuth
 from downloader.redact import REDACTOR, describe, scrub
 from downloader.runners._compose import run_once
 from downloader.store import ItemState, open_store
+from downloader.transfer import AssetRequest
 from downloader.transfer._urls import same_origin
+from tests.support.engine import make_engine
 from tests.support.once import once_against
 from tests.support.web import serve
 
@@ -185,3 +190,67 @@ def test_status_never_prints_a_secret_a_database_of_an_older_version_holds(
         assert "NetworkError: http://h/f?" in out
         assert SIGNATURE not in out
         assert USER_PASSWORD not in out
+
+
+BROKEN_TOKENS = """
+[emulator]
+token_line_break = true
+
+[[alteryx.job]]
+id = "ayx-crlf"
+outputs = [{ id = "o1", file_name = "out.csv", size = 5000, formats = ["Raw"] }]
+"""
+
+
+async def test_a_token_with_a_line_break_fails_the_item_and_is_never_sent(tmp_path: Path) -> None:
+    with anyio.fail_after(60):
+        async with once_against(tmp_path, BROKEN_TOKENS) as (running, settings):
+            tokens = list(running.emulator.alteryx.tokens)
+            asked = [r for r in running.emulator.ctx.log if "/v3/jobs/" in r.path]
+    async with open_store(settings.state.url) as store:
+        record = await store.get("alteryx:job:ayx-crlf")
+    assert record is not None
+    assert record.state is ItemState.FAILED
+    assert record.error == (
+        "MalformedResponse: Alteryx token: 'access_token' holds a line break or control character"
+    )
+    assert tokens
+    assert asked == []  # no request carried it
+
+
+async def test_a_credential_header_no_request_can_carry_fails_the_transfer_at_once(
+    tmp_path: Path,
+) -> None:
+    async def header() -> dict[str, str]:
+        return {"Authorization": f"Bearer {SIGNATURE}\r\nX-Injected: 1"}
+
+    async def ok(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=b"never asked")
+
+    async with serve({"/f.bin": ok}) as base, make_engine(tmp_path) as (engine, clock):
+        request = AssetRequest("crlf", url=f"{base}/f.bin", headers=header)
+        with pytest.raises(NetworkError) as caught:
+            await engine.fetch(request, tmp_path / "out")
+    assert not caught.value.retryable
+    assert clock.sleeps == []
+    assert SIGNATURE not in str(caught.value)
+
+
+async def test_an_api_request_no_server_can_be_sent_is_an_api_error(tmp_path: Path) -> None:
+    class CrlfAuth(StaticAuth):
+        async def headers(self) -> dict[str, str]:
+            return {"Authorization": "Token abc\r\nX-Injected: 1"}
+
+    async with serve({}) as base, aiohttp.ClientSession() as session:
+        api = ApiClient(
+            session,
+            platform="Test",
+            base_url=base,
+            clock=FakeClock(),
+            limiter=anyio.CapacityLimiter(1),
+            auth=CrlfAuth(None),
+        )
+        with pytest.raises(ApiError) as caught:
+            await api.call("GET", "/x")
+    assert not caught.value.retryable
+    assert "request refused" in str(caught.value)

@@ -78,6 +78,8 @@ class AlteryxApi:
         if form.get("grant_type") != "client_credentials":
             return _oauth_error(400, "unsupported_grant_type", "use client_credentials")
         token = secrets.token_urlsafe(32)
+        if settings.token_line_break:  # a broken server: no client can send this back
+            token = f"{token[:16]}\r\n{token[16:]}"
         self.tokens[token] = self.ctx.clock() + settings.token_lifetime
         body = {
             "access_token": token,

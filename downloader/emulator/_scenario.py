@@ -15,6 +15,7 @@ in code from these dataclasses.  Example::
     scale_api_version = "v6"         # what `write_client_files` configures: "v6" | "legacy"
     job_lists = true                 # job-list routes (Pixxel, Scale v6); false: they 404
     output_redirect_host = "localhost"  # Alteryx outputs: 302 to this host (another origin)
+    token_line_break = false         # true: Alteryx tokens carry a CR LF (a broken server)
 
     [[pixxel.job]]
     workflow_id = "wf-1"
@@ -258,6 +259,8 @@ class Settings:
     output_redirect_host: str | None = None
     """Alteryx output GETs answer 302 to the file on this host (same port), as a server
     that hands outputs to a CDN does; None serves them in place."""
+    token_line_break: bool = False
+    """Alteryx access tokens with a CR LF inside, which no header can carry."""
 
 
 @dataclass(frozen=True)

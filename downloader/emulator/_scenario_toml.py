@@ -91,6 +91,7 @@ def _settings(r: TableReader) -> Settings:
         scale_api_version=r.text("scale_api_version", d.scale_api_version),
         job_lists=r.flag("job_lists", d.job_lists),
         output_redirect_host=r.opt_text("output_redirect_host"),
+        token_line_break=r.flag("token_line_break", False),
     )
     r.finish()
     return settings

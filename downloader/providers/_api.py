@@ -187,6 +187,9 @@ class ApiClient:
             except aiohttp.ClientError as exc:
                 reason = shorten(self.clean(f"{type(exc).__name__}: {exc}"), 200)
                 raise ApiError(f"{what}: connection failed ({reason})", retryable=True) from None
+            except ValueError as exc:  # a header or URL the HTTP library will not send
+                reason = shorten(self.clean(f"{type(exc).__name__}: {exc}"), 200)
+                raise ApiError(f"{what}: request refused ({reason})") from None
 
     def _error(self, status: int, headers: Mapping[str, str], body: bytes, what: str) -> ApiError:
         detail = describe_error_body(body, headers.get("Content-Type"))

@@ -724,6 +724,8 @@ class _Transfer:
                 raise NetworkError(describe(exc), url=redact_url(url), retryable=False) from None
             except aiohttp.ClientError as exc:
                 raise NetworkError(describe(exc), url=redact_url(url)) from None
+            except ValueError as exc:  # a header the HTTP library will not send (CR, LF)
+                raise NetworkError(describe(exc), url=redact_url(url), retryable=False) from None
             if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
                 target = urljoin(url, resp.headers["Location"])
                 resp.close()
