@@ -127,6 +127,7 @@ async def test_the_store_scrubs_every_error_it_is_given(tmp_path: Path) -> None:
         await store.schedule(
             ref.key, now, now=now, error=f"Boom: http://h/x?sig={SIGNATURE} registered-secret-5521"
         )
+        await store.record_event(ref.key, "note", f"said Token {SIGNATURE}", now=now)
         record = await store.transition(
             ref.key,
             ItemState.FAILED,

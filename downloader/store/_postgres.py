@@ -243,6 +243,7 @@ class PostgresStore:
 
     async def record_event(self, item_key: str, kind: str, detail: str, *, now: datetime) -> None:
         at = to_micros(now)
+        detail = redact.scrub(detail)  # the last guard before it is stored, as for errors
 
         async def op(conn: ops.Conn) -> None:
             await ops.held_item(conn, item_key, None)

@@ -199,6 +199,7 @@ class SQLiteStore:
 
     async def record_event(self, item_key: str, kind: str, detail: str, *, now: datetime) -> None:
         at = to_micros(now)
+        detail = scrub(detail)  # the last guard before it is stored, as for errors
 
         def op(conn: sqlite3.Connection) -> None:
             ops.held_item(conn, item_key, None)
