@@ -341,8 +341,15 @@ def demo(args: argparse.Namespace) -> int:
     from downloader.runners._demo import run_demo
 
     configure_logging(level="warning")
-    target: Path = args.target.resolve()
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target: Path = args.target.resolve()
+        target.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as exc:  # a file in the way, not allowed, a NUL byte
+        print(
+            f"demo: cannot use {args.target}: {getattr(exc, 'strerror', None) or exc}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
         result = anyio.run(run_demo, target)
     except Interrupted:

@@ -350,3 +350,13 @@ def test_a_special_file_where_the_archive_or_the_state_must_be_is_a_problem(
         code, output = run_main(capsys, command, "-c", str(config))
         assert code == cli.EXIT_USAGE, (command, output)
         assert_problem(output, config, key, line_of(config, f"{name} = "), words)
+
+
+def test_demo_into_a_place_that_cannot_be_a_folder_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("in the way")
+    for target in (tmp_path / "file", tmp_path / "file" / "demo"):
+        code, output = run_main(capsys, "demo", "--target", str(target))
+        assert code == cli.EXIT_USAGE
+        assert output.startswith(f"demo: cannot use {target}: ")
