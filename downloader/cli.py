@@ -51,10 +51,7 @@ def _print_problems(problems: Sequence[ConfigProblem], stream: TextIO) -> None:
 
 def _load_settings(args: argparse.Namespace, *, secrets: bool = True) -> Settings | None:
     """The settings named by `-c`, or None after printing every problem of the file.
-
-    Without `secrets` (commands that call no platform) no secret is read: an
-    operator's shell without the service's credentials can run them.
-    """
+    Without `secrets` (for commands that call no platform) no secret is read."""
     from downloader.config import load_config
     from downloader.errors import ConfigError
 
@@ -84,6 +81,13 @@ def _register_secrets(settings: Settings) -> None:
             for field in dataclasses.fields(provider)
             if isinstance(value := getattr(provider, field.name), Secret)
         )
+
+
+def _unusable(exc: Exception) -> str:
+    """What stops a run before it starts: the state store, or the archive's folder."""
+    from downloader.errors import StoreError
+
+    return f"state store: {exc}" if isinstance(exc, StoreError) else str(exc)
 
 
 def _restrict_umask() -> None:
@@ -155,11 +159,8 @@ def once(args: argparse.Namespace) -> int:
     except Interrupted:
         print("interrupted; progress is saved, run again to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except StoreError as exc:  # locked, damaged or foreign: never started over empty
-        print(f"state store: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except FilesystemError as exc:  # the archive's folder cannot be made
-        print(f"archive: {exc}", file=sys.stderr)
+    except (StoreError, FilesystemError) as exc:  # a store locked, damaged or foreign (never
+        print(_unusable(exc), file=sys.stderr)  # started over empty), no archive folder
         return EXIT_USAGE
     print(f"{result.archived} archived, {result.failed} failed")
     return EXIT_OK if result.ok else EXIT_FAILED
@@ -205,11 +206,8 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(level="info")
     try:
         anyio.run(lambda: run_daemon(_config_path(args), settings))
-    except StoreError as exc:
-        print(f"state store: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except FilesystemError as exc:  # the archive's folder cannot be made
-        print(f"archive: {exc}", file=sys.stderr)
+    except (StoreError, FilesystemError) as exc:
+        print(_unusable(exc), file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
 
@@ -345,10 +343,7 @@ def demo(args: argparse.Namespace) -> int:
         target: Path = args.target.resolve()
         target.mkdir(parents=True, exist_ok=True)
     except (OSError, ValueError) as exc:  # a file in the way, not allowed, a NUL byte
-        print(
-            f"demo: cannot use {args.target}: {getattr(exc, 'strerror', None) or exc}",
-            file=sys.stderr,
-        )
+        print(f"demo: cannot use {args.target}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
         result = anyio.run(run_demo, target)
