@@ -360,3 +360,21 @@ def test_demo_into_a_place_that_cannot_be_a_folder_exits_2(
         code, output = run_main(capsys, "demo", "--target", str(target))
         assert code == cli.EXIT_USAGE
         assert output.startswith(f"demo: cannot use {target}: ")
+
+
+async def test_an_archive_folder_that_cannot_be_made_at_start_is_an_error_of_the_tree(
+    tmp_path: Path,
+) -> None:
+    # check-config judged the place; it may change before the run starts
+    from dataclasses import replace
+
+    from downloader.config import ArchiveSettings, Settings
+    from downloader.errors import FilesystemError
+    from downloader.runners._compose import run_once
+
+    (tmp_path / "file").write_text("in the way")
+    settings = Settings.defaults(tmp_path)
+    settings = replace(settings, archive=ArchiveSettings(root=tmp_path / "file" / "archive"))
+    with pytest.raises(FilesystemError) as caught:
+        await run_once(settings, [])
+    assert "Not a directory" in str(caught.value)
