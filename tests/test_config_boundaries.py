@@ -378,3 +378,27 @@ async def test_an_archive_folder_that_cannot_be_made_at_start_is_an_error_of_the
     with pytest.raises(FilesystemError) as caught:
         await run_once(settings, [])
     assert "Not a directory" in str(caught.value)
+
+
+def test_files_over_their_size_bound_are_problems_not_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    big = tmp_path / "big"
+    with big.open("wb") as handle:  # sparse: a gibibyte that takes no disk
+        handle.truncate(1 << 30)
+    big.chmod(0o600)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[archive]\nroot = "{tmp_path / "archive"}"\n'
+        f'[watchlist]\npath = "{big}"\n'
+        f'[transfer]\nca_file = "{big}"\n'
+        f'[providers.pixxel]\napi_key = {{ file = "{big}" }}\n'
+    )
+    code, output = run_main(capsys, "check-config", "-c", str(config))
+    assert code == cli.EXIT_USAGE
+    assert_problem(output, config, "transfer.ca_file", 6, "larger than 16384 KiB")
+    assert_problem(output, config, "providers.pixxel.api_key", 8, "larger than 64 KiB")
+    assert f"{big}: cannot read watchlist: larger than 65536 KiB" in output
+    code, output = run_main(capsys, "check-config", "-c", str(big))
+    assert code == cli.EXIT_USAGE
+    assert f"{big}: cannot read config file: larger than 1024 KiB" in output

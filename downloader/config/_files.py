@@ -76,8 +76,10 @@ def read_regular(path: Path, *, limit: int) -> RegularFile:
         kind = kind_of(status.st_mode)
         if kind is not None:
             raise ValueError(f"{kind}, not a regular file")
+        if status.st_size > limit:
+            raise ValueError(f"larger than {limit >> 10} KiB")
         try:
-            data = handle.read(limit + 1)
+            data = handle.read(limit + 1)  # it may have grown since
         except OSError as exc:
             raise ValueError(exc.strerror or str(exc)) from None
     if len(data) > limit:
