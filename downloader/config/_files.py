@@ -2,10 +2,10 @@
 
 A FIFO given as a secret or watchlist file would block every command forever, a
 device such as `/dev/zero` would be read until memory runs out.  Both are refused
-before a byte is read: the path is looked at first, opened without blocking and
-without following a last link it did not show, and looked at again through the
-open file (it may have been swapped in between).  Every failure is a `ValueError`
-whose message is the reason alone; the caller says which file it was.
+before a byte is read: the path is looked at first, opened without blocking, and
+looked at again through the open file (it may have been swapped in between).
+Every failure is a `ValueError` whose message is the reason alone; the caller
+says which file it was.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def kind_of(mode: int) -> str | None:
     """None for a regular file, else what it is instead."""
     if stat.S_ISREG(mode):
         return None
-    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    return next((name for test, name in _KINDS if test(mode)), "a file of an unknown kind")
 
 
 def read_regular(path: Path, *, limit: int) -> RegularFile:
