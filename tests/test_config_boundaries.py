@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -402,3 +403,20 @@ def test_files_over_their_size_bound_are_problems_not_read(
     code, output = run_main(capsys, "check-config", "-c", str(big))
     assert code == cli.EXIT_USAGE
     assert f"{big}: cannot read config file: larger than 1024 KiB" in output
+
+
+def test_min_free_space_is_judged_against_the_whole_filesystem_of_the_archive() -> None:
+    from downloader.config._space import space_problem
+
+    def measure(size: int | None) -> Callable[[Path], int | None]:
+        return lambda path: size
+
+    root = Path("/srv/archive")
+    assert space_problem(root, 1 << 30, measure=measure(2 << 30)) is None
+    assert space_problem(root, 2 << 30, measure=measure(2 << 30)) is None
+    assert space_problem(root, 1 << 40, measure=measure(None)) is None  # cannot look: the run says
+    problem = space_problem(root, 3 << 30, measure=measure(2 << 30))
+    assert problem == (
+        "3GiB is more than the whole filesystem of the archive (/srv/archive: 2GiB); "
+        "transfers would wait for that space forever"
+    )
