@@ -155,7 +155,7 @@ def test_a_path_of_a_user_that_does_not_exist_is_a_problem(
     table = key.rpartition(".")[0]
     config = tmp_path / "config.toml"
     config.write_text(f"[{table}]\n{line}\n")
-    for command in ("check-config", "once", "status", "verify"):
+    for command in ("check-config", "once", "run", "status", "verify"):
         code, output = run_main(capsys, command, "-c", str(config))
         assert code == cli.EXIT_USAGE, command
         assert_problem(output, config, key, 2, "home directory of user 'no-such-user-4417'")
@@ -177,7 +177,7 @@ def test_a_nul_byte_in_a_path_is_a_problem(
     table = key.rpartition(".")[0] if key.count(".") == 1 else "providers.pixxel"
     config = tmp_path / "config.toml"
     config.write_text(f"[{table}]\n{line}\n")
-    for command in ("check-config", "once", "status", "verify"):
+    for command in ("check-config", "once", "run", "status", "verify"):
         code, output = run_main(capsys, command, "-c", str(config))
         assert code == cli.EXIT_USAGE, command
         assert_problem(output, config, key, 2, "NUL byte")
@@ -242,7 +242,7 @@ def test_numbers_no_run_can_live_with_are_problems(
             config.read_text().replace("[watchlist]\n", f"[watchlist]\n{name} = {value}\n")
         )
     line = line_of(config, f"{name} = ")
-    for command in ("check-config", "once", "status"):
+    for command in ("check-config", "once", "run", "status", "verify"):
         code, output = run_main(capsys, command, "-c", str(config))
         assert code == cli.EXIT_USAGE, (command, output)
         assert_problem(output, config, key, line, words)
@@ -347,7 +347,7 @@ def test_a_special_file_where_the_archive_or_the_state_must_be_is_a_problem(
         rf"(?m)^(\[{table}\]\n){name} = .*$", rf'\g<1>{name} = "{value}"', config.read_text()
     )
     config.write_text(text)
-    for command in ("check-config", "once", "status", "verify"):
+    for command in ("check-config", "once", "run", "status", "verify"):
         code, output = run_main(capsys, command, "-c", str(config))
         assert code == cli.EXIT_USAGE, (command, output)
         assert_problem(output, config, key, line_of(config, f"{name} = "), words)
