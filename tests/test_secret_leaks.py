@@ -29,7 +29,7 @@ from downloader.transfer import AssetRequest
 from downloader.transfer._urls import same_origin
 from tests.support.engine import make_engine
 from tests.support.once import once_against
-from tests.support.web import serve
+from tests.support.web import Handler, serve
 
 USER_PASSWORD = "pw-userinfo-4471"
 SIGNATURE = "sig-query-8812c0ffee"
@@ -255,3 +255,33 @@ async def test_an_api_request_no_server_can_be_sent_is_an_api_error(tmp_path: Pa
             await api.call("GET", "/x")
     assert not caught.value.retryable
     assert "request refused" in str(caught.value)
+
+
+async def test_any_caller_s_credentials_follow_a_redirect_only_within_its_origin(
+    tmp_path: Path,
+) -> None:
+    seen: dict[str, str | None] = {}
+
+    async def landing(request: web.Request) -> web.StreamResponse:
+        seen[request.path] = request.headers.get("X-Api-Key")
+        return web.Response(body=b"payload")
+
+    async def header() -> dict[str, str]:
+        return {"X-Api-Key": "k-7731-secret"}
+
+    async with serve({"/there.bin": landing}) as other:
+
+        async def to_other(request: web.Request) -> web.StreamResponse:
+            return web.Response(status=307, headers={"Location": f"{other}/there.bin"})
+
+        async def to_same(request: web.Request) -> web.StreamResponse:
+            return web.Response(status=302, headers={"Location": "/here.bin"})
+
+        routes: dict[str, Handler] = {"/a": to_other, "/b": to_same, "/here.bin": landing}
+        async with serve(routes) as start, make_engine(tmp_path) as (engine, _):
+            # the same host under another port: another origin all the same
+            assert start.rpartition(":")[0] == other.rpartition(":")[0]
+            for path in ("/a", "/b"):
+                request = AssetRequest(path, url=f"{start}{path}", headers=header)
+                await engine.fetch(request, tmp_path / path.strip("/"))
+    assert seen == {"/there.bin": None, "/here.bin": "k-7731-secret"}
