@@ -10,12 +10,21 @@ STAMP := $(VENV)/.installed
 # (the units' sandbox).  Installed from Debian's packages when missing.
 SYSTEM_TOOLS := systemd-analyze:systemd setpriv:util-linux unshare:util-linux
 
-$(STAMP): pyproject.toml
+# The demo needs the program and its libraries only; the tests also need the dev tools.
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
 	$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUNTIME_STAMP)
 
 ## make test: lint, type-check and run the whole test suite
 test: lint typecheck unit
@@ -84,7 +93,7 @@ chaos: $(STAMP)
 	$(BIN)/python -m tests.support.chaos --kills 50 --size 2GiB
 
 ## make demo: the service on the built-in emulator (SQLite, sample watchlist, live display)
-demo: $(STAMP)
+demo: $(RUNTIME_STAMP)
 	$(BIN)/downloader demo --target demo-archive
 
 clean:

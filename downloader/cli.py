@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO, TypeAlias, TypeVar
 
 from downloader import __version__
+from downloader._cli_options import add_common_options, log_level
+from downloader._cli_setup import register_secrets, restrict_umask, unusable, unwrap_store_error
 from downloader.config import Settings, default_config_path, inspect_config
 from downloader.errors import ConfigProblem
 from downloader.watchlist import load_watchlist
@@ -28,19 +30,13 @@ T = TypeVar("T")
 _Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
-def _add_config_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-c",
-        "--config",
-        type=Path,
-        default=None,
-        metavar="CONFIG",
-        help="config file (default: $DOWNLOADER_CONFIG, else /etc/downloader/config.toml)",
-    )
+def _add_config_option(parser: argparse.ArgumentParser, *, verbose: bool = True) -> None:
+    """`-c CONFIG` and the log options, accepted after the command as before it."""
+    add_common_options(parser, verbose=verbose)
 
 
 def _config_path(args: argparse.Namespace) -> Path:
-    path: Path | None = args.config
+    path: Path | None = getattr(args, "config", None)
     return path if path is not None else default_config_path()
 
 
@@ -60,43 +56,17 @@ def _load_settings(args: argparse.Namespace, *, secrets: bool = True) -> Setting
     except ConfigError as exc:
         _print_problems(exc.problems, sys.stderr)
         return None
-    for warning in settings.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    _restrict_umask()
-    _register_secrets(settings)
+    if getattr(args, "log_default", None) is not None:  # logging is set up: log lines
+        import structlog
+
+        for warning in settings.warnings:  # off a terminal, stderr is then JSON only
+            structlog.get_logger("downloader.config").warning("config.warning", problem=warning)
+    else:
+        for warning in settings.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    restrict_umask()
+    register_secrets(settings)
     return settings
-
-
-def _register_secrets(settings: Settings) -> None:
-    """Every configured secret value is scrubbed from log lines from here on."""
-    import dataclasses
-
-    from downloader.config import Secret
-    from downloader.redact import REDACTOR
-
-    for name in settings.providers.enabled:
-        provider = getattr(settings.providers, name)
-        REDACTOR.add(
-            value.reveal()
-            for field in dataclasses.fields(provider)
-            if isinstance(value := getattr(provider, field.name), Secret)
-        )
-
-
-def _unusable(exc: Exception) -> str:
-    """What stops a run before it starts: the state store, or the archive's folder."""
-    from downloader.errors import StoreError
-
-    return f"state store: {exc}" if isinstance(exc, StoreError) else str(exc)
-
-
-def _restrict_umask() -> None:
-    """Files and folders made from here on are not for others (umask 027 or tighter).
-
-    The state names every item and the archive holds paid-for data; group members
-    may read both (a backup or audit account), nobody else may.
-    """
-    os.umask(os.umask(0o027) | 0o027)
 
 
 def check_config(args: argparse.Namespace) -> int:
@@ -136,11 +106,16 @@ def _add_check_config(subparsers: _Subparsers) -> None:
 
 def once(args: argparse.Namespace) -> int:
     """`downloader once`: work every watchlist item until each is archived or failed."""
+    import json
+    import time
+
     import anyio
+    import structlog
 
     from downloader.errors import FilesystemError, StoreError
-    from downloader.logs import configure_logging
+    from downloader.runners._board import ProgressBoard
     from downloader.runners._compose import Interrupted, run_once
+    from downloader.runners._progress import show_progress, summary_json, summary_line
 
     settings = _load_settings(args)
     if settings is None:
@@ -148,37 +123,25 @@ def once(args: argparse.Namespace) -> int:
     watchlist = load_watchlist(
         settings.watchlist.path, enabled_providers=set(settings.providers.enabled) | {"http"}
     )
-    _print_problems(watchlist.problems, sys.stderr)  # bad entries are skipped, not fatal
-    from downloader.runners._progress import show_progress
-
-    configure_logging(level="warning" if sys.stderr.isatty() else "info")
+    log = structlog.get_logger("downloader.once")
+    for problem in watchlist.problems:  # bad entries are skipped, not fatal
+        log.warning("watchlist.problem", problem=str(problem), file=problem.file, line=problem.line)
+    board = ProgressBoard(time.monotonic())
     try:
         result = anyio.run(
-            lambda: _unwrap_store_error(run_once(settings, watchlist.items, progress=show_progress))
+            lambda: unwrap_store_error(
+                run_once(settings, watchlist.items, board=board, progress=show_progress)
+            )
         )
-    except Interrupted:
-        print("interrupted; progress is saved, run again to continue", file=sys.stderr)
+    except Interrupted:  # a log line: off a terminal, stderr holds JSON only
+        log.warning("once.interrupted", message="progress is saved, run again to continue")
         return EXIT_INTERRUPTED
     except (StoreError, FilesystemError) as exc:  # a store locked, damaged or foreign (never
-        print(_unusable(exc), file=sys.stderr)  # started over empty), no archive folder
+        print(unusable(exc), file=sys.stderr)  # started over empty), no archive folder
         return EXIT_USAGE
-    print(f"{result.archived} archived, {result.failed} failed")
+    now = time.monotonic()
+    print(json.dumps(summary_json(board, now)) if args.json else summary_line(board, now))
     return EXIT_OK if result.ok else EXIT_FAILED
-
-
-async def _unwrap_store_error(work: Awaitable[T]) -> T:
-    """`await work`, raising a StoreError that ended it from inside a task group as itself."""
-    from downloader.errors import StoreError
-
-    try:
-        return await work
-    except BaseExceptionGroup as group:
-        found: BaseException | None = group.subgroup(StoreError)
-        while isinstance(found, BaseExceptionGroup):
-            found = found.exceptions[0]
-        if found is None:
-            raise
-        raise found from None
 
 
 def _add_once(subparsers: _Subparsers) -> None:
@@ -186,28 +149,31 @@ def _add_once(subparsers: _Subparsers) -> None:
         "once",
         help="work every watchlist item until each is archived or failed, then exit",
         description="Batch mode.  Exits 0 when every item is archived, 1 when any failed, "
-        "2 on a bad config, 3 when interrupted.",
+        "2 on a bad config, 3 when interrupted.  Logs go to stderr (JSON lines off a "
+        "terminal), the summary to stdout.",
     )
     _add_config_option(parser)
-    parser.set_defaults(handler=once)
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.set_defaults(handler=once, log_default="warning" if sys.stderr.isatty() else "info")
 
 
 def run(args: argparse.Namespace) -> int:
     """`downloader run`: the daemon, in the foreground until SIGTERM/SIGINT."""
     import anyio
 
-    from downloader.errors import FilesystemError, StoreError
-    from downloader.logs import configure_logging
+    from downloader.errors import ConfigError, FilesystemError, StoreError
     from downloader.runners._daemon import run_daemon
 
     settings = _load_settings(args)
     if settings is None:
         return EXIT_USAGE
-    configure_logging(level="info")
     try:
         anyio.run(lambda: run_daemon(_config_path(args), settings))
     except (StoreError, FilesystemError) as exc:
-        print(_unusable(exc), file=sys.stderr)
+        print(unusable(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:  # found only when used: e.g. metrics.listen already taken
+        print(exc, file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
 
@@ -221,7 +187,7 @@ def _add_run(subparsers: _Subparsers) -> None:
         "2 on a bad config.",
     )
     _add_config_option(parser)
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, log_default="info")
 
 
 def status(args: argparse.Namespace) -> int:
@@ -232,17 +198,23 @@ def status(args: argparse.Namespace) -> int:
 
     from downloader.clock import SystemClock
     from downloader.errors import StoreError
-    from downloader.runners._status import status_output
+    from downloader.runners._status import StatusOutput, status_output
     from downloader.store import open_store
 
     settings = _load_settings(args, secrets=False)
     if settings is None:
         return EXIT_USAGE
 
-    async def read() -> str:
+    async def read() -> StatusOutput:
         async with open_store(settings.state.url) as store:
             now = SystemClock().utcnow()
-            return await status_output(store, as_json=args.json, verbose=args.verbose, now=now)
+            return await status_output(
+                store,
+                as_json=args.json,
+                verbose=args.verbose,
+                now=now,
+                retry_budget=settings.retry.attempts,
+            )
 
     # One tuple per item and no reference cycles: the cyclic collector would only
     # walk the growing heap again and again (about a tenth of the time on 100,000
@@ -255,17 +227,18 @@ def status(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     finally:
         gc.enable()
-    sys.stdout.write(output + "\n")
-    return EXIT_OK
+    sys.stdout.write(output.text + "\n")
+    return EXIT_FAILED if output.failed else EXIT_OK
 
 
 def _add_status(subparsers: _Subparsers) -> None:
     parser = subparsers.add_parser(
         "status",
         help="show every item's state, bytes, error and archive path",
-        description="One line per item (and per asset with -v); --json prints a JSON array.",
+        description="One line per item (and per asset with -v); --json prints a JSON array.  "
+        "Exits 1 when any item is failed, 0 otherwise.",
     )
-    _add_config_option(parser)
+    _add_config_option(parser, verbose=False)
     parser.add_argument("--json", action="store_true", help="print a JSON array")
     parser.add_argument("-v", "--verbose", action="store_true", help="list assets too")
     parser.set_defaults(handler=status)
@@ -273,49 +246,10 @@ def _add_status(subparsers: _Subparsers) -> None:
 
 def verify(args: argparse.Namespace) -> int:
     """`downloader verify`: re-hash archived bags against their manifests (fixity audit)."""
-    import anyio
-
-    from downloader.archive import item_path, verify_bag
-    from downloader.errors import StoreError
-    from downloader.items import ItemRef
-    from downloader.store import ItemState, open_store
+    from downloader.runners._verify_cli import run_verify
 
     settings = _load_settings(args, secrets=False)
-    if settings is None:
-        return EXIT_USAGE
-    try:
-        wanted = [ItemRef.parse(text) for text in args.items]
-    except ValueError as exc:
-        print(f"bad item: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    root = settings.archive.root
-
-    async def bags() -> list[tuple[str, Path]]:
-        if wanted:
-            return [(ref.key, root / item_path(ref)) for ref in wanted]
-        async with open_store(settings.state.url) as store:
-            records = await store.list_items(include_inactive=True)
-        return [
-            (r.key, Path(r.archive_path))
-            for r in records
-            if r.state is ItemState.ARCHIVED and r.archive_path
-        ]
-
-    try:
-        found = anyio.run(bags)
-    except StoreError as exc:  # damaged, locked or foreign: said, never a traceback
-        print(f"state store: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    intact = True
-    for key, path in found:
-        if not path.is_dir():
-            print(f"{key}: missing ({path})")
-            intact = False
-            continue
-        audit = verify_bag(path)
-        intact = intact and audit.ok
-        print("\n".join(audit.report_lines()))
-    return EXIT_OK if intact else EXIT_FAILED
+    return EXIT_USAGE if settings is None else run_verify(settings, args.items)
 
 
 def _add_verify(subparsers: _Subparsers) -> None:
@@ -330,15 +264,35 @@ def _add_verify(subparsers: _Subparsers) -> None:
     parser.set_defaults(handler=verify)
 
 
+def retry(args: argparse.Namespace) -> int:
+    """`downloader retry`: failed items back to waiting (logic in `runners._put_back`)."""
+    from downloader.runners._put_back_cli import run_retry
+
+    settings = _load_settings(args, secrets=False)  # it calls no platform
+    return EXIT_USAGE if settings is None else run_retry(settings, args.items, args.failed)
+
+
+def _add_retry(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "retry",
+        help="put failed items back to be worked again from where they stopped",
+        description="Put the failed items named (provider:kind:id[/id...]), or with --failed "
+        "every failed item, back to waiting; archived items are never touched.  Exits 0, "
+        "or 2 on bad usage or an unknown item.",
+    )
+    _add_config_option(parser)
+    parser.add_argument("items", nargs="*", metavar="ITEM")
+    parser.add_argument("--failed", action="store_true", help="every failed item")
+    parser.set_defaults(handler=retry)
+
+
 def demo(args: argparse.Namespace) -> int:
     """`downloader demo`: the service against the built-in emulator, into ./demo-archive."""
     import anyio
 
-    from downloader.logs import configure_logging
     from downloader.runners._compose import Interrupted
     from downloader.runners._demo import run_demo
 
-    configure_logging(level="warning")
     try:
         target: Path = args.target.resolve()
         target.mkdir(parents=True, exist_ok=True)
@@ -360,7 +314,27 @@ def _add_demo(subparsers: _Subparsers) -> None:
         "with progress, and print where everything went.",
     )
     parser.add_argument("--target", type=Path, default=Path("demo-archive"), metavar="DIR")
-    parser.set_defaults(handler=demo)
+    add_common_options(parser)  # -c is not read: the demo writes its own config
+    parser.set_defaults(handler=demo, log_default="warning")
+
+
+def completion(args: argparse.Namespace) -> int:
+    """`downloader completion SHELL`: the shell's completion script for every command."""
+    import shtab
+
+    sys.stdout.write(shtab.complete(build_parser(), shell=args.shell))
+    return EXIT_OK
+
+
+def _add_completion(subparsers: _Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "completion",
+        help="print a completion script for bash or zsh",
+        description="Print the completion script of SHELL, e.g. `downloader completion bash "
+        "> /etc/bash_completion.d/downloader`, or `source <(downloader completion zsh)`.",
+    )
+    parser.add_argument("shell", choices=("bash", "zsh"), metavar="SHELL")
+    parser.set_defaults(handler=completion)
 
 
 _SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (
@@ -370,6 +344,8 @@ _SUBCOMMANDS: tuple[Callable[[_Subparsers], None], ...] = (
     _add_run,
     _add_status,
     _add_verify,
+    _add_completion,
+    _add_retry,
 )
 
 
@@ -379,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fetch, verify and archive the results of geospatial processing platforms.",
     )
     parser.add_argument("--version", action="version", version=f"downloader {__version__}")
+    add_common_options(parser, top=True)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in _SUBCOMMANDS:
         add(subparsers)
@@ -395,4 +372,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    default: str | None = getattr(args, "log_default", None)
+    if default is None:  # a command that does not log (status must not even load structlog)
+        return handler(args)
+    try:
+        level = log_level(
+            option=args.log_level,
+            louder=args.louder,
+            quieter=args.quieter,
+            environ=os.environ,
+            default=default,
+        )
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    from downloader.logs import configure_logging
+
+    configure_logging(level=level)  # on stderr: stdout holds results only
     return handler(args)

@@ -1,4 +1,5 @@
-"""Logging: structlog, JSON lines for journald, readable lines on a terminal.
+"""Logging: structlog, JSON lines for journald, readable lines on a terminal; on stderr,
+so that stdout holds only what a command answers (`status`, summaries, `--json`).
 
 A redaction processor runs last before rendering: it replaces every registered
 secret value (API keys, client secrets, tokens) and every URL query string in
@@ -43,8 +44,9 @@ __all__ = ["REDACTED", "REDACTOR", "Redactor", "configure_logging"]
 def configure_logging(
     *, level: str = "info", json: bool | None = None, stream: TextIO | None = None
 ) -> None:
-    """Set up structlog once for the process; `json=None` picks JSON unless on a TTY."""
-    stream = stream or sys.stdout
+    """Set up structlog once for the process, on stderr by default; `json=None` picks
+    JSON unless `stream` is a terminal."""
+    stream = stream or sys.stderr
     if json is None:
         json = not stream.isatty()
     renderer: Any = (

@@ -131,6 +131,34 @@ async def test_tag_manifest_covers_every_tag_file(tmp_path: Path) -> None:
     assert listed == {"bagit.txt", "bag-info.txt", "manifest-sha256.txt", "manifest-md5.txt"}
 
 
+async def test_a_platforms_tag_file_is_in_the_tag_manifest_and_the_bag_validates(
+    tmp_path: Path,
+) -> None:
+    builder = new_builder(tmp_path)
+    put(builder, "a", b"aaa")
+    messages = b'[{"status": 2, "text": "truncated", "toolId": 4}]\n'
+
+    final = await builder.finish(
+        tmp_path / item_path(JOB), tags=[("alteryx-messages.json", messages)]
+    )
+
+    assert (final / "alteryx-messages.json").read_bytes() == messages
+    manifest = (final / "tagmanifest-sha256.txt").read_text()
+    assert f"{hashlib.sha256(messages).hexdigest()} alteryx-messages.json" in manifest
+    bagit.Bag(str(final)).validate()
+    # a later bag of the item replaces this one, tag file and all
+    again = new_builder(tmp_path)
+    put(again, "a", b"aaa")
+    await again.finish(tmp_path / item_path(JOB))
+    assert not (final / "alteryx-messages.json").exists()
+
+
+async def test_a_tag_file_of_no_platform_name_is_refused(tmp_path: Path) -> None:
+    builder = new_builder(tmp_path)
+    with pytest.raises(ValueError, match="no name for a platform's tag file"):
+        await builder.finish(tmp_path / item_path(JOB), tags=[("../escape.json", b"{}")])
+
+
 async def test_manifest_encodes_line_breaks_and_percent_escapes(tmp_path: Path) -> None:
     builder = new_builder(tmp_path)
     put(builder, "line\nbreak\rname", b"1")

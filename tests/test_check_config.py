@@ -161,3 +161,45 @@ def test_the_module_entry_point_checks_the_config_named_by_the_environment(
     assert bad.returncode == 2
     assert bad.stdout == ""
     assert f"{tmp_path / 'watchlist.toml'}:1 [pixxel.job[0].workflow_id]: missing" in bad.stderr
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_the_example_config_and_watchlist_pass_together_and_every_entry_kind_is_shown(
+    tmp_path: Path,
+) -> None:
+    """What a new user copies first checks clean: `config.example.toml` naming
+    `watchlist.example.toml`, with the secrets it names in the environment."""
+    example = (REPO / "config.example.toml").read_text()
+    watchlist = REPO / "watchlist.example.toml"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        example.replace('"/etc/downloader/watchlist.toml"', f'"{watchlist}"', 1)
+        .replace('"/var/lib/downloader/archive"', f'"{tmp_path / "archive"}"', 1)
+        .replace('"sqlite:////var/lib/downloader/state.db"', f'"sqlite:///{tmp_path}/s.db"', 1)
+    )
+    env = {
+        **os.environ,
+        "PIXXEL_API_KEY": "pk",
+        "SCALE_TOKEN": "st",
+        "ALTERYX_API_KEY": "ak",
+        "ALTERYX_API_SECRET": "as",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "downloader", "-c", str(config), "check-config"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "config OK: 7 watchlist items, providers: alteryx, pixxel, scale\n"
+    # every entry kind of the contract is written out, its sources commented out for now
+    text = watchlist.read_text()
+    for kind in ("pixxel.job", "pixxel.task", "pixxel.catalog", "pixxel.order_item"):
+        assert f"\n[[{kind}]]\n" in text
+    for kind in ("scale.job", "alteryx.job", "http.file"):
+        assert f"\n[[{kind}]]\n" in text
+    for source in ("pixxel.workflow", "pixxel.order", "scale.jobs", "alteryx.workflow"):
+        assert f"\n# [[{source}]]" in text

@@ -9,8 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from downloader.config import (
+    AlteryxSettings,
     ConfigReport,
     PixxelSettings,
+    PollSettings,
     ScaleSettings,
     Secret,
     Settings,
@@ -74,6 +76,7 @@ def test_an_empty_file_gives_the_defaults(tmp_path: Path) -> None:
 def test_transfer_defaults_come_from_the_engine_policy() -> None:
     assert Settings().transfer.limits == Limits()
     assert Settings().transfer.timeouts == Timeouts(connect=30.0, stall=60.0)
+    assert Settings().transfer.repair_attempts == 3
 
 
 def test_every_value_is_converted_and_relative_paths_follow_the_config_file() -> None:
@@ -101,6 +104,7 @@ def test_every_value_is_converted_and_relative_paths_follow_the_config_file() ->
         min_free_space = "2GiB"
         connect_timeout = "5s"
         stall_timeout = "2m"
+        repair_attempts = 5
         [poll]
         initial_interval = "250ms"
         max_interval = "1h30m"
@@ -126,6 +130,7 @@ def test_every_value_is_converted_and_relative_paths_follow_the_config_file() ->
     assert s.providers.enabled == report.enabled_providers == {"pixxel", "scale"}
     assert s.transfer.limits == Limits(16, 2, 8, 32 * MiB, 10_000_000, 2 * GiB)
     assert s.transfer.timeouts == Timeouts(connect=5.0, stall=120.0)
+    assert s.transfer.repair_attempts == 5
     assert (s.poll.initial_interval, s.poll.max_interval, s.poll.give_up_after) == (
         0.25,
         5400.0,
@@ -176,7 +181,12 @@ def test_a_group_readable_secret_file_is_a_warning_on_the_settings(tmp_path: Pat
             "did you mean 'segment_min_size'",
         ),
         ("x = 1\n", "x", 1, "unknown table 'x'"),
-        ("[archive]\n[bogus]\na = 1\n", "bogus", 2, "unknown table 'bogus' (known: archive, poll,"),
+        (
+            "[archive]\n[bogus]\na = 1\n",
+            "bogus",
+            2,
+            "unknown table 'bogus' (known: archive, metrics, poll,",
+        ),
         ("[providers.planet]\n", "providers.planet", 1, "unknown table 'planet'"),
         (
             '[archive]\nextract = "yes"\n',
@@ -213,12 +223,20 @@ def test_a_group_readable_secret_file_is_a_warning_on_the_settings(tmp_path: Pat
         ('[poll]\nmax_interval = "5 mins"\n', "poll.max_interval", 2, "is not a duration"),
         ('[poll]\ngive_up_after = "0s"\n', "poll.give_up_after", 2, "must be longer than zero"),
         ("[transfer]\nstall_timeout = true\n", "transfer.stall_timeout", 2, "expected a duration"),
+        ("[transfer]\nrepair_attempts = -1\n", "transfer.repair_attempts", 2, "at least 0"),
         (
             '[poll]\ninitial_interval = "10m"\n',
             "poll.initial_interval",
             2,
             "must not be longer than max_interval (5m)",
         ),
+        (
+            '[retry]\ninitial_delay = "1h"\n',
+            "retry.initial_delay",
+            2,
+            "must not be longer than max_delay (30m)",
+        ),
+        ("[retry]\nattempts = -1\n", "retry.attempts", 2, "must be at least 0 (got -1)"),
         (
             '[providers.pixxel]\nauth_scheme = "Bearer"\n',
             "providers.pixxel.auth_scheme",
@@ -514,3 +532,52 @@ def test_any_file_loads_or_raises_config_error(
         return
     assert problems
     assert all(isinstance(p, ConfigProblem) and p.file == str(path) for p in problems)
+
+
+def test_the_unreadable_limit_and_the_accepted_dispositions_are_read(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        textwrap.dedent(
+            """\
+            [poll]
+            unreadable_limit = 2
+            [providers.alteryx]
+            base_url = "https://ayx.example.org/webapi"
+            client_id = { env = "A" }
+            client_secret = { env = "B" }
+            accept_dispositions = ["Success"]
+            """
+        )
+    )
+    settings = load_config(config, environ={"A": "id", "B": "secret"})
+    assert settings.poll.unreadable_limit == 2
+    assert settings.providers.alteryx is not None
+    assert settings.providers.alteryx.accept_dispositions == ("Success",)
+
+
+def test_the_unreadable_limit_and_dispositions_default_to_the_contracts_values() -> None:
+    assert PollSettings().unreadable_limit == 5
+    assert AlteryxSettings("https://a.example", Secret("i"), Secret("s")).accept_dispositions == (
+        "Success",
+        "Warning",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[poll]\nunreadable_limit = 0\n", "poll.unreadable_limit"),
+        (
+            '[providers.alteryx]\nbase_url = "https://a.example"\nclient_id = { env = "A" }\n'
+            'client_secret = { env = "B" }\naccept_dispositions = []\n',
+            "providers.alteryx.accept_dispositions",
+        ),
+        (
+            '[providers.alteryx]\nbase_url = "https://a.example"\nclient_id = { env = "A" }\n'
+            'client_secret = { env = "B" }\naccept_dispositions = "Success"\n',
+            "providers.alteryx.accept_dispositions",
+        ),
+    ],
+)
+def test_a_bad_unreadable_limit_or_disposition_list_is_a_problem(text: str, key: str) -> None:
+    assert [k for k, _ in _problems(text, {"A": "a", "B": "b"})] == [key]

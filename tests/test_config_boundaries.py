@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import structlog
 
 from downloader import cli
 
@@ -41,7 +42,11 @@ def line_of(config: Path, text: str) -> int:
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = cli.main(list(args))
+    saved = structlog.get_config()
+    try:
+        code = cli.main(list(args))
+    finally:  # a command that logs sets up logging on this test's captured stderr
+        structlog.configure(**saved)
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 

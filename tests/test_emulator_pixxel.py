@@ -9,6 +9,7 @@ from downloader.emulator import (
     FileEntry,
     Knobs,
     Malformed,
+    OrderItemSpec,
     PixxelDownload,
     PixxelJob,
     PixxelTask,
@@ -189,6 +190,66 @@ async def test_order_item_download_may_fail() -> None:
         )
         assert reply.json["status"] == "failed"
         assert reply.json["signed_url"] == ""
+
+
+ORDER = "/pixxel/v0/order-items/oi-1"
+ORDER_DOWNLOAD = {"order_item_ids": ["oi-1"], "catalog_ids": []}
+
+
+async def test_an_order_item_is_active_until_fulfilled_and_its_download_refused_till_then() -> None:
+    item = PixxelDownload(DownloadKind.ORDER_ITEM, "oi-1", FILES, order=OrderItemSpec(Timing(2)))
+    async with serve(Scenario(pixxel_downloads=(item,))) as s:
+        early = await s.call(
+            "POST", "/pixxel/v0/catalogs/download", headers=KEY, json=ORDER_DOWNLOAD
+        )
+        assert early.status == 400
+        assert "not fulfilled" in early.json["error"]["message"]
+        answers = [(await s.call("GET", ORDER, headers=KEY)).json for _ in range(3)]
+        assert [a["status"] for a in answers] == ["ACTIVE", "ACTIVE", "FULFILLED"]
+        assert [a["tasks"][0]["status"] for a in answers] == ["IN_PROGRESS"] * 2 + ["FULFILLED"]
+        assert answers[2]["id"] == "oi-1"
+        created = await s.call(
+            "POST", "/pixxel/v0/catalogs/download", headers=KEY, json=ORDER_DOWNLOAD
+        )
+        assert created.status == 201
+        assert s.emulator.stats()[item.key]["job_polls"] == 3
+
+
+async def test_an_order_item_may_end_cancelled_or_with_an_expired_task_in_any_case() -> None:
+    cancelled = PixxelDownload(
+        DownloadKind.ORDER_ITEM, "oi-1", FILES, order=OrderItemSpec(outcome="CANCELLED")
+    )
+    expired = PixxelDownload(
+        DownloadKind.ORDER_ITEM,
+        "oi-2",
+        FILES,
+        order=OrderItemSpec(task_outcome="EXPIRED", status_case="lower"),
+    )
+    async with serve(Scenario(pixxel_downloads=(cancelled, expired))) as s:
+        one = (await s.call("GET", ORDER, headers=KEY)).json
+        two = (await s.call("GET", ORDER.replace("oi-1", "oi-2"), headers=KEY)).json
+        refused = await s.call(
+            "POST", "/pixxel/v0/catalogs/download", headers=KEY, json=ORDER_DOWNLOAD
+        )
+    assert (one["status"], one["tasks"][0]["status"]) == ("CANCELLED", "CANCELLED")
+    assert (two["status"], two["tasks"][0]["status"]) == ("active", "expired")
+    assert refused.status == 400
+
+
+async def test_an_order_item_may_refuse_its_first_downloads_though_fulfilled() -> None:
+    spec = OrderItemSpec(refuse_downloads=2)
+    item = PixxelDownload(DownloadKind.ORDER_ITEM, "oi-1", FILES, order=spec)
+    async with serve(Scenario(pixxel_downloads=(item,))) as s:
+        assert (await s.call("GET", ORDER, headers=KEY)).json["status"] == "FULFILLED"
+        statuses = [
+            (
+                await s.call(
+                    "POST", "/pixxel/v0/catalogs/download", headers=KEY, json=ORDER_DOWNLOAD
+                )
+            ).status
+            for _ in range(3)
+        ]
+    assert statuses == [400, 400, 201]
 
 
 async def test_catalog_download_needs_exactly_one_non_empty_id_list() -> None:

@@ -66,6 +66,19 @@ async def test_v6_files_are_paginated_with_absolute_next_links_until_null() -> N
             assert hashlib.sha256(body.raw).hexdigest() == expected[result["file_name"]]
 
 
+async def test_page_links_may_name_the_servers_own_origin_as_behind_a_proxy() -> None:
+    settings = Settings(scale_token="sc-tok", page_size=2, scale_next_origin="http://10.0.0.7:8000")
+    scenario = Scenario(settings=settings, scale_jobs=(ScaleJob(15096, FILES),))
+    async with serve(scenario) as s:
+        await s.call("GET", "/scale/v6/jobs/15096/", headers=TOKEN)
+        first = await s.call("GET", "/scale/v6/files/?job_id=15096", headers=TOKEN)
+        second = await s.call("GET", "/scale/v6/files/?job_id=15096&page=2", headers=TOKEN)
+        listed = await s.call("GET", "/scale/v6/jobs/?job_id=15096&page_size=1", headers=TOKEN)
+    assert first.json["next"] == "http://10.0.0.7:8000/scale/v6/files/?job_id=15096&page=2"
+    assert second.json["previous"] == "http://10.0.0.7:8000/scale/v6/files/?job_id=15096"
+    assert listed.json["next"] is None  # one job: one page
+
+
 async def test_page_size_parameter_and_invalid_pages() -> None:
     async with serve(scale(ScaleJob(1, FILES))) as s:
         one_page = await s.call("GET", "/scale/v6/files/?job_id=1&page_size=10", headers=TOKEN)

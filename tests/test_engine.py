@@ -124,3 +124,28 @@ async def test_progress_is_reported_as_bytes_land_and_once_more_at_the_end(
     assert len(seen) >= 3
     assert seen[-1] == content.size
     assert 0 < seen[0] < content.size
+
+
+async def test_the_size_is_told_with_the_first_progress_so_a_total_is_shown_while_it_streams(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    content = SeededContent(13, 5 * MiB + 3)
+    file_host.host.add(FileSpec("/f/s.bin", content))
+    told: list[tuple[str, int]] = []
+
+    async def on_progress(done: int) -> None:
+        told.append(("done", done))
+
+    async with make_engine(tmp_path, limits=Limits(segments=1)) as (engine, _):
+        await engine.fetch(
+            AssetRequest(
+                "s",
+                url=file_host.url("/f/s.bin"),
+                on_progress=on_progress,
+                on_size=lambda size: told.append(("size", size)),
+            ),
+            tmp_path / "out",
+        )
+    assert told[0] == ("size", content.size)
+    assert {value for kind, value in told if kind == "size"} == {content.size}
+    assert told[-1] == ("done", content.size)

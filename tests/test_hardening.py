@@ -121,14 +121,14 @@ async def test_a_whole_run_keeps_secrets_out_of_output_status_and_errors_and_its
         *signatures,
     ]
     outputs = {
-        "once stdout (JSON logs)": once.stdout,
-        "once stderr": once.stderr,
+        "once stdout": once.stdout,
+        "once stderr (JSON logs)": once.stderr,
         "status --json": status_json.stdout + status_json.stderr,
         "status -v": status_text.stdout + status_text.stderr,
         "check-config": check.stdout + check.stderr,
     }
-    assert len(once.stdout.splitlines()) > 10  # the log lines were really there to search
-    assert "item.failed" in once.stdout
+    assert len(once.stderr.splitlines()) > 10  # the log lines were really there to search
+    assert "item.failed" in once.stderr
     for where, text in outputs.items():
         for secret in secrets:
             assert secret not in text, (where, secret)

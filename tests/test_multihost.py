@@ -147,10 +147,10 @@ def status_json(config: Path) -> list[dict[str, object]]:
     return rows
 
 
-def archived_by(stdout: str) -> list[str]:
-    """The items a process's JSON log says it archived."""
+def archived_by(stderr: str) -> list[str]:
+    """The items a process's JSON log (on stderr) says it archived."""
     found = []
-    for line in stdout.splitlines():
+    for line in stderr.splitlines():
         if line.startswith("{"):
             event = json.loads(line)
             if event.get("event") == "item.archived":
@@ -231,7 +231,7 @@ async def test_three_hosts_share_one_watchlist_and_fetch_every_asset_once(
         served = [(r.path, r.range, r.bytes_sent) for r in emulator.files.log]
     assert seen_nodes, "status never named a node while the hosts worked"
     # every item archived by exactly one host, and the work was shared
-    archived = {node: archived_by(out) for node, (_, out, _) in results.items()}
+    archived = {node: archived_by(err) for node, (_, _, err) in results.items()}
     counts = Counter(key for keys in archived.values() for key in keys)
     assert set(counts) == set(expected)
     assert max(counts.values()) == 1, archived
@@ -295,7 +295,7 @@ async def test_a_killed_host_s_item_finishes_on_another_after_its_lease_runs_out
         final = await watcher.get(victim_item.key)
     assert final is not None
     assert final.state is ItemState.ARCHIVED
-    taken_over = [n for n, (_, out, _) in results.items() if victim_item.key in archived_by(out)]
+    taken_over = [n for n, (_, _, err) in results.items() if victim_item.key in archived_by(err)]
     assert taken_over, "no surviving host archived the killed host's item"
     # the killed item resumed: after the kill, no request for it started at byte 0
     resumed = [r for r in log[before_kill:] if file_items.get(r.path) == victim_item.key]

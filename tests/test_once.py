@@ -158,8 +158,8 @@ async def test_status_json_matches_the_contract_after_a_run(
         [sys.executable, "-m", "downloader", "status", "--json", "-c", str(config)],
         capture_output=True,
         text=True,
-        check=True,
     )
+    assert out.returncode == 1, out.stderr  # an item is failed
     rows = {row["item"]: row for row in json.loads(out.stdout)}
     assert set(rows) == {"http:file:file-0", "http:file:file-1"}
     keys = {"item", "provider", "kind", "state", "bytes_done", "bytes_total", "error"}
@@ -178,7 +178,6 @@ async def test_status_json_matches_the_contract_after_a_run(
         [sys.executable, "-m", "downloader", "status", "-v", "-c", str(config)],
         capture_output=True,
         text=True,
-        check=True,
     ).stdout
     assert "http:file:file-0" in text
     assert "good.bin" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -10,9 +11,13 @@ import pytest
 from downloader.errors import MalformedResponse
 from downloader.providers._parse_alteryx import (
     DEFAULT_TOKEN_LIFETIME,
+    Message,
     choose_format,
+    error_texts,
     parse_job,
+    parse_messages,
     parse_token,
+    render_messages,
 )
 from downloader.providers._parse_common import RemoteState
 
@@ -85,16 +90,56 @@ def test_completed_with_an_error_disposition_fails_with_the_error_messages():
     )
 
 
-def test_completed_with_success_but_error_messages_fails():
-    body = job(messages=[{"status": 3, "text": "Formula (4): bad field", "toolId": 4}])
-    assert parse_job(body).failure() == (
-        "Alteryx job 66ebd18d3d6200007e000d8c completed with errors: Formula (4): bad field"
+def test_the_disposition_decides_and_messages_asked_for_apart_say_why():
+    body = job(disposition="Error", messages=[])
+    errors = ("Formula (4): bad field",)
+    assert parse_job(body).failure(("Success", "Warning"), errors) == (
+        "Alteryx job 66ebd18d3d6200007e000d8c completed with disposition Error: "
+        "Formula (4): bad field"
     )
+    # error messages in an accepted job are the job's business: its disposition says it
+    assert parse_job(job(disposition="Success")).failure(("Success",), errors) is None
 
 
-def test_a_disposition_other_than_success_fails_even_without_messages():
-    failure = parse_job(job(disposition="Warning", messages=[])).failure()
-    assert failure == "Alteryx job 66ebd18d3d6200007e000d8c completed with disposition Warning"
+def test_a_warning_is_accepted_by_default_and_refused_when_only_success_is():
+    warned = parse_job(job(disposition="Warning", messages=[]))
+    assert warned.failure() is None
+    assert warned.failure(("Success",)) == (
+        "Alteryx job 66ebd18d3d6200007e000d8c completed with disposition Warning"
+    )
+    assert warned.failure(("success", "WARNING")) is None
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        [
+            {"status": 1, "text": "Started ", "toolId": 1},
+            {"status": 2, "text": "Field X truncated", "toolId": 4},
+            "not a message",
+            {"status": 3, "text": "Output (5): no records", "toolId": 5},
+        ],
+        {"status": 2, "text": "Field X truncated", "toolId": 4},
+    ],
+    ids=["a list", "one object"],
+)
+def test_messages_are_read_as_a_list_or_as_the_one_object_the_swagger_declares(answer):
+    messages = parse_messages(answer)
+    assert Message(2, "Field X truncated", 4) in messages
+    assert all(isinstance(m, Message) for m in messages)
+    if isinstance(answer, list):
+        assert messages[0] == Message(1, "Started", 1)
+        assert error_texts(messages) == ("Output (5): no records",)
+        assert json.loads(render_messages(messages)) == [
+            {"status": 1, "text": "Started", "toolId": 1},
+            {"status": 2, "text": "Field X truncated", "toolId": 4},
+            {"status": 3, "text": "Output (5): no records", "toolId": 5},
+        ]
+
+
+def test_messages_that_are_neither_a_list_nor_an_object_are_malformed():
+    with pytest.raises(MalformedResponse, match="expected a list or an object"):
+        parse_messages("Access denied")
 
 
 def test_success_is_compared_without_regard_to_case_and_a_missing_disposition_is_fine():
@@ -102,6 +147,14 @@ def test_success_is_compared_without_regard_to_case_and_a_missing_disposition_is
     body = job()
     del body["disposition"]
     assert parse_job(body).failure() is None
+
+
+def test_without_a_disposition_error_messages_fail_the_job():
+    body = job(messages=[])
+    del body["disposition"]
+    assert parse_job(body).failure(errors=("Formula (4): bad field",)) == (
+        "Alteryx job 66ebd18d3d6200007e000d8c completed with errors: Formula (4): bad field"
+    )
 
 
 def test_a_cancelled_job_fails():
@@ -143,7 +196,14 @@ def test_a_token_answer():
 
 @pytest.mark.parametrize(
     ("expires_in", "lifetime"),
-    [(None, DEFAULT_TOKEN_LIFETIME), ("600", 600.0), (0, DEFAULT_TOKEN_LIFETIME), (True, 3600.0)],
+    [
+        (None, DEFAULT_TOKEN_LIFETIME),
+        ("600", 600.0),
+        (0, DEFAULT_TOKEN_LIFETIME),
+        (True, 3600.0),
+        ("\u00b2", DEFAULT_TOKEN_LIFETIME),
+        ("9" * 5000, DEFAULT_TOKEN_LIFETIME),
+    ],
 )
 def test_a_missing_or_odd_lifetime_falls_back_to_an_hour(expires_in, lifetime):
     body: dict[str, Any] = {"access_token": "t"}

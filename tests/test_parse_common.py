@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -18,6 +19,7 @@ from downloader.providers._parse_common import (
     field_object,
     field_status,
     field_str,
+    http_url,
     load_json,
     object_of,
     scrub,
@@ -53,6 +55,16 @@ def test_load_json_reads_an_object():
 def test_truncated_json_is_reported_as_truncated():
     with pytest.raises(MalformedResponse, match=r"Pixxel job: .*not valid JSON \(truncated\)"):
         load_json(b'{"status": "runn', "Pixxel job")
+
+
+def test_a_number_too_long_to_convert_is_a_malformed_answer_not_a_value_error():
+    with pytest.raises(MalformedResponse, match=r"Scale job: the answer cannot be read \(.*digits"):
+        load_json(b'{"file_size": ' + b"9" * 5000 + b"}", "Scale job")
+
+
+def test_an_error_body_with_a_number_too_long_to_convert_is_described_as_text():
+    body = b'{"detail": ' + b"9" * 5000 + b"}"
+    assert describe_error_body(body, "application/json").startswith('{"detail": 999')
 
 
 def test_json_with_garbage_names_the_byte_where_it_goes_wrong():
@@ -92,10 +104,27 @@ def test_field_int_accepts_integral_spellings(value, expected):
     assert field_int({"n": value}, "n", "x") == expected
 
 
-@pytest.mark.parametrize("value", [-1, 1.5, "1e3", True, [], "x"])
+@pytest.mark.parametrize("value", [-1, 1.5, "1e3", True, [], "x", "\u00b2", "9" * 5000])
 def test_field_int_refuses_everything_else(value):
+    # a superscript digit and a 5,000-digit string pass str.isdigit() but not int()
     with pytest.raises(MalformedResponse, match="not a non-negative integer"):
         field_int({"n": value}, "n", "x")
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://[::1/scene.zip", "is not a valid URL"),
+        ("https://host:99999/scene.zip", "is not a valid URL"),
+        ("https://host:port/scene.zip", "is not a valid URL"),
+        ("https:///scene.zip", "is not an http(s) URL"),
+        ("ftp://host/scene.zip", "is not an http(s) URL"),
+    ],
+)
+def test_a_url_that_cannot_be_parsed_is_a_malformed_answer(url, problem):
+    with pytest.raises(MalformedResponse, match=f"^package: 'signed_url' {re.escape(problem)}"):
+        http_url(url, "package", "signed_url")
+    assert http_url(" https://h.example:8443/a?b=c ", "p", "u") == "https://h.example:8443/a?b=c"
 
 
 def test_field_bool_list_and_object():

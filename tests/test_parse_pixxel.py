@@ -14,6 +14,7 @@ from downloader.providers._parse_pixxel import (
     job_failure,
     parse_job,
     parse_job_list,
+    parse_order_item,
     parse_package,
 )
 
@@ -290,3 +291,45 @@ def test_a_job_list_entry_without_a_usable_id_or_status_is_left_out(entry: Any) 
 def test_a_job_list_that_is_no_list_is_malformed(body: Any) -> None:
     with pytest.raises(MalformedResponse, match="list"):
         parse_job_list(body, "the list")
+
+
+# ---- order items ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("word", "state"),
+    [
+        ("FULFILLED", RemoteState.SUCCEEDED),
+        ("fulfilled", RemoteState.SUCCEEDED),
+        ("Active", RemoteState.RUNNING),
+        ("PARTIALLY_FULFILLED", RemoteState.RUNNING),
+        ("cancelled", RemoteState.FAILED),
+        ("FAILED", RemoteState.FAILED),
+    ],
+)
+def test_order_item_words_are_read_in_any_case(word: str, state: RemoteState) -> None:
+    assert parse_order_item({"id": "oi", "status": word}).status.state is state
+
+
+def test_an_order_item_that_failed_says_why_with_its_validation_errors() -> None:
+    answer = {
+        "status": "FAILED",
+        "tasks": [{"id": "t1", "status": "FAILED"}],
+        "validation_errors": [{"aoi": ["too small", "outside coverage"]}, "cloud cover"],
+    }
+    failure = parse_order_item(answer).failure("Pixxel order item oi")
+    assert failure == ("Pixxel order item oi FAILED: aoi: too small, outside coverage; cloud cover")
+
+
+def test_an_expired_task_ends_an_active_order_item_but_a_failed_one_does_not() -> None:
+    expired = parse_order_item({"status": "ACTIVE", "tasks": [{"id": "t1", "status": "expired"}]})
+    assert expired.failure("Pixxel order item oi") == "Pixxel order item oi: its task t1 expired"
+    retried = parse_order_item({"status": "ACTIVE", "tasks": [{"id": "t1", "status": "FAILED"}]})
+    assert retried.failure("x") is None
+
+
+def test_unreadable_tasks_of_an_order_item_are_left_out_and_its_status_is_required() -> None:
+    state = parse_order_item({"status": "ACTIVE", "tasks": ["odd", {"id": "t2"}, None]})
+    assert state.tasks == ()
+    with pytest.raises(MalformedResponse, match="Pixxel order item: the answer has no 'status'"):
+        parse_order_item({"id": "oi"})

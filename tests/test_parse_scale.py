@@ -11,6 +11,7 @@ from downloader.errors import MalformedResponse
 from downloader.providers._parse_common import RemoteState
 from downloader.providers._parse_scale import (
     next_page_url,
+    parse_file,
     parse_files_page,
     parse_job,
     parse_job_list_page,
@@ -151,6 +152,16 @@ def test_deleted_and_superseded_files_are_not_live():
         {"next": None, "results": [v6_file(is_deleted=True), v6_file(is_superseded=True)]}
     )
     assert [f.live for f in page.files] == [False, False]
+
+
+def test_a_job_list_entry_whose_id_is_too_long_for_int_is_left_out():
+    page = {"next": None, "results": [{"id": "9" * 5000, "status": "RUNNING"}]}
+    assert parse_job_list_page(page, "Scale job list").statuses == {}
+
+
+def test_a_file_url_that_cannot_be_parsed_is_malformed():
+    with pytest.raises(MalformedResponse, match=r"'url' is not a valid URL"):
+        parse_file({"id": 1, "file_name": "a", "url": "http://[::1/a"}, "Scale file")
 
 
 def test_a_null_url_is_kept_as_none():
@@ -337,21 +348,47 @@ def test_next_links_on_the_same_server_are_followed(next_url, base, expected):
 
 
 @pytest.mark.parametrize(
-    ("next_url", "base"),
+    ("next_url", "base", "expected"),
     [
-        ("https://evil.example.com/v6/files/?page=2", "https://scale.example.org"),
-        ("https://scale.example.org:8443/v6/files/?page=2", "https://scale.example.org"),
-        ("http://scale.example.org/v6/files/?page=2", "http://scale.example.org:8000"),
-        ("https://scale.example.org/v6/files/?page=2", "http://scale.example.org"),
-        ("http://[::1/v6/files/", "http://scale.example.org"),
+        (
+            "https://elsewhere.example.com/v6/files/?page=2",
+            "https://scale.example.org",
+            "https://scale.example.org/v6/files/?page=2",
+        ),
+        (
+            "https://scale.example.org:8443/v6/files/?page=2",
+            "https://scale.example.org",
+            "https://scale.example.org/v6/files/?page=2",
+        ),
+        (
+            "http://scale.example.org/v6/files/?page=2",
+            "http://scale.example.org:8000",
+            "http://scale.example.org:8000/v6/files/?page=2",
+        ),
+        (
+            "https://scale.example.org/v6/files/?page=2",
+            "http://scale.example.org",
+            "http://scale.example.org/v6/files/?page=2",
+        ),
+        # Django's own address behind a proxy that serves it below a path
+        (
+            "http://10.0.0.7:8000/v6/jobs/?job_id=1&page=2",
+            "https://proxy.example.org/scale",
+            "https://proxy.example.org/scale/v6/jobs/?job_id=1&page=2",
+        ),
+        (
+            "http://10.0.0.7:8000/scale/v6/jobs/?page=2",
+            "https://proxy.example.org/scale/",
+            "https://proxy.example.org/scale/v6/jobs/?page=2",
+        ),
     ],
 )
-def test_next_links_to_another_server_are_refused(next_url, base):
-    with pytest.raises(MalformedResponse, match="Scale file list: 'next'"):
-        next_page_url(next_url, base)
+def test_next_links_to_another_server_are_refused(next_url, base, expected):
+    # never followed to that server (the token would go there): its path and query are
+    # asked of the configured one instead, as a proxy that hides the host name needs
+    assert next_page_url(next_url, base) == expected
 
 
-def test_a_refused_next_link_names_the_list_it_came_from():
-    evil, base = "https://evil.example.com/v6/jobs/", "https://scale.example.org"
-    with pytest.raises(MalformedResponse, match=r"^Scale job list: 'next' points to another"):
-        next_page_url(evil, base, "Scale job list")
+def test_a_next_link_that_cannot_be_read_names_the_list_it_came_from():
+    with pytest.raises(MalformedResponse, match=r"^Scale job list: 'next' is not a valid URL"):
+        next_page_url("http://[::1/v6/jobs/", "https://scale.example.org", "Scale job list")

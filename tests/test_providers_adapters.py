@@ -22,7 +22,7 @@ from downloader.config import (
     Secret,
 )
 from downloader.emulator._content import SeededContent
-from downloader.emulator._files import FileSpec, RunningHost
+from downloader.emulator._files import Faults, FileSpec, RunningHost
 from downloader.errors import (
     DigestMismatch,
     MalformedResponse,
@@ -111,12 +111,22 @@ async def test_an_item_of_another_platform_is_refused():
 # ---- Scale ---------------------------------------------------------------------------------
 
 
-async def test_scale_refuses_to_follow_next_to_another_host():
-    page = {"next": "https://elsewhere.example.com/v6/files/?page=2", "results": []}
-    routes = {"/v6/jobs/1/": answers({"id": 1, "status": "COMPLETED"}), "/v6/files/": answers(page)}
+async def test_scale_follows_a_next_link_naming_another_host_on_the_configured_one():
+    # a proxy that does not pass the host on: Django writes its own address in `next`
+    hosts: list[str | None] = []
+
+    async def files(request: web.Request) -> web.StreamResponse:
+        hosts.append(request.headers.get("Host"))
+        if request.query.get("page") == "2":
+            return web.json_response({"next": None, "results": [scale_file(2, "b")]})
+        page = "http://10.0.0.7:8000/v6/files/?job_id=1&file_type=PRODUCT&page=2"
+        return web.json_response({"next": page, "results": [scale_file(1, "a")]})
+
+    routes = {"/v6/jobs/1/": answers({"id": 1, "status": "COMPLETED"}), "/v6/files/": files}
     async with serve(routes) as base, providers(scale(base)) as (registry, _):
-        with pytest.raises(MalformedResponse, match=r"points to another server \(https://elsewh"):
-            await prepare(registry, "scale:job:1")
+        package = await prepare(registry, "scale:job:1")
+    assert [a.filename for a in package.assets] == ["a", "b"]
+    assert hosts == [base.split("://", 1)[1]] * 2  # both pages asked of the configured server
 
 
 async def test_scale_notices_next_links_that_go_round_in_circles():
@@ -334,3 +344,20 @@ async def test_a_plain_url_item_without_a_url_is_refused():
             await registry["http"].prepare(
                 ItemRef("http", "file", ("h/x",)), MemoryMemo(), SilentListener()
             )
+
+
+async def test_a_plain_url_without_a_digest_is_promised_what_its_name_says(
+    file_host: RunningHost, tmp_path: Path
+):
+    content = SeededContent(7, 12_345)
+    file_host.host.add(FileSpec("/bucket/scene.tif", content), Faults(error_body="html"))
+    url = file_host.url("/bucket/scene.tif") + "?X-Amz-Signature=abc"
+    item = ItemRef("http", "file", ("bucket/scene.tif",), url=url)
+    async with providers(ProvidersSettings()) as (registry, _):
+        package = await registry["http"].prepare(item, MemoryMemo(), SilentListener())
+    (asset,) = package.assets
+    assert asset.media_type == "image/tiff"
+    async with make_engine(tmp_path) as (engine, _):
+        result = await engine.fetch(asset, tmp_path / "out")
+    assert result.sha256 == content.hexdigest()  # the page served first was not kept
+    assert [r.status for r in file_host.host.log] == [200, 206]

@@ -121,7 +121,7 @@ FAILING = Scenario(
     alteryx_jobs=(
         AlteryxJob("ayx-fail", fail="Input Data (1): file not found"),
         AlteryxJob("ayx-cancel", cancel=True),
-        AlteryxJob("ayx-warn", disposition="Warning", outputs=(AlteryxOutput("o", "r.csv", 1),)),
+        AlteryxJob("ayx-odd", disposition="Partial", outputs=(AlteryxOutput("o", "r.csv", 1),)),
     ),
 )
 
@@ -157,9 +157,9 @@ FAILING = Scenario(
         ),
         ("alteryx:job:ayx-cancel", RemoteJobFailed, "Alteryx job ayx-cancel cancelled"),
         (
-            "alteryx:job:ayx-warn",
+            "alteryx:job:ayx-odd",
             RemoteJobFailed,
-            "Alteryx job ayx-warn completed with disposition Warning",
+            "Alteryx job ayx-odd completed with disposition Partial",
         ),
         (
             "pixxel:job:wf-9/job-9",

@@ -10,13 +10,13 @@ from downloader.config import PollSettings
 from downloader.errors import ApiError, MalformedResponse, PollTimeout, RemoteJobFailed
 from downloader.providers import Phase, SilentListener
 from downloader.providers._poll import (
-    MALFORMED_LIMIT,
     PARK_AFTER,
     NotYet,
     Parked,
     PhaseTracker,
     Poller,
     Turn,
+    Unreadable,
     attempts_after,
     polling_turn,
 )
@@ -181,14 +181,63 @@ async def test_final_errors_end_polling_at_once():
     assert clock.sleeps == [5]
 
 
+LIMIT = PollSettings().unreadable_limit
+
+
 async def test_a_malformed_answer_is_asked_again_a_few_times_then_fails_the_item():
     clock = FakeClock()
     bad = MalformedResponse("Pixxel job: the answer is not valid JSON (truncated)")
-    ask = Script(*[bad] * MALFORMED_LIMIT)
+    ask = Script(*[bad] * LIMIT)
     with pytest.raises(MalformedResponse, match="truncated"):
         await poller(clock).until(ask, what="job")
-    assert ask.calls == MALFORMED_LIMIT
-    assert len(clock.sleeps) == MALFORMED_LIMIT - 1
+    assert ask.calls == LIMIT
+    assert len(clock.sleeps) == LIMIT - 1
+
+
+def test_the_unreadable_count_reaches_its_limit_then_starts_again():
+    unreadable = Unreadable()
+    assert [unreadable.at_limit(3) for _ in range(4)] == [False, False, True, False]
+    assert unreadable.in_a_row == 1
+
+
+async def test_unknown_status_words_in_a_row_fail_the_item_naming_the_word():
+    clock = FakeClock()
+    ask = Script(*[NotYet("Reticulating", known=False)] * LIMIT)
+    with pytest.raises(MalformedResponse) as caught:
+        await poller(clock).until(ask, what="Alteryx job 7")
+    assert ask.calls == LIMIT
+    assert "Alteryx job 7: status 'Reticulating' is not a word we know" in str(caught.value)
+    assert f"({LIMIT} unreadable answers in a row)" in str(caught.value)
+
+
+async def test_the_unreadable_limit_is_the_configured_one():
+    clock = FakeClock()
+    ask = Script(*[MalformedResponse("bad")] * 2)
+    polls = Poller(clock, PollSettings(unreadable_limit=2), rand=half)
+    with pytest.raises(MalformedResponse, match="bad"):
+        await polls.until(ask, what="job")
+    assert ask.calls == 2
+
+
+async def test_unreadable_answers_are_counted_across_the_turns_of_an_item():
+    # each turn of a parked item polls once, with a new poller: the count is the item's
+    clock = FakeClock()
+    turn = Turn(clock.monotonic())
+    for _ in range(LIMIT - 1):
+        with polling_turn(turn), pytest.raises(Parked):
+            await poller(clock).until(Script(MalformedResponse("login page")), what="job")
+    with polling_turn(turn), pytest.raises(MalformedResponse, match="login page"):
+        await poller(clock).until(Script(MalformedResponse("login page")), what="job")
+
+
+async def test_transient_errors_neither_count_as_unreadable_nor_end_a_run_of_them():
+    clock = FakeClock()
+    bad = MalformedResponse("bad")
+    busy = ApiError("HTTP 503", status=503, retryable=True)
+    ask = Script(*[bad, busy] * (LIMIT - 1), bad)
+    with pytest.raises(MalformedResponse):
+        await poller(clock).until(ask, what="job")
+    assert ask.calls == 2 * LIMIT - 1
 
 
 async def test_a_good_answer_between_malformed_ones_resets_the_count():
@@ -310,6 +359,16 @@ async def test_the_budget_counts_the_waits_of_earlier_turns():
     clock.advance(10)
     with polling_turn(Turn(since)), pytest.raises(PollTimeout, match="after 1m; last status: x"):
         await poller(clock, give_up=60).until(Script(NotYet("x")), what="j")
+
+
+async def test_an_unknown_status_is_warned_about_once_across_turns_each_with_its_poller():
+    clock = FakeClock()
+    turn = Turn(clock.monotonic())
+    with capture_logs() as logs:
+        for _ in range(3):
+            with polling_turn(turn), pytest.raises(Parked):
+                await poller(clock).until(Script(NotYet("Odd", known=False)), what="job 1")
+    assert [e["event"] for e in logs].count("provider.unknown_status") == 1
 
 
 async def test_an_unknown_status_is_warned_about_once_across_turns():

@@ -11,9 +11,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PURE = [
+    "downloader.providers._answers",
     "downloader.providers._parse_common",
     "downloader.providers._parse_pixxel",
     "downloader.providers._parse_scale",
+    "downloader.providers._parse_scene",
     "downloader.providers._parse_alteryx",
     "downloader.providers._schedule",
     "downloader.providers._types",

@@ -15,6 +15,7 @@ import anyio
 import pytest
 from aiohttp import web
 from structlog.testing import capture_logs
+from yarl import URL
 
 from downloader.clock import FakeClock
 from downloader.config import PollSettings
@@ -27,7 +28,7 @@ from downloader.providers._scale import ScaleProvider
 from downloader.providers._scale_survey import MAX_PAGES
 from downloader.providers._types import SurveyAnswer
 from tests.support.providers import world
-from tests.support.web import serve
+from tests.support.web import Handler, serve
 
 
 def job(job_id: str | int) -> ItemRef:
@@ -49,7 +50,10 @@ class Jobs:
         """Answers to the next requests, in turn; None: the list as it is."""
         self.next_url: str | None = None
         """A `next` to write on every page instead of the real one."""
+        self.next_origin: str | None = None
+        """The origin to write the real `next` on instead of the request's."""
         self.asked: list[dict[str, list[str]]] = []
+        self.paths: list[str] = []
 
     def job_ids(self) -> list[list[str]]:
         return [query.get("job_id", []) for query in self.asked]
@@ -57,6 +61,7 @@ class Jobs:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         query = {name: request.query.getall(name) for name in request.query}
         self.asked.append(query)
+        self.paths.append(request.path)
         if self.answers and (answer := self.answers.pop(0)) is not None:
             return answer
         wanted = {int(i) for i in query.get("job_id", [])}
@@ -68,7 +73,10 @@ class Jobs:
         size = min(int(request.query.get("page_size", "100")), self.page_cap)
         number = int(request.query.get("page", "1"))
         more = number * size < len(rows)
-        next_url = str(request.url.update_query(page=str(number + 1))) if more else None
+        url = request.url
+        if self.next_origin is not None:
+            url = URL(self.next_origin).join(request.rel_url)
+        next_url = str(url.update_query(page=str(number + 1))) if more else None
         body = {
             "count": len(rows),
             "next": self.next_url or next_url,
@@ -80,7 +88,8 @@ class Jobs:
 
 @contextlib.asynccontextmanager
 async def scale(jobs: Jobs, *, legacy: bool = False) -> AsyncIterator[ScaleProvider]:
-    async with serve({"/v6/jobs/": jobs.handle}) as base, aiohttp.ClientSession() as session:
+    routes: dict[str, Handler] = {"/v6/jobs/": jobs.handle, "/jobs/": jobs.handle}
+    async with serve(routes) as base, aiohttp.ClientSession() as session:
         clock = FakeClock()
         api = ApiClient(
             session,
@@ -149,19 +158,16 @@ async def test_the_next_pages_of_a_request_are_followed() -> None:
     assert (line["listed"], line["pages"]) == (5, 3)
 
 
-async def test_a_next_link_to_another_server_is_refused_and_listing_turned_off() -> None:
-    jobs = Jobs({1: "RUNNING"})
-    jobs.next_url = "http://scale.example.org/v6/jobs/?job_id=1&page=2"
+async def test_a_next_link_naming_another_server_is_followed_on_the_configured_one() -> None:
+    jobs = Jobs({1: "RUNNING", 2: "COMPLETED", 3: "QUEUED"}, page_cap=1)
+    jobs.next_origin = "http://10.0.0.7:8000"  # Django's own address, behind a proxy
     async with scale(jobs) as provider:
         with capture_logs() as logs:
-            answer = await provider.still_running([job(1)])
-            assert not provider.can_survey(job(1))
-            again = await provider.still_running([job(1)])
-    assert answer == again == SurveyAnswer()
-    assert len(jobs.asked) == 1
-    [off] = events(logs, "provider.survey_off")
-    assert off["provider"] == "scale"
-    assert "Scale job list: 'next' points to another server" in off["reason"]
+            answer = await provider.still_running([job(1), job(2), job(3)])
+        assert provider.can_survey(job(1))
+    assert answer.running == keys(1, 3)
+    assert [query.get("page") for query in jobs.asked] == [None, ["2"], ["3"]]
+    assert events(logs, "provider.survey_off") == []
 
 
 async def test_a_next_link_that_loops_turns_listing_off() -> None:
@@ -269,13 +275,14 @@ async def test_an_unknown_status_word_counts_as_running_and_is_warned_about_once
     assert [w["status"] for w in warnings] == ["RESTARTING"]
 
 
-async def test_a_legacy_server_has_no_list_to_ask() -> None:
-    jobs = Jobs({1: "RUNNING"})
+async def test_a_legacy_server_is_asked_its_unversioned_job_list() -> None:
+    jobs = Jobs({1: "RUNNING", 2: "COMPLETED", 3: "QUEUED"}, page_cap=2)
     async with scale(jobs, legacy=True) as provider:
-        assert not provider.can_survey(job(1))
-        answer = await provider.still_running([job(1)])
-    assert answer == SurveyAnswer()
-    assert jobs.asked == []
+        assert provider.can_survey(job(1))
+        answer = await provider.still_running([job(1), job(2), job(3)])
+    assert answer == SurveyAnswer(running=keys(1, 3))
+    assert jobs.paths == ["/jobs/", "/jobs/"]  # two pages, no /v6/ prefix
+    assert jobs.job_ids() == [["1", "2", "3"]] * 2
 
 
 async def test_a_job_id_that_is_no_number_is_not_asked_about() -> None:
@@ -318,4 +325,7 @@ async def test_a_survey_of_emulated_jobs_says_running_only_for_unfinished_ones(t
     async with world(tmp_path / "legacy", scenario, scale_legacy=True) as legacy:
         legacy_survey = survey_of(legacy.providers["scale"])
         assert legacy_survey is not None
-        assert not legacy_survey.can_survey(job(2))
+        assert legacy_survey.can_survey(job(2))
+        assert await legacy_survey.still_running(items) == SurveyAnswer(running=keys(2, 5))
+        paths = {r.path for r in legacy.emulator.log}
+        assert "/scale-legacy/jobs/" in paths

@@ -9,7 +9,9 @@ with user info and a signature, a redirect to a URL the HTTP library refuses (it
 error text is that URL, with user info and signature), a corrupt package, expiring
 URLs and tokens, an Alteryx output redirected to another origin.  Searched: the bytes
 of the state database (and its journal files), `status`, `status --json`, `status -v`,
-`check-config`, the run's log lines and stderr, and every file under the archive root.
+`check-config`, the run's summary and its log lines (stderr), and every file under
+the archive root (the bags' tag files, their STAC Items and Alteryx messages, and the
+archive's catalog.json among them).
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ async def test_no_secret_is_found_in_the_state_database_status_logs_or_bags(
     assert len(list((tmp_path / "archive").rglob("bagit.txt"))) == 4
     assert tokens
     assert len(signatures) >= 2
-    assert len(once.stdout.splitlines()) > 10  # the log lines were there to search
+    assert len(once.stderr.splitlines()) > 10  # the log lines were there to search
 
     secrets = [
         "px-grep-key-90417",
@@ -148,8 +150,8 @@ async def test_no_secret_is_found_in_the_state_database_status_logs_or_bags(
         *signatures,
     ]
     texts = {
-        "once stdout (logs)": once.stdout,
-        "once stderr": once.stderr,
+        "once stdout (summary)": once.stdout,
+        "once stderr (logs)": once.stderr,
         "status": status_text.stdout + status_text.stderr,
         "status --json": status_json.stdout + status_json.stderr,
         "status -v": status_verbose.stdout + status_verbose.stderr,
@@ -158,7 +160,8 @@ async def test_no_secret_is_found_in_the_state_database_status_logs_or_bags(
     blobs = {str(p): p.read_bytes() for p in (tmp_path / "state").iterdir() if p.is_file()}
     blobs |= {str(p): p.read_bytes() for p in (tmp_path / "archive").rglob("*") if p.is_file()}
     assert any(name.endswith("state.db") for name in blobs)
-    assert any(name.endswith("bag-info.txt") for name in blobs)
+    for written in ("bag-info.txt", "stac-item.json", "alteryx-messages.json", "catalog.json"):
+        assert any(name.endswith(written) for name in blobs), written
     for secret in secrets:
         for where, text in texts.items():
             assert secret not in text, (where, secret)

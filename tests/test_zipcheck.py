@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from downloader.archive import ExtractedFile, check_zip, extract_zip
-from downloader.errors import ArchiveError, CorruptMember
+from downloader.errors import ArchiveError, CorruptMember, DamagedMember
 
 MiB = 1024 * 1024
 
@@ -117,6 +117,28 @@ def test_a_flipped_byte_is_a_crc_error_naming_the_member(tmp_path: Path) -> None
     assert f"{zlib.crc32(payload):08x}" in str(caught.value)
 
 
+def test_a_crc_error_names_the_members_span_from_local_header_to_end_of_data(
+    tmp_path: Path,
+) -> None:
+    payload = b"0123456789abcdef" * 64
+    path = make_zip(
+        tmp_path / "span.zip",
+        [("first.txt", b"intact"), ("second.txt", payload), ("third.txt", b"after")],
+        compression=zipfile.ZIP_STORED,
+    )
+    blob = bytearray(path.read_bytes())
+    data_at = blob.index(payload)
+    blob[data_at + 100] ^= 0x01
+    path.write_bytes(bytes(blob))
+    header_at = blob.rindex(b"PK\x03\x04", 0, data_at)
+
+    with pytest.raises(CorruptMember) as caught:
+        check_zip(path)
+
+    assert caught.value.span == (header_at, data_at + len(payload))
+    assert blob[data_at + len(payload) : data_at + len(payload) + 4] == b"PK\x03\x04"
+
+
 def test_a_corrupt_deflate_stream_is_an_archive_error(tmp_path: Path) -> None:
     payload = os.urandom(50_000)
     path = make_zip(tmp_path / "bad.zip", [("noise.bin", payload)])
@@ -127,6 +149,24 @@ def test_a_corrupt_deflate_stream_is_an_archive_error(tmp_path: Path) -> None:
 
     with pytest.raises(ArchiveError, match=r"noise\.bin"):
         check_zip(path)
+
+
+def test_a_broken_deflate_stream_is_a_damaged_member_with_its_span(tmp_path: Path) -> None:
+    payload = os.urandom(50_000)
+    path = make_zip(tmp_path / "bad.zip", [("first.txt", b"intact" * 100), ("noise.bin", payload)])
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("noise.bin")
+    data_at = info.header_offset + 30 + len("noise.bin")
+    blob = bytearray(path.read_bytes())
+    for offset in range(data_at + 200, data_at + 400):
+        blob[offset] ^= 0xFF
+    path.write_bytes(bytes(blob))
+
+    with pytest.raises(DamagedMember) as caught:
+        check_zip(path)
+
+    assert caught.value.member == "noise.bin"
+    assert caught.value.span == (info.header_offset, data_at + info.compress_size)
 
 
 @pytest.mark.parametrize(

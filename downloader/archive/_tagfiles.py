@@ -23,6 +23,7 @@ from dataclasses import dataclass
 __all__ = [
     "BAGIT_TXT",
     "BAGIT_VERSION",
+    "EXTRA_TAG_FILES",
     "HASH_ALGORITHMS",
     "ManifestEntry",
     "PayloadFile",
@@ -51,6 +52,8 @@ _ENCODED = re.compile(r"%(0[ADad]|25)")
 _MANIFEST_LINE = re.compile(r"(?P<digest>[0-9A-Fa-f]+)[ \t]+(?P<path>.+)", re.DOTALL)
 _OXUM = re.compile(r"(\d+)\.(\d+)")
 _MANIFEST_FILE = re.compile(r"(?:tag)?manifest-[A-Za-z0-9]+\.txt")
+_PLATFORM_TAG_FILE = re.compile(r"[a-z]+-[a-z-]+\.json")
+"""What a platform said of the item besides its payload, e.g. `alteryx-messages.json`."""
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,18 @@ def manifest_name(algorithm: str, *, tag: bool = False) -> str:
     return f"{'tag' if tag else ''}manifest-{algorithm}.txt"
 
 
+EXTRA_TAG_FILES = frozenset({"stac-item.json"})
+"""Tag files of ours beyond BagIt's own, each listed in the tag manifest."""
+
+
 def is_tag_file(name: str) -> bool:
     """Whether a top-level file name is one of the tag files a bag of ours may hold."""
-    return name in ("bagit.txt", "bag-info.txt") or bool(_MANIFEST_FILE.fullmatch(name))
+    return (
+        name in ("bagit.txt", "bag-info.txt")
+        or name in EXTRA_TAG_FILES
+        or bool(_MANIFEST_FILE.fullmatch(name))
+        or bool(_PLATFORM_TAG_FILE.fullmatch(name))
+    )
 
 
 def encode_manifest_path(path: str) -> str:
@@ -181,11 +193,19 @@ def render_tag_files(
     bagging_date: str,
     agent: str,
     info: Mapping[str, str],
+    extra: Mapping[str, bytes] | None = None,
 ) -> dict[str, bytes]:
     """Every tag file of a bag by name, in writing order, the tag manifest last.
 
-    `manifest-md5.txt` is included only when every payload file has an md5.
+    `manifest-md5.txt` is included only when every payload file has an md5.  `extra`
+    adds tag files listed in the tag manifest with the others: ours of `EXTRA_TAG_FILES`
+    (a STAC Item) and the platform's (names like `alteryx-messages.json`).
     """
+    for name in extra or {}:
+        if name not in EXTRA_TAG_FILES and not _PLATFORM_TAG_FILE.fullmatch(name):
+            raise ValueError(
+                f"{name!r} is not a tag file of ours, and no name for a platform's tag file"
+            )
     files: dict[str, bytes] = {"bagit.txt": BAGIT_TXT.encode()}
     files[manifest_name("sha256")] = render_manifest(
         (f"data/{entry.path}", entry.sha256) for entry in payload
@@ -203,6 +223,7 @@ def render_tag_files(
         *info.items(),
     ]
     files["bag-info.txt"] = render_bag_info(fields).encode()
+    files.update(extra or {})
     files[manifest_name("sha256", tag=True)] = render_manifest(
         (name, hashlib.sha256(data).hexdigest()) for name, data in files.items()
     ).encode()

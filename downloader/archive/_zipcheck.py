@@ -30,9 +30,10 @@ from downloader.archive._zipread import (
     is_absolute_name,
     iter_member,
     member_kind,
+    member_span,
     zip_errors,
 )
-from downloader.errors import ArchiveError, CorruptMember
+from downloader.errors import ArchiveError, CorruptMember, DamagedMember
 from downloader.transfer._names import safe_join
 
 __all__ = [
@@ -130,24 +131,31 @@ def _check_member(
     """Stream one member through the caps and CRC-32, feeding `sink` each chunk."""
     crc = 0
     size = 0
-    for chunk, consumed in iter_member(handle, info, budget.path):
-        size += len(chunk)
-        if size > info.file_size:
-            raise ArchiveError(
-                f"{budget.path}: member {info.filename!r} produces more than the "
-                f"{info.file_size} bytes its header declares"
+    try:
+        for chunk, consumed in iter_member(handle, info, budget.path):
+            size += len(chunk)
+            if size > info.file_size:
+                raise DamagedMember(
+                    f"{budget.path}: member {info.filename!r} produces more than the "
+                    f"{info.file_size} bytes its header declares",
+                    member=info.filename,
+                )
+            budget.account(info.filename, len(chunk), size, consumed)
+            crc = zlib.crc32(chunk, crc)
+            if sink is not None:
+                sink(chunk)
+        if size != info.file_size:
+            raise DamagedMember(
+                f"{budget.path}: member {info.filename!r} holds {size} bytes, "
+                f"its header declares {info.file_size}",
+                member=info.filename,
             )
-        budget.account(info.filename, len(chunk), size, consumed)
-        crc = zlib.crc32(chunk, crc)
-        if sink is not None:
-            sink(chunk)
-    if size != info.file_size:
-        raise ArchiveError(
-            f"{budget.path}: member {info.filename!r} holds {size} bytes, "
-            f"its header declares {info.file_size}"
-        )
+    except DamagedMember as exc:  # its bytes are wrong: say where to fetch them again
+        exc.span = member_span(handle, info)
+        raise
     if crc != info.CRC:
-        raise CorruptMember(str(budget.path), info.filename, info.CRC, crc)
+        span = member_span(handle, info)
+        raise CorruptMember(str(budget.path), info.filename, info.CRC, crc, span)
     return ZipMember(info.filename, member_kind(info), size, info.compress_size, crc)
 
 
@@ -160,7 +168,8 @@ def check_zip(
 ) -> ZipReport:
     """Verify the CRC-32 of every member of `path`; `ArchiveError` for any fault.
 
-    A CRC failure is a `CorruptMember` naming the member and both CRCs.  The caps are
+    A CRC failure is a `CorruptMember` naming the member and both CRCs, a broken deflate
+    stream a `DamagedMember`; both say where the member lies in the file.  The caps are
     optional here (the same as `extract_zip`'s) and bound the work a bomb can cause.
     """
     budget = _Budget(path, max_total, max_ratio, max_members)

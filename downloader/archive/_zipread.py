@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO, Literal
 
-from downloader.errors import ArchiveError
+from downloader.errors import ArchiveError, DamagedMember
 
 __all__ = [
     "OUT_BLOCK",
@@ -29,6 +29,7 @@ __all__ = [
     "is_absolute_name",
     "iter_member",
     "member_kind",
+    "member_span",
     "zip_errors",
 ]
 
@@ -93,6 +94,16 @@ def _check_local_header(fh: BinaryIO, info: zipfile.ZipInfo, path: object) -> No
     fh.seek(extra_length, 1)
 
 
+def member_span(fh: BinaryIO, info: zipfile.ZipInfo) -> tuple[int, int]:
+    """Where `info` lies in the archive, `[start, end)`: its local header to the end of
+    its data (the lengths of name and extra field as the local header gives them)."""
+    fh.seek(info.header_offset)
+    fields = _LOCAL_HEADER.unpack(fh.read(_LOCAL_HEADER.size))
+    name_length, extra_length = fields[-2], fields[-1]
+    end = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    return info.header_offset, end + info.compress_size
+
+
 def _read_raw(fh: BinaryIO, want: int, info: zipfile.ZipInfo, path: object) -> bytes:
     raw = fh.read(want)
     if not raw:
@@ -130,14 +141,19 @@ def iter_member(fh: BinaryIO, info: zipfile.ZipInfo, path: object) -> Iterator[t
         try:
             out = inflater.decompress(pending, OUT_BLOCK)
         except zlib.error as exc:
-            raise ArchiveError(f"{path}: member {info.filename!r} is corrupt: {exc}") from exc
+            raise DamagedMember(
+                f"{path}: member {info.filename!r} is corrupt: {exc}", member=info.filename
+            ) from exc
         pending = inflater.unconsumed_tail
         if out:
             yield out, fed - len(pending)
         elif not pending and not remaining:
             break
     if not inflater.eof:
-        raise ArchiveError(f"{path}: member {info.filename!r} ends before its deflate stream")
+        raise DamagedMember(
+            f"{path}: member {info.filename!r} ends before its deflate stream",
+            member=info.filename,
+        )
 
 
 _DRIVE = re.compile(r"[A-Za-z]:")

@@ -112,6 +112,15 @@ def text(value: object, ctx: Context) -> str:
     return value
 
 
+def text_list(value: object, ctx: Context) -> tuple[str, ...]:
+    """A non-empty list of non-empty strings."""
+    if not isinstance(value, list):
+        raise _expected('a list of strings such as ["Success"]', value)
+    if not value:
+        raise ValueError("must name at least one")
+    return tuple(text(entry, ctx) for entry in value)
+
+
 def name(value: object, ctx: Context) -> str:
     """A non-empty string without whitespace or control characters."""
     result = text(value, ctx)
@@ -191,3 +200,13 @@ def secret(value: object, ctx: Context) -> Secret:
     )
     ctx.warnings.extend(source.warnings)
     return source.secret
+
+
+def listen_address(value: object, ctx: Context) -> tuple[str, int]:
+    """`host:port` to listen on (`[::1]:9464` for an IPv6 address)."""
+    address = text(value, ctx).strip()
+    host, sep, port = address.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"must be host:port, e.g. 127.0.0.1:9464 (got {address!r})")
+    return host, int(port)

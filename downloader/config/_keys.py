@@ -21,8 +21,10 @@ from downloader.config._places import folder_problem, regular_file_problem
 from downloader.config._schema import (
     AlteryxSettings,
     ArchiveSettings,
+    MetricsSettings,
     PixxelSettings,
     PollSettings,
+    RetrySettings,
     ScaleSettings,
     ServiceSettings,
     StateSettings,
@@ -67,20 +69,25 @@ class Table:
 MAX_CONCURRENT = 256
 MAX_PER_HOST = 64
 MAX_SEGMENTS = 64
+# Upper bounds of the tries: a count of requests made for one item, where a larger
+# number is no policy but a typo (attempts = 0 already means never give up).
+MAX_TRIES = 1000
 SHORTEST_LEASE = 1.0
 """A lease is renewed every third of it, by a store write; below a second that write
 (an fsync, a round trip to PostgreSQL) may not be done before the lease runs out."""
 
-# [transfer] key -> field of Timeouts; every other [transfer] key is a field of Limits.
+# [transfer] key -> field of Timeouts; the keys of `_OWN_FIELDS` are TransferSettings'
+# own; every other [transfer] key is a field of Limits.
 _TIMEOUT_FIELDS = {"connect_timeout": "connect", "stall_timeout": "stall"}
+_OWN_FIELDS = ("ca_file", "repair_attempts")
 
 
 def _build_transfer(values: dict[str, Any]) -> TransferSettings:
     values = dict(values)
-    ca_file = values.pop("ca_file", None)
+    own = {k: values.pop(k) for k in _OWN_FIELDS if k in values}
     limits = {k: v for k, v in values.items() if k not in _TIMEOUT_FIELDS}
     timeouts = {_TIMEOUT_FIELDS[k]: v for k, v in values.items() if k in _TIMEOUT_FIELDS}
-    return TransferSettings(limits=Limits(**limits), timeouts=Timeouts(**timeouts), ca_file=ca_file)
+    return TransferSettings(limits=Limits(**limits), timeouts=Timeouts(**timeouts), **own)
 
 
 def _check_transfer(transfer: TransferSettings) -> Problems:
@@ -121,6 +128,13 @@ def _check_poll(poll: PollSettings) -> Problems:
     return []
 
 
+def _check_retry(retry: RetrySettings) -> Problems:
+    if retry.initial_delay > retry.max_delay:
+        ceiling = format_duration(retry.max_delay)
+        return [("initial_delay", f"must not be longer than max_delay ({ceiling})")]
+    return []
+
+
 TABLES: dict[str, Table] = {
     "": Table({}, None),
     "archive": Table(
@@ -156,6 +170,7 @@ TABLES: dict[str, Table] = {
             "client_id": Key(f.secret, required=True),
             "client_secret": Key(f.secret, required=True),
             "output_format": Key(f.text),
+            "accept_dispositions": Key(f.text_list),
         },
         lambda v: AlteryxSettings(**v),
     ),
@@ -170,6 +185,7 @@ TABLES: dict[str, Table] = {
             "connect_timeout": Key(f.duration()),
             "stall_timeout": Key(f.duration()),
             "ca_file": Key(f.path),
+            "repair_attempts": Key(f.integer(0, MAX_TRIES)),
         },
         _build_transfer,
         _check_transfer,
@@ -179,9 +195,19 @@ TABLES: dict[str, Table] = {
             "initial_interval": Key(f.duration()),
             "max_interval": Key(f.duration()),
             "give_up_after": Key(f.duration()),
+            "unreadable_limit": Key(f.integer(1, MAX_TRIES)),
         },
         lambda v: PollSettings(**v),
         _check_poll,
+    ),
+    "retry": Table(
+        {
+            "attempts": Key(f.integer(0, MAX_TRIES)),
+            "initial_delay": Key(f.duration()),
+            "max_delay": Key(f.duration()),
+        },
+        lambda v: RetrySettings(**v),
+        _check_retry,
     ),
     "service": Table(
         {
@@ -192,6 +218,7 @@ TABLES: dict[str, Table] = {
         },
         lambda v: ServiceSettings(**v),
     ),
+    "metrics": Table({"listen": Key(f.listen_address)}, lambda v: MetricsSettings(**v)),
 }
 
 

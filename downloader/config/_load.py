@@ -180,7 +180,16 @@ def parse_config(
         )
     tables = {
         name: built[name]
-        for name in ("archive", "state", "watchlist", "transfer", "poll", "service")
+        for name in (
+            "archive",
+            "state",
+            "watchlist",
+            "transfer",
+            "poll",
+            "retry",
+            "service",
+            "metrics",
+        )
         if built[name] is not None
     }
     providers = ProvidersSettings(**{name: built[f"providers.{name}"] for name in enabled})

@@ -18,9 +18,11 @@ from downloader.transfer import Limits, Timeouts
 __all__ = [
     "AlteryxSettings",
     "ArchiveSettings",
+    "MetricsSettings",
     "PixxelSettings",
     "PollSettings",
     "ProvidersSettings",
+    "RetrySettings",
     "ScaleSettings",
     "ServiceSettings",
     "Settings",
@@ -85,6 +87,8 @@ class AlteryxSettings:
     client_id: Secret
     client_secret: Secret
     output_format: str | None = None
+    accept_dispositions: tuple[str, ...] = ("Success", "Warning")
+    """Dispositions of a Completed job whose outputs are downloaded (any case)."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,9 @@ class TransferSettings:
     timeouts: Timeouts = field(default_factory=Timeouts)
     ca_file: Path | None = None
     """PEM certificates of a private CA, trusted besides the system's (TLS is always verified)."""
+    repair_attempts: int = 3
+    """Re-fetches of an asset whose bytes failed a check (a digest, the size, a ZIP
+    member's CRC-32) before it fails: a member's span where ranges work, else the file."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,21 @@ class PollSettings:
     initial_interval: float = 5.0
     max_interval: float = 300.0
     give_up_after: float = 172800.0
+    unreadable_limit: int = 5
+    """Answers in a row that cannot be read (not JSON, an unknown status word) before
+    the item fails: a login page or a changed API does not heal by being asked for 48 h."""
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """`[retry]`: how an item is tried again after a passing failure, in seconds."""
+
+    attempts: int = 8
+    """Tries of an item before it fails with its last error; 0 never gives up."""
+    initial_delay: float = 30.0
+    """Wait before the second try, doubled before each one after it."""
+    max_delay: float = 1800.0
+    """Ceiling of that wait, and of a server's Retry-After."""
 
 
 def _hostname() -> str:
@@ -148,6 +170,14 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """`[metrics]`: the Prometheus endpoint of `downloader run`."""
+
+    listen: tuple[str, int] | None = None
+    """Host and port to serve `/metrics` and `/healthz` on; None (the default): off."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration, as loaded from a file or built in code."""
 
@@ -157,7 +187,9 @@ class Settings:
     providers: ProvidersSettings = field(default_factory=ProvidersSettings)
     transfer: TransferSettings = field(default_factory=TransferSettings)
     poll: PollSettings = field(default_factory=PollSettings)
+    retry: RetrySettings = field(default_factory=RetrySettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     source: Path | None = None
     """The file these settings were read from; None when built in code."""
     warnings: tuple[str, ...] = ()

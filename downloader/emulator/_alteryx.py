@@ -4,7 +4,10 @@
 secret as HTTP Basic; every other call needs `Authorization: Bearer <token>`, and
 tokens die after `token_lifetime` seconds of the injected clock (then 401).  A job
 is Queued, then Running, then Completed (or Cancelled); `disposition` says whether
-it went well.  Outputs are served by the file host, one file per format.
+it went well.  A job GET with `includeMessages=false` leaves its messages out;
+`GET /v3/jobs/{id}/messages` answers them as a list, as one object (the swagger's
+declared shape) or 403 (a caller who is no Curator), as the job's `messages_answer`
+says.  Outputs are served by the file host, one file per format.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class AlteryxApi:
         app = web.Application(middlewares=[self._auth])
         app.router.add_post("/oauth2/token", self.token)
         app.router.add_get("/v3/jobs/{id}", self.get_job)
+        app.router.add_get("/v3/jobs/{id}/messages", self.get_messages)
         app.router.add_get("/v1/jobs/{id}/output/{output}", self.get_output)
         return app
 
@@ -118,9 +122,7 @@ class AlteryxApi:
         stats = self.ctx.item(job.key)
         stats.job_polls += 1
         status, disposition = self._state(job, stats.job_polls)
-        messages = [{"status": m.status, "text": m.text, "toolId": m.tool_id} for m in job.messages]
-        if status == "Completed" and job.fail is not None:
-            messages.append({"status": _ERROR_SEVERITY, "text": job.fail, "toolId": 0})
+        messages = self._messages(job, status)
         outputs = []
         if status == "Completed":
             outputs = [
@@ -141,7 +143,32 @@ class AlteryxApi:
         }
         if request.query.get("includeMessages", "true").lower() == "false":
             del body["messages"]
+        else:
+            stats.polls_with_messages += 1
         return answer(self.ctx, job.key, job.knobs, body)
+
+    def _messages(self, job: AlteryxJob, status: str) -> list[dict[str, Any]]:
+        messages = [{"status": m.status, "text": m.text, "toolId": m.tool_id} for m in job.messages]
+        if status == "Completed" and job.fail is not None:
+            messages.append({"status": _ERROR_SEVERITY, "text": job.fail, "toolId": 0})
+        return messages
+
+    async def get_messages(self, request: web.Request) -> web.StreamResponse:
+        job = self.jobs.get(request.match_info["id"])
+        if job is None:
+            return alteryx_error(404, "Job not found.")
+        blocked = admit(self.ctx, job.key, job.knobs, alteryx_error)
+        if blocked is not None:
+            return blocked
+        stats = self.ctx.item(job.key)
+        stats.messages_asked += 1
+        if job.messages_answer == "forbidden":
+            return alteryx_error(403, "Access to job messages is restricted to Curators.")
+        messages = self._messages(job, self._state(job, stats.job_polls)[0])
+        if job.messages_answer == "object":
+            first = messages[0] if messages else {"status": 0, "text": "", "toolId": 0}
+            return web.json_response(first)
+        return web.json_response(messages)
 
     async def get_output(self, request: web.Request) -> web.StreamResponse:
         job = self.jobs.get(request.match_info["id"])

@@ -3,14 +3,15 @@
 Layout of one server::
 
     /pixxel/v0/...            Pixxel
-    /scale/v6/..., /scale/jobs/{id}/     Scale (v6, and legacy paths too)
-    /scale-legacy/jobs/{id}/  Scale 3.x (legacy paths only)
+    /scale/v6/..., /scale/jobs/...       Scale (v6, and legacy paths too)
+    /scale-legacy/jobs/...    Scale 3.x (legacy paths only: /jobs/, /jobs/{id}/)
     /alteryx/webapi/...       Alteryx Server
     /files/...                the file host serving every package and product
     /_emulator/log            API request log and file host log (JSON)
     /_emulator/expected       what a correct client ends up with, per item
     /_emulator/stats          counters per item
     /_emulator/requests       how many requests were logged: {"api": n, "files": n}
+    /_emulator/bytes          body bytes the file host sent, per path: {path: n}
 
 Every API request is logged with its provider, the item it named, its status and
 whether it carried an `Authorization` header (never the header's value).
@@ -92,6 +93,7 @@ class Emulator:
         app.router.add_get("/_emulator/expected", self._show_expected)
         app.router.add_get("/_emulator/stats", self._show_stats)
         app.router.add_get("/_emulator/requests", self._count_requests)
+        app.router.add_get("/_emulator/bytes", self._count_bytes)
         return app
 
     @web.middleware
@@ -147,6 +149,9 @@ class Emulator:
     async def _count_requests(self, request: web.Request) -> web.StreamResponse:
         # Counts only: cheap enough to ask between every step of a long run.
         return web.json_response({"api": len(self.ctx.log), "files": len(self.files.log)})
+
+    async def _count_bytes(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.files.bytes_served())
 
 
 class RunningEmulator:

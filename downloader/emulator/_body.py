@@ -26,7 +26,8 @@ class BodyPlan:
     dropped: bool  # the cut is a `drop_after_bytes` fault (counts against its budget)
     stall_at: int | None  # body offset at which to pause
     stall_seconds: float
-    flip_at: int | None  # absolute file offset whose byte is XORed with 0xFF
+    flip_at: int | None  # absolute file offset whose byte is XORed with `flip_mask`
+    flip_mask: int = 0xFF
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ def plan_body(
     stall_after: int = 0,
     stall_seconds: float = 0.0,
     flip_at: int | None = None,
+    flip_mask: int = 0xFF,
 ) -> BodyPlan:
     """Plan the body of `length` file bytes from `start` under the given faults.
 
@@ -69,6 +71,7 @@ def plan_body(
         stall_at=stall_at,
         stall_seconds=stall_seconds if stall_at is not None else 0.0,
         flip_at=flip,
+        flip_mask=flip_mask,
     )
 
 
@@ -83,15 +86,15 @@ def iter_body(content: Content, plan: BodyPlan, chunk: int = CHUNK) -> Iterator[
         low, high = plan.start + edges[index], plan.start + edges[index + 1]
         position = low
         for piece in content.iter_range(low, high, chunk):
-            yield _flipped(piece, position, plan.flip_at)
+            yield _flipped(piece, position, plan.flip_at, plan.flip_mask)
             position += len(piece)
 
 
-def _flipped(piece: bytes, position: int, flip_at: int | None) -> bytes:
+def _flipped(piece: bytes, position: int, flip_at: int | None, mask: int) -> bytes:
     if flip_at is None or not position <= flip_at < position + len(piece):
         return piece
     spoiled = bytearray(piece)
-    spoiled[flip_at - position] ^= 0xFF
+    spoiled[flip_at - position] ^= mask
     return bytes(spoiled)
 
 

@@ -3,7 +3,9 @@
 Pages follow Scale's `util.rest.DefaultPagination` (DRF `PageNumberPagination`):
 `page` is 1-based, `page_size` is capped at 1000 and a page size DRF cannot read
 is ignored; `next`/`previous` are absolute URLs of the same request, and a page
-that does not exist is a 404 `Invalid page.`.
+that does not exist is a 404 `Invalid page.`.  Behind a proxy that does not pass
+the host name on, Django builds those links with its own address: `origin` (the
+scenario's `scale_next_origin`) stands for it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from aiohttp import web
+from yarl import URL
 
 MAX_PAGE_SIZE = 1000
 T = TypeVar("T")
@@ -39,19 +42,24 @@ class Page(Generic[T]):
         return {**links, "results": results}
 
 
-def paginate(request: web.Request, rows: Sequence[T], default_size: int) -> Page[T] | None:
-    """The page of `rows` the request asks for; None when there is no such page."""
+def paginate(
+    request: web.Request, rows: Sequence[T], default_size: int, origin: str | None = None
+) -> Page[T] | None:
+    """The page of `rows` the request asks for; None when there is no such page.
+
+    Its links are on `origin` (`scheme://host:port`) when given, else the request's."""
     size = page_size(request.query.get("page_size"), default_size)
     pages = max(1, math.ceil(len(rows) / size))
     raw = request.query.get("page", "1")
     page = int(raw) if raw.isdigit() else 0
     if not 1 <= page <= pages:
         return None
+    url = request.url if origin is None else URL(origin).join(request.rel_url)
     return Page(
         rows=list(rows[(page - 1) * size : page * size]),
         count=len(rows),
-        next=str(request.url.update_query(page=page + 1)) if page < pages else None,
-        previous=_previous(request, page),
+        next=str(url.update_query(page=page + 1)) if page < pages else None,
+        previous=_previous(url, page),
     )
 
 
@@ -63,11 +71,11 @@ def page_size(raw: str | None, default: int) -> int:
     return min(int(raw), MAX_PAGE_SIZE)
 
 
-def _previous(request: web.Request, page: int) -> str | None:
+def _previous(url: URL, page: int) -> str | None:
     if page <= 1:
         return None
     if page == 2:
         # DRF drops the parameter for the first page rather than writing page=1.
-        kept = [(k, v) for k, v in request.url.query.items() if k != "page"]
-        return str(request.url.with_query(kept))
-    return str(request.url.update_query(page=page - 1))
+        kept = [(k, v) for k, v in url.query.items() if k != "page"]
+        return str(url.with_query(kept))
+    return str(url.update_query(page=page - 1))

@@ -4,7 +4,8 @@ Routes: `GET /v0/workflows/{wf}/jobs` (List Jobs: `{"jobs": [...]}`, every job o
 the workflow, no paging, optional `status` filter, repeated or comma-separated,
 any case; 404 when the scenario sets `job_lists = false`), `GET .../jobs/{job}`,
 `PUT .../jobs/{job}/download`, `PUT .../jobs/{job}/tasks/{task}/download`,
-`POST /v0/catalogs/download` and `GET /v0/catalogs/download/{id}`.  A listing
+`POST /v0/catalogs/download`, `GET /v0/catalogs/download/{id}` and
+`GET /v0/order-items/{id}` (`_pixxel_orders`).  A listing
 counts as one status answer of each job it shows (`job_polls`, `listed`), never
 as a call naming it (`api_calls`), and ignores the jobs' throttle and malformed
 knobs.
@@ -24,11 +25,15 @@ from typing import Any
 
 from aiohttp import web
 
+from downloader.emulator._corrupt import faults_for
 from downloader.emulator._filespec import FileSpec
 from downloader.emulator._items import package_name
+from downloader.emulator._malform import spoil
 from downloader.emulator._pixxel_catalog import CatalogDownloads, pixxel_error
 from downloader.emulator._pixxel_jobs import JobStates, wanted_statuses
 from downloader.emulator._pixxel_model import JobModel, build_jobs
+from downloader.emulator._pixxel_orders import OrderItems
+from downloader.emulator._pixxel_records import PixxelRecords
 from downloader.emulator._respond import admit, answer
 from downloader.emulator._scenario import Knobs, PixxelDownload, PixxelJob, PixxelTask, Timing
 from downloader.emulator._state import Context
@@ -50,6 +55,7 @@ class PixxelApi:
         for download in ctx.scenario.pixxel_downloads:
             self.register(download)
         self.catalog = CatalogDownloads(self)
+        self.orders = OrderItems(ctx)
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth])
@@ -61,6 +67,11 @@ class PixxelApi:
         )
         app.router.add_post("/v0/catalogs/download", self.catalog.create)
         app.router.add_get("/v0/catalogs/download/{id}", self.catalog.status)
+        # after the download routes, so "download" is never taken for a catalog's id
+        app.router.add_get(
+            "/v0/catalogs/{id}", PixxelRecords(self.ctx.scenario.pixxel_downloads).catalog
+        )
+        app.router.add_get("/v0/order-items/{id}", self.orders.get)
         return app
 
     def register(self, item: PixxelJob | PixxelTask | PixxelDownload) -> None:
@@ -70,7 +81,7 @@ class PixxelApi:
         self.paths[item.key] = path
 
     def add_package(self, path: str, content: ZipContent, owner: str, knobs: Knobs) -> None:
-        faults = knobs.file_faults()
+        faults = faults_for(knobs, content)
         faults.url_lifetime = self.lifetime(knobs)
         spec = FileSpec(path, content, content_type="application/zip")
         self.ctx.files.add(spec, faults)
@@ -120,7 +131,8 @@ class PixxelApi:
     async def list_jobs(self, request: web.Request) -> web.StreamResponse:
         """Every job of the workflow (no paging), each listing counted as a status answer.
 
-        The list names no single item: no `api_calls`, no throttle, no spoiling.
+        The list names no single item: no `api_calls`, no throttle, no item's spoiling
+        (`[emulator] job_list_malformed` spoils every list).
         """
         if not self.ctx.scenario.settings.job_lists:
             return pixxel_error(404, "not found")
@@ -133,6 +145,12 @@ class PixxelApi:
             if wanted is not None and self.states.upcoming_status(model) not in wanted:
                 continue
             listed.append(self.states.summary(model, self.states.count_listing(model)))
+        mode = self.ctx.scenario.settings.job_list_malformed
+        if mode is not None:  # `[emulator] job_list_malformed`
+            bad = spoil({"jobs": listed}, mode, "jobs")
+            return web.Response(
+                status=bad.status, body=bad.body, headers={"Content-Type": bad.content_type}
+            )
         return web.json_response({"jobs": listed})
 
     async def download_job(self, request: web.Request) -> web.StreamResponse:

@@ -5,7 +5,8 @@ creates a download resource (`created`); its status GETs answer `in_progress`
 until the first item's `ready` timing is over, then `success` with a freshly
 signed URL (or `failed` when an item has a `fail`).  A download of one item serves
 that item's package; one of several items gets a ZIP of all their files, each
-under a folder named by its id.  Every creation is counted per item.
+under a folder named by its id.  An order item not fulfilled yet is refused (400).
+Every creation is counted per item.
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ class CatalogDownloads:
             blocked = admit(self.api.ctx, item.key, item.knobs, pixxel_error)
             if blocked is not None:
                 return blocked
+        for item in items:
+            refused = self.api.orders.refusal(item) if kind is DownloadKind.ORDER_ITEM else None
+            if refused is not None:
+                return refused
         for item in items:
             self.api.ctx.item(item.key).downloads_created += 1
         number = len(self.created) + 1

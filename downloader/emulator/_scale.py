@@ -1,12 +1,14 @@
 """The Scale API: v6 (`/v6/jobs/`, `/v6/jobs/{id}/`, `/v6/files/`, `/v6/files/{id}/`)
-and legacy 3.x (`/jobs/{id}/`).
+and legacy 3.x (`/jobs/`, `/jobs/{id}/`).
 
 Mounted twice: at `/scale` with both families (a v6 server that still answers
 the old paths) and at `/scale-legacy` with only the legacy ones (a 3.x server).
 With a token configured, requests need `Authorization: Token <tok>`; otherwise
 401 with DRF's `{"detail": ...}` (plain text on legacy paths).  Job and file
 lists are paginated DRF-style with absolute `next`/`previous` URLs (`_drf`).
-File URLs point at the file host and are not signed: Scale URLs do not expire.
+File URLs point at the file host and are not signed, unless the job has a
+`url_lifetime`: then they are signed to expire (as a workspace on object storage
+gives them), and each file list or file answer signs them afresh.
 
 `GET /v6/jobs/` lists jobs in id order as list items (no detail-only fields),
 filtered by `job_id` (repeatable integers; anything else is a 400) and `status`
@@ -14,6 +16,7 @@ filtered by `job_id` (repeatable integers; anything else is a 400) and `status`
 status answer (`job_polls`, as a job GET, and `listed`); jobs filtered out or on
 other pages are not counted, and the list names no item (no `api_calls`, no
 throttle, no spoiling).  With `job_lists = false` in the scenario it is a 404.
+The 3.x `GET /jobs/` is the same list, paged the same way, with plain-text errors.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from downloader.emulator._corrupt import faults_for
 from downloader.emulator._drf import drf_error, paginate
 from downloader.emulator._filespec import FileSpec
 from downloader.emulator._respond import ErrorMaker, admit, answer
@@ -55,7 +59,10 @@ class ScaleApi:
         for product in self.files:
             content = ctx.catalogue.file_content(product.job, product.entry)
             spec = FileSpec(product.host_path, content, content_type=product.entry.media_type)
-            ctx.files.add(spec, product.job.knobs.file_faults())
+            faults = faults_for(product.job.knobs, content)
+            if product.job.knobs.url_lifetime is not None:
+                faults.url_lifetime = product.job.knobs.url_lifetime
+            ctx.files.add(spec, faults)
             ctx.owners[product.host_path] = product.job.key
 
     def app(self, *, legacy_only: bool) -> web.Application:
@@ -65,6 +72,7 @@ class ScaleApi:
             app.router.add_get("/v6/jobs/{id}/", self.v6_job)
             app.router.add_get("/v6/files/", self.v6_files)
             app.router.add_get("/v6/files/{id}/", self.v6_file)
+        app.router.add_get("/jobs/", self.legacy_jobs)
         app.router.add_get("/jobs/{id}/", self.legacy_job)
         return app
 
@@ -111,7 +119,11 @@ class ScaleApi:
     def _url(self, request: web.Request, product: ProductFile) -> str | None:
         if product.job.null_url:
             return None
-        return str(request.url.origin()) + quote(product.host_path)
+        origin = str(request.url.origin())
+        lifetime = product.job.knobs.url_lifetime
+        if lifetime is not None:
+            return self.ctx.files.signed_url(origin, product.host_path, lifetime)
+        return origin + quote(product.host_path)
 
     def _gate(self, job: ScaleJob, error: ErrorMaker) -> web.Response | None:
         return admit(self.ctx, job.key, job.knobs, error)
@@ -128,21 +140,28 @@ class ScaleApi:
         return answer(self.ctx, job.key, job.knobs, v6_job(job, status, files, started, now))
 
     async def v6_jobs(self, request: web.Request) -> web.StreamResponse:
+        return self._job_list(request, drf_error)
+
+    async def legacy_jobs(self, request: web.Request) -> web.StreamResponse:
+        return self._job_list(request, text_error)
+
+    def _job_list(self, request: web.Request, error: ErrorMaker) -> web.StreamResponse:
         if not self.ctx.scenario.settings.job_lists:
-            return drf_error(404, "Not found.")
+            return error(404, "Not found.")
         try:
             ids = {int(raw) for raw in request.query.getall("job_id", [])}
         except ValueError:
-            return drf_error(400, 'Parameter must be a valid integer: "job_id"')
+            return error(400, 'Parameter must be a valid integer: "job_id"')
         statuses = set(request.query.getall("status", []))
+        settings = self.ctx.scenario.settings
         rows = [
             job
             for _, job in sorted(self.jobs.items())
             if (not ids or job.id in ids) and (not statuses or self._upcoming(job) in statuses)
         ]
-        page = paginate(request, rows, self.ctx.scenario.settings.page_size)
+        page = paginate(request, rows, settings.page_size, settings.scale_next_origin)
         if page is None:
-            return drf_error(404, "Invalid page.")
+            return error(404, "Invalid page.")
         results = []
         for job in page.rows:
             status, started, now = self._look(job)
@@ -175,11 +194,12 @@ class ScaleApi:
             and self._completed(f.job)
         ]
         job = named[0] if len(named) == 1 else None
+        settings = self.ctx.scenario.settings
         if job is not None:
             blocked = self._gate(job, drf_error)
             if blocked is not None:
                 return blocked
-        page = paginate(request, rows, self.ctx.scenario.settings.page_size)
+        page = paginate(request, rows, settings.page_size, settings.scale_next_origin)
         if page is None:
             return drf_error(404, "Invalid page.")
         now = self.ctx.clock()

@@ -16,6 +16,9 @@ in code from these dataclasses.  Example::
     job_lists = true                 # job-list routes (Pixxel, Scale v6); false: they 404
     output_redirect_host = "localhost"  # Alteryx outputs: 302 to this host (another origin)
     token_line_break = false         # true: Alteryx tokens carry a CR LF (a broken server)
+    scale_next_origin = "http://scale.internal:8000"  # Scale's page links name this
+                                     # origin (a proxy that does not pass the host on)
+    # job_list_malformed = "huge_number"  # Pixxel's job lists spoiled as `malformed` below
 
     [[pixxel.job]]
     workflow_id = "wf-1"
@@ -33,7 +36,17 @@ in code from these dataclasses.  Example::
     [[pixxel.catalog]]               # POST /v0/catalogs/download, then GET its status
     id = "5d0c..."
     files = [{ name = "scene.tif", size = 300000 }]
-    # [[pixxel.order_item]] takes the same keys
+    # geometry = { type = "Polygon", coordinates = [[[77.5, 12.9], [77.7, 12.9], ...]] }
+    # acquired = 2026-05-01T05:30:00Z  # both shown by GET /v0/catalogs/{id} (its STAC
+    #                                  # details) and by an order item's images
+
+    [[pixxel.order_item]]            # the same keys, and GET /v0/order-items/{id}:
+    id = "0b7c..."
+    polls_until_done = 2             # answers ACTIVE before FULFILLED
+    # outcome = "CANCELLED"          -> ends CANCELLED (or FAILED ...) instead
+    # task_outcome = "EXPIRED"       -> stays ACTIVE, its task EXPIRED
+    # status_case = "lower"          -> "fulfilled"; "upper" (default) or "title"
+    # refuse_downloads = 2           -> the first 2 download requests get 400 all the same
 
     [[scale.job]]
     id = 15096
@@ -48,6 +61,9 @@ in code from these dataclasses.  Example::
     outputs = [{ id = "o1", file_name = "result.csv", size = 1000, formats = ["Raw", "Csv"] }]
     messages = [{ status = 1, text = "Finished running", tool_id = 3 }]
     # disposition = "Success"; cancel = true -> "Cancelled"; app_id = "app-1"
+    # messages_answer = "array"      -> GET /v3/jobs/{id}/messages answers a list of them;
+    #                                   "object": only the first, as the swagger declares;
+    #                                   "forbidden": 403, as to anyone but a Curator
 
 Every item also takes these knobs:
 
@@ -60,11 +76,18 @@ Every item also takes these knobs:
 - `throttle = N`, `retry_after = "1"`: the first N API calls naming the item get
   429 with that `Retry-After`.
 - `malformed = "unknown_status" | "missing_field" | "wrong_type" | "truncated_json"
-  | "html_error" | "huge_body"` (and `malformed_times = N`, default -1: every
-  time): the item's API answers are spoiled that way (see `_malform`).
+  | "html_error" | "huge_body" | "login_page" | "huge_integer" | "huge_number"` (and
+  `malformed_times = N`, default -1: every time): the item's API answers are
+  spoiled that way (see `_malform`).  `huge_integer` adds a `size` field of 5,000
+  digits and `huge_number` writes the answer's key field as one: valid JSON that
+  Python's `json` refuses to convert, which the client reads as an answer that
+  cannot be read (`MalformedResponse`).
 - `url_lifetime`: overrides the signed URL lifetime of this item's package.
 - `faults = { drop_after_bytes = 100000, ... }`: `Faults` of the file host for
   every file of the item (see `_filespec.Faults`).
+- `corrupt_member = "a.tif"`: the first response that carries the middle byte of that
+  member of the item's ZIP package (Pixxel) or ZIP file (Scale) has one bit of it
+  flipped, as a link may do in transit; later responses are intact.
 
 Unknown keys, wrong types, duplicate items, ids that are not URL-safe
 (`[A-Za-z0-9][A-Za-z0-9._~-]*`) and repeated file names within an item are errors.
@@ -92,6 +115,9 @@ class Malformed(StrEnum):
     TRUNCATED_JSON = "truncated_json"
     HTML_ERROR = "html_error"
     HUGE_BODY = "huge_body"
+    LOGIN_PAGE = "login_page"
+    HUGE_INTEGER = "huge_integer"
+    HUGE_NUMBER = "huge_number"
 
 
 @dataclass(frozen=True)
@@ -112,6 +138,8 @@ class Knobs:
     malformed_times: int = -1
     url_lifetime: float | None = None
     faults: Mapping[str, Any] = field(default_factory=dict)
+    corrupt_member: str | None = None
+    """A ZIP member of the item's package with one bit flipped on the first response."""
 
     def file_faults(self) -> Faults:
         """A fresh `Faults` for one served file (the host consumes queued faults)."""
@@ -177,6 +205,25 @@ class DownloadKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class OrderItemSpec:
+    """How an order item's `GET /v0/order-items/{id}` goes (order items only).
+
+    It answers `ACTIVE` (its task `IN_PROGRESS`) until its `done` timing is over,
+    then `FULFILLED`, or `outcome` (e.g. `CANCELLED`, `FAILED`) with its task in the
+    same state, or, with `task_outcome` (e.g. `EXPIRED`), stays `ACTIVE` with its task
+    in that state.  `status_case` writes every status word `upper` (as documented),
+    `lower` or `title`.  A download requested while the item is not fulfilled, and
+    the first `refuse_downloads` ones after, are answered 400.
+    """
+
+    done: Timing = Timing()
+    outcome: str | None = None
+    task_outcome: str | None = None
+    status_case: str = "upper"
+    refuse_downloads: int = 0
+
+
+@dataclass(frozen=True)
 class PixxelDownload:
     """A catalog or an order item, packaged by `POST /v0/catalogs/download`."""
 
@@ -186,6 +233,12 @@ class PixxelDownload:
     ready: Timing = Timing()
     fail: str | None = None
     knobs: Knobs = Knobs()
+    geometry: Mapping[str, Any] | None = None
+    """The footprint (GeoJSON) that `GET /v0/catalogs/{id}` and the order item's image
+    show; None: they show none."""
+    acquired: str | None = None
+    """When the image was taken (RFC 3339), shown beside the footprint."""
+    order: OrderItemSpec = OrderItemSpec()
 
     @property
     def key(self) -> str:
@@ -233,6 +286,7 @@ class AlteryxJob:
     messages: tuple[AlteryxMessage, ...] = ()
     app_id: str = "app-1"
     knobs: Knobs = Knobs()
+    messages_answer: str = "array"
 
     @property
     def key(self) -> str:
@@ -261,6 +315,8 @@ class Settings:
     that hands outputs to a CDN does; None serves them in place."""
     token_line_break: bool = False
     """Alteryx access tokens with a CR LF inside, which no header can carry."""
+    scale_next_origin: str | None = None
+    job_list_malformed: Malformed | None = None
 
 
 @dataclass(frozen=True)

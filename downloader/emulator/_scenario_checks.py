@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from downloader.emulator._filespec import Faults
+from downloader.emulator._refusals import ERROR_BODIES, EXPIRY_ANSWERS
 from downloader.emulator._scenario import (
     AlteryxJob,
     FileEntry,
@@ -25,6 +26,9 @@ from downloader.emulator._scenario import (
 from downloader.emulator._zip import stored_zip_size
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]*\Z")
+# faults whose value is one of a few words
+_FAULT_WORDS = {"expiry_answer": EXPIRY_ANSWERS, "error_body": ERROR_BODIES}
+
 _ACCEPTS: dict[Any, tuple[type, ...]] = {
     int: (int,),
     float: (int, float),
@@ -73,7 +77,23 @@ def _item_problems(item: Item) -> list[str]:
     if isinstance(item, ScaleJob):
         for f in item.files:
             found += _zip_problems(f)
+    found += _corrupt_member_problems(item)
     return found
+
+
+def _corrupt_member_problems(item: Item) -> list[str]:
+    name = item.knobs.corrupt_member
+    if name is None:
+        return []
+    if isinstance(item, AlteryxJob):
+        return ["corrupt_member needs a ZIP: Alteryx outputs are plain files"]
+    if isinstance(item, ScaleJob):
+        members = {m.name for f in item.files for m in f.members}
+    else:
+        members = {f.name for f in item.files}
+    if name not in members:
+        return [f"corrupt_member {name!r} is no member of the item's ZIP"]
+    return []
 
 
 def _zip_problems(entry: FileEntry) -> list[str]:
@@ -98,6 +118,8 @@ def _fault_problems(faults: Mapping[str, Any]) -> list[str]:
             found.append(f"unknown fault {name}")
         elif not _fits(value, hints[name]):
             found.append(f"fault {name} has the wrong type")
+        elif name in _FAULT_WORDS and value is not None and value not in _FAULT_WORDS[name]:
+            found.append(f"fault {name} must be one of {', '.join(_FAULT_WORDS[name])}")
     return found
 
 

@@ -21,6 +21,7 @@ from downloader.emulator._scenario import (
     FileEntry,
     Knobs,
     Malformed,
+    OrderItemSpec,
     PixxelDownload,
     PixxelJob,
     PixxelTask,
@@ -35,6 +36,8 @@ from downloader.emulator._zip import stored_zip_size
 from downloader.errors import ConfigError, ConfigProblem
 
 T = TypeVar("T")
+
+MESSAGES_ANSWERS = ("array", "object", "forbidden")
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -92,6 +95,8 @@ def _settings(r: TableReader) -> Settings:
         job_lists=r.flag("job_lists", d.job_lists),
         output_redirect_host=r.opt_text("output_redirect_host"),
         token_line_break=r.flag("token_line_break", False),
+        scale_next_origin=r.opt_text("scale_next_origin"),
+        job_list_malformed=_malformed(r, "job_list_malformed"),
     )
     r.finish()
     return settings
@@ -101,22 +106,26 @@ def _timing(r: TableReader, what: str) -> Timing:
     return Timing(r.integer(f"polls_until_{what}", 0), r.opt_number(f"seconds_until_{what}"))
 
 
+def _malformed(r: TableReader, key: str) -> Malformed | None:
+    text = r.opt_text(key)
+    if text is None:
+        return None
+    try:
+        return Malformed(text)
+    except ValueError:
+        r.problem(key, f"must be one of {', '.join(m.value for m in Malformed)}")
+        return None
+
+
 def _knobs(r: TableReader) -> Knobs:
-    malformed = r.opt_text("malformed")
-    mode: Malformed | None = None
-    if malformed is not None:
-        try:
-            mode = Malformed(malformed)
-        except ValueError:
-            choices = ", ".join(m.value for m in Malformed)
-            r.problem("malformed", f"must be one of {choices}")
     return Knobs(
         throttle=r.integer("throttle", 0),
         retry_after=r.text("retry_after", "1"),
-        malformed=mode,
+        malformed=_malformed(r, "malformed"),
         malformed_times=r.integer("malformed_times", -1),
         url_lifetime=r.opt_number("url_lifetime"),
         faults=r.table("faults").rest(),
+        corrupt_member=r.opt_text("corrupt_member"),
     )
 
 
@@ -185,6 +194,18 @@ def _pixxel_task(r: TableReader) -> PixxelTask:
 
 
 def _pixxel_download(r: TableReader, kind: DownloadKind) -> PixxelDownload:
+    order = OrderItemSpec()
+    if kind is DownloadKind.ORDER_ITEM:
+        case = r.text("status_case", "upper")
+        if case not in ("upper", "lower", "title"):
+            r.problem("status_case", "must be one of upper, lower, title")
+        order = OrderItemSpec(
+            done=_timing(r, "done"),
+            outcome=r.opt_text("outcome"),
+            task_outcome=r.opt_text("task_outcome"),
+            status_case=case,
+            refuse_downloads=r.integer("refuse_downloads", 0),
+        )
     download = PixxelDownload(
         kind=kind,
         id=r.text("id"),
@@ -192,6 +213,9 @@ def _pixxel_download(r: TableReader, kind: DownloadKind) -> PixxelDownload:
         ready=_timing(r, "ready"),
         fail=r.opt_text("fail"),
         knobs=_knobs(r),
+        geometry=r.opt_geometry("geometry"),
+        acquired=r.opt_datetime("acquired"),
+        order=order,
     )
     r.finish()
     return download
@@ -233,6 +257,9 @@ def _alteryx_job(r: TableReader) -> AlteryxJob:
         messages=tuple(messages),
         app_id=r.text("app_id", "app-1"),
         knobs=_knobs(r),
+        messages_answer=r.text("messages_answer", "array"),
     )
+    if job.messages_answer not in MESSAGES_ANSWERS:
+        r.problem("messages_answer", f"must be one of {', '.join(MESSAGES_ANSWERS)}")
     r.finish()
     return job

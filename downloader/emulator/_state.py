@@ -38,6 +38,10 @@ class ItemStats:
     done_at: float | None = None
     ready_polls: int = 0
     ready_since: float | None = None
+    polls_with_messages: int = 0
+    """Alteryx job GETs that did not say `includeMessages=false` (each carries them all)."""
+    messages_asked: int = 0
+    """Alteryx `GET /v3/jobs/{id}/messages` requests."""
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

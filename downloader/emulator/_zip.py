@@ -142,6 +142,17 @@ class ZipContent:
         self._crcs[index] = value
         return value
 
+    def member_data(self, name: str) -> tuple[int, int] | None:
+        """Where the data of member `name` lies, `[start, end)`; None when there is none.
+
+        A name also matches a member it ends (after a "/"): a catalog download puts each
+        item's files under a folder of the item's id.
+        """
+        for member, entry in zip(self.members, self._entries, strict=True):
+            if member.name == name or member.name.endswith("/" + name):
+                return entry.data_offset, entry.data_offset + entry.size
+        return None
+
     def prepare(self) -> None:
         """Compute every CRC-32 and the central directory now (e.g. in a worker thread)."""
         self._tail_bytes()

@@ -1,8 +1,13 @@
 """The Alteryx adapter: a finished job's outputs, each fetched with a bearer token.
 
-`GET /v3/jobs/{id}` until Completed or Cancelled.  Completed is not success:
-the job fails when its disposition is not `Success` or when it carries error
-messages, and their text becomes the item's error.  Each output is then fetched
+`GET /v3/jobs/{id}?includeMessages=false` until Completed or Cancelled (a job's
+messages can be many, and they are asked for once, at the end, from
+`GET /v3/jobs/{id}/messages`).  Completed is not success: the job fails when its
+disposition is not one of `accept_dispositions` (`Success` and `Warning` by
+default), and its error messages become the item's error.  Otherwise its messages,
+every severity, go into the bag as `alteryx-messages.json`, and its warnings are
+logged.  Only Curators may read messages: a refusal is logged and the job goes on
+without them.  Each output is then fetched
 by the engine from `GET /v1/jobs/{id}/output/{outputId}?format=..` (the
 configured format, else Raw when offered, else the first one offered), with the
 current token asked for before every request and renewed through `refresh_url`
@@ -12,24 +17,37 @@ from the answer's Content-Disposition, else from the output's `fileName`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from urllib.parse import quote, urlencode
 
 import structlog
 
-from downloader.errors import ProviderError, RemoteJobFailed
+from downloader.errors import ApiError, MalformedResponse, ProviderError, RemoteJobFailed
 from downloader.items import ItemRef
 from downloader.providers._api import ApiClient
 from downloader.providers._oauth import TokenSource
-from downloader.providers._parse_alteryx import AlteryxJob, Output, choose_format, parse_job
+from downloader.providers._parse_alteryx import (
+    WARNING_SEVERITY,
+    AlteryxJob,
+    Message,
+    Output,
+    choose_format,
+    error_texts,
+    parse_job,
+    parse_messages,
+    render_messages,
+)
 from downloader.providers._parse_common import RemoteState
 from downloader.providers._poll import NotYet, PhaseTracker, Poller
 from downloader.providers._types import Package, PackageMemo, PhaseListener
 from downloader.transfer import AssetRequest
+from downloader.transfer._answers import promised_type
 
 __all__ = ["AlteryxProvider"]
 
 log = structlog.get_logger("downloader.providers")
+
+MESSAGES_TAG_FILE = "alteryx-messages.json"
 
 
 def _q(segment: str) -> str:
@@ -48,10 +66,12 @@ class AlteryxProvider:
         pollers: Callable[[ItemRef], Poller],
         *,
         output_format: str | None = None,
+        accept_dispositions: Collection[str] = ("Success", "Warning"),
     ) -> None:
         self.api = api
         self.tokens = tokens
         self.output_format = output_format
+        self.accept_dispositions = tuple(accept_dispositions)
         self._pollers = pollers
 
     async def prepare(self, item: ItemRef, memo: PackageMemo, events: PhaseListener) -> Package:
@@ -59,27 +79,65 @@ class AlteryxProvider:
         if item.provider != self.name or item.kind != "job":
             raise ProviderError(f"{item.key} is not an Alteryx job")
         job_id = item.ids[0]
-        job = await self._wait(self._pollers(item), PhaseTracker(events), job_id)
+        poller = self._pollers(item)
+        job = await self._wait(poller, PhaseTracker(events), job_id)
+        messages = await self._messages(poller, item, job_id)
+        failure = job.failure(self.accept_dispositions, error_texts(messages or ()))
+        if failure is not None:
+            raise RemoteJobFailed(self.api.clean(failure))
+        for message in messages or ():
+            if (message.severity or 0) >= WARNING_SEVERITY:
+                log.warning(
+                    "provider.job_warning",
+                    provider=self.name,
+                    item=item.key,
+                    disposition=job.disposition,
+                    tool_id=message.tool_id,
+                    text=self.api.clean(message.text),
+                )
         if not job.outputs:
             raise ProviderError(f"Alteryx job {job_id} completed without outputs")
         assets = tuple(self._asset(item, job_id, output) for output in job.outputs)
         log.info("provider.package_ready", provider=self.name, item=item.key, assets=len(assets))
-        return Package(assets, None, "Alteryx job outputs")
+        tags = () if messages is None else ((MESSAGES_TAG_FILE, render_messages(messages)),)
+        return Package(assets, None, "Alteryx job outputs", tag_files=tags)
 
     async def _wait(self, poller: Poller, phases: PhaseTracker, job_id: str) -> AlteryxJob:
+        """Ask about the job, without its messages, until it no longer runs."""
         path = f"/v3/jobs/{_q(job_id)}"
 
         async def ask() -> AlteryxJob | NotYet:
-            job = parse_job(await self.api.call("GET", path))
-            failure = job.failure()
-            if failure is not None:
-                raise RemoteJobFailed(self.api.clean(failure))
-            if job.status.state is RemoteState.SUCCEEDED:
+            answer = await self.api.call("GET", path, params={"includeMessages": "false"})
+            job = parse_job(answer)
+            if job.status.state is not RemoteState.RUNNING:
                 return job
             await phases.enter("waiting", job.status.word)
             return NotYet(job.status.word, job.status.known)
 
         return await poller.until(ask, what=f"Alteryx job {job_id}", goal="finished")
+
+    async def _messages(
+        self, poller: Poller, item: ItemRef, job_id: str
+    ) -> tuple[Message, ...] | None:
+        """The finished job's messages, or None when they cannot be had (logged)."""
+        path = f"/v3/jobs/{_q(job_id)}/messages"
+
+        async def ask() -> tuple[Message, ...] | None:
+            try:
+                return parse_messages(await self.api.call("GET", path))
+            except ApiError as exc:
+                if exc.retryable:
+                    raise
+                reason = str(exc)
+            except MalformedResponse as exc:
+                reason = str(exc)
+            # e.g. 403: only Curators may read them; the outputs are what matters
+            log.warning(
+                "provider.messages_unavailable", provider=self.name, item=item.key, reason=reason
+            )
+            return None
+
+        return await poller.call(ask, what=f"Alteryx job {job_id} messages")
 
     def _asset(self, item: ItemRef, job_id: str, output: Output) -> AssetRequest:
         fmt = choose_format(output.formats, self.output_format)
@@ -106,5 +164,9 @@ class AlteryxProvider:
             refresh_url=reauthenticate,
             headers=self.tokens.headers,
             fallback_name=output.file_name or f"output-{output.id}",
+            # Raw keeps the output's own type; another format names its own suffix
+            media_type=promised_type(
+                None, output.file_name if fmt.lower() == "raw" else f"output.{fmt.lower()}"
+            ),
             name_from_url=False,  # the path ends in the output id, not a file name
         )

@@ -2,14 +2,18 @@
 
 `status` and `disposition` are plain strings in Alteryx's swagger; the job list's
 enum gives `Created`, `Queued`, `Running`, `Completed`, `Cancelled`.  `Completed`
-only says the job ran: whether it went well is in `disposition` (only `Success`
-is attested) and in the messages, where severity 3 is an error (the engine's
-message types: 1 info, 2 warning, 3 error).  No I/O, no aiohttp/anyio/asyncio.
+only says the job ran: whether it went well is in `disposition` (`Success`, and
+`Warning` for a job that ran with warnings; which ones are good enough is the
+config's `accept_dispositions`).  The messages say why, severity 3 being an error
+(the engine's message types: 1 info, 2 warning, 3 error); `GET .../messages` is
+declared to answer one object but may answer a list, so both are read.  No I/O,
+no aiohttp/anyio/asyncio.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,12 +32,17 @@ __all__ = [
     "DEFAULT_TOKEN_LIFETIME",
     "ERROR_SEVERITY",
     "JOB_WORDS",
+    "WARNING_SEVERITY",
     "AlteryxJob",
+    "Message",
     "Output",
     "Token",
     "choose_format",
+    "error_texts",
     "parse_job",
+    "parse_messages",
     "parse_token",
+    "render_messages",
 ]
 
 JOB_WORDS = Vocabulary.of(
@@ -42,9 +51,9 @@ JOB_WORDS = Vocabulary.of(
     running="created queued running paused",
 )
 ERROR_SEVERITY = 3
+WARNING_SEVERITY = 2
 DEFAULT_TOKEN_LIFETIME = 3600.0
 """Seconds a token is taken to live when the answer has no `expires_in`."""
-_SUCCESS = frozenset({"success"})
 
 
 @dataclass(frozen=True)
@@ -69,8 +78,8 @@ def parse_token(data: Any) -> Token:
         raise MalformedResponse(f"{what}: 'access_token' holds a line break or control character")
     raw = obj.get("expires_in")
     lifetime = DEFAULT_TOKEN_LIFETIME
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw)
+    if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
+        raw = int(raw) if len(raw.strip()) <= 12 else None
     if isinstance(raw, int | float) and not isinstance(raw, bool) and raw > 0:
         lifetime = float(raw)
     return Token(token, lifetime)
@@ -96,21 +105,27 @@ class AlteryxJob:
     errors: tuple[str, ...]
     """Texts of the messages with error severity."""
 
-    def failure(self) -> str | None:
-        """Why a finished job counts as failed, or None when it went well (or still runs)."""
+    def failure(
+        self, accept: Collection[str] = ("Success", "Warning"), errors: Sequence[str] = ()
+    ) -> str | None:
+        """Why a finished job counts as failed, or None when it went well (or still runs).
+
+        A Completed job went well when its disposition is one of `accept` (any case);
+        one that gives none (a reduced answer) when it has no error message.  `errors`
+        (texts of error messages asked for apart) say why not.
+        """
         state = self.status.state
         if state is RemoteState.RUNNING:
             return None
-        errors = "; ".join(self.errors)
+        texts = "; ".join(dict.fromkeys([*self.errors, *errors]))
+        reason = f": {texts}" if texts else ""
         if state is RemoteState.FAILED:
-            return f"Alteryx job {self.id} {self.status.word.lower()}" + (
-                f": {errors}" if errors else ""
-            )
-        bad = self.disposition is not None and self.disposition.strip().lower() not in _SUCCESS
-        if not bad and not errors:
+            return f"Alteryx job {self.id} {self.status.word.lower()}{reason}"
+        if self.disposition is None:
+            return f"Alteryx job {self.id} completed with errors{reason}" if texts else None
+        if self.disposition.strip().lower() in {word.strip().lower() for word in accept}:
             return None
-        how = f" with disposition {self.disposition}" if bad else " with errors"
-        return f"Alteryx job {self.id} completed{how}" + (f": {errors}" if errors else "")
+        return f"Alteryx job {self.id} completed with disposition {self.disposition}{reason}"
 
 
 def _output(data: Any, what: str) -> Output:
@@ -123,15 +138,49 @@ def _output(data: Any, what: str) -> Output:
     return Output(output_id, field_str(obj, "fileName", where, required=False) or "", formats)
 
 
-def _errors(messages: list[Any]) -> tuple[str, ...]:
+@dataclass(frozen=True)
+class Message:
+    """One of a job's messages: its severity (None when not a number), text and tool."""
+
+    severity: int | None
+    text: str
+    tool_id: int | None
+
+
+def _number(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def parse_messages(data: Any) -> tuple[Message, ...]:
+    """A `GET /v3/jobs/{id}/messages` answer (a list, or the one object the swagger
+    declares), or a job's `messages`; entries that are no objects are left out."""
+    entries = [data] if isinstance(data, Mapping) else data if isinstance(data, list) else None
+    if entries is None:
+        raise MalformedResponse("Alteryx job messages: expected a list or an object")
     found = []
-    for message in messages:
-        if not isinstance(message, dict):
-            continue
-        text = message.get("text")
-        if message.get("status") == ERROR_SEVERITY and isinstance(text, str) and text.strip():
-            found.append(text.strip())
+    for entry in entries:
+        if isinstance(entry, Mapping):
+            text = entry.get("text")
+            found.append(
+                Message(
+                    _number(entry.get("status")),
+                    text.strip() if isinstance(text, str) else "",
+                    _number(entry.get("toolId")),
+                )
+            )
+    return tuple(found)
+
+
+def error_texts(messages: Sequence[Message]) -> tuple[str, ...]:
+    """Texts of the error messages, each once."""
+    found = [m.text for m in messages if m.severity == ERROR_SEVERITY and m.text]
     return tuple(dict.fromkeys(found))
+
+
+def render_messages(messages: Sequence[Message]) -> bytes:
+    """The messages as the bag keeps them: a JSON list in Alteryx's own field names."""
+    rows = [{"status": m.severity, "text": m.text, "toolId": m.tool_id} for m in messages]
+    return (json.dumps(rows, indent=1, ensure_ascii=False) + "\n").encode()
 
 
 def parse_job(data: Any) -> AlteryxJob:
@@ -146,7 +195,7 @@ def parse_job(data: Any) -> AlteryxJob:
         status=JOB_WORDS.classify(word),
         disposition=field_str(obj, "disposition", what, required=False),
         outputs=tuple(_output(o, what) for o in outputs),
-        errors=_errors(messages if isinstance(messages, list) else []),
+        errors=error_texts(parse_messages(messages) if isinstance(messages, list) else ()),
     )
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from downloader import redact
 from downloader.errors import MalformedResponse
@@ -32,6 +33,7 @@ __all__ = [
     "field_object",
     "field_status",
     "field_str",
+    "http_url",
     "load_json",
     "object_of",
     "scrub",
@@ -40,6 +42,7 @@ __all__ = [
 
 MESSAGE_LIMIT = 300
 """Characters of platform text an item's error message may carry."""
+_MAX_DIGITS = 30
 
 
 class RemoteState(StrEnum):
@@ -102,6 +105,9 @@ def load_json(raw: bytes, what: str) -> Any:
         cut = exc.pos >= len(raw.rstrip()) or exc.msg.startswith("Unterminated string")
         where = "truncated" if cut else f"at byte {exc.pos}"
         raise MalformedResponse(f"{what}: the answer is not valid JSON ({where})") from None
+    except ValueError as exc:  # e.g. an integer of more digits than int() may convert
+        reason = shorten(str(exc), 80)
+        raise MalformedResponse(f"{what}: the answer cannot be read ({reason})") from None
 
 
 def _type_name(value: Any) -> str:
@@ -151,11 +157,26 @@ def field_int(obj: Mapping[str, Any], key: str, what: str, *, required: bool = T
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        # more digits than int() converts is no size or count anyone means
+        number = int(value.strip()) if len(value.strip()) <= _MAX_DIGITS else None
     if number is None or number < 0:
         raise MalformedResponse(f"{what}: {key!r} is not a non-negative integer")
     return number
+
+
+def http_url(value: str, what: str, key: str) -> str:
+    """`value` (stripped) when it is an absolute http(s) URL that can be parsed, with a
+    host and a valid port; MalformedResponse otherwise, naming `key`."""
+    url = value.strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError:
+        raise MalformedResponse(f"{what}: {key!r} is not a valid URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise MalformedResponse(f"{what}: {key!r} is not an http(s) URL")
+    return url
 
 
 def field_bool(obj: Mapping[str, Any], key: str, what: str, *, default: bool = False) -> bool:
@@ -252,7 +273,7 @@ def describe_error_body(body: bytes, content_type: str | None) -> str:
     if "json" in kind or text[:1] in "{[":
         try:
             described = _describe_json(json.loads(text))
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON after all, too long a number, too deep
             described = text
         return shorten(described or "")
     if "html" in kind or text[:1] == "<":

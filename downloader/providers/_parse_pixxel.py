@@ -2,8 +2,9 @@
 
 Pixxel documents no status vocabulary for jobs, tasks or job/task packages (its
 examples say "running", "completed", "failed", "pending", "ready"); catalog
-downloads have the enum `success|created|failed|in_progress`.  The tables below
-take those and the usual synonyms; anything else is unknown, so "not ready yet".
+downloads have the enum `success|created|failed|in_progress`, order items and their
+tasks upper-case enums (`ORDER_ITEM_WORDS`).  The tables below take those and the
+usual synonyms, in any case; anything else is unknown, so "not ready yet".
 No I/O, no aiohttp/anyio/asyncio, no logging.
 """
 
@@ -13,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from downloader.errors import MalformedResponse
 from downloader.providers._parse_common import (
     RemoteState,
     Status,
@@ -21,19 +21,25 @@ from downloader.providers._parse_common import (
     field_list,
     field_status,
     field_str,
+    http_url,
     object_of,
 )
+from downloader.providers._parse_scene import scene_of_order_item
+from downloader.providers._types import Scene
 
 __all__ = [
     "JOB_WORDS",
+    "ORDER_ITEM_WORDS",
     "PACKAGE_WORDS",
     "JobState",
+    "OrderItemState",
     "PackageState",
     "TaskState",
     "catalog_request",
     "job_failure",
     "parse_job",
     "parse_job_list",
+    "parse_order_item",
     "parse_package",
 ]
 
@@ -51,6 +57,18 @@ PACKAGE_WORDS = Vocabulary.of(
     running="pending created in_progress processing queued running preparing started",
 )
 """Status words of job/task packages (PUT .../download) and catalog downloads."""
+
+
+ORDER_ITEM_WORDS = Vocabulary.of(
+    succeeded="fulfilled",
+    failed="cancelled canceled failed",
+    running="draft active partially_fulfilled",
+)
+"""Order item status words (`clerk.OrderItemResponse.status`)."""
+
+_TASK_ENDS_ITEM = frozenset({"expired"})
+"""Task words that end their order item: it will never be fulfilled (a failed task
+of a tasking order may be tried again, so only expiry is final)."""
 
 
 @dataclass(frozen=True)
@@ -188,11 +206,64 @@ def parse_package(data: Any, what: str) -> PackageState:
     word = field_status(obj, "status", what)
     url = field_str(obj, "signed_url", what, required=False) or None
     if url is not None:
-        url = url.strip()
-        if not url.lower().startswith(("https://", "http://")):
-            raise MalformedResponse(f"{what}: 'signed_url' is not an http(s) URL")
+        url = http_url(url, what, "signed_url")
     download_id = field_str(obj, "id", what, required=False) or None
     return PackageState(PACKAGE_WORDS.classify(word), url, download_id)
+
+
+@dataclass(frozen=True)
+class OrderItemState:
+    """A `GET /v0/order-items/{id}` answer, as far as waiting for it is concerned."""
+
+    status: Status
+    tasks: tuple[tuple[str, str], ...]
+    """(id, status word) of each task."""
+    errors: tuple[str, ...]
+    """Texts of `validation_errors`."""
+    scene: Scene | None = None
+    """Where and when its images were taken, where the answer says."""
+
+    def failure(self, label: str) -> str | None:
+        """Why the item will never be fulfilled, or None while it may be."""
+        errors = f": {'; '.join(self.errors)}" if self.errors else ""
+        if self.status.state is RemoteState.FAILED:
+            return f"{label} {self.status.word}{errors}"
+        for task_id, word in self.tasks:
+            if word.strip().lower() in _TASK_ENDS_ITEM:
+                return f"{label}: its task {task_id} {word}{errors}"
+        return None
+
+
+def _validation_errors(raw: Any) -> list[str]:
+    """Texts of `validation_errors[]`: objects of string arrays, or plain strings."""
+    found: list[str] = []
+    for entry in raw if isinstance(raw, list) else []:
+        if isinstance(entry, str) and entry.strip():
+            found.append(entry.strip())
+        elif isinstance(entry, Mapping):
+            for key, value in entry.items():
+                texts = value if isinstance(value, list) else [value]
+                joined = ", ".join(_text(t) for t in texts if _text(t))
+                if joined:
+                    found.append(f"{key}: {joined}")
+    return found
+
+
+def parse_order_item(data: Any) -> OrderItemState:
+    """A `GET /v0/order-items/{id}` answer; `tasks` may be absent, a task unreadable."""
+    what = "Pixxel order item"
+    obj = object_of(data, what)
+    word = field_status(obj, "status", what)
+    tasks = []
+    for entry in field_list(obj, "tasks", what, required=False):
+        if isinstance(entry, Mapping) and isinstance(entry.get("status"), str):
+            tasks.append((_text(entry.get("id")) or "?", entry["status"]))
+    return OrderItemState(
+        ORDER_ITEM_WORDS.classify(word),
+        tuple(tasks),
+        tuple(_validation_errors(obj.get("validation_errors"))),
+        scene_of_order_item(obj),
+    )
 
 
 def catalog_request(kind: str, item_id: str) -> dict[str, list[str]]:

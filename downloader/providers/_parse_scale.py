@@ -23,6 +23,7 @@ from downloader.providers._parse_common import (
     field_list,
     field_status,
     field_str,
+    http_url,
     object_of,
 )
 
@@ -113,8 +114,8 @@ def parse_file(data: Any, what: str, output: str = "") -> ScaleFile:
     file_id = field_str(obj, "id", what) or ""
     where = f"{what} {file_id}"
     url = field_str(obj, "url", where, required=False) or None
-    if url is not None and not url.lower().startswith(("https://", "http://")):
-        raise MalformedResponse(f"{where}: 'url' is not an http(s) URL")
+    if url is not None:
+        url = http_url(url, where, "url")
     return ScaleFile(
         id=file_id,
         name=field_str(obj, "file_name", where) or "",
@@ -156,7 +157,7 @@ def listed_id(value: Any) -> str | None:
     """A job id of the list as text (`"15096"`), or None when it is no job id."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return str(value)
-    if isinstance(value, str) and value.isascii() and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 30:
         return str(int(value))
     return None
 
@@ -215,24 +216,23 @@ def _origin(parts: SplitResult) -> tuple[str, str, int | None]:
 
 
 def next_page_url(next_url: str, base_url: str, what: str = "Scale file list") -> str:
-    """The URL to follow for a page's `next`, which must be on `base_url`'s origin.
+    """The URL to follow for a page's `next`: always on `base_url`'s origin.
 
-    A `next` that differs only by `http` where `base_url` says `https` (a proxy that
-    ends TLS in front of Scale, which then builds its links with http) is taken
-    onto `base_url`'s origin.  Anything else elsewhere raises MalformedResponse
-    (naming `what`, the list): the token is never sent to another host.
+    Behind a proxy that does not pass the host name on (or ends TLS), Django builds
+    its links with its own address (`http://10.0.0.7:8000/v6/files/?page=2`), which
+    is no way to reach it from here.  So a link on another origin is followed by its
+    path and query on `base_url` (below `base_url`'s path, if the link is not there
+    already); the token is never sent to another host.  A link that cannot be read
+    raises MalformedResponse naming `what`, the list.
     """
     try:
         target, base = urlsplit(next_url), urlsplit(base_url)
-        target_origin, base_origin = _origin(target), _origin(base)
+        same = _origin(target) == _origin(base)
     except ValueError:
         raise MalformedResponse(f"{what}: 'next' is not a valid URL") from None
-    if target_origin == base_origin:
+    if same:
         return next_url
-    upgraded = target_origin == ("http", base_origin[1], 80) and base_origin[0] == "https"
-    if upgraded:
-        return urlunsplit((base.scheme, base.netloc, target.path, target.query, ""))
-    raise MalformedResponse(
-        f"{what}: 'next' points to another server "
-        f"({target.scheme}://{target.hostname}); not followed"
-    )
+    path, prefix = target.path or "/", base.path.rstrip("/")
+    if prefix and path != prefix and not path.startswith(prefix + "/"):
+        path = prefix + path
+    return urlunsplit((base.scheme, base.netloc, path, target.query, ""))

@@ -4,9 +4,12 @@
 failure (network, 429, 5xx), sleeping a jittered exponential backoff (or the
 server's Retry-After) through the injected clock.  The last wait is cut short so
 the final question is asked exactly when `give_up_after` runs out; after it,
-`PollTimeout` says how long we waited and what the platform said last.  A
-malformed answer is asked again a few times in a row (proxies truncate answers)
-before it fails the item.
+`PollTimeout` says how long we waited and what the platform said last.  An answer
+that cannot be read (not JSON, such as a proxy's login page; a status word no table
+knows) is asked again, but `unreadable_limit` of them in a row fail the item with
+`MalformedResponse`, naming the request and quoting the answer: such answers do not
+heal by being asked for 48 hours.  The count and the unknown words already logged
+belong to the item (its `Turn`), so they carry over from one turn to the next.
 
 Inside an item's turn (`polling_turn`, set by the pipeline around a provider's
 `prepare`), a wait of `PARK_AFTER` seconds or more is not slept: `Parked` ends the
@@ -28,7 +31,7 @@ import math
 import random
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import structlog
@@ -36,29 +39,45 @@ import structlog
 from downloader.clock import Clock
 from downloader.config import PollSettings
 from downloader.errors import ApiError, MalformedResponse, PollTimeout
-from downloader.providers._parse_common import shorten
+from downloader.providers._answers import last_answer
+from downloader.providers._parse_common import MESSAGE_LIMIT, shorten
 from downloader.providers._schedule import format_duration, poll_delay
 from downloader.providers._types import Phase, PhaseListener
 
 __all__ = [
-    "MALFORMED_LIMIT",
     "PARK_AFTER",
     "NotYet",
     "Parked",
     "PhaseTracker",
     "Poller",
     "Turn",
+    "Unreadable",
     "attempts_after",
     "polling_turn",
 ]
 
 T = TypeVar("T")
 
-MALFORMED_LIMIT = 3
-"""Malformed answers in a row after which the item fails."""
-
 PARK_AFTER = 1.0
 """Seconds: inside a turn, a wait at least this long parks the item instead."""
+
+
+@dataclass
+class Unreadable:
+    """An item's answers that could not be read: how many in a row, and the unknown
+    status words already logged (each once per item)."""
+
+    in_a_row: int = 0
+    words: set[tuple[str, str]] = field(default_factory=set)
+
+    def at_limit(self, limit: int) -> bool:
+        """Count one more; whether that makes `limit` in a row (the count then starts
+        again, so a retry of the item gets a fresh one).  Pure."""
+        self.in_a_row += 1
+        if self.in_a_row < limit:
+            return False
+        self.in_a_row = 0
+        return True
 
 
 class Turn:
@@ -67,6 +86,7 @@ class Turn:
 
     def __init__(self, started: float) -> None:
         self.started = started
+        self.unreadable = Unreadable()
 
 
 class Parked(Exception):
@@ -119,13 +139,16 @@ class Poller:
         *,
         rand: Callable[[], float] = random.random,
         log: Any = None,
+        on_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.clock = clock
         self.settings = settings
         self._rand = rand
+        self._on_wait = on_wait
+        """Told of each wait before the question is asked again (metrics count them)."""
         self._log = log if log is not None else structlog.get_logger("downloader.providers")
-        # (what, status) pairs already warned about: once each, across turns too
-        self._unknown: set[tuple[str, str]] = set()
+        # outside a turn (nothing parks): kept for the life of this poller
+        self._unreadable = Unreadable()
 
     async def until(
         self,
@@ -137,14 +160,14 @@ class Poller:
         """`ask()` until it returns something other than `NotYet`; that value.
 
         Raises `PollTimeout` ("package not ready after 48h; last status: pending")
-        when `give_up_after` runs out, the last `MalformedResponse` after
-        `MALFORMED_LIMIT` of them in a row, and any other `ProviderError` at once.
+        when `give_up_after` runs out, `MalformedResponse` after `unreadable_limit`
+        unreadable answers in a row, and any other `ProviderError` at once.
         """
         turn = _TURN.get()
+        unreadable = self._unreadable if turn is None else turn.unreadable
         now = self.clock.monotonic()
         started = now if turn is None else min(now, turn.started)  # earlier turns count
         attempt = attempts_after(now - started, self.settings.initial_interval)
-        malformed = 0
         last = "no answer yet"
         while True:
             retry_after: float | None = None
@@ -153,21 +176,28 @@ class Poller:
             except ApiError as exc:
                 if not exc.retryable:
                     raise
+                # a passing failure says nothing of whether answers can be read
                 last, retry_after = f"last error: {exc}", exc.retry_after
-                malformed = 0
-            except MalformedResponse:
-                malformed += 1
-                if malformed >= MALFORMED_LIMIT:
-                    raise
+            except MalformedResponse as exc:
+                self._unreadable_answer(unreadable, str(exc))
                 last = "last answer malformed"
             else:
                 if not isinstance(result, NotYet):
+                    unreadable.in_a_row = 0
                     return result
-                malformed = 0
                 last = f"last status: {result.status or '(empty)'}"
-                if not result.known and (what, result.status) not in self._unknown:
-                    self._unknown.add((what, result.status))
-                    self._log.warning("provider.unknown_status", what=what, status=result.status)
+                if result.known:
+                    unreadable.in_a_row = 0
+                else:
+                    word = (what, result.status)
+                    if word not in unreadable.words and word not in self._unreadable.words:
+                        unreadable.words.add(word)
+                        self._unreadable.words.add(word)
+                        self._log.warning(
+                            "provider.unknown_status", what=what, status=result.status
+                        )
+                    reason = f"{what}: status {result.status!r} is not a word we know"
+                    self._unreadable_answer(unreadable, reason)
             remaining = self.settings.give_up_after - (self.clock.monotonic() - started)
             if remaining <= 0:
                 duration = format_duration(self.settings.give_up_after)
@@ -183,10 +213,25 @@ class Poller:
                 )
             attempt += 1
             delay = min(delay, remaining)
+            if self._on_wait is not None:
+                self._on_wait(delay)
             if turn is not None and delay >= PARK_AFTER:
                 raise Parked(delay, what, last)
             self._log.debug("provider.poll_wait", what=what, delay=round(delay, 3), state=last)
             await self.clock.sleep(delay)
+
+    def _unreadable_answer(self, unreadable: Unreadable, reason: str) -> None:
+        """Count one more unreadable answer; at the limit, the item fails with `reason`."""
+        limit = self.settings.unreadable_limit
+        if not unreadable.at_limit(limit):
+            return
+        answer = last_answer()
+        quoted = ""
+        if answer is not None:
+            quoted = f"; the last answer to {answer.request}: {answer.excerpt()!r}"
+        raise MalformedResponse(
+            shorten(f"{reason} ({limit} unreadable answers in a row){quoted}", 2 * MESSAGE_LIMIT)
+        )
 
     async def call(self, ask: Callable[[], Awaitable[T]], *, what: str) -> T:
         """`ask()` once, or again after transient failures (within the same budget)."""

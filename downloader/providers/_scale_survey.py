@@ -1,10 +1,11 @@
-"""Scale's answer for many waiting jobs at once: the v6 job list, filtered by id.
+"""Scale's answer for many waiting jobs at once: the job list, filtered by id.
 
-`GET /v6/jobs/` takes `job_id` again and again, so the items waiting on up to
-`CHUNK` jobs are asked about in one request, with a `page_size` as large: one
-page normally holds them all.  A `next` is followed (on `base_url`'s origin only:
-the token goes nowhere else) for at most `MAX_PAGES` pages.  Legacy (3.x) Scale
-has no such list, and a job id that is not a number cannot be in it: those items
+`GET /v6/jobs/` (on a 3.x server, `api_version = "legacy"`, `GET /jobs/`, which
+its documentation gives the same repeatable filter and DRF paging) takes `job_id`
+again and again, so the items waiting on up to `CHUNK` jobs are asked about in one
+request, with a `page_size` as large: one page normally holds them all.  A `next`
+is followed (always on `base_url`'s origin: the token goes nowhere else) for at
+most `MAX_PAGES` pages.  A job id that is not a number cannot be in it: such items
 are not surveyed.
 
 A list that is refused (any error but a passing one) or cannot be read turns
@@ -50,7 +51,7 @@ def _list_id(job_id: str) -> str | None:
 
 
 class JobLists:
-    """Surveys of Scale v6 job items, one list request per `CHUNK` jobs."""
+    """Surveys of Scale job items, one list request per `CHUNK` jobs."""
 
     def __init__(self, api: ApiClient, *, legacy: bool) -> None:
         self.api = api
@@ -64,7 +65,7 @@ class JobLists:
         return self._job_id(item) is not None
 
     def surveyed_kinds(self) -> frozenset[str]:
-        return frozenset() if self.legacy or self.off is not None else KINDS
+        return frozenset() if self.off is not None else KINDS
 
     def _job_id(self, item: ItemRef) -> str | None:
         """The id the list gives `item`'s job, when the item can be surveyed."""
@@ -103,7 +104,7 @@ class JobLists:
 
     async def _list(self, job_ids: Sequence[str]) -> tuple[dict[str, Status], int]:
         """The statuses the list gives for `job_ids`, and how many pages that took."""
-        url = self.api.url("/v6/jobs/")
+        url = self.api.url("/jobs/" if self.legacy else "/v6/jobs/")
         asked = [("job_id", job_id) for job_id in job_ids]
         params: Sequence[tuple[str, str]] | None = [*asked, ("page_size", str(CHUNK))]
         statuses: dict[str, Status] = {}

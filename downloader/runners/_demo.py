@@ -9,6 +9,7 @@ display, and prints what was archived, where, and how fast.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -17,9 +18,9 @@ from downloader.config import PollSettings, load_config
 from downloader.emulator import Emulator, parse_scenario, start_emulator, write_client_files
 from downloader.emulator.scenarios import demo_scenario_text
 from downloader.runners._batch import BatchResult
+from downloader.runners._board import ProgressBoard
 from downloader.runners._compose import run_once
-from downloader.runners._progress import show_progress
-from downloader.store import ItemState, open_store
+from downloader.runners._progress import show_progress, summary_line
 from downloader.watchlist import load_watchlist
 
 # polls come quickly in the demo: it shows the dance, not the waiting
@@ -42,16 +43,35 @@ async def run_demo(target: Path) -> BatchResult:
             files.watchlist, enabled_providers=set(settings.providers.enabled) | {"http"}
         )
         print(f"emulator on {running.base_url}; {len(watchlist.items)} items", file=sys.stderr)
-        started = time.monotonic()
-        result = await run_once(settings, watchlist.items, progress=show_progress)
-        elapsed = time.monotonic() - started
-        async with open_store(settings.state.url) as store:
-            records = await store.list_items()
-    total = sum(r.bytes_done for r in records if r.state is ItemState.ARCHIVED)
-    print(f"\n{result.archived} archived, {result.failed} failed in {elapsed:.1f} s", end="")
-    print(f" ({total / 2**20:.0f} MiB, {total / 2**20 / max(elapsed, 1e-9):.0f} MiB/s)")
-    for record in records:
-        where = record.archive_path or record.error or ""
-        print(f"  {record.key:45} {record.state:9} {where}")
-    print(f"archive: {target}   check it with: downloader verify -c {files.config}")
+        board = ProgressBoard(time.monotonic())
+        result = await run_once(settings, watchlist.items, board=board, progress=show_progress)
+    now = time.monotonic()
+    print(f"\n{summary_line(board, now)}")
+    for record in sorted(board.active(), key=lambda r: r.key):
+        if record.error:  # the archived ones are in the archive; only failures need words
+            print(f"  {record.key} {record.state}: {record.error}")
+    print(f"archive: {target}")
+    program = Path(sys.argv[0])
+    for line in next_steps(files.config, program, shutil.which("downloader")):
+        print(line)
     return result
+
+
+def next_steps(config: Path, program: Path, on_path: str | None) -> list[str]:
+    """How to run the commands the demo suggests from the user's shell: as `downloader`
+    when that is this program, else by this program's path (`make demo` runs the venv's,
+    which is on no PATH until the venv is activated)."""
+    if on_path is not None and Path(on_path).resolve() == program.resolve():
+        command, activate = "downloader", None
+    elif program.name == "downloader":
+        command, activate = str(program), program.parent / "activate"
+    else:  # python -m downloader
+        command, activate = f"{sys.executable} -m downloader", None
+    lines = [
+        "next:",
+        f"  {command} verify -c {config}   # re-hash every bag",
+        f"  {command} status -c {config}   # every item, its state and bytes",
+    ]
+    if activate is not None and activate.is_file():
+        lines.append(f"  (or run `. {activate}` once, then plain `downloader ...`)")
+    return lines

@@ -12,103 +12,35 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import anyio
 import structlog
 
-from downloader.archive import BagBuilder, check_zip, extract_zip, item_path
+from downloader.archive import BagBuilder, item_path
 from downloader.clock import Clock
-from downloader.config import PollSettings
-from downloader.errors import ArchiveError, DownloaderError, FilesystemError
+from downloader.config import PollSettings, RetrySettings
+from downloader.errors import DownloaderError, FilesystemError, ItemCrashed
 from downloader.items import ItemRef
+from downloader.jail import Jail
+from downloader.observe import NullObserver, Observer, counted_refresh
 from downloader.providers import Provider
 from downloader.providers._poll import Parked, Turn, polling_turn
 from downloader.redact import describe
+from downloader.runners._adoption import adopt_archived_bag
+from downloader.runners._describe import link_in_catalog, stac_tag_files
+from downloader.runners._item_bytes import ItemBytes, known_size
+from downloader.runners._records import StoreListener, StoreMemo
+from downloader.runners._retry import gave_up_text, next_try_delay
+from downloader.runners._vet import Fetched, Vetter, url_hint
 from downloader.store import ItemState, StateStore
-from downloader.store._models import AssetRecord, AssetState, PackageRecord
+from downloader.store._models import AssetRecord, AssetState
 from downloader.transfer import AssetRequest, TransferEngine
 from downloader.transfer._names import sanitize_filename
-from downloader.transfer._urls import redact_url
 
 log = structlog.get_logger("downloader.pipeline")
-
-
-class StoreMemo:
-    """A provider's notes about an item (e.g. a platform download id), kept in the store."""
-
-    def __init__(self, store: StateStore, key: str, clock: Clock) -> None:
-        self._store, self._key, self._clock = store, key, clock
-
-    async def load(self) -> Mapping[str, Any] | None:
-        record = await self._store.get_package(self._key)
-        return None if record is None else json.loads(record.data)
-
-    async def save(self, data: Mapping[str, Any]) -> None:
-        download_id = data.get("download_id")
-        record = PackageRecord(
-            item_key=self._key,
-            download_id=None if download_id is None else str(download_id),
-            status=str(data.get("status")) if data.get("status") is not None else None,
-            data=json.dumps(dict(data)),
-        )
-        await self._store.save_package(record, now=self._clock.utcnow())
-
-
-class StoreListener:
-    """Moves the item through waiting → requested → preparing as the provider reports."""
-
-    _ORDER = (ItemState.WAITING, ItemState.REQUESTED, ItemState.PREPARING)
-
-    def __init__(
-        self,
-        store: StateStore,
-        key: str,
-        owner: str,
-        clock: Clock,
-        state: ItemState | None = None,
-        turn: Turn | None = None,
-    ) -> None:
-        self._store, self._key, self._owner, self._clock = store, key, owner, clock
-        self.state = state
-        """The item's state as last read or written here; None when not known.  While
-        the lease is held nobody else moves the item, so it need not be read again."""
-        self.turn = turn
-        """The turn being polled in, if any: it learns here when the state changes."""
-
-    async def current(self) -> ItemState | None:
-        """The item's state, read from the store only when not known here."""
-        if self.state is None:
-            record = await self._store.get(self._key)
-            self.state = None if record is None else record.state
-        return self.state
-
-    async def phase(self, name: str, detail: str = "") -> None:
-        target = ItemState(name)
-        state = await self.current()
-        if state is None or state == target:
-            return
-        if (
-            target in self._ORDER
-            and state in self._ORDER
-            and self._ORDER.index(target) < self._ORDER.index(state)
-        ):
-            return  # never step backwards on a late report
-        await self.move(target)
-
-    async def move(self, target: ItemState) -> None:
-        """Transition to `target` (the store checks that the move is allowed)."""
-        self.state = None  # unknown should the transition fail
-        record = await self._store.transition(
-            self._key, target, now=self._clock.utcnow(), owner=self._owner
-        )
-        self.state = record.state
-        if self.turn is not None:  # a new state: its waits start from the first
-            self.turn.started = self._clock.monotonic()
 
 
 class ItemWorker:
@@ -123,20 +55,32 @@ class ItemWorker:
         archive_root: Path,
         clock: Clock,
         owner: str,
-        retry_delay: timedelta = timedelta(seconds=30),
         extract: bool = False,
         poll: PollSettings | None = None,
+        retry: RetrySettings | None = None,
+        repair_attempts: int = 3,
+        observer: Observer | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
         self.providers = providers
         self.root = archive_root
+        self.jail = Jail(archive_root)
         self.clock = clock
         self.owner = owner
-        self.retry_delay = retry_delay
-        self.extract = extract
+        self.observer: Observer = observer or NullObserver()
+        self.vetter = Vetter(
+            store=store,
+            engine=engine,
+            clock=clock,
+            repair_attempts=repair_attempts,
+            extract=extract,
+            observer=self.observer,
+        )
         self.poll = poll or PollSettings()
         """The `[poll]` settings the providers were built with (a reload changes both)."""
+        self.retry = retry or RetrySettings()
+        """The `[retry]` budget of every item after a passing failure."""
         self._turns: dict[str, Turn] = {}
         """The poll schedule of each parked item, for its next turn."""
 
@@ -178,6 +122,8 @@ class ItemWorker:
             return await self._failed(ref, exc, bound)
         except OSError as exc:  # the archive's disk: read-only, removed, full
             return await self._failed(ref, filesystem_error(exc), bound)
+        except Exception as exc:  # of no tree: this item's alone, never the batch's
+            return await self.crashed(ref, exc)
         bound.info(
             "item.archived",
             archive_path=str(final),
@@ -188,24 +134,47 @@ class ItemWorker:
     async def _park(self, ref: ItemRef, parked: Parked, bound: Any) -> ItemState:
         now = self.clock.utcnow()
         due = now + timedelta(seconds=parked.delay)
-        record = await self.store.schedule(ref.key, due, now=now, owner=self.owner)
+        record = await self.store.schedule(ref.key, due, now=now, owner=self.owner, counts=False)
         bound.debug("item.parked", what=parked.what, until=due.isoformat(), state=parked.last)
         # as after a retry: the scheduler drops the lease, the store wakes it when due
         return record.state
+
+    async def crashed(self, ref: ItemRef, exc: Exception) -> ItemState:
+        """`exc`, of no kind of ours, escaped `ref`'s work: logged once, with its
+        traceback, and the item tried again under its budget like any passing failure."""
+        bound = log.bind(item=ref.key, provider=ref.provider)
+        bound.error("item.crashed", exc_info=exc)
+        return await self._failed(ref, ItemCrashed(exc), bound)
 
     async def _failed(self, ref: ItemRef, exc: DownloaderError, bound: Any) -> ItemState:
         now = self.clock.utcnow()
         message = describe(exc)
         if exc.retryable:
-            record = await self.store.schedule(
-                ref.key, now + self.retry_delay, now=now, owner=self.owner, error=message
-            )
-            bound.warning("item.retry_later", error=message)
-            # the lease is dropped by whoever claimed the item (the scheduler), as for
-            # every item that ends its turn short of archived or failed
-            return record.state
+            record = await self.store.get(ref.key)
+            tries = (0 if record is None else record.attempts) + 1
+            retry_after = getattr(exc, "retry_after", None)
+            delay = next_try_delay(tries, self.retry, retry_after=retry_after)
+            if delay is not None:
+                self.observer.retried(ref.provider, "item")
+                record = await self.store.schedule(
+                    ref.key,
+                    now + timedelta(seconds=delay),
+                    now=now,
+                    owner=self.owner,
+                    error=message,
+                )
+                bound.warning("item.retry_later", error=message, attempt=tries, delay=delay)
+                # the lease is dropped by whoever claimed the item (the scheduler), as for
+                # every item that ends its turn short of archived or failed
+                return record.state
+            message = gave_up_text(message, tries)
         await self.store.transition(
-            ref.key, ItemState.FAILED, now=now, owner=self.owner, error=message
+            ref.key,
+            ItemState.FAILED,
+            now=now,
+            owner=self.owner,
+            error=message,
+            counts=exc.retryable,
         )
         bound.error("item.failed", error=message)
         return ItemState.FAILED
@@ -216,6 +185,11 @@ class ItemWorker:
             raise DownloaderError(f"provider {ref.provider!r} is not configured")
         memo = StoreMemo(self.store, ref.key, self.clock)
         listener = StoreListener(self.store, ref.key, self.owner, self.clock, state, turn)
+        adopted = await adopt_archived_bag(self.store, self.jail, ref, listener, self.clock.utcnow)
+        if adopted is not None:  # a crash after its rename, or a lost state database
+            # the crash may have come before its link in the catalog was added
+            await link_in_catalog(self.jail, item_path(ref), ref.key, if_described=True)
+            return adopted
         # only the platform's answers park the item: a signed URL refreshed during the
         # download is waited for in the turn, with the bytes already fetched at hand
         with polling_turn(turn):
@@ -227,40 +201,57 @@ class ItemWorker:
         bag = BagBuilder.in_archive(self.root, ref, clock=self.clock, create=False)
         done = {a.asset_key: a for a in await self.store.assets(ref.key)}
         taken: set[str] = set()
-        # (asset key, name, size, sha256, md5, starts like a ZIP: None when not looked at)
-        fetched: list[tuple[str, str, int, str, str | None, bool | None]] = []
+        fetched: list[Fetched] = []
         total_done = 0
         for index, asset in enumerate(package.assets):
             record = done.get(asset.key)
-            if record is not None and record.state is AssetState.DONE and record.sha256:
-                path = bag.data_dir / record.name
-                if path.is_file() and path.stat().st_size == record.size:
-                    fetched.append(
-                        (asset.key, record.name, record.size or 0, record.sha256, None, None)
-                    )
-                    taken.add(record.name)
-                    total_done += record.size or 0
-                    continue
-            asset = dataclasses.replace(
-                asset, on_progress=self._progress(ref, total_done), on_wait=self._waiting(ref)
+            if (
+                record is not None
+                and record.state is AssetState.DONE
+                and record.sha256
+                and bag.payload_size(record.name) == record.size
+            ):
+                size = record.size or 0
+                fetched.append(Fetched(asset, record.name, size, record.sha256))
+                taken.add(record.name)
+                total_done += size
+                continue
+            told = ItemBytes(
+                self.store,
+                ref.key,
+                owner=self.owner,
+                clock=self.clock,
+                before=total_done,
+                after=known_size(package.assets[index + 1 :]),
             )
-            name, size, sha256, md5, is_zip = await self._fetch(asset, bag, taken)
-            fetched.append((asset.key, name, size, sha256, md5, is_zip))
-            taken.add(name)
+            asset = dataclasses.replace(
+                asset,
+                on_progress=told.report,
+                on_size=told.sized,
+                on_wait=self._waiting(ref),
+                on_refetch=self.vetter.refetch_noter(ref, asset.key),
+                on_retry=lambda _why: self.observer.retried(ref.provider, "transfer"),
+                refresh_url=counted_refresh(
+                    asset.refresh_url, lambda: self.observer.url_refreshed(ref.provider)
+                ),
+            )
+            one = await self._fetch(ref, asset, bag, taken)
+            fetched.append(one)
+            taken.add(one.name)
             await self.store.save_asset(
                 AssetRecord(
                     item_key=ref.key,
                     asset_key=asset.key,
-                    name=name,
-                    url_hint=redact_url(asset.url).removesuffix("?…") if asset.url else None,
-                    size=size,
-                    sha256=sha256,
+                    name=one.name,
+                    url_hint=url_hint(asset),
+                    size=one.size,
+                    sha256=one.sha256,
                     state=AssetState.DONE,
-                    bytes_done=size,
+                    bytes_done=one.size,
                 ),
                 now=self.clock.utcnow(),
             )
-            total_done += size
+            total_done += one.size
             if index < len(package.assets) - 1:  # after the last one, the total is set below
                 await self.store.set_progress(
                     ref.key, total_done, None, now=self.clock.utcnow(), owner=self.owner
@@ -272,14 +263,23 @@ class ItemWorker:
         await self.store.transition(
             ref.key, ItemState.VERIFYING, now=self.clock.utcnow(), owner=self.owner
         )
-        for asset_key, name, size, sha256, md5, sniffed in fetched:
-            for entry in await self._vet_zip(ref, asset_key, bag, name, size, sha256, md5, sniffed):
+        sources: dict[str, str] = {}
+        for one in fetched:
+            for entry in await self.vetter.vet(ref, one, bag):
                 bag.add_payload(*entry)
+                sources[entry[0]] = url_hint(one.asset) or ""
         info: dict[str, str] = {}
         if package.download_id:
             info["External-Description"] = f"{package.description} {package.download_id}".strip()
         await self.engine.space.room_for(0, self._waiting(ref), key=ref.key)
-        final = await bag.finish(self.root / item_path(ref), info=info)
+        relative = item_path(ref)
+        tag_files = stac_tag_files(
+            ref, package, bag.payload, sources, relative_bag=relative, bagged_at=self.clock.utcnow()
+        )
+        final = await bag.finish(
+            self.root / relative, info=info, tag_files=tag_files, tags=package.tag_files
+        )
+        await link_in_catalog(self.jail, relative, ref.key)
         await self.store.transition(
             ref.key,
             ItemState.ARCHIVED,
@@ -289,75 +289,25 @@ class ItemWorker:
         )
         return final
 
-    def _progress(self, ref: ItemRef, before: int) -> Callable[[int], Awaitable[None]]:
-        """Record an asset's bytes on disk as the item's progress while it streams."""
-
-        async def report(done: int) -> None:
-            await self.store.set_progress(
-                ref.key, before + done, None, now=self.clock.utcnow(), owner=self.owner
-            )
-
-        return report
-
     def _waiting(self, ref: ItemRef) -> Callable[[str | None], Awaitable[None]]:
         """Show why the item waits (a full disk) as its error text; clear it after."""
 
         async def note(reason: str | None) -> None:
             now = self.clock.utcnow()
-            await self.store.schedule(ref.key, now, now=now, owner=self.owner, error=reason)
+            await self.store.schedule(
+                ref.key, now, now=now, owner=self.owner, error=reason, counts=False
+            )
 
         return note
 
-    async def _vet_zip(
-        self,
-        ref: ItemRef,
-        asset_key: str,
-        bag: BagBuilder,
-        name: str,
-        size: int,
-        sha256: str,
-        md5: str | None,
-        is_zip: bool | None,
-    ) -> list[tuple[str, int, str, str | None]]:
-        """Check every member CRC of a ZIP payload, and unpack it when so configured.
-
-        A ZIP that fails its check is removed and its asset marked failed, so a later
-        attempt fetches it again instead of trusting the bad copy.
-        """
-        path = bag.data_dir / name
-        if is_zip is None:  # fetched by an earlier run: look at it now
-            is_zip = await anyio.to_thread.run_sync(_looks_like_zip, path)
-        if not is_zip:
-            return [(name, size, sha256, md5)]
-        try:
-            await anyio.to_thread.run_sync(lambda: check_zip(path, **ZIP_LIMITS))
-            if not self.extract:
-                return [(name, size, sha256, md5)]
-            folder = name.removesuffix(".zip") or "package"
-            files = await anyio.to_thread.run_sync(
-                lambda: extract_zip(path, bag.data_dir / folder, **ZIP_LIMITS)
-            )
-        except ArchiveError:
-            await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
-            await self.store.save_asset(
-                AssetRecord(
-                    item_key=ref.key, asset_key=asset_key, name=name, state=AssetState.FAILED
-                ),
-                now=self.clock.utcnow(),
-            )
-            raise
-        await anyio.to_thread.run_sync(path.unlink)
-        return [(f"{folder}/{f.path}", f.size, f.sha256, None) for f in files]
-
     async def _fetch(
-        self, asset: AssetRequest, bag: BagBuilder, taken: set[str]
-    ) -> tuple[str, int, str, str | None, bool]:
+        self, ref: ItemRef, asset: AssetRequest, bag: BagBuilder, taken: set[str]
+    ) -> Fetched:
         # straight into the bag, under a name no other asset of the item has taken
-        result = await self.engine.fetch(
-            asset, bag.data_dir, rename=lambda name: _unique(name, taken)
-        )
-        is_zip = _starts_like_zip(result.head)
-        return result.name, result.size, result.sha256, result.digests.get("md5"), is_zip
+        result = await self.engine.fetch(asset, bag.data_dir, rename=lambda n: _unique(n, taken))
+        bag.note_coding(result.name, result.content_encoding)  # kept as sent: the bag says so
+        self.observer.fetched(ref.provider, result.bytes_received)
+        return Fetched.of(asset, result)
 
 
 # not worth trying again until someone changes the permissions or the mount
@@ -373,19 +323,6 @@ def filesystem_error(exc: OSError) -> FilesystemError:
         errno=exc.errno,
         retryable=exc.errno not in _PERMANENT_ERRNOS,
     )
-
-
-# caps for ZIP packages: a bomb is refused while it streams, before it fills the disk
-ZIP_LIMITS: dict[str, Any] = {"max_total": 1 << 40, "max_ratio": 1000.0, "max_members": 100_000}
-
-
-def _starts_like_zip(head: bytes) -> bool:
-    return head[:4] in (b"PK\x03\x04", b"PK\x05\x06")
-
-
-def _looks_like_zip(path: Path) -> bool:
-    with path.open("rb") as f:
-        return _starts_like_zip(f.read(4))
 
 
 def _unique(name: str, taken: set[str]) -> str:

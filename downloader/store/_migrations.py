@@ -121,6 +121,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             " WHERE active = 1 AND state NOT IN ('archived', 'failed')",
         ),
     ),
+    Migration(
+        3,
+        "the definition each item was last listed with",
+        (
+            # a fingerprint (ItemRef.definition), so that an entry listed again under
+            # its key with another URL or digest is worked again; NULL: not yet known
+            "ALTER TABLE items ADD COLUMN definition TEXT",
+        ),
+    ),
 )
 """Every migration, in order; `MIGRATIONS[i].version == i + 1`."""
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from downloader.store._lifecycle import ItemState
 
 __all__ = [
+    "REPAIRED",
     "AssetRecord",
     "AssetState",
     "EventRecord",
@@ -78,6 +79,10 @@ class ItemSummary(NamedTuple):
     lease_owner: str | None
     lease_expires_micros: int | None
     """`ItemRecord.lease_expires_at` in microseconds since the epoch."""
+    attempts: int = 0
+    """`ItemRecord.attempts`: failed tries so far."""
+    next_attempt_micros: int | None = None
+    """`ItemRecord.next_attempt_at` in microseconds since the epoch."""
 
 
 @dataclass(frozen=True)
@@ -151,8 +156,13 @@ class EventRecord:
     item_key: str
     at: datetime
     kind: str
-    """`added`, `removed`, `reactivated`, `transition`, `retry`, or one a caller chose."""
+    """`added`, `removed`, `reactivated`, `transition`, `retry`, or one a caller chose
+    (`REPAIRED`)."""
     detail: str
+
+
+REPAIRED = "repaired"
+"""The kind of event each repair of a damaged file leaves (what was fetched again)."""
 
 
 @dataclass(frozen=True)
@@ -164,3 +174,20 @@ class SyncResult:
     """Marked inactive; their rows and archived data stay."""
     reactivated: tuple[str, ...] = ()
     """Back in the watchlist; failed ones start over as waiting."""
+    redefined: tuple[str, ...] = ()
+    """Listed under the same key with another definition (`ItemRef.definition`): their
+    recorded package and assets are dropped, failed ones start over as waiting, and
+    archived ones keep their bag."""
+    refused: tuple[tuple[str, str], ...] = ()
+    """(key, reason) of listed items not added: the bag of each would lie inside
+    another item's bag or hold one (see `archive.nesting_refusals`)."""
+
+
+class CensusRow(NamedTuple):
+    """How many active items of one provider are in one state, and since when the
+    longest-waiting of them has been in it (for the metrics)."""
+
+    state: ItemState
+    provider: str
+    items: int
+    oldest_since: datetime

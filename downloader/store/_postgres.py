@@ -43,6 +43,7 @@ from downloader.store import _postgres_ops as ops
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
     AssetRecord,
+    CensusRow,
     EventRecord,
     ItemRecord,
     ItemSummary,
@@ -50,6 +51,7 @@ from downloader.store._models import (
     SyncResult,
 )
 from downloader.store._postgres_open import describe, prepare, scrub, secrets_of
+from downloader.store._postgres_sync import sync_watchlist
 from downloader.store._rows import maybe_time, to_micros
 
 __all__ = ["PostgresStore"]
@@ -154,7 +156,7 @@ class PostgresStore:
 
     async def sync_watchlist(self, refs: Iterable[ItemRef], *, now: datetime) -> SyncResult:
         listed, at = list(refs), to_micros(now)
-        return await self._run(lambda c: ops.sync_watchlist(c, listed, at))
+        return await self._run(lambda c: sync_watchlist(c, listed, at))
 
     async def claim(
         self,
@@ -199,11 +201,12 @@ class PostgresStore:
         owner: str | None = None,
         error: str | None = None,
         archive_path: str | None = None,
+        counts: bool = False,
     ) -> ItemRecord:
         target, at = ItemState(target), to_micros(now)
         error = redact.scrub(error) if error else error  # the last guard before it is stored
         return await self._run(
-            lambda c: ops.transition(c, key, target, at, owner, error, archive_path)
+            lambda c: ops.transition(c, key, target, at, owner, error, archive_path, int(counts))
         )
 
     async def schedule(
@@ -214,10 +217,11 @@ class PostgresStore:
         now: datetime,
         owner: str | None = None,
         error: str | None = None,
+        counts: bool = True,
     ) -> ItemRecord:
         due, at = to_micros(next_attempt_at), to_micros(now)
         error = redact.scrub(error) if error else error  # the last guard before it is stored
-        return await self._run(lambda c: ops.schedule(c, key, due, at, owner, error))
+        return await self._run(lambda c: ops.schedule(c, key, due, at, owner, error, counts))
 
     async def set_progress(
         self,
@@ -273,3 +277,6 @@ class PostgresStore:
 
     async def counts(self) -> dict[ItemState, int]:
         return await self._run(ops.counts)
+
+    async def census(self) -> list[CensusRow]:
+        return await self._run(ops.census)

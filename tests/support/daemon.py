@@ -134,7 +134,8 @@ class Daemon:
 
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
         found = []
-        for line in self.log.read_text().splitlines():
+        # the log lines are on stderr, beside the problems written there as plain text
+        for line in self._err_path.read_text().splitlines():
             try:
                 event = json.loads(line)
             except ValueError:

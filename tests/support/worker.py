@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 
 from downloader.clock import Clock, SystemClock
-from downloader.config import PollSettings, ProvidersSettings
+from downloader.config import PollSettings, ProvidersSettings, RetrySettings
 from downloader.items import ItemRef
 from downloader.providers import build_providers
 from downloader.runners._pipeline import ItemWorker
@@ -65,6 +65,7 @@ async def http_harness(
     resolver: aiohttp.abc.AbstractResolver | None = None,
     retry: RetryPolicy | None = None,
     clock: Clock | None = None,
+    repair_attempts: int = 3,
 ) -> AsyncIterator[Harness]:
     clock = clock or SystemClock()
     limits = Limits(segment_min_size=1 << 20, segments=2, min_free_space=min_free_space)
@@ -80,7 +81,10 @@ async def http_harness(
             partial_root=root / ".partial",
             limits=limits,
             timeouts=Timeouts(connect=5, stall=5),
-            retry=retry or RetryPolicy(attempts=2, backoff_base=0.01, backoff_cap=0.02),
+            retry=retry
+            or RetryPolicy(
+                attempts=2, backoff_base=0.01, backoff_cap=0.02, verify_attempts=repair_attempts
+            ),
             clock=clock,
             space=SpaceGuard(root, min_free_space, clock, interval=space_interval),
         )
@@ -93,6 +97,7 @@ async def http_harness(
             archive_root=root,
             clock=clock,
             owner=OWNER,
-            retry_delay=timedelta(0),
+            retry=RetrySettings(initial_delay=0.0, max_delay=0.0),
+            repair_attempts=repair_attempts,
         )
         yield Harness(store, engine, worker, root, clock)
