@@ -14,6 +14,8 @@ in code from these dataclasses.  Example::
     page_size = 100                  # Scale page size when the request names none
     scale_api_version = "v6"         # what `write_client_files` configures: "v6" | "legacy"
     job_lists = true                 # job-list routes (Pixxel, Scale v6); false: they 404
+    output_redirect_host = "localhost"  # Alteryx outputs: 302 to this host (another origin)
+    token_line_break = false         # true: Alteryx tokens carry a CR LF (a broken server)
     scale_next_origin = "http://scale.internal:8000"  # Scale's page links name this
                                      # origin (a proxy that does not pass the host on)
     # job_list_malformed = "huge_number"  # Pixxel's job lists spoiled as `malformed` below
@@ -308,6 +310,11 @@ class Settings:
     page_size: int = 100
     scale_api_version: str = "v6"
     job_lists: bool = True
+    output_redirect_host: str | None = None
+    """Alteryx output GETs answer 302 to the file on this host (same port), as a server
+    that hands outputs to a CDN does; None serves them in place."""
+    token_line_break: bool = False
+    """Alteryx access tokens with a CR LF inside, which no header can carry."""
     scale_next_origin: str | None = None
     job_list_malformed: Malformed | None = None
 

@@ -199,6 +199,9 @@ class ApiClient:
                 # chunk-size line that cannot be read
                 reason = shorten(self.clean(f"{type(exc).__name__}: {exc}"), 200)
                 raise ApiError(f"{what}: connection failed ({reason})", retryable=True) from None
+            except ValueError as exc:  # a header or URL the HTTP library will not send
+                reason = shorten(self.clean(f"{type(exc).__name__}: {exc}"), 200)
+                raise ApiError(f"{what}: request refused ({reason})") from None
             finally:  # every request counted once, answered or not
                 endpoint = endpoint_of(urlsplit(url).path, self._base_path)
                 self._observer.api_request(

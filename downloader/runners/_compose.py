@@ -20,7 +20,7 @@ from downloader.providers import build_providers
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._board import ProgressBoard
 from downloader.runners._board_store import BoardedStore
-from downloader.runners._pipeline import ItemWorker
+from downloader.runners._pipeline import ItemWorker, filesystem_error
 from downloader.store import StateStore, open_store
 from downloader.transfer import RetryPolicy, TransferEngine
 from downloader.transfer._placement import CpuPlacement
@@ -70,7 +70,10 @@ async def open_service(
         ssl=tls_context(settings.transfer.ca_file),
     )
     root = settings.archive.root
-    root.mkdir(parents=True, exist_ok=True, mode=0o750)
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o750)
+    except OSError as exc:  # read-only, not allowed, a file in the way since check-config
+        raise filesystem_error(exc) from None
     async with (
         open_store(settings.state.url) as store,
         # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY (lower case too) for API

@@ -28,6 +28,7 @@ from downloader.jail import Jail
 from downloader.observe import NullObserver, Observer, counted_refresh
 from downloader.providers import Provider
 from downloader.providers._poll import Parked, Turn, polling_turn
+from downloader.redact import describe
 from downloader.runners._adoption import adopt_archived_bag
 from downloader.runners._describe import link_in_catalog, stac_tag_files
 from downloader.runners._item_bytes import ItemBytes, known_size
@@ -147,7 +148,7 @@ class ItemWorker:
 
     async def _failed(self, ref: ItemRef, exc: DownloaderError, bound: Any) -> ItemState:
         now = self.clock.utcnow()
-        message = f"{type(exc).__name__}: {exc}"
+        message = describe(exc)
         if exc.retryable:
             record = await self.store.get(ref.key)
             tries = (0 if record is None else record.attempts) + 1
