@@ -44,7 +44,12 @@ class Service:
     def use_providers(self, settings: Settings) -> None:
         """Items started from now on talk to the platforms as `settings` say."""
         self.worker.providers = build_providers(
-            settings.providers, self.session, self.clock, settings.poll, observer=self.observer
+            settings.providers,
+            self.session,
+            self.clock,
+            settings.poll,
+            observer=self.observer,
+            retry_after_cap=settings.retry.max_delay,
         )
         self.worker.poll = settings.poll
         self.worker.retry = settings.retry
@@ -100,7 +105,12 @@ async def open_service(
             placement=placement,
         )
         providers = build_providers(
-            settings.providers, session, clock, settings.poll, observer=observer
+            settings.providers,
+            session,
+            clock,
+            settings.poll,
+            observer=observer,
+            retry_after_cap=settings.retry.max_delay,
         )
         worker = ItemWorker(
             store=store,
