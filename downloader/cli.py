@@ -129,7 +129,13 @@ def once(args: argparse.Namespace) -> int:
     try:
         result = anyio.run(
             lambda: unwrap_store_error(
-                run_once(settings, watchlist.items, board=board, progress=show_progress)
+                run_once(
+                    settings,
+                    watchlist.items,
+                    sources=watchlist.sources,
+                    board=board,
+                    progress=show_progress,
+                )
             )
         )
     except Interrupted:  # a log line: off a terminal, stderr holds JSON only

@@ -34,6 +34,9 @@ from downloader.store._models import AssetRecord, AssetState, PackageRecord
 from downloader.transfer import AssetRequest, TransferEngine
 from downloader.transfer._names import sanitize_filename
 
+SOURCE_FIELD = "Downloader-Source"
+"""The `bag-info.txt` field naming the source that listed the item."""
+
 log = structlog.get_logger("downloader.pipeline")
 
 
@@ -293,6 +296,9 @@ class ItemWorker:
         info: dict[str, str] = {}
         if package.download_id:
             info["External-Description"] = f"{package.description} {package.download_id}".strip()
+        source = (await self.store.sources().item_sources(ref.key)).get(ref.key)
+        if source is not None:  # listed by a source: which one, for whoever reads the bag
+            info[SOURCE_FIELD] = source
         await self.engine.space.room_for(0, self._waiting(ref), key=ref.key)
         final = await bag.finish(self.root / item_path(ref), info=info, tags=package.tag_files)
         await self.store.transition(

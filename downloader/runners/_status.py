@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -47,8 +47,11 @@ def utc_text(seconds: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
-def summary_json(item: ItemSummary, now_micros: int | None) -> dict[str, Any]:
-    """One item as the contract's `status --json` object, plus `node` (who works it)."""
+def summary_json(
+    item: ItemSummary, now_micros: int | None, source: str | None = None
+) -> dict[str, Any]:
+    """One item as the contract's `status --json` object, plus `node` (who works it);
+    `source` is the source that listed it (None: named by its own entry)."""
     return {
         "item": item.key,
         "provider": item.provider,
@@ -61,6 +64,7 @@ def summary_json(item: ItemSummary, now_micros: int | None) -> dict[str, Any]:
         # floor division: a time is shown down to its second, never rounded up
         "updated_at": utc_text(item.updated_micros // _MICROS_PER_SECOND),
         "node": summary_node(item, now_micros),
+        "source": source,
     }
 
 
@@ -89,7 +93,11 @@ async def collect_status(
     that failed a check was fetched again (in part or whole).
     """
     now_micros = maybe_micros(now)
-    rows = [summary_json(item, now_micros) for item in await store.list_summaries()]
+    sources = await store.sources().item_sources()
+    rows = [
+        summary_json(item, now_micros, sources.get(item.key))
+        for item in await store.list_summaries()
+    ]
     if verbose:
         for row in rows:
             row["assets"] = [asset_json(a) for a in await store.assets(row["item"])]
@@ -114,7 +122,8 @@ async def status_output(
         return StatusOutput(render_json(rows) if as_json else render_text(rows), failed)
     items = await store.list_summaries()
     failed = any(item.state is ItemState.FAILED for item in items)
-    return StatusOutput(render_summaries(items, maybe_micros(now)), failed)
+    sources = await store.sources().item_sources()
+    return StatusOutput(render_summaries(items, maybe_micros(now), sources), failed)
 
 
 def _line(
@@ -125,11 +134,14 @@ def _line(
     archive_path: str | None,
     error: str | None,
     node: str | None,
+    source: str | None = None,
 ) -> str:
     size = f"{human.size(done)}/{human.size(total)}"
     tail = archive_path or error or ""
     if node:
         tail = f"[{node}] {tail}"
+    if source:
+        tail = f"<{source}> {tail}"
     return f"{item:50} {state:11} {size:>21}  {tail}".rstrip()
 
 
@@ -145,6 +157,7 @@ def render_text(rows: Sequence[dict[str, Any]]) -> str:
                 row["archive_path"],
                 row["error"],
                 row.get("node"),
+                row.get("source"),
             )
         )
         for asset in row.get("assets", []):
@@ -155,8 +168,14 @@ def render_text(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def render_summaries(items: Iterable[ItemSummary], now_micros: int | None) -> str:
-    """`render_text` of the items' `summary_json` objects, without making them."""
+def render_summaries(
+    items: Iterable[ItemSummary],
+    now_micros: int | None,
+    sources: Mapping[str, str] | None = None,
+) -> str:
+    """`render_text` of the items' `summary_json` objects (with `source` from `sources`,
+    item key -> source key), without making them."""
+    sources = sources or {}
     return "\n".join(
         _line(
             item.key,
@@ -166,6 +185,7 @@ def render_summaries(items: Iterable[ItemSummary], now_micros: int | None) -> st
             item.archive_path,
             item.error,
             summary_node(item, now_micros),
+            sources.get(item.key),
         )
         for item in items
     )

@@ -49,6 +49,7 @@ from downloader.store._models import (
     SyncResult,
 )
 from downloader.store._postgres_open import describe, prepare, scrub, secrets_of
+from downloader.store._postgres_sources import PostgresSources
 from downloader.store._rows import maybe_time, to_micros
 
 __all__ = ["PostgresStore"]
@@ -148,6 +149,9 @@ class PostgresStore:
                 if attempt == _RETRIES - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def sources(self) -> PostgresSources:
+        return PostgresSources(self._run)
 
     # -- the watchlist and claiming -----------------------------------------------------
 
