@@ -50,11 +50,13 @@ async def status(settings: Settings) -> dict[str, dict[str, object]]:
 
 def downloads(running: RunningEmulator) -> int:
     """Requests for package bytes (or downloads asked for) so far."""
-    return sum(
+    stats = running.emulator.stats()
+    served = sum(int(one["bytes_served"] > 0) for one in stats.values())
+    return served + sum(
         1
         for r in running.emulator.log
         if r.method in ("PUT", "POST") or "/output/" in r.path or r.path.startswith("/v6/files")
-    ) + sum(stats["bytes_served"] > 0 for stats in running.emulator.stats().values())
+    )
 
 
 def pixxel_jobs(workflow: str, count: int, extra: str = "") -> str:
