@@ -58,6 +58,8 @@ class ApiRecord:
     status: int
     time: float
     authorization: bool
+    query: str = ""
+    """The query string (lists' filters and pages); never a credential."""
 
 
 def has_elapsed(timing: Timing, count: int, since: float, now: float) -> bool:

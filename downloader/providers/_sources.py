@@ -78,13 +78,17 @@ def newest(times: list[str | None], cursor: str | None) -> str | None:
 
 
 class _Collector:
-    def __init__(self, source: SourceRef, listing: Listing) -> None:
+    """Collects a listing's items, each once, none created before `floor` (`since`, or
+    a later cursor: what is older was listed before)."""
+
+    def __init__(self, source: SourceRef, listing: Listing, floor: datetime | None = None) -> None:
         self.source, self.listing = source, listing
+        self.floor = floor if floor is not None else source.since
         self.seen: set[str] = set()
 
     def take(self, entries: tuple[Entry, ...]) -> None:
         for entry in entries:
-            if entry.id in self.seen or not created_ok(entry.created, self.source.since):
+            if entry.id in self.seen or not created_ok(entry.created, self.floor):
                 continue
             self.seen.add(entry.id)
             try:
@@ -184,7 +188,7 @@ async def _alteryx_workflow(
     path = f"/v3/workflows/{quote(workflow, safe='')}/jobs"
     floor = [t for t in (parse_time(cursor) if cursor else None, source.since) if t is not None]
     oldest_wanted = max(floor) if floor else None
-    collect, offset, created = _Collector(source, out), 0, []
+    collect, offset, created = _Collector(source, out, oldest_wanted), 0, []
     while out.pages < MAX_PAGES:
         params = {
             "sortField": "createDate",
