@@ -89,3 +89,63 @@ async def test_a_pixxel_workflow_source_archives_its_jobs_once(tmp_path: Path) -
         assert downloads(running) == served  # listed again, nothing fetched again
         lists = [r for r in running.emulator.log if r.path.endswith("/wf-a/jobs")]
         assert len(lists) >= 2
+
+
+async def test_a_pixxel_order_source_archives_each_item_once_it_is_fulfilled(
+    tmp_path: Path,
+) -> None:
+    scenario = HEAD + "\n".join(
+        f'[[pixxel.order_item]]\nid = "oi-{i}"\norder_id = "{order}"\npolls_until_done = 2\n'
+        f'files = [{{ name = "scene.tif", size = {2000 + i} }}]'
+        for i, order in enumerate(["ord-1", "ord-1", "ord-2"])
+    )
+    async with platform(tmp_path, scenario) as (running, settings):
+        result = await once(settings, '[[pixxel.order]]\nid = "ord-1"\n')
+        assert (result.archived, result.failed) == (2, 0)
+        rows = await status(settings)
+        assert sorted(rows) == ["pixxel:order_item:oi-0", "pixxel:order_item:oi-1"]
+        assert {row["source"] for row in rows.values()} == {"pixxel:order:ord-1"}
+        for key in ("oi-0", "oi-1"):
+            bagit.Bag(str(settings.archive.root / "pixxel" / "order-items" / key)).validate()
+            # each waited for its fulfilment: asked about until FULFILLED
+            assert running.emulator.stats()[f"pixxel:order_item:{key}"]["job_polls"] >= 3
+
+
+async def test_a_scale_jobs_source_archives_its_jobs_and_shows_a_failed_one_failed(
+    tmp_path: Path,
+) -> None:
+    jobs = [(1, "ingest", ""), (2, "ingest", 'fail = "out of memory"'), (3, "other", "")]
+    scenario = HEAD + "\n".join(
+        f'[[scale.job]]\nid = {i}\njob_type_name = "{kind}"\n{extra}\n'
+        'files = [{ name = "a.bin", size = 100 }]'
+        for i, kind, extra in jobs
+    )
+    async with platform(tmp_path, scenario) as (_, settings):
+        result = await once(settings, '[[scale.jobs]]\njob_type_name = "ingest"\n')
+        assert (result.archived, result.failed) == (1, 1)
+        rows = await status(settings)
+        assert sorted(rows) == ["scale:job:1", "scale:job:2"]
+        assert rows["scale:job:2"]["state"] == "failed"
+        assert "out of memory" in str(rows["scale:job:2"]["error"])
+        assert rows["scale:job:2"]["source"] == "scale:jobs:job_type_name=ingest"
+        bagit.Bag(str(settings.archive.root / "scale" / "jobs" / "1")).validate()
+
+
+async def test_an_alteryx_workflow_source_archives_its_jobs_and_one_named_twice_is_one_item(
+    tmp_path: Path,
+) -> None:
+    scenario = HEAD + "\n".join(
+        f'[[alteryx.job]]\nid = "job-{i}"\napp_id = "{app}"\n'
+        'outputs = [{ id = "o1", file_name = "r.csv", size = 100 }]'
+        for i, app in enumerate(["wf-1", "wf-1", "wf-2"])
+    )
+    watchlist = '[[alteryx.workflow]]\nid = "wf-1"\n[[alteryx.job]]\nid = "job-0"\n'
+    parse = parse_watchlist(watchlist, file="watchlist.toml")
+    async with platform(tmp_path, scenario) as (_, settings):
+        result = await run_once(settings, list(parse.items), sources=parse.sources)
+        assert (result.archived, result.failed) == (2, 0)
+        rows = await status(settings)
+        assert sorted(rows) == ["alteryx:job:job-0", "alteryx:job:job-1"]
+        assert rows["alteryx:job:job-1"]["source"] == "alteryx:workflow:wf-1"
+        for key in ("job-0", "job-1"):
+            bagit.Bag(str(settings.archive.root / "alteryx" / "jobs" / key)).validate()

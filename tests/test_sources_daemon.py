@@ -1,0 +1,140 @@
+"""Sources in a running daemon's scheduler, with real effects: new jobs are archived as
+they appear, a failing list is asked for again after its Retry-After, and a removed
+source stops being listed and stops its items, leaving archived bags alone."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+
+from downloader.config import PollSettings, Settings
+from downloader.emulator import RunningEmulator
+from downloader.runners._compose import Service, open_service
+from downloader.runners._scheduler import Scheduler
+from downloader.sources import SourceRef
+from downloader.store import sqlite_path
+from downloader.watchlist import parse_watchlist
+from tests.support.daemon import until
+from tests.support.once import emulated
+
+POLL = PollSettings(initial_interval=0.2, max_interval=0.4, give_up_after=60)
+HEAD = '[emulator]\nseed = 4\npixxel_api_key = "k"\n'
+WORKFLOW = '[[pixxel.workflow]]\nworkflow_id = "wf"\n'
+
+
+def jobs(*specs: tuple[str, str]) -> str:
+    return "\n".join(
+        f'[[pixxel.job]]\nworkflow_id = "wf"\njob_id = "{job}"\n{extra}\n'
+        'files = [{ name = "scene.tif", size = 3000 }]'
+        for job, extra in specs
+    )
+
+
+def sources(text: str) -> tuple[SourceRef, ...]:
+    return parse_watchlist(text, file="watchlist.toml").sources
+
+
+@contextlib.asynccontextmanager
+async def daemon(
+    tmp_path: Path, scenario: str, watchlist: str
+) -> AsyncIterator[tuple[Scheduler, Service, Settings, RunningEmulator]]:
+    async with (
+        emulated(tmp_path, scenario, poll=POLL) as (running, settings, _),
+        open_service(settings, "me") as service,
+        anyio.create_task_group() as tg,
+    ):
+        scheduler = Scheduler(
+            store=service.store,
+            worker=service.worker,
+            clock=service.clock,
+            owner="me",
+            concurrency=2,
+            contain_errors=True,
+        )
+        await scheduler.set_watchlist([], sources(watchlist))
+        tg.start_soon(lambda: scheduler.run(until_done=False))
+        try:
+            yield scheduler, service, settings, running
+        finally:
+            scheduler.stop(0)
+
+
+def states(settings: Settings) -> dict[str, tuple[str, int]]:
+    with sqlite3.connect(sqlite_path(settings.state.url)) as db:
+        return {k: (s, a) for k, s, a in db.execute("SELECT key, state, active FROM items")}
+
+
+def list_times(running: RunningEmulator) -> list[float]:
+    return [r.time for r in running.emulator.log if r.path.endswith("/wf/jobs")]
+
+
+async def test_a_job_added_to_the_platform_while_run_runs_is_archived_without_a_restart(
+    tmp_path: Path,
+) -> None:
+    scenario = HEAD + jobs(("j-early", ""), ("j-late", "listed_after = 1.5"))
+    async with daemon(tmp_path, scenario, WORKFLOW) as (_, _, settings, running):
+        await until(
+            lambda: states(settings).get("pixxel:job:wf/j-early") == ("archived", 1),
+            what="the first job archived",
+        )
+        assert "pixxel:job:wf/j-late" not in states(settings)
+        await until(
+            lambda: states(settings).get("pixxel:job:wf/j-late") == ("archived", 1),
+            what="the job that appeared later archived",
+        )
+        assert (settings.archive.root / "pixxel" / "jobs" / "wf" / "j-late").is_dir()
+        # listed on the schedule (0.2 s doubling to 0.4 s), not once per job or per turn
+        times = list_times(running)
+        spent = times[-1] - times[0]
+        assert len(times) <= spent / 0.2 + 8, (len(times), spent)
+
+
+async def test_a_list_that_fails_is_asked_for_again_after_its_retry_after(
+    tmp_path: Path,
+) -> None:
+    scenario = HEAD + 'list_failures = 2\nlist_retry_after = "1"\n' + jobs(("j1", ""))
+    async with daemon(tmp_path, scenario, WORKFLOW) as (_, service, settings, running):
+        await until(
+            lambda: states(settings).get("pixxel:job:wf/j1") == ("archived", 1),
+            what="the job archived once the list answers",
+        )
+        (record,) = await service.store.sources().list_sources()
+        assert record.error is None  # the last listing went through
+        refused = [r for r in running.emulator.log if r.status == 503]
+        assert len(refused) == 2
+        times = list_times(running)
+        assert times[1] - times[0] >= 0.95  # Retry-After: 1, not the 0.2 s schedule
+        assert times[2] - times[1] >= 0.95
+
+
+async def test_a_source_removed_mid_run_stops_its_listing_and_its_items_but_keeps_bags(
+    tmp_path: Path,
+) -> None:
+    scenario = HEAD + jobs(("j-done", ""), ("j-long", "seconds_until_done = 600"))
+    async with daemon(tmp_path, scenario, WORKFLOW) as (scheduler, service, settings, running):
+        await until(
+            lambda: states(settings).get("pixxel:job:wf/j-done") == ("archived", 1),
+            what="the finished job archived",
+        )
+        assert states(settings)["pixxel:job:wf/j-long"] == ("waiting", 1)
+        result = await scheduler.set_watchlist([], [])
+        assert sorted(result.removed) == ["pixxel:job:wf/j-done", "pixxel:job:wf/j-long"]
+        assert {active for _, active in states(settings).values()} == {0}
+        (record,) = await service.store.sources().list_sources()
+        assert not record.active
+        await anyio.sleep(0.5)  # let whatever listing was under way end
+        before = len(list_times(running))
+        await anyio.sleep(1.5)  # some 4 steps of the schedule
+        assert len(list_times(running)) == before
+        assert scheduler.in_flight == frozenset()
+        assert scheduler.waiting_room == frozenset()
+        bag = settings.archive.root / "pixxel" / "jobs" / "wf" / "j-done"
+        assert (bag / "bagit.txt").is_file()
+        # back in the watchlist: its items come back, the archived one stays archived
+        await scheduler.set_watchlist([], sources(WORKFLOW))
+        assert states(settings)["pixxel:job:wf/j-done"] == ("archived", 1)
+        assert states(settings)["pixxel:job:wf/j-long"][1] == 1
