@@ -5,6 +5,8 @@ source stops being listed and stops its items, leaving archived bags alone."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -138,3 +140,67 @@ async def test_a_source_removed_mid_run_stops_its_listing_and_its_items_but_keep
         await scheduler.set_watchlist([], sources(WORKFLOW))
         assert states(settings)["pixxel:job:wf/j-done"] == ("archived", 1)
         assert states(settings)["pixxel:job:wf/j-long"][1] == 1
+
+
+def alteryx_jobs(count: int) -> str:
+    return "\n".join(
+        f'[[alteryx.job]]\nid = "a{i:04d}"\napp_id = "wf-x"\n'
+        f'outputs = [{{ id = "o1", file_name = "r.csv", size = {500 + i} }}]'
+        for i in range(count)
+    )
+
+
+async def test_two_daemons_sharing_postgres_list_each_source_one_at_a_time_and_archive_once(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The Alteryx workflow's list is two pages: were two hosts ever to list it at once,
+    their page requests would interleave (offset 0, 0, 100, 100)."""
+    slow = "list_delay = 0.25\n"  # a listing takes longer than a step of the schedule
+    scenario = HEAD + slow + alteryx_jobs(130) + "\n" + jobs(*((f"j{i}", "") for i in range(20)))
+    watchlist = WORKFLOW + '[[alteryx.workflow]]\nid = "wf-x"\n'
+    async with emulated(tmp_path, scenario, poll=POLL) as (running, settings, _):
+        shared = dataclasses.replace(
+            settings, state=dataclasses.replace(settings.state, url=pg_url)
+        )
+        async with (
+            open_service(shared, "a:run") as one,
+            open_service(shared, "b:run") as two,
+            anyio.create_task_group() as tg,
+        ):
+            schedulers = []
+            for service, owner in ((one, "a:run"), (two, "b:run")):
+                scheduler = Scheduler(
+                    store=service.store,
+                    worker=service.worker,
+                    clock=service.clock,
+                    owner=owner,
+                    concurrency=4,
+                    lease=10.0,
+                    contain_errors=True,
+                )
+                await scheduler.set_watchlist([], sources(watchlist))
+                tg.start_soon(functools.partial(scheduler.run, until_done=False))
+                schedulers.append(scheduler)
+
+            async def all_archived() -> bool:
+                records = await one.store.list_items()
+                return len(records) == 150 and all(r.state == "archived" for r in records)
+
+            deadline = anyio.current_time() + 120
+            while not await all_archived():
+                assert anyio.current_time() < deadline, "not every listed item was archived"
+                await anyio.sleep(0.2)
+            await anyio.sleep(1.0)  # a few more listings by both
+            for scheduler in schedulers:
+                scheduler.stop(0)
+    stats = running.emulator.stats()
+    for i in range(130):  # each output fetched once, by one of them
+        assert stats[f"alteryx:job:a{i:04d}"]["bytes_served"] == 500 + i
+    for i in range(20):
+        assert stats[f"pixxel:job:wf/j{i}"]["bytes_served"] > 0
+    queries = [r.query for r in running.emulator.log if r.path.endswith("/wf-x/jobs")]
+    offsets = [dict(p.split("=") for p in q.split("&"))["offset"] for q in queries]
+    # each listing reads page 0, then page 100 (a short one ends it); two hosts listing
+    # at once would show 0, 0, 100, 100
+    assert len(offsets) >= 4
+    assert offsets == ["0", "100"] * (len(offsets) // 2) + ["0"] * (len(offsets) % 2)

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from downloader.emulator._filespec import FileSpec
 from downloader.emulator._items import output_file_name
-from downloader.emulator._lists import alteryx_jobs_list
+from downloader.emulator._lists import alteryx_jobs_list, pause
 from downloader.emulator._respond import admit, answer, basic_credentials
 from downloader.emulator._scenario import AlteryxJob
 from downloader.emulator._state import Context, iso
@@ -115,6 +115,7 @@ class AlteryxApi:
     async def list_jobs(self, request: web.Request) -> web.StreamResponse:
         """A workflow's jobs (those whose `app_id` it is), paged (`_lists`)."""
         jobs = list(self.jobs.values())
+        await pause(self.ctx)
         return alteryx_jobs_list(self.ctx, request, jobs, alteryx_error)
 
     async def get_job(self, request: web.Request) -> web.StreamResponse:

@@ -4,6 +4,7 @@ and the two lists that only sources read.
 - `visible`: an item with `listed_after = N` is in no list until N seconds after
   the emulator started (a job added to the platform while a client runs).
 - `created`: the creation time a list reports (`created_at`, else the start).
+- `pause`: every list answer takes `list_delay` seconds.
 - `refuse`: the first `list_failures` list requests (all four lists together)
   are answered 503 with `list_retry_after`.
 - `offset_page`: `offset`/`limit` paging as Pixxel and Alteryx do it.
@@ -18,6 +19,7 @@ and the two lists that only sources read.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -26,7 +28,7 @@ from aiohttp import web
 from downloader.emulator._scenario import Knobs
 from downloader.emulator._state import Context, iso
 
-__all__ = ["created", "offset_page", "refuse", "visible"]
+__all__ = ["created", "offset_page", "pause", "refuse", "visible"]
 
 T = TypeVar("T")
 ErrorMaker = Callable[[int, str], web.Response]
@@ -39,6 +41,12 @@ def visible(ctx: Context, knobs: Knobs) -> bool:
 
 def created(ctx: Context, knobs: Knobs) -> str:
     return knobs.created_at or iso(ctx.born)
+
+
+async def pause(ctx: Context) -> None:
+    """Take `list_delay` seconds, as a slow list does."""
+    if ctx.scenario.settings.list_delay > 0:
+        await asyncio.sleep(ctx.scenario.settings.list_delay)
 
 
 def refuse(ctx: Context, error: ErrorMaker) -> web.Response | None:

@@ -29,7 +29,7 @@ from aiohttp import web
 from downloader.emulator._corrupt import faults_for
 from downloader.emulator._filespec import FileSpec
 from downloader.emulator._items import package_name
-from downloader.emulator._lists import order_items_list, refuse, visible
+from downloader.emulator._lists import order_items_list, pause, refuse, visible
 from downloader.emulator._pixxel_catalog import CatalogDownloads, pixxel_error
 from downloader.emulator._pixxel_jobs import JobStates, wanted_statuses
 from downloader.emulator._pixxel_model import JobModel, build_jobs
@@ -132,6 +132,7 @@ class PixxelApi:
         """
         if not self.ctx.scenario.settings.job_lists:
             return pixxel_error(404, "not found")
+        await pause(self.ctx)
         refused = refuse(self.ctx, pixxel_error)
         if refused is not None:
             return refused
@@ -157,6 +158,7 @@ class PixxelApi:
             polls = 0 if stats is None else stats.job_polls
             return order_item_body(item, self.ctx.peek_done(item.key, item.order.done, polls))
 
+        await pause(self.ctx)
         return order_items_list(self.ctx, request, list(self.orders.items.values()), body)
 
     async def download_job(self, request: web.Request) -> web.StreamResponse:

@@ -29,7 +29,7 @@ from aiohttp import web
 from downloader.emulator._corrupt import faults_for
 from downloader.emulator._drf import drf_error, paginate
 from downloader.emulator._filespec import FileSpec
-from downloader.emulator._lists import refuse, visible
+from downloader.emulator._lists import pause, refuse, visible
 from downloader.emulator._respond import ErrorMaker, admit, answer
 from downloader.emulator._scale_model import (
     ProductFile,
@@ -134,9 +134,11 @@ class ScaleApi:
         return answer(self.ctx, job.key, job.knobs, v6_job(job, status, files, started, now))
 
     async def v6_jobs(self, request: web.Request) -> web.StreamResponse:
+        await pause(self.ctx)
         return self._job_list(request, drf_error)
 
     async def legacy_jobs(self, request: web.Request) -> web.StreamResponse:
+        await pause(self.ctx)
         return self._job_list(request, text_error)
 
     def _job_list(self, request: web.Request, error: ErrorMaker) -> web.StreamResponse:

@@ -18,6 +18,7 @@ in code from these dataclasses.  Example::
     alteryx_job_lists = true         # GET /v3/workflows/{id}/jobs (pages); false: 404
     list_failures = 0                # the first N list requests (any of the four): 503
     list_retry_after = "1"           # ... with this Retry-After
+    list_delay = 0.0                 # seconds each list page takes to answer
     scale_next_origin = "http://scale.internal:8000"  # Scale's page links name this
                                      # origin (a proxy that does not pass the host on)
 
@@ -323,6 +324,8 @@ class Settings:
     """The first N requests to any list route (all four) are answered 503."""
     list_retry_after: str = "1"
     """The Retry-After of those 503s."""
+    list_delay: float = 0.0
+    """Seconds each list answer (any of the four) takes: a slow list, read page by page."""
 
 
 @dataclass(frozen=True)

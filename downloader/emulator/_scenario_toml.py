@@ -98,6 +98,7 @@ def _settings(r: TableReader) -> Settings:
         alteryx_job_lists=r.flag("alteryx_job_lists", d.alteryx_job_lists),
         list_failures=r.integer("list_failures", d.list_failures),
         list_retry_after=r.text("list_retry_after", d.list_retry_after),
+        list_delay=r.number("list_delay", d.list_delay),
     )
     r.finish()
     return settings
