@@ -72,13 +72,14 @@ def check_config(args: argparse.Namespace) -> int:
     """`downloader check-config`: report every problem of the config and its watchlist."""
     report = inspect_config(_config_path(args))
     problems = list(report.problems)
-    items = 0
+    items = sources = 0
     if report.watchlist_path is not None:
         watchlist = load_watchlist(
             report.watchlist_path, enabled_providers=report.enabled_providers
         )
         problems.extend(watchlist.problems)
         items = len(watchlist.items)
+        sources = len(watchlist.sources)
     _print_problems(problems, sys.stderr)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -88,7 +89,8 @@ def check_config(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     providers = ", ".join(sorted(report.enabled_providers)) or "none"
     noun = "item" if items == 1 else "items"
-    print(f"config OK: {items} watchlist {noun}, providers: {providers}")
+    listed = f", {sources} source{'' if sources == 1 else 's'}" if sources else ""
+    print(f"config OK: {items} watchlist {noun}{listed}, providers: {providers}")
     return EXIT_OK
 
 
