@@ -149,3 +149,45 @@ async def test_an_alteryx_workflow_source_archives_its_jobs_and_one_named_twice_
         assert rows["alteryx:job:job-1"]["source"] == "alteryx:workflow:wf-1"
         for key in ("job-0", "job-1"):
             bagit.Bag(str(settings.archive.root / "alteryx" / "jobs" / key)).validate()
+
+
+async def test_a_restart_asks_the_platform_only_for_what_is_new_since_its_cursor(
+    tmp_path: Path,
+) -> None:
+    scenario = HEAD + "\n".join(
+        f'[[scale.job]]\nid = {i}\njob_type_name = "ingest"\nfiles = [{{ name = "a", size = 10 }}]'
+        for i in (1, 2)
+    )
+    watchlist = '[[scale.jobs]]\njob_type_name = "ingest"\n'
+    async with platform(tmp_path, scenario) as (running, settings):
+        assert (await once(settings, watchlist)).archived == 2
+        async with open_store(settings.state.url) as store:
+            (record,) = await store.sources().list_sources()
+        assert record.cursor is not None
+        assert record.items_listed == 2
+        again = await once(settings, watchlist)  # a new process: the cursor is in the store
+        assert again.archived == 2
+        queries = [r.query for r in running.emulator.log if r.path.endswith("/v6/jobs/")]
+        assert "started" not in queries[0]  # the first listing reads the whole history
+        assert f"started={record.cursor}" in queries[-1].replace("%3A", ":")
+
+
+async def test_a_list_the_platform_refuses_is_recorded_on_the_source_and_once_still_ends(
+    tmp_path: Path,
+) -> None:
+    scenario = (
+        HEAD
+        + "alteryx_job_lists = false\n"
+        + (
+            '[[alteryx.job]]\nid = "a1"\napp_id = "wf"\n'
+            'outputs = [{ id = "o1", file_name = "r.csv", size = 10 }]'
+        )
+    )
+    async with platform(tmp_path, scenario) as (_, settings):
+        result = await once(settings, '[[alteryx.workflow]]\nid = "wf"\n')
+        assert (result.archived, result.failed) == (0, 0)
+        async with open_store(settings.state.url) as store:
+            (record,) = await store.sources().list_sources()
+        assert record.error is not None
+        assert "HTTP 404" in record.error
+        assert record.next_listing_at is not None
