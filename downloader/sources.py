@@ -81,6 +81,16 @@ def next_interval(
     return min(max(previous * 2, first), most)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _item(source: SourceRef, ids: tuple[str, ...]) -> ItemRef:
+    # an idle source lists the same thousands of jobs at every step: each is made and
+    # checked once, not at every listing
+    kind = SOURCE_ITEM_KIND[(source.provider, source.kind)]
+    if (source.provider, source.kind) == ("pixxel", "workflow"):
+        return ItemRef(source.provider, kind, (source.params[0][1], *ids))
+    return ItemRef(source.provider, kind, ids)
+
+
 @dataclass(frozen=True, order=True)
 class SourceRef:
     """One source: provider, kind, its filters (`params`, sorted) and `since`."""
@@ -129,10 +139,7 @@ class SourceRef:
 
     def item(self, *ids: str) -> ItemRef:
         """The item this source lists under `ids` (raises `ValueError` for a bad id)."""
-        kind = SOURCE_ITEM_KIND[(self.provider, self.kind)]
-        if (self.provider, self.kind) == ("pixxel", "workflow"):
-            return ItemRef(self.provider, kind, (self.fields["workflow_id"], *ids))
-        return ItemRef(self.provider, kind, ids)
+        return _item(self, ids)
 
     def definition(self) -> str:
         """The source as JSON, as the store keeps it (`from_definition` reads it back)."""

@@ -66,6 +66,8 @@ class SourceTender:
         self._sources: dict[str, SourceRef] = {}
         self._wake = anyio.Event()
         self._released = False
+        self._known: dict[str, set[str]] = {}
+        """Per source, the items this process saw it list (and the store has)."""
 
     def set_sources(self, sources: Iterable[SourceRef]) -> None:
         """The sources of the watchlist in use; new ones are listed at once."""
@@ -142,13 +144,18 @@ class SourceTender:
             await book.finish(record.key, self.owner, end, now=self.clock.utcnow())
             return
         listing = await self._listing(ref, record)
+        known = self._known.setdefault(ref.key, set())
+        fresh = [item for item in listing.items if item.key not in known]
+        added: list[str] = []
         try:
-            added = await book.add_listed(
-                ref.key, self.owner, listing.items, now=self.clock.utcnow()
-            )
+            # a listing that shows nothing this process has not seen it show costs no
+            # write: an idle daemon lists thousands of waiting jobs at every step
+            if fresh:
+                added = await book.add_listed(ref.key, self.owner, fresh, now=self.clock.utcnow())
         except LeaseLost as exc:
             log.warning("source.lease_lost", source=ref.key, holder=exc.holder)
             return
+        known.update(item.key for item in fresh)
         if ref.key in self._sources:  # not removed from the watchlist meanwhile
             self.on_listed(listing.items)
         interval = next_interval(record.interval, bool(added), first=first, most=most)

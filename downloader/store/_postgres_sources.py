@@ -143,7 +143,7 @@ class PostgresSources:
         async def op(conn: ops.Conn) -> None:
             await conn.execute(pg(q.FINISH), (*values, end.found, at, key, owner))
 
-        await self._run(op)
+        await self._run(op, durable=False)
 
     async def release_all(self, owner: str) -> None:
         async def op(conn: ops.Conn) -> None:

@@ -129,7 +129,8 @@ class SQLiteSources:
 
     async def finish(self, key: str, owner: str, end: ListingEnd, *, now: datetime) -> None:
         at = to_micros(now)
-        await self._run(lambda c: finish(c, key, owner, end, at), write=True, durable=True)
+        # like a lease, at worst a little behind after a power loss: a listing again
+        await self._run(lambda c: finish(c, key, owner, end, at), write=True)
 
     async def release_all(self, owner: str) -> None:
         await self._run(lambda c: c.execute(q.RELEASE_ALL, (owner,)), write=True)
