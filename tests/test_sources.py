@@ -18,7 +18,7 @@ from downloader.emulator import RunningEmulator
 from downloader.runners._batch import BatchResult
 from downloader.runners._compose import run_once
 from downloader.runners._pipeline import SOURCE_FIELD
-from downloader.runners._status import collect_status
+from downloader.runners._status import collect_status, status_output
 from downloader.sources import SourceRef
 from downloader.store import open_store
 from downloader.watchlist import parse_watchlist
@@ -79,6 +79,9 @@ async def test_a_pixxel_workflow_source_archives_its_jobs_once(tmp_path: Path) -
         rows = await status(settings)
         assert sorted(rows) == [f"pixxel:job:wf-a/j{i:03d}" for i in range(3)]
         assert {row["source"] for row in rows.values()} == {"pixxel:workflow:wf-a"}
+        async with open_store(settings.state.url) as store:
+            text = (await status_output(store, as_json=False, verbose=False)).text
+        assert text.count("<pixxel:workflow:wf-a>") == 3
         for i in range(3):
             bag = bagit.Bag(str(settings.archive.root / "pixxel" / "jobs" / "wf-a" / f"j{i:03d}"))
             bag.validate()

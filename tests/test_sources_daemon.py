@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from downloader.runners._scheduler import Scheduler
 from downloader.sources import SourceRef
 from downloader.store import sqlite_path
 from downloader.watchlist import parse_watchlist
-from tests.support.daemon import until
+from tests.support.daemon import Daemon, status_rows, until
 from tests.support.once import emulated
 
 POLL = PollSettings(initial_interval=0.2, max_interval=0.4, give_up_after=60)
@@ -204,3 +205,42 @@ async def test_two_daemons_sharing_postgres_list_each_source_one_at_a_time_and_a
     # at once would show 0, 0, 100, 100
     assert len(offsets) >= 4
     assert offsets == ["0", "100"] * (len(offsets) // 2) + ["0"] * (len(offsets) % 2)
+
+
+async def test_downloader_run_lists_a_source_from_its_watchlist_and_drops_it_when_removed(
+    tmp_path: Path,
+) -> None:
+    """The daemon as a process: `status --json` names the source of what it archived, and
+    an edit of the watchlist that removes the source retires its items while it runs."""
+    scenario = HEAD + jobs(("j1", ""), ("j2", ""), ("j-long", "seconds_until_done = 600"))
+    async with emulated(tmp_path, scenario, poll=POLL) as (_, settings, _):
+        config = tmp_path / "client" / "config.toml"
+        watchlist = tmp_path / "client" / "watchlist.toml"
+        watchlist.write_text(WORKFLOW)
+        text = config.read_text().replace(
+            "[watchlist]\n", '[watchlist]\ncheck_interval = "200ms"\n'
+        )
+        poll = '[poll]\ninitial_interval = "200ms"\nmax_interval = "400ms"\n'
+        config.write_text(text + "\n" + poll)
+        process = Daemon(config, tmp_path / "daemon.log")
+        try:
+
+            def archived() -> bool:
+                rows = status_rows(config)
+                done = [k for k, r in rows.items() if r["state"] == "archived"]
+                return len(done) == 2
+
+            await until(archived, timeout=60, what="the two finished jobs archived")
+            rows = status_rows(config)
+            assert {row["source"] for row in rows.values()} == {"pixxel:workflow:wf"}
+            assert rows["pixxel:job:wf/j-long"]["state"] == "waiting"
+            (loaded,) = process.events("watchlist.loaded")[:1]
+            assert loaded["sources"] == ["pixxel:workflow:wf"]
+            replaced = watchlist.with_suffix(".new")
+            replaced.write_text("# nothing watched\n")
+            os.replace(replaced, watchlist)
+            await until(lambda: not status_rows(config), timeout=30, what="the items retired")
+            assert (settings.archive.root / "pixxel" / "jobs" / "wf" / "j1" / "bagit.txt").exists()
+            assert await process.stop() == 0
+        finally:
+            process.kill()
