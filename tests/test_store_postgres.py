@@ -99,7 +99,11 @@ async def test_a_database_of_the_first_schema_is_brought_up_to_date(
 ) -> None:
     async with open_store(pg_url) as store:
         await store.sync_watchlist([JOB], now=T0)
-    pg_server.psql("DROP INDEX items_turns; UPDATE downloader_schema SET version = 1", pg_db)
+    pg_server.psql(
+        "DROP INDEX items_turns; DROP TABLE source_items; DROP TABLE sources;"
+        " UPDATE downloader_schema SET version = 1",
+        pg_db,
+    )
     async with open_store(pg_url) as store:
         [claimed] = await store.claim("me", now=T0, lease=LEASE, limit=5)
         assert claimed.key == JOB.key
