@@ -244,3 +244,52 @@ async def test_downloader_run_lists_a_source_from_its_watchlist_and_drops_it_whe
             assert await process.stop() == 0
         finally:
             process.kill()
+
+
+async def test_a_listing_longer_than_the_lease_keeps_it_and_no_other_host_lists_meanwhile(
+    tmp_path: Path,
+) -> None:
+    """Three pages of 0.5 s each under a 1 s lease: the lister renews it as it reads, so
+    the other host (sharing the store) never starts the same list half way."""
+    waiting = "seconds_until_done = 600\n"
+    scenario = (
+        HEAD
+        + "list_delay = 0.5\n"
+        + "\n".join(
+            f'[[alteryx.job]]\nid = "a{i:04d}"\napp_id = "wf-x"\n{waiting}'
+            'outputs = [{ id = "o1", file_name = "r.csv", size = 10 }]'
+            for i in range(250)
+        )
+    )
+    watchlist = '[[alteryx.workflow]]\nid = "wf-x"\n'
+    async with (
+        emulated(tmp_path, scenario, poll=POLL) as (running, settings, _),
+        open_service(settings, "a:run") as one,
+        open_service(settings, "b:run") as two,
+        anyio.create_task_group() as tg,
+    ):
+        schedulers = []
+        for service, owner in ((one, "a:run"), (two, "b:run")):
+            scheduler = Scheduler(
+                store=service.store,
+                worker=service.worker,
+                clock=service.clock,
+                owner=owner,
+                concurrency=2,
+                lease=1.0,
+                contain_errors=True,
+            )
+            await scheduler.set_watchlist([], sources(watchlist))
+            tg.start_soon(functools.partial(scheduler.run, until_done=False))
+            schedulers.append(scheduler)
+        await until(
+            lambda: len([r for r in running.emulator.log if r.path.endswith("/wf-x/jobs")]) >= 9,
+            timeout=60,
+            what="three listings",
+        )
+        for scheduler in schedulers:
+            scheduler.stop(0)
+    queries = [r.query for r in running.emulator.log if r.path.endswith("/wf-x/jobs")]
+    offsets = [dict(p.split("=") for p in q.split("&"))["offset"] for q in queries]
+    whole = len(offsets) - len(offsets) % 3
+    assert offsets[:whole] == ["0", "100", "200"] * (whole // 3)

@@ -185,13 +185,31 @@ class SourceTender:
         end = ListingEnd(now + timedelta(seconds=wait), interval, cursor, error, len(added))
         await book.finish(ref.key, self.owner, end, now=now)
 
+    async def _keep_lease(self, key: str) -> None:
+        """Renew the source's lease every third of it while a long list is read; a lost
+        one is found out when what the list showed is added (`LeaseLost`)."""
+        book = self.store.sources()
+        while True:
+            await self.clock.sleep(self.lease.total_seconds() / 3)
+            try:
+                held = await book.renew(key, self.owner, now=self.clock.utcnow(), lease=self.lease)
+            except StoreError as exc:
+                log.warning("source.renew_failed", source=key, error=str(exc))
+                continue
+            if not held:
+                return
+
     async def _listing(self, ref: SourceRef, record: SourceRecord) -> Listing:
         provider = self.worker.providers.get(ref.provider)
         if provider is None:  # unconfigured by a reload
             reason = f"provider {ref.provider} is not configured"
             return Listing(error=MalformedResponse(reason))
         try:
-            return await list_source(provider, ref, record.cursor)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._keep_lease, ref.key)
+                listing = await list_source(provider, ref, record.cursor)
+                tg.cancel_scope.cancel()
+            return listing
         except Exception as exc:
             if not self.contain_errors:
                 raise

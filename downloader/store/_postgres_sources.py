@@ -135,6 +135,16 @@ class PostgresSources:
         added: list[str] = await self._run(lambda c: add_listed(c, key, owner, found, at))
         return added
 
+    async def renew(self, key: str, owner: str, *, now: datetime, lease: timedelta) -> bool:
+        until = to_micros(now + lease)
+
+        async def op(conn: ops.Conn) -> bool:
+            done = await conn.execute(pg(q.RENEW_LEASE), (until, key, owner))
+            return done.rowcount == 1
+
+        held: bool = await self._run(op, durable=False)
+        return held
+
     async def finish(self, key: str, owner: str, end: ListingEnd, *, now: datetime) -> None:
         at = to_micros(now)
         interval = int(end.interval.total_seconds() * 1000)

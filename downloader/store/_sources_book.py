@@ -47,6 +47,10 @@ class SourceBook(Protocol):
         and `LeaseLost` is raised when another owner lists it now."""
         ...
 
+    async def renew(self, key: str, owner: str, *, now: datetime, lease: timedelta) -> bool:
+        """Extend `owner`'s lease on source `key` while it lists it; False if it is lost."""
+        ...
+
     async def finish(self, key: str, owner: str, end: ListingEnd, *, now: datetime) -> None:
         """End `owner`'s listing of `key`: keep its cursor and error, drop the lease."""
         ...

@@ -142,6 +142,7 @@ SELECT_DUE = (
     " AND (lease_owner IS NULL OR lease_expires_at <= ?)"
     " ORDER BY COALESCE(next_listing_at, 0), key LIMIT ?"
 )
+RENEW_LEASE = "UPDATE sources SET lease_expires_at = ? WHERE key = ? AND lease_owner = ?"
 TAKE_LEASE = "UPDATE sources SET lease_owner = ?, lease_expires_at = ? WHERE key = ?"
 SELECT_SOURCE = f"SELECT {SOURCE_COLUMNS} FROM sources WHERE key = ?"  # noqa: S608
 SELECT_SOURCES = f"SELECT {SOURCE_COLUMNS} FROM sources ORDER BY key"  # noqa: S608

@@ -127,6 +127,15 @@ class SQLiteSources:
         )
         return added
 
+    async def renew(self, key: str, owner: str, *, now: datetime, lease: timedelta) -> bool:
+        until = to_micros(now + lease)
+
+        def op(conn: sqlite3.Connection) -> bool:
+            return conn.execute(q.RENEW_LEASE, (until, key, owner)).rowcount == 1
+
+        held: bool = await self._run(op, write=True)
+        return held
+
     async def finish(self, key: str, owner: str, end: ListingEnd, *, now: datetime) -> None:
         at = to_micros(now)
         # like a lease, at worst a little behind after a power loss: a listing again
