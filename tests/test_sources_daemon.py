@@ -9,7 +9,9 @@ import dataclasses
 import functools
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import anyio
@@ -293,3 +295,38 @@ async def test_a_listing_longer_than_the_lease_keeps_it_and_no_other_host_lists_
     offsets = [dict(p.split("=") for p in q.split("&"))["offset"] for q in queries]
     whole = len(offsets) - len(offsets) % 3
     assert offsets[:whole] == ["0", "100", "200"] * (whole // 3)
+
+
+async def test_a_dead_hosts_source_is_listed_by_another_once_its_lease_runs_out(
+    tmp_path: Path,
+) -> None:
+    scenario = HEAD + jobs(("j1", ""))
+    async with (
+        emulated(tmp_path, scenario, poll=POLL) as (running, settings, _),
+        open_service(settings, "b:run") as service,
+        anyio.create_task_group() as tg,
+    ):
+        book = service.store.sources()
+        now = service.clock.utcnow()
+        await book.sync(sources(WORKFLOW), [], now=now)
+        # a host took the source for a listing and died: its lease is never renewed
+        (taken,) = await book.claim("dead:run", now=now, lease=timedelta(seconds=1.5), limit=5)
+        assert taken.key == "pixxel:workflow:wf"
+        started = time.time()  # the emulator's clock: its log's times
+        scheduler = Scheduler(
+            store=service.store,
+            worker=service.worker,
+            clock=service.clock,
+            owner="b:run",
+            concurrency=2,
+            contain_errors=True,
+        )
+        await scheduler.set_watchlist([], sources(WORKFLOW))
+        tg.start_soon(functools.partial(scheduler.run, until_done=False))
+        await until(
+            lambda: states(settings).get("pixxel:job:wf/j1") == ("archived", 1),
+            what="the source taken over and its job archived",
+        )
+        scheduler.stop(0)
+        first_list = min(list_times(running))
+    assert first_list - started >= 1.3  # listed once the dead host's lease ran out, not before
