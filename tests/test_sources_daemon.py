@@ -126,6 +126,8 @@ async def test_a_source_removed_mid_run_stops_its_listing_and_its_items_but_keep
             what="the finished job archived",
         )
         assert states(settings)["pixxel:job:wf/j-long"] == ("waiting", 1)
+        # a listed job still running waits like any: in the waiting room, holding no slot
+        await until(lambda: "pixxel:job:wf/j-long" in scheduler.waiting_room, what="the room")
         result = await scheduler.set_watchlist([], [])
         assert sorted(result.removed) == ["pixxel:job:wf/j-done", "pixxel:job:wf/j-long"]
         assert {active for _, active in states(settings).values()} == {0}
