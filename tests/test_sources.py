@@ -55,7 +55,9 @@ def downloads(running: RunningEmulator) -> int:
     return served + sum(
         1
         for r in running.emulator.log
-        if r.method in ("PUT", "POST") or "/output/" in r.path or r.path.startswith("/v6/files")
+        if (r.method in ("PUT", "POST") and not r.path.endswith("/oauth2/token"))
+        or "/output/" in r.path
+        or "/v6/files" in r.path
     )
 
 
@@ -112,6 +114,9 @@ async def test_a_pixxel_order_source_archives_each_item_once_it_is_fulfilled(
             bagit.Bag(str(settings.archive.root / "pixxel" / "order-items" / key)).validate()
             # each waited for its fulfilment: asked about until FULFILLED
             assert running.emulator.stats()[f"pixxel:order_item:{key}"]["job_polls"] >= 3
+        served = downloads(running)
+        assert (await once(settings, '[[pixxel.order]]\nid = "ord-1"\n')).archived == 2
+        assert downloads(running) == served
 
 
 async def test_a_scale_jobs_source_archives_its_jobs_and_shows_a_failed_one_failed(
@@ -123,7 +128,7 @@ async def test_a_scale_jobs_source_archives_its_jobs_and_shows_a_failed_one_fail
         'files = [{ name = "a.bin", size = 100 }]'
         for i, kind, extra in jobs
     )
-    async with platform(tmp_path, scenario) as (_, settings):
+    async with platform(tmp_path, scenario) as (running, settings):
         result = await once(settings, '[[scale.jobs]]\njob_type_name = "ingest"\n')
         assert (result.archived, result.failed) == (1, 1)
         rows = await status(settings)
@@ -132,6 +137,10 @@ async def test_a_scale_jobs_source_archives_its_jobs_and_shows_a_failed_one_fail
         assert "out of memory" in str(rows["scale:job:2"]["error"])
         assert rows["scale:job:2"]["source"] == "scale:jobs:job_type_name=ingest"
         bagit.Bag(str(settings.archive.root / "scale" / "jobs" / "1")).validate()
+        served = downloads(running)
+        again = await once(settings, '[[scale.jobs]]\njob_type_name = "ingest"\n')
+        assert (again.archived, again.failed) == (1, 1)
+        assert downloads(running) == served
 
 
 async def test_an_alteryx_workflow_source_archives_its_jobs_and_one_named_twice_is_one_item(
@@ -144,7 +153,7 @@ async def test_an_alteryx_workflow_source_archives_its_jobs_and_one_named_twice_
     )
     watchlist = '[[alteryx.workflow]]\nid = "wf-1"\n[[alteryx.job]]\nid = "job-0"\n'
     parse = parse_watchlist(watchlist, file="watchlist.toml")
-    async with platform(tmp_path, scenario) as (_, settings):
+    async with platform(tmp_path, scenario) as (running, settings):
         result = await run_once(settings, list(parse.items), sources=parse.sources)
         assert (result.archived, result.failed) == (2, 0)
         rows = await status(settings)
@@ -152,6 +161,10 @@ async def test_an_alteryx_workflow_source_archives_its_jobs_and_one_named_twice_
         assert rows["alteryx:job:job-1"]["source"] == "alteryx:workflow:wf-1"
         for key in ("job-0", "job-1"):
             bagit.Bag(str(settings.archive.root / "alteryx" / "jobs" / key)).validate()
+        served = downloads(running)
+        again = await run_once(settings, list(parse.items), sources=parse.sources)
+        assert (again.archived, again.failed) == (2, 0)
+        assert downloads(running) == served
 
 
 async def test_a_restart_asks_the_platform_only_for_what_is_new_since_its_cursor(
