@@ -204,6 +204,11 @@ async def test_a_list_the_platform_refuses_is_recorded_on_the_source_and_once_st
         assert (result.archived, result.failed) == (0, 0)
         async with open_store(settings.state.url) as store:
             (record,) = await store.sources().list_sources()
+            shown = (await status_output(store, as_json=False, verbose=True)).text
         assert record.error is not None
         assert "HTTP 404" in record.error
+        # no item carries it: `status -v` shows the source with its error
+        assert shown.startswith("source alteryx:workflow:wf: 0 items listed, next listing: ")
+        assert "; last listing failed: " in shown
+        assert "HTTP 404" in shown
         assert record.next_listing_at is not None

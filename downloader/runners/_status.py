@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from downloader.runners import _human as human
+from downloader.runners._status_sources import render_sources
 from downloader.store import ItemState, StateStore
 from downloader.store._models import REPAIRED, AssetRecord, ItemRecord, ItemSummary
 from downloader.store._rows import maybe_micros, summarize
@@ -119,7 +120,10 @@ async def status_output(
     if as_json or verbose:
         rows = await collect_status(store, verbose=verbose, now=now)
         failed = any(row["state"] == ItemState.FAILED for row in rows)
-        return StatusOutput(render_json(rows) if as_json else render_text(rows), failed)
+        if as_json:
+            return StatusOutput(render_json(rows), failed)
+        listed = render_sources(await store.sources().list_sources())
+        return StatusOutput("\n".join([render_text(rows), *listed]).strip("\n"), failed)
     items = await store.list_summaries()
     failed = any(item.state is ItemState.FAILED for item in items)
     sources = await store.sources().item_sources()
