@@ -1,4 +1,5 @@
-"""The watchlist file: `[[provider.kind]]` entries turned into `ItemRef`s.
+"""The watchlist file: `[[provider.kind]]` entries turned into `ItemRef`s, and the
+source entries (`[[pixxel.workflow]]`, ...: `_sources`) into `SourceRef`s.
 
 Pure: text and a file name in, items and problems out.  A bad entry is
 reported (file, line of its `[[...]]` header, key such as
