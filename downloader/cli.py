@@ -248,20 +248,34 @@ def verify(args: argparse.Namespace) -> int:
 
     from downloader.archive import item_path, verify_bag
     from downloader.items import ItemRef
+    from downloader.sources import is_source_key
     from downloader.store import ItemState, open_store
 
     settings = _load_settings(args)
     if settings is None:
         return EXIT_USAGE
-    try:
-        wanted = [ItemRef.parse(text) for text in args.items]
-    except ValueError as exc:
-        print(f"bad item: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    wanted: list[ItemRef] = []
+    sources: list[str] = []  # a source stands for every item it listed
+    for text in args.items:
+        try:
+            wanted.append(ItemRef.parse(text))
+        except ValueError as exc:
+            if not is_source_key(text):
+                print(f"bad item: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            sources.append(text)
     root = settings.archive.root
+    unknown: list[str] = []
 
     async def bags() -> list[tuple[str, Path]]:
-        if wanted:
+        if sources:
+            async with open_store(settings.state.url) as store:
+                for key in sources:
+                    listed = await store.sources().listed_by(key)
+                    wanted.extend(ItemRef.parse(item) for item in listed)
+                    if not listed:
+                        unknown.append(key)
+        if wanted or sources:
             return [(ref.key, root / item_path(ref)) for ref in wanted]
         async with open_store(settings.state.url) as store:
             records = await store.list_items(include_inactive=True)
@@ -272,7 +286,11 @@ def verify(args: argparse.Namespace) -> int:
         ]
 
     intact = True
-    for key, path in anyio.run(bags):
+    found = anyio.run(bags)
+    for key in unknown:
+        print(f"{key}: a source that listed no item")
+        intact = False
+    for key, path in found:
         if not path.is_dir():
             print(f"{key}: missing ({path})")
             intact = False
@@ -288,7 +306,8 @@ def _add_verify(subparsers: _Subparsers) -> None:
         "verify",
         help="re-hash archived items against their manifests",
         description="Fixity audit of every archived item, or of the items named "
-        "(provider:kind:id[/id...]).  Exits 0 when all are intact, 1 otherwise.",
+        "(provider:kind:id[/id...]) and of every item the sources named listed "
+        "(e.g. pixxel:workflow:WF).  Exits 0 when all are intact, 1 otherwise.",
     )
     _add_config_option(parser)
     parser.add_argument("items", nargs="*", metavar="ITEM")

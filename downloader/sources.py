@@ -25,6 +25,7 @@ __all__ = [
     "SOURCE_ITEM_KIND",
     "SourceRef",
     "created_ok",
+    "is_source_key",
     "next_interval",
     "parse_time",
 ]
@@ -44,6 +45,13 @@ SOURCE_ITEM_KIND: dict[tuple[str, str], str] = {
     ("alteryx", "workflow"): "job",
 }
 """The kind of item each source lists."""
+
+
+def is_source_key(text: str) -> bool:
+    """Whether `text` is written as a source is (`pixxel:workflow:WF`, `scale:jobs:...`)."""
+    provider, _, rest = text.partition(":")
+    kind, sep, what = rest.partition(":")
+    return bool(sep and what) and (provider, kind) in SOURCE_FIELDS
 
 
 def parse_time(text: str) -> datetime | None:

@@ -8,9 +8,12 @@ a second `once` lists them again and fetches nothing; `status --json` and
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import bagit
 
 from downloader.config import Settings
@@ -61,6 +64,11 @@ def downloads(running: RunningEmulator) -> int:
     )
 
 
+def verify(config: Path, *items: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "downloader", "verify", "-c", str(config), *items]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
 def pixxel_jobs(workflow: str, count: int, extra: str = "") -> str:
     return "\n".join(
         f'[[pixxel.job]]\nworkflow_id = "{workflow}"\njob_id = "j{i:03d}"\n{extra}\n'
@@ -94,6 +102,14 @@ async def test_a_pixxel_workflow_source_archives_its_jobs_once(tmp_path: Path) -
         assert downloads(running) == served  # listed again, nothing fetched again
         lists = [r for r in running.emulator.log if r.path.endswith("/wf-a/jobs")]
         assert len(lists) >= 2
+        # a source on the command line stands for the items it listed
+        config = tmp_path / "client" / "config.toml"
+        done = await anyio.to_thread.run_sync(verify, config, "pixxel:workflow:wf-a")
+        assert done.returncode == 0, done.stderr
+        assert all(f"wf-a/j{i:03d}" in done.stdout for i in range(3))
+        unknown = await anyio.to_thread.run_sync(verify, config, "pixxel:workflow:nope")
+        assert unknown.returncode == 1
+        assert "pixxel:workflow:nope: a source that listed no item" in unknown.stdout
 
 
 async def test_a_pixxel_order_source_archives_each_item_once_it_is_fulfilled(

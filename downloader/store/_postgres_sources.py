@@ -176,6 +176,14 @@ class PostgresSources:
         records: list[SourceRecord] = await self._run(op)
         return records
 
+    async def listed_by(self, key: str) -> list[str]:
+        async def op(conn: ops.Conn) -> list[str]:
+            rows = await (await conn.execute(pg(q.SELECT_ITEMS_OF), (key,))).fetchall()
+            return sorted(str(k) for (k,) in rows)
+
+        keys: list[str] = await self._run(op)
+        return keys
+
     async def item_sources(self, key: str | None = None) -> dict[str, str]:
         async def op(conn: ops.Conn) -> dict[str, str]:
             if key is None:

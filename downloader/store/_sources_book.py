@@ -63,6 +63,10 @@ class SourceBook(Protocol):
 
     async def list_sources(self) -> list[SourceRecord]: ...
 
+    async def listed_by(self, key: str) -> list[str]:
+        """The keys of the items source `key` listed, sorted (none for an unknown one)."""
+        ...
+
     async def item_sources(self, key: str | None = None) -> dict[str, str]:
         """Item key -> the key of a source that listed it (the first by key); with
         `key`, of that item only."""

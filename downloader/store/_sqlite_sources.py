@@ -158,6 +158,13 @@ class SQLiteSources:
         records: list[SourceRecord] = await self._run(op, write=False)
         return records
 
+    async def listed_by(self, key: str) -> list[str]:
+        def op(conn: sqlite3.Connection) -> list[str]:
+            return sorted(str(k) for (k,) in conn.execute(q.SELECT_ITEMS_OF, (key,)))
+
+        keys: list[str] = await self._run(op, write=False)
+        return keys
+
     async def item_sources(self, key: str | None = None) -> dict[str, str]:
         def op(conn: sqlite3.Connection) -> dict[str, str]:
             rows = conn.execute(
