@@ -8,41 +8,57 @@ data the caller can act on rather than only a message::
     ├── ConfigError              problems: list[ConfigProblem] (file, line, key, message)
     ├── TransferError            retryable, url (always redacted)
     │   ├── HTTPStatusError      status, retry_after
-    │   ├── NetworkError         connection refused/reset, DNS, TLS     (retryable)
+    │   ├── NetworkError         connection refused/reset, DNS, TLS     (retryable), reached
     │   ├── StallTimeout         no byte for `stall` seconds             (retryable)
-    │   ├── ProtocolViolation    bad Content-Range, short body, ...      (retryable)
+    │   ├── ProtocolViolation    bad Content-Range, short body, malformed head (retryable)
+    │   ├── ErrorBody            a 2xx answer that is an error page: status, content_type, excerpt
+    │   ├── ImplausibleSize      a header tells a size beyond any file: size
     │   ├── ObjectChanged        the validator moved under a resume
-    │   ├── URLExpired           a signed URL answered 403/410 and no fresh one came
+    │   ├── URLExpired           a signed URL was refused (400/401/403/410) and no fresh one came
     │   ├── UnsafeRedirect       redirect to a scheme other than http/https
     │   └── VerificationError    the bytes are wrong
     │       ├── SizeMismatch     expected, actual
-    │       └── DigestMismatch   algorithm, expected, actual, source
+    │       ├── DigestMismatch   algorithm, expected, actual, source
+    │       └── EncodedBody      encoding: sent content-coded, and not what was expected
     ├── ProviderError            item-level failure reported by or about a platform
     │   ├── ApiError             an API call failed: status (None: unreachable), retry_after
     │   ├── RemoteJobFailed      the platform says the job failed; message is its text
     │   ├── PollTimeout          the package was not ready within give_up_after
     │   └── MalformedResponse    the platform answered something we cannot read
+    ├── ItemCrashed              cause: an exception of no tree escaped an item's work (retryable)
     ├── StoreError
     │   ├── IllegalTransition    current, target
     │   └── LeaseLost            key, owner: another worker holds the item now
     └── ArchiveError             a bag could not be assembled or failed its audit
         ├── DamagedMember        member, span: a ZIP member's bytes cannot be right
         │   └── CorruptMember    expected, actual: its CRC-32 is wrong
-        └── FilesystemError      errno, path: the disk refused (read-only, gone, full)
+        ├── FilesystemError      errno, path: the disk refused (read-only, gone, full)
+        └── PlantedLink          path, root: a link below the archive root, never followed
 
 `retryable` is the single bit the retry loops look at; everything else is for
-people and logs.
+people and logs.  The text of every error of the tree is scrubbed of secrets
+(`downloader.redact`): a message built from a foreign error's text, a URL or a
+platform's answer is safe to store and print, whoever built it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from downloader.redact import scrub
+
 
 class DownloaderError(Exception):
     """Base of every error this package raises on purpose."""
 
     retryable: bool = False
+
+    def __init__(self, *args: object) -> None:
+        # scrubbed as it is made, so that neither str() nor repr() nor args hold a secret
+        super().__init__(*(scrub(arg) if isinstance(arg, str) else arg for arg in args))
+
+    def __str__(self) -> str:  # again: a secret may have been registered since
+        return scrub(super().__str__())
 
 
 @dataclass(frozen=True)
@@ -57,7 +73,15 @@ class ConfigProblem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
         key = f" [{self.key}]" if self.key else ""
-        return f"{where}{key}: {self.message}"
+        return _one_line(scrub(f"{where}{key}: {self.message}"))
+
+
+def _one_line(text: str) -> str:
+    """`text` with every control character escaped: one problem is one line of a report,
+    and a value echoed from a hostile file never moves a terminal's cursor."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class ConfigError(DownloaderError):
@@ -98,10 +122,17 @@ class HTTPStatusError(TransferError):
 
 
 class NetworkError(TransferError):
-    """Connection refused or reset, name resolution, TLS: the network failed us."""
+    """Connection refused or reset, name resolution, TLS: the network failed us.
 
-    def __init__(self, message: str, *, url: str | None = None, retryable: bool = True) -> None:
+    `reached` is False when no connection could be made at all (refused, no such
+    name, unreachable): a host that is down, rather than one that broke off.
+    """
+
+    def __init__(
+        self, message: str, *, url: str | None = None, retryable: bool = True, reached: bool = True
+    ) -> None:
         super().__init__(message, url=url, retryable=retryable)
+        self.reached = reached
 
 
 class StallTimeout(TransferError):
@@ -127,11 +158,45 @@ class ObjectChanged(TransferError):
 
 
 class URLExpired(TransferError):
-    """A signed URL was refused and no fresh one could be had."""
+    """A signed URL was refused and no fresh one could be had.
 
-    def __init__(self, status: int, *, url: str | None = None) -> None:
-        super().__init__(f"signed URL refused with HTTP {status}", url=url, retryable=False)
+    `detail` is what the host said (S3's `AccessDenied: Request has expired`...)."""
+
+    def __init__(self, status: int, *, url: str | None = None, detail: str = "") -> None:
+        text = f"signed URL refused with HTTP {status}"
+        super().__init__(f"{text}: {detail}" if detail else text, url=url, retryable=False)
         self.status = status
+        self.detail = detail
+
+
+class ErrorBody(TransferError):
+    """A 2xx answer whose body is an error page (HTML, XML, JSON), not the file promised.
+
+    Retryable: a login wall or a gateway's page may be passing."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int,
+        content_type: str | None,
+        excerpt: str,
+        url: str | None = None,
+    ) -> None:
+        said = f": {excerpt!r}" if excerpt else ""
+        super().__init__(f"HTTP {status} {reason}{said}", url=url, retryable=True)
+        self.status = status
+        self.content_type = content_type
+        self.excerpt = excerpt
+
+
+class ImplausibleSize(TransferError):
+    """A header told a size beyond any real file: the answer is broken, not the file big."""
+
+    def __init__(self, size: int, source: str, *, url: str | None = None) -> None:
+        super().__init__(f"{source} tells a size of {size} bytes: not a real file", url=url)
+        self.size = size
+        self.source = source
 
 
 class UnsafeRedirect(TransferError):
@@ -164,6 +229,18 @@ class DigestMismatch(VerificationError):
         self.expected = expected
         self.actual = actual
         self.source = source
+
+
+class EncodedBody(VerificationError):
+    """The body came content-coded (gzip...) although only identity was asked for, and
+    its size or digest is not the one expected: it is not the file."""
+
+    def __init__(self, encoding: str, mismatch: VerificationError) -> None:
+        super().__init__(
+            f"sent with Content-Encoding: {encoding} although identity was asked for: {mismatch}",
+            url=mismatch.url,
+        )
+        self.encoding = encoding
 
 
 class ProviderError(DownloaderError):
@@ -204,6 +281,23 @@ class PollTimeout(ProviderError):
 
 class MalformedResponse(ProviderError):
     """The platform's answer could not be understood."""
+
+
+class ItemCrashed(DownloaderError):
+    """An exception of no kind in this tree escaped while an item was worked: a defect,
+    or a server's answer that nobody foresaw.  Retryable (the next try may not meet it),
+    under the item's `[retry]` budget; `cause` is the original, traceback included."""
+
+    retryable = True
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {_shortened(str(cause))}")
+        self.cause = cause
+
+
+def _shortened(text: str, limit: int = 300) -> str:
+    # a foreign message may quote a whole answer (a 5,000-digit number, a page of HTML)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class StoreError(DownloaderError):
@@ -279,3 +373,18 @@ class FilesystemError(ArchiveError):
         self.path = path
         self.errno = errno
         self.retryable = retryable
+
+
+class PlantedLink(ArchiveError):
+    """A symbolic link below the archive root where a file or folder of ours belongs.
+
+    Never followed: anyone who can write below the root could point it anywhere.
+    Not retryable, as the link stays until someone removes it.
+    """
+
+    def __init__(self, path: str, root: str) -> None:
+        super().__init__(
+            f"{path} below the archive root {root} is a symbolic link; not following it"
+        )
+        self.path = path
+        self.root = root

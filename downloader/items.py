@@ -9,6 +9,7 @@ line.  Pure values only; nothing here does I/O.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -75,6 +76,7 @@ def check_url(url: str) -> None:
     try:
         parts = urlsplit(url)
         host = parts.hostname
+        parts.port  # noqa: B018  (reading it checks it: 0-65535, digits only)
     except ValueError as exc:
         raise ValueError(f"url {url!r} is not a valid URL: {exc}") from exc
     if parts.scheme not in ("http", "https") or not host:
@@ -156,6 +158,20 @@ class ItemRef:
     def key(self) -> str:
         """`provider:kind:id[/id...]`, e.g. `pixxel:job:wf-123/job-456`."""
         return f"{self.provider}:{self.kind}:{'/'.join(self.ids)}"
+
+    @property
+    def definition(self) -> str | None:
+        """A fingerprint of what the watchlist says of the item besides its key (the URL
+        and expected digest of an `http:file`), None when there is nothing more.
+
+        A digest, not the URL itself: the state store keeps it, and a signed URL's
+        query is a credential.  A new fingerprint under the same key is a new
+        definition: the item is worked again from the start (unless archived).
+        """
+        if self.url is None and self.sha256 is None:
+            return None
+        text = f"{self.url or ''}\n{self.sha256 or ''}"
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def __str__(self) -> str:
         return self.key

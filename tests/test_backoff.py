@@ -161,7 +161,7 @@ RETRY, REFRESH, FAIL = RetryVerdict.RETRY, RetryVerdict.REFRESH_URL, RetryVerdic
 
 # status: (verdict for a plain URL, verdict for a signed URL)
 STATUS_TABLE = {
-    400: (FAIL, FAIL),
+    400: (FAIL, REFRESH),  # GCS says an expired signature with 400 ExpiredToken
     401: (FAIL, REFRESH),
     402: (FAIL, FAIL),
     403: (FAIL, REFRESH),
@@ -226,7 +226,7 @@ def test_only_auth_and_gone_statuses_ask_for_a_fresh_url(status: int, signed: bo
     verdict = classify_status(status, signed_url=signed)
     if verdict is REFRESH:
         assert signed
-        assert status in (401, 403, 410)
+        assert status in (400, 401, 403, 410)
 
 
 def test_verdicts_are_strings_for_logs() -> None:
@@ -246,6 +246,10 @@ def test_retry_after_wins_over_backoff() -> None:
 def test_retry_after_is_clamped_to_a_day_and_never_negative() -> None:
     assert next_delay(0, retry_after=10**9, base=1.0, cap=60.0, rand=lambda: 0.5) == 86400.0
     assert next_delay(0, retry_after=-3.0, base=1.0, cap=60.0, rand=lambda: 0.5) == 0.0
+    capped = next_delay(
+        0, retry_after=600.0, base=1.0, cap=60.0, rand=lambda: 0.5, retry_after_cap=90
+    )
+    assert capped == 90.0
 
 
 def test_without_retry_after_the_jittered_backoff_applies() -> None:

@@ -181,7 +181,12 @@ def test_a_group_readable_secret_file_is_a_warning_on_the_settings(tmp_path: Pat
             "did you mean 'segment_min_size'",
         ),
         ("x = 1\n", "x", 1, "unknown table 'x'"),
-        ("[archive]\n[bogus]\na = 1\n", "bogus", 2, "unknown table 'bogus' (known: archive, poll,"),
+        (
+            "[archive]\n[bogus]\na = 1\n",
+            "bogus",
+            2,
+            "unknown table 'bogus' (known: archive, metrics, poll,",
+        ),
         ("[providers.planet]\n", "providers.planet", 1, "unknown table 'planet'"),
         (
             '[archive]\nextract = "yes"\n',
@@ -225,6 +230,13 @@ def test_a_group_readable_secret_file_is_a_warning_on_the_settings(tmp_path: Pat
             2,
             "must not be longer than max_interval (5m)",
         ),
+        (
+            '[retry]\ninitial_delay = "1h"\n',
+            "retry.initial_delay",
+            2,
+            "must not be longer than max_delay (30m)",
+        ),
+        ("[retry]\nattempts = -1\n", "retry.attempts", 2, "must be at least 0 (got -1)"),
         (
             '[providers.pixxel]\nauth_scheme = "Bearer"\n',
             "providers.pixxel.auth_scheme",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from downloader.config import (
     PollSettings,
+    RetrySettings,
     ServiceSettings,
     Settings,
     StateSettings,
@@ -102,6 +103,7 @@ def test_a_reload_applies_watchlist_poll_provider_and_grace_settings_live() -> N
         old,
         watchlist=WatchlistSettings(path=Path("/elsewhere.toml"), check_interval=9.0),
         poll=PollSettings(initial_interval=1.0),
+        retry=RetrySettings(attempts=0, initial_delay=5.0, max_delay=60.0),
         service=dataclasses.replace(old.service, grace_period=5.0),
     )
     assert restart_keys(old, new) == []

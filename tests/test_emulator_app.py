@@ -27,7 +27,7 @@ from downloader.emulator import (
     parse_scenario,
     write_client_files,
 )
-from downloader.emulator._malform import HUGE_BODY_BYTES, UNKNOWN_STATUS
+from downloader.emulator._malform import HUGE_BODY_BYTES, HUGE_NUMBER_DIGITS, UNKNOWN_STATUS
 from tests.support.emulator_fixtures import basic, serve
 
 KEY = {"Authorization": "px-test-key"}
@@ -68,6 +68,16 @@ async def test_each_malformed_mode_spoils_the_answer_its_own_way(mode: Malformed
         assert spoiled.status == 200
         with pytest.raises(ValueError, match="integer string conversion"):
             json.loads(spoiled.raw)
+    elif mode is Malformed.HUGE_NUMBER:
+        assert spoiled.raw.startswith(b'{"status": ' + b"9" * HUGE_NUMBER_DIGITS + b", ")
+        with pytest.raises(ValueError, match="digits"):
+            json.loads(spoiled.raw)
+        limit = sys.get_int_max_str_digits()
+        sys.set_int_max_str_digits(0)  # without the limit it is an object like the healthy one
+        try:
+            assert set(json.loads(spoiled.raw)) == set(healthy.json)
+        finally:
+            sys.set_int_max_str_digits(limit)
     else:
         assert len(spoiled.raw) > HUGE_BODY_BYTES
         assert spoiled.json["status"] == "completed"

@@ -144,6 +144,14 @@ def test_job_lists_are_served_unless_the_scenario_turns_them_off() -> None:
     assert parse_scenario("[emulator]\njob_lists = false\n").settings.job_lists is False
 
 
+def test_job_lists_are_spoiled_when_the_scenario_says_how() -> None:
+    assert parse_scenario("").settings.job_list_malformed is None
+    text = '[emulator]\njob_list_malformed = "huge_number"\n'
+    assert parse_scenario(text).settings.job_list_malformed is Malformed.HUGE_NUMBER
+    found = problems_of('[emulator]\njob_list_malformed = "garbled"\n')
+    assert any(p.startswith("emulator.job_list_malformed: must be one of") for p in found)
+
+
 def test_invalid_toml_names_the_file() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_scenario("[emulator\n", source="broken.toml")
@@ -300,3 +308,21 @@ def test_zip_members_are_refused_when_empty_repeated_or_given_with_a_size() -> N
     wrong_size = FileEntry("d.zip", 5, members=(FileEntry("x", 1),))
     with pytest.raises(ConfigError, match=r"d\.zip is a ZIP of"):
         Emulator(Scenario(scale_jobs=(ScaleJob(10, (wrong_size,)),)))
+
+
+def test_the_file_host_answer_knobs_take_only_their_words() -> None:
+    found = problems_of(
+        """
+        [[scale.job]]
+        id = 1
+        faults = { expiry_answer = "ftp", error_body = "pdf", gzip = true }
+        [[scale.job]]
+        id = 2
+        faults = { expiry_answer = "gcs", error_body = "json", error_body_times = -1 }
+        """
+    )
+    text = "\n".join(found)
+    assert "scale:job:1: fault expiry_answer must be one of s3, gcs, azure" in text
+    assert "scale:job:1: fault error_body must be one of html, xml, json" in text
+    assert "gzip" not in text
+    assert "scale:job:2" not in text

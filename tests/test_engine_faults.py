@@ -102,6 +102,17 @@ async def test_429_retry_after_seconds_is_honoured(file_host: RunningHost, tmp_p
     assert clock.sleeps == [7.0]
 
 
+async def test_a_retry_after_is_waited_no_longer_than_the_retry_max_delay(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    content = add(file_host, "/rc.bin", 10_000, error_statuses=[503], retry_after="86400")
+    result, clock = await fetch(
+        file_host, tmp_path, "/rc.bin", retry=RetryPolicy(retry_after_cap=90)
+    )
+    assert result.sha256 == content.hexdigest()
+    assert clock.sleeps == [90.0]
+
+
 async def test_429_retry_after_http_date_is_honoured(
     file_host: RunningHost, tmp_path: Path
 ) -> None:

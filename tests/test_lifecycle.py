@@ -15,6 +15,7 @@ from downloader.store._lifecycle import (
     ItemState,
     check_transition,
     is_terminal,
+    starts_afresh,
 )
 
 S = ItemState
@@ -112,3 +113,13 @@ def test_the_life_cycle_module_imports_no_io_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_only_a_failed_item_put_back_starts_its_count_of_tries_afresh() -> None:
+    afresh = {
+        (current, target)
+        for current, targets in TRANSITIONS.items()
+        for target in targets
+        if starts_afresh(current, target)
+    }
+    assert afresh == {(ItemState.FAILED, ItemState.WAITING)}

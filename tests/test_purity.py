@@ -27,9 +27,12 @@ PURE = [
     "downloader.transfer._digests",
     "downloader.transfer._urls",
     "downloader.transfer._policy",
+    "downloader.transfer._answers",
     "downloader.transfer._repair",
     "downloader.items",
     "downloader.config._units",
+    "downloader.observe",
+    "downloader.runners._retry",
 ]
 
 IO_LIBRARIES = frozenset({"aiohttp", "anyio", "asyncio", "sqlite3", "aiofiles"})
@@ -49,7 +52,7 @@ SOCKET_VIA_EMAIL_UTILS = frozenset(
 # Importing `downloader.config._units` first runs `downloader/config/__init__.py`, which
 # imports the whole config loader, including `_schema` (`import socket`) and the file
 # readers `_load` and `_secrets`.
-BEHIND_THE_CONFIG_PACKAGE = frozenset({"downloader.config._units"})
+BEHIND_THE_CONFIG_PACKAGE = frozenset({"downloader.config._units", "downloader.runners._retry"})
 
 # Package `__init__` modules a pure module may run on its way in: both are light.
 PACKAGES = frozenset({"downloader", "downloader.transfer"})

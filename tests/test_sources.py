@@ -8,6 +8,7 @@ a second `once` lists them again and fetches nothing; `status --json` and
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -96,6 +97,8 @@ async def test_a_pixxel_workflow_source_archives_its_jobs_once(tmp_path: Path) -
             bag = bagit.Bag(str(settings.archive.root / "pixxel" / "jobs" / "wf-a" / f"j{i:03d}"))
             bag.validate()
             assert bag.info[SOURCE_FIELD] == "pixxel:workflow:wf-a"
+            stac = json.loads((Path(bag.path) / "stac-item.json").read_text())
+            assert stac["properties"]["downloader:source"] == "pixxel:workflow:wf-a"
         served = downloads(running)
         again = await once(settings, watchlist)
         assert (again.archived, again.failed) == (3, 0)

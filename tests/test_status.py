@@ -35,6 +35,7 @@ from downloader.store import (
     ItemRecord,
     ItemState,
     StateStore,
+    is_terminal,
     open_store,
 )
 from downloader.store._rows import maybe_micros, summarize
@@ -140,15 +141,15 @@ scale:job:15098                                    waiting                     0
 """  # noqa: E501
 
 EXPECTED_JSON = """\
-[{"item": "alteryx:job:j-1", "provider": "alteryx", "kind": "job", "state": "failed", "bytes_done": 0, "bytes_total": null, "error": "sha256 mismatch: expected \\"1111\\", got \\u00e9", "archive_path": null, "updated_at": "2026-11-23T10:00:00Z", "node": null, "source": null}, \
-{"item": "http:file:a.example.org/one.bin", "provider": "http", "kind": "file", "state": "archived", "bytes_done": 4000, "bytes_total": 4000, "error": null, "archive_path": "/srv/archive/http/a.example.org/one.bin", "updated_at": "2026-11-23T10:00:59Z", "node": null, "source": null}, \
-{"item": "http:file:a.example.org/three.bin", "provider": "http", "kind": "file", "state": "downloading", "bytes_done": 512, "bytes_total": null, "error": null, "archive_path": null, "updated_at": "2027-01-01T00:00:00Z", "node": null, "source": null}, \
-{"item": "http:file:a.example.org/two.bin", "provider": "http", "kind": "file", "state": "downloading", "bytes_done": 1048576, "bytes_total": 4194304, "error": null, "archive_path": null, "updated_at": "2026-12-31T23:59:59Z", "node": "node-a", "source": null}, \
-{"item": "pixxel:job:wf-1/job-1", "provider": "pixxel", "kind": "job", "state": "requested", "bytes_done": 0, "bytes_total": null, "error": null, "archive_path": null, "updated_at": "2026-11-23T10:00:07Z", "node": null, "source": null}, \
-{"item": "pixxel:job:wf-1/job-2", "provider": "pixxel", "kind": "job", "state": "preparing", "bytes_done": 0, "bytes_total": null, "error": "HTTP 503; retrying", "archive_path": null, "updated_at": "2026-11-23T10:00:10Z", "node": null, "source": null}, \
-{"item": "scale:job:15096", "provider": "scale", "kind": "job", "state": "verifying", "bytes_done": 0, "bytes_total": null, "error": null, "archive_path": null, "updated_at": "2026-11-23T10:00:12Z", "node": null, "source": null}, \
-{"item": "scale:job:15097", "provider": "scale", "kind": "job", "state": "waiting", "bytes_done": 0, "bytes_total": null, "error": "HTTP 429", "archive_path": null, "updated_at": "2026-11-23T10:00:13Z", "node": null, "source": null}, \
-{"item": "scale:job:15098", "provider": "scale", "kind": "job", "state": "waiting", "bytes_done": 0, "bytes_total": null, "error": null, "archive_path": null, "updated_at": "2026-11-23T10:00:00Z", "node": null, "source": null}]
+[{"item": "alteryx:job:j-1", "provider": "alteryx", "kind": "job", "state": "failed", "bytes_done": 0, "bytes_total": null, "error": "sha256 mismatch: expected \\"1111\\", got \\u00e9", "archive_path": null, "updated_at": "2026-11-23T10:00:00Z", "node": null, "attempts": 0, "next_attempt_at": null, "source": null}, \
+{"item": "http:file:a.example.org/one.bin", "provider": "http", "kind": "file", "state": "archived", "bytes_done": 4000, "bytes_total": 4000, "error": null, "archive_path": "/srv/archive/http/a.example.org/one.bin", "updated_at": "2026-11-23T10:00:59Z", "node": null, "attempts": 0, "next_attempt_at": null, "source": null}, \
+{"item": "http:file:a.example.org/three.bin", "provider": "http", "kind": "file", "state": "downloading", "bytes_done": 512, "bytes_total": null, "error": null, "archive_path": null, "updated_at": "2027-01-01T00:00:00Z", "node": null, "attempts": 0, "next_attempt_at": null, "source": null}, \
+{"item": "http:file:a.example.org/two.bin", "provider": "http", "kind": "file", "state": "downloading", "bytes_done": 1048576, "bytes_total": 4194304, "error": null, "archive_path": null, "updated_at": "2026-12-31T23:59:59Z", "node": "node-a", "attempts": 0, "next_attempt_at": null, "source": null}, \
+{"item": "pixxel:job:wf-1/job-1", "provider": "pixxel", "kind": "job", "state": "requested", "bytes_done": 0, "bytes_total": null, "error": null, "archive_path": null, "updated_at": "2026-11-23T10:00:07Z", "node": null, "attempts": 0, "next_attempt_at": null, "source": null}, \
+{"item": "pixxel:job:wf-1/job-2", "provider": "pixxel", "kind": "job", "state": "preparing", "bytes_done": 0, "bytes_total": null, "error": "HTTP 503; retrying", "archive_path": null, "updated_at": "2026-11-23T10:00:10Z", "node": null, "attempts": 1, "next_attempt_at": "2026-11-23T10:01:40Z", "source": null}, \
+{"item": "scale:job:15096", "provider": "scale", "kind": "job", "state": "verifying", "bytes_done": 0, "bytes_total": null, "error": null, "archive_path": null, "updated_at": "2026-11-23T10:00:12Z", "node": null, "attempts": 0, "next_attempt_at": null, "source": null}, \
+{"item": "scale:job:15097", "provider": "scale", "kind": "job", "state": "waiting", "bytes_done": 0, "bytes_total": null, "error": "HTTP 429", "archive_path": null, "updated_at": "2026-11-23T10:00:13Z", "node": null, "attempts": 1, "next_attempt_at": "2026-11-23T10:03:20Z", "source": null}, \
+{"item": "scale:job:15098", "provider": "scale", "kind": "job", "state": "waiting", "bytes_done": 0, "bytes_total": null, "error": null, "archive_path": null, "updated_at": "2026-11-23T10:00:00Z", "node": null, "attempts": 0, "next_attempt_at": null, "source": null}]
 """  # noqa: E501
 
 
@@ -185,7 +186,7 @@ async def test_status_json_is_exactly_the_contract_objects_it_always_was(
     for row in json.loads(out):  # every key the contract names, with `node` added
         assert list(row) == [
             *("item", "provider", "kind", "state", "bytes_done", "bytes_total", "error"),
-            *("archive_path", "updated_at", "node", "source"),
+            *("archive_path", "updated_at", "node", "attempts", "next_attempt_at", "source"),
         ]
 
 
@@ -204,6 +205,8 @@ def reference_json(record: ItemRecord, now: datetime | None) -> dict[str, Any]:
     """The status object built the plain way, from `datetime`s."""
     expires = record.lease_expires_at
     running = expires is not None and (now is None or expires > now)
+    due = record.next_attempt_at
+    retrying = record.attempts > 0 and record.error is not None and not is_terminal(record.state)
     return {
         "item": record.key,
         "provider": record.provider,
@@ -215,6 +218,8 @@ def reference_json(record: ItemRecord, now: datetime | None) -> dict[str, Any]:
         "archive_path": record.archive_path,
         "updated_at": record.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "node": record.lease_owner if running else None,
+        "attempts": record.attempts,
+        "next_attempt_at": due.strftime("%Y-%m-%dT%H:%M:%SZ") if retrying and due else None,
         "source": None,  # named by their own entries
     }
 
@@ -232,7 +237,7 @@ async def test_status_objects_from_summaries_equal_those_built_from_full_records
     assert rows == expected
     # the plain text, made from the summaries without these objects, is theirs line by line
     text = await status_output(filled, as_json=False, verbose=False, now=now)
-    assert text.text == render_text(expected)
+    assert text.text == render_text(expected, maybe_micros(now))
     as_json = await status_output(filled, as_json=True, verbose=False, now=now)
     assert json.loads(as_json.text) == expected
     # node-b's lease runs at at(21) and is over from at(50) on; node-a's runs throughout
@@ -290,3 +295,29 @@ def test_the_runners_package_still_names_its_drivers_when_asked() -> None:
     ]
     with pytest.raises(AttributeError):
         runners.Nothing  # noqa: B018
+
+
+async def test_an_item_waiting_for_its_next_try_says_when_how_often_and_why(
+    filled: StateStore,
+) -> None:
+    # PREPARING failed once at at(10.25) and is tried again at at(100); RETRYING at at(200)
+    output = await status_output(filled, as_json=False, verbose=False, now=at(40), retry_budget=8)
+    lines = {line.split()[0]: line for line in output.text.splitlines()}
+    assert lines[PREPARING.key].endswith("0 B/?  retrying in 1m (1/8): HTTP 503; retrying")
+    assert lines[RETRYING.key].endswith("0 B/?  retrying in 2m40s (1/8): HTTP 429")
+    assert lines[FAILED.key].endswith("got é")  # a failed item is not tried again
+    verbose = (
+        await status_output(filled, as_json=False, verbose=True, now=at(40), retry_budget=8)
+    ).text
+    assert "retrying in 2m40s (1/8): HTTP 429" in verbose
+    assert "    one.bin" in verbose
+    rows = json.loads((await status_output(filled, as_json=True, verbose=False, now=at(40))).text)
+    by_item = {row["item"]: row for row in rows}
+    assert (by_item[RETRYING.key]["attempts"], by_item[RETRYING.key]["next_attempt_at"]) == (
+        1,
+        "2026-11-23T10:03:20Z",
+    )
+    assert by_item[WAITING.key]["next_attempt_at"] is None
+    # once the try is due the line shows the bare error: the item may be being worked
+    later = (await status_output(filled, as_json=False, verbose=False, now=at(300))).text
+    assert "retrying" not in later.replace("HTTP 503; retrying", "")

@@ -66,6 +66,63 @@ async def test_new_watchlist_entries_start_waiting_and_active(store: StateStore)
     assert [e.kind for e in await store.events(A.key)] == ["added"]
 
 
+SIGNED = "https://bucket.example.org/scene.zip?X-Amz-Signature=one"
+
+
+async def test_an_entry_listed_with_another_definition_is_worked_again_from_the_start(
+    store: StateStore,
+) -> None:
+    old = ItemRef("http", "file", ("scene",), url=SIGNED)
+    kept = ItemRef("http", "file", ("kept",), url=SIGNED)
+    busy = ItemRef("http", "file", ("busy",), url=SIGNED)
+    await store.sync_watchlist([old, kept, busy], now=T0)
+    for ref in (old, kept, busy):
+        await store.transition(ref.key, ItemState.DOWNLOADING, now=at(1))
+        await store.save_package(PackageRecord(ref.key, "dl-1"), now=at(1))
+        await store.save_asset(
+            AssetRecord(ref.key, "f1", "scene.zip", size=10, segments=(SegmentOffset(0, 10, 4),)),
+            now=at(1),
+        )
+        await store.set_progress(ref.key, 4, 10, now=at(1))
+    await store.transition(old.key, ItemState.FAILED, now=at(2), error="sha256 mismatch")
+    await store.transition(kept.key, ItemState.VERIFYING, now=at(2))
+    await store.transition(kept.key, ItemState.ARCHIVED, now=at(3), archive_path="/a/kept")
+    # the same three, one with a new URL, one with a digest, one with a fresh signature
+    digest = "ab" * 32
+    new = [
+        ItemRef("http", "file", ("scene",), url=SIGNED.replace("one", "two")),
+        ItemRef("http", "file", ("kept",), url=SIGNED, sha256=digest),
+        ItemRef("http", "file", ("busy",), url=SIGNED.replace("one", "three")),
+    ]
+    result = await store.sync_watchlist(new, now=at(5))
+    assert result == SyncResult(redefined=tuple(sorted(r.key for r in new)))
+    scene, archived, busy_now = [await store.get(r.key) for r in new]
+    assert scene is not None
+    assert archived is not None
+    assert busy_now is not None
+    assert (scene.state, scene.error, scene.attempts, scene.bytes_done) == (
+        ItemState.WAITING,
+        None,
+        0,
+        0,
+    )
+    assert await store.assets(old.key) == []
+    assert await store.get_package(old.key) is None
+    assert (busy_now.state, busy_now.bytes_done, await store.assets(busy.key)) == (
+        ItemState.DOWNLOADING,
+        0,
+        [],
+    )
+    # archived: its record, package and assets stay as they are
+    assert (archived.state, archived.archive_path) == (ItemState.ARCHIVED, "/a/kept")
+    assert [a.name for a in await store.assets(kept.key)] == ["scene.zip"]
+    assert [e.detail for e in await store.events(kept.key) if e.kind == "redefined"] == [
+        "definition changed in the watchlist; the archived bag is kept"
+    ]
+    # listed again as now: nothing more happens
+    assert await store.sync_watchlist(new, now=at(6)) == SyncResult()
+
+
 async def test_syncing_the_same_watchlist_again_changes_nothing(store: StateStore) -> None:
     await store.sync_watchlist([A, B], now=T0)
     assert await store.sync_watchlist([B, A], now=at(5)) == SyncResult()
@@ -303,8 +360,9 @@ async def test_a_transition_records_an_event_and_starts_the_new_state_afresh(
     await store.claim("w", now=T0, lease=LEASE, limit=1)
     await store.schedule(A.key, at(5), now=at(1), owner="w", error="HTTP 503")
     item = await store.transition(A.key, ItemState.REQUESTED, now=at(6), owner="w")
+    # the failed try still counts against the item's [retry] budget
     assert (item.attempts, item.next_attempt_at, item.error, item.state_since) == (
-        0,
+        1,
         None,
         None,
         at(6),
@@ -348,6 +406,27 @@ async def test_naive_times_are_refused(store: StateStore) -> None:
 
 
 # -- progress, schedule, packages, assets, events ---------------------------------------------
+
+
+async def test_a_failed_item_put_back_starts_its_count_of_tries_afresh(
+    store: StateStore,
+) -> None:
+    await store.sync_watchlist([A], now=T0)
+    await store.schedule(A.key, at(5), now=at(1), error="HTTP 503")
+    await store.transition(A.key, ItemState.DOWNLOADING, now=at(6))
+    await store.schedule(A.key, at(8), now=at(7), error="HTTP 503")
+    failed = await store.transition(A.key, ItemState.FAILED, now=at(9), error="HTTP 503")
+    assert failed.attempts == 2
+    again = await store.transition(A.key, ItemState.WAITING, now=at(10))
+    assert (again.attempts, again.error, again.next_attempt_at) == (0, None, None)
+
+
+async def test_a_wait_that_is_no_failure_is_not_counted(store: StateStore) -> None:
+    await store.sync_watchlist([A], now=T0)
+    parked = await store.schedule(A.key, at(5), now=at(1), counts=False)
+    full = await store.schedule(A.key, at(2), now=at(2), error="disk full", counts=False)
+    assert (parked.attempts, full.attempts, full.error) == (0, 0, "disk full")
+    assert [e.kind for e in await store.events(A.key)] == ["added"]
 
 
 async def test_schedule_counts_attempts_and_delays_the_next_claim(store: StateStore) -> None:

@@ -3,7 +3,8 @@
 `verify_bag` never stops at the first fault: it returns a `BagAudit` listing each
 problem (a modified, missing or extra file, a wrong `Payload-Oxum`, a tag file that
 fails its tag manifest, an unreadable tag file, a link inside the payload).  It never
-follows a link and never opens a path a manifest names outside the bag.  Every
+follows a link (every file is opened by folder descriptors, from the archive root when
+given its jail) and never opens a path a manifest names outside the bag.  Every
 algorithm of every `manifest-<alg>.txt` is checked, all in one read of each file.
 
 Blocking code (it reads every payload byte): run it in a worker thread from async code.
@@ -11,13 +12,15 @@ Blocking code (it reads every payload byte): run it in a worker thread from asyn
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
 import stat
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from downloader.archive._tagfiles import (
     HASH_ALGORITHMS,
@@ -26,6 +29,8 @@ from downloader.archive._tagfiles import (
     parse_manifest,
     parse_oxum,
 )
+from downloader.errors import PlantedLink
+from downloader.jail import Jail
 
 __all__ = ["AuditProblem", "BagAudit", "ProblemKind", "verify_bag"]
 
@@ -72,6 +77,11 @@ class BagAudit:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def bag_missing(self) -> bool:
+        """Whether there was no folder at all where the bag belongs."""
+        return [(p.path, p.kind) for p in self.problems] == [(".", ProblemKind.MISSING)]
+
     def report_lines(self) -> list[str]:
         """One line for the bag, then one per problem."""
         name = self.identifier or str(self.path)
@@ -91,11 +101,25 @@ def _is_inside(relative: str) -> bool:
     )
 
 
-def _hash_file(path: Path, algorithms: set[str]) -> tuple[dict[str, str], int]:
+def _open_regular(jail: Jail, path: PurePosixPath) -> BinaryIO:
+    """`path` opened for reading if it is a regular file; `OSError` otherwise.
+
+    Opened by the jail (no link followed) without blocking, and looked at through the
+    open file: a FIFO put in a bag (even in place of a file just seen as regular)
+    would otherwise hold the audit forever.
+    """
+    fd = jail.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    handle = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        handle.close()
+        raise OSError(errno.EINVAL, "a link or special file, not a regular file")
+    return handle
+
+
+def _hash_file(jail: Jail, path: PurePosixPath, algorithms: set[str]) -> tuple[dict[str, str], int]:
     hashers = {name: hashlib.new(name) for name in algorithms}
     size = 0
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as handle:
+    with _open_regular(jail, path) as handle:
         while block := handle.read(_READ_BLOCK):
             size += len(block)
             for hasher in hashers.values():
@@ -105,7 +129,8 @@ def _hash_file(path: Path, algorithms: set[str]) -> tuple[dict[str, str], int]:
 
 @dataclass
 class _Audit:
-    bag: Path
+    jail: Jail
+    bag: PurePosixPath
     problems: list[AuditProblem] = field(default_factory=list)
     encoding: str = "utf-8"
     files_checked: int = 0
@@ -116,8 +141,12 @@ class _Audit:
 
     def read_text(self, name: str) -> str | None:
         try:
-            return (self.bag / name).read_bytes().decode(self.encoding)
+            with _open_regular(self.jail, self.bag / name) as handle:
+                return handle.read().decode(self.encoding)
         except FileNotFoundError:
+            return None
+        except PlantedLink:
+            self.note(ProblemKind.UNSAFE, name, "a tag file that is a link")
             return None
         except (OSError, UnicodeDecodeError, LookupError) as exc:
             self.note(ProblemKind.MALFORMED, name, f"unreadable: {exc}")
@@ -135,17 +164,21 @@ class _Audit:
     def scan_payload(self) -> dict[str, int]:
         """Regular files below data/ ("data/..." paths) with their sizes; links reported."""
         found: dict[str, int] = {}
-        data = self.bag / "data"
-        if not data.is_dir() or data.is_symlink():
+        data = self.jail.lstat(self.bag / "data")
+        if data is not None and stat.S_ISLNK(data.st_mode):
+            self.note(ProblemKind.UNSAFE, "data/", "the payload folder is a link; not followed")
+            return found
+        if data is None or not stat.S_ISDIR(data.st_mode):
             self.note(ProblemKind.MISSING, "data/", "the payload folder is missing")
             return found
-        for dirpath, dirnames, filenames in os.walk(data):
+        # by folder descriptors: a link anywhere below is listed, never entered
+        for dirpath, dirnames, filenames, dirfd in self.jail.walk(self.bag / "data"):
             for name in dirnames + filenames:
-                full = os.path.join(dirpath, name)
-                relative = os.path.relpath(full, self.bag).replace(os.sep, "/")
-                mode = os.lstat(full).st_mode
+                relative = os.path.normpath(os.path.join("data", dirpath, name))
+                info = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+                mode = info.st_mode
                 if stat.S_ISREG(mode):
-                    found[relative] = os.lstat(full).st_size
+                    found[relative] = info.st_size
                 elif not stat.S_ISDIR(mode):
                     self.note(ProblemKind.UNSAFE, relative, "a link or special file")
         return found
@@ -175,8 +208,8 @@ class _Audit:
     def compare(self, path: str, expected: dict[str, str], *, count: bool) -> None:
         """Hash `path` with every algorithm in `expected` and report any difference."""
         try:
-            actual, size = _hash_file(self.bag / path, set(expected))
-        except OSError as exc:
+            actual, size = _hash_file(self.jail, self.bag / path, set(expected))
+        except (OSError, PlantedLink) as exc:
             self.note(ProblemKind.MALFORMED, path, f"unreadable: {exc}")
             return
         if count:
@@ -203,7 +236,9 @@ class _Audit:
         """`(file name, algorithm)` of the payload manifests and of the tag manifests."""
         payload: list[tuple[str, str]] = []
         tags: list[tuple[str, str]] = []
-        for name in sorted(os.listdir(self.bag)):
+        with self.jail.folder(self.bag) as fd:
+            names = os.listdir(fd)
+        for name in sorted(names):
             match = _MANIFEST_FILE.fullmatch(name)
             if match is None:
                 continue
@@ -240,21 +275,43 @@ class _Audit:
                 expected.setdefault(path, {})[algorithm] = digest
         for path, digests in sorted(expected.items()):
             try:
-                mode = os.lstat(self.bag / path).st_mode
-            except FileNotFoundError:
+                found = self.jail.lstat(self.bag / path)
+            except PlantedLink:
+                self.note(ProblemKind.UNSAFE, path, "below a link; not followed")
+                continue
+            if found is None:
                 self.note(ProblemKind.MISSING, path)
                 continue
+            mode = found.st_mode
             if stat.S_ISREG(mode):
                 self.compare(path, digests, count=False)
             else:
                 self.note(ProblemKind.UNSAFE, path, "a tag file that is a link or special file")
 
 
-def verify_bag(path: Path) -> BagAudit:
-    """Audit the bag at `path`: every payload file re-hashed, every problem listed."""
-    audit = _Audit(path)
+def verify_bag(path: Path, *, jail: Jail | None = None) -> BagAudit:
+    """Audit the bag at `path`: every payload file re-hashed, every problem listed.
+
+    With `jail` (the archive root's), `path` is walked from its root without
+    following a link: a link planted at any folder on the way, or inside the bag,
+    is reported (`unsafe`), never walked into.  Without, `path` itself is the root.
+    """
+    jail = jail or Jail(path)
+    audit = _Audit(jail, jail.relative(path))
     identifier: str | None = None
-    if audit.read_declaration():
+    try:
+        found_bag = jail.lstat(audit.bag) if audit.bag.parts else os.stat(path)
+    except PlantedLink as exc:
+        audit.note(ProblemKind.UNSAFE, ".", f"{exc.path} is a link; not followed")
+        found_bag = None
+    except OSError:
+        found_bag = None
+    if found_bag is not None and stat.S_ISLNK(found_bag.st_mode):
+        audit.note(ProblemKind.UNSAFE, ".", "the bag's folder is a link; not followed")
+    elif found_bag is None or not stat.S_ISDIR(found_bag.st_mode):
+        if not audit.problems:
+            audit.note(ProblemKind.MISSING, ".", "no bag folder there")
+    elif audit.read_declaration():
         info: dict[str, str] = {}
         text = audit.read_text("bag-info.txt")
         if text is not None:

@@ -18,21 +18,26 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
 from collections.abc import Iterable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import anyio
 import structlog
 
 from downloader import __version__
 from downloader.archive._layout import replaced_path, staging_path
-from downloader.archive._tagfiles import PayloadFile, is_tag_file, parse_bag_info, render_tag_files
+from downloader.archive._tagfiles import (
+    EXTRA_TAG_FILES,
+    PayloadFile,
+    is_tag_file,
+    parse_bag_info,
+    render_tag_files,
+)
 from downloader.clock import Clock, SystemClock
 from downloader.errors import ArchiveError
 from downloader.items import ItemRef, check_sha256
-from downloader.transfer._writer import fsync_dir
+from downloader.jail import Jail
 
 __all__ = ["BagBuilder", "PayloadFile"]
 
@@ -62,24 +67,35 @@ class BagBuilder:
     """
 
     def __init__(
-        self, staging_dir: Path, ref: ItemRef, *, clock: Clock | None = None, create: bool = True
+        self,
+        staging_dir: Path,
+        ref: ItemRef,
+        *,
+        clock: Clock | None = None,
+        create: bool = True,
+        jail: Jail | None = None,
     ) -> None:
         """`create=False` leaves making `data_dir` to whoever first writes into it (the
-        transfer engine does, in a worker thread), and to `finish`: no blocking call here."""
+        transfer engine does, in a worker thread), and to `finish`: no blocking call here.
+        `jail` is the archive root's (by default the folder three levels up, as
+        `.partial/bags/<hash>` is below the root): no link below it is ever followed."""
         self.staging_dir = staging_dir
         self.ref = ref
+        self.jail = jail or Jail(staging_dir.parent.parent.parent)
         self._clock: Clock = clock or SystemClock()
         self._payload: dict[str, PayloadFile] = {}
+        self._notes: dict[str, list[str]] = {}
         self._finished = False
         if create:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            with self.jail.folder(self.jail.relative(self.data_dir), create=True):
+                pass
 
     @classmethod
     def in_archive(
         cls, root: Path, ref: ItemRef, *, clock: Clock | None = None, create: bool = True
     ) -> BagBuilder:
         """The builder of `ref` in its usual staging folder below archive `root`."""
-        return cls(root / staging_path(ref), ref, clock=clock, create=create)
+        return cls(root / staging_path(ref), ref, clock=clock, create=create, jail=Jail(root))
 
     @property
     def data_dir(self) -> Path:
@@ -110,22 +126,36 @@ class BagBuilder:
         self._payload[relative_path] = entry
         return entry
 
+    def note(self, label: str, value: str) -> None:
+        """Add `value` to the `bag-info.txt` field `label` (notes of one label are joined
+        with "; "): what was learnt while the payload was fetched."""
+        self._notes.setdefault(label, []).append(value)
+
+    def note_coding(self, name: str, coding: str | None) -> None:
+        """Say that payload file `name` is kept content-coded (`gzip`...) as a server sent
+        it although identity was asked for; nothing when `coding` is None."""
+        if coding is not None:
+            self.note("Payload-Content-Coding", f"data/{name}: {coding}")
+
     async def finish(
         self,
         final_dir: Path,
         *,
         info: Mapping[str, str] | None = None,
+        tag_files: Mapping[str, bytes] | None = None,
         tags: Iterable[tuple[str, bytes]] = (),
     ) -> Path:
         """Write the tag files, make the bag durable and rename it to `final_dir`.
 
         `info` adds `bag-info.txt` fields (`Source-Organization`, `External-Description`,
-        ...); the four fields the builder writes itself may not be given.  `tags` are
-        (name, content) of the platform's own tag files (`alteryx-messages.json`), listed
-        in the tag manifest too.  Runs in a worker thread and is shielded from
-        cancellation, which takes effect after it.
+        ...); the four fields the builder writes itself may not be given.  `tag_files`
+        adds tag files of ours by name (`EXTRA_TAG_FILES`: `stac-item.json`), and `tags`
+        are (name, content) of the platform's own tag files (`alteryx-messages.json`);
+        both are listed in the tag manifest too.  Runs in a worker thread and is
+        shielded from cancellation, which takes effect after it.
         """
         extra = dict(info or {})
+        extra.update({label: "; ".join(values) for label, values in self._notes.items()})
         for label in extra:
             if label.lower() in _RESERVED:
                 raise ValueError(f"bag-info field {label!r} is written by the builder")
@@ -135,7 +165,7 @@ class BagBuilder:
         # either happened (and the builder knows it) or did not.
         with anyio.CancelScope(shield=True):
             replaced = await anyio.to_thread.run_sync(
-                self._finish_sync, final_dir, extra, dict(tags)
+                self._finish_sync, final_dir, extra, _tag_files(tag_files, tags)
             )
             self._finished = True
         total = sum(entry.size for entry in self._payload.values())
@@ -152,22 +182,32 @@ class BagBuilder:
 
     async def discard(self) -> None:
         """Remove the staging folder and everything in it (an abandoned bag)."""
-        await anyio.to_thread.run_sync(_remove_tree, self.staging_dir)
+        staging = self.jail.relative(self.staging_dir)
+        await anyio.to_thread.run_sync(self.jail.rmtree, staging)
+
+    def payload_size(self, relative_path: str) -> int | None:
+        """The size of `data/<relative_path>` when it is a regular file, else None.
+
+        Walked from the archive root: a link on the way raises `PlantedLink`.
+        """
+        where = self.jail.relative(self.data_dir) / relative_path
+        found = self.jail.lstat(where)
+        return found.st_size if found is not None and stat.S_ISREG(found.st_mode) else None
 
     # --- blocking work, in a worker thread ------------------------------------------------
 
     def _finish_sync(
-        self, final_dir: Path, info: dict[str, str], platform_tags: dict[str, bytes]
+        self, final_dir: Path, info: dict[str, str], extra_tags: dict[str, bytes]
     ) -> Path | None:
-        staging = self.staging_dir.absolute()
-        final = final_dir.absolute()
-        root = Path(os.path.commonpath([staging, final]))
-        if root in (staging, final):
+        jail = self.jail
+        staging, final = jail.relative(self.staging_dir), jail.relative(final_dir)
+        if staging == final or staging in final.parents or final in staging.parents:
             raise ValueError("the staging folder and the final path must not contain each other")
         try:
-            os.makedirs(staging / "data", exist_ok=True)  # a package of no file at all
+            with jail.folder(staging / "data", create=True):  # a package of no file at all
+                pass
             self._check_staging(staging)
-            _refuse_nesting(final, root)
+            _refuse_nesting(jail, final)
             must_replace = self._check_destination(final)
             now = self._clock.utcnow()
             tag_files = render_tag_files(
@@ -176,31 +216,31 @@ class BagBuilder:
                 bagging_date=now.date().isoformat(),
                 agent=f"downloader {__version__}",
                 info=info,
-                extra=platform_tags,
+                extra=extra_tags,
             )
-            _write_durably([(staging / name, data) for name, data in tag_files.items()])
-            _sync_tree(staging, [entry.path for entry in self._payload.values()])
+            _write_durably(jail, staging, tag_files)
+            _sync_tree(jail, staging, [entry.path for entry in self._payload.values()])
             replaced = None
             if must_replace:
-                replaced = self._move_aside(final, root, now.strftime("%Y%m%dT%H%M%SZ"))
-            _make_parents(final.parent, root)
-            os.rename(staging, final)
-            fsync_dir(final.parent)
-            fsync_dir(staging.parent)
+                replaced = self._move_aside(final, now.strftime("%Y%m%dT%H%M%SZ"))
+            # walked from the root without following: a link planted at any folder of
+            # the final path is refused, never a bag filed where it points
+            jail.rename(staging, final)
         except OSError as exc:
             raise ArchiveError(f"cannot archive {self.ref.key} at {final_dir}: {exc}") from exc
         return replaced
 
-    def _check_staging(self, staging: Path) -> None:
+    def _check_staging(self, staging: PurePosixPath) -> None:
         """Every file under data/ declared, of the declared size; no stray entries."""
-        for entry in os.scandir(staging):
-            if entry.name == "data" and entry.is_dir(follow_symlinks=False):
-                continue
-            if is_tag_file(entry.name) and entry.is_file(follow_symlinks=False):
-                os.unlink(entry.path)  # stale, from an interrupted finish; rewritten below
-                continue
-            raise ArchiveError(f"unexpected entry {entry.name!r} in {staging}")
-        found = _scan_payload(staging / "data")
+        with self.jail.folder(staging) as fd:
+            for entry in os.scandir(fd):
+                if entry.name == "data" and entry.is_dir(follow_symlinks=False):
+                    continue
+                if is_tag_file(entry.name) and entry.is_file(follow_symlinks=False):
+                    os.unlink(entry.name, dir_fd=fd)  # stale, from an interrupted finish
+                    continue
+                raise ArchiveError(f"unexpected entry {entry.name!r} in {self.staging_dir}")
+        found = _scan_payload(self.jail, staging / "data")
         declared = {path: entry.size for path, entry in self._payload.items()}
         problems = [f"missing: {p}" for p in sorted(declared.keys() - found.keys())]
         problems += [f"undeclared: {p}" for p in sorted(found.keys() - declared.keys())]
@@ -214,111 +254,121 @@ class BagBuilder:
                 f"payload of {self.ref.key} does not match its declaration: " + "; ".join(problems)
             )
 
-    def _check_destination(self, final: Path) -> bool:
+    def _check_destination(self, final: PurePosixPath) -> bool:
         """Whether an earlier bag of this item is in the way; refuse anything else there."""
-        if not os.path.lexists(final):
+        found = self.jail.lstat(final)
+        where = self.jail.root / final
+        if found is None:
             return False
-        if final.is_symlink() or not final.is_dir():
-            raise ArchiveError(f"{final} exists and is not a directory")
-        identifier = read_identifier(final)
+        if not stat.S_ISDIR(found.st_mode):
+            raise ArchiveError(f"{where} exists and is not a directory")
+        identifier = read_identifier_in(self.jail, final)
         if identifier is None:
-            raise ArchiveError(f"{final} exists and is not a bag; not replacing it")
+            raise ArchiveError(f"{where} exists and is not a bag; not replacing it")
         if identifier != self.ref.key:
-            raise ArchiveError(f"{final} holds the bag of {identifier}, not of {self.ref.key}")
-        foreign = sorted(n for n in os.listdir(final) if n != "data" and not is_tag_file(n))
+            raise ArchiveError(f"{where} holds the bag of {identifier}, not of {self.ref.key}")
+        with self.jail.folder(final) as fd:
+            names = os.listdir(fd)
+        foreign = sorted(n for n in names if n != "data" and not is_tag_file(n))
         if foreign:
-            raise ArchiveError(f"{final} holds entries of no bag {foreign}; not moving them")
+            raise ArchiveError(f"{where} holds entries of no bag {foreign}; not moving them")
         return True
 
-    def _move_aside(self, final: Path, root: Path, stamp: str) -> Path:
+    def _move_aside(self, final: PurePosixPath, stamp: str) -> Path:
         """Move the earlier bag at `final` to `.partial/replaced/`; returns where it went."""
-        target = root / replaced_path(self.ref, stamp)
+        target = replaced_path(self.ref, stamp)
         counter = 0
-        while os.path.lexists(target):
+        while self.jail.lstat(target) is not None:
             counter += 1
-            target = root / replaced_path(self.ref, f"{stamp}-{counter}")
-        _make_parents(target.parent, root)
-        os.rename(final, target)
-        fsync_dir(target.parent)
-        fsync_dir(final.parent)
-        return target
+            target = replaced_path(self.ref, f"{stamp}-{counter}")
+        self.jail.rename(final, target)
+        return self.jail.root / target
 
 
-def _scan_payload(data_dir: Path) -> dict[str, int]:
+def _tag_files(
+    ours: Mapping[str, bytes] | None, platform: Iterable[tuple[str, bytes]]
+) -> dict[str, bytes]:
+    """Our tag files and the platform's by name; a platform's never takes one of ours."""
+    files = dict(ours or {})
+    for name in files:
+        if name not in EXTRA_TAG_FILES:
+            raise ValueError(f"{name!r} is not a tag file of ours")
+    for name, data in platform:
+        if name in EXTRA_TAG_FILES or name in files:
+            raise ValueError(f"{name!r} is no name for a platform's tag file")
+        files[name] = data
+    return files
+
+
+def _scan_payload(jail: Jail, data_dir: PurePosixPath) -> dict[str, int]:
     """Size of every regular file below `data_dir` by "/"-separated relative path."""
     found: dict[str, int] = {}
-    for dirpath, dirnames, filenames in os.walk(data_dir):
+    for dirpath, dirnames, filenames, dirfd in jail.walk(data_dir):
         for name in dirnames + filenames:
-            full = os.path.join(dirpath, name)
-            mode = os.lstat(full).st_mode
-            relative = os.path.relpath(full, data_dir)
-            if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            info = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+            relative = os.path.normpath(os.path.join(dirpath, name))
+            if stat.S_ISLNK(info.st_mode) or not (
+                stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)
+            ):
                 raise ArchiveError(f"payload entry {relative!r} is a link or special file")
-            if stat.S_ISREG(mode):
-                found[relative] = os.lstat(full).st_size
+            if stat.S_ISREG(info.st_mode):
+                found[relative] = info.st_size
     return found
 
 
-def _write_durably(files: list[tuple[Path, bytes]]) -> None:
+def _write_durably(jail: Jail, folder: PurePosixPath, files: Mapping[str, bytes]) -> None:
     """Write every file, then fsync them: one journal commit can then carry them all."""
     fds: list[int] = []
-    try:
-        for path, data in files:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o640)
-            fds.append(fd)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        for fd in fds:
-            os.fsync(fd)
-    finally:
-        for fd in fds:
-            os.close(fd)
+    with jail.folder(folder) as dir_fd:
+        try:
+            for name, data in files.items():
+                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+                fd = os.open(name, flags, 0o640, dir_fd=dir_fd)
+                fds.append(fd)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            for fd in fds:
+                os.fsync(fd)
+        finally:
+            for fd in fds:
+                os.close(fd)
 
 
 def read_identifier(bag: Path) -> str | None:
     """The `External-Identifier` of the bag at `bag`; None if it is not a readable bag."""
+    return read_identifier_in(Jail(bag), PurePosixPath("."))
+
+
+def read_identifier_in(jail: Jail, bag: PurePosixPath) -> str | None:
+    """The `External-Identifier` of the bag at `bag` below `jail`'s root, no link followed."""
     try:
-        if not (bag / "bagit.txt").is_file():
+        info = jail.lstat(bag / "bagit.txt")
+        if info is None or not stat.S_ISREG(info.st_mode):
             return None
-        text = (bag / "bag-info.txt").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = jail.read_bytes(bag / "bag-info.txt").decode("utf-8")
+    except (OSError, UnicodeDecodeError, ArchiveError):
         return None
     fields, _ = parse_bag_info(text)
     return dict(fields).get("External-Identifier")
 
 
-def _sync_tree(staging: Path, payload_paths: list[str]) -> None:
+def _sync_tree(jail: Jail, staging: PurePosixPath, payload_paths: list[str]) -> None:
     """fsync every payload file, then every directory, deepest first."""
     for relative in payload_paths:
-        fd = os.open(staging / "data" / relative, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = jail.open(staging / "data" / relative, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-    for dirpath, _, _ in sorted(os.walk(staging), key=lambda item: -len(Path(item[0]).parts)):
-        fsync_dir(Path(dirpath))
+    with jail.folder(staging) as top:
+        for _, _, _, dirfd in os.fwalk(".", dir_fd=top, topdown=False, follow_symlinks=False):
+            os.fsync(dirfd)
 
 
-def _refuse_nesting(final: Path, root: Path) -> None:
+def _refuse_nesting(jail: Jail, final: PurePosixPath) -> None:
     for parent in final.parents:
-        if parent == root:
+        if parent == PurePosixPath("."):
             return
-        if os.path.lexists(parent / "bagit.txt"):
-            raise ArchiveError(f"{final} would lie inside the bag at {parent}")
-
-
-def _make_parents(directory: Path, root: Path) -> None:
-    """Create `directory` below `root` and make every new entry durable."""
-    missing: list[Path] = []
-    current = directory
-    while current != root and not current.exists():
-        missing.append(current)
-        current = current.parent
-    for path in reversed(missing):
-        path.mkdir(exist_ok=True)
-        fsync_dir(path.parent)
-
-
-def _remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+        if jail.lstat(parent / "bagit.txt") is not None:
+            raise ArchiveError(f"{jail.root / final} would lie inside the bag at {parent}")

@@ -17,7 +17,9 @@ one item's bag where another item's bag already is.  http ids can also nest
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 from downloader.items import ItemRef
@@ -29,7 +31,9 @@ __all__ = [
     "REPLACED_DIR",
     "item_path",
     "item_segments",
+    "nesting_refusals",
     "replaced_path",
+    "replaced_prefix",
     "staging_path",
 ]
 
@@ -90,9 +94,69 @@ def staging_path(ref: ItemRef) -> PurePosixPath:
     return BAGS_DIR / _key_hash(ref)
 
 
+def replaced_prefix(ref: ItemRef) -> str:
+    """How the name of every folder below `.partial/replaced` holding a bag of `ref` begins."""
+    return f"{_key_hash(ref)}-"
+
+
 def replaced_path(ref: ItemRef, stamp: str) -> PurePosixPath:
     """Where a bag of `ref` goes when a new one takes its place: `.partial/replaced/<hash>-<stamp>`.
 
     `stamp` (a UTC time such as `20261123T100000Z`) keeps several replacements apart.
     """
-    return REPLACED_DIR / f"{_key_hash(ref)}-{_segment(stamp)}"
+    return REPLACED_DIR / f"{replaced_prefix(ref)}{_segment(stamp)}"
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _cached_segment(value: str) -> str:
+    # host names and folders repeat across thousands of http ids
+    return _segment(value)
+
+
+def _http_segments(key: str) -> tuple[str, ...] | None:
+    """The folders of an http item's key (`http:<kind>:<id>`); None for other providers,
+    whose paths have one depth per kind and so cannot nest."""
+    provider, _, rest = key.partition(":")
+    if provider != "http":
+        return None
+    _, _, ident = rest.partition(":")
+    return tuple(_cached_segment(part) for part in ident.split("/") if part)
+
+
+def nesting_refusals(new: Iterable[str], known: Iterable[str]) -> dict[str, str]:
+    """The keys of `new` to refuse, each with the reason: its bag would lie inside the
+    bag of another item, or hold one (`host/a` and `host/a/b`).
+
+    Two new keys that nest are both refused; a new key that nests with a `known` one
+    (already in the store, perhaps archived) is refused and the known one kept.
+    Nesting among known keys is not this function's business.
+    """
+    new_paths = {key: path for key in new if (path := _http_segments(key))}
+    if not new_paths:
+        return {}
+    owner: dict[tuple[str, ...], str] = {}  # a bag's folder -> its key
+    under: dict[tuple[str, ...], str] = {}  # a folder above some bag -> one such key
+    for key in known:
+        path = _http_segments(key)
+        if path:
+            owner.setdefault(path, key)
+            for depth in range(1, len(path)):
+                under.setdefault(path[:depth], key)
+    for key, path in new_paths.items():
+        owner.setdefault(path, key)
+        for depth in range(1, len(path)):
+            under.setdefault(path[:depth], key)
+    refused: dict[str, str] = {}
+    for key, path in new_paths.items():
+        inside = next((owner[path[:d]] for d in range(1, len(path)) if path[:d] in owner), None)
+        holding = under.get(path)
+        if inside is not None:
+            refused[key] = f"its bag would lie inside the bag of {inside}"
+        elif holding is not None:
+            refused[key] = f"its bag would hold the bag of {holding}"
+        # a new key nested with another new one: both refused, whichever found first
+        other = inside or holding
+        if other is not None and other in new_paths and other not in refused:
+            relation = "hold" if inside is not None else "lie inside"
+            refused[other] = f"its bag would {relation} the bag of {key}"
+    return refused

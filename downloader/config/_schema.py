@@ -18,9 +18,11 @@ from downloader.transfer import Limits, Timeouts
 __all__ = [
     "AlteryxSettings",
     "ArchiveSettings",
+    "MetricsSettings",
     "PixxelSettings",
     "PollSettings",
     "ProvidersSettings",
+    "RetrySettings",
     "ScaleSettings",
     "ServiceSettings",
     "Settings",
@@ -136,6 +138,18 @@ class PollSettings:
     the item fails: a login page or a changed API does not heal by being asked for 48 h."""
 
 
+@dataclass(frozen=True)
+class RetrySettings:
+    """`[retry]`: how an item is tried again after a passing failure, in seconds."""
+
+    attempts: int = 8
+    """Tries of an item before it fails with its last error; 0 never gives up."""
+    initial_delay: float = 30.0
+    """Wait before the second try, doubled before each one after it."""
+    max_delay: float = 1800.0
+    """Ceiling of that wait, and of a server's Retry-After."""
+
+
 def _hostname() -> str:
     return socket.gethostname() or "localhost"
 
@@ -156,6 +170,14 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """`[metrics]`: the Prometheus endpoint of `downloader run`."""
+
+    listen: tuple[str, int] | None = None
+    """Host and port to serve `/metrics` and `/healthz` on; None (the default): off."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration, as loaded from a file or built in code."""
 
@@ -165,7 +187,9 @@ class Settings:
     providers: ProvidersSettings = field(default_factory=ProvidersSettings)
     transfer: TransferSettings = field(default_factory=TransferSettings)
     poll: PollSettings = field(default_factory=PollSettings)
+    retry: RetrySettings = field(default_factory=RetrySettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     source: Path | None = None
     """The file these settings were read from; None when built in code."""
     warnings: tuple[str, ...] = ()

@@ -1,8 +1,9 @@
 """Spoiling an API answer on purpose, the ways real gateways and buggy servers do. Pure.
 
 Each endpoint names its key field (`status`, or `results` for a list); the
-`unknown_status`, `missing_field` and `wrong_type` modes act on that field, the
-others on the whole body.
+`unknown_status`, `missing_field`, `wrong_type` and `huge_number` (a 5,000-digit
+integer, valid JSON that Python's `json` refuses to convert) modes act on that
+field, the others on the whole body.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 from downloader.emulator._scenario import Malformed
 
 HUGE_BODY_BYTES = 16 * 1024 * 1024
+HUGE_NUMBER_DIGITS = 5000
+"""Past Python's limit on converting digits to an int (4,300 unless set otherwise)."""
 UNKNOWN_STATUS = "reticulating-splines"
 _HTML_PAGE = (
     b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
@@ -55,6 +58,12 @@ def spoil(body: dict[str, Any], mode: Malformed, key_field: str, status: int = 2
     if mode is Malformed.HUGE_BODY:
         padded = {**body, "padding": "x" * HUGE_BODY_BYTES}
         return Spoiled(status, "application/json", json.dumps(padded).encode())
+    if mode is Malformed.HUGE_NUMBER:  # valid JSON, written by hand: json.dumps cannot
+        digits = "9" * HUGE_NUMBER_DIGITS
+        rest = json.dumps({k: v for k, v in body.items() if k != key_field})
+        glue = ", " if rest != "{}" else ""
+        text = f'{{"{key_field}": {digits}{glue}{rest[1:]}'
+        return Spoiled(status, "application/json", text.encode())
     changed = dict(body)
     if mode is Malformed.UNKNOWN_STATUS:
         changed["status"] = UNKNOWN_STATUS

@@ -30,10 +30,12 @@ from downloader.emulator._corrupt import faults_for
 from downloader.emulator._filespec import FileSpec
 from downloader.emulator._items import package_name
 from downloader.emulator._lists import order_items_list, pause, refuse, visible
+from downloader.emulator._malform import spoil
 from downloader.emulator._pixxel_catalog import CatalogDownloads, pixxel_error
 from downloader.emulator._pixxel_jobs import JobStates, wanted_statuses
 from downloader.emulator._pixxel_model import JobModel, build_jobs
 from downloader.emulator._pixxel_orders import OrderItems, order_item_body
+from downloader.emulator._pixxel_records import PixxelRecords
 from downloader.emulator._respond import admit, answer
 from downloader.emulator._scenario import Knobs, PixxelDownload, PixxelJob, PixxelTask, Timing
 from downloader.emulator._state import Context
@@ -68,6 +70,10 @@ class PixxelApi:
         app.router.add_post("/v0/catalogs/download", self.catalog.create)
         app.router.add_get("/v0/catalogs/download/{id}", self.catalog.status)
         app.router.add_get("/v0/order-items", self.list_order_items)
+        # after the download routes, so "download" is never taken for a catalog's id
+        app.router.add_get(
+            "/v0/catalogs/{id}", PixxelRecords(self.ctx.scenario.pixxel_downloads).catalog
+        )
         app.router.add_get("/v0/order-items/{id}", self.orders.get)
         return app
 
@@ -128,7 +134,8 @@ class PixxelApi:
     async def list_jobs(self, request: web.Request) -> web.StreamResponse:
         """Every job of the workflow (no paging), each listing counted as a status answer.
 
-        The list names no single item: no `api_calls`, no throttle, no spoiling.
+        The list names no single item: no `api_calls`, no throttle, no item's spoiling
+        (`[emulator] job_list_malformed` spoils every list).
         """
         if not self.ctx.scenario.settings.job_lists:
             return pixxel_error(404, "not found")
@@ -148,6 +155,12 @@ class PixxelApi:
             if model.knobs.created_at is not None:
                 summary["created_at"] = model.knobs.created_at
             listed.append(summary)
+        mode = self.ctx.scenario.settings.job_list_malformed
+        if mode is not None:  # `[emulator] job_list_malformed`
+            bad = spoil({"jobs": listed}, mode, "jobs")
+            return web.Response(
+                status=bad.status, body=bad.body, headers={"Content-Type": bad.content_type}
+            )
         return web.json_response({"jobs": listed})
 
     async def list_order_items(self, request: web.Request) -> web.StreamResponse:

@@ -19,8 +19,11 @@ in code from these dataclasses.  Example::
     list_failures = 0                # the first N list requests (any of the four): 503
     list_retry_after = "1"           # ... with this Retry-After
     list_delay = 0.0                 # seconds each list page takes to answer
+    output_redirect_host = "localhost"  # Alteryx outputs: 302 to this host (another origin)
+    token_line_break = false         # true: Alteryx tokens carry a CR LF (a broken server)
     scale_next_origin = "http://scale.internal:8000"  # Scale's page links name this
                                      # origin (a proxy that does not pass the host on)
+    # job_list_malformed = "huge_number"  # Pixxel's job lists spoiled as `malformed` below
 
     [[pixxel.job]]
     workflow_id = "wf-1"
@@ -38,6 +41,9 @@ in code from these dataclasses.  Example::
     [[pixxel.catalog]]               # POST /v0/catalogs/download, then GET its status
     id = "5d0c..."
     files = [{ name = "scene.tif", size = 300000 }]
+    # geometry = { type = "Polygon", coordinates = [[[77.5, 12.9], [77.7, 12.9], ...]] }
+    # acquired = 2026-05-01T05:30:00Z  # both shown by GET /v0/catalogs/{id} (its STAC
+    #                                  # details) and by an order item's images
 
     [[pixxel.order_item]]            # the same keys, and GET /v0/order-items/{id}:
     id = "0b7c..."
@@ -75,9 +81,12 @@ Every item also takes these knobs:
 - `throttle = N`, `retry_after = "1"`: the first N API calls naming the item get
   429 with that `Retry-After`.
 - `malformed = "unknown_status" | "missing_field" | "wrong_type" | "truncated_json"
-  | "html_error" | "huge_body" | "login_page" | "huge_integer"` (and
+  | "html_error" | "huge_body" | "login_page" | "huge_integer" | "huge_number"` (and
   `malformed_times = N`, default -1: every time): the item's API answers are
-  spoiled that way (see `_malform`).
+  spoiled that way (see `_malform`).  `huge_integer` adds a `size` field of 5,000
+  digits and `huge_number` writes the answer's key field as one: valid JSON that
+  Python's `json` refuses to convert, which the client reads as an answer that
+  cannot be read (`MalformedResponse`).
 - `url_lifetime`: overrides the signed URL lifetime of this item's package.
 - `created_at = "2026-11-01T00:00:00Z"`: the creation time the lists report (Pixxel
   jobs and order items, Scale jobs, Alteryx jobs); default: the emulator's start.
@@ -119,6 +128,7 @@ class Malformed(StrEnum):
     HUGE_BODY = "huge_body"
     LOGIN_PAGE = "login_page"
     HUGE_INTEGER = "huge_integer"
+    HUGE_NUMBER = "huge_number"
 
 
 @dataclass(frozen=True)
@@ -241,6 +251,11 @@ class PixxelDownload:
     ready: Timing = Timing()
     fail: str | None = None
     knobs: Knobs = Knobs()
+    geometry: Mapping[str, Any] | None = None
+    """The footprint (GeoJSON) that `GET /v0/catalogs/{id}` and the order item's image
+    show; None: they show none."""
+    acquired: str | None = None
+    """When the image was taken (RFC 3339), shown beside the footprint."""
     order: OrderItemSpec = OrderItemSpec()
 
     @property
@@ -315,6 +330,11 @@ class Settings:
     page_size: int = 100
     scale_api_version: str = "v6"
     job_lists: bool = True
+    output_redirect_host: str | None = None
+    """Alteryx output GETs answer 302 to the file on this host (same port), as a server
+    that hands outputs to a CDN does; None serves them in place."""
+    token_line_break: bool = False
+    """Alteryx access tokens with a CR LF inside, which no header can carry."""
     scale_next_origin: str | None = None
     order_item_lists: bool = True
     """`GET /v0/order-items` (an order's items); false: 404."""
@@ -326,6 +346,7 @@ class Settings:
     """The Retry-After of those 503s."""
     list_delay: float = 0.0
     """Seconds each list answer (any of the four) takes: a slow list, read page by page."""
+    job_list_malformed: Malformed | None = None
 
 
 @dataclass(frozen=True)

@@ -93,12 +93,15 @@ def _settings(r: TableReader) -> Settings:
         page_size=r.integer("page_size", d.page_size),
         scale_api_version=r.text("scale_api_version", d.scale_api_version),
         job_lists=r.flag("job_lists", d.job_lists),
+        output_redirect_host=r.opt_text("output_redirect_host"),
+        token_line_break=r.flag("token_line_break", False),
         scale_next_origin=r.opt_text("scale_next_origin"),
         order_item_lists=r.flag("order_item_lists", d.order_item_lists),
         alteryx_job_lists=r.flag("alteryx_job_lists", d.alteryx_job_lists),
         list_failures=r.integer("list_failures", d.list_failures),
         list_retry_after=r.text("list_retry_after", d.list_retry_after),
         list_delay=r.number("list_delay", d.list_delay),
+        job_list_malformed=_malformed(r, "job_list_malformed"),
     )
     r.finish()
     return settings
@@ -108,19 +111,22 @@ def _timing(r: TableReader, what: str) -> Timing:
     return Timing(r.integer(f"polls_until_{what}", 0), r.opt_number(f"seconds_until_{what}"))
 
 
+def _malformed(r: TableReader, key: str) -> Malformed | None:
+    text = r.opt_text(key)
+    if text is None:
+        return None
+    try:
+        return Malformed(text)
+    except ValueError:
+        r.problem(key, f"must be one of {', '.join(m.value for m in Malformed)}")
+        return None
+
+
 def _knobs(r: TableReader) -> Knobs:
-    malformed = r.opt_text("malformed")
-    mode: Malformed | None = None
-    if malformed is not None:
-        try:
-            mode = Malformed(malformed)
-        except ValueError:
-            choices = ", ".join(m.value for m in Malformed)
-            r.problem("malformed", f"must be one of {choices}")
     return Knobs(
         throttle=r.integer("throttle", 0),
         retry_after=r.text("retry_after", "1"),
-        malformed=mode,
+        malformed=_malformed(r, "malformed"),
         malformed_times=r.integer("malformed_times", -1),
         url_lifetime=r.opt_number("url_lifetime"),
         faults=r.table("faults").rest(),
@@ -215,6 +221,8 @@ def _pixxel_download(r: TableReader, kind: DownloadKind) -> PixxelDownload:
         ready=_timing(r, "ready"),
         fail=r.opt_text("fail"),
         knobs=_knobs(r),
+        geometry=r.opt_geometry("geometry"),
+        acquired=r.opt_datetime("acquired"),
         order=order,
     )
     r.finish()

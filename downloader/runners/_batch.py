@@ -49,11 +49,12 @@ async def run_batch(
         lease=lease.total_seconds(),
     )
     await store.release_all(owner)
-    await scheduler.set_watchlist(items, sources)
+    synced = await scheduler.set_watchlist(items, sources)
     await scheduler.tender.list_due(every=True)
     await scheduler.run(until_done=True)
     active = await scheduler.active_records()
     return BatchResult(
         archived=sum(r.state is ItemState.ARCHIVED for r in active),
-        failed=sum(r.state is ItemState.FAILED for r in active),
+        # an entry refused by the sync (its bag would nest with another's) is not done
+        failed=sum(r.state is ItemState.FAILED for r in active) + len(synced.refused),
     )

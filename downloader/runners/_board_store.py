@@ -16,6 +16,7 @@ from downloader.runners._board import ProgressBoard
 from downloader.store import ItemRecord, ItemState, StateStore
 from downloader.store._models import (
     AssetRecord,
+    CensusRow,
     EventRecord,
     ItemSummary,
     PackageRecord,
@@ -93,9 +94,16 @@ class BoardedStore:
         owner: str | None = None,
         error: str | None = None,
         archive_path: str | None = None,
+        counts: bool = False,
     ) -> ItemRecord:
         record = await self._store.transition(
-            key, target, now=now, owner=owner, error=error, archive_path=archive_path
+            key,
+            target,
+            now=now,
+            owner=owner,
+            error=error,
+            archive_path=archive_path,
+            counts=counts,
         )
         return self._seen([record])[0]
 
@@ -107,8 +115,11 @@ class BoardedStore:
         now: datetime,
         owner: str | None = None,
         error: str | None = None,
+        counts: bool = True,
     ) -> ItemRecord:
-        record = await self._store.schedule(key, next_attempt_at, now=now, owner=owner, error=error)
+        record = await self._store.schedule(
+            key, next_attempt_at, now=now, owner=owner, error=error, counts=counts
+        )
         return self._seen([record])[0]
 
     async def set_progress(
@@ -159,3 +170,6 @@ class BoardedStore:
 
     async def counts(self) -> dict[ItemState, int]:
         return await self._store.counts()
+
+    async def census(self) -> list[CensusRow]:
+        return await self._store.census()

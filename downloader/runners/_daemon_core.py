@@ -122,6 +122,7 @@ def status_text(counts: Mapping[ItemState, int], bytes_per_s: float, *, stopping
 LIVE_KEYS = frozenset(
     {"watchlist.path", "watchlist.check_interval", "service.grace_period"}
     | {f"poll.{f.name}" for f in fields(Settings().poll)}
+    | {f"retry.{f.name}" for f in fields(Settings().retry)}
 )
 _LIVE_TABLES = ("providers",)
 
@@ -129,7 +130,16 @@ _LIVE_TABLES = ("providers",)
 def _flatten(settings: Settings) -> dict[str, Any]:
     """`table.key` -> value, named as in the config file."""
     flat: dict[str, Any] = {}
-    for table in ("archive", "state", "watchlist", "poll", "service", "providers"):
+    for table in (
+        "archive",
+        "state",
+        "watchlist",
+        "poll",
+        "retry",
+        "service",
+        "providers",
+        "metrics",
+    ):
         value = getattr(settings, table)
         for f in fields(value):
             flat[f"{table}.{f.name}"] = getattr(value, f.name)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -22,15 +21,22 @@ import structlog
 
 from downloader.archive import BagBuilder, item_path
 from downloader.clock import Clock
-from downloader.config import PollSettings
-from downloader.errors import DownloaderError, FilesystemError
+from downloader.config import PollSettings, RetrySettings
+from downloader.errors import DownloaderError, FilesystemError, ItemCrashed
 from downloader.items import ItemRef
+from downloader.jail import Jail
+from downloader.observe import NullObserver, Observer, counted_refresh
 from downloader.providers import Provider
 from downloader.providers._poll import Parked, Turn, polling_turn
+from downloader.redact import describe
+from downloader.runners._adoption import adopt_archived_bag
+from downloader.runners._describe import link_in_catalog, stac_tag_files
 from downloader.runners._item_bytes import ItemBytes, known_size
+from downloader.runners._records import StoreListener, StoreMemo
+from downloader.runners._retry import gave_up_text, next_try_delay
 from downloader.runners._vet import Fetched, Vetter, url_hint
 from downloader.store import ItemState, StateStore
-from downloader.store._models import AssetRecord, AssetState, PackageRecord
+from downloader.store._models import AssetRecord, AssetState
 from downloader.transfer import AssetRequest, TransferEngine
 from downloader.transfer._names import sanitize_filename
 
@@ -38,79 +44,6 @@ SOURCE_FIELD = "Downloader-Source"
 """The `bag-info.txt` field naming the source that listed the item."""
 
 log = structlog.get_logger("downloader.pipeline")
-
-
-class StoreMemo:
-    """A provider's notes about an item (e.g. a platform download id), kept in the store."""
-
-    def __init__(self, store: StateStore, key: str, clock: Clock) -> None:
-        self._store, self._key, self._clock = store, key, clock
-
-    async def load(self) -> Mapping[str, Any] | None:
-        record = await self._store.get_package(self._key)
-        return None if record is None else json.loads(record.data)
-
-    async def save(self, data: Mapping[str, Any]) -> None:
-        download_id = data.get("download_id")
-        record = PackageRecord(
-            item_key=self._key,
-            download_id=None if download_id is None else str(download_id),
-            status=str(data.get("status")) if data.get("status") is not None else None,
-            data=json.dumps(dict(data)),
-        )
-        await self._store.save_package(record, now=self._clock.utcnow())
-
-
-class StoreListener:
-    """Moves the item through waiting → requested → preparing as the provider reports."""
-
-    _ORDER = (ItemState.WAITING, ItemState.REQUESTED, ItemState.PREPARING)
-
-    def __init__(
-        self,
-        store: StateStore,
-        key: str,
-        owner: str,
-        clock: Clock,
-        state: ItemState | None = None,
-        turn: Turn | None = None,
-    ) -> None:
-        self._store, self._key, self._owner, self._clock = store, key, owner, clock
-        self.state = state
-        """The item's state as last read or written here; None when not known.  While
-        the lease is held nobody else moves the item, so it need not be read again."""
-        self.turn = turn
-        """The turn being polled in, if any: it learns here when the state changes."""
-
-    async def current(self) -> ItemState | None:
-        """The item's state, read from the store only when not known here."""
-        if self.state is None:
-            record = await self._store.get(self._key)
-            self.state = None if record is None else record.state
-        return self.state
-
-    async def phase(self, name: str, detail: str = "") -> None:
-        target = ItemState(name)
-        state = await self.current()
-        if state is None or state == target:
-            return
-        if (
-            target in self._ORDER
-            and state in self._ORDER
-            and self._ORDER.index(target) < self._ORDER.index(state)
-        ):
-            return  # never step backwards on a late report
-        await self.move(target)
-
-    async def move(self, target: ItemState) -> None:
-        """Transition to `target` (the store checks that the move is allowed)."""
-        self.state = None  # unknown should the transition fail
-        record = await self._store.transition(
-            self._key, target, now=self._clock.utcnow(), owner=self._owner
-        )
-        self.state = record.state
-        if self.turn is not None:  # a new state: its waits start from the first
-            self.turn.started = self._clock.monotonic()
 
 
 class ItemWorker:
@@ -125,27 +58,32 @@ class ItemWorker:
         archive_root: Path,
         clock: Clock,
         owner: str,
-        retry_delay: timedelta = timedelta(seconds=30),
         extract: bool = False,
         poll: PollSettings | None = None,
+        retry: RetrySettings | None = None,
         repair_attempts: int = 3,
+        observer: Observer | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
         self.providers = providers
         self.root = archive_root
+        self.jail = Jail(archive_root)
         self.clock = clock
         self.owner = owner
-        self.retry_delay = retry_delay
+        self.observer: Observer = observer or NullObserver()
         self.vetter = Vetter(
             store=store,
             engine=engine,
             clock=clock,
             repair_attempts=repair_attempts,
             extract=extract,
+            observer=self.observer,
         )
         self.poll = poll or PollSettings()
         """The `[poll]` settings the providers were built with (a reload changes both)."""
+        self.retry = retry or RetrySettings()
+        """The `[retry]` budget of every item after a passing failure."""
         self._turns: dict[str, Turn] = {}
         """The poll schedule of each parked item, for its next turn."""
 
@@ -187,6 +125,8 @@ class ItemWorker:
             return await self._failed(ref, exc, bound)
         except OSError as exc:  # the archive's disk: read-only, removed, full
             return await self._failed(ref, filesystem_error(exc), bound)
+        except Exception as exc:  # of no tree: this item's alone, never the batch's
+            return await self.crashed(ref, exc)
         bound.info(
             "item.archived",
             archive_path=str(final),
@@ -197,24 +137,47 @@ class ItemWorker:
     async def _park(self, ref: ItemRef, parked: Parked, bound: Any) -> ItemState:
         now = self.clock.utcnow()
         due = now + timedelta(seconds=parked.delay)
-        record = await self.store.schedule(ref.key, due, now=now, owner=self.owner)
+        record = await self.store.schedule(ref.key, due, now=now, owner=self.owner, counts=False)
         bound.debug("item.parked", what=parked.what, until=due.isoformat(), state=parked.last)
         # as after a retry: the scheduler drops the lease, the store wakes it when due
         return record.state
 
+    async def crashed(self, ref: ItemRef, exc: Exception) -> ItemState:
+        """`exc`, of no kind of ours, escaped `ref`'s work: logged once, with its
+        traceback, and the item tried again under its budget like any passing failure."""
+        bound = log.bind(item=ref.key, provider=ref.provider)
+        bound.error("item.crashed", exc_info=exc)
+        return await self._failed(ref, ItemCrashed(exc), bound)
+
     async def _failed(self, ref: ItemRef, exc: DownloaderError, bound: Any) -> ItemState:
         now = self.clock.utcnow()
-        message = f"{type(exc).__name__}: {exc}"
+        message = describe(exc)
         if exc.retryable:
-            record = await self.store.schedule(
-                ref.key, now + self.retry_delay, now=now, owner=self.owner, error=message
-            )
-            bound.warning("item.retry_later", error=message)
-            # the lease is dropped by whoever claimed the item (the scheduler), as for
-            # every item that ends its turn short of archived or failed
-            return record.state
+            record = await self.store.get(ref.key)
+            tries = (0 if record is None else record.attempts) + 1
+            retry_after = getattr(exc, "retry_after", None)
+            delay = next_try_delay(tries, self.retry, retry_after=retry_after)
+            if delay is not None:
+                self.observer.retried(ref.provider, "item")
+                record = await self.store.schedule(
+                    ref.key,
+                    now + timedelta(seconds=delay),
+                    now=now,
+                    owner=self.owner,
+                    error=message,
+                )
+                bound.warning("item.retry_later", error=message, attempt=tries, delay=delay)
+                # the lease is dropped by whoever claimed the item (the scheduler), as for
+                # every item that ends its turn short of archived or failed
+                return record.state
+            message = gave_up_text(message, tries)
         await self.store.transition(
-            ref.key, ItemState.FAILED, now=now, owner=self.owner, error=message
+            ref.key,
+            ItemState.FAILED,
+            now=now,
+            owner=self.owner,
+            error=message,
+            counts=exc.retryable,
         )
         bound.error("item.failed", error=message)
         return ItemState.FAILED
@@ -225,6 +188,11 @@ class ItemWorker:
             raise DownloaderError(f"provider {ref.provider!r} is not configured")
         memo = StoreMemo(self.store, ref.key, self.clock)
         listener = StoreListener(self.store, ref.key, self.owner, self.clock, state, turn)
+        adopted = await adopt_archived_bag(self.store, self.jail, ref, listener, self.clock.utcnow)
+        if adopted is not None:  # a crash after its rename, or a lost state database
+            # the crash may have come before its link in the catalog was added
+            await link_in_catalog(self.jail, item_path(ref), ref.key, if_described=True)
+            return adopted
         # only the platform's answers park the item: a signed URL refreshed during the
         # download is waited for in the turn, with the bytes already fetched at hand
         with polling_turn(turn):
@@ -240,13 +208,17 @@ class ItemWorker:
         total_done = 0
         for index, asset in enumerate(package.assets):
             record = done.get(asset.key)
-            if record is not None and record.state is AssetState.DONE and record.sha256:
-                path = bag.data_dir / record.name
-                if path.is_file() and path.stat().st_size == record.size:
-                    fetched.append(Fetched(asset, record.name, record.size or 0, record.sha256))
-                    taken.add(record.name)
-                    total_done += record.size or 0
-                    continue
+            if (
+                record is not None
+                and record.state is AssetState.DONE
+                and record.sha256
+                and bag.payload_size(record.name) == record.size
+            ):
+                size = record.size or 0
+                fetched.append(Fetched(asset, record.name, size, record.sha256))
+                taken.add(record.name)
+                total_done += size
+                continue
             told = ItemBytes(
                 self.store,
                 ref.key,
@@ -261,8 +233,12 @@ class ItemWorker:
                 on_size=told.sized,
                 on_wait=self._waiting(ref),
                 on_refetch=self.vetter.refetch_noter(ref, asset.key),
+                on_retry=lambda _why: self.observer.retried(ref.provider, "transfer"),
+                refresh_url=counted_refresh(
+                    asset.refresh_url, lambda: self.observer.url_refreshed(ref.provider)
+                ),
             )
-            one = await self._fetch(asset, bag, taken)
+            one = await self._fetch(ref, asset, bag, taken)
             fetched.append(one)
             taken.add(one.name)
             await self.store.save_asset(
@@ -290,9 +266,11 @@ class ItemWorker:
         await self.store.transition(
             ref.key, ItemState.VERIFYING, now=self.clock.utcnow(), owner=self.owner
         )
+        sources: dict[str, str] = {}
         for one in fetched:
             for entry in await self.vetter.vet(ref, one, bag):
                 bag.add_payload(*entry)
+                sources[entry[0]] = url_hint(one.asset) or ""
         info: dict[str, str] = {}
         if package.download_id:
             info["External-Description"] = f"{package.description} {package.download_id}".strip()
@@ -300,7 +278,20 @@ class ItemWorker:
         if source is not None:  # listed by a source: which one, for whoever reads the bag
             info[SOURCE_FIELD] = source
         await self.engine.space.room_for(0, self._waiting(ref), key=ref.key)
-        final = await bag.finish(self.root / item_path(ref), info=info, tags=package.tag_files)
+        relative = item_path(ref)
+        tag_files = stac_tag_files(
+            ref,
+            package,
+            bag.payload,
+            sources,
+            relative_bag=relative,
+            bagged_at=self.clock.utcnow(),
+            listed_by=source,
+        )
+        final = await bag.finish(
+            self.root / relative, info=info, tag_files=tag_files, tags=package.tag_files
+        )
+        await link_in_catalog(self.jail, relative, ref.key)
         await self.store.transition(
             ref.key,
             ItemState.ARCHIVED,
@@ -315,15 +306,19 @@ class ItemWorker:
 
         async def note(reason: str | None) -> None:
             now = self.clock.utcnow()
-            await self.store.schedule(ref.key, now, now=now, owner=self.owner, error=reason)
+            await self.store.schedule(
+                ref.key, now, now=now, owner=self.owner, error=reason, counts=False
+            )
 
         return note
 
-    async def _fetch(self, asset: AssetRequest, bag: BagBuilder, taken: set[str]) -> Fetched:
+    async def _fetch(
+        self, ref: ItemRef, asset: AssetRequest, bag: BagBuilder, taken: set[str]
+    ) -> Fetched:
         # straight into the bag, under a name no other asset of the item has taken
-        result = await self.engine.fetch(
-            asset, bag.data_dir, rename=lambda name: _unique(name, taken)
-        )
+        result = await self.engine.fetch(asset, bag.data_dir, rename=lambda n: _unique(n, taken))
+        bag.note_coding(result.name, result.content_encoding)  # kept as sent: the bag says so
+        self.observer.fetched(ref.provider, result.bytes_received)
         return Fetched.of(asset, result)
 
 

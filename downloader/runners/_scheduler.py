@@ -40,7 +40,7 @@ from anyio.abc import TaskGroup
 from downloader.clock import Clock
 from downloader.errors import LeaseLost, StoreError
 from downloader.items import ItemRef
-from downloader.providers import survey_of
+from downloader.providers import JobSurvey, survey_of
 from downloader.runners._pipeline import ItemWorker
 from downloader.runners._sources import SourceTender
 from downloader.runners._waitroom import WaitingRoom
@@ -122,6 +122,9 @@ class Scheduler:
             contain_errors=contain_errors,
         )
         """Lists the watchlist's sources; `run` keeps it going unless `until_done`."""
+        self._surveys_off: set[str] = set()
+        """Providers whose survey raised something of no tree: their waiting items are
+        asked about one by one for the rest of the process."""
 
     @property
     def in_flight(self) -> frozenset[str]:
@@ -160,24 +163,25 @@ class Scheduler:
         self, refs: Iterable[ItemRef], sources: Iterable[SourceRef] = ()
     ) -> SyncResult:
         """Make `refs`, and what `sources` listed, the active items; the work of an item no
-        longer listed is cancelled.
+        longer listed, or listed with another definition (`SyncResult.redefined`), is
+        cancelled.
 
         Its partial progress stays in the store and on disk for a later re-add, and an
         archived bag is never touched (the store only marks the item inactive).
         """
         wanted = {ref.key: ref for ref in refs}
-        chosen = list(sources)
-        book = self.store.sources()
-        result, listed = await book.sync(chosen, wanted.values(), now=self.clock.utcnow())
-        for ref in listed:
-            wanted.setdefault(ref.key, ref)
-        self.tender.set_sources(chosen)
+        result = await self.tender.sync(wanted, sources)  # adds what the sources listed
+        for key, reason in result.refused:  # never in the store: nothing to claim
+            log.error("watchlist.refused", item=key, reason=reason)
+            del wanted[key]
         self._refs = wanted
-        for key in result.removed:
+        for key in (*result.removed, *result.redefined):
             self.worker.forget(key)
         for key in list(self._in_flight):
             if key not in wanted:
                 self._cancel(key, "removed from the watchlist")
+            elif key in result.redefined:  # claimed again, it is worked as now listed
+                self._cancel(key, "its definition changed in the watchlist")
         for key in self._room.members() - wanted.keys():
             self._room.remove(key)
             await self._release(key)
@@ -291,8 +295,14 @@ class Scheduler:
             return False
         if ref.key in self._turn_next:
             return False
-        survey = survey_of(self.worker.providers.get(ref.provider))
+        survey = self._survey_of(ref.provider)
         return survey is not None and survey.can_survey(ref)
+
+    def _survey_of(self, provider: str) -> JobSurvey | None:
+        """The survey of `provider`, unless it crashed in this process."""
+        if provider in self._surveys_off:
+            return None
+        return survey_of(self.worker.providers.get(provider))
 
     async def _all_terminal(self) -> bool:
         return all(is_terminal(r.state) for r in await self.active_records())
@@ -361,12 +371,14 @@ class Scheduler:
                 log.info("item.stopped", item=key, reason=self._why_cancelled.get(key, ""))
         except LeaseLost as exc:
             self._lost.add(key)
+            self.worker.observer.lease_lost()
             log.warning("item.lease_lost", item=key, holder=exc.holder)
-        except Exception as exc:
-            if not self.contain_errors:
-                raise
-            log.exception("item.crashed", item=key)
-            await self._retry_later(key, exc)
+        except Exception as exc:  # escaped the worker's own net: this item's, still
+            with anyio.CancelScope(shield=True):
+                try:
+                    state = await self.worker.crashed(ref, exc)
+                except Exception as again:  # the store too: the lease runs out, it comes back
+                    log.warning("item.schedule_failed", item=key, error=str(again))
         finally:
             del self._in_flight[key]
             self._why_cancelled.pop(key, None)
@@ -378,20 +390,6 @@ class Scheduler:
                     await self._release(key)
             self._lost.discard(key)
             self.wake()
-
-    async def _retry_later(self, key: str, exc: Exception) -> None:
-        now = self.clock.utcnow()
-        with anyio.CancelScope(shield=True):
-            try:
-                await self.store.schedule(
-                    key,
-                    now + self.worker.retry_delay,
-                    now=now,
-                    owner=self.owner,
-                    error=f"{type(exc).__name__}: {exc}",
-                )
-            except StoreError as store_exc:
-                log.warning("item.schedule_failed", item=key, error=str(store_exc))
 
     async def _release(self, key: str) -> None:
         try:
@@ -416,6 +414,7 @@ class Scheduler:
                 continue
             for key in waiting - held:
                 if self._room.remove(key):
+                    self.worker.observer.lease_lost()
                     log.warning("item.lease_lost", item=key, where="waiting room")
             for key in keys:
                 if key in held or key not in self._in_flight:
@@ -429,6 +428,7 @@ class Scheduler:
                     continue  # released by its own worker as it finished: not lost
                 self._lost.add(key)
                 self._cancel(key, "lease lost")
+                self.worker.observer.lease_lost()
                 log.warning("item.lease_lost", item=key, holder=holder)
 
     # -- the waiting room ---------------------------------------------------------------
@@ -444,8 +444,8 @@ class Scheduler:
         self._next_intake = now + INTAKE_EVERY
         kinds = frozenset(
             f"{name}:{kind}"
-            for name, provider in self.worker.providers.items()
-            if (survey := survey_of(provider)) is not None
+            for name in self.worker.providers
+            if (survey := self._survey_of(name)) is not None
             for kind in survey.surveyed_kinds()
         )
         if not kinds:
@@ -503,15 +503,14 @@ class Scheduler:
             else:
                 by_provider.setdefault(ref.provider, []).append(ref)
         for name, members in by_provider.items():
-            survey = survey_of(self.worker.providers.get(name))
+            survey = self._survey_of(name)
             if survey is None:  # unconfigured by a reload
                 gone += [ref.key for ref in members]
                 continue
             try:
                 answer = await survey.still_running(members)
-            except Exception:
-                if not self.contain_errors:
-                    raise
+            except Exception:  # of no tree: not asked again; its items go one by one
+                self._surveys_off.add(name)
                 log.exception("scheduler.survey_crashed", provider=name, items=len(members))
                 gone += [ref.key for ref in members]
                 continue

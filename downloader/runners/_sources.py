@@ -29,7 +29,7 @@ from downloader.items import ItemRef
 from downloader.providers._sources import Listing, list_source
 from downloader.runners._pipeline import ItemWorker
 from downloader.sources import SourceRef, next_interval
-from downloader.store import StateStore
+from downloader.store import StateStore, SyncResult
 from downloader.store._sources_rows import ListingEnd, SourceRecord
 
 __all__ = ["SourceTender"]
@@ -73,6 +73,17 @@ class SourceTender:
         """The sources of the watchlist in use; new ones are listed at once."""
         self._sources = {ref.key: ref for ref in sources}
         self._wake.set()
+
+    async def sync(self, wanted: dict[str, ItemRef], sources: Iterable[SourceRef]) -> SyncResult:
+        """Sync the store with `wanted` and `sources` (`SourceBook.sync`), add to `wanted`
+        what the sources listed before, and make `sources` the ones this tender lists."""
+        chosen = list(sources)
+        book = self.store.sources()
+        result, listed = await book.sync(chosen, wanted.values(), now=self.clock.utcnow())
+        for ref in listed:
+            wanted.setdefault(ref.key, ref)
+        self.set_sources(chosen)
+        return result
 
     @property
     def sources(self) -> frozenset[str]:

@@ -10,6 +10,7 @@ it to, and every item line is laid out by `_line` alone.
 
 from __future__ import annotations
 
+import calendar
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,13 +18,16 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from downloader.redact import scrub
 from downloader.runners import _human as human
+from downloader.runners._retry import retrying_text
 from downloader.runners._status_sources import render_sources
-from downloader.store import ItemState, StateStore
+from downloader.store import ItemState, StateStore, is_terminal
 from downloader.store._models import REPAIRED, AssetRecord, ItemRecord, ItemSummary
-from downloader.store._rows import maybe_micros, summarize
+from downloader.store._rows import from_micros, maybe_micros, summarize
 
 _MICROS_PER_SECOND = 1_000_000
+_UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def lease_holder(record: ItemRecord, now: datetime | None) -> str | None:
@@ -45,7 +49,28 @@ def utc_text(seconds: int) -> str:
 
     Cached: the items of one watchlist sync, or of one busy second, share it.
     """
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+    return time.strftime(_UTC_FORMAT, time.gmtime(seconds))
+
+
+def retry_due(item: ItemSummary) -> int | None:
+    """When `item` is next tried after a passing failure (microseconds), else None: a
+    parked poll or a full disk is no failure (no attempt counted, or no error kept)."""
+    if item.attempts == 0 or item.error is None or is_terminal(item.state):
+        return None
+    return item.next_attempt_micros
+
+
+def retry_tail(
+    error: str | None, attempts: int, due: int | None, now_micros: int | None, budget: int
+) -> str | None:
+    """The table's words for an item waiting for its next try at `due` (whole epoch
+    seconds, as `status --json` shows it), e.g. `retrying in 2m (3/8): connection
+    refused`; None when there is none, or once it is due (it may be running)."""
+    if due is None or now_micros is None or due * _MICROS_PER_SECOND <= now_micros:
+        return None
+    return retrying_text(
+        error, attempts, budget, from_micros(due * _MICROS_PER_SECOND), from_micros(now_micros)
+    )
 
 
 def summary_json(
@@ -53,6 +78,7 @@ def summary_json(
 ) -> dict[str, Any]:
     """One item as the contract's `status --json` object, plus `node` (who works it);
     `source` is the source that listed it (None: named by its own entry)."""
+    due = retry_due(item)
     return {
         "item": item.key,
         "provider": item.provider,
@@ -60,13 +86,21 @@ def summary_json(
         "state": str(item.state),
         "bytes_done": item.bytes_done,
         "bytes_total": item.bytes_total,
-        "error": item.error,
+        "error": _shown(item.error),
         "archive_path": item.archive_path,
         # floor division: a time is shown down to its second, never rounded up
         "updated_at": utc_text(item.updated_micros // _MICROS_PER_SECOND),
         "node": summary_node(item, now_micros),
+        "attempts": item.attempts,
+        "next_attempt_at": None if due is None else utc_text(due // _MICROS_PER_SECOND),
         "source": source,
     }
+
+
+def _shown(error: str | None) -> str | None:
+    # Stored errors are scrubbed on write; a database written by an older version may
+    # still hold a signed URL or a token, and status is where an operator would copy it.
+    return scrub(error) if error else error
 
 
 def item_json(record: ItemRecord, now: datetime | None = None) -> dict[str, Any]:
@@ -102,8 +136,7 @@ async def collect_status(
     if verbose:
         for row in rows:
             row["assets"] = [asset_json(a) for a in await store.assets(row["item"])]
-            events = await store.events(row["item"])
-            row["repairs"] = sum(1 for event in events if event.kind == REPAIRED)
+            row["repairs"] = await repair_count(store, row["item"])
     return rows
 
 
@@ -114,20 +147,42 @@ class StatusOutput(NamedTuple):
 
 
 async def status_output(
-    store: StateStore, *, as_json: bool, verbose: bool, now: datetime | None = None
+    store: StateStore,
+    *,
+    as_json: bool,
+    verbose: bool,
+    now: datetime | None = None,
+    retry_budget: int = 0,
 ) -> StatusOutput:
-    """What `downloader status` prints: a line per item (and asset), or a JSON array."""
-    if as_json or verbose:
+    """What `downloader status` prints: a line per item (and asset), or a JSON array.
+
+    `retry_budget` is `[retry] attempts`, shown beside the count of an item's tries."""
+    if as_json:
         rows = await collect_status(store, verbose=verbose, now=now)
         failed = any(row["state"] == ItemState.FAILED for row in rows)
-        if as_json:
-            return StatusOutput(render_json(rows), failed)
-        listed = render_sources(await store.sources().list_sources())
-        return StatusOutput("\n".join([render_text(rows), *listed]).strip("\n"), failed)
+        return StatusOutput(render_json(rows), failed)
     items = await store.list_summaries()
     failed = any(item.state is ItemState.FAILED for item in items)
     sources = await store.sources().item_sources()
-    return StatusOutput(render_summaries(items, maybe_micros(now), sources), failed)
+    text = render_summaries(items, maybe_micros(now), retry_budget, sources)
+    if not verbose:
+        return StatusOutput(text, failed)
+    lines = text.split("\n")
+    for index in range(len(items) - 1, -1, -1):  # each item's assets right below it
+        key = items[index].key
+        below = [_asset_line(asset_json(a)) for a in await store.assets(key)]
+        repairs = await repair_count(store, key)
+        if repairs:
+            below.append(_repairs_line(repairs))
+        lines[index + 1 : index + 1] = below
+    # a source whose listing fails has no item to show it: it gets a line of its own
+    lines += render_sources(await store.sources().list_sources())
+    return StatusOutput("\n".join(lines).strip("\n"), failed)
+
+
+async def repair_count(store: StateStore, key: str) -> int:
+    """How often a file of the item that failed a check was fetched again."""
+    return sum(1 for event in await store.events(key) if event.kind == REPAIRED)
 
 
 def _line(
@@ -149,9 +204,14 @@ def _line(
     return f"{item:50} {state:11} {size:>21}  {tail}".rstrip()
 
 
-def render_text(rows: Sequence[dict[str, Any]]) -> str:
+def render_text(
+    rows: Sequence[dict[str, Any]], now_micros: int | None = None, budget: int = 0
+) -> str:
     lines = []
     for row in rows:
+        due_text = row.get("next_attempt_at")
+        due = None if due_text is None else calendar.timegm(time.strptime(due_text, _UTC_FORMAT))
+        tail = retry_tail(row["error"], row.get("attempts", 0), due, now_micros, budget)
         lines.append(
             _line(
                 row["item"],
@@ -159,26 +219,35 @@ def render_text(rows: Sequence[dict[str, Any]]) -> str:
                 row["bytes_done"],
                 row["bytes_total"],
                 row["archive_path"],
-                row["error"],
+                tail or row["error"],
                 row.get("node"),
                 row.get("source"),
             )
         )
-        for asset in row.get("assets", []):
-            done = human.size(asset["bytes_done"])
-            lines.append(f"    {asset['name']:46} {asset['state']:11} {done:>21}")
+        lines += [_asset_line(asset) for asset in row.get("assets", [])]
         if row.get("repairs"):
-            lines.append(f"    repairs: {row['repairs']}")
+            lines.append(_repairs_line(row["repairs"]))
     return "\n".join(lines)
+
+
+def _asset_line(asset: dict[str, Any]) -> str:
+    done = human.size(asset["bytes_done"])
+    return f"    {asset['name']:46} {asset['state']:11} {done:>21}"
+
+
+def _repairs_line(repairs: int) -> str:
+    return f"    repairs: {repairs}"
 
 
 def render_summaries(
     items: Iterable[ItemSummary],
     now_micros: int | None,
+    budget: int = 0,
     sources: Mapping[str, str] | None = None,
 ) -> str:
     """`render_text` of the items' `summary_json` objects (with `source` from `sources`,
-    item key -> source key), without making them."""
+    item key -> source key), without making them; an item waiting for its next try says
+    so (`retry_tail`) in place of its bare error."""
     sources = sources or {}
     return "\n".join(
         _line(
@@ -187,12 +256,20 @@ def render_summaries(
             item.bytes_done,
             item.bytes_total,
             item.archive_path,
-            item.error,
+            _summary_retry_tail(item, now_micros, budget) or _shown(item.error),
             summary_node(item, now_micros),
             sources.get(item.key),
         )
         for item in items
     )
+
+
+def _summary_retry_tail(item: ItemSummary, now_micros: int | None, budget: int) -> str | None:
+    due = retry_due(item)
+    if due is None:
+        return None
+    error, when = _shown(item.error), due // _MICROS_PER_SECOND
+    return retry_tail(error, item.attempts, when, now_micros, budget)
 
 
 def render_json(rows: Sequence[dict[str, Any]]) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from downloader.redact import scrub
 from downloader.store._sources_rows import SourceRecord
 
 __all__ = ["render_sources"]
@@ -29,6 +30,7 @@ def render_sources(records: Sequence[SourceRecord]) -> list[str]:
         noun = "item" if record.items_listed == 1 else "items"
         line = f"source {record.key}: {record.items_listed} {noun} listed, {_when(record)}"
         if record.error:
-            line += f"; last listing failed: {record.error}"
+            # scrubbed again as shown, as an item's error is (`_status._shown`)
+            line += f"; last listing failed: {scrub(record.error)}"
         lines.append(line)
     return lines

@@ -21,7 +21,14 @@ from types import MappingProxyType
 
 from downloader.errors import IllegalTransition
 
-__all__ = ["TERMINAL", "TRANSITIONS", "ItemState", "check_transition", "is_terminal"]
+__all__ = [
+    "TERMINAL",
+    "TRANSITIONS",
+    "ItemState",
+    "check_transition",
+    "is_terminal",
+    "starts_afresh",
+]
 
 
 class ItemState(StrEnum):
@@ -92,3 +99,14 @@ def check_transition(current: ItemState, target: ItemState) -> None:
     """Raise `IllegalTransition` unless the table allows `current -> target`."""
     if target not in TRANSITIONS[current]:
         raise IllegalTransition(current.value, target.value)
+
+
+def starts_afresh(current: ItemState, target: ItemState) -> bool:
+    """Whether `current -> target` starts the item over, its count of failed tries at 0.
+
+    Only a failed item put back (by `downloader retry`, or its entry re-added or
+    changed) does.  Every other move keeps the count: the `[retry]` budget is of
+    the item's tries, and a try that fails after moving the item on (verifying, then
+    downloading again) must not earn it a fresh budget each time.
+    """
+    return current is ItemState.FAILED and target is ItemState.WAITING

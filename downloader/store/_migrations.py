@@ -123,6 +123,15 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         3,
+        "the definition each item was last listed with",
+        (
+            # a fingerprint (ItemRef.definition), so that an entry listed again under
+            # its key with another URL or digest is worked again; NULL: not yet known
+            "ALTER TABLE items ADD COLUMN definition TEXT",
+        ),
+    ),
+    Migration(
+        4,
         "sources: watchlist entries that list items, and which items each listed",
         (
             # a source's lease is held only while it is being listed: one host lists

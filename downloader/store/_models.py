@@ -79,6 +79,10 @@ class ItemSummary(NamedTuple):
     lease_owner: str | None
     lease_expires_micros: int | None
     """`ItemRecord.lease_expires_at` in microseconds since the epoch."""
+    attempts: int = 0
+    """`ItemRecord.attempts`: failed tries so far."""
+    next_attempt_micros: int | None = None
+    """`ItemRecord.next_attempt_at` in microseconds since the epoch."""
 
 
 @dataclass(frozen=True)
@@ -170,3 +174,20 @@ class SyncResult:
     """Marked inactive; their rows and archived data stay."""
     reactivated: tuple[str, ...] = ()
     """Back in the watchlist; failed ones start over as waiting."""
+    redefined: tuple[str, ...] = ()
+    """Listed under the same key with another definition (`ItemRef.definition`): their
+    recorded package and assets are dropped, failed ones start over as waiting, and
+    archived ones keep their bag."""
+    refused: tuple[tuple[str, str], ...] = ()
+    """(key, reason) of listed items not added: the bag of each would lie inside
+    another item's bag or hold one (see `archive.nesting_refusals`)."""
+
+
+class CensusRow(NamedTuple):
+    """How many active items of one provider are in one state, and since when the
+    longest-waiting of them has been in it (for the metrics)."""
+
+    state: ItemState
+    provider: str
+    items: int
+    oldest_since: datetime

@@ -35,6 +35,7 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import AsyncConnectionPool
 
+from downloader import redact
 from downloader.errors import StoreError
 from downloader.items import ItemRef
 from downloader.redact import REDACTOR
@@ -42,6 +43,7 @@ from downloader.store import _postgres_ops as ops
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
     AssetRecord,
+    CensusRow,
     EventRecord,
     ItemRecord,
     ItemSummary,
@@ -50,6 +52,7 @@ from downloader.store._models import (
 )
 from downloader.store._postgres_open import describe, prepare, scrub, secrets_of
 from downloader.store._postgres_sources import PostgresSources
+from downloader.store._postgres_sync import sync_watchlist
 from downloader.store._rows import maybe_time, to_micros
 
 __all__ = ["PostgresStore"]
@@ -157,7 +160,7 @@ class PostgresStore:
 
     async def sync_watchlist(self, refs: Iterable[ItemRef], *, now: datetime) -> SyncResult:
         listed, at = list(refs), to_micros(now)
-        return await self._run(lambda c: ops.sync_watchlist(c, listed, at))
+        return await self._run(lambda c: sync_watchlist(c, listed, at))
 
     async def claim(
         self,
@@ -202,10 +205,12 @@ class PostgresStore:
         owner: str | None = None,
         error: str | None = None,
         archive_path: str | None = None,
+        counts: bool = False,
     ) -> ItemRecord:
         target, at = ItemState(target), to_micros(now)
+        error = redact.scrub(error) if error else error  # the last guard before it is stored
         return await self._run(
-            lambda c: ops.transition(c, key, target, at, owner, error, archive_path)
+            lambda c: ops.transition(c, key, target, at, owner, error, archive_path, int(counts))
         )
 
     async def schedule(
@@ -216,9 +221,11 @@ class PostgresStore:
         now: datetime,
         owner: str | None = None,
         error: str | None = None,
+        counts: bool = True,
     ) -> ItemRecord:
         due, at = to_micros(next_attempt_at), to_micros(now)
-        return await self._run(lambda c: ops.schedule(c, key, due, at, owner, error))
+        error = redact.scrub(error) if error else error  # the last guard before it is stored
+        return await self._run(lambda c: ops.schedule(c, key, due, at, owner, error, counts))
 
     async def set_progress(
         self,
@@ -244,6 +251,7 @@ class PostgresStore:
 
     async def record_event(self, item_key: str, kind: str, detail: str, *, now: datetime) -> None:
         at = to_micros(now)
+        detail = redact.scrub(detail)  # the last guard before it is stored, as for errors
 
         async def op(conn: ops.Conn) -> None:
             await ops.held_item(conn, item_key, None)
@@ -273,3 +281,6 @@ class PostgresStore:
 
     async def counts(self) -> dict[ItemState, int]:
         return await self._run(ops.counts)
+
+    async def census(self) -> list[CensusRow]:
+        return await self._run(ops.census)

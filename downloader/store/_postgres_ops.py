@@ -11,35 +11,41 @@ at the newest version of every row it takes: two claimers never get one item.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 
 from psycopg import AsyncConnection
 
 from downloader.errors import LeaseLost, StoreError
-from downloader.items import ItemRef
-from downloader.store._lifecycle import TERMINAL, ItemState, check_transition, is_terminal
+from downloader.store._lifecycle import (
+    TERMINAL,
+    ItemState,
+    check_transition,
+    is_terminal,
+    starts_afresh,
+)
 from downloader.store._models import (
     AssetRecord,
+    CensusRow,
     EventRecord,
     ItemRecord,
     ItemSummary,
     PackageRecord,
-    SyncResult,
 )
 from downloader.store._rows import (
     ASSET_COLUMNS,
+    CENSUS_SQL,
     EVENT_COLUMNS,
     ITEM_COLUMNS,
     PACKAGE_COLUMNS,
     SEGMENT_COLUMNS,
     SUMMARY_COLUMNS,
     asset_from_row,
+    census_row,
     event_from_row,
     from_micros,
     item_from_row,
     maybe_micros,
     package_from_row,
-    plan_sync,
     summaries_from_rows,
 )
 
@@ -56,13 +62,14 @@ _SELECT_ITEMS = f"SELECT {ITEM_COLUMNS} FROM items"  # noqa: S608
 _SELECT_SUMMARIES = f"SELECT {SUMMARY_COLUMNS} FROM items"  # noqa: S608
 _TRANSITION = (
     "UPDATE items SET state = %s, error = %s, archive_path = COALESCE(%s, archive_path),"  # noqa: S608
-    " attempts = 0, next_attempt_at = NULL, state_since = %s, updated_at = %s,"
+    " attempts = CASE WHEN %s = 1 THEN 0 ELSE attempts + %s END,"
+    f" next_attempt_at = NULL, state_since = %s, updated_at = %s,"
     " lease_owner = CASE WHEN %s = 1 THEN lease_owner END,"
     " lease_expires_at = CASE WHEN %s = 1 THEN lease_expires_at END"
     f" WHERE key = %s RETURNING {ITEM_COLUMNS}"
 )
 _SCHEDULE = (
-    "UPDATE items SET attempts = attempts + 1, next_attempt_at = %s, error = %s,"  # noqa: S608
+    "UPDATE items SET attempts = attempts + %s, next_attempt_at = %s, error = %s,"  # noqa: S608
     f" updated_at = %s WHERE key = %s RETURNING {ITEM_COLUMNS}"
 )
 _SET_ACTIVE = "UPDATE items SET active = %s, updated_at = %s WHERE key = %s"
@@ -141,36 +148,6 @@ async def add_event(conn: Conn, key: str, now: int, kind: str, detail: str) -> N
     )
 
 
-async def sync_watchlist(conn: Conn, refs: Iterable[ItemRef], now: int) -> SyncResult:
-    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SYNC_LOCK,))
-    wanted = {ref.key: ref for ref in refs}
-    rows = await (await conn.execute("SELECT key, active FROM items")).fetchall()
-    plan = plan_sync({str(key): bool(active) for key, active in rows}, set(wanted))
-    for key in plan.added:
-        ref = wanted[key]
-        await conn.execute(
-            "INSERT INTO items (key, provider, kind, state, active, created_at, updated_at,"
-            " state_since) VALUES (%s, %s, %s, %s, 1, %s, %s, %s)",
-            (key, ref.provider, ref.kind, ItemState.WAITING.value, now, now, now),
-        )
-        await add_event(conn, key, now, "added", "added to the watchlist")
-    for key in plan.removed:
-        await conn.execute(
-            "UPDATE items SET active = 0, updated_at = %s WHERE key = %s", (now, key)
-        )
-        await add_event(conn, key, now, "removed", "removed from the watchlist; data kept")
-    for key in plan.reactivated:
-        await conn.execute(
-            "UPDATE items SET active = 1, updated_at = %s WHERE key = %s", (now, key)
-        )
-        await add_event(conn, key, now, "reactivated", "back in the watchlist")
-        item = await held_item(conn, key, None)
-        if item.state is ItemState.FAILED:
-            # Re-adding an entry is how a user says "try again".
-            await transition(conn, key, ItemState.WAITING, now, None, None, None)
-    return plan
-
-
 async def claim(
     conn: Conn,
     owner: str,
@@ -226,13 +203,15 @@ async def transition(
     owner: str | None,
     error: str | None,
     archive_path: str | None,
+    counts: int = 0,
 ) -> ItemRecord:
     item = await held_item(conn, key, owner)
     check_transition(item.state, target)
     keep_lease = 0 if is_terminal(target) else 1
+    fresh = 1 if starts_afresh(item.state, target) else 0
     cursor = await conn.execute(
         _TRANSITION,
-        (target.value, error, archive_path, now, now, keep_lease, keep_lease, key),
+        (target.value, error, archive_path, fresh, counts, now, now, keep_lease, keep_lease, key),
     )
     detail = f"{item.state} -> {target}" + (f": {error}" if error else "")
     await add_event(conn, key, now, "transition", detail)
@@ -240,16 +219,22 @@ async def transition(
 
 
 async def schedule(
-    conn: Conn, key: str, at: int, now: int, owner: str | None, error: str | None
+    conn: Conn,
+    key: str,
+    at: int,
+    now: int,
+    owner: str | None,
+    error: str | None,
+    counts: bool = True,
 ) -> ItemRecord:
     item = await held_item(conn, key, owner)
     if is_terminal(item.state):
         raise StoreError(f"{key} is {item.state}; there is no step to try again")
     cursor = await conn.execute(
         _SCHEDULE,
-        (at, error, now, key),
+        (int(counts), at, error, now, key),
     )
-    if error:
+    if error and counts:
         when = from_micros(at).isoformat()
         detail = f"attempt {item.attempts + 1}: {error}; next {when}"
         await add_event(conn, key, now, "retry", detail)
@@ -351,3 +336,8 @@ def _one(row: tuple[object, ...] | None) -> tuple[object, ...]:
     if row is None:  # the row is locked by this transaction; it cannot have gone
         raise StoreError("an item vanished inside its own transaction")
     return row
+
+
+async def census(conn: Conn) -> list[CensusRow]:
+    rows = await (await conn.execute(CENSUS_SQL)).fetchall()
+    return [census_row(row) for row in rows]

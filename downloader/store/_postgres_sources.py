@@ -15,10 +15,12 @@ from typing import Any
 
 from downloader.errors import LeaseLost
 from downloader.items import ItemRef
+from downloader.redact import scrub
 from downloader.sources import SourceRef
 from downloader.store import _postgres_ops as ops
 from downloader.store import _sources_rows as q
 from downloader.store._models import SyncResult
+from downloader.store._postgres_sync import sync_watchlist
 from downloader.store._rows import maybe_time, to_micros
 from downloader.store._sources_rows import ListingEnd, SourceRecord, pg, source_from_row
 
@@ -49,7 +51,7 @@ async def sync(
     listed = [str(k) for (k,) in await (await conn.execute(q.SELECT_LISTED_ACTIVE)).fetchall()]
     explicit = {ref.key for ref in refs}
     wanted = q.wanted_refs(refs, listed)
-    result = await ops.sync_watchlist(conn, wanted, now)
+    result = await sync_watchlist(conn, wanted, now)
     return result, [ref for ref in wanted if ref.key not in explicit]
 
 
@@ -148,7 +150,8 @@ class PostgresSources:
     async def finish(self, key: str, owner: str, end: ListingEnd, *, now: datetime) -> None:
         at = to_micros(now)
         interval = int(end.interval.total_seconds() * 1000)
-        values = (end.cursor, interval, to_micros(end.next_listing_at), at, end.error)
+        error = scrub(end.error) if end.error else end.error  # the last guard, as for items
+        values = (end.cursor, interval, to_micros(end.next_listing_at), at, error)
 
         async def op(conn: ops.Conn) -> None:
             await conn.execute(pg(q.FINISH), (*values, end.found, at, key, owner))

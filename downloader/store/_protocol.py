@@ -23,6 +23,7 @@ from downloader.items import ItemRef
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
     AssetRecord,
+    CensusRow,
     EventRecord,
     ItemRecord,
     ItemSummary,
@@ -121,13 +122,16 @@ class StateStore(Protocol):
         owner: str | None = None,
         error: str | None = None,
         archive_path: str | None = None,
+        counts: bool = False,
     ) -> ItemRecord:
         """Move `key` to `target` if the transition table allows it, and record an event.
 
         Atomic: on `IllegalTransition` (or `LeaseLost`, or an unknown key:
         `StoreError`) nothing changes.  Sets `error` (None clears it), sets
-        `archive_path` when given, resets `attempts` and `next_attempt_at`.  A
-        terminal target also drops the lease.
+        `archive_path` when given, clears `next_attempt_at`; `attempts` is reset
+        only when a failed item starts over (`starts_afresh`); `counts` adds the
+        failed try that ends the item's budget.  A terminal target also drops
+        the lease.
         """
         ...
 
@@ -139,13 +143,16 @@ class StateStore(Protocol):
         now: datetime,
         owner: str | None = None,
         error: str | None = None,
+        counts: bool = True,
     ) -> ItemRecord:
-        """Try the current step again at `next_attempt_at`, counting one attempt.
+        """Try the current step again at `next_attempt_at`; with `counts`, as one more
+        failed try (`attempts`, against the `[retry]` budget).
 
         `error` is the retryable problem that caused the delay (recorded as an
-        event and shown by `status`), None for a plain "not ready yet" (which
-        clears an earlier one).  The lease is kept; `release` it when done.
-        Refused for terminal items.
+        event when counted, and shown by `status`), None for a plain "not ready
+        yet" (which clears an earlier one).  A wait that is no failure (a parked
+        poll, a full disk) passes `counts=False`.  The lease is kept; `release` it
+        when done.  Refused for terminal items.
         """
         ...
 
@@ -203,4 +210,8 @@ class StateStore(Protocol):
 
     async def counts(self) -> dict[ItemState, int]:
         """How many active items are in each state (every state present, zeros included)."""
+        ...
+
+    async def census(self) -> list[CensusRow]:
+        """Active items by state and provider: how many, and the oldest state entry."""
         ...

@@ -14,6 +14,7 @@ from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
     AssetRecord,
     AssetState,
+    CensusRow,
     EventRecord,
     ItemRecord,
     ItemSummary,
@@ -24,18 +25,21 @@ from downloader.store._models import (
 
 __all__ = [
     "ASSET_COLUMNS",
+    "CENSUS_SQL",
     "EVENT_COLUMNS",
     "ITEM_COLUMNS",
     "PACKAGE_COLUMNS",
     "SEGMENT_COLUMNS",
     "SUMMARY_COLUMNS",
     "asset_from_row",
+    "census_row",
     "event_from_row",
     "from_micros",
     "item_from_row",
     "maybe_micros",
     "maybe_time",
     "package_from_row",
+    "plan_redefined",
     "plan_sync",
     "summaries_from_rows",
     "summarize",
@@ -52,7 +56,7 @@ ITEM_COLUMNS = (
 )
 SUMMARY_COLUMNS = (
     "key, provider, kind, state, bytes_done, bytes_total, error, archive_path, updated_at, "
-    "lease_owner, lease_expires_at"
+    "lease_owner, lease_expires_at, attempts, next_attempt_at"
 )
 PACKAGE_COLUMNS = "item_key, download_id, status, url_expires_at, data"
 ASSET_COLUMNS = "item_key, asset_key, name, url_hint, size, sha256, state, bytes_done"
@@ -114,7 +118,9 @@ def summaries_from_rows(rows: Iterable[Row]) -> list[ItemSummary]:
     """
     states = _STATES
     return [
-        ItemSummary(r[0], r[1], r[2], states[r[3]], r[4], r[5], r[6], r[7], r[8], r[9], r[10])
+        ItemSummary(
+            r[0], r[1], r[2], states[r[3]], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12]
+        )
         for r in rows
     ]
 
@@ -133,6 +139,8 @@ def summarize(record: ItemRecord) -> ItemSummary:
         updated_micros=to_micros(record.updated_at),
         lease_owner=record.lease_owner,
         lease_expires_micros=maybe_micros(record.lease_expires_at),
+        attempts=record.attempts,
+        next_attempt_micros=maybe_micros(record.next_attempt_at),
     )
 
 
@@ -167,10 +175,54 @@ def event_from_row(row: Row) -> EventRecord:
     return EventRecord(item_key=row[0], at=from_micros(row[1]), kind=row[2], detail=row[3])
 
 
+def plan_redefined(
+    known: Mapping[str, str | None], wanted: Mapping[str, str | None]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(keys whose definition changed, keys whose definition is only to be recorded),
+    given each known key's stored definition and each wanted key's current one.
+
+    A stored None is a row written before definitions were kept: it is filled in,
+    not taken for a change, so an upgrade does not start every item over.
+    """
+    changed: list[str] = []
+    recorded: list[str] = []
+    for key, definition in wanted.items():
+        if key not in known or definition == known[key]:
+            continue
+        (recorded if known[key] is None else changed).append(key)
+    return tuple(sorted(changed)), tuple(sorted(recorded))
+
+
 def plan_sync(known: Mapping[str, bool], wanted: set[str]) -> SyncResult:
-    """What to change so that exactly `wanted` is active; `known` maps key -> active."""
+    """What to change so that exactly `wanted` is active; `known` maps key -> active.
+
+    A new key whose bag would nest with another item's (one id the other's parent
+    folder) is refused, in the same transaction as the rest of the sync, so two
+    processes cannot each add one half of such a pair.
+    """
+    # imported here: the archive package is no light load, and `status` reads the
+    # store without ever syncing it
+    from downloader.archive._layout import nesting_refusals
+
+    new = wanted - known.keys()
+    refused = nesting_refusals(new, known.keys())
     return SyncResult(
-        added=tuple(sorted(wanted - known.keys())),
+        added=tuple(sorted(new - refused.keys())),
         removed=tuple(sorted(k for k, active in known.items() if active and k not in wanted)),
         reactivated=tuple(sorted(k for k, active in known.items() if not active and k in wanted)),
+        refused=tuple(sorted(refused.items())),
+    )
+
+
+CENSUS_SQL = (
+    "SELECT state, provider, count(*), min(state_since) FROM items"
+    " WHERE active = 1 GROUP BY state, provider"
+)
+"""The same in both dialects: no placeholder."""
+
+
+def census_row(row: Sequence[object]) -> CensusRow:
+    state, provider, count, since = row
+    return CensusRow(
+        ItemState(str(state)), str(provider), int(str(count)), from_micros(int(str(since)))
     )

@@ -31,10 +31,12 @@ from typing import Self, TypeVar
 
 from downloader.errors import StoreError
 from downloader.items import ItemRef
+from downloader.redact import scrub
 from downloader.store import _sqlite_ops as ops
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
     AssetRecord,
+    CensusRow,
     EventRecord,
     ItemRecord,
     ItemSummary,
@@ -44,6 +46,7 @@ from downloader.store._models import (
 from downloader.store._rows import maybe_time, to_micros
 from downloader.store._sqlite_open import connect
 from downloader.store._sqlite_sources import SQLiteSources
+from downloader.store._sqlite_sync import sync_watchlist
 from downloader.store._sqlite_thread import SQLiteThread
 
 __all__ = ["SQLiteStore"]
@@ -100,9 +103,7 @@ class SQLiteStore:
     async def sync_watchlist(self, refs: Iterable[ItemRef], *, now: datetime) -> SyncResult:
         listed = list(refs)
         at = to_micros(now)
-        return await self._run(
-            lambda c: ops.sync_watchlist(c, listed, at), write=True, durable=True
-        )
+        return await self._run(lambda c: sync_watchlist(c, listed, at), write=True, durable=True)
 
     async def claim(
         self,
@@ -150,10 +151,12 @@ class SQLiteStore:
         owner: str | None = None,
         error: str | None = None,
         archive_path: str | None = None,
+        counts: bool = False,
     ) -> ItemRecord:
         target, at = ItemState(target), to_micros(now)
+        error = scrub(error) if error else error  # the last guard before it is stored
         return await self._run(
-            lambda c: ops.transition(c, key, target, at, owner, error, archive_path),
+            lambda c: ops.transition(c, key, target, at, owner, error, archive_path, int(counts)),
             write=True,
             durable=True,
         )
@@ -166,12 +169,14 @@ class SQLiteStore:
         now: datetime,
         owner: str | None = None,
         error: str | None = None,
+        counts: bool = True,
     ) -> ItemRecord:
         due, at = to_micros(next_attempt_at), to_micros(now)
+        error = scrub(error) if error else error  # the last guard before it is stored
         # a retry after an error is an event the user reads; a parked poll is only a
         # time, which a power loss at worst brings forward
         return await self._run(
-            lambda c: ops.schedule(c, key, due, at, owner, error),
+            lambda c: ops.schedule(c, key, due, at, owner, error, counts),
             write=True,
             durable=error is not None,
         )
@@ -200,6 +205,7 @@ class SQLiteStore:
 
     async def record_event(self, item_key: str, kind: str, detail: str, *, now: datetime) -> None:
         at = to_micros(now)
+        detail = scrub(detail)  # the last guard before it is stored, as for errors
 
         def op(conn: sqlite3.Connection) -> None:
             ops.held_item(conn, item_key, None)
@@ -229,3 +235,6 @@ class SQLiteStore:
 
     async def counts(self) -> dict[ItemState, int]:
         return await self._run(ops.counts, write=False)
+
+    async def census(self) -> list[CensusRow]:
+        return await self._run(ops.census, write=False)

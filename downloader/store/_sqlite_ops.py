@@ -10,33 +10,39 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 
 from downloader.errors import LeaseLost, StoreError
-from downloader.items import ItemRef
-from downloader.store._lifecycle import TERMINAL, ItemState, check_transition, is_terminal
+from downloader.store._lifecycle import (
+    TERMINAL,
+    ItemState,
+    check_transition,
+    is_terminal,
+    starts_afresh,
+)
 from downloader.store._models import (
     AssetRecord,
+    CensusRow,
     EventRecord,
     ItemRecord,
     ItemSummary,
     PackageRecord,
-    SyncResult,
 )
 from downloader.store._rows import (
     ASSET_COLUMNS,
+    CENSUS_SQL,
     EVENT_COLUMNS,
     ITEM_COLUMNS,
     PACKAGE_COLUMNS,
     SEGMENT_COLUMNS,
     SUMMARY_COLUMNS,
     asset_from_row,
+    census_row,
     event_from_row,
     from_micros,
     item_from_row,
     maybe_micros,
     package_from_row,
-    plan_sync,
     summaries_from_rows,
 )
 
@@ -100,13 +106,14 @@ _SELECT_SUMMARIES = f"SELECT {SUMMARY_COLUMNS} FROM items"  # noqa: S608
 # the changed row comes back from the UPDATE itself, with no second read
 _TRANSITION = (
     "UPDATE items SET state = ?, error = ?, archive_path = COALESCE(?, archive_path),"  # noqa: S608
-    " attempts = 0, next_attempt_at = NULL, state_since = ?, updated_at = ?,"
+    " attempts = CASE WHEN ? = 1 THEN 0 ELSE attempts + ? END,"
+    f" next_attempt_at = NULL, state_since = ?, updated_at = ?,"
     " lease_owner = CASE WHEN ? = 1 THEN lease_owner END,"
     " lease_expires_at = CASE WHEN ? = 1 THEN lease_expires_at END"
     f" WHERE key = ? RETURNING {ITEM_COLUMNS}"
 )
 _SCHEDULE = (
-    "UPDATE items SET attempts = attempts + 1, next_attempt_at = ?, error = ?,"  # noqa: S608
+    "UPDATE items SET attempts = attempts + ?, next_attempt_at = ?, error = ?,"  # noqa: S608
     f" updated_at = ? WHERE key = ? RETURNING {ITEM_COLUMNS}"
 )
 _SELECT_PACKAGE = f"SELECT {PACKAGE_COLUMNS} FROM packages WHERE item_key = ?"  # noqa: S608
@@ -141,31 +148,6 @@ def add_event(conn: sqlite3.Connection, key: str, now: int, kind: str, detail: s
         "INSERT INTO events (item_key, at, kind, detail) VALUES (?, ?, ?, ?)",
         (key, now, kind, detail),
     )
-
-
-def sync_watchlist(conn: sqlite3.Connection, refs: Iterable[ItemRef], now: int) -> SyncResult:
-    wanted = {ref.key: ref for ref in refs}
-    known = {key: bool(active) for key, active in conn.execute("SELECT key, active FROM items")}
-    plan = plan_sync(known, set(wanted))
-    for key in plan.added:
-        ref = wanted[key]
-        conn.execute(
-            "INSERT INTO items (key, provider, kind, state, active, created_at, updated_at,"
-            " state_since) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
-            (key, ref.provider, ref.kind, ItemState.WAITING.value, now, now, now),
-        )
-        add_event(conn, key, now, "added", "added to the watchlist")
-    for key in plan.removed:
-        conn.execute("UPDATE items SET active = 0, updated_at = ? WHERE key = ?", (now, key))
-        add_event(conn, key, now, "removed", "removed from the watchlist; data kept")
-    for key in plan.reactivated:
-        conn.execute("UPDATE items SET active = 1, updated_at = ? WHERE key = ?", (now, key))
-        add_event(conn, key, now, "reactivated", "back in the watchlist")
-        item = held_item(conn, key, None)
-        if item.state is ItemState.FAILED:
-            # Re-adding an entry is how a user says "try again".
-            transition(conn, key, ItemState.WAITING, now, None, None, None)
-    return plan
 
 
 def claim(
@@ -226,12 +208,15 @@ def transition(
     owner: str | None,
     error: str | None,
     archive_path: str | None,
+    counts: int = 0,
 ) -> ItemRecord:
     item = held_item(conn, key, owner)
     check_transition(item.state, target)
     keep_lease = 0 if is_terminal(target) else 1
+    fresh = 1 if starts_afresh(item.state, target) else 0
     rows = conn.execute(
-        _TRANSITION, (target.value, error, archive_path, now, now, keep_lease, keep_lease, key)
+        _TRANSITION,
+        (target.value, error, archive_path, fresh, counts, now, now, keep_lease, keep_lease, key),
     ).fetchall()
     detail = f"{item.state} -> {target}" + (f": {error}" if error else "")
     add_event(conn, key, now, "transition", detail)
@@ -245,12 +230,13 @@ def schedule(
     now: int,
     owner: str | None,
     error: str | None,
+    counts: bool = True,
 ) -> ItemRecord:
     item = held_item(conn, key, owner)
     if is_terminal(item.state):
         raise StoreError(f"{key} is {item.state}; there is no step to try again")
-    rows = conn.execute(_SCHEDULE, (at, error, now, key)).fetchall()
-    if error:
+    rows = conn.execute(_SCHEDULE, (int(counts), at, error, now, key)).fetchall()
+    if error and counts:
         when = from_micros(at).isoformat()
         add_event(conn, key, now, "retry", f"attempt {item.attempts + 1}: {error}; next {when}")
     return item_from_row(rows[0])
@@ -371,3 +357,7 @@ def counts(conn: sqlite3.Connection) -> dict[ItemState, int]:
     sql = "SELECT state, count(*) FROM items WHERE active = 1 GROUP BY state"
     found = {state: int(n) for state, n in conn.execute(sql)}
     return {state: found.get(state.value, 0) for state in ItemState}
+
+
+def census(conn: sqlite3.Connection) -> list[CensusRow]:
+    return [census_row(row) for row in conn.execute(CENSUS_SQL)]

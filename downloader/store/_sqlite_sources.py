@@ -14,12 +14,14 @@ from typing import Any, TypeVar
 
 from downloader.errors import LeaseLost
 from downloader.items import ItemRef
+from downloader.redact import scrub
 from downloader.sources import SourceRef
 from downloader.store import _sources_rows as q
 from downloader.store import _sqlite_ops as ops
 from downloader.store._models import SyncResult
 from downloader.store._rows import maybe_time, to_micros
 from downloader.store._sources_rows import ListingEnd, SourceRecord, source_from_row
+from downloader.store._sqlite_sync import sync_watchlist
 
 __all__ = ["SQLiteSources"]
 
@@ -42,7 +44,7 @@ def sync(
     listed = [str(key) for (key,) in conn.execute(q.SELECT_LISTED_ACTIVE)]
     explicit = {ref.key for ref in refs}
     wanted = q.wanted_refs(refs, listed)
-    result = ops.sync_watchlist(conn, wanted, now)
+    result = sync_watchlist(conn, wanted, now)
     return result, [ref for ref in wanted if ref.key not in explicit]
 
 
@@ -83,7 +85,8 @@ def add_listed(
 
 def finish(conn: sqlite3.Connection, key: str, owner: str, end: ListingEnd, now: int) -> None:
     interval = int(end.interval.total_seconds() * 1000)
-    values = (end.cursor, interval, to_micros(end.next_listing_at), now, end.error)
+    error = scrub(end.error) if end.error else end.error  # the last guard, as for items
+    values = (end.cursor, interval, to_micros(end.next_listing_at), now, error)
     conn.execute(q.FINISH, (*values, end.found, now, key, owner))
 
 

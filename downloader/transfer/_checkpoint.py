@@ -14,11 +14,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from downloader.jail import Jail
 from downloader.transfer._plan import Segment
 
 _FORMAT = 1
@@ -126,10 +126,10 @@ def current_boot_id() -> str | None:
         return None
 
 
-def work_files_for(partial_root: Path, key: str) -> WorkFiles:
+def work_files_for(partial_root: Path, key: str, jail: Jail | None = None) -> WorkFiles:
     """The data file and checkpoint of one asset, under `<root>/.partial/transfers/`."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return WorkFiles(partial_root / "transfers", digest)
+    return WorkFiles(partial_root / "transfers", digest, jail)
 
 
 class WorkFiles:
@@ -137,25 +137,34 @@ class WorkFiles:
 
     Every transfer's files sit side by side in one shared folder, so a transfer
     creates no folder of its own and deletes none: on a busy archive, creating and
-    deleting thousands of inodes a minute is a cost of its own.
+    deleting thousands of inodes a minute is a cost of its own.  Every operation
+    goes through `jail` (the archive root's, by default the folder's parent's), so
+    a link planted at a work file or at a folder on the way is never followed.
     """
 
-    def __init__(self, directory: Path, stem: str) -> None:
+    def __init__(self, directory: Path, stem: str, jail: Jail | None = None) -> None:
         self.directory = directory
         self.data = directory / f"{stem}.part"
         self.checkpoint = directory / f"{stem}.json"
+        self.jail = jail or Jail(directory.parent)
+        where = self.jail.relative(directory)
+        self.data_rel = where / f"{stem}.part"
+        self.checkpoint_rel = where / f"{stem}.json"
+        self._directory_rel = where
 
     def open_directory(self) -> Checkpoint | None:
         """Create the shared folder if need be; the checkpoint a restart may trust, if any."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        with self.jail.folder(self._directory_rel, create=True):
+            pass
         return self.load()
 
     def load(self) -> Checkpoint | None:
         try:
-            text = self.checkpoint.read_text()
+            text = self.jail.read_bytes(self.checkpoint_rel).decode(errors="replace")
         except OSError:
             return None
-        if not self.data.exists():
+        found = self.jail.lstat(self.data_rel)
+        if found is None:
             return None
         checkpoint = Checkpoint.from_json(text)
         return None if checkpoint is None else checkpoint.trusted_after_restart(current_boot_id())
@@ -165,11 +174,9 @@ class WorkFiles:
 
     def write(self, text: str) -> None:
         """Replace the checkpoint with `text` (a `Checkpoint.to_json()`) atomically."""
-        tmp = self.checkpoint.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, self.checkpoint)
+        self.jail.write_atomically(self.checkpoint_rel, text.encode())
 
     def reset(self) -> None:
-        """Delete the checkpoint and the data file; the shared folder stays."""
-        for path in (self.checkpoint, self.data):
-            path.unlink(missing_ok=True)
+        """Delete the checkpoint and the data file (links there too); the shared folder stays."""
+        for relative in (self.checkpoint_rel, self.data_rel):
+            self.jail.unlink(relative)

@@ -65,3 +65,5 @@ class RetryPolicy:
     """Restarts from zero because the object changed, before the asset fails."""
     url_refreshes: int = 5
     """Fresh URLs asked for after 403/410 without progress in between."""
+    retry_after_cap: float = 24 * 60 * 60.0
+    """Longest wait a server's Retry-After is granted (`[retry] max_delay`)."""

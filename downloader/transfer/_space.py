@@ -10,7 +10,15 @@ then repeated at the same offset, so a full disk never fails an item, never
 loses the checkpoint and never leaves a short file under a final name (only
 the transfer's `.part` file is ever written here).
 
-`shortfall` and `is_disk_full` are the pure decisions; the rest is the shell.
+Before the first byte of a file whose size is known, `room_for_file` asks for room
+for all of it: a file larger than the free space waits (with that reason) before it
+writes anything, rather than filling the disk down to the minimum and waiting
+there, and a file that could not fit even on the empty filesystem fails at once.
+The room granted is promised to that transfer until it is written: other transfers
+count it as taken, so two files that each fit alone do not fill the disk together.
+
+`shortfall`, `can_ever_fit` and `is_disk_full` are the pure decisions; the rest is
+the shell.
 """
 
 from __future__ import annotations
@@ -24,8 +32,9 @@ import anyio
 import structlog
 
 from downloader.clock import Clock
+from downloader.errors import FilesystemError
 
-__all__ = ["SpaceGuard", "free_bytes", "is_disk_full", "shortfall"]
+__all__ = ["SpaceGuard", "can_ever_fit", "free_bytes", "is_disk_full", "shortfall", "total_bytes"]
 
 log = structlog.get_logger("downloader.transfer")
 
@@ -33,11 +42,18 @@ Notify = Callable[[str | None], Awaitable[None]]
 """Told why a transfer waits (a sentence for people), then None when it goes on."""
 
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_CAUSES = {"full": "ENOSPC", "low": "below min_free_space", "file": "file larger than free space"}
 
 
 def shortfall(free: int, need: int, minimum: int) -> int:
     """Bytes missing for a write of `need` to leave at least `minimum` free (0: none)."""
     return max(0, minimum + need - free)
+
+
+def can_ever_fit(need: int, capacity: int, minimum: int) -> bool:
+    """Whether `need` bytes could be written with `minimum` left free on an empty filesystem
+    of `capacity` bytes."""
+    return need + minimum <= capacity
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -49,6 +65,12 @@ def free_bytes(path: Path) -> int:
     """Bytes an unprivileged writer may still use on the filesystem holding `path`."""
     st = os.statvfs(path)
     return st.f_bavail * st.f_frsize
+
+
+def total_bytes(path: Path) -> int:
+    """The size of the filesystem holding `path`, as an unprivileged writer may use it."""
+    st = os.statvfs(path)
+    return (st.f_blocks - (st.f_bfree - st.f_bavail)) * st.f_frsize
 
 
 def _mib(n: int) -> str:
@@ -66,25 +88,70 @@ class SpaceGuard:
         *,
         interval: float = 5.0,
         measure: Callable[[Path], int] = free_bytes,
+        capacity: Callable[[Path], int] = total_bytes,
     ) -> None:
         self.path = path
         self.minimum = minimum
         self.interval = interval
         self._clock = clock
         self._measure = measure
+        self._capacity = capacity
+        self._reserved: dict[str, int] = {}
+        """Per transfer (by key): the bytes its file still needs, promised by `reserve`."""
 
-    def _free(self) -> int | None:
+    def _free(self, key: str | None = None) -> int | None:
+        """The free bytes, less what other transfers than `key`'s were promised."""
         try:
-            return self._measure(self.path)
+            free = self._measure(self.path)
         except OSError:
             return None  # the folder is gone or unreadable: the write itself will say why
+        if key is None:
+            return free
+        return free - sum(n for other, n in self._reserved.items() if other != key)
 
     async def room_for(self, need: int, notify: Notify | None = None, *, key: str = "") -> None:
         """Return once `need` more bytes leave at least `minimum` free; wait until then."""
-        free = self._free()
+        free = self._free(key)
         if free is None or not shortfall(free, need, self.minimum):
             return
         await self._wait(need, free, notify, key=key, reason="low")
+
+    def reserve(self, need: int, *, key: str) -> bool:
+        """Promise the `need` bytes a file of transfer `key` still needs, if they fit above
+        `minimum` besides every other promise; whether they did.  Each write of `key`
+        uses up its promise, and `release` drops what is left of it."""
+        free = self._free(key)
+        if free is not None and shortfall(free, need, self.minimum):
+            return False
+        self._reserved[key] = need
+        return True
+
+    def release(self, key: str) -> None:
+        """Transfer `key` writes no more: its promise, if any, is given back."""
+        self._reserved.pop(key, None)
+
+    async def room_for_file(
+        self, need: int, notify: Notify | None = None, *, key: str = ""
+    ) -> None:
+        """Before writing a file that still needs `need` bytes: return once all of them fit
+        above `minimum` (and are promised to `key`, as by `reserve`), waiting and saying
+        why until then; raise `FilesystemError` (ENOSPC, not retryable) when they could
+        not fit even on the empty filesystem."""
+        try:
+            capacity = self._capacity(self.path)
+        except OSError:
+            capacity = None
+        if capacity is not None and not can_ever_fit(need, capacity, self.minimum):
+            raise FilesystemError(
+                f"the file needs {_mib(need)}, more than the {_mib(capacity)} of the whole "
+                f"filesystem less min_free_space ({_mib(self.minimum)})",
+                path=str(self.path),
+                errno=errno.ENOSPC,
+                retryable=False,
+            )
+        while not self.reserve(need, key=key):
+            free = self._free(key)
+            await self._wait(need, 0 if free is None else free, notify, key=key, reason="file")
 
     async def write(
         self,
@@ -103,6 +170,8 @@ class SpaceGuard:
         while True:
             try:
                 await anyio.to_thread.run_sync(write)
+                if key in self._reserved:
+                    self._reserved[key] = max(0, self._reserved[key] - need)
                 return
             except OSError as exc:
                 if not is_disk_full(exc):
@@ -120,20 +189,23 @@ class SpaceGuard:
             f"waiting for disk space: {_mib(free)} free on {self.path}, "
             f"min_free_space is {_mib(self.minimum)}"
         )
+        if reason == "file":
+            message += f"; the file needs {_mib(need)} more"
         log.warning(
             "disk.waiting_for_space",
             key=key,
             path=str(self.path),
             free=free,
             min_free_space=self.minimum,
-            cause="ENOSPC" if reason == "full" else "below min_free_space",
+            cause=_CAUSES[reason],
+            need=need,
         )
         if notify is not None:
             await notify(message)
         started = self._clock.monotonic()
         while True:
             await self._clock.sleep(self.interval)
-            now_free = self._free()
+            now_free = self._free(key)
             if now_free is None or not shortfall(now_free, need, minimum):
                 break
         log.info(

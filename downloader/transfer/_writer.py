@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from downloader.jail import Jail
 from downloader.transfer._digests import MultiHasher
 
 HASH_BLOCK = 256 * 1024
@@ -25,8 +26,13 @@ class DataFile:
 
     @classmethod
     def open(cls, path: Path) -> DataFile:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o640)
         return cls(fd)
+
+    @classmethod
+    def open_in(cls, jail: Jail, relative: PurePosixPath) -> DataFile:
+        """The file at `relative` below `jail`'s root, no link on the way followed."""
+        return cls(jail.open(relative, os.O_RDWR | os.O_CREAT, 0o640, create_parents=True))
 
     def write_at(self, data: bytes | bytearray | Sequence[bytes], offset: int) -> None:
         """Write `data` (one buffer, or received chunks in order) at `offset`, whole."""
@@ -118,12 +124,21 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def promote(data: DataFile, source: Path, final: Path) -> None:
-    """Make the verified file durable under its final name, atomically."""
+def promote(
+    data: DataFile, source: tuple[Jail, PurePosixPath], final: tuple[Jail, PurePosixPath]
+) -> None:
+    """Make the verified file durable under its final name, atomically.
+
+    Both ends are walked from their jail's root without following a link, so a link
+    planted at the destination's folder (a bag's `data`) is refused, not followed.
+    """
     try:
         os.fsync(data.fd)
     finally:
         data.close()
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(source, final)
-    fsync_dir(final.parent)
+    (source_jail, source_path), (final_jail, final_path) = source, final
+    # the bag's folders, made here the first time, are made durable by the bag's finish;
+    # the source's folder holds nothing a crash could lose
+    with final_jail.folder(final_path.parent, create=True):
+        pass
+    source_jail.rename(source_path, final_path, into=final_jail, replace=True, sync_source=False)

@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 
 from downloader.clock import Clock, SystemClock
-from downloader.config import PollSettings, ProvidersSettings
+from downloader.config import PollSettings, ProvidersSettings, RetrySettings
 from downloader.items import ItemRef
 from downloader.providers import build_providers
 from downloader.runners._pipeline import ItemWorker
@@ -97,7 +97,7 @@ async def http_harness(
             archive_root=root,
             clock=clock,
             owner=OWNER,
-            retry_delay=timedelta(0),
+            retry=RetrySettings(initial_delay=0.0, max_delay=0.0),
             repair_attempts=repair_attempts,
         )
         yield Harness(store, engine, worker, root, clock)
