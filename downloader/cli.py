@@ -73,13 +73,14 @@ def check_config(args: argparse.Namespace) -> int:
     """`downloader check-config`: report every problem of the config and its watchlist."""
     report = inspect_config(_config_path(args))
     problems = list(report.problems)
-    items = 0
+    items = sources = 0
     if report.watchlist_path is not None:
         watchlist = load_watchlist(
             report.watchlist_path, enabled_providers=report.enabled_providers
         )
         problems.extend(watchlist.problems)
         items = len(watchlist.items)
+        sources = len(watchlist.sources)
     _print_problems(problems, sys.stderr)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -89,7 +90,8 @@ def check_config(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     providers = ", ".join(sorted(report.enabled_providers)) or "none"
     noun = "item" if items == 1 else "items"
-    print(f"config OK: {items} watchlist {noun}, providers: {providers}")
+    listed = f", {sources} source{'' if sources == 1 else 's'}" if sources else ""
+    print(f"config OK: {items} watchlist {noun}{listed}, providers: {providers}")
     return EXIT_OK
 
 
@@ -130,7 +132,13 @@ def once(args: argparse.Namespace) -> int:
     try:
         result = anyio.run(
             lambda: unwrap_store_error(
-                run_once(settings, watchlist.items, board=board, progress=show_progress)
+                run_once(
+                    settings,
+                    watchlist.items,
+                    sources=watchlist.sources,
+                    board=board,
+                    progress=show_progress,
+                )
             )
         )
     except Interrupted:  # a log line: off a terminal, stderr holds JSON only
@@ -257,7 +265,8 @@ def _add_verify(subparsers: _Subparsers) -> None:
         "verify",
         help="re-hash archived items against their manifests",
         description="Fixity audit of every archived item, or of the items named "
-        "(provider:kind:id[/id...]).  Exits 0 when all are intact, 1 otherwise.",
+        "(provider:kind:id[/id...]) and of every item the sources named listed "
+        "(e.g. pixxel:workflow:WF).  Exits 0 when all are intact, 1 otherwise.",
     )
     _add_config_option(parser)
     parser.add_argument("items", nargs="*", metavar="ITEM")

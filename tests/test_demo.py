@@ -39,6 +39,9 @@ async def test_demo_archives_every_item_kind_with_payloads_equal_to_the_source(
         ("scale", "job"),
         ("alteryx", "job"),
     }
+    # the nightly workflow is named by a source: its runs were listed, then archived
+    nightly = {k for k in records if k.startswith("pixxel:job:wf-nightly/")}
+    assert len(nightly) == 2
     for key, record in records.items():
         assert record.state is ItemState.ARCHIVED, (key, record.error)
         assert record.archive_path is not None
@@ -68,8 +71,9 @@ async def test_a_second_demo_fetches_nothing_and_says_so_with_no_rate(
     first = capsys.readouterr().out
     await run_demo(tmp_path)
     second = capsys.readouterr().out
-    assert re.search(r"^7 archived, 0 failed: .* MiB in .* s; fetched .* at .* MiB/s$", first, re.M)
-    assert re.search(r"^7 archived, 0 failed: .* MiB in .* s; nothing fetched$", second, re.M)
+    assert re.search(r"^9 archived, 0 failed: .* MiB in .* s; fetched .* at .* MiB/s$", first, re.M)
+    assert re.search(r"^9 archived, 0 failed: .* MiB in .* s; nothing fetched$", second, re.M)
+    assert "source pixxel:workflow:wf-nightly" in second
     assert "next:" in second
 
 

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from downloader.emulator._filespec import FileSpec
 from downloader.emulator._items import output_file_name
+from downloader.emulator._lists import alteryx_jobs_list, pause
 from downloader.emulator._respond import admit, answer, basic_credentials
 from downloader.emulator._scenario import AlteryxJob
 from downloader.emulator._state import Context, iso
@@ -67,6 +68,7 @@ class AlteryxApi:
         app = web.Application(middlewares=[self._auth])
         app.router.add_post("/oauth2/token", self.token)
         app.router.add_get("/v3/jobs/{id}", self.get_job)
+        app.router.add_get("/v3/workflows/{id}/jobs", self.list_jobs)
         app.router.add_get("/v3/jobs/{id}/messages", self.get_messages)
         app.router.add_get("/v1/jobs/{id}/output/{output}", self.get_output)
         return app
@@ -111,6 +113,12 @@ class AlteryxApi:
         if job.cancel:
             return "Cancelled", "Cancelled"
         return "Completed", "Error" if job.fail is not None else job.disposition
+
+    async def list_jobs(self, request: web.Request) -> web.StreamResponse:
+        """A workflow's jobs (those whose `app_id` it is), paged (`_lists`)."""
+        jobs = list(self.jobs.values())
+        await pause(self.ctx)
+        return alteryx_jobs_list(self.ctx, request, jobs, alteryx_error)
 
     async def get_job(self, request: web.Request) -> web.StreamResponse:
         job = self.jobs.get(request.match_info["id"])

@@ -22,6 +22,7 @@ from downloader.store._models import (
     PackageRecord,
     SyncResult,
 )
+from downloader.store._sources_book import SourceBook
 
 
 class BoardedStore:
@@ -48,6 +49,9 @@ class BoardedStore:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._store.__aexit__(*exc_info)
+
+    def sources(self) -> SourceBook:
+        return self._store.sources()
 
     async def sync_watchlist(self, refs: Iterable[ItemRef], *, now: datetime) -> SyncResult:
         return await self._store.sync_watchlist(refs, now=now)

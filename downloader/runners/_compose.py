@@ -21,6 +21,7 @@ from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._board import ProgressBoard
 from downloader.runners._board_store import BoardedStore
 from downloader.runners._pipeline import ItemWorker, filesystem_error
+from downloader.sources import SourceRef
 from downloader.store import StateStore, open_store
 from downloader.transfer import RetryPolicy, TransferEngine
 from downloader.transfer._placement import CpuPlacement
@@ -138,6 +139,7 @@ async def run_once(
     settings: Settings,
     items: Sequence[ItemRef],
     *,
+    sources: Sequence[SourceRef] = (),
     board: ProgressBoard | None = None,
     progress: Callable[[ProgressBoard], Coroutine[Any, Any, None]] | None = None,
     observer: Observer | None = None,
@@ -164,6 +166,7 @@ async def run_once(
             tg.start_soon(progress, board)
         result = await run_batch(
             items,
+            sources=sources,
             store=service.store,
             worker=service.worker,
             clock=service.clock,

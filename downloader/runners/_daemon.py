@@ -226,12 +226,13 @@ class Daemon:
             kept = len(self.scheduler.active_keys)
             log.error("watchlist.unusable", file=str(path), reason=reason, items_kept=kept)
             return
-        result = await self.scheduler.set_watchlist(parse.items)
+        result = await self.scheduler.set_watchlist(parse.items, parse.sources)
         log.info(
             "watchlist.loaded",
             file=str(path),
             reason=reason,
             items=len(parse.items),
+            sources=[ref.key for ref in parse.sources],
             added=sorted(result.added),
             removed=sorted(result.removed),
             reactivated=sorted(result.reactivated),

@@ -40,6 +40,9 @@ from downloader.store._models import AssetRecord, AssetState
 from downloader.transfer import AssetRequest, TransferEngine
 from downloader.transfer._names import sanitize_filename
 
+SOURCE_FIELD = "Downloader-Source"
+"""The `bag-info.txt` field naming the source that listed the item."""
+
 log = structlog.get_logger("downloader.pipeline")
 
 
@@ -271,10 +274,19 @@ class ItemWorker:
         info: dict[str, str] = {}
         if package.download_id:
             info["External-Description"] = f"{package.description} {package.download_id}".strip()
+        source = (await self.store.sources().item_sources(ref.key)).get(ref.key)
+        if source is not None:  # listed by a source: which one, for whoever reads the bag
+            info[SOURCE_FIELD] = source
         await self.engine.space.room_for(0, self._waiting(ref), key=ref.key)
         relative = item_path(ref)
         tag_files = stac_tag_files(
-            ref, package, bag.payload, sources, relative_bag=relative, bagged_at=self.clock.utcnow()
+            ref,
+            package,
+            bag.payload,
+            sources,
+            relative_bag=relative,
+            bagged_at=self.clock.utcnow(),
+            listed_by=source,
         )
         final = await bag.finish(
             self.root / relative, info=info, tag_files=tag_files, tags=package.tag_files

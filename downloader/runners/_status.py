@@ -13,7 +13,7 @@ from __future__ import annotations
 import calendar
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from downloader.redact import scrub
 from downloader.runners import _human as human
 from downloader.runners._retry import retrying_text
+from downloader.runners._status_sources import render_sources
 from downloader.store import ItemState, StateStore, is_terminal
 from downloader.store._models import REPAIRED, AssetRecord, ItemRecord, ItemSummary
 from downloader.store._rows import from_micros, maybe_micros, summarize
@@ -72,8 +73,11 @@ def retry_tail(
     )
 
 
-def summary_json(item: ItemSummary, now_micros: int | None) -> dict[str, Any]:
-    """One item as the contract's `status --json` object, plus `node` (who works it)."""
+def summary_json(
+    item: ItemSummary, now_micros: int | None, source: str | None = None
+) -> dict[str, Any]:
+    """One item as the contract's `status --json` object, plus `node` (who works it);
+    `source` is the source that listed it (None: named by its own entry)."""
     due = retry_due(item)
     return {
         "item": item.key,
@@ -89,6 +93,7 @@ def summary_json(item: ItemSummary, now_micros: int | None) -> dict[str, Any]:
         "node": summary_node(item, now_micros),
         "attempts": item.attempts,
         "next_attempt_at": None if due is None else utc_text(due // _MICROS_PER_SECOND),
+        "source": source,
     }
 
 
@@ -123,7 +128,11 @@ async def collect_status(
     that failed a check was fetched again (in part or whole).
     """
     now_micros = maybe_micros(now)
-    rows = [summary_json(item, now_micros) for item in await store.list_summaries()]
+    sources = await store.sources().item_sources()
+    rows = [
+        summary_json(item, now_micros, sources.get(item.key))
+        for item in await store.list_summaries()
+    ]
     if verbose:
         for row in rows:
             row["assets"] = [asset_json(a) for a in await store.assets(row["item"])]
@@ -154,7 +163,8 @@ async def status_output(
         return StatusOutput(render_json(rows), failed)
     items = await store.list_summaries()
     failed = any(item.state is ItemState.FAILED for item in items)
-    text = render_summaries(items, maybe_micros(now), retry_budget)
+    sources = await store.sources().item_sources()
+    text = render_summaries(items, maybe_micros(now), retry_budget, sources)
     if not verbose:
         return StatusOutput(text, failed)
     lines = text.split("\n")
@@ -165,7 +175,9 @@ async def status_output(
         if repairs:
             below.append(_repairs_line(repairs))
         lines[index + 1 : index + 1] = below
-    return StatusOutput("\n".join(lines), failed)
+    # a source whose listing fails has no item to show it: it gets a line of its own
+    lines += render_sources(await store.sources().list_sources())
+    return StatusOutput("\n".join(lines).strip("\n"), failed)
 
 
 async def repair_count(store: StateStore, key: str) -> int:
@@ -181,11 +193,14 @@ def _line(
     archive_path: str | None,
     error: str | None,
     node: str | None,
+    source: str | None = None,
 ) -> str:
     size = f"{human.size(done)}/{human.size(total)}"
     tail = archive_path or error or ""
     if node:
         tail = f"[{node}] {tail}"
+    if source:
+        tail = f"<{source}> {tail}"
     return f"{item:50} {state:11} {size:>21}  {tail}".rstrip()
 
 
@@ -206,6 +221,7 @@ def render_text(
                 row["archive_path"],
                 tail or row["error"],
                 row.get("node"),
+                row.get("source"),
             )
         )
         lines += [_asset_line(asset) for asset in row.get("assets", [])]
@@ -223,9 +239,16 @@ def _repairs_line(repairs: int) -> str:
     return f"    repairs: {repairs}"
 
 
-def render_summaries(items: Iterable[ItemSummary], now_micros: int | None, budget: int = 0) -> str:
-    """`render_text` of the items' `summary_json` objects, without making them; an item
-    waiting for its next try says so (`retry_tail`) in place of its bare error."""
+def render_summaries(
+    items: Iterable[ItemSummary],
+    now_micros: int | None,
+    budget: int = 0,
+    sources: Mapping[str, str] | None = None,
+) -> str:
+    """`render_text` of the items' `summary_json` objects (with `source` from `sources`,
+    item key -> source key), without making them; an item waiting for its next try says
+    so (`retry_tail`) in place of its bare error."""
+    sources = sources or {}
     return "\n".join(
         _line(
             item.key,
@@ -235,6 +258,7 @@ def render_summaries(items: Iterable[ItemSummary], now_micros: int | None, budge
             item.archive_path,
             _summary_retry_tail(item, now_micros, budget) or _shown(item.error),
             summary_node(item, now_micros),
+            sources.get(item.key),
         )
         for item in items
     )

@@ -51,6 +51,7 @@ from downloader.store._models import (
     SyncResult,
 )
 from downloader.store._postgres_open import describe, prepare, scrub, secrets_of
+from downloader.store._postgres_sources import PostgresSources
 from downloader.store._postgres_sync import sync_watchlist
 from downloader.store._rows import maybe_time, to_micros
 
@@ -151,6 +152,9 @@ class PostgresStore:
                 if attempt == _RETRIES - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def sources(self) -> PostgresSources:
+        return PostgresSources(self._run)
 
     # -- the watchlist and claiming -----------------------------------------------------
 

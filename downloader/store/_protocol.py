@@ -30,6 +30,7 @@ from downloader.store._models import (
     PackageRecord,
     SyncResult,
 )
+from downloader.store._sources_book import SourceBook
 
 __all__ = ["StateStore"]
 
@@ -58,6 +59,10 @@ class StateStore(Protocol):
         deleted, whatever their state); listed items that were inactive become
         active again, and a failed one starts over as waiting.
         """
+        ...
+
+    def sources(self) -> SourceBook:
+        """The sources of the watchlist and what each listed (`_sources_book`)."""
         ...
 
     # -- claiming work ------------------------------------------------------------------

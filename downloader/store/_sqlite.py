@@ -45,6 +45,7 @@ from downloader.store._models import (
 )
 from downloader.store._rows import maybe_time, to_micros
 from downloader.store._sqlite_open import connect
+from downloader.store._sqlite_sources import SQLiteSources
 from downloader.store._sqlite_sync import sync_watchlist
 from downloader.store._sqlite_thread import SQLiteThread
 
@@ -93,6 +94,9 @@ class SQLiteStore:
         if thread is None:
             raise StoreError(f"state store {self.path} is not open")
         return await thread.run(op, write=write, durable=durable)
+
+    def sources(self) -> SQLiteSources:
+        return SQLiteSources(self._run)
 
     # -- the watchlist and claiming -----------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The watchlist file: `[[provider.kind]]` entries turned into `ItemRef`s.
+"""The watchlist file: `[[provider.kind]]` entries turned into `ItemRef`s, and the
+source entries (`[[pixxel.workflow]]`, ...: `_sources`) into `SourceRef`s.
 
 Pure: text and a file name in, items and problems out.  A bad entry is
 reported (file, line of its `[[...]]` header, key such as
@@ -27,6 +28,8 @@ from downloader.items import (
     default_http_id,
     kinds_of,
 )
+from downloader.sources import SOURCE_FIELDS, SourceRef
+from downloader.watchlist._sources import is_source_kind, source_entry
 
 __all__ = ["WatchlistParse", "load_watchlist", "parse_watchlist"]
 
@@ -39,10 +42,12 @@ _INTEGER_IDS = {("scale", "job", "id")}
 
 @dataclass(frozen=True)
 class WatchlistParse:
-    """What a watchlist yielded: the usable items, in file order, and every problem."""
+    """What a watchlist yielded: the usable items, in file order, every problem, and the
+    sources (entries that name a collection of items)."""
 
     items: tuple[ItemRef, ...]
     problems: tuple[ConfigProblem, ...]
+    sources: tuple[SourceRef, ...] = ()
 
 
 class _Entries:
@@ -54,6 +59,7 @@ class _Entries:
         self.items: dict[ItemRef, str] = {}  # item -> key of its first entry
         self.repeats: dict[ItemRef, list[str]] = {}
         self.problems: list[ConfigProblem] = []
+        self.sources: dict[str, SourceRef] = {}
 
     def problem(self, key: str, message: str, *, at: str | None = None) -> None:
         self.problems.append(ConfigProblem(self.file, key, message, self.lines.line(at or key)))
@@ -131,15 +137,21 @@ def _entry(
         return None
 
 
+def _all_kinds(provider: str) -> list[str]:
+    """Item kinds and source kinds of `provider`, sorted."""
+    return sorted([*kinds_of(provider), *(k for p, k in SOURCE_FIELDS if p == provider)])
+
+
 def _kind(
     out: _Entries, provider: str, kind: str, entries: object, enabled: Set[str] | None
 ) -> None:
     path = f"{provider}.{kind}"
-    if (provider, kind) not in ID_FIELDS:
+    source = is_source_kind(provider, kind)
+    if (provider, kind) not in ID_FIELDS and not source:
         out.problem(
             path,
             f"unknown kind {kind!r} for {provider} (expected one of: "
-            + ", ".join(f"[[{provider}.{k}]]" for k in kinds_of(provider))
+            + ", ".join(f"[[{provider}.{k}]]" for k in _all_kinds(provider))
             + ")",
         )
     elif isinstance(entries, dict):
@@ -155,8 +167,22 @@ def _kind(
                 )
             elif not isinstance(entry, dict):
                 out.problem(key, f"expected a table, got {type_name(entry)}")
+            elif source:
+                _source(out, provider, kind, key, entry)
             elif (item := _entry(out, provider, kind, key, entry)) is not None:
                 out.add(item, key)
+
+
+def _source(out: _Entries, provider: str, kind: str, key: str, entry: dict[str, Any]) -> None:
+    ref, problems = source_entry(provider, kind, entry)
+    for name, message in problems:
+        out.problem(f"{key}.{name}" if name else key, message, at=key)
+    if ref is None:
+        return
+    if ref.key in out.sources:
+        out.problem(key, f"source {ref.key} is listed twice; only the first entry is used")
+    else:
+        out.sources[ref.key] = ref
 
 
 def parse_watchlist(
@@ -184,7 +210,8 @@ def parse_watchlist(
             for kind, entries in kinds.items():
                 _kind(out, provider, kind, entries, enabled_providers)
     out.report_repeats()
-    return WatchlistParse(out.items_in_file_order(), tuple(sorted(out.problems, key=_by_line)))
+    problems = tuple(sorted(out.problems, key=_by_line))
+    return WatchlistParse(out.items_in_file_order(), problems, tuple(out.sources.values()))
 
 
 def _by_line(problem: ConfigProblem) -> tuple[bool, int]:
