@@ -57,7 +57,7 @@ postgresql:
 		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
 	fi
 
-## make bench: W1-W7 against curl and aria2c on a private nginx; writes bench/results/<date>.md
+## make bench: W1-W8 against curl and aria2c on a private nginx; writes bench/results/<date>.md
 BENCH_STAMP := $(VENV)/.bench-installed
 BENCH_TOOLS := nginx:nginx curl:curl aria2c:aria2 /usr/bin/time:time openssl:openssl
 

@@ -10,13 +10,16 @@ data the caller can act on rather than only a message::
     │   ├── HTTPStatusError      status, retry_after
     │   ├── NetworkError         connection refused/reset, DNS, TLS     (retryable), reached
     │   ├── StallTimeout         no byte for `stall` seconds             (retryable)
-    │   ├── ProtocolViolation    bad Content-Range, short body, ...      (retryable)
+    │   ├── ProtocolViolation    bad Content-Range, short body, malformed head (retryable)
+    │   ├── ErrorBody            a 2xx answer that is an error page: status, content_type, excerpt
+    │   ├── ImplausibleSize      a header tells a size beyond any file: size
     │   ├── ObjectChanged        the validator moved under a resume
-    │   ├── URLExpired           a signed URL answered 403/410 and no fresh one came
+    │   ├── URLExpired           a signed URL was refused (400/401/403/410) and no fresh one came
     │   ├── UnsafeRedirect       redirect to a scheme other than http/https
     │   └── VerificationError    the bytes are wrong
     │       ├── SizeMismatch     expected, actual
-    │       └── DigestMismatch   algorithm, expected, actual, source
+    │       ├── DigestMismatch   algorithm, expected, actual, source
+    │       └── EncodedBody      encoding: sent content-coded, and not what was expected
     ├── ProviderError            item-level failure reported by or about a platform
     │   ├── ApiError             an API call failed: status (None: unreachable), retry_after
     │   ├── RemoteJobFailed      the platform says the job failed; message is its text
@@ -34,18 +37,29 @@ data the caller can act on rather than only a message::
         └── PlantedLink          path, root: a link below the archive root, never followed
 
 `retryable` is the single bit the retry loops look at; everything else is for
-people and logs.
+people and logs.  The text of every error of the tree is scrubbed of secrets
+(`downloader.redact`): a message built from a foreign error's text, a URL or a
+platform's answer is safe to store and print, whoever built it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from downloader.redact import scrub
+
 
 class DownloaderError(Exception):
     """Base of every error this package raises on purpose."""
 
     retryable: bool = False
+
+    def __init__(self, *args: object) -> None:
+        # scrubbed as it is made, so that neither str() nor repr() nor args hold a secret
+        super().__init__(*(scrub(arg) if isinstance(arg, str) else arg for arg in args))
+
+    def __str__(self) -> str:  # again: a secret may have been registered since
+        return scrub(super().__str__())
 
 
 @dataclass(frozen=True)
@@ -60,7 +74,15 @@ class ConfigProblem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
         key = f" [{self.key}]" if self.key else ""
-        return f"{where}{key}: {self.message}"
+        return _one_line(scrub(f"{where}{key}: {self.message}"))
+
+
+def _one_line(text: str) -> str:
+    """`text` with every control character escaped: one problem is one line of a report,
+    and a value echoed from a hostile file never moves a terminal's cursor."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class ConfigError(DownloaderError):
@@ -137,11 +159,45 @@ class ObjectChanged(TransferError):
 
 
 class URLExpired(TransferError):
-    """A signed URL was refused and no fresh one could be had."""
+    """A signed URL was refused and no fresh one could be had.
 
-    def __init__(self, status: int, *, url: str | None = None) -> None:
-        super().__init__(f"signed URL refused with HTTP {status}", url=url, retryable=False)
+    `detail` is what the host said (S3's `AccessDenied: Request has expired`...)."""
+
+    def __init__(self, status: int, *, url: str | None = None, detail: str = "") -> None:
+        text = f"signed URL refused with HTTP {status}"
+        super().__init__(f"{text}: {detail}" if detail else text, url=url, retryable=False)
         self.status = status
+        self.detail = detail
+
+
+class ErrorBody(TransferError):
+    """A 2xx answer whose body is an error page (HTML, XML, JSON), not the file promised.
+
+    Retryable: a login wall or a gateway's page may be passing."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int,
+        content_type: str | None,
+        excerpt: str,
+        url: str | None = None,
+    ) -> None:
+        said = f": {excerpt!r}" if excerpt else ""
+        super().__init__(f"HTTP {status} {reason}{said}", url=url, retryable=True)
+        self.status = status
+        self.content_type = content_type
+        self.excerpt = excerpt
+
+
+class ImplausibleSize(TransferError):
+    """A header told a size beyond any real file: the answer is broken, not the file big."""
+
+    def __init__(self, size: int, source: str, *, url: str | None = None) -> None:
+        super().__init__(f"{source} tells a size of {size} bytes: not a real file", url=url)
+        self.size = size
+        self.source = source
 
 
 class UnsafeRedirect(TransferError):
@@ -174,6 +230,18 @@ class DigestMismatch(VerificationError):
         self.expected = expected
         self.actual = actual
         self.source = source
+
+
+class EncodedBody(VerificationError):
+    """The body came content-coded (gzip...) although only identity was asked for, and
+    its size or digest is not the one expected: it is not the file."""
+
+    def __init__(self, encoding: str, mismatch: VerificationError) -> None:
+        super().__init__(
+            f"sent with Content-Encoding: {encoding} although identity was asked for: {mismatch}",
+            url=mismatch.url,
+        )
+        self.encoding = encoding
 
 
 class ProviderError(DownloaderError):

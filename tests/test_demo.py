@@ -13,6 +13,7 @@ from downloader.emulator.scenarios import demo_scenario_text
 from downloader.runners._demo import next_steps, run_demo
 from downloader.store import ItemState, open_store
 from downloader.store._models import REPAIRED
+from tests.support.stac import catalog_items, check_bag_stac
 
 
 async def test_demo_archives_every_item_kind_with_payloads_equal_to_the_source(
@@ -38,6 +39,9 @@ async def test_demo_archives_every_item_kind_with_payloads_equal_to_the_source(
         ("scale", "job"),
         ("alteryx", "job"),
     }
+    # the nightly workflow is named by a source: its runs were listed, then archived
+    nightly = {k for k in records if k.startswith("pixxel:job:wf-nightly/")}
+    assert len(nightly) == 2
     for key, record in records.items():
         assert record.state is ItemState.ARCHIVED, (key, record.error)
         assert record.archive_path is not None
@@ -48,6 +52,16 @@ async def test_demo_archives_every_item_kind_with_payloads_equal_to_the_source(
         payload = {path: digests["sha256"] for path, digests in bag.payload_entries().items()}
         assert payload
         assert set(payload.values()) <= sources, key
+        # a STAC Item that validates, its checksums the manifest's; linked by the catalog
+        item = check_bag_stac(Path(record.archive_path))
+        assert item["id"] == key
+        # the catalog and the order item: the footprint and time Pixxel's records gave
+        if record.kind in ("catalog", "order_item"):
+            assert item["geometry"]["type"] == "Polygon", key
+            assert len(item["bbox"]) == 4
+            assert "downloader:datetime_from" not in item["properties"]
+    linked = catalog_items(tmp_path)
+    assert linked == {key: Path(r.archive_path or "").resolve() for key, r in records.items()}
 
 
 async def test_a_second_demo_fetches_nothing_and_says_so_with_no_rate(
@@ -57,8 +71,9 @@ async def test_a_second_demo_fetches_nothing_and_says_so_with_no_rate(
     first = capsys.readouterr().out
     await run_demo(tmp_path)
     second = capsys.readouterr().out
-    assert re.search(r"^7 archived, 0 failed: .* MiB in .* s; fetched .* at .* MiB/s$", first, re.M)
-    assert re.search(r"^7 archived, 0 failed: .* MiB in .* s; nothing fetched$", second, re.M)
+    assert re.search(r"^9 archived, 0 failed: .* MiB in .* s; fetched .* at .* MiB/s$", first, re.M)
+    assert re.search(r"^9 archived, 0 failed: .* MiB in .* s; nothing fetched$", second, re.M)
+    assert "source pixxel:workflow:wf-nightly" in second
     assert "next:" in second
 
 

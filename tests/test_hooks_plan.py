@@ -152,7 +152,10 @@ def test_an_archived_event_carries_the_item_its_bag_and_payload_digests() -> Non
         "event": "archived",
         "hook": "ingest",
         "item": "scale:job:501",
-        "source": {"provider": "scale", "kind": "job", "ids": ["501"]},
+        "provider": "scale",
+        "kind": "job",
+        "ids": ["501"],
+        "source": None,
         "state": "archived",
         "at": "2026-12-07T10:00:00Z",
         "archive_path": "/a/x",
@@ -161,6 +164,8 @@ def test_an_archived_event_carries_the_item_its_bag_and_payload_digests() -> Non
     }
     (failed,) = plan_outbox([INGEST, ALARM], "failed", REF, at=T0, error="HTTP 404")
     assert json.loads(failed.document)["error"] == "HTTP 404"
+    (listed,) = plan_outbox([INGEST], "archived", REF, at=T0, listed_by="scale:jobs:q")
+    assert json.loads(listed.document)["source"] == "scale:jobs:q"
 
 
 def test_an_event_id_is_the_same_for_the_same_event_and_differs_otherwise() -> None:

@@ -1,22 +1,31 @@
 """One bad item never takes the batch down: an exception of no kind of ours, raised
-while one item is worked (here a platform answer holding a 5,000-digit integer, which
-Python's `json` refuses to convert), fails or retries that item under its `[retry]`
-budget, logged once per try with its traceback, while the rest of the batch goes on,
-in `once` and in `run`."""
+while one item is worked (here a `KeyError` from the platform's adapter, injected
+where the runners take their providers), fails or retries that item under its
+`[retry]` budget, logged once per try with its traceback, while the rest of the batch
+goes on, in `once` and in `run`."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+import dataclasses
+from collections.abc import AsyncIterator, MutableMapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
+import structlog
+from structlog.testing import capture_logs
 
+from downloader.config import Settings, load_config
 from downloader.emulator import Emulator, parse_scenario, start_emulator, write_client_files
-from downloader.store import ItemState, open_store
-from tests.support.daemon import Daemon
+from downloader.items import ItemRef
+from downloader.runners._batch import BatchResult, run_batch
+from downloader.runners._compose import Service, open_service
+from downloader.runners._daemon import Daemon
+from downloader.runners._notify import Notifier
+from downloader.store import ItemState
+from downloader.watchlist import load_watchlist
+from tests.support.crashing import crashing_item
 
 SCENARIO = """
 [emulator]
@@ -29,7 +38,6 @@ files = [{ name = "a.tif", size = 20000 }]
 [[pixxel.catalog]]
 id = "bad"
 files = [{ name = "b.tif", size = 20000 }]
-malformed = "huge_number"
 
 [[pixxel.job]]
 workflow_id = "wf"
@@ -44,90 +52,131 @@ GOOD = ("pixxel:catalog:good-1", "pixxel:job:wf/good-2", "scale:job:17")
 BAD = "pixxel:catalog:bad"
 RETRY = '[retry]\nattempts = 2\ninitial_delay = "1s"\nmax_delay = "1s"\n'
 FAST_POLL = '[poll]\ninitial_interval = "100ms"\nmax_interval = "200ms"\n'
+Event = MutableMapping[str, Any]
+"""One captured log event."""
 
 
-def client_config(tmp_path: Path, base_url: str, extra: str) -> Path:
+@dataclasses.dataclass
+class Client:
+    config: Path
+    settings: Settings
+    items: list[ItemRef]
+
+
+@asynccontextmanager
+async def client(tmp_path: Path, extra: str) -> AsyncIterator[Client]:
+    """The emulator of the scenario, and the config and watchlist of a client for it."""
     scenario = parse_scenario(SCENARIO, source="scenario.toml")
-    files = write_client_files(
-        scenario,
-        base_url,
-        tmp_path / "client",
-        archive_root=tmp_path / "archive",
-        state_url=f"sqlite:///{tmp_path / 'state.db'}",
-    )
-    files.config.write_text(files.config.read_text() + "\n" + FAST_POLL + extra)
-    return files.config
+    async with await start_emulator(Emulator(scenario)) as running:
+        files = write_client_files(
+            scenario,
+            running.base_url,
+            tmp_path / "client",
+            archive_root=tmp_path / "archive",
+            state_url=f"sqlite:///{tmp_path / 'state.db'}",
+        )
+        files.config.write_text(files.config.read_text() + "\n" + FAST_POLL + extra)
+        items = list(load_watchlist(files.watchlist).items)
+        yield Client(files.config, load_config(files.config), items)
 
 
-def events(text: str, name: str) -> list[dict[str, Any]]:
-    found = []
-    for line in text.splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and event.get("event") == name:
-            found.append(event)
-    return found
+@asynccontextmanager
+async def service_with_bad_item(settings: Settings, owner: str) -> AsyncIterator[Service]:
+    """The real service of `settings`, its worker given providers whose work of BAD
+    raises."""
+    async with open_service(settings, owner) as service:
+        service.worker.providers = crashing_item(service.worker.providers, BAD)
+        yield service
 
 
-async def records(tmp_path: Path) -> dict[str, Any]:
-    async with open_store(f"sqlite:///{tmp_path / 'state.db'}") as store:
-        return {r.key: r for r in await store.list_items()}
+def logged(logs: Sequence[Event], name: str) -> list[Event]:
+    return [e for e in logs if e["event"] == name]
+
+
+def with_traceback(logs: Sequence[Event]) -> set[str]:
+    """The events logged with a traceback: a crash that escaped would be among them."""
+    return {e["event"] for e in logs if "exception" in e}
+
+
+async def records(service: Service) -> dict[str, Any]:
+    return {r.key: r for r in await service.store.list_items()}
 
 
 async def test_once_fails_only_the_item_whose_work_raised_and_archives_the_rest(
     tmp_path: Path,
 ) -> None:
-    scenario = parse_scenario(SCENARIO, source="scenario.toml")
-    async with await start_emulator(Emulator(scenario)) as running:
-        config = client_config(tmp_path, running.base_url, RETRY)
-        command = [sys.executable, "-m", "downloader", "once", "-c", str(config)]
-        # in a thread: the emulator answers on this loop meanwhile
-        done = await anyio.to_thread.run_sync(
-            lambda: subprocess.run(command, capture_output=True, text=True, timeout=90)
-        )
-    assert done.returncode == 1, done.stderr
-    assert "Traceback" not in done.stderr
-    found = await records(tmp_path)
+    with capture_logs(processors=[structlog.processors.format_exc_info]) as logs:
+        async with (
+            client(tmp_path, RETRY) as setup,
+            service_with_bad_item(setup.settings, "test:once") as service,
+        ):
+            # what `downloader once` runs, and the exit it gives: 1 when any item failed
+            result = await run_batch(
+                setup.items,
+                store=service.store,
+                worker=service.worker,
+                clock=service.clock,
+                owner="test:once",
+                concurrency=setup.settings.transfer.limits.max_concurrent,
+            )
+            found = await records(service)
+    assert result == BatchResult(archived=3, failed=1)
+    assert not result.ok
+    assert with_traceback(logs) == {"item.crashed"}
     assert {key: found[key].state for key in GOOD} == dict.fromkeys(GOOD, ItemState.ARCHIVED)
     bad = found[BAD]
     assert bad.state is ItemState.FAILED
     assert bad.error is not None
-    assert bad.error.startswith("ItemCrashed: ValueError: ")
+    assert bad.error.startswith("ItemCrashed: KeyError: ")
     assert "gave up after 2 attempts" in bad.error
-    assert len(bad.error) < 600  # the answer is not copied into the error
-    crashed = events(done.stdout, "item.crashed")
+    assert len(bad.error) < 600  # the answer the message quotes is not copied into the error
+    crashed = logged(logs, "item.crashed")
     assert [e["item"] for e in crashed] == [BAD, BAD]  # once per try
-    assert all("Traceback" in e["exception"] and "ValueError" in e["exception"] for e in crashed)
+    assert all("Traceback" in e["exception"] and "KeyError" in e["exception"] for e in crashed)
 
 
 async def test_run_retries_only_the_item_whose_work_raised_and_archives_the_rest(
     tmp_path: Path,
 ) -> None:
-    scenario = parse_scenario(SCENARIO, source="scenario.toml")
-    async with await start_emulator(Emulator(scenario)) as running:
-        config = client_config(tmp_path, running.base_url, RETRY.replace("= 2", "= 0"))
-        daemon = Daemon(config, tmp_path / "run.log")
-        try:
+    with capture_logs(processors=[structlog.processors.format_exc_info]) as logs:
+        async with (
+            client(tmp_path, RETRY.replace("= 2", "= 0")) as setup,
+            service_with_bad_item(setup.settings, "test:run") as service,
+            anyio.create_task_group() as tg,
+        ):
+            # the daemon of `downloader run`, told nothing by systemd
+            with Notifier({}) as notifier:
+                daemon = Daemon(
+                    setup.config, setup.settings, service, owner="test:run", notifier=notifier
+                )
+                ended = anyio.Event()
 
-            async def settled() -> bool:
-                found = await records(tmp_path)
-                archived = all(k in found and found[k].state is ItemState.ARCHIVED for k in GOOD)
-                return archived and len(daemon.events("item.crashed")) >= 2
+                async def run() -> None:
+                    await daemon.run()  # raises if anything escaped
+                    ended.set()
 
-            await until_async(settled, what="the good items archived, the bad one tried twice")
-            assert daemon.process.poll() is None, daemon.stderr  # still running
-            bad = (await records(tmp_path))[BAD]
-            assert bad.state is not ItemState.FAILED  # attempts = 0: never given up
-            assert bad.attempts >= 2
-            assert bad.error is not None
-            assert bad.error.startswith("ItemCrashed: ValueError")
-        finally:
-            code = await daemon.stop()
-    assert code == 0, daemon.stderr
-    assert "Traceback" not in daemon.stderr
-    assert {e["item"] for e in daemon.events("item.crashed")} == {BAD}
+                tg.start_soon(run)
+
+                async def settled() -> bool:
+                    found = await records(service)
+                    archived = all(
+                        k in found and found[k].state is ItemState.ARCHIVED for k in GOOD
+                    )
+                    return archived and len(logged(logs, "item.crashed")) >= 2
+
+                await until_async(settled, what="the good items archived, the bad one tried twice")
+                assert not ended.is_set()  # still running
+                bad = (await records(service))[BAD]
+                assert bad.state is not ItemState.FAILED  # attempts = 0: never given up
+                assert bad.attempts >= 2
+                assert bad.error is not None
+                assert bad.error.startswith("ItemCrashed: KeyError")
+                # as SIGTERM does
+                daemon.scheduler.stop(setup.settings.service.grace_period)
+                with anyio.fail_after(30):
+                    await ended.wait()  # a clean stop
+    assert with_traceback(logs) == {"item.crashed"}
+    assert {e["item"] for e in logged(logs, "item.crashed")} == {BAD}
 
 
 async def until_async(check: Any, *, what: str, timeout: float = 60.0) -> None:

@@ -140,3 +140,39 @@ async def test_concurrent_claimers_never_get_the_same_row(state_url: str) -> Non
             tg.start_soon(claimer, two, "two")
         assert not set(got["one"]) & set(got["two"])
         assert len(got["one"]) + len(got["two"]) == len(refs)
+
+
+async def test_secrets_in_an_events_error_and_a_deliverys_error_are_scrubbed_when_stored(
+    store: StateStore,
+) -> None:
+    # the store's last guard, as for an item's own error: whatever a caller hands it
+    signed = "https://files.example/a.tif?X-Amz-Signature=abc123secret"
+    failed = json.dumps({"item": A.key, "error": f"HTTP 403 from {signed}", "files": []})
+    plain = json.dumps({"item": A.key, "error": None, "archive_path": "/a/b"})
+    for state in (ItemState.REQUESTED, ItemState.PREPARING):
+        await store.transition(A.key, state, now=T0)
+    await store.transition(
+        A.key,
+        ItemState.FAILED,
+        now=at(1),
+        outbox=[
+            OutboxRow("e1", A.key, "ingest", "failed", failed),
+            OutboxRow("e2", A.key, "alarm", "failed", plain),
+        ],
+    )
+    by_id = {r.event_id: r for r in await store.outbox.pending()}
+    assert "abc123secret" not in by_id["e1"].document
+    assert json.loads(by_id["e1"].document)["error"].startswith("HTTP 403 from https://files")
+    assert by_id["e2"].document == plain  # nothing to scrub: kept byte for byte
+    [claimed, _] = await store.outbox.claim("host-a", now=at(2), lease=LEASE, limit=5)
+    await store.outbox.retry_later(
+        claimed.event_id,
+        "host-a",
+        now=at(3),
+        at=at(13),
+        error="POST http://u:pw123456@hooks.example/in?token=tok999 failed",
+    )
+    [kept] = [r for r in await store.outbox.pending() if r.event_id == claimed.event_id]
+    assert kept.last_error is not None
+    assert "pw123456" not in kept.last_error
+    assert "tok999" not in kept.last_error

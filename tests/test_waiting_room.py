@@ -27,6 +27,7 @@ from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._compose import Service, open_service
 from downloader.runners._scheduler import BATCH_RECHECK, Scheduler
 from downloader.store import ItemState, sqlite_path
+from tests.support.crashing import crashing_survey
 from tests.support.daemon import until
 from tests.support.once import emulated, once_against
 
@@ -323,7 +324,38 @@ async def test_two_batch_runs_sharing_a_store_both_end_soon_after_the_last_item(
 async def test_a_list_that_raises_something_of_no_tree_is_not_asked_again_in_once(
     tmp_path: Path,
 ) -> None:
-    # a 5,000-digit number in the list: Python's json raises a ValueError of its own
+    text = scenario(*jobs(2, done="polls_until_done = 3"))
+    with capture_logs() as logs:
+        async with (
+            emulated(tmp_path, text, poll=POLL) as (running, settings, refs),
+            open_service(settings, "once") as service,
+        ):
+            # Pixxel's survey asks for the list, then raises a RuntimeError of its own
+            service.worker.providers = crashing_survey(service.worker.providers, "pixxel")
+            result = await run_batch(
+                refs,
+                store=service.store,
+                worker=service.worker,
+                clock=service.clock,
+                owner="once",
+                concurrency=settings.transfer.limits.max_concurrent,
+            )
+            records = await service.store.list_items()
+    assert result == BatchResult(archived=2, failed=0)
+    assert {r.state for r in records} == {ItemState.ARCHIVED}
+    crashed = [e for e in logs if e["event"] == "scheduler.survey_crashed"]
+    assert len(crashed) == 1  # then its items are asked about one by one
+    assert crashed[0]["provider"] == "pixxel"
+    stats = running.emulator.stats()
+    jobs_asked = [s for key, s in stats.items() if key.startswith("pixxel:job:")]
+    assert [s["listed"] for s in jobs_asked] == [1, 1]  # one list, never again
+    assert all(s["job_polls"] >= 3 for s in jobs_asked)  # then each job asked alone
+
+
+async def test_a_list_holding_a_number_json_refuses_is_unreadable_and_not_asked_again(
+    tmp_path: Path,
+) -> None:
+    # a 5,000-digit number in the list: an answer that cannot be read, not a crash
     text = scenario('job_list_malformed = "huge_number"', *jobs(2, done="polls_until_done = 3"))
     with capture_logs() as logs:
         async with (
@@ -332,9 +364,10 @@ async def test_a_list_that_raises_something_of_no_tree_is_not_asked_again_in_onc
         ):
             records = await service.store.list_items()
     assert {r.state for r in records} == {ItemState.ARCHIVED}
-    crashed = [e for e in logs if e["event"] == "scheduler.survey_crashed"]
-    assert len(crashed) == 1  # then its items are asked about one by one
-    assert crashed[0]["provider"] == "pixxel"
+    assert not [e for e in logs if e["event"] == "scheduler.survey_crashed"]
+    off = [e for e in logs if e["event"] == "provider.survey_off"]
+    assert len(off) == 1
+    assert "cannot be read" in off[0]["reason"]
     stats = running.emulator.stats()
     jobs_asked = [s for key, s in stats.items() if key.startswith("pixxel:job:")]
     assert [s["listed"] for s in jobs_asked] == [1, 1]  # one list, never again

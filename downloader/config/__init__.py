@@ -19,6 +19,7 @@ from downloader.config._load import (
 from downloader.config._schema import (
     AlteryxSettings,
     ArchiveSettings,
+    MetricsSettings,
     PixxelSettings,
     PollSettings,
     ProvidersSettings,
@@ -40,6 +41,7 @@ __all__ = [
     "ConfigReport",
     "HookSettings",
     "KeyLines",
+    "MetricsSettings",
     "PixxelSettings",
     "PollSettings",
     "ProvidersSettings",

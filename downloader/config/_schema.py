@@ -19,6 +19,7 @@ from downloader.transfer import Limits, Timeouts
 __all__ = [
     "AlteryxSettings",
     "ArchiveSettings",
+    "MetricsSettings",
     "PixxelSettings",
     "PollSettings",
     "ProvidersSettings",
@@ -173,6 +174,14 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """`[metrics]`: the Prometheus endpoint of `downloader run`."""
+
+    listen: tuple[str, int] | None = None
+    """Host and port to serve `/metrics` and `/healthz` on; None (the default): off."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration, as loaded from a file or built in code."""
 
@@ -184,6 +193,7 @@ class Settings:
     poll: PollSettings = field(default_factory=PollSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     hooks: tuple[HookSettings, ...] = ()
     """`[[hooks]]`: run or posted to once an item is archived or failed."""
     source: Path | None = None

@@ -129,6 +129,7 @@ class Emulator:
                     status=status,
                     time=self.ctx.clock(),
                     authorization="Authorization" in request.headers,
+                    query=request.query_string,
                 )
             )
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from downloader.emulator._pixxel_catalog import pixxel_error
+from downloader.emulator._pixxel_records import images_of
 from downloader.emulator._respond import admit, answer
 from downloader.emulator._scenario import DownloadKind, PixxelDownload, Timing
 
@@ -49,12 +50,13 @@ def order_item_body(item: PixxelDownload, done: bool) -> dict[str, Any]:
     }
     return {
         "id": item.id,
-        "order_id": f"order-of-{item.id}",
+        "order_id": spec.order_id or f"order-of-{item.id}",
         "name": f"order item {item.id}",
         "type": "ARCHIVE",
         "status": _cased(status, spec.status_case),
         "payment_status": "PAID",
         "tasks": [task],
+        "images": images_of(item),
         "validation_errors": [],
     }
 

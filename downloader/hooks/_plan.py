@@ -66,13 +66,18 @@ def _document(
     archive_path: str | None,
     files: Sequence[PayloadEntry],
     error: str | None,
+    listed_by: str | None,
 ) -> str:
     body: dict[str, Any] = {
         "event_id": ident,
         "event": kind,
         "hook": hook,
         "item": ref.key,
-        "source": {"provider": ref.provider, "kind": ref.kind, "ids": list(ref.ids)},
+        "provider": ref.provider,
+        "kind": ref.kind,
+        "ids": list(ref.ids),
+        # as in `status --json`: the source that listed the item, None for its own entry
+        "source": listed_by,
         "state": kind,
         "at": at.isoformat().replace("+00:00", "Z"),
         "archive_path": archive_path,
@@ -91,12 +96,14 @@ def plan_outbox(
     archive_path: str | None = None,
     files: Sequence[PayloadEntry] = (),
     error: str | None = None,
+    listed_by: str | None = None,
 ) -> tuple[OutboxRow, ...]:
-    """The outbox rows of `ref` becoming `kind` at `at`: one per hook that wants it."""
+    """The outbox rows of `ref` becoming `kind` at `at`: one per hook that wants it;
+    `listed_by` is the source that listed `ref` (`pixxel:workflow:WF`), if one did."""
     rows = []
     for hook in hooks_for(hooks, kind):
         ident = event_id(ref.key, kind, hook.name, at)
-        document = _document(ident, kind, hook.name, ref, at, archive_path, files, error)
+        document = _document(ident, kind, hook.name, ref, at, archive_path, files, error, listed_by)
         rows.append(OutboxRow(ident, ref.key, hook.name, kind, document))
     return tuple(rows)
 

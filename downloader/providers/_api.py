@@ -12,6 +12,7 @@ log line carries a credential or a URL's query.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, Protocol
@@ -20,9 +21,11 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 import anyio
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 
 from downloader.clock import Clock
 from downloader.errors import ApiError, MalformedResponse
+from downloader.observe import NullObserver, Observer, endpoint_of, status_class
 from downloader.providers._answers import Answer, note_answer
 from downloader.providers._parse_common import describe_error_body, load_json, scrub, shorten
 from downloader.transfer._backoff import RetryVerdict, classify_status, parse_retry_after
@@ -103,7 +106,11 @@ class ApiClient:
         auth: Auth | None = None,
         max_body: int = MAX_BODY,
         timeout: aiohttp.ClientTimeout = API_TIMEOUT,
+        observer: Observer | None = None,
+        retry_after_cap: float = math.inf,
     ) -> None:
+        """`retry_after_cap` bounds a platform's `Retry-After` (`[retry] max_delay`): a
+        server asking for years would otherwise park its items for as long."""
         self.platform = platform
         self.base_url = base_url.rstrip("/")
         self.auth = auth or StaticAuth(None)
@@ -112,6 +119,9 @@ class ApiClient:
         self._limiter = limiter
         self._max_body = max_body
         self._timeout = timeout
+        self._observer: Observer = observer or NullObserver()
+        self._retry_after_cap = retry_after_cap
+        self._base_path = urlsplit(self.base_url).path
 
     def url(self, path: str) -> str:
         """`path` (starting with "/") under the base URL."""
@@ -165,6 +175,7 @@ class ApiClient:
             data = urlencode(form).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         async with self._limiter:
+            status: int | None = None
             try:
                 async with self._session.request(
                     method,
@@ -182,14 +193,25 @@ class ApiClient:
                     log.debug(
                         "provider.api", platform=self.platform, request=what, status=resp.status
                     )
+                    status = resp.status
                     return resp.status, resp.headers, body
             except TimeoutError:
                 raise ApiError(f"{what}: no answer in time", retryable=True) from None
             except aiohttp.ClientConnectorCertificateError as exc:
                 raise ApiError(f"{what}: {describe_tls_failure(exc)}") from None
-            except aiohttp.ClientError as exc:
+            except (aiohttp.ClientError, HttpProcessingError) as exc:
+                # HttpProcessingError: aiohttp's Python parser raises its own, e.g. for a
+                # chunk-size line that cannot be read
                 reason = shorten(self.clean(f"{type(exc).__name__}: {exc}"), 200)
                 raise ApiError(f"{what}: connection failed ({reason})", retryable=True) from None
+            except ValueError as exc:  # a header or URL the HTTP library will not send
+                reason = shorten(self.clean(f"{type(exc).__name__}: {exc}"), 200)
+                raise ApiError(f"{what}: request refused ({reason})") from None
+            finally:  # every request counted once, answered or not
+                endpoint = endpoint_of(urlsplit(url).path, self._base_path)
+                self._observer.api_request(
+                    self.platform.lower(), f"{method} {endpoint}", status_class(status)
+                )
 
     def _error(self, status: int, headers: Mapping[str, str], body: bytes, what: str) -> ApiError:
         detail = describe_error_body(body, headers.get("Content-Type"))
@@ -207,6 +229,8 @@ class ApiClient:
             text = f"{text}: {detail}"
         retryable = classify_status(status, signed_url=False) is RetryVerdict.RETRY
         retry_after = parse_retry_after(headers.get("Retry-After"), now=self._clock.utcnow())
+        if retry_after is not None:
+            retry_after = min(retry_after, self._retry_after_cap)
         return ApiError(
             self.clean(f"{what}: {text}"),
             status=status,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 
@@ -18,6 +19,7 @@ from downloader.config import (
     ScaleSettings,
 )
 from downloader.items import ItemRef
+from downloader.observe import NullObserver, Observer
 from downloader.providers._alteryx import AlteryxProvider
 from downloader.providers._api import ApiClient, Auth, StaticAuth
 from downloader.providers._http import HttpProvider
@@ -41,9 +43,14 @@ def build_providers(
     clock: Clock,
     poll: PollSettings,
     rand: Callable[[], float] = random.random,
+    observer: Observer | None = None,
+    retry_after_cap: float = math.inf,
 ) -> dict[str, Provider]:
-    """An adapter for each configured platform, and `http` (always), by provider name."""
-    wiring = _Wiring(session, clock, poll, rand)
+    """An adapter for each configured platform, and `http` (always), by provider name.
+
+    `observer` is told of every API request and every wait between polls; a platform's
+    `Retry-After` is waited no longer than `retry_after_cap` seconds."""
+    wiring = _Wiring(session, clock, poll, rand, observer or NullObserver(), retry_after_cap)
     providers: dict[str, Provider] = {"http": HttpProvider()}
     if settings.pixxel is not None:
         providers["pixxel"] = wiring.pixxel(settings.pixxel)
@@ -63,16 +70,26 @@ class _Wiring:
         clock: Clock,
         poll: PollSettings,
         rand: Callable[[], float],
+        observer: Observer,
+        retry_after_cap: float,
     ) -> None:
         self.session = session
+        self.retry_after_cap = retry_after_cap
         self.clock = clock
         self.poll = poll
         self.rand = rand
+        self.observer = observer
 
     def pollers(self, provider: str) -> Callable[[ItemRef], Poller]:
         def make(item: ItemRef) -> Poller:
             log = _log.bind(provider=provider, item=item.key)
-            return Poller(self.clock, self.poll, rand=self.rand, log=log)
+            return Poller(
+                self.clock,
+                self.poll,
+                rand=self.rand,
+                log=log,
+                on_wait=lambda seconds: self.observer.poll_waited(provider, seconds),
+            )
 
         return make
 
@@ -86,6 +103,8 @@ class _Wiring:
             clock=self.clock,
             limiter=limiter,
             auth=auth,
+            observer=self.observer,
+            retry_after_cap=self.retry_after_cap,
         )
 
     def pixxel(self, settings: PixxelSettings) -> PixxelProvider:

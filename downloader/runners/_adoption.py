@@ -65,11 +65,18 @@ async def adopt_archived_bag(
     where = jail.root / final
     await store.record_event(ref.key, "adopted", f"bag at {where} adopted: {how}", now=now())
     files = await anyio.to_thread.run_sync(payload_files, jail, final) if hooks else []
+    listed_by = await source_of(store, ref.key) if hooks else None
     for step in steps_to(current, ItemState.ARCHIVED):
         if step is ItemState.ARCHIVED:
             at = now()
             events = plan_outbox(
-                hooks, "archived", ref, at=at, archive_path=str(where), files=files
+                hooks,
+                "archived",
+                ref,
+                at=at,
+                archive_path=str(where),
+                files=files,
+                listed_by=listed_by,
             )
             await listener.move(step, archive_path=str(where), outbox=events, at=at)
         else:
@@ -113,3 +120,9 @@ def _absent(jail: Jail, final: PurePosixPath) -> bool:
         return jail.lstat(final) is None
     except (OSError, PlantedLink):  # the usual path says what is wrong there
         return True
+
+
+async def source_of(store: StateStore, key: str) -> str | None:
+    """The source that listed the item `key` (e.g. `pixxel:workflow:WF`), or None for
+    an item named by its own entry: what its hooks' events name as their `source`."""
+    return (await store.sources().item_sources(key)).get(key)

@@ -16,6 +16,7 @@ from downloader.runners._board import ProgressBoard
 from downloader.store import ItemRecord, ItemState, StateStore
 from downloader.store._models import (
     AssetRecord,
+    CensusRow,
     EventRecord,
     ItemSummary,
     PackageRecord,
@@ -23,6 +24,7 @@ from downloader.store._models import (
 )
 from downloader.store._outbox import Outbox
 from downloader.store._outbox_models import OutboxRow
+from downloader.store._sources_book import SourceBook
 
 
 class BoardedStore:
@@ -53,6 +55,9 @@ class BoardedStore:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._store.__aexit__(*exc_info)
+
+    def sources(self) -> SourceBook:
+        return self._store.sources()
 
     async def sync_watchlist(self, refs: Iterable[ItemRef], *, now: datetime) -> SyncResult:
         return await self._store.sync_watchlist(refs, now=now)
@@ -173,3 +178,6 @@ class BoardedStore:
 
     async def counts(self) -> dict[ItemState, int]:
         return await self._store.counts()
+
+    async def census(self) -> list[CensusRow]:
+        return await self._store.census()

@@ -16,12 +16,14 @@ import anyio
 from downloader.clock import Clock, SystemClock
 from downloader.config import Settings
 from downloader.items import ItemRef
+from downloader.observe import NullObserver, Observer
 from downloader.providers import build_providers
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._board import ProgressBoard
 from downloader.runners._board_store import BoardedStore
 from downloader.runners._deliverer import Deliverer
-from downloader.runners._pipeline import ItemWorker
+from downloader.runners._pipeline import ItemWorker, filesystem_error
+from downloader.sources import SourceRef
 from downloader.store import StateStore, open_store
 from downloader.transfer import RetryPolicy, TransferEngine
 from downloader.transfer._placement import CpuPlacement
@@ -40,12 +42,18 @@ class Service:
     store: StateStore
     session: aiohttp.ClientSession
     worker: ItemWorker
+    observer: Observer
     deliverer: Deliverer
 
     def use_providers(self, settings: Settings) -> None:
         """Items started from now on talk to the platforms as `settings` say."""
         self.worker.providers = build_providers(
-            settings.providers, self.session, self.clock, settings.poll
+            settings.providers,
+            self.session,
+            self.clock,
+            settings.poll,
+            observer=self.observer,
+            retry_after_cap=settings.retry.max_delay,
         )
         self.worker.poll = settings.poll
         self.worker.retry = settings.retry
@@ -58,11 +66,17 @@ class Service:
 
 @asynccontextmanager
 async def open_service(
-    settings: Settings, owner: str, board: ProgressBoard | None = None
+    settings: Settings,
+    owner: str,
+    board: ProgressBoard | None = None,
+    *,
+    observer: Observer | None = None,
 ) -> AsyncIterator[Service]:
     """Open the store and an HTTP session, and build the worker, for `owner`; with a
-    `board`, every item record the store hands out is shown to it."""
+    `board`, every item record the store hands out is shown to it; `observer` is told
+    what happens (the metrics)."""
     clock = SystemClock()
+    observer = observer or NullObserver()
     limits = settings.transfer.limits
     connector = aiohttp.TCPConnector(
         limit=0,
@@ -70,10 +84,17 @@ async def open_service(
         ssl=tls_context(settings.transfer.ca_file),
     )
     root = settings.archive.root
-    root.mkdir(parents=True, exist_ok=True, mode=0o750)
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o750)
+    except OSError as exc:  # read-only, not allowed, a file in the way since check-config
+        raise filesystem_error(exc) from None
     async with (
         open_store(settings.state.url) as store,
-        aiohttp.ClientSession(connector=connector, auto_decompress=False) as session,
+        # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY (lower case too) for API
+        # calls and downloads alike, as the contract promises
+        aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, trust_env=True
+        ) as session,
     ):
         if board is not None:
             store = BoardedStore(store, board, clock.monotonic)
@@ -92,7 +113,14 @@ async def open_service(
             clock=clock,
             placement=placement,
         )
-        providers = build_providers(settings.providers, session, clock, settings.poll)
+        providers = build_providers(
+            settings.providers,
+            session,
+            clock,
+            settings.poll,
+            observer=observer,
+            retry_after_cap=settings.retry.max_delay,
+        )
         worker = ItemWorker(
             store=store,
             engine=engine,
@@ -103,6 +131,7 @@ async def open_service(
             extract=settings.archive.extract,
             poll=settings.poll,
             repair_attempts=settings.transfer.repair_attempts,
+            observer=observer,
             retry=settings.retry,
         )
         deliverer = Deliverer(
@@ -113,7 +142,7 @@ async def open_service(
         if placement is not None:
             placement.start()
         try:
-            yield Service(clock, store, session, worker, deliverer)
+            yield Service(clock, store, session, worker, observer, deliverer)
         finally:
             if placement is not None:
                 placement.stop()
@@ -123,14 +152,19 @@ async def run_once(
     settings: Settings,
     items: Sequence[ItemRef],
     *,
+    sources: Sequence[SourceRef] = (),
     board: ProgressBoard | None = None,
     progress: Callable[[ProgressBoard], Coroutine[Any, Any, None]] | None = None,
+    observer: Observer | None = None,
 ) -> BatchResult:
     """Batch mode with real effects; raises `Interrupted` on SIGINT/SIGTERM.  With a
     `board`, the run's progress is kept there, and `progress` (a display) is shown it."""
     owner = f"{settings.service.node_id}:once"
     interrupted = False
-    async with open_service(settings, owner, board) as service, anyio.create_task_group() as tg:
+    async with (
+        open_service(settings, owner, board, observer=observer) as service,
+        anyio.create_task_group() as tg,
+    ):
 
         async def watch_signals() -> None:
             nonlocal interrupted
@@ -153,6 +187,7 @@ async def run_once(
         tg.start_soon(deliver)
         result = await run_batch(
             items,
+            sources=sources,
             store=service.store,
             worker=service.worker,
             clock=service.clock,

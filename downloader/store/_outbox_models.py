@@ -8,14 +8,16 @@ Plain frozen values, the same for every backend; nothing here does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from downloader.redact import scrub
 from downloader.store._rows import from_micros, maybe_time
 
-__all__ = ["OUTBOX_COLUMNS", "OutboxRecord", "OutboxRow", "outbox_from_row"]
+__all__ = ["OUTBOX_COLUMNS", "OutboxRecord", "OutboxRow", "outbox_from_row", "scrub_rows"]
 
 OUTBOX_COLUMNS = (
     "event_id, item_key, hook, kind, document, created_at, attempts, next_attempt_at,"
@@ -73,3 +75,22 @@ def outbox_from_row(row: Sequence[Any]) -> OutboxRecord:
         lease_owner=row[10],
         lease_expires_at=maybe_time(row[11]),
     )
+
+
+def scrub_rows(rows: Iterable[OutboxRow]) -> tuple[OutboxRow, ...]:
+    """`rows` with the item's error in each document scrubbed of secrets: the store's
+    last guard, as for the item's own error.  A document without an error is kept
+    byte for byte."""
+    return tuple(_scrub_row(row) for row in rows)
+
+
+def _scrub_row(row: OutboxRow) -> OutboxRow:
+    try:
+        body = json.loads(row.document)
+    except ValueError:
+        return replace(row, document=scrub(row.document))
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, str) or scrub(error) == error:
+        return row
+    body["error"] = scrub(error)
+    return replace(row, document=json.dumps(body, sort_keys=True))

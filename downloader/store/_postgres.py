@@ -35,6 +35,7 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import AsyncConnectionPool
 
+from downloader import redact
 from downloader.errors import StoreError
 from downloader.items import ItemRef
 from downloader.redact import REDACTOR
@@ -42,15 +43,17 @@ from downloader.store import _postgres_ops as ops
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
     AssetRecord,
+    CensusRow,
     EventRecord,
     ItemRecord,
     ItemSummary,
     PackageRecord,
     SyncResult,
 )
-from downloader.store._outbox_models import OutboxRow
+from downloader.store._outbox_models import OutboxRow, scrub_rows
 from downloader.store._postgres_open import describe, prepare, scrub, secrets_of
 from downloader.store._postgres_outbox import PostgresOutbox
+from downloader.store._postgres_sources import PostgresSources
 from downloader.store._postgres_sync import sync_watchlist
 from downloader.store._rows import maybe_time, to_micros
 
@@ -154,6 +157,9 @@ class PostgresStore:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def sources(self) -> PostgresSources:
+        return PostgresSources(self._run)
+
     # -- the watchlist and claiming -----------------------------------------------------
 
     async def sync_watchlist(self, refs: Iterable[ItemRef], *, now: datetime) -> SyncResult:
@@ -206,7 +212,8 @@ class PostgresStore:
         counts: bool = False,
         outbox: Sequence[OutboxRow] = (),
     ) -> ItemRecord:
-        target, at, rows = ItemState(target), to_micros(now), tuple(outbox)
+        target, at, rows = ItemState(target), to_micros(now), scrub_rows(outbox)
+        error = redact.scrub(error) if error else error  # the last guard before it is stored
         return await self._run(
             lambda c: ops.transition(
                 c, key, target, at, owner, error, archive_path, int(counts), rows
@@ -224,6 +231,7 @@ class PostgresStore:
         counts: bool = True,
     ) -> ItemRecord:
         due, at = to_micros(next_attempt_at), to_micros(now)
+        error = redact.scrub(error) if error else error  # the last guard before it is stored
         return await self._run(lambda c: ops.schedule(c, key, due, at, owner, error, counts))
 
     async def set_progress(
@@ -250,6 +258,7 @@ class PostgresStore:
 
     async def record_event(self, item_key: str, kind: str, detail: str, *, now: datetime) -> None:
         at = to_micros(now)
+        detail = redact.scrub(detail)  # the last guard before it is stored, as for errors
 
         async def op(conn: ops.Conn) -> None:
             await ops.held_item(conn, item_key, None)
@@ -279,3 +288,6 @@ class PostgresStore:
 
     async def counts(self) -> dict[ItemState, int]:
         return await self._run(ops.counts)
+
+    async def census(self) -> list[CensusRow]:
+        return await self._run(ops.census)

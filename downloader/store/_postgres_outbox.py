@@ -14,6 +14,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from downloader.redact import scrub
 from downloader.store._outbox_models import OUTBOX_COLUMNS, OutboxRecord, OutboxRow, outbox_from_row
 from downloader.store._rows import maybe_time, to_micros
 
@@ -123,7 +124,7 @@ class PostgresOutbox:
     async def retry_later(
         self, event_id: str, owner: str, *, now: datetime, at: datetime, error: str
     ) -> None:
-        due = to_micros(at)
+        due, error = to_micros(at), scrub(error)  # the last guard before it is stored
         await self._run(lambda c: _retry_later(c, event_id, owner, due, error))
 
     async def release_all(self, owner: str) -> int:

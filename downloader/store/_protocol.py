@@ -23,6 +23,7 @@ from downloader.items import ItemRef
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
     AssetRecord,
+    CensusRow,
     EventRecord,
     ItemRecord,
     ItemSummary,
@@ -31,6 +32,7 @@ from downloader.store._models import (
 )
 from downloader.store._outbox import Outbox
 from downloader.store._outbox_models import OutboxRow
+from downloader.store._sources_book import SourceBook
 
 __all__ = ["StateStore"]
 
@@ -64,6 +66,10 @@ class StateStore(Protocol):
         deleted, whatever their state); listed items that were inactive become
         active again, and a failed one starts over as waiting.
         """
+        ...
+
+    def sources(self) -> SourceBook:
+        """The sources of the watchlist and what each listed (`_sources_book`)."""
         ...
 
     # -- claiming work ------------------------------------------------------------------
@@ -213,4 +219,8 @@ class StateStore(Protocol):
 
     async def counts(self) -> dict[ItemState, int]:
         """How many active items are in each state (every state present, zeros included)."""
+        ...
+
+    async def census(self) -> list[CensusRow]:
+        """Active items by state and provider: how many, and the oldest state entry."""
         ...

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from downloader.redact import scrub
 from downloader.store._outbox_models import OUTBOX_COLUMNS, OutboxRecord, OutboxRow, outbox_from_row
 from downloader.store._rows import maybe_time, to_micros
 
@@ -115,7 +116,7 @@ class SQLiteOutbox:
     async def retry_later(
         self, event_id: str, owner: str, *, now: datetime, at: datetime, error: str
     ) -> None:
-        due = to_micros(at)
+        due, error = to_micros(at), scrub(error)  # the last guard before it is stored
         await self._run(lambda c: _retry_later(c, event_id, owner, due, error), write=True)
 
     async def release_all(self, owner: str) -> int:
