@@ -92,9 +92,10 @@ bench-scaleout: bench-tools postgresql $(BENCH_STAMP)
 chaos: $(STAMP)
 	$(BIN)/python -m tests.support.chaos --kills 50 --size 2GiB
 
-## make demo: the service on the built-in emulator (SQLite, sample watchlist, live display)
+## make demo: the service on the built-in emulator (SQLite, sample watchlist, live display);
+## make demo SCENARIO=downloader/emulator/scenarios/platforms.toml serves another scenario
 demo: $(RUNTIME_STAMP)
-	$(BIN)/downloader demo --target demo-archive
+	$(BIN)/downloader demo --target demo-archive $(if $(SCENARIO),--scenario $(SCENARIO))
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache demo-archive

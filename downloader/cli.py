@@ -305,22 +305,9 @@ def _add_retry(subparsers: _Subparsers) -> None:
 
 def demo(args: argparse.Namespace) -> int:
     """`downloader demo`: the service against the built-in emulator, into ./demo-archive."""
-    import anyio
+    from downloader.runners._demo_cli import run_demo_command
 
-    from downloader.runners._compose import Interrupted
-    from downloader.runners._demo import run_demo
-
-    try:
-        target: Path = args.target.resolve()
-        target.mkdir(parents=True, exist_ok=True)
-    except (OSError, ValueError) as exc:  # a file in the way, not allowed, a NUL byte
-        print(f"demo: cannot use {args.target}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        result = anyio.run(run_demo, target)
-    except Interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_OK if result.ok else EXIT_FAILED
+    return run_demo_command(args.target, args.scenario)
 
 
 def _add_demo(subparsers: _Subparsers) -> None:
@@ -331,6 +318,14 @@ def _add_demo(subparsers: _Subparsers) -> None:
         "with progress, and print where everything went.",
     )
     parser.add_argument("--target", type=Path, default=Path("demo-archive"), metavar="DIR")
+    parser.add_argument(
+        "--scenario",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="an emulator scenario to serve instead of the bundled one "
+        "(e.g. downloader/emulator/scenarios/platforms.toml)",
+    )
     add_common_options(parser)  # -c is not read: the demo writes its own config
     parser.set_defaults(handler=demo, log_default="warning")
 

@@ -29,9 +29,14 @@ DEMO_SOURCES = ("wf-nightly",)
 DEMO_POLL = PollSettings(initial_interval=0.5, max_interval=2.0, give_up_after=600.0)
 
 
-async def run_demo(target: Path) -> BatchResult:
-    """Run the demo into `target` (an existing, absolute folder)."""
-    scenario = parse_scenario(demo_scenario_text(), source="demo.toml")
+async def run_demo(
+    target: Path, scenario_text: str | None = None, *, origin: str = "demo.toml"
+) -> BatchResult:
+    """Run the demo into `target` (an existing, absolute folder), on the bundled scenario
+    or on `scenario_text` read from the file `origin` (the emulator's scenario format:
+    see `emulator/_scenario.py`)."""
+    text = demo_scenario_text() if scenario_text is None else scenario_text
+    scenario = parse_scenario(text, source=origin)
     async with await start_emulator(Emulator(scenario)) as running:
         files = write_client_files(
             scenario,
