@@ -57,7 +57,7 @@ postgresql:
 		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
 	fi
 
-## make bench: W1-W7 against curl and aria2c on a private nginx; writes bench/results/<date>.md
+## make bench: W1-W8 against curl and aria2c on a private nginx; writes bench/results/<date>.md
 BENCH_STAMP := $(VENV)/.bench-installed
 BENCH_TOOLS := nginx:nginx curl:curl aria2c:aria2 /usr/bin/time:time openssl:openssl
 
@@ -92,9 +92,10 @@ bench-scaleout: bench-tools postgresql $(BENCH_STAMP)
 chaos: $(STAMP)
 	$(BIN)/python -m tests.support.chaos --kills 50 --size 2GiB
 
-## make demo: the service on the built-in emulator (SQLite, sample watchlist, live display)
+## make demo: the service on the built-in emulator (SQLite, sample watchlist, live display);
+## make demo SCENARIO=downloader/emulator/scenarios/platforms.toml serves another scenario
 demo: $(RUNTIME_STAMP)
-	$(BIN)/downloader demo --target demo-archive
+	$(BIN)/downloader demo --target demo-archive $(if $(SCENARIO),--scenario $(SCENARIO))
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache demo-archive

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bench import report, service, workloads
+from bench import report, service, sources, workloads
 from bench.data import DataSet, GiB, KiB, MiB
 from bench.harness import Workload, empty_trash, run_workload
 from bench.nginx import Nginx
@@ -113,6 +113,7 @@ def main() -> int:
         if service.daemon_available():
             seconds = 20 if args.quick else 60
             builders.append(("W7", lambda: service.w7(10_000, 10, seconds)))
+            builders.append(("W8", lambda: sources.w8(10, 1_000, 10, seconds)))
         for key, build in builders:
             if not wanted(key):
                 continue
@@ -121,7 +122,7 @@ def main() -> int:
             data.save()
             log(f"{key}: {workload.title}")
             # W7 is one 60 s window: its runs would add minutes for a steady figure
-            run_workload(workload, work, 1 if key == "W7" else runs, log)
+            run_workload(workload, work, 1 if key in ("W7", "W8") else runs, log)
             done[key] = workload
     elapsed = time.monotonic() - started
     text = render(done, runs, args.quick, elapsed)

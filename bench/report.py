@@ -132,6 +132,15 @@ TARGETS = [
         holds=operator.ge,
         floored=False,
     ),
+    median_within("W8", "idle daemon with 10 sources ≤ 1 % CPU", "cpu %", 1.0),
+    median_within(
+        "W8",
+        "every one of the 10,000 listed jobs asked within the window",
+        "items asked",
+        10_000,
+        holds=operator.ge,
+        floored=False,
+    ),
 ]
 
 

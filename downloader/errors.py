@@ -26,6 +26,7 @@ data the caller can act on rather than only a message::
     │   ├── PollTimeout          the package was not ready within give_up_after
     │   └── MalformedResponse    the platform answered something we cannot read
     ├── ItemCrashed              cause: an exception of no tree escaped an item's work (retryable)
+    ├── HookFailed               hook: a delivery of a hook event did not go through (retryable)
     ├── StoreError
     │   ├── IllegalTransition    current, target
     │   └── LeaseLost            key, owner: another worker holds the item now
@@ -36,18 +37,29 @@ data the caller can act on rather than only a message::
         └── PlantedLink          path, root: a link below the archive root, never followed
 
 `retryable` is the single bit the retry loops look at; everything else is for
-people and logs.
+people and logs.  The text of every error of the tree is scrubbed of secrets
+(`downloader.redact`): a message built from a foreign error's text, a URL or a
+platform's answer is safe to store and print, whoever built it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from downloader.redact import scrub
+
 
 class DownloaderError(Exception):
     """Base of every error this package raises on purpose."""
 
     retryable: bool = False
+
+    def __init__(self, *args: object) -> None:
+        # scrubbed as it is made, so that neither str() nor repr() nor args hold a secret
+        super().__init__(*(scrub(arg) if isinstance(arg, str) else arg for arg in args))
+
+    def __str__(self) -> str:  # again: a secret may have been registered since
+        return scrub(super().__str__())
 
 
 @dataclass(frozen=True)
@@ -62,7 +74,15 @@ class ConfigProblem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
         key = f" [{self.key}]" if self.key else ""
-        return f"{where}{key}: {self.message}"
+        return _one_line(scrub(f"{where}{key}: {self.message}"))
+
+
+def _one_line(text: str) -> str:
+    """`text` with every control character escaped: one problem is one line of a report,
+    and a value echoed from a hostile file never moves a terminal's cursor."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class ConfigError(DownloaderError):
@@ -279,6 +299,18 @@ class ItemCrashed(DownloaderError):
 def _shortened(text: str, limit: int = 300) -> str:
     # a foreign message may quote a whole answer (a 5,000-digit number, a page of HTML)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class HookFailed(DownloaderError):
+    """One delivery of a hook event failed: the command exited non-zero, ran past its
+    time limit or could not be started, or the URL answered other than 2xx or not at
+    all.  The message never holds a hook's URL (it may carry a token)."""
+
+    retryable = True
+
+    def __init__(self, hook: str, message: str) -> None:
+        super().__init__(_shortened(message))
+        self.hook = hook
 
 
 class StoreError(DownloaderError):

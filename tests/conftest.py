@@ -6,6 +6,7 @@ the PostgreSQL server is started once per session, and only when a test asks.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,6 +14,19 @@ import pytest
 
 from downloader.emulator._files import FileHost, RunningHost, start_file_host
 from tests.support.pgserver import PgServer
+
+
+@pytest.fixture(autouse=True)
+def _umask_kept() -> Iterator[None]:
+    """The process umask as the test found it: a command run in-process (`cli.main`)
+    tightens it, as the service does, and a later test writing files for another user
+    (the units' sandbox) would find them unreadable."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    try:
+        yield
+    finally:
+        os.umask(umask)
 
 
 @pytest.fixture

@@ -194,12 +194,14 @@ def test_the_example_config_and_watchlist_pass_together_and_every_entry_kind_is_
         check=False,
     )
     assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout == "config OK: 7 watchlist items, providers: alteryx, pixxel, scale\n"
-    # every entry kind of the contract is written out, its sources commented out for now
+    assert done.stdout == (
+        "config OK: 7 watchlist items, 4 sources, providers: alteryx, pixxel, scale\n"
+    )
+    # every entry kind of the contract is written out, its four sources too
     text = watchlist.read_text()
     for kind in ("pixxel.job", "pixxel.task", "pixxel.catalog", "pixxel.order_item"):
         assert f"\n[[{kind}]]\n" in text
     for kind in ("scale.job", "alteryx.job", "http.file"):
         assert f"\n[[{kind}]]\n" in text
     for source in ("pixxel.workflow", "pixxel.order", "scale.jobs", "alteryx.workflow"):
-        assert f"\n# [[{source}]]" in text
+        assert f"\n[[{source}]]\n" in text

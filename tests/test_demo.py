@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import bagit
 import pytest
 
-from downloader.emulator import expected_files, parse_scenario
+from downloader.emulator import expected_files, parse_scenario, scenarios
 from downloader.emulator.scenarios import demo_scenario_text
 from downloader.runners._demo import next_steps, run_demo
 from downloader.store import ItemState, open_store
@@ -39,6 +41,9 @@ async def test_demo_archives_every_item_kind_with_payloads_equal_to_the_source(
         ("scale", "job"),
         ("alteryx", "job"),
     }
+    # the nightly workflow is named by a source: its runs were listed, then archived
+    nightly = {k for k in records if k.startswith("pixxel:job:wf-nightly/")}
+    assert len(nightly) == 2
     for key, record in records.items():
         assert record.state is ItemState.ARCHIVED, (key, record.error)
         assert record.archive_path is not None
@@ -68,8 +73,9 @@ async def test_a_second_demo_fetches_nothing_and_says_so_with_no_rate(
     first = capsys.readouterr().out
     await run_demo(tmp_path)
     second = capsys.readouterr().out
-    assert re.search(r"^7 archived, 0 failed: .* MiB in .* s; fetched .* at .* MiB/s$", first, re.M)
-    assert re.search(r"^7 archived, 0 failed: .* MiB in .* s; nothing fetched$", second, re.M)
+    assert re.search(r"^9 archived, 0 failed: .* MiB in .* s; fetched .* at .* MiB/s$", first, re.M)
+    assert re.search(r"^9 archived, 0 failed: .* MiB in .* s; nothing fetched$", second, re.M)
+    assert "source pixxel:workflow:wf-nightly" in second
     assert "next:" in second
 
 
@@ -87,3 +93,36 @@ def test_the_next_steps_name_a_command_the_user_s_shell_can_run(tmp_path: Path) 
     steps = next_steps(config, program, on_path=str(program))
     assert any(line.startswith(f"  downloader verify -c {config}") for line in steps)
     assert not any("activate" in line for line in steps)
+
+
+def run_cli_demo(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "downloader", "demo", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_demo_serves_a_scenario_file_and_exits_1_when_it_fails_some_items(
+    tmp_path: Path,
+) -> None:
+    scenario = Path(scenarios.__file__).with_name("platforms.toml")
+    done = run_cli_demo("--scenario", str(scenario), "--target", str(tmp_path / "archive"))
+    assert done.returncode == 1, done.stderr
+    # the platforms scenario archives what it can and fails the rest with reasons
+    assert "pixxel:order_item:oi-cancelled failed: RemoteJobFailed" in done.stdout
+    assert list((tmp_path / "archive" / "alteryx" / "jobs").iterdir())
+
+
+def test_a_scenario_that_cannot_be_used_is_said_with_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[emulator]\nno_such_knob = 1\n[[pixxel.job]]\nworkflow_id = "w"\n')
+    done = run_cli_demo("--scenario", str(bad), "--target", str(tmp_path / "a"))
+    assert done.returncode == 2
+    assert str(bad) in done.stderr
+    assert "Traceback" not in done.stderr
+    missing = run_cli_demo("--scenario", str(tmp_path / "none.toml"), "--target", str(tmp_path))
+    assert missing.returncode == 2
+    assert "cannot read the scenario" in missing.stderr

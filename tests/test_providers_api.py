@@ -158,6 +158,22 @@ async def test_retry_after_is_read_from_429_and_503():
     assert (second.value.retryable, second.value.retry_after) == (True, 60.0)
 
 
+async def test_a_retry_after_of_years_is_waited_no_longer_than_the_cap():
+    year = str(365 * 24 * 3600)
+    routes = {
+        "/api/a": replying(503, b"", **{"Retry-After": year}),
+        "/api/b": replying(429, b"", **{"Retry-After": "Fri, 01 Jan 2100 00:00:00 GMT"}),
+        "/api/c": replying(503, b"", **{"Retry-After": "5"}),
+    }
+    async with client(routes, retry_after_cap=120.0) as api:
+        waits = []
+        for path in ("/a", "/b", "/c"):
+            with pytest.raises(ApiError) as caught:
+                await api.call("GET", path)
+            waits.append(caught.value.retry_after)
+    assert waits == [120.0, 120.0, 5.0]
+
+
 async def test_a_truncated_json_answer_is_malformed():
     truncated = replying(200, b'{"status": "runn', **{"Content-Type": "application/json"})
     async with client({"/api/x": truncated}) as api:

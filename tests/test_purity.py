@@ -33,6 +33,8 @@ PURE = [
     "downloader.config._units",
     "downloader.observe",
     "downloader.runners._retry",
+    "downloader.hooks._plan",
+    "downloader.runners._hook_status",
 ]
 
 IO_LIBRARIES = frozenset({"aiohttp", "anyio", "asyncio", "sqlite3", "aiofiles"})
@@ -52,7 +54,14 @@ SOCKET_VIA_EMAIL_UTILS = frozenset(
 # Importing `downloader.config._units` first runs `downloader/config/__init__.py`, which
 # imports the whole config loader, including `_schema` (`import socket`) and the file
 # readers `_load` and `_secrets`.
-BEHIND_THE_CONFIG_PACKAGE = frozenset({"downloader.config._units", "downloader.runners._retry"})
+BEHIND_THE_CONFIG_PACKAGE = frozenset(
+    {
+        "downloader.config._units",
+        "downloader.runners._retry",
+        "downloader.hooks._plan",
+        "downloader.runners._hook_status",
+    }
+)
 
 # Package `__init__` modules a pure module may run on its way in: both are light.
 PACKAGES = frozenset({"downloader", "downloader.transfer"})

@@ -118,3 +118,39 @@ async def test_once_against_a_host_that_refuses_ends_failed_after_its_tries(
     status = downloader("status", "-c", str(config), "--json")
     (item,) = json.loads(status.stdout)
     assert (item["state"], item["attempts"], item["next_attempt_at"]) == ("failed", 3, None)
+
+
+THROTTLED_FOR_A_YEAR = """
+[emulator]
+seed = 3
+
+[[pixxel.job]]
+workflow_id = "wf"
+job_id = "slow"
+polls_until_done = 1
+throttle = 2
+retry_after = "31536000"
+files = [{ name = "a.tif", size = 4000 }]
+"""
+
+
+async def test_a_platform_asking_to_wait_a_year_is_asked_again_after_retry_max_delay(
+    tmp_path: Path,
+) -> None:
+    import dataclasses
+
+    import anyio
+
+    from downloader.runners._compose import run_once
+    from tests.support.once import emulated
+
+    async with emulated(tmp_path, THROTTLED_FOR_A_YEAR) as (running, settings, refs):
+        settings = dataclasses.replace(settings, retry=RetrySettings(max_delay=1.0))
+        with anyio.fail_after(60):  # a year's Retry-After, waited, would end the test
+            await run_once(settings, refs)
+        throttled = [r for r in running.emulator.log if r.status == 429]
+    assert len(throttled) == 2
+    async with open_store(settings.state.url) as store:
+        record = await store.get(refs[0].key)
+    assert record is not None
+    assert record.state is ItemState.ARCHIVED

@@ -66,6 +66,12 @@ def test_item_describes_each_payload_file_with_size_and_sha256_multihash() -> No
     assert {link["rel"] for link in item["links"]} == {"root", "parent"}
 
 
+def test_an_item_listed_by_a_watchlist_source_names_that_source() -> None:
+    facts = ItemFacts(JOB, "Pixxel job package (ZIP)", listed_by="pixxel:workflow:wf-1")
+    item = item_of(facts, payload("scene.tif"))
+    assert item["properties"]["downloader:source"] == "pixxel:workflow:wf-1"
+
+
 def test_item_without_a_platform_time_is_dated_by_its_bagging_and_says_so() -> None:
     item = item_of(ItemFacts(CATALOG_ITEM), payload("a.zip"))
     assert item["geometry"] is None

@@ -141,15 +141,15 @@ scale:job:15098                                    waiting                     0
 """  # noqa: E501
 
 EXPECTED_JSON = """\
-[{"item": "alteryx:job:j-1", "provider": "alteryx", "kind": "job", "state": "failed", "bytes_done": 0, "bytes_total": null, "error": "sha256 mismatch: expected \\"1111\\", got \\u00e9", "archive_path": null, "updated_at": "2026-11-23T10:00:00Z", "node": null, "attempts": 0, "next_attempt_at": null}, \
-{"item": "http:file:a.example.org/one.bin", "provider": "http", "kind": "file", "state": "archived", "bytes_done": 4000, "bytes_total": 4000, "error": null, "archive_path": "/srv/archive/http/a.example.org/one.bin", "updated_at": "2026-11-23T10:00:59Z", "node": null, "attempts": 0, "next_attempt_at": null}, \
-{"item": "http:file:a.example.org/three.bin", "provider": "http", "kind": "file", "state": "downloading", "bytes_done": 512, "bytes_total": null, "error": null, "archive_path": null, "updated_at": "2027-01-01T00:00:00Z", "node": null, "attempts": 0, "next_attempt_at": null}, \
-{"item": "http:file:a.example.org/two.bin", "provider": "http", "kind": "file", "state": "downloading", "bytes_done": 1048576, "bytes_total": 4194304, "error": null, "archive_path": null, "updated_at": "2026-12-31T23:59:59Z", "node": "node-a", "attempts": 0, "next_attempt_at": null}, \
-{"item": "pixxel:job:wf-1/job-1", "provider": "pixxel", "kind": "job", "state": "requested", "bytes_done": 0, "bytes_total": null, "error": null, "archive_path": null, "updated_at": "2026-11-23T10:00:07Z", "node": null, "attempts": 0, "next_attempt_at": null}, \
-{"item": "pixxel:job:wf-1/job-2", "provider": "pixxel", "kind": "job", "state": "preparing", "bytes_done": 0, "bytes_total": null, "error": "HTTP 503; retrying", "archive_path": null, "updated_at": "2026-11-23T10:00:10Z", "node": null, "attempts": 1, "next_attempt_at": "2026-11-23T10:01:40Z"}, \
-{"item": "scale:job:15096", "provider": "scale", "kind": "job", "state": "verifying", "bytes_done": 0, "bytes_total": null, "error": null, "archive_path": null, "updated_at": "2026-11-23T10:00:12Z", "node": null, "attempts": 0, "next_attempt_at": null}, \
-{"item": "scale:job:15097", "provider": "scale", "kind": "job", "state": "waiting", "bytes_done": 0, "bytes_total": null, "error": "HTTP 429", "archive_path": null, "updated_at": "2026-11-23T10:00:13Z", "node": null, "attempts": 1, "next_attempt_at": "2026-11-23T10:03:20Z"}, \
-{"item": "scale:job:15098", "provider": "scale", "kind": "job", "state": "waiting", "bytes_done": 0, "bytes_total": null, "error": null, "archive_path": null, "updated_at": "2026-11-23T10:00:00Z", "node": null, "attempts": 0, "next_attempt_at": null}]
+[{"item": "alteryx:job:j-1", "provider": "alteryx", "kind": "job", "state": "failed", "bytes_done": 0, "bytes_total": null, "error": "sha256 mismatch: expected \\"1111\\", got \\u00e9", "archive_path": null, "updated_at": "2026-11-23T10:00:00Z", "node": null, "attempts": 0, "next_attempt_at": null, "source": null}, \
+{"item": "http:file:a.example.org/one.bin", "provider": "http", "kind": "file", "state": "archived", "bytes_done": 4000, "bytes_total": 4000, "error": null, "archive_path": "/srv/archive/http/a.example.org/one.bin", "updated_at": "2026-11-23T10:00:59Z", "node": null, "attempts": 0, "next_attempt_at": null, "source": null}, \
+{"item": "http:file:a.example.org/three.bin", "provider": "http", "kind": "file", "state": "downloading", "bytes_done": 512, "bytes_total": null, "error": null, "archive_path": null, "updated_at": "2027-01-01T00:00:00Z", "node": null, "attempts": 0, "next_attempt_at": null, "source": null}, \
+{"item": "http:file:a.example.org/two.bin", "provider": "http", "kind": "file", "state": "downloading", "bytes_done": 1048576, "bytes_total": 4194304, "error": null, "archive_path": null, "updated_at": "2026-12-31T23:59:59Z", "node": "node-a", "attempts": 0, "next_attempt_at": null, "source": null}, \
+{"item": "pixxel:job:wf-1/job-1", "provider": "pixxel", "kind": "job", "state": "requested", "bytes_done": 0, "bytes_total": null, "error": null, "archive_path": null, "updated_at": "2026-11-23T10:00:07Z", "node": null, "attempts": 0, "next_attempt_at": null, "source": null}, \
+{"item": "pixxel:job:wf-1/job-2", "provider": "pixxel", "kind": "job", "state": "preparing", "bytes_done": 0, "bytes_total": null, "error": "HTTP 503; retrying", "archive_path": null, "updated_at": "2026-11-23T10:00:10Z", "node": null, "attempts": 1, "next_attempt_at": "2026-11-23T10:01:40Z", "source": null}, \
+{"item": "scale:job:15096", "provider": "scale", "kind": "job", "state": "verifying", "bytes_done": 0, "bytes_total": null, "error": null, "archive_path": null, "updated_at": "2026-11-23T10:00:12Z", "node": null, "attempts": 0, "next_attempt_at": null, "source": null}, \
+{"item": "scale:job:15097", "provider": "scale", "kind": "job", "state": "waiting", "bytes_done": 0, "bytes_total": null, "error": "HTTP 429", "archive_path": null, "updated_at": "2026-11-23T10:00:13Z", "node": null, "attempts": 1, "next_attempt_at": "2026-11-23T10:03:20Z", "source": null}, \
+{"item": "scale:job:15098", "provider": "scale", "kind": "job", "state": "waiting", "bytes_done": 0, "bytes_total": null, "error": null, "archive_path": null, "updated_at": "2026-11-23T10:00:00Z", "node": null, "attempts": 0, "next_attempt_at": null, "source": null}]
 """  # noqa: E501
 
 
@@ -186,7 +186,7 @@ async def test_status_json_is_exactly_the_contract_objects_it_always_was(
     for row in json.loads(out):  # every key the contract names, with `node` added
         assert list(row) == [
             *("item", "provider", "kind", "state", "bytes_done", "bytes_total", "error"),
-            *("archive_path", "updated_at", "node", "attempts", "next_attempt_at"),
+            *("archive_path", "updated_at", "node", "attempts", "next_attempt_at", "source"),
         ]
 
 
@@ -220,6 +220,7 @@ def reference_json(record: ItemRecord, now: datetime | None) -> dict[str, Any]:
         "node": record.lease_owner if running else None,
         "attempts": record.attempts,
         "next_attempt_at": due.strftime("%Y-%m-%dT%H:%M:%SZ") if retrying and due else None,
+        "source": None,  # named by their own entries
     }
 
 

@@ -100,7 +100,8 @@ async def test_a_database_of_the_first_schema_is_brought_up_to_date(
     async with open_store(pg_url) as store:
         await store.sync_watchlist([JOB], now=T0)
     pg_server.psql(
-        "DROP INDEX items_turns; ALTER TABLE items DROP COLUMN definition;"
+        "DROP INDEX items_turns; DROP TABLE outbox; DROP TABLE source_items;"
+        " DROP TABLE sources; ALTER TABLE items DROP COLUMN definition;"
         " UPDATE downloader_schema SET version = 1",
         pg_db,
     )

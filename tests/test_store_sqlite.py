@@ -175,7 +175,10 @@ async def test_a_database_of_the_first_schema_is_brought_up_to_date_with_its_ite
         await store.transition(JOB.key, ItemState.REQUESTED, now=T0)
     conn = raw(db)  # as the first release left it: schema 1, without the turns index
     conn.execute("DROP INDEX items_turns")
+    conn.execute("DROP TABLE source_items")
+    conn.execute("DROP TABLE sources")
     conn.execute("ALTER TABLE items DROP COLUMN definition")  # nor the definitions
+    conn.execute("DROP TABLE outbox")  # nor the hooks' outbox
     conn.execute("PRAGMA user_version = 1")
     conn.close()
     async with SQLiteStore(db) as store:
@@ -185,11 +188,13 @@ async def test_a_database_of_the_first_schema_is_brought_up_to_date_with_its_ite
         }
         claimed = await store.claim("me", now=T0, lease=timedelta(minutes=1), limit=5)
         assert sorted(r.key for r in claimed) == sorted([JOB.key, SCENE.key])
-    assert pragma(db, "user_version") == SCHEMA_VERSION == 3
+    assert pragma(db, "user_version") == SCHEMA_VERSION == 5
     conn = raw(db)
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     conn.close()
     assert "items_turns" in names
+    assert {"sources", "source_items", "outbox"} <= tables
 
 
 async def test_an_unwritable_place_is_a_store_error(tmp_path: Path) -> None:

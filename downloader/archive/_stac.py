@@ -47,7 +47,8 @@ class ItemFacts:
 
     ref: ItemRef
     description: str = ""
-    """What the package is ("Pixxel job package (ZIP)"); the source it came as."""
+    """What the package is ("Pixxel job package (ZIP)"); `downloader:source` when no
+    watchlist source listed the item."""
     download_id: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     """Payload path → where its bytes came from (a URL without its query)."""
@@ -57,6 +58,9 @@ class ItemFacts:
     """When the data was acquired, if the platform said."""
     acquired_range: tuple[datetime, datetime] | None = None
     """Start and end of the acquisition, if the platform gave a range."""
+    listed_by: str | None = None
+    """The key of the watchlist source that listed the item (`pixxel:workflow:WF`), if
+    one did: then `downloader:source`, as `Downloader-Source` in `bag-info.txt`."""
 
 
 def multihash_sha256(sha256_hex: str) -> str:
@@ -130,8 +134,8 @@ def render_stac_item(
         "downloader:kind": ref.kind,
         **_id_properties(ref),
     }
-    if facts.description:
-        properties["downloader:source"] = facts.description
+    if facts.listed_by or facts.description:
+        properties["downloader:source"] = facts.listed_by or facts.description
     if facts.download_id:
         properties[f"{ref.provider}:download_id"] = facts.download_id
     when: datetime | None = facts.acquired

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from downloader.config._hooks import HookSettings
 from downloader.config._keys import schema_keys
 from downloader.config._load import (
     ConfigReport,
@@ -38,6 +39,7 @@ __all__ = [
     "AlteryxSettings",
     "ArchiveSettings",
     "ConfigReport",
+    "HookSettings",
     "KeyLines",
     "MetricsSettings",
     "PixxelSettings",

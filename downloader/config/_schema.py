@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from downloader.config._hooks import HookSettings
 from downloader.config._secrets import Secret
 from downloader.transfer import Limits, Timeouts
 
@@ -164,6 +165,9 @@ class ServiceSettings:
     """Seconds to let work drain after SIGTERM before cancelling it."""
     lease_duration: float = 120.0
     """Seconds a claim on an item lasts unless renewed (renewed every third of it)."""
+    hook_wait: float = 30.0
+    """Seconds `once` goes on delivering its run's hook events after the last item;
+    what is left then is delivered by the next run."""
     compact_threads: bool = True
     """Keep the process's threads on one CPU while no file of at least
     `transfer.segment_min_size` is in flight (fewer GIL hand-offs between CPUs)."""
@@ -190,6 +194,8 @@ class Settings:
     retry: RetrySettings = field(default_factory=RetrySettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    hooks: tuple[HookSettings, ...] = ()
+    """`[[hooks]]`: run or posted to once an item is archived or failed."""
     source: Path | None = None
     """The file these settings were read from; None when built in code."""
     warnings: tuple[str, ...] = ()

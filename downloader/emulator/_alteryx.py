@@ -21,6 +21,7 @@ from aiohttp import web
 
 from downloader.emulator._filespec import FileSpec
 from downloader.emulator._items import output_file_name
+from downloader.emulator._lists import alteryx_jobs_list, pause
 from downloader.emulator._respond import admit, answer, basic_credentials
 from downloader.emulator._scenario import AlteryxJob
 from downloader.emulator._state import Context, iso
@@ -67,6 +68,7 @@ class AlteryxApi:
         app = web.Application(middlewares=[self._auth])
         app.router.add_post("/oauth2/token", self.token)
         app.router.add_get("/v3/jobs/{id}", self.get_job)
+        app.router.add_get("/v3/workflows/{id}/jobs", self.list_jobs)
         app.router.add_get("/v3/jobs/{id}/messages", self.get_messages)
         app.router.add_get("/v1/jobs/{id}/output/{output}", self.get_output)
         return app
@@ -82,6 +84,8 @@ class AlteryxApi:
         if form.get("grant_type") != "client_credentials":
             return _oauth_error(400, "unsupported_grant_type", "use client_credentials")
         token = secrets.token_urlsafe(32)
+        if settings.token_line_break:  # a broken server: no client can send this back
+            token = f"{token[:16]}\r\n{token[16:]}"
         self.tokens[token] = self.ctx.clock() + settings.token_lifetime
         body = {
             "access_token": token,
@@ -109,6 +113,12 @@ class AlteryxApi:
         if job.cancel:
             return "Cancelled", "Cancelled"
         return "Completed", "Error" if job.fail is not None else job.disposition
+
+    async def list_jobs(self, request: web.Request) -> web.StreamResponse:
+        """A workflow's jobs (those whose `app_id` it is), paged (`_lists`)."""
+        jobs = list(self.jobs.values())
+        await pause(self.ctx)
+        return alteryx_jobs_list(self.ctx, request, jobs, alteryx_error)
 
     async def get_job(self, request: web.Request) -> web.StreamResponse:
         job = self.jobs.get(request.match_info["id"])
@@ -186,6 +196,11 @@ class AlteryxApi:
         if fmt not in output.formats:
             return alteryx_error(400, f"Format {fmt} is not available for output {output.id}.")
         self.ctx.item(job.key).package_requests += 1
+        elsewhere = self.ctx.scenario.settings.output_redirect_host
+        if elsewhere is not None:  # another origin: the same server under another name
+            path = self.output_path(job, output.id, fmt)
+            where = request.url.with_host(elsewhere).with_path(path).with_query(None)
+            return web.Response(status=302, headers={"Location": str(where)})
         served = request.clone(rel_url=self.output_path(job, output.id, fmt))
         return await self.ctx.files.handle(served)
 

@@ -7,11 +7,13 @@ Layout of one server::
     /scale-legacy/jobs/...    Scale 3.x (legacy paths only: /jobs/, /jobs/{id}/)
     /alteryx/webapi/...       Alteryx Server
     /files/...                the file host serving every package and product
+    /hooks/events             a webhook receiver (POST), for the client's [[hooks]]
     /_emulator/log            API request log and file host log (JSON)
     /_emulator/expected       what a correct client ends up with, per item
     /_emulator/stats          counters per item
     /_emulator/requests       how many requests were logged: {"api": n, "files": n}
     /_emulator/bytes          body bytes the file host sent, per path: {path: n}
+    /_emulator/hooks          every event the webhook receiver was sent, and its answer
 
 Every API request is logged with its provider, the item it named, its status and
 whether it carried an `Authorization` header (never the header's value).
@@ -31,6 +33,7 @@ from aiohttp import web
 
 from downloader.emulator._alteryx import AlteryxApi
 from downloader.emulator._files import FileHost
+from downloader.emulator._hooks import HookReceiver
 from downloader.emulator._items import Catalogue, ExpectedFile
 from downloader.emulator._pixxel import PixxelApi
 from downloader.emulator._respond import CURRENT_NOTE, RequestNote
@@ -42,7 +45,7 @@ from downloader.emulator._state import ApiRecord, Context
 from downloader.errors import ConfigError, ConfigProblem
 
 _PROVIDERS = {"pixxel": "pixxel", "scale": "scale", "scale-legacy": "scale", "alteryx": "alteryx"}
-_UNLOGGED = ("files", "_emulator")
+_UNLOGGED = ("files", "_emulator", "hooks")
 
 
 class Emulator:
@@ -67,6 +70,7 @@ class Emulator:
         self.pixxel = PixxelApi(self.ctx)
         self.scale = ScaleApi(self.ctx)
         self.alteryx = AlteryxApi(self.ctx)
+        self.hooks = HookReceiver(scenario.settings.hook_failures)
         self.app = self._build()
 
     @property
@@ -89,11 +93,13 @@ class Emulator:
         app.add_subapp("/scale", self.scale.app(legacy_only=False))
         app.add_subapp("/alteryx/webapi", self.alteryx.app())
         app.add_subapp("/files", self.files.app)
+        app.add_subapp("/hooks", self.hooks.app())
         app.router.add_get("/_emulator/log", self._show_log)
         app.router.add_get("/_emulator/expected", self._show_expected)
         app.router.add_get("/_emulator/stats", self._show_stats)
         app.router.add_get("/_emulator/requests", self._count_requests)
         app.router.add_get("/_emulator/bytes", self._count_bytes)
+        app.router.add_get("/_emulator/hooks", self._show_hooks)
         return app
 
     @web.middleware
@@ -123,6 +129,7 @@ class Emulator:
                     status=status,
                     time=self.ctx.clock(),
                     authorization="Authorization" in request.headers,
+                    query=request.query_string,
                 )
             )
 
@@ -152,6 +159,9 @@ class Emulator:
 
     async def _count_bytes(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self.files.bytes_served())
+
+    async def _show_hooks(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.hooks.as_json())
 
 
 class RunningEmulator:

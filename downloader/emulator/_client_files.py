@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,11 +42,14 @@ def write_client_files(
     archive_root: Path,
     state_url: str,
     scale_api_version: str | None = None,
+    workflow_sources: Sequence[str] = (),
+    hooks: bool = False,
 ) -> ClientFiles:
     """Write config, watchlist and secrets for a client of the emulator at `base_url`.
 
     `scale_api_version` ("v6" or "legacy") defaults to the scenario's; "legacy"
-    points the client at `/scale-legacy`.
+    points the client at `/scale-legacy`.  With `hooks`, every item's archived or
+    failed event is posted to the emulator's webhook receiver (`/hooks/events`).
     """
     settings = scenario.settings
     version = scale_api_version or settings.scale_api_version
@@ -65,7 +69,7 @@ def write_client_files(
     secrets = {name: _write_secret(secret_dir / name, value) for name, value in values.items()}
 
     watchlist = directory / "watchlist.toml"
-    watchlist.write_text(render_watchlist(scenario), encoding="utf-8")
+    watchlist.write_text(render_watchlist(scenario, workflow_sources), encoding="utf-8")
     scale_prefix = "/scale" if version == "v6" else "/scale-legacy"
     lines = [
         "# Written by the provider emulator for a client of its loopback server.",
@@ -96,18 +100,33 @@ def write_client_files(
         f"client_secret = {_file(secrets['alteryx_client_secret'])}",
         "",
     ]
+    if hooks:
+        lines += [
+            "[[hooks]]",
+            'name = "emulator"',
+            'on = ["archived", "failed"]',
+            f"url = {_s(base_url + '/hooks/events')}",
+            'retry_delay = "200ms"',
+            'max_delay = "1s"',
+            "",
+        ]
     config = directory / "config.toml"
     config.write_text("\n".join(lines), encoding="utf-8")
     return ClientFiles(config=config, watchlist=watchlist, secrets=secrets)
 
 
-def render_watchlist(scenario: Scenario) -> str:
-    """The watchlist TOML naming every item of `scenario`, in order."""
+def render_watchlist(scenario: Scenario, workflow_sources: Sequence[str] = ()) -> str:
+    """The watchlist TOML naming every item of `scenario`, in order; the jobs of the
+    Pixxel workflows in `workflow_sources` by one `[[pixxel.workflow]]` source each."""
     blocks = ["# Every item of the emulator's scenario.\n"]
     for item in scenario.items():
+        if isinstance(item, PixxelJob) and item.workflow_id in workflow_sources:
+            continue
         table, fields = _watch_entry(item)
         body = "".join(f"{name} = {value}\n" for name, value in fields)
         blocks.append(f"[[{table}]]\n{body}")
+    for workflow in workflow_sources:
+        blocks.append(f"[[pixxel.workflow]]\nworkflow_id = {_s(workflow)}\n")
     return "\n".join(blocks)
 
 

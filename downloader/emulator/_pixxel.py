@@ -5,7 +5,8 @@ the workflow, no paging, optional `status` filter, repeated or comma-separated,
 any case; 404 when the scenario sets `job_lists = false`), `GET .../jobs/{job}`,
 `PUT .../jobs/{job}/download`, `PUT .../jobs/{job}/tasks/{task}/download`,
 `POST /v0/catalogs/download`, `GET /v0/catalogs/download/{id}` and
-`GET /v0/order-items/{id}` (`_pixxel_orders`).  A listing
+`GET /v0/order-items/{id}` (`_pixxel_orders`), and an order's items,
+`GET /v0/order-items?order_ids=` (paged, `_lists`).  A listing
 counts as one status answer of each job it shows (`job_polls`, `listed`), never
 as a call naming it (`api_calls`), and ignores the jobs' throttle and malformed
 knobs.
@@ -28,11 +29,12 @@ from aiohttp import web
 from downloader.emulator._corrupt import faults_for
 from downloader.emulator._filespec import FileSpec
 from downloader.emulator._items import package_name
+from downloader.emulator._lists import order_items_list, pause, refuse, visible
 from downloader.emulator._malform import spoil
 from downloader.emulator._pixxel_catalog import CatalogDownloads, pixxel_error
 from downloader.emulator._pixxel_jobs import JobStates, wanted_statuses
 from downloader.emulator._pixxel_model import JobModel, build_jobs
-from downloader.emulator._pixxel_orders import OrderItems
+from downloader.emulator._pixxel_orders import OrderItems, order_item_body
 from downloader.emulator._pixxel_records import PixxelRecords
 from downloader.emulator._respond import admit, answer
 from downloader.emulator._scenario import Knobs, PixxelDownload, PixxelJob, PixxelTask, Timing
@@ -67,6 +69,7 @@ class PixxelApi:
         )
         app.router.add_post("/v0/catalogs/download", self.catalog.create)
         app.router.add_get("/v0/catalogs/download/{id}", self.catalog.status)
+        app.router.add_get("/v0/order-items", self.list_order_items)
         # after the download routes, so "download" is never taken for a catalog's id
         app.router.add_get(
             "/v0/catalogs/{id}", PixxelRecords(self.ctx.scenario.pixxel_downloads).catalog
@@ -136,15 +139,22 @@ class PixxelApi:
         """
         if not self.ctx.scenario.settings.job_lists:
             return pixxel_error(404, "not found")
+        await pause(self.ctx)
+        refused = refuse(self.ctx, pixxel_error)
+        if refused is not None:
+            return refused
         workflow = request.match_info["wf"]
         wanted = wanted_statuses(request.query.getall("status", []))
         listed = []
         for model in self.jobs.values():
-            if model.job.workflow_id != workflow:
+            if model.job.workflow_id != workflow or not visible(self.ctx, model.knobs):
                 continue
             if wanted is not None and self.states.upcoming_status(model) not in wanted:
                 continue
-            listed.append(self.states.summary(model, self.states.count_listing(model)))
+            summary = self.states.summary(model, self.states.count_listing(model))
+            if model.knobs.created_at is not None:
+                summary["created_at"] = model.knobs.created_at
+            listed.append(summary)
         mode = self.ctx.scenario.settings.job_list_malformed
         if mode is not None:  # `[emulator] job_list_malformed`
             bad = spoil({"jobs": listed}, mode, "jobs")
@@ -152,6 +162,17 @@ class PixxelApi:
                 status=bad.status, body=bad.body, headers={"Content-Type": bad.content_type}
             )
         return web.json_response({"jobs": listed})
+
+    async def list_order_items(self, request: web.Request) -> web.StreamResponse:
+        """An order's items, paged (`_lists.order_items_list`)."""
+
+        def body(item: PixxelDownload) -> dict[str, Any]:
+            stats = self.ctx.stats.get(item.key)
+            polls = 0 if stats is None else stats.job_polls
+            return order_item_body(item, self.ctx.peek_done(item.key, item.order.done, polls))
+
+        await pause(self.ctx)
+        return order_items_list(self.ctx, request, list(self.orders.items.values()), body)
 
     async def download_job(self, request: web.Request) -> web.StreamResponse:
         model = self._model(request)

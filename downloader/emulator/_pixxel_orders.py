@@ -50,7 +50,7 @@ def order_item_body(item: PixxelDownload, done: bool) -> dict[str, Any]:
     }
     return {
         "id": item.id,
-        "order_id": f"order-of-{item.id}",
+        "order_id": spec.order_id or f"order-of-{item.id}",
         "name": f"order item {item.id}",
         "type": "ARCHIVE",
         "status": _cased(status, spec.status_case),

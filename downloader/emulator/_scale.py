@@ -11,8 +11,10 @@ File URLs point at the file host and are not signed, unless the job has a
 gives them), and each file list or file answer signs them afresh.
 
 `GET /v6/jobs/` lists jobs in id order as list items (no detail-only fields),
-filtered by `job_id` (repeatable integers; anything else is a 400) and `status`
-(repeatable, exact upper-case words).  Each job on the page served counts as one
+filtered by `job_id` (repeatable integers; anything else is a 400), `status`
+(repeatable, exact upper-case words), `job_type_id` and `job_type_name` (each job's
+own, from the scenario); jobs with `listed_after` are left out until then, and
+`created` is the job's `created_at`.  Each job on the page served counts as one
 status answer (`job_polls`, as a job GET, and `listed`); jobs filtered out or on
 other pages are not counted, and the list names no item (no `api_calls`, no
 throttle, no spoiling).  With `job_lists = false` in the scenario it is a 404.
@@ -29,6 +31,7 @@ from aiohttp import web
 from downloader.emulator._corrupt import faults_for
 from downloader.emulator._drf import drf_error, paginate
 from downloader.emulator._filespec import FileSpec
+from downloader.emulator._lists import pause, refuse, visible
 from downloader.emulator._respond import ErrorMaker, admit, answer
 from downloader.emulator._scale_model import (
     ProductFile,
@@ -140,14 +143,19 @@ class ScaleApi:
         return answer(self.ctx, job.key, job.knobs, v6_job(job, status, files, started, now))
 
     async def v6_jobs(self, request: web.Request) -> web.StreamResponse:
+        await pause(self.ctx)
         return self._job_list(request, drf_error)
 
     async def legacy_jobs(self, request: web.Request) -> web.StreamResponse:
+        await pause(self.ctx)
         return self._job_list(request, text_error)
 
     def _job_list(self, request: web.Request, error: ErrorMaker) -> web.StreamResponse:
         if not self.ctx.scenario.settings.job_lists:
             return error(404, "Not found.")
+        refused = refuse(self.ctx, error)
+        if refused is not None:
+            return refused
         try:
             ids = {int(raw) for raw in request.query.getall("job_id", [])}
         except ValueError:
@@ -157,7 +165,10 @@ class ScaleApi:
         rows = [
             job
             for _, job in sorted(self.jobs.items())
-            if (not ids or job.id in ids) and (not statuses or self._upcoming(job) in statuses)
+            if (not ids or job.id in ids)
+            and (not statuses or self._upcoming(job) in statuses)
+            and _of_type(job, request)
+            and visible(self.ctx, job.knobs)
         ]
         page = paginate(request, rows, settings.page_size, settings.scale_next_origin)
         if page is None:
@@ -223,6 +234,13 @@ class ScaleApi:
                 products.append((product.entry.output, obj))
         body = legacy_job(job, status, products, started, now)
         return answer(self.ctx, job.key, job.knobs, body)
+
+
+def _of_type(job: ScaleJob, request: web.Request) -> bool:
+    """Whether `job` passes the request's `job_type_id` and `job_type_name` filters."""
+    query = request.query
+    ids, names = query.getall("job_type_id", []), query.getall("job_type_name", [])
+    return (not ids or str(job.job_type_id) in ids) and (not names or job.job_type_name in names)
 
 
 def _challenge(response: web.Response) -> web.Response:

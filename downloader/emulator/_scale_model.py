@@ -87,10 +87,14 @@ def _times(status: str, started: float, now: float) -> dict[str, Any]:
 
 def v6_job_summary(job: ScaleJob, status: str, started: float, now: float) -> dict[str, Any]:
     """A `GET /v6/jobs/` list item: the job fields without the detail-only ones."""
+    job_type = {**_JOB_TYPE, "id": job.job_type_id, "name": job.job_type_name}
+    times = _times(status, started, now)
+    if job.knobs.created_at is not None:
+        times["created"] = job.knobs.created_at
     return {
         "id": job.id,
-        "job_type": _JOB_TYPE,
-        "job_type_rev": {"id": 5, "job_type": {"id": _JOB_TYPE["id"]}, "revision_num": 1},
+        "job_type": job_type,
+        "job_type_rev": {"id": 5, "job_type": {"id": job.job_type_id}, "revision_num": 1},
         "event": {"id": 10000 + job.id, "type": "USER", "occurred": iso(started)},
         "recipe": None,
         "batch": None,
@@ -105,7 +109,7 @@ def v6_job_summary(job: ScaleJob, status: str, started: float, now: float) -> di
         "source_started": None,
         "source_ended": None,
         "superseded": None,
-        **_times(status, started, now),
+        **times,
     }
 
 
@@ -216,10 +220,14 @@ def legacy_job(
         else {"name": name, "type": "files", "value": objs}
         for name, objs in grouped.items()
     ]
+    job_type = {**_JOB_TYPE, "id": job.job_type_id, "name": job.job_type_name}
+    times = _times(status, started, now)
+    if job.knobs.created_at is not None:
+        times["created"] = job.knobs.created_at
     return {
         "id": job.id,
-        "job_type": _JOB_TYPE,
-        "job_type_rev": {"id": 5, "job_type": {"id": _JOB_TYPE["id"]}, "revision_num": 1},
+        "job_type": job_type,
+        "job_type_rev": {"id": 5, "job_type": {"id": job.job_type_id}, "revision_num": 1},
         "event": {"id": 10000 + job.id, "type": "USER", "occurred": iso(started)},
         "error": _error(job, now) if status == "FAILED" else None,
         "status": status,
@@ -239,5 +247,5 @@ def legacy_job(
         "job_exes": [],
         "inputs": [],
         "outputs": merged,
-        **_times(status, started, now),
+        **times,
     }

@@ -14,9 +14,18 @@ in code from these dataclasses.  Example::
     page_size = 100                  # Scale page size when the request names none
     scale_api_version = "v6"         # what `write_client_files` configures: "v6" | "legacy"
     job_lists = true                 # job-list routes (Pixxel, Scale v6); false: they 404
+    order_item_lists = true          # GET /v0/order-items?order_ids= (pages); false: 404
+    alteryx_job_lists = true         # GET /v3/workflows/{id}/jobs (pages); false: 404
+    list_failures = 0                # the first N list requests (any of the four): 503
+    list_retry_after = "1"           # ... with this Retry-After
+    list_delay = 0.0                 # seconds each list page takes to answer
+    output_redirect_host = "localhost"  # Alteryx outputs: 302 to this host (another origin)
+    token_line_break = false         # true: Alteryx tokens carry a CR LF (a broken server)
     scale_next_origin = "http://scale.internal:8000"  # Scale's page links name this
                                      # origin (a proxy that does not pass the host on)
     # job_list_malformed = "huge_number"  # Pixxel's job lists spoiled as `malformed` below
+    hook_failures = 0                # POST /hooks/events (a webhook receiver) answers 503
+                                     # this many times before it takes events
 
     [[pixxel.job]]
     workflow_id = "wf-1"
@@ -81,6 +90,12 @@ Every item also takes these knobs:
   Python's `json` refuses to convert, which the client reads as an answer that
   cannot be read (`MalformedResponse`).
 - `url_lifetime`: overrides the signed URL lifetime of this item's package.
+- `created_at = "2026-11-01T00:00:00Z"`: the creation time the lists report (Pixxel
+  jobs and order items, Scale jobs, Alteryx jobs); default: the emulator's start.
+- `listed_after = 30`: no list shows the item until 30 s after the emulator started
+  (a job added while a client runs).  Order items also take `order_id` (default
+  `order-of-<id>`), Scale jobs `job_type_name` and `job_type_id` (the list filters
+  on them), Alteryx jobs are listed under their `app_id` (the workflow).
 - `faults = { drop_after_bytes = 100000, ... }`: `Faults` of the file host for
   every file of the item (see `_filespec.Faults`).
 - `corrupt_member = "a.tif"`: the first response that carries the middle byte of that
@@ -138,6 +153,11 @@ class Knobs:
     faults: Mapping[str, Any] = field(default_factory=dict)
     corrupt_member: str | None = None
     """A ZIP member of the item's package with one bit flipped on the first response."""
+    created_at: str | None = None
+    """The creation time lists report (ISO 8601); default: when the emulator started."""
+    listed_after: float = 0.0
+    """Seconds after the emulator started before lists show the item (a job that is
+    added to the platform while a client runs)."""
 
     def file_faults(self) -> Faults:
         """A fresh `Faults` for one served file (the host consumes queued faults)."""
@@ -219,6 +239,8 @@ class OrderItemSpec:
     task_outcome: str | None = None
     status_case: str = "upper"
     refuse_downloads: int = 0
+    order_id: str | None = None
+    """The order it belongs to (`GET /v0/order-items?order_ids=`); default `order-of-<id>`."""
 
 
 @dataclass(frozen=True)
@@ -252,6 +274,8 @@ class ScaleJob:
     cancel: bool = False
     null_url: bool = False
     knobs: Knobs = Knobs()
+    job_type_name: str = "emulated-product"
+    job_type_id: int = 8
 
     @property
     def key(self) -> str:
@@ -308,8 +332,24 @@ class Settings:
     page_size: int = 100
     scale_api_version: str = "v6"
     job_lists: bool = True
+    output_redirect_host: str | None = None
+    """Alteryx output GETs answer 302 to the file on this host (same port), as a server
+    that hands outputs to a CDN does; None serves them in place."""
+    token_line_break: bool = False
+    """Alteryx access tokens with a CR LF inside, which no header can carry."""
     scale_next_origin: str | None = None
+    order_item_lists: bool = True
+    """`GET /v0/order-items` (an order's items); false: 404."""
+    alteryx_job_lists: bool = True
+    """`GET /v3/workflows/{id}/jobs`; false: 404."""
+    list_failures: int = 0
+    """The first N requests to any list route (all four) are answered 503."""
+    list_retry_after: str = "1"
+    """The Retry-After of those 503s."""
+    list_delay: float = 0.0
+    """Seconds each list answer (any of the four) takes: a slow list, read page by page."""
     job_list_malformed: Malformed | None = None
+    hook_failures: int = 0
 
 
 @dataclass(frozen=True)

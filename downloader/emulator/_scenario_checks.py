@@ -46,6 +46,8 @@ def check_scenario(scenario: Scenario) -> list[tuple[str, str]]:
         found.append(("emulator.scale_api_version", 'must be "v6" or "legacy"'))
     if settings.page_size < 1:
         found.append(("emulator.page_size", "must be at least 1"))
+    if settings.hook_failures < 0:
+        found.append(("emulator.hook_failures", "must not be negative"))
     for item in scenario.items():
         if item.key in seen:
             found.append((item.key, "the same item appears twice"))

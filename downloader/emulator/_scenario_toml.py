@@ -93,8 +93,16 @@ def _settings(r: TableReader) -> Settings:
         page_size=r.integer("page_size", d.page_size),
         scale_api_version=r.text("scale_api_version", d.scale_api_version),
         job_lists=r.flag("job_lists", d.job_lists),
+        output_redirect_host=r.opt_text("output_redirect_host"),
+        token_line_break=r.flag("token_line_break", False),
         scale_next_origin=r.opt_text("scale_next_origin"),
+        order_item_lists=r.flag("order_item_lists", d.order_item_lists),
+        alteryx_job_lists=r.flag("alteryx_job_lists", d.alteryx_job_lists),
+        list_failures=r.integer("list_failures", d.list_failures),
+        list_retry_after=r.text("list_retry_after", d.list_retry_after),
+        list_delay=r.number("list_delay", d.list_delay),
         job_list_malformed=_malformed(r, "job_list_malformed"),
+        hook_failures=r.integer("hook_failures", d.hook_failures),
     )
     r.finish()
     return settings
@@ -124,6 +132,8 @@ def _knobs(r: TableReader) -> Knobs:
         url_lifetime=r.opt_number("url_lifetime"),
         faults=r.table("faults").rest(),
         corrupt_member=r.opt_text("corrupt_member"),
+        created_at=r.opt_text("created_at"),
+        listed_after=r.number("listed_after", 0.0),
     )
 
 
@@ -203,6 +213,7 @@ def _pixxel_download(r: TableReader, kind: DownloadKind) -> PixxelDownload:
             task_outcome=r.opt_text("task_outcome"),
             status_case=case,
             refuse_downloads=r.integer("refuse_downloads", 0),
+            order_id=r.opt_text("order_id"),
         )
     download = PixxelDownload(
         kind=kind,
@@ -228,6 +239,8 @@ def _scale_job(r: TableReader) -> ScaleJob:
         cancel=r.flag("cancel", False),
         null_url=r.flag("null_url", False),
         knobs=_knobs(r),
+        job_type_name=r.text("job_type_name", "emulated-product"),
+        job_type_id=r.integer("job_type_id", 8),
     )
     r.finish()
     return job

@@ -58,6 +58,8 @@ class ApiRecord:
     status: int
     time: float
     authorization: bool
+    query: str = ""
+    """The query string (lists' filters and pages); never a credential."""
 
 
 def has_elapsed(timing: Timing, count: int, since: float, now: float) -> bool:
@@ -84,6 +86,13 @@ class Context:
     stats: dict[str, ItemStats] = field(default_factory=dict)
     log: list[ApiRecord] = field(default_factory=list)
     owners: dict[str, str] = field(default_factory=dict)
+    born: float = 0.0
+    """When the emulator started (its clock): lists' `listed_after` counts from it."""
+    lists_refused: int = 0
+    """List requests answered 503 so far (`list_failures`)."""
+
+    def __post_init__(self) -> None:
+        self.born = self.clock()
 
     def item(self, key: str) -> ItemStats:
         """The stats of `key`, marking when it was first asked about."""

@@ -12,6 +12,7 @@ log line carries a credential or a URL's query.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, Protocol
@@ -106,7 +107,10 @@ class ApiClient:
         max_body: int = MAX_BODY,
         timeout: aiohttp.ClientTimeout = API_TIMEOUT,
         observer: Observer | None = None,
+        retry_after_cap: float = math.inf,
     ) -> None:
+        """`retry_after_cap` bounds a platform's `Retry-After` (`[retry] max_delay`): a
+        server asking for years would otherwise park its items for as long."""
         self.platform = platform
         self.base_url = base_url.rstrip("/")
         self.auth = auth or StaticAuth(None)
@@ -116,6 +120,7 @@ class ApiClient:
         self._max_body = max_body
         self._timeout = timeout
         self._observer: Observer = observer or NullObserver()
+        self._retry_after_cap = retry_after_cap
         self._base_path = urlsplit(self.base_url).path
 
     def url(self, path: str) -> str:
@@ -199,6 +204,9 @@ class ApiClient:
                 # chunk-size line that cannot be read
                 reason = shorten(self.clean(f"{type(exc).__name__}: {exc}"), 200)
                 raise ApiError(f"{what}: connection failed ({reason})", retryable=True) from None
+            except ValueError as exc:  # a header or URL the HTTP library will not send
+                reason = shorten(self.clean(f"{type(exc).__name__}: {exc}"), 200)
+                raise ApiError(f"{what}: request refused ({reason})") from None
             finally:  # every request counted once, answered or not
                 endpoint = endpoint_of(urlsplit(url).path, self._base_path)
                 self._observer.api_request(
@@ -221,6 +229,8 @@ class ApiClient:
             text = f"{text}: {detail}"
         retryable = classify_status(status, signed_url=False) is RetryVerdict.RETRY
         retry_after = parse_retry_after(headers.get("Retry-After"), now=self._clock.utcnow())
+        if retry_after is not None:
+            retry_after = min(retry_after, self._retry_after_cap)
         return ApiError(
             self.clean(f"{what}: {text}"),
             status=status,

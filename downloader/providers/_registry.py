@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 
@@ -43,11 +44,13 @@ def build_providers(
     poll: PollSettings,
     rand: Callable[[], float] = random.random,
     observer: Observer | None = None,
+    retry_after_cap: float = math.inf,
 ) -> dict[str, Provider]:
     """An adapter for each configured platform, and `http` (always), by provider name.
 
-    `observer` is told of every API request and every wait between polls."""
-    wiring = _Wiring(session, clock, poll, rand, observer or NullObserver())
+    `observer` is told of every API request and every wait between polls; a platform's
+    `Retry-After` is waited no longer than `retry_after_cap` seconds."""
+    wiring = _Wiring(session, clock, poll, rand, observer or NullObserver(), retry_after_cap)
     providers: dict[str, Provider] = {"http": HttpProvider()}
     if settings.pixxel is not None:
         providers["pixxel"] = wiring.pixxel(settings.pixxel)
@@ -68,8 +71,10 @@ class _Wiring:
         poll: PollSettings,
         rand: Callable[[], float],
         observer: Observer,
+        retry_after_cap: float,
     ) -> None:
         self.session = session
+        self.retry_after_cap = retry_after_cap
         self.clock = clock
         self.poll = poll
         self.rand = rand
@@ -99,6 +104,7 @@ class _Wiring:
             limiter=limiter,
             auth=auth,
             observer=self.observer,
+            retry_after_cap=self.retry_after_cap,
         )
 
     def pixxel(self, settings: PixxelSettings) -> PixxelProvider:

@@ -13,6 +13,7 @@ from downloader.clock import Clock
 from downloader.items import ItemRef
 from downloader.runners._pipeline import ItemWorker
 from downloader.runners._scheduler import Scheduler
+from downloader.sources import SourceRef
 from downloader.store import ItemState, StateStore
 
 
@@ -20,6 +21,8 @@ from downloader.store import ItemState, StateStore
 class BatchResult:
     archived: int
     failed: int
+    hooks_left: int = 0
+    """Hook events not yet delivered when the run ended (the next run delivers them)."""
 
     @property
     def ok(self) -> bool:
@@ -29,6 +32,7 @@ class BatchResult:
 async def run_batch(
     items: Sequence[ItemRef],
     *,
+    sources: Sequence[SourceRef] = (),
     store: StateStore,
     worker: ItemWorker,
     clock: Clock,
@@ -36,7 +40,8 @@ async def run_batch(
     concurrency: int,
     lease: timedelta = timedelta(minutes=2),
 ) -> BatchResult:
-    """Claim and work items until every active item is terminal."""
+    """List every source once, then claim and work items until every active item
+    (those the sources listed included) is terminal."""
     scheduler = Scheduler(
         store=store,
         worker=worker,
@@ -46,7 +51,8 @@ async def run_batch(
         lease=lease.total_seconds(),
     )
     await store.release_all(owner)
-    synced = await scheduler.set_watchlist(items)
+    synced = await scheduler.set_watchlist(items, sources)
+    await scheduler.tender.list_due(every=True)
     await scheduler.run(until_done=True)
     active = await scheduler.active_records()
     return BatchResult(

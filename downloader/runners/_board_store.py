@@ -22,6 +22,9 @@ from downloader.store._models import (
     PackageRecord,
     SyncResult,
 )
+from downloader.store._outbox import Outbox
+from downloader.store._outbox_models import OutboxRow
+from downloader.store._sources_book import SourceBook
 
 
 class BoardedStore:
@@ -36,6 +39,10 @@ class BoardedStore:
         self._board.seen(records, self._monotonic(), claimed=claimed)
         return records
 
+    @property
+    def outbox(self) -> Outbox:
+        return self._store.outbox
+
     async def open(self) -> None:
         await self._store.open()
 
@@ -48,6 +55,9 @@ class BoardedStore:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._store.__aexit__(*exc_info)
+
+    def sources(self) -> SourceBook:
+        return self._store.sources()
 
     async def sync_watchlist(self, refs: Iterable[ItemRef], *, now: datetime) -> SyncResult:
         return await self._store.sync_watchlist(refs, now=now)
@@ -91,6 +101,7 @@ class BoardedStore:
         error: str | None = None,
         archive_path: str | None = None,
         counts: bool = False,
+        outbox: Sequence[OutboxRow] = (),
     ) -> ItemRecord:
         record = await self._store.transition(
             key,
@@ -100,6 +111,7 @@ class BoardedStore:
             error=error,
             archive_path=archive_path,
             counts=counts,
+            outbox=outbox,
         )
         return self._seen([record])[0]
 

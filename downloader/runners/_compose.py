@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -20,7 +21,9 @@ from downloader.providers import build_providers
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._board import ProgressBoard
 from downloader.runners._board_store import BoardedStore
-from downloader.runners._pipeline import ItemWorker
+from downloader.runners._deliverer import Deliverer
+from downloader.runners._pipeline import ItemWorker, filesystem_error
+from downloader.sources import SourceRef
 from downloader.store import StateStore, open_store
 from downloader.transfer import RetryPolicy, TransferEngine
 from downloader.transfer._placement import CpuPlacement
@@ -40,14 +43,25 @@ class Service:
     session: aiohttp.ClientSession
     worker: ItemWorker
     observer: Observer
+    deliverer: Deliverer
 
     def use_providers(self, settings: Settings) -> None:
         """Items started from now on talk to the platforms as `settings` say."""
         self.worker.providers = build_providers(
-            settings.providers, self.session, self.clock, settings.poll, observer=self.observer
+            settings.providers,
+            self.session,
+            self.clock,
+            settings.poll,
+            observer=self.observer,
+            retry_after_cap=settings.retry.max_delay,
         )
         self.worker.poll = settings.poll
         self.worker.retry = settings.retry
+
+    def use_hooks(self, settings: Settings) -> None:
+        """Events recorded from now on go to `settings.hooks`, and are delivered so."""
+        self.worker.hooks = self.deliverer.hooks = settings.hooks
+        self.deliverer.wake()
 
 
 @asynccontextmanager
@@ -70,7 +84,10 @@ async def open_service(
         ssl=tls_context(settings.transfer.ca_file),
     )
     root = settings.archive.root
-    root.mkdir(parents=True, exist_ok=True, mode=0o750)
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o750)
+    except OSError as exc:  # read-only, not allowed, a file in the way since check-config
+        raise filesystem_error(exc) from None
     async with (
         open_store(settings.state.url) as store,
         # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY (lower case too) for API
@@ -97,7 +114,12 @@ async def open_service(
             placement=placement,
         )
         providers = build_providers(
-            settings.providers, session, clock, settings.poll, observer=observer
+            settings.providers,
+            session,
+            clock,
+            settings.poll,
+            observer=observer,
+            retry_after_cap=settings.retry.max_delay,
         )
         worker = ItemWorker(
             store=store,
@@ -112,10 +134,15 @@ async def open_service(
             observer=observer,
             retry=settings.retry,
         )
+        deliverer = Deliverer(
+            outbox=store.outbox, hooks=settings.hooks, session=session, clock=clock, owner=owner
+        )
+        worker.hooks = settings.hooks
+        worker.outbox_written = deliverer.wake
         if placement is not None:
             placement.start()
         try:
-            yield Service(clock, store, session, worker, observer)
+            yield Service(clock, store, session, worker, observer, deliverer)
         finally:
             if placement is not None:
                 placement.stop()
@@ -125,6 +152,7 @@ async def run_once(
     settings: Settings,
     items: Sequence[ItemRef],
     *,
+    sources: Sequence[SourceRef] = (),
     board: ProgressBoard | None = None,
     progress: Callable[[ProgressBoard], Coroutine[Any, Any, None]] | None = None,
     observer: Observer | None = None,
@@ -149,8 +177,17 @@ async def run_once(
         tg.start_soon(watch_signals)
         if progress is not None and board is not None:
             tg.start_soon(progress, board)
+        # hook events are delivered while the items are worked, beside them
+        delivering = anyio.CancelScope()
+
+        async def deliver() -> None:
+            with delivering:
+                await service.deliverer.run()
+
+        tg.start_soon(deliver)
         result = await run_batch(
             items,
+            sources=sources,
             store=service.store,
             worker=service.worker,
             clock=service.clock,
@@ -160,6 +197,11 @@ async def run_once(
         )
         if board is not None:
             board.ended = service.clock.monotonic()
+        delivering.cancel()
+        # what the run recorded and could not deliver yet gets a bounded wait; the
+        # next run delivers the rest
+        left = await service.deliverer.drain(settings.service.hook_wait)
+        result = dataclasses.replace(result, hooks_left=left)
         tg.cancel_scope.cancel()
     if interrupted:
         raise Interrupted

@@ -133,6 +133,7 @@ class Daemon:
             self.notifier.ready(status=await self._status_text())
             self._next_status = clock.monotonic() + STATUS_EVERY
             tg.start_soon(self._watch_file)
+            tg.start_soon(self.service.deliverer.run)
             await self.scheduler.run(until_done=False)
             tg.cancel_scope.cancel()
         log.info("daemon.stopped")
@@ -226,12 +227,13 @@ class Daemon:
             kept = len(self.scheduler.active_keys)
             log.error("watchlist.unusable", file=str(path), reason=reason, items_kept=kept)
             return
-        result = await self.scheduler.set_watchlist(parse.items)
+        result = await self.scheduler.set_watchlist(parse.items, parse.sources)
         log.info(
             "watchlist.loaded",
             file=str(path),
             reason=reason,
             items=len(parse.items),
+            sources=[ref.key for ref in parse.sources],
             added=sorted(result.added),
             removed=sorted(result.removed),
             reactivated=sorted(result.reactivated),
@@ -273,6 +275,8 @@ class Daemon:
         )
         if (new.providers, new.poll) != (old.providers, old.poll):
             self.service.use_providers(self.settings)
+        if new.hooks != old.hooks:
+            self.service.use_hooks(self.settings)
         log.info("daemon.reloaded", config=str(self.config_path), restart_needed=pending)
         await self.load_watchlist("SIGHUP")
 

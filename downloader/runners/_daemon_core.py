@@ -120,7 +120,7 @@ def status_text(counts: Mapping[ItemState, int], bytes_per_s: float, *, stopping
 
 # Settings a running daemon takes over on SIGHUP; every other difference needs a restart.
 LIVE_KEYS = frozenset(
-    {"watchlist.path", "watchlist.check_interval", "service.grace_period"}
+    {"watchlist.path", "watchlist.check_interval", "service.grace_period", "service.hook_wait"}
     | {f"poll.{f.name}" for f in fields(Settings().poll)}
     | {f"retry.{f.name}" for f in fields(Settings().retry)}
 )

@@ -24,12 +24,19 @@ from downloader.runners._progress import show_progress, summary_line
 from downloader.watchlist import load_watchlist
 
 # polls come quickly in the demo: it shows the dance, not the waiting
+DEMO_SOURCES = ("wf-nightly",)
+"""Workflows the demo's watchlist names as sources (`[[pixxel.workflow]]`), not job by job."""
 DEMO_POLL = PollSettings(initial_interval=0.5, max_interval=2.0, give_up_after=600.0)
 
 
-async def run_demo(target: Path) -> BatchResult:
-    """Run the demo into `target` (an existing, absolute folder)."""
-    scenario = parse_scenario(demo_scenario_text(), source="demo.toml")
+async def run_demo(
+    target: Path, scenario_text: str | None = None, *, origin: str = "demo.toml"
+) -> BatchResult:
+    """Run the demo into `target` (an existing, absolute folder), on the bundled scenario
+    or on `scenario_text` read from the file `origin` (the emulator's scenario format:
+    see `emulator/_scenario.py`)."""
+    text = demo_scenario_text() if scenario_text is None else scenario_text
+    scenario = parse_scenario(text, source=origin)
     async with await start_emulator(Emulator(scenario)) as running:
         files = write_client_files(
             scenario,
@@ -37,16 +44,26 @@ async def run_demo(target: Path) -> BatchResult:
             target / ".demo",
             archive_root=target,
             state_url=f"sqlite:///{target / '.demo' / 'state.db'}",
+            workflow_sources=DEMO_SOURCES,
         )
         settings = dataclasses.replace(load_config(files.config), poll=DEMO_POLL)
         watchlist = load_watchlist(
             files.watchlist, enabled_providers=set(settings.providers.enabled) | {"http"}
         )
-        print(f"emulator on {running.base_url}; {len(watchlist.items)} items", file=sys.stderr)
+        counts = f"{len(watchlist.items)} items, {len(watchlist.sources)} source"
+        print(f"emulator on {running.base_url}; {counts}", file=sys.stderr)
         board = ProgressBoard(time.monotonic())
-        result = await run_once(settings, watchlist.items, board=board, progress=show_progress)
+        result = await run_once(
+            settings,
+            watchlist.items,
+            sources=watchlist.sources,
+            board=board,
+            progress=show_progress,
+        )
     now = time.monotonic()
     print(f"\n{summary_line(board, now)}")
+    for source in watchlist.sources:
+        print(f"source {source.key}: its jobs archived as if each had its own entry")
     for record in sorted(board.active(), key=lambda r: r.key):
         if record.error:  # the archived ones are in the archive; only failures need words
             print(f"  {record.key} {record.state}: {record.error}")

@@ -35,8 +35,10 @@ def stac_tag_files(
     *,
     relative_bag: PurePath,
     bagged_at: datetime,
+    listed_by: str | None = None,
 ) -> dict[str, bytes]:
-    """The tag files describing the bag of `ref` (its STAC Item), by name."""
+    """The tag files describing the bag of `ref` (its STAC Item), by name; `listed_by`
+    is the source that listed it, if any."""
     scene = package.scene
     facts = ItemFacts(
         ref,
@@ -46,6 +48,7 @@ def stac_tag_files(
         geometry=scene.geometry if scene else None,
         acquired=scene.acquired if scene else None,
         acquired_range=scene.acquired_range if scene else None,
+        listed_by=listed_by,
     )
     item = render_stac_item(
         facts, payload, bagged_at=bagged_at, catalog_href=catalog_href_from(relative_bag)

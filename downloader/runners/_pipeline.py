@@ -21,14 +21,16 @@ import structlog
 
 from downloader.archive import BagBuilder, item_path
 from downloader.clock import Clock
-from downloader.config import PollSettings, RetrySettings
+from downloader.config import HookSettings, PollSettings, RetrySettings
 from downloader.errors import DownloaderError, FilesystemError, ItemCrashed
+from downloader.hooks._plan import PayloadEntry, plan_outbox
 from downloader.items import ItemRef
 from downloader.jail import Jail
 from downloader.observe import NullObserver, Observer, counted_refresh
 from downloader.providers import Provider
 from downloader.providers._turn import Parked, Turn
-from downloader.runners._adoption import adopt_archived_bag
+from downloader.redact import describe
+from downloader.runners._adoption import adopt_archived_bag, source_of
 from downloader.runners._describe import link_in_catalog, stac_tag_files
 from downloader.runners._item_bytes import ItemBytes, known_size
 from downloader.runners._records import StoreListener, StoreMemo
@@ -38,6 +40,9 @@ from downloader.store import ItemState, StateStore
 from downloader.store._models import AssetRecord, AssetState
 from downloader.transfer import AssetRequest, TransferEngine
 from downloader.transfer._names import sanitize_filename
+
+SOURCE_FIELD = "Downloader-Source"
+"""The `bag-info.txt` field naming the source that listed the item."""
 
 log = structlog.get_logger("downloader.pipeline")
 
@@ -82,6 +87,12 @@ class ItemWorker:
         """The `[retry]` budget of every item after a passing failure."""
         self._turns: dict[str, Turn] = {}
         """The poll schedule of each parked item, for its next turn."""
+        self.hooks: tuple[HookSettings, ...] = ()
+        """The `[[hooks]]` whose events are recorded with each item's end (a reload
+        replaces them)."""
+        self.outbox_written: Callable[[], None] = lambda: None
+        """Told after an item's end, which may have recorded hook events (wakes their
+        deliverer; cheap when there are none)."""
 
     def forget(self, key: str) -> None:
         """Drop what is kept of `key` between its turns (it left the watchlist)."""
@@ -147,7 +158,7 @@ class ItemWorker:
 
     async def _failed(self, ref: ItemRef, exc: DownloaderError, bound: Any) -> ItemState:
         now = self.clock.utcnow()
-        message = f"{type(exc).__name__}: {exc}"
+        message = describe(exc)
         if exc.retryable:
             record = await self.store.get(ref.key)
             tries = (0 if record is None else record.attempts) + 1
@@ -167,6 +178,8 @@ class ItemWorker:
                 # every item that ends its turn short of archived or failed
                 return record.state
             message = gave_up_text(message, tries)
+        listed_by = await source_of(self.store, ref.key) if self.hooks else None
+        events = plan_outbox(self.hooks, "failed", ref, at=now, error=message, listed_by=listed_by)
         await self.store.transition(
             ref.key,
             ItemState.FAILED,
@@ -174,8 +187,10 @@ class ItemWorker:
             owner=self.owner,
             error=message,
             counts=exc.retryable,
+            outbox=events,
         )
         bound.error("item.failed", error=message)
+        self.outbox_written()
         return ItemState.FAILED
 
     async def _work(
@@ -186,8 +201,11 @@ class ItemWorker:
             raise DownloaderError(f"provider {ref.provider!r} is not configured")
         memo = StoreMemo(self.store, ref.key, self.clock)
         listener = StoreListener(self.store, ref.key, self.owner, self.clock, state, turn)
-        adopted = await adopt_archived_bag(self.store, self.jail, ref, listener, self.clock.utcnow)
+        adopted = await adopt_archived_bag(
+            self.store, self.jail, ref, listener, self.clock.utcnow, hooks=self.hooks
+        )
         if adopted is not None:  # a crash after its rename, or a lost state database
+            self.outbox_written()
             # the crash may have come before its link in the catalog was added
             await link_in_catalog(self.jail, item_path(ref), ref.key, if_described=True)
             return adopted
@@ -265,30 +283,53 @@ class ItemWorker:
         await self.store.transition(
             ref.key, ItemState.VERIFYING, now=self.clock.utcnow(), owner=self.owner
         )
+        files: list[PayloadEntry] = []
         sources: dict[str, str] = {}
         for one in fetched:
             for entry in await self.vetter.vet(ref, one, bag):
-                bag.add_payload(*entry)
+                added = bag.add_payload(*entry)
+                files.append(PayloadEntry(f"data/{added.path}", added.size, added.sha256))
                 sources[entry[0]] = url_hint(one.asset) or ""
         info: dict[str, str] = {}
         if package.download_id:
             info["External-Description"] = f"{package.description} {package.download_id}".strip()
+        source = (await self.store.sources().item_sources(ref.key)).get(ref.key)
+        if source is not None:  # listed by a source: which one, for whoever reads the bag
+            info[SOURCE_FIELD] = source
         await self.engine.space.room_for(0, self._waiting(ref), key=ref.key)
         relative = item_path(ref)
         tag_files = stac_tag_files(
-            ref, package, bag.payload, sources, relative_bag=relative, bagged_at=self.clock.utcnow()
+            ref,
+            package,
+            bag.payload,
+            sources,
+            relative_bag=relative,
+            bagged_at=self.clock.utcnow(),
+            listed_by=source,
         )
         final = await bag.finish(
             self.root / relative, info=info, tag_files=tag_files, tags=package.tag_files
         )
         await link_in_catalog(self.jail, relative, ref.key)
+        now = self.clock.utcnow()
+        events = plan_outbox(
+            self.hooks,
+            "archived",
+            ref,
+            at=now,
+            archive_path=str(final),
+            files=files,
+            listed_by=source,
+        )
         await self.store.transition(
             ref.key,
             ItemState.ARCHIVED,
-            now=self.clock.utcnow(),
+            now=now,
             owner=self.owner,
             archive_path=str(final),
+            outbox=events,
         )
+        self.outbox_written()
         return final
 
     def _waiting(self, ref: ItemRef) -> Callable[[str | None], Awaitable[None]]:

@@ -181,6 +181,13 @@ def summary_line(board: ProgressBoard, now: float) -> str:
     )
 
 
+def hooks_left_text(left: int) -> str:
+    """What the summary adds when hook events are left for the next run ("" if none)."""
+    if not left:
+        return ""
+    return f"; {left} hook event{'s' if left != 1 else ''} not delivered yet (the next run will)"
+
+
 def summary_json(board: ProgressBoard, now: float) -> dict[str, Any]:
     counts = board.counts()
     return {

@@ -8,13 +8,15 @@ the provider reports, never backwards.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from downloader.clock import Clock
 from downloader.providers._turn import Turn
 from downloader.store import ItemState, StateStore
 from downloader.store._models import PackageRecord
+from downloader.store._outbox_models import OutboxRow
 
 __all__ = ["StoreListener", "StoreMemo"]
 
@@ -81,15 +83,24 @@ class StoreListener:
             return  # never step backwards on a late report
         await self.move(target)
 
-    async def move(self, target: ItemState, *, archive_path: str | None = None) -> None:
-        """Transition to `target` (the store checks that the move is allowed)."""
+    async def move(
+        self,
+        target: ItemState,
+        *,
+        archive_path: str | None = None,
+        outbox: Sequence[OutboxRow] = (),
+        at: datetime | None = None,
+    ) -> None:
+        """Transition to `target` (the store checks that the move is allowed), with
+        the `outbox` rows (hook events) it causes, at `at` (default: now)."""
         self.state = None  # unknown should the transition fail
         record = await self._store.transition(
             self._key,
             target,
-            now=self._clock.utcnow(),
+            now=at or self._clock.utcnow(),
             owner=self._owner,
             archive_path=archive_path,
+            outbox=outbox,
         )
         self.state = record.state
         if self.turn is not None:  # a new state: its waits start from the first

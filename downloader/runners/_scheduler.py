@@ -42,7 +42,9 @@ from downloader.errors import LeaseLost, StoreError
 from downloader.items import ItemRef
 from downloader.providers import JobSurvey, survey_of
 from downloader.runners._pipeline import ItemWorker
+from downloader.runners._sources import SourceTender
 from downloader.runners._waitroom import WaitingRoom
+from downloader.sources import SourceRef
 from downloader.store import ItemRecord, ItemState, StateStore, SyncResult, is_terminal
 
 log = structlog.get_logger("downloader.scheduler")
@@ -110,6 +112,16 @@ class Scheduler:
         self._absorbing = False
         """The last claim was full and all went to the waiting room."""
         self._next_intake = clock.monotonic()
+        self.tender = SourceTender(
+            store=store,
+            worker=worker,
+            clock=clock,
+            owner=owner,
+            lease=self.lease,
+            on_listed=self.add_listed,
+            contain_errors=contain_errors,
+        )
+        """Lists the watchlist's sources; `run` keeps it going unless `until_done`."""
         self._surveys_off: set[str] = set()
         """Providers whose survey raised something of no tree: their waiting items are
         asked about one by one for the rest of the process."""
@@ -147,15 +159,18 @@ class Scheduler:
         for key in list(self._in_flight):
             self._cancel(key, reason)
 
-    async def set_watchlist(self, refs: Iterable[ItemRef]) -> SyncResult:
-        """Make `refs` the active items; the work of an item no longer listed, or listed
-        with another definition (`SyncResult.redefined`), is cancelled.
+    async def set_watchlist(
+        self, refs: Iterable[ItemRef], sources: Iterable[SourceRef] = ()
+    ) -> SyncResult:
+        """Make `refs`, and what `sources` listed, the active items; the work of an item no
+        longer listed, or listed with another definition (`SyncResult.redefined`), is
+        cancelled.
 
         Its partial progress stays in the store and on disk for a later re-add, and an
         archived bag is never touched (the store only marks the item inactive).
         """
         wanted = {ref.key: ref for ref in refs}
-        result = await self.store.sync_watchlist(wanted.values(), now=self.clock.utcnow())
+        result = await self.tender.sync(wanted, sources)  # adds what the sources listed
         for key, reason in result.refused:  # never in the store: nothing to claim
             log.error("watchlist.refused", item=key, reason=reason)
             del wanted[key]
@@ -174,6 +189,14 @@ class Scheduler:
         self.wake()
         return result
 
+    def add_listed(self, refs: list[ItemRef]) -> None:
+        """Items a source listed (now in the store): worked as if the watchlist named them."""
+        if self._refs is None:
+            return
+        for ref in refs:
+            self._refs.setdefault(ref.key, ref)
+        self.wake()
+
     async def active_records(self) -> list[ItemRecord]:
         refs = self._refs or {}
         return [r for r in await self.store.list_items() if r.key in refs]
@@ -183,6 +206,8 @@ class Scheduler:
         async with anyio.create_task_group() as items, anyio.create_task_group() as side:
             side.start_soon(self._renew_leases)
             side.start_soon(self._tend_room)
+            if not until_done:  # a batch run lists its sources once, before it starts
+                side.start_soon(self.tender.run)
             await self._loop(items, until_done=until_done)
             await self._drain()
             side.cancel_scope.cancel()

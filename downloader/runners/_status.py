@@ -13,13 +13,16 @@ from __future__ import annotations
 import calendar
 import json
 import time
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from downloader.redact import scrub
 from downloader.runners import _human as human
+from downloader.runners._hook_status import hook_json, hook_lines
 from downloader.runners._retry import retrying_text
+from downloader.runners._status_sources import render_sources
 from downloader.store import ItemState, StateStore, is_terminal
 from downloader.store._models import REPAIRED, AssetRecord, ItemRecord, ItemSummary
 from downloader.store._rows import from_micros, maybe_micros, summarize
@@ -71,8 +74,11 @@ def retry_tail(
     )
 
 
-def summary_json(item: ItemSummary, now_micros: int | None) -> dict[str, Any]:
-    """One item as the contract's `status --json` object, plus `node` (who works it)."""
+def summary_json(
+    item: ItemSummary, now_micros: int | None, source: str | None = None
+) -> dict[str, Any]:
+    """One item as the contract's `status --json` object, plus `node` (who works it);
+    `source` is the source that listed it (None: named by its own entry)."""
     due = retry_due(item)
     return {
         "item": item.key,
@@ -81,14 +87,21 @@ def summary_json(item: ItemSummary, now_micros: int | None) -> dict[str, Any]:
         "state": str(item.state),
         "bytes_done": item.bytes_done,
         "bytes_total": item.bytes_total,
-        "error": item.error,
+        "error": _shown(item.error),
         "archive_path": item.archive_path,
         # floor division: a time is shown down to its second, never rounded up
         "updated_at": utc_text(item.updated_micros // _MICROS_PER_SECOND),
         "node": summary_node(item, now_micros),
         "attempts": item.attempts,
         "next_attempt_at": None if due is None else utc_text(due // _MICROS_PER_SECOND),
+        "source": source,
     }
+
+
+def _shown(error: str | None) -> str | None:
+    # Stored errors are scrubbed on write; a database written by an older version may
+    # still hold a signed URL or a token, and status is where an operator would copy it.
+    return scrub(error) if error else error
 
 
 def item_json(record: ItemRecord, now: datetime | None = None) -> dict[str, Any]:
@@ -116,7 +129,11 @@ async def collect_status(
     that failed a check was fetched again (in part or whole).
     """
     now_micros = maybe_micros(now)
-    rows = [summary_json(item, now_micros) for item in await store.list_summaries()]
+    sources = await store.sources().item_sources()
+    rows = [
+        summary_json(item, now_micros, sources.get(item.key))
+        for item in await store.list_summaries()
+    ]
     if verbose:
         for row in rows:
             row["assets"] = [asset_json(a) for a in await store.assets(row["item"])]
@@ -141,24 +158,36 @@ async def status_output(
     """What `downloader status` prints: a line per item (and asset), or a JSON array.
 
     `retry_budget` is `[retry] attempts`, shown beside the count of an item's tries."""
+    undelivered = await store.outbox.pending()  # hook events: few, whatever the items
     if as_json:
         rows = await collect_status(store, verbose=verbose, now=now)
         failed = any(row["state"] == ItemState.FAILED for row in rows)
+        hooks = hook_json(undelivered)
+        for row in rows:
+            if row["item"] in hooks:
+                row["hooks"] = hooks[row["item"]]
         return StatusOutput(render_json(rows), failed)
     items = await store.list_summaries()
     failed = any(item.state is ItemState.FAILED for item in items)
-    text = render_summaries(items, maybe_micros(now), retry_budget)
-    if not verbose:
+    sources = await store.sources().item_sources()
+    text = render_summaries(items, maybe_micros(now), retry_budget, sources)
+    failing = hook_lines(undelivered, now or datetime.now(UTC))
+    if not verbose and not failing:
         return StatusOutput(text, failed)
     lines = text.split("\n")
     for index in range(len(items) - 1, -1, -1):  # each item's assets right below it
         key = items[index].key
-        below = [_asset_line(asset_json(a)) for a in await store.assets(key)]
-        repairs = await repair_count(store, key)
-        if repairs:
-            below.append(_repairs_line(repairs))
+        below: list[str] = []
+        if verbose:
+            below = [_asset_line(asset_json(a)) for a in await store.assets(key)]
+            repairs = await repair_count(store, key)
+            if repairs:
+                below.append(_repairs_line(repairs))
+        below += failing.get(key, [])
         lines[index + 1 : index + 1] = below
-    return StatusOutput("\n".join(lines), failed)
+    if verbose:  # a source whose listing fails has no item to show it: a line of its own
+        lines += render_sources(await store.sources().list_sources())
+    return StatusOutput("\n".join(lines).strip("\n"), failed)
 
 
 async def repair_count(store: StateStore, key: str) -> int:
@@ -174,11 +203,14 @@ def _line(
     archive_path: str | None,
     error: str | None,
     node: str | None,
+    source: str | None = None,
 ) -> str:
     size = f"{human.size(done)}/{human.size(total)}"
     tail = archive_path or error or ""
     if node:
         tail = f"[{node}] {tail}"
+    if source:
+        tail = f"<{source}> {tail}"
     return f"{item:50} {state:11} {size:>21}  {tail}".rstrip()
 
 
@@ -199,6 +231,7 @@ def render_text(
                 row["archive_path"],
                 tail or row["error"],
                 row.get("node"),
+                row.get("source"),
             )
         )
         lines += [_asset_line(asset) for asset in row.get("assets", [])]
@@ -216,9 +249,16 @@ def _repairs_line(repairs: int) -> str:
     return f"    repairs: {repairs}"
 
 
-def render_summaries(items: Iterable[ItemSummary], now_micros: int | None, budget: int = 0) -> str:
-    """`render_text` of the items' `summary_json` objects, without making them; an item
-    waiting for its next try says so (`retry_tail`) in place of its bare error."""
+def render_summaries(
+    items: Iterable[ItemSummary],
+    now_micros: int | None,
+    budget: int = 0,
+    sources: Mapping[str, str] | None = None,
+) -> str:
+    """`render_text` of the items' `summary_json` objects (with `source` from `sources`,
+    item key -> source key), without making them; an item waiting for its next try says
+    so (`retry_tail`) in place of its bare error."""
+    sources = sources or {}
     return "\n".join(
         _line(
             item.key,
@@ -226,8 +266,9 @@ def render_summaries(items: Iterable[ItemSummary], now_micros: int | None, budge
             item.bytes_done,
             item.bytes_total,
             item.archive_path,
-            _summary_retry_tail(item, now_micros, budget) or item.error,
+            _summary_retry_tail(item, now_micros, budget) or _shown(item.error),
             summary_node(item, now_micros),
+            sources.get(item.key),
         )
         for item in items
     )
@@ -237,7 +278,8 @@ def _summary_retry_tail(item: ItemSummary, now_micros: int | None, budget: int) 
     due = retry_due(item)
     if due is None:
         return None
-    return retry_tail(item.error, item.attempts, due // _MICROS_PER_SECOND, now_micros, budget)
+    error, when = _shown(item.error), due // _MICROS_PER_SECOND
+    return retry_tail(error, item.attempts, when, now_micros, budget)
 
 
 def render_json(rows: Sequence[dict[str, Any]]) -> str:

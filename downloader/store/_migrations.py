@@ -130,6 +130,61 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE items ADD COLUMN definition TEXT",
         ),
     ),
+    Migration(
+        4,
+        "sources: watchlist entries that list items, and which items each listed",
+        (
+            # a source's lease is held only while it is being listed: one host lists
+            # it at a time, and a dead host's source is listed again once it runs out
+            """CREATE TABLE sources (
+                key TEXT PRIMARY KEY,
+                definition TEXT NOT NULL,
+                active INTEGER NOT NULL CHECK (active IN (0, 1)),
+                cursor TEXT,
+                interval_ms BIGINT,
+                next_listing_at BIGINT,
+                lease_owner TEXT,
+                lease_expires_at BIGINT,
+                listed_at BIGINT,
+                items_listed INTEGER NOT NULL DEFAULT 0,
+                error TEXT,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )""",
+            """CREATE TABLE source_items (
+                source_key TEXT NOT NULL REFERENCES sources (key),
+                item_key TEXT NOT NULL REFERENCES items (key),
+                listed_at BIGINT NOT NULL,
+                PRIMARY KEY (source_key, item_key)
+            )""",
+            "CREATE INDEX source_items_by_item ON source_items (item_key)",
+        ),
+    ),
+    Migration(
+        5,
+        "the outbox of hook events, written with the transition that causes them",
+        (
+            # one row per (event, hook): delivered from here, so that an event recorded
+            # with its item's transition survives any crash until its hook has it
+            """CREATE TABLE outbox (
+                event_id TEXT PRIMARY KEY,
+                item_key TEXT NOT NULL REFERENCES items (key),
+                hook TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                document TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at BIGINT NOT NULL,
+                delivered_at BIGINT,
+                last_error TEXT,
+                lease_owner TEXT,
+                lease_expires_at BIGINT
+            )""",
+            # the deliverer only ever asks about the undelivered rows, soonest first
+            "CREATE INDEX outbox_due ON outbox (next_attempt_at, created_at)"
+            " WHERE delivered_at IS NULL",
+        ),
+    ),
 )
 """Every migration, in order; `MIGRATIONS[i].version == i + 1`."""
 

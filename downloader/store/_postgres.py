@@ -35,6 +35,7 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import AsyncConnectionPool
 
+from downloader import redact
 from downloader.errors import StoreError
 from downloader.items import ItemRef
 from downloader.redact import REDACTOR
@@ -49,7 +50,10 @@ from downloader.store._models import (
     PackageRecord,
     SyncResult,
 )
+from downloader.store._outbox_models import OutboxRow, scrub_rows
 from downloader.store._postgres_open import describe, prepare, scrub, secrets_of
+from downloader.store._postgres_outbox import PostgresOutbox
+from downloader.store._postgres_sources import PostgresSources
 from downloader.store._postgres_sync import sync_watchlist
 from downloader.store._rows import maybe_time, to_micros
 
@@ -73,6 +77,8 @@ class PostgresStore:
         self._secrets = secrets_of(url)
         REDACTOR.add(self._secrets)  # should the password ever reach a log event
         self._pool: AsyncConnectionPool[ops.Conn] | None = None
+        self.outbox = PostgresOutbox(self._run)
+        """The hook events waiting for delivery."""
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.where!r})"
@@ -151,6 +157,9 @@ class PostgresStore:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def sources(self) -> PostgresSources:
+        return PostgresSources(self._run)
+
     # -- the watchlist and claiming -----------------------------------------------------
 
     async def sync_watchlist(self, refs: Iterable[ItemRef], *, now: datetime) -> SyncResult:
@@ -201,10 +210,14 @@ class PostgresStore:
         error: str | None = None,
         archive_path: str | None = None,
         counts: bool = False,
+        outbox: Sequence[OutboxRow] = (),
     ) -> ItemRecord:
-        target, at = ItemState(target), to_micros(now)
+        target, at, rows = ItemState(target), to_micros(now), scrub_rows(outbox)
+        error = redact.scrub(error) if error else error  # the last guard before it is stored
         return await self._run(
-            lambda c: ops.transition(c, key, target, at, owner, error, archive_path, int(counts))
+            lambda c: ops.transition(
+                c, key, target, at, owner, error, archive_path, int(counts), rows
+            )
         )
 
     async def schedule(
@@ -218,6 +231,7 @@ class PostgresStore:
         counts: bool = True,
     ) -> ItemRecord:
         due, at = to_micros(next_attempt_at), to_micros(now)
+        error = redact.scrub(error) if error else error  # the last guard before it is stored
         return await self._run(lambda c: ops.schedule(c, key, due, at, owner, error, counts))
 
     async def set_progress(
@@ -244,6 +258,7 @@ class PostgresStore:
 
     async def record_event(self, item_key: str, kind: str, detail: str, *, now: datetime) -> None:
         at = to_micros(now)
+        detail = redact.scrub(detail)  # the last guard before it is stored, as for errors
 
         async def op(conn: ops.Conn) -> None:
             await ops.held_item(conn, item_key, None)

@@ -16,6 +16,7 @@ from collections.abc import Collection, Sequence
 from psycopg import AsyncConnection
 
 from downloader.errors import LeaseLost, StoreError
+from downloader.store import _postgres_outbox as outbox_ops
 from downloader.store._lifecycle import (
     TERMINAL,
     ItemState,
@@ -31,6 +32,7 @@ from downloader.store._models import (
     ItemSummary,
     PackageRecord,
 )
+from downloader.store._outbox_models import OutboxRow
 from downloader.store._rows import (
     ASSET_COLUMNS,
     CENSUS_SQL,
@@ -204,6 +206,7 @@ async def transition(
     error: str | None,
     archive_path: str | None,
     counts: int = 0,
+    outbox: Sequence[OutboxRow] = (),
 ) -> ItemRecord:
     item = await held_item(conn, key, owner)
     check_transition(item.state, target)
@@ -215,6 +218,7 @@ async def transition(
     )
     detail = f"{item.state} -> {target}" + (f": {error}" if error else "")
     await add_event(conn, key, now, "transition", detail)
+    await outbox_ops.insert(conn, outbox, now)  # the hooks' events stand or fall with the move
     return item_from_row(_one(await cursor.fetchone()))
 
 

@@ -30,6 +30,9 @@ from downloader.store._models import (
     PackageRecord,
     SyncResult,
 )
+from downloader.store._outbox import Outbox
+from downloader.store._outbox_models import OutboxRow
+from downloader.store._sources_book import SourceBook
 
 __all__ = ["StateStore"]
 
@@ -49,6 +52,11 @@ class StateStore(Protocol):
 
     async def __aexit__(self, *exc_info: object) -> None: ...
 
+    @property
+    def outbox(self) -> Outbox:
+        """The hook events waiting for delivery (`transition` adds them)."""
+        ...
+
     # -- the watchlist ------------------------------------------------------------------
 
     async def sync_watchlist(self, refs: Iterable[ItemRef], *, now: datetime) -> SyncResult:
@@ -58,6 +66,10 @@ class StateStore(Protocol):
         deleted, whatever their state); listed items that were inactive become
         active again, and a failed one starts over as waiting.
         """
+        ...
+
+    def sources(self) -> SourceBook:
+        """The sources of the watchlist and what each listed (`_sources_book`)."""
         ...
 
     # -- claiming work ------------------------------------------------------------------
@@ -118,6 +130,7 @@ class StateStore(Protocol):
         error: str | None = None,
         archive_path: str | None = None,
         counts: bool = False,
+        outbox: Sequence[OutboxRow] = (),
     ) -> ItemRecord:
         """Move `key` to `target` if the transition table allows it, and record an event.
 
@@ -126,7 +139,8 @@ class StateStore(Protocol):
         `archive_path` when given, clears `next_attempt_at`; `attempts` is reset
         only when a failed item starts over (`starts_afresh`); `counts` adds the
         failed try that ends the item's budget.  A terminal target also drops
-        the lease.
+        the lease.  The `outbox` rows (the hooks' events of this move) are
+        inserted in the same transaction: they exist exactly when the move does.
         """
         ...
 

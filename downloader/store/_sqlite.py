@@ -31,6 +31,7 @@ from typing import Self, TypeVar
 
 from downloader.errors import StoreError
 from downloader.items import ItemRef
+from downloader.redact import scrub
 from downloader.store import _sqlite_ops as ops
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
@@ -42,8 +43,11 @@ from downloader.store._models import (
     PackageRecord,
     SyncResult,
 )
+from downloader.store._outbox_models import OutboxRow, scrub_rows
 from downloader.store._rows import maybe_time, to_micros
 from downloader.store._sqlite_open import connect
+from downloader.store._sqlite_outbox import SQLiteOutbox
+from downloader.store._sqlite_sources import SQLiteSources
 from downloader.store._sqlite_sync import sync_watchlist
 from downloader.store._sqlite_thread import SQLiteThread
 
@@ -60,6 +64,8 @@ class SQLiteStore:
         self.path: str = fspath(path)
         self.busy_timeout = busy_timeout
         self._thread: SQLiteThread | None = None
+        self.outbox = SQLiteOutbox(self._run)
+        """The hook events waiting for delivery."""
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -92,6 +98,9 @@ class SQLiteStore:
         if thread is None:
             raise StoreError(f"state store {self.path} is not open")
         return await thread.run(op, write=write, durable=durable)
+
+    def sources(self) -> SQLiteSources:
+        return SQLiteSources(self._run)
 
     # -- the watchlist and claiming -----------------------------------------------------
 
@@ -147,10 +156,14 @@ class SQLiteStore:
         error: str | None = None,
         archive_path: str | None = None,
         counts: bool = False,
+        outbox: Sequence[OutboxRow] = (),
     ) -> ItemRecord:
-        target, at = ItemState(target), to_micros(now)
+        target, at, rows = ItemState(target), to_micros(now), scrub_rows(outbox)
+        error = scrub(error) if error else error  # the last guard before it is stored
         return await self._run(
-            lambda c: ops.transition(c, key, target, at, owner, error, archive_path, int(counts)),
+            lambda c: ops.transition(
+                c, key, target, at, owner, error, archive_path, int(counts), rows
+            ),
             write=True,
             durable=True,
         )
@@ -166,6 +179,7 @@ class SQLiteStore:
         counts: bool = True,
     ) -> ItemRecord:
         due, at = to_micros(next_attempt_at), to_micros(now)
+        error = scrub(error) if error else error  # the last guard before it is stored
         # a retry after an error is an event the user reads; a parked poll is only a
         # time, which a power loss at worst brings forward
         return await self._run(
@@ -198,6 +212,7 @@ class SQLiteStore:
 
     async def record_event(self, item_key: str, kind: str, detail: str, *, now: datetime) -> None:
         at = to_micros(now)
+        detail = scrub(detail)  # the last guard before it is stored, as for errors
 
         def op(conn: sqlite3.Connection) -> None:
             ops.held_item(conn, item_key, None)

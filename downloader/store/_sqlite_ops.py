@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Collection, Sequence
 
 from downloader.errors import LeaseLost, StoreError
+from downloader.store import _sqlite_outbox as outbox_ops
 from downloader.store._lifecycle import (
     TERMINAL,
     ItemState,
@@ -28,6 +29,7 @@ from downloader.store._models import (
     ItemSummary,
     PackageRecord,
 )
+from downloader.store._outbox_models import OutboxRow
 from downloader.store._rows import (
     ASSET_COLUMNS,
     CENSUS_SQL,
@@ -209,6 +211,7 @@ def transition(
     error: str | None,
     archive_path: str | None,
     counts: int = 0,
+    outbox: Sequence[OutboxRow] = (),
 ) -> ItemRecord:
     item = held_item(conn, key, owner)
     check_transition(item.state, target)
@@ -220,6 +223,7 @@ def transition(
     ).fetchall()
     detail = f"{item.state} -> {target}" + (f": {error}" if error else "")
     add_event(conn, key, now, "transition", detail)
+    outbox_ops.insert(conn, outbox, now)  # the hooks' events stand or fall with the move
     return item_from_row(rows[0])
 
 

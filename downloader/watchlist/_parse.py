@@ -1,4 +1,5 @@
-"""The watchlist file: `[[provider.kind]]` entries turned into `ItemRef`s.
+"""The watchlist file: `[[provider.kind]]` entries turned into `ItemRef`s, and the
+source entries (`[[pixxel.workflow]]`, ...: `_sources`) into `SourceRef`s.
 
 Pure: text and a file name in, items and problems out.  A bad entry is
 reported (file, line of its `[[...]]` header, key such as
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from downloader.config import KeyLines, parse_toml, type_name
+from downloader.config._files import WATCHLIST_LIMIT, read_regular
 from downloader.errors import ConfigProblem
 from downloader.items import (
     ID_FIELDS,
@@ -26,6 +28,8 @@ from downloader.items import (
     default_http_id,
     kinds_of,
 )
+from downloader.sources import SOURCE_FIELDS, SourceRef
+from downloader.watchlist._sources import is_source_kind, source_entry
 
 __all__ = ["WatchlistParse", "load_watchlist", "parse_watchlist"]
 
@@ -38,10 +42,12 @@ _INTEGER_IDS = {("scale", "job", "id")}
 
 @dataclass(frozen=True)
 class WatchlistParse:
-    """What a watchlist yielded: the usable items, in file order, and every problem."""
+    """What a watchlist yielded: the usable items, in file order, every problem, and the
+    sources (entries that name a collection of items)."""
 
     items: tuple[ItemRef, ...]
     problems: tuple[ConfigProblem, ...]
+    sources: tuple[SourceRef, ...] = ()
 
 
 class _Entries:
@@ -53,6 +59,7 @@ class _Entries:
         self.items: dict[ItemRef, str] = {}  # item -> key of its first entry
         self.repeats: dict[ItemRef, list[str]] = {}
         self.problems: list[ConfigProblem] = []
+        self.sources: dict[str, SourceRef] = {}
 
     def problem(self, key: str, message: str, *, at: str | None = None) -> None:
         self.problems.append(ConfigProblem(self.file, key, message, self.lines.line(at or key)))
@@ -130,15 +137,21 @@ def _entry(
         return None
 
 
+def _all_kinds(provider: str) -> list[str]:
+    """Item kinds and source kinds of `provider`, sorted."""
+    return sorted([*kinds_of(provider), *(k for p, k in SOURCE_FIELDS if p == provider)])
+
+
 def _kind(
     out: _Entries, provider: str, kind: str, entries: object, enabled: Set[str] | None
 ) -> None:
     path = f"{provider}.{kind}"
-    if (provider, kind) not in ID_FIELDS:
+    source = is_source_kind(provider, kind)
+    if (provider, kind) not in ID_FIELDS and not source:
         out.problem(
             path,
             f"unknown kind {kind!r} for {provider} (expected one of: "
-            + ", ".join(f"[[{provider}.{k}]]" for k in kinds_of(provider))
+            + ", ".join(f"[[{provider}.{k}]]" for k in _all_kinds(provider))
             + ")",
         )
     elif isinstance(entries, dict):
@@ -154,8 +167,22 @@ def _kind(
                 )
             elif not isinstance(entry, dict):
                 out.problem(key, f"expected a table, got {type_name(entry)}")
+            elif source:
+                _source(out, provider, kind, key, entry)
             elif (item := _entry(out, provider, kind, key, entry)) is not None:
                 out.add(item, key)
+
+
+def _source(out: _Entries, provider: str, kind: str, key: str, entry: dict[str, Any]) -> None:
+    ref, problems = source_entry(provider, kind, entry)
+    for name, message in problems:
+        out.problem(f"{key}.{name}" if name else key, message, at=key)
+    if ref is None:
+        return
+    if ref.key in out.sources:
+        out.problem(key, f"source {ref.key} is listed twice; only the first entry is used")
+    else:
+        out.sources[ref.key] = ref
 
 
 def parse_watchlist(
@@ -183,7 +210,8 @@ def parse_watchlist(
             for kind, entries in kinds.items():
                 _kind(out, provider, kind, entries, enabled_providers)
     out.report_repeats()
-    return WatchlistParse(out.items_in_file_order(), tuple(sorted(out.problems, key=_by_line)))
+    problems = tuple(sorted(out.problems, key=_by_line))
+    return WatchlistParse(out.items_in_file_order(), problems, tuple(out.sources.values()))
 
 
 def _by_line(problem: ConfigProblem) -> tuple[bool, int]:
@@ -193,10 +221,10 @@ def _by_line(problem: ConfigProblem) -> tuple[bool, int]:
 def load_watchlist(path: Path, *, enabled_providers: Set[str] | None = None) -> WatchlistParse:
     """Read and parse the watchlist at `path`; an unreadable file is one problem."""
     try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        message = f"cannot read watchlist: {exc.strerror or exc}"
-        return WatchlistParse((), (ConfigProblem(str(path), "", message),))
-    except UnicodeDecodeError:
+        text = read_regular(path, limit=WATCHLIST_LIMIT).data.decode("utf-8")
+    except UnicodeDecodeError:  # before ValueError, of which it is a kind
         return WatchlistParse((), (ConfigProblem(str(path), "", "watchlist is not UTF-8 text"),))
+    except ValueError as exc:  # a FIFO, a device, too large, gone, not allowed
+        message = f"cannot read watchlist: {exc}"
+        return WatchlistParse((), (ConfigProblem(str(path), "", message),))
     return parse_watchlist(text, file=str(path), enabled_providers=enabled_providers)

@@ -1,0 +1,124 @@
+"""W8: an idle daemon whose watchlist names 10 sources of 1,000 unfinished jobs each.
+
+The watchlist holds only the `[[pixxel.workflow]]` sources; the daemon lists each
+(one request: a workflow's list is not paged), adds its 1,000 jobs, and waits on
+them in the waiting room.  Measured like W7 (`bench/idle.py`): CPU, API requests a
+minute and the items asked about in the window.  What the schedule asks: each
+source is listed 5 s after a listing that found new jobs, then at doubling waits
+while nothing new appears (10, 20, 40 s ... up to 5 min); the waiting jobs of each
+workflow are asked about in one list per step of their `[poll]` schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from bench.harness import Contender, Workload
+from bench.service import IDLE, EmulatorRun, scheduled_polls
+from bench.timing import Timed
+from downloader.config import PollSettings
+from downloader.sources import next_interval
+
+
+def sources_scenario(sources: int, jobs: int) -> str:
+    lines = ["[emulator]", "seed = 8", 'pixxel_api_key = "k"', ""]
+    for s in range(sources):
+        for j in range(jobs):
+            lines += [
+                "[[pixxel.job]]",
+                f'workflow_id = "wf-{s:02d}"',
+                f'job_id = "job-{j:05d}"',
+                "seconds_until_done = 100000000",
+                'files = [{ name = "never.tif", size = 1024 }]',
+                "",
+            ]
+    return "\n".join(lines)
+
+
+def scheduled_listings(start: float, end: float) -> int:
+    """Listings of one source in the window: the first at 0 finds its jobs, the rest
+    find nothing new (no jitter: a source's listing waits exactly its interval)."""
+    poll = PollSettings()
+    first, most = timedelta(seconds=poll.initial_interval), timedelta(seconds=poll.max_interval)
+    at, interval, found, count = 0.0, None, True, 0
+    while at <= end:
+        count += start <= at < end
+        interval = next_interval(interval, found, first=first, most=most)
+        at += interval.total_seconds()
+        found = False
+    return count
+
+
+class IdleSources:
+    """The daemon with only the sources in its watchlist, on one emulator per run."""
+
+    def __init__(self, sources: int, jobs: int, warmup: float, seconds: float) -> None:
+        self.sources, self.jobs = sources, jobs
+        self.warmup, self.seconds = warmup, seconds
+        self.emulator = EmulatorRun(0, 0)
+
+    def setup(self, run: Path) -> list[str]:
+        announced = self.emulator.start(run, sources_scenario(self.sources, self.jobs))
+        watchlist = Path(announced["config"]).parent / "watchlist.toml"
+        watchlist.write_text(
+            "".join(
+                f'[[pixxel.workflow]]\nworkflow_id = "wf-{s:02d}"\n' for s in range(self.sources)
+            )
+        )
+        return [
+            sys.executable,
+            IDLE,
+            announced["config"],
+            announced["base_url"],
+            str(self.warmup),
+            str(self.seconds),
+        ]
+
+    def check(self, run: Path, result: Timed) -> dict[str, float]:
+        measured: dict[str, float] = json.loads(result.stdout)
+        return measured
+
+    def teardown(self, run: Path) -> None:
+        self.emulator.teardown(run)
+
+
+def expected_per_minute(sources: int, warmup: float, seconds: float) -> float:
+    """List requests a minute the schedule asks in the window: each source's listings
+    and one list of its waiting jobs per step of their poll schedule."""
+    end = warmup + seconds
+    per_source = scheduled_listings(warmup, end) + scheduled_polls(1, warmup, end)
+    return sources * per_source * 60 / seconds
+
+
+def w8(sources: int, jobs: int, warmup: float, seconds: float) -> Workload:
+    idle = IdleSources(sources, jobs, warmup, seconds)
+    contender = Contender(
+        "downloader run (idle, sources)",
+        idle.setup,
+        idle.check,
+        subject=True,
+        teardown=idle.teardown,
+    )
+    count = sources * jobs
+    title = (
+        f"an idle daemon with {sources} sources of {jobs:,} waiting jobs each"
+        f" ({count:,} items), {seconds:g} s"
+    )
+    w = Workload(
+        "W8",
+        title,
+        [contender],
+        extras=("cpu %", "API requests/min", "items asked", "daemon peak RSS MB"),
+        compare=False,
+    )
+    w.notes.append(
+        f"Measured from {warmup:g} s after the start for {seconds:g} s; default poll schedule."
+        f" The watchlist names only the {sources} `[[pixxel.workflow]]` sources. In that window"
+        f" the schedule asks {expected_per_minute(sources, warmup, seconds):.0f} list requests"
+        " a minute (each source's listings, and one list of its waiting jobs per step), and"
+        " nothing per job."
+    )
+    return w
