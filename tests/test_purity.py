@@ -26,6 +26,7 @@ PURE = [
     "downloader.transfer._names",
     "downloader.transfer._digests",
     "downloader.transfer._urls",
+    "downloader.transfer._head",
     "downloader.transfer._policy",
     "downloader.transfer._repair",
     "downloader.items",

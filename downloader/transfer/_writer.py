@@ -95,7 +95,7 @@ class PrefixHash:
         self.done = 0
         self._lock = threading.Lock()
 
-    def feed(self, offset: int, chunks: Sequence[bytes]) -> bool:
+    def feed(self, offset: int, chunks: Sequence[bytes | memoryview]) -> bool:
         """Hash `chunks`, just written at `offset`, if the prefix ends there."""
         with self._lock:
             if offset != self.done:

@@ -1,0 +1,108 @@
+"""Preallocated, page-aligned receive buffers, handed round between the loop and two threads.
+
+A body's bytes land once, from the socket, in one of a ring's buffers; the writer
+thread writes them from there and the hasher thread hashes them from there, and the
+buffer goes back to the ring.  Nothing copies them on the way.
+
+Each buffer is an anonymous `mmap`, so its first byte sits on a page boundary, which
+`O_DIRECT` asks of memory as well as of file offsets.  A buffer's bytes for file offset
+`o` start at position `o % ALIGN` in it (`Buffer.start`), so that memory and file are
+aligned together: whatever the offset, every whole block in the middle of a buffer
+can be written directly, and only a head and a tail shorter than a block cannot.
+
+The ring is shared between threads; its free list is guarded by a lock, and a
+callback (`on_free`) tells the owner of the event loop when a buffer came back.
+"""
+
+from __future__ import annotations
+
+import mmap
+import threading
+from collections import deque
+from collections.abc import Callable
+
+ALIGN = 4096
+"""The alignment `O_DIRECT` gets: a page, a multiple of every logical block size in use."""
+BUFFER_SIZE = 4 * 1024 * 1024
+BUFFER_COUNT = 8
+
+
+class Buffer:
+    """One buffer of the ring and the bytes it holds for the file at `offset`."""
+
+    __slots__ = ("_mem", "end", "index", "offset", "start", "view")
+
+    def __init__(self, index: int, size: int) -> None:
+        self.index = index
+        self._mem = mmap.mmap(-1, size)
+        self.view = memoryview(self._mem)
+        self.offset = 0  # the file offset of view[start]
+        self.start = 0
+        self.end = 0  # view[start:end] holds the bytes
+
+    def begin(self, offset: int) -> None:
+        """Start filling for file offset `offset`, placed in step with the block grid."""
+        self.offset = offset
+        self.start = self.end = offset % ALIGN
+
+    @property
+    def room(self) -> memoryview:
+        """Where the next received bytes go (a `memoryview`, as `recv_into` and
+        `BufferedProtocol.get_buffer` want: a bytearray would be copied)."""
+        return self.view[self.end :]
+
+    @property
+    def filled(self) -> memoryview:
+        return self.view[self.start : self.end]
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+    @property
+    def is_full(self) -> bool:
+        return self.end >= len(self.view)
+
+    def close(self) -> None:
+        self.view.release()
+        self._mem.close()
+
+
+class Ring:
+    """`count` buffers of `size` bytes; `take` one to fill, `give_back` it when done with."""
+
+    def __init__(
+        self,
+        count: int = BUFFER_COUNT,
+        size: int = BUFFER_SIZE,
+        *,
+        on_free: Callable[[], None] | None = None,
+    ) -> None:
+        if count < 1 or size < 2 * ALIGN or size % ALIGN:
+            raise ValueError(f"a ring needs buffers of whole blocks, at least two: {size}")
+        self.size = size
+        self.buffers = [Buffer(i, size) for i in range(count)]
+        self._free: deque[Buffer] = deque(self.buffers)
+        self._lock = threading.Lock()
+        self.on_free = on_free
+
+    def take(self) -> Buffer | None:
+        """A free buffer, or None while every one is being written or hashed."""
+        with self._lock:
+            return self._free.popleft() if self._free else None
+
+    def give_back(self, buffer: Buffer) -> None:
+        """Return `buffer` (from any thread) and tell `on_free`."""
+        with self._lock:
+            self._free.append(buffer)
+        if self.on_free is not None:
+            self.on_free()
+
+    @property
+    def free(self) -> int:
+        with self._lock:
+            return len(self._free)
+
+    def close(self) -> None:
+        for buffer in self.buffers:
+            buffer.close()
