@@ -10,13 +10,16 @@ data the caller can act on rather than only a message::
     │   ├── HTTPStatusError      status, retry_after
     │   ├── NetworkError         connection refused/reset, DNS, TLS     (retryable), reached
     │   ├── StallTimeout         no byte for `stall` seconds             (retryable)
-    │   ├── ProtocolViolation    bad Content-Range, short body, ...      (retryable)
+    │   ├── ProtocolViolation    bad Content-Range, short body, malformed head (retryable)
+    │   ├── ErrorBody            a 2xx answer that is an error page: status, content_type, excerpt
+    │   ├── ImplausibleSize      a header tells a size beyond any file: size
     │   ├── ObjectChanged        the validator moved under a resume
-    │   ├── URLExpired           a signed URL answered 403/410 and no fresh one came
+    │   ├── URLExpired           a signed URL was refused (400/401/403/410) and no fresh one came
     │   ├── UnsafeRedirect       redirect to a scheme other than http/https
     │   └── VerificationError    the bytes are wrong
     │       ├── SizeMismatch     expected, actual
-    │       └── DigestMismatch   algorithm, expected, actual, source
+    │       ├── DigestMismatch   algorithm, expected, actual, source
+    │       └── EncodedBody      encoding: sent content-coded, and not what was expected
     ├── ProviderError            item-level failure reported by or about a platform
     │   ├── ApiError             an API call failed: status (None: unreachable), retry_after
     │   ├── RemoteJobFailed      the platform says the job failed; message is its text
@@ -136,11 +139,45 @@ class ObjectChanged(TransferError):
 
 
 class URLExpired(TransferError):
-    """A signed URL was refused and no fresh one could be had."""
+    """A signed URL was refused and no fresh one could be had.
 
-    def __init__(self, status: int, *, url: str | None = None) -> None:
-        super().__init__(f"signed URL refused with HTTP {status}", url=url, retryable=False)
+    `detail` is what the host said (S3's `AccessDenied: Request has expired`...)."""
+
+    def __init__(self, status: int, *, url: str | None = None, detail: str = "") -> None:
+        text = f"signed URL refused with HTTP {status}"
+        super().__init__(f"{text}: {detail}" if detail else text, url=url, retryable=False)
         self.status = status
+        self.detail = detail
+
+
+class ErrorBody(TransferError):
+    """A 2xx answer whose body is an error page (HTML, XML, JSON), not the file promised.
+
+    Retryable: a login wall or a gateway's page may be passing."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int,
+        content_type: str | None,
+        excerpt: str,
+        url: str | None = None,
+    ) -> None:
+        said = f": {excerpt!r}" if excerpt else ""
+        super().__init__(f"HTTP {status} {reason}{said}", url=url, retryable=True)
+        self.status = status
+        self.content_type = content_type
+        self.excerpt = excerpt
+
+
+class ImplausibleSize(TransferError):
+    """A header told a size beyond any real file: the answer is broken, not the file big."""
+
+    def __init__(self, size: int, source: str, *, url: str | None = None) -> None:
+        super().__init__(f"{source} tells a size of {size} bytes: not a real file", url=url)
+        self.size = size
+        self.source = source
 
 
 class UnsafeRedirect(TransferError):
@@ -173,6 +210,18 @@ class DigestMismatch(VerificationError):
         self.expected = expected
         self.actual = actual
         self.source = source
+
+
+class EncodedBody(VerificationError):
+    """The body came content-coded (gzip...) although only identity was asked for, and
+    its size or digest is not the one expected: it is not the file."""
+
+    def __init__(self, encoding: str, mismatch: VerificationError) -> None:
+        super().__init__(
+            f"sent with Content-Encoding: {encoding} although identity was asked for: {mismatch}",
+            url=mismatch.url,
+        )
+        self.encoding = encoding
 
 
 class ProviderError(DownloaderError):

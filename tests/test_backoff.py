@@ -161,7 +161,7 @@ RETRY, REFRESH, FAIL = RetryVerdict.RETRY, RetryVerdict.REFRESH_URL, RetryVerdic
 
 # status: (verdict for a plain URL, verdict for a signed URL)
 STATUS_TABLE = {
-    400: (FAIL, FAIL),
+    400: (FAIL, REFRESH),  # GCS says an expired signature with 400 ExpiredToken
     401: (FAIL, REFRESH),
     402: (FAIL, FAIL),
     403: (FAIL, REFRESH),
@@ -226,7 +226,7 @@ def test_only_auth_and_gone_statuses_ask_for_a_fresh_url(status: int, signed: bo
     verdict = classify_status(status, signed_url=signed)
     if verdict is REFRESH:
         assert signed
-        assert status in (401, 403, 410)
+        assert status in (400, 401, 403, 410)
 
 
 def test_verdicts_are_strings_for_logs() -> None:

@@ -308,3 +308,21 @@ def test_zip_members_are_refused_when_empty_repeated_or_given_with_a_size() -> N
     wrong_size = FileEntry("d.zip", 5, members=(FileEntry("x", 1),))
     with pytest.raises(ConfigError, match=r"d\.zip is a ZIP of"):
         Emulator(Scenario(scale_jobs=(ScaleJob(10, (wrong_size,)),)))
+
+
+def test_the_file_host_answer_knobs_take_only_their_words() -> None:
+    found = problems_of(
+        """
+        [[scale.job]]
+        id = 1
+        faults = { expiry_answer = "ftp", error_body = "pdf", gzip = true }
+        [[scale.job]]
+        id = 2
+        faults = { expiry_answer = "gcs", error_body = "json", error_body_times = -1 }
+        """
+    )
+    text = "\n".join(found)
+    assert "scale:job:1: fault expiry_answer must be one of s3, gcs, azure" in text
+    assert "scale:job:1: fault error_body must be one of html, xml, json" in text
+    assert "gzip" not in text
+    assert "scale:job:2" not in text

@@ -22,7 +22,7 @@ from downloader.config import (
     Secret,
 )
 from downloader.emulator._content import SeededContent
-from downloader.emulator._files import FileSpec, RunningHost
+from downloader.emulator._files import Faults, FileSpec, RunningHost
 from downloader.errors import (
     DigestMismatch,
     MalformedResponse,
@@ -344,3 +344,20 @@ async def test_a_plain_url_item_without_a_url_is_refused():
             await registry["http"].prepare(
                 ItemRef("http", "file", ("h/x",)), MemoryMemo(), SilentListener()
             )
+
+
+async def test_a_plain_url_without_a_digest_is_promised_what_its_name_says(
+    file_host: RunningHost, tmp_path: Path
+):
+    content = SeededContent(7, 12_345)
+    file_host.host.add(FileSpec("/bucket/scene.tif", content), Faults(error_body="html"))
+    url = file_host.url("/bucket/scene.tif") + "?X-Amz-Signature=abc"
+    item = ItemRef("http", "file", ("bucket/scene.tif",), url=url)
+    async with providers(ProvidersSettings()) as (registry, _):
+        package = await registry["http"].prepare(item, MemoryMemo(), SilentListener())
+    (asset,) = package.assets
+    assert asset.media_type == "image/tiff"
+    async with make_engine(tmp_path) as (engine, _):
+        result = await engine.fetch(asset, tmp_path / "out")
+    assert result.sha256 == content.hexdigest()  # the page served first was not kept
+    assert [r.status for r in file_host.host.log] == [200, 206]

@@ -28,6 +28,7 @@ PURE = [
     "downloader.transfer._urls",
     "downloader.transfer._head",
     "downloader.transfer._policy",
+    "downloader.transfer._answers",
     "downloader.transfer._repair",
     "downloader.items",
     "downloader.config._units",

@@ -78,6 +78,7 @@ class BagBuilder:
         self.jail = jail or Jail(staging_dir.parent.parent.parent)
         self._clock: Clock = clock or SystemClock()
         self._payload: dict[str, PayloadFile] = {}
+        self._notes: dict[str, list[str]] = {}
         self._finished = False
         if create:
             with self.jail.folder(self.jail.relative(self.data_dir), create=True):
@@ -119,6 +120,17 @@ class BagBuilder:
         self._payload[relative_path] = entry
         return entry
 
+    def note(self, label: str, value: str) -> None:
+        """Add `value` to the `bag-info.txt` field `label` (notes of one label are joined
+        with "; "): what was learnt while the payload was fetched."""
+        self._notes.setdefault(label, []).append(value)
+
+    def note_coding(self, name: str, coding: str | None) -> None:
+        """Say that payload file `name` is kept content-coded (`gzip`...) as a server sent
+        it although identity was asked for; nothing when `coding` is None."""
+        if coding is not None:
+            self.note("Payload-Content-Coding", f"data/{name}: {coding}")
+
     async def finish(
         self,
         final_dir: Path,
@@ -135,6 +147,7 @@ class BagBuilder:
         cancellation, which takes effect after it.
         """
         extra = dict(info or {})
+        extra.update({label: "; ".join(values) for label, values in self._notes.items()})
         for label in extra:
             if label.lower() in _RESERVED:
                 raise ValueError(f"bag-info field {label!r} is written by the builder")

@@ -3,9 +3,10 @@
 It serves generated files (`SeededContent`, streamed, never stored) with exact
 single-range semantics, and misbehaves on request the way CDNs and object stores
 do: dropped connections, stalls, error statuses, ignored ranges, changing ETags,
-lying lengths, flipped bytes, wrong `Content-Range`, expiring signed URLs and
-redirects.  Decisions live in `_ranges`, `_body` and `_signing`; this module only
-moves bytes.
+lying lengths, flipped bytes, wrong `Content-Range`, expiring signed URLs refused
+in S3's, GCS's or Azure's words, error pages served with 200, gzip-coded bodies and
+redirects.  Decisions live in `_ranges`, `_body`, `_signing` and `_refusals`; this
+module only moves bytes.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from downloader.emulator._filespec import (
     FileSpec,
     RequestRecord,
 )
-from downloader.emulator._pages import error_page, expired_page, signature_page
+from downloader.emulator._pages import error_page, signature_page
 from downloader.emulator._ranges import (
     ByteRange,
     Unsatisfiable,
@@ -37,6 +38,7 @@ from downloader.emulator._ranges import (
     is_if_range_satisfied,
     parse_range,
 )
+from downloader.emulator._refusals import error_body, expiry_refusal, gzip_body
 from downloader.emulator._running import RunningHost, start_file_host
 from downloader.emulator._signing import Verdict, check_signature, signed_query
 
@@ -64,6 +66,7 @@ class _Entry:
         self.drops = Budget()
         self.stalls = Budget()
         self.flips = Budget()
+        self.pages = Budget()
 
     def bump_version(self) -> None:
         spec = self.spec
@@ -157,13 +160,19 @@ class FileHost:
         if faults.url_lifetime is not None:
             verdict = check_signature(self._secret, request.path, request.query, self._clock())
             if verdict is Verdict.EXPIRED:
-                return _simple(request, record, 403, expired_page(request.query, self._clock()))
+                status, page = expiry_refusal(faults.expiry_answer, request.query, self._clock())
+                return _simple(request, record, status, page)
             if verdict is Verdict.BAD_SIGNATURE:
                 return _simple(request, record, 403, signature_page())
         if faults.error_statuses:
             status = faults.error_statuses.pop(0)
             extra = {"Retry-After": faults.retry_after} if faults.retry_after else {}
             return _simple(request, record, status, error_page(status), extra)
+        if faults.error_body is not None and entry.pages.allows(
+            (faults.error_body, faults.error_body_times), faults.error_body_times
+        ):
+            entry.pages.charge()
+            return _simple(request, record, 200, error_body(faults.error_body))
         if faults.redirect_to is not None:
             location = {"Location": faults.redirect_to}
             return _simple(request, record, 302, error_page(302), location)
@@ -203,6 +212,11 @@ class FileHost:
             status, part = 200, ByteRange(0, size)
             headers.update(spec.digests)
 
+        if faults.gzip:
+            coded = gzip_body(spec.content)
+            headers.update({"Content-Encoding": "gzip"})
+            headers.pop("Content-Range", None)
+            return _simple(request, record, 200, (coded, spec.content_type), headers)
         response = web.StreamResponse(status=status, headers=headers)
         response.content_length = max(0, part.length + faults.content_length_delta)
         record.status = status

@@ -55,6 +55,13 @@ class Faults:
     Counted faults (`drop_times`, `stall_times`, `flip_times`; -1 = always) count
     only responses they actually spoiled, and start counting again when their
     knobs are changed.  `error_statuses` is a queue the host pops from.
+
+    `expiry_answer` is how a signed URL past its expiry is refused: "s3" (403 XML
+    `AccessDenied: Request has expired`), "gcs" (400 XML `ExpiredToken`) or "azure"
+    (403 XML `AuthenticationFailed`).  `error_body` ("html", "xml", "json") answers
+    200 with an "Access Denied" page of that kind instead of the file, `error_body_times`
+    times.  `gzip` serves the whole file gzip-coded (`Content-Encoding: gzip`, ranges
+    ignored) although the client asked for identity.
     """
 
     drop_after_bytes: int | None = None
@@ -76,6 +83,10 @@ class Faults:
     redirect_to: str | None = None
     digest_on_206: bool = False
     rate_bytes_per_s: int | None = None
+    expiry_answer: str = "s3"
+    error_body: str | None = None
+    error_body_times: int = 1
+    gzip: bool = False
 
 
 @dataclass

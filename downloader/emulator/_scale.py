@@ -6,7 +6,9 @@ the old paths) and at `/scale-legacy` with only the legacy ones (a 3.x server).
 With a token configured, requests need `Authorization: Token <tok>`; otherwise
 401 with DRF's `{"detail": ...}` (plain text on legacy paths).  Job and file
 lists are paginated DRF-style with absolute `next`/`previous` URLs (`_drf`).
-File URLs point at the file host and are not signed: Scale URLs do not expire.
+File URLs point at the file host and are not signed, unless the job has a
+`url_lifetime`: then they are signed to expire (as a workspace on object storage
+gives them), and each file list or file answer signs them afresh.
 
 `GET /v6/jobs/` lists jobs in id order as list items (no detail-only fields),
 filtered by `job_id` (repeatable integers; anything else is a 400) and `status`
@@ -57,7 +59,10 @@ class ScaleApi:
         for product in self.files:
             content = ctx.catalogue.file_content(product.job, product.entry)
             spec = FileSpec(product.host_path, content, content_type=product.entry.media_type)
-            ctx.files.add(spec, faults_for(product.job.knobs, content))
+            faults = faults_for(product.job.knobs, content)
+            if product.job.knobs.url_lifetime is not None:
+                faults.url_lifetime = product.job.knobs.url_lifetime
+            ctx.files.add(spec, faults)
             ctx.owners[product.host_path] = product.job.key
 
     def app(self, *, legacy_only: bool) -> web.Application:
@@ -114,7 +119,11 @@ class ScaleApi:
     def _url(self, request: web.Request, product: ProductFile) -> str | None:
         if product.job.null_url:
             return None
-        return str(request.url.origin()) + quote(product.host_path)
+        origin = str(request.url.origin())
+        lifetime = product.job.knobs.url_lifetime
+        if lifetime is not None:
+            return self.ctx.files.signed_url(origin, product.host_path, lifetime)
+        return origin + quote(product.host_path)
 
     def _gate(self, job: ScaleJob, error: ErrorMaker) -> web.Response | None:
         return admit(self.ctx, job.key, job.knobs, error)

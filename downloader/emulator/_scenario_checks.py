@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from downloader.emulator._filespec import Faults
+from downloader.emulator._refusals import ERROR_BODIES, EXPIRY_ANSWERS
 from downloader.emulator._scenario import (
     AlteryxJob,
     FileEntry,
@@ -25,6 +26,9 @@ from downloader.emulator._scenario import (
 from downloader.emulator._zip import stored_zip_size
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]*\Z")
+# faults whose value is one of a few words
+_FAULT_WORDS = {"expiry_answer": EXPIRY_ANSWERS, "error_body": ERROR_BODIES}
+
 _ACCEPTS: dict[Any, tuple[type, ...]] = {
     int: (int,),
     float: (int, float),
@@ -114,6 +118,8 @@ def _fault_problems(faults: Mapping[str, Any]) -> list[str]:
             found.append(f"unknown fault {name}")
         elif not _fits(value, hints[name]):
             found.append(f"fault {name} has the wrong type")
+        elif name in _FAULT_WORDS and value is not None and value not in _FAULT_WORDS[name]:
+            found.append(f"fault {name} must be one of {', '.join(_FAULT_WORDS[name])}")
     return found
 
 

@@ -41,6 +41,7 @@ from downloader.providers._parse_common import RemoteState
 from downloader.providers._poll import NotYet, PhaseTracker, Poller
 from downloader.providers._types import Package, PackageMemo, PhaseListener
 from downloader.transfer import AssetRequest
+from downloader.transfer._answers import promised_type
 
 __all__ = ["AlteryxProvider"]
 
@@ -163,5 +164,9 @@ class AlteryxProvider:
             refresh_url=reauthenticate,
             headers=self.tokens.headers,
             fallback_name=output.file_name or f"output-{output.id}",
+            # Raw keeps the output's own type; another format names its own suffix
+            media_type=promised_type(
+                None, output.file_name if fmt.lower() == "raw" else f"output.{fmt.lower()}"
+            ),
             name_from_url=False,  # the path ends in the output id, not a file name
         )

@@ -20,6 +20,7 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 import anyio
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 
 from downloader.clock import Clock
 from downloader.errors import ApiError, MalformedResponse
@@ -187,7 +188,9 @@ class ApiClient:
                 raise ApiError(f"{what}: no answer in time", retryable=True) from None
             except aiohttp.ClientConnectorCertificateError as exc:
                 raise ApiError(f"{what}: {describe_tls_failure(exc)}") from None
-            except aiohttp.ClientError as exc:
+            except (aiohttp.ClientError, HttpProcessingError) as exc:
+                # HttpProcessingError: aiohttp's Python parser raises its own, e.g. for a
+                # chunk-size line that cannot be read
                 reason = shorten(self.clean(f"{type(exc).__name__}: {exc}"), 200)
                 raise ApiError(f"{what}: connection failed ({reason})", retryable=True) from None
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from downloader.errors import ProviderError
 from downloader.items import ItemRef
 from downloader.providers._types import Package, PackageMemo, PhaseListener
 from downloader.transfer import AssetRequest
+from downloader.transfer._answers import promised_type
 from downloader.transfer._digests import parse_caller_digest
 
 __all__ = ["HttpProvider"]
@@ -32,5 +35,16 @@ class HttpProvider:
             url=item.url,
             expected_digests=digests,
             fallback_name=name or "download",
+            # with no digest to check, the URL's file name is the only promise: an error
+            # page answering for `scene.tif` is not archived as it
+            media_type=None if digests else promised_type(None, _file_name(item.url)),
         )
         return Package((asset,), None, "plain URL")
+
+
+def _file_name(url: str) -> str | None:
+    """The last segment of `url`'s path, if the URL can be read."""
+    try:
+        return urlsplit(url).path.rsplit("/", 1)[-1] or None
+    except ValueError:
+        return None

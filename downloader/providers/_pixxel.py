@@ -47,6 +47,9 @@ log = structlog.get_logger("downloader.providers")
 
 PollerFactory = Callable[[ItemRef], Poller]
 
+ZIP = "application/zip"
+"""What every Pixxel package is: an answer that is no ZIP is an error page."""
+
 
 def _q(segment: str) -> str:
     return quote(segment, safe="")
@@ -117,6 +120,7 @@ class PixxelProvider:
             url=state.signed_url,
             refresh_url=refresh,
             fallback_name=f"{task_id or job_id}.zip",
+            media_type=ZIP,
         )
         kind = "task" if task_id is not None else "job"
         return Package((asset,), state.download_id, f"Pixxel {kind} package (ZIP)")
@@ -220,6 +224,7 @@ class PixxelProvider:
             url=state.signed_url,
             refresh_url=refresh,
             fallback_name=f"{item_id}.zip",
+            media_type=ZIP,
         )
         return Package((asset,), download_id, f"{label.rsplit(' ', 1)[0]} download (ZIP)")
 

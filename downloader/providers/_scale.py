@@ -35,8 +35,15 @@ from downloader.providers._parse_scale import (
 )
 from downloader.providers._poll import NotYet, PhaseTracker, Poller
 from downloader.providers._scale_survey import JobLists
-from downloader.providers._types import Package, PackageMemo, PhaseListener, SurveyAnswer
+from downloader.providers._types import (
+    Package,
+    PackageMemo,
+    PhaseListener,
+    SilentListener,
+    SurveyAnswer,
+)
 from downloader.transfer import AssetRequest
+from downloader.transfer._answers import promised_type
 
 __all__ = ["MAX_PAGES", "ScaleProvider"]
 
@@ -85,7 +92,7 @@ class ScaleProvider:
         poller = self._pollers(item)
         job = await self._wait(poller, PhaseTracker(events), job_id, label)
         files = job.files if self.legacy else await self._list_files(poller, job_id, label)
-        package = self._package(item, files, label)
+        package = self._package(item, files, label, self._renewer(item, job_id, label))
         log.info(
             "provider.package_ready", provider=self.name, item=item.key, assets=len(package.assets)
         )
@@ -128,8 +135,37 @@ class ScaleProvider:
                 raise MalformedResponse(f"{label} file list: its 'next' links go round in circles")
             seen.add(url)
 
+    def _renewer(
+        self, item: ItemRef, job_id: str, label: str
+    ) -> Callable[[str], Callable[[], Awaitable[str]]]:
+        """The `refresh_url` of each file: the file's URL as the platform gives it now.
+
+        Files on object storage get signed URLs that expire; the job's file list (its
+        detail, on a 3.x server) signs them afresh."""
+
+        def renew(file_id: str) -> Callable[[], Awaitable[str]]:
+            async def fresh() -> str:
+                poller = self._pollers(item)
+                if self.legacy:
+                    quiet = PhaseTracker(SilentListener())
+                    files = list((await self._wait(poller, quiet, job_id, label)).files)
+                else:
+                    files = await self._list_files(poller, job_id, label)
+                for f in files:
+                    if f.id == file_id and f.url is not None:
+                        return f.url
+                raise ProviderError(f"{label}: file {file_id} is no longer offered")
+
+            return fresh
+
+        return renew
+
     def _package(
-        self, item: ItemRef, files: list[ScaleFile] | tuple[ScaleFile, ...], label: str
+        self,
+        item: ItemRef,
+        files: list[ScaleFile] | tuple[ScaleFile, ...],
+        label: str,
+        renew: Callable[[str], Callable[[], Awaitable[str]]],
     ) -> Package:
         live = [f for f in files if f.live]
         if not live:
@@ -156,7 +192,13 @@ class ScaleProvider:
                 continue
             assets.append(
                 AssetRequest(
-                    key=key, url=f.url, expected_size=f.size, filename=name, fallback_name=name
+                    key=key,
+                    url=f.url,
+                    refresh_url=renew(f.id),
+                    expected_size=f.size,
+                    filename=name,
+                    fallback_name=name,
+                    media_type=promised_type(f.media_type, None),
                 )
             )
         return Package(tuple(assets), None, "Scale job products")

@@ -65,7 +65,11 @@ async def open_service(
     root.mkdir(parents=True, exist_ok=True, mode=0o750)
     async with (
         open_store(settings.state.url) as store,
-        aiohttp.ClientSession(connector=connector, auto_decompress=False) as session,
+        # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY (lower case too) for API
+        # calls and downloads alike, as the contract promises
+        aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, trust_env=True
+        ) as session,
     ):
         if board is not None:
             store = BoardedStore(store, board, clock.monotonic)

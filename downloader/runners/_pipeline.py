@@ -280,9 +280,8 @@ class ItemWorker:
 
     async def _fetch(self, asset: AssetRequest, bag: BagBuilder, taken: set[str]) -> Fetched:
         # straight into the bag, under a name no other asset of the item has taken
-        result = await self.engine.fetch(
-            asset, bag.data_dir, rename=lambda name: _unique(name, taken)
-        )
+        result = await self.engine.fetch(asset, bag.data_dir, rename=lambda n: _unique(n, taken))
+        bag.note_coding(result.name, result.content_encoding)  # kept as sent: the bag says so
         return Fetched.of(asset, result)
 
 

@@ -99,7 +99,9 @@ class RetryVerdict(StrEnum):
 
 _RETRY_STATUSES = frozenset({408, 425, 429})
 _NEVER_RETRY_5XX = frozenset({501, 505})  # not implemented, version not supported: permanent
-_URL_STATUSES = frozenset({401, 403, 410})
+# storage hosts refuse an expired signature with any of these: S3 403 "Request has
+# expired", GCS 400 "ExpiredToken", Azure 403 "AuthenticationFailed", others 401 or 410
+_URL_STATUSES = frozenset({400, 401, 403, 410})
 
 # (status) -> (verdict for a plain URL, verdict for a signed URL); statuses not listed
 # follow the class rules in `classify_status`.
@@ -113,9 +115,9 @@ _STATUS_TABLE: Mapping[int, tuple[RetryVerdict, RetryVerdict]] = {
 def classify_status(status: int, *, signed_url: bool) -> RetryVerdict:
     """The verdict on an unusable HTTP status.
 
-    408, 425, 429 and 5xx (except 501 and 505) are transient.  401, 403 and 410 on a
-    signed URL mean the signature expired, so a fresh URL may help; on a plain URL
-    they are final, as are all other statuses.
+    408, 425, 429 and 5xx (except 501 and 505) are transient.  400, 401, 403 and 410
+    on a signed URL may mean the signature expired, so a fresh URL may help; on a plain
+    URL they are final, as are all other statuses.
     """
     verdicts = _STATUS_TABLE.get(status)
     if verdicts is not None:

@@ -18,16 +18,19 @@ import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import aiohttp
 import anyio
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 
 from downloader.clock import Clock
 from downloader.errors import (
     DigestMismatch,
     DownloaderError,
+    EncodedBody,
+    ErrorBody,
     HTTPStatusError,
     NetworkError,
     ObjectChanged,
@@ -40,19 +43,20 @@ from downloader.errors import (
     VerificationError,
 )
 from downloader.jail import Jail
+from downloader.transfer._answers import promised_type, promises_start
 from downloader.transfer._backoff import (
     RetryVerdict,
     classify_status,
     next_delay,
     parse_retry_after,
 )
+from downloader.transfer._boundary import read_excerpt, scheme_of, translate
 from downloader.transfer._checkpoint import (
     Checkpoint,
     WorkFiles,
     current_boot_id,
     work_files_for,
 )
-from downloader.transfer._connect import describe_connect_failure
 from downloader.transfer._digests import (
     ExpectedDigest,
     MultiHasher,
@@ -74,6 +78,7 @@ from downloader.transfer._ratelimit import Throttle
 from downloader.transfer._space import SpaceGuard, is_disk_full
 from downloader.transfer._tls import describe_tls_failure
 from downloader.transfer._urls import host_key, redact_url
+from downloader.transfer._vet import check_first, check_start, coding_of
 from downloader.transfer._writer import DataFile, PrefixHash, promote
 
 log = structlog.get_logger("downloader.transfer")
@@ -113,6 +118,9 @@ class AssetRequest:
     on_refetch: Callable[[str, int | None], Awaitable[None]] | None = None
     """Told of each whole-file re-download after a failed verification, as it begins:
     the failure's text and the file's size (None when not known)."""
+    media_type: str | None = None
+    """What the platform promised the asset as (`application/zip`...), if it said.  An
+    HTML, XML or JSON answer instead is an error page, not the file (see `_answers`)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,9 @@ class FetchResult:
     """Whether the server answered a range with 206."""
     refetches: tuple[str, ...] = ()
     """The whole-file re-downloads after failed verifications, each the failure's text."""
+    content_encoding: str | None = None
+    """The content coding the server applied although identity was asked for (`gzip`):
+    the bytes kept are the coded ones."""
 
 
 HEAD_BYTES = 8
@@ -310,7 +321,12 @@ class _UrlSource:
         return self._url, self.generation
 
     async def refresh(
-        self, seen_generation: int, *, may_renew: Callable[[], bool] = lambda: True
+        self,
+        seen_generation: int,
+        *,
+        may_renew: Callable[[], bool] = lambda: True,
+        status: int = 403,
+        detail: str = "",
     ) -> bool:
         """Renew the URL seen at `seen_generation`; False when `may_renew` says no.
 
@@ -321,7 +337,7 @@ class _UrlSource:
             if seen_generation != self.generation and self._url is not None:
                 return True  # another segment already refreshed it
             if self._request.refresh_url is None:
-                raise URLExpired(403, url=redact_url(self._url or ""))
+                raise URLExpired(status, url=redact_url(self._url or ""), detail=detail)
             if not may_renew():
                 return False
             self._url = await self._request.refresh_url()
@@ -429,6 +445,9 @@ class _Transfer:
         self.front = PrefixHash(MultiHasher())
         self.large = False  # counted by the engine's placement as a large transfer
         self.refetches: list[str] = []  # why each failed verification fetched it all again
+        self.promised = promised_type(request.media_type, None)
+        self.encoding: str | None = None  # a content coding applied though identity was asked
+        self.status = 200  # of the answer the file's first bytes came from
 
     # ---- the outer loop: restarts and verification retries -----------------
     async def run(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
@@ -467,6 +486,12 @@ class _Transfer:
                         f"gave up after {restarts} restarts: {restart.reason}",
                         url=self._redacted(),
                     ) from None
+            except EncodedBody:
+                self._discard()  # the host codes it every time: fetching it again is no use
+                raise
+            except ErrorBody:
+                self._discard()  # an error page on disk is no start of the file
+                raise
             except VerificationError as exc:
                 verify_failures += 1
                 log.warning("transfer.verify_failed", key=self.request.key, error=str(exc))
@@ -478,7 +503,8 @@ class _Transfer:
                 if self.request.on_refetch is not None:
                     await self.request.on_refetch(str(exc), size)
             except TransferError as exc:
-                if not exc.retryable:
+                # the bytes of a signed URL refused are kept: a fresh URL goes on from them
+                if not exc.retryable and not isinstance(exc, URLExpired):
                     self._discard()
                 raise
             except OSError:  # the disk, not the network: keep what is there, close the file
@@ -591,14 +617,22 @@ class _Transfer:
                     raise
                 judgement = self._judgement(resp, whole, fresh=True)
                 if judgement.verdict is Verdict.WRITE:
+                    try:
+                        await check_first(resp, judgement.total, url, self.promised)
+                    except BaseException:
+                        slot.release()
+                        raise
+                    self.status = resp.status
+                    self.encoding = coding_of(resp, self.encoding, self.request.key)
                     break
+                detail = await read_excerpt(resp) if resp.status >= 400 else ""
                 slot.release()
                 if judgement.verdict is Verdict.RETRY and resp.status < 300:
                     raise ProtocolViolation(judgement.reason, url=redact_url(url))
                 if judgement.verdict is Verdict.RESTART:  # 416 for bytes=0-
                     raise HTTPStatusError(resp.status, url=redact_url(url), detail="empty object")
                 await self._handle_failure(
-                    resp.status, resp.headers.get("Retry-After"), url, generation
+                    resp.status, resp.headers.get("Retry-After"), url, generation, detail
                 )
             except TransferError as exc:
                 await budget.pause(exc)
@@ -701,13 +735,17 @@ class _Transfer:
         if judgement.verdict is Verdict.WRITE:
             whole = judgement.offset == 0 and judgement.length == self.cp.total
             self._collect_digests(resp, whole_body=whole)
+            self.encoding = coding_of(resp, self.encoding, self.request.key)
             return True
+        detail = await read_excerpt(resp) if resp.status >= 400 else ""
         resp.close()
         if judgement.verdict is Verdict.RESTART:
             raise _Restart(judgement.reason)
         if judgement.verdict is Verdict.RETRY and resp.status < 300:
             raise ProtocolViolation(judgement.reason, url=redact_url(url))
-        await self._handle_failure(resp.status, resp.headers.get("Retry-After"), url, generation)
+        await self._handle_failure(
+            resp.status, resp.headers.get("Retry-After"), url, generation, detail
+        )
         return False
 
     def _judgement(self, resp: aiohttp.ClientResponse, asked: Segment, *, fresh: bool) -> Judgement:
@@ -726,9 +764,11 @@ class _Transfer:
         )
 
     async def _handle_failure(
-        self, status: int, retry_after: str | None, url: str, generation: int
+        self, status: int, retry_after: str | None, url: str, generation: int, detail: str = ""
     ) -> None:
-        """Turn an unusable status into a refresh, or raise the error to retry or fail on."""
+        """Turn an unusable status into a refresh, or raise the error to retry or fail on.
+
+        `detail` is what the answer's body said, for the error's message."""
         signed = self.request.refresh_url is not None
         verdict = classify_status(status, signed_url=signed)
         if verdict is RetryVerdict.REFRESH_URL:
@@ -737,15 +777,19 @@ class _Transfer:
                 self.refreshes_without_progress += 1
                 return self.refreshes_without_progress <= self.e.retry.url_refreshes
 
-            log.info("transfer.refresh_url", key=self.request.key, status=status)
-            if not await self.urls.refresh(generation, may_renew=may_renew):
-                raise URLExpired(status, url=redact_url(url))
+            log.info("transfer.refresh_url", key=self.request.key, status=status, said=detail)
+            renewed = await self.urls.refresh(
+                generation, may_renew=may_renew, status=status, detail=detail
+            )
+            if not renewed:
+                raise URLExpired(status, url=redact_url(url), detail=detail)
             return
         raise HTTPStatusError(
             status,
             url=redact_url(url),
             retryable=verdict is RetryVerdict.RETRY,
             retry_after=parse_retry_after(retry_after, now=self.e._clock.utcnow()),
+            detail=detail,
         )
 
     # ---- HTTP --------------------------------------------------------------
@@ -756,7 +800,7 @@ class _Transfer:
         headers.update({"Range": segment.range_header(), "Accept-Encoding": "identity"})
         if validator is not None:
             headers["If-Range"] = validator
-        if urlsplit(url).scheme.lower() not in ("http", "https"):  # file:, ftp:, data: ...
+        if scheme_of(url) not in ("http", "https"):  # file:, ftp:, data:, no URL at all...
             raise TransferError(
                 f"refused to fetch {redact_url(url)!r}: only http and https URLs are fetched",
                 url=redact_url(url),
@@ -781,15 +825,17 @@ class _Transfer:
                 raise NetworkError(
                     describe_tls_failure(exc), url=redact_url(url), retryable=False
                 ) from None
-            except aiohttp.ClientConnectorError as exc:  # nothing reached: refused, DNS
-                text = describe_connect_failure(exc.os_error.errno, f"{type(exc).__name__}: {exc}")
-                raise NetworkError(text, url=redact_url(url), reached=False) from None
-            except aiohttp.ClientError as exc:
-                raise NetworkError(f"{type(exc).__name__}: {exc}", url=redact_url(url)) from None
+            except (aiohttp.ClientError, HttpProcessingError) as exc:
+                raise translate(exc, url) from None
             if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
-                target = urljoin(url, resp.headers["Location"])
                 resp.close()
-                if urlsplit(target).scheme not in ("http", "https"):
+                try:
+                    target = urljoin(url, resp.headers["Location"])
+                except ValueError:  # e.g. a bracketed host that is no IPv6 address
+                    raise ProtocolViolation(
+                        "redirect to a URL that cannot be read", url=redact_url(url)
+                    ) from None
+                if scheme_of(target) not in ("http", "https"):
                     raise UnsafeRedirect(redact_url(target), url=redact_url(url))
                 url = target
                 continue
@@ -834,13 +880,12 @@ class _Transfer:
                     raise StallTimeout(
                         self.e.timeouts.stall, url=redact_url(str(resp.url))
                     ) from None
-                except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+                except (aiohttp.ClientError, HttpProcessingError) as exc:
+                    # a chunk-size line that cannot be read, a connection cut short...
                     tail = _received_before_failure(resp.content, room)
                     if tail:
                         chunks.append(tail)
-                    raise NetworkError(
-                        f"{type(exc).__name__}: {exc}", url=redact_url(str(resp.url))
-                    ) from None
+                    raise translate(exc, str(resp.url)) from None
                 if not chunk:
                     return True
                 live.count += 1
@@ -1022,14 +1067,13 @@ class _Transfer:
             return self.e.jail, self.e.jail.relative(final)
         return Jail(final.parent), PurePosixPath(final.name)
 
-    async def _finish(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
+    async def _verify(self, size: int) -> dict[str, bytes]:
+        """Check `size` against every size told, and the bytes against every digest
+        expected; the digests of the file."""
         assert self.cp is not None
         assert self.data is not None
-        size = contiguous_end(self.cp.segments)
         url = self._redacted()
         hasher = self.front.hasher
-        if self.front.done < size:  # what no write handed over and nothing followed
-            await self._catch_up(size)
         for expected_size in (self.cp.total, self.request.expected_size):
             if expected_size is not None and expected_size != size:
                 raise SizeMismatch(expected_size, size, url=url)
@@ -1047,6 +1091,23 @@ class _Transfer:
                 raise DigestMismatch(
                     algorithm, value, to_hex(actual[algorithm]), source=source, url=url
                 )
+        return actual
+
+    async def _finish(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
+        assert self.cp is not None
+        assert self.data is not None
+        size = contiguous_end(self.cp.segments)
+        if self.front.done < size:  # what no write handed over and nothing followed
+            await self._catch_up(size)
+        if promises_start(self.promised):
+            await check_start(self.data, size, self.promised, self.status, self._redacted())
+        try:
+            actual = await self._verify(size)
+        except VerificationError as exc:
+            if self.encoding is None:
+                raise
+            raise EncodedBody(self.encoding, exc) from None
+        expected = self._expected_tuples()
         name = self.cp.name if rename is None else rename(self.cp.name)
         final = dest_dir / name
         data = self.data
@@ -1071,6 +1132,7 @@ class _Transfer:
             validator=self.cp.validator,
             ranges_supported=self.cp.ranges_supported,
             refetches=tuple(self.refetches),
+            content_encoding=self.encoding,
         )
 
 

@@ -1,8 +1,11 @@
-"""A raw HTTP/1.1 exchange over a socket, for seeing exactly what a server puts on the wire."""
+"""Raw HTTP/1.1 over a socket: what a server puts on the wire, and servers that put
+on it what no HTTP library would."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -42,3 +45,42 @@ async def raw_get(
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     fields = [tuple(line.split(": ", 1)) for line in header_lines]
     return RawResponse(int(status_line.split()[1]), [(k, v) for k, v in fields], body)
+
+
+@dataclass
+class RawServer:
+    """A socket server on loopback that answers every request with fixed bytes."""
+
+    url: str
+    requests: list[bytes]  # the head of each request received
+
+
+@contextlib.asynccontextmanager
+async def serve_raw(
+    answer: bytes, *, then: bytes = b"", pause: float = 0.05
+) -> AsyncIterator[RawServer]:
+    """Answer each connection's request with `answer` (and `then`, `pause` seconds later),
+    then close it: for heads and bodies no HTTP library would send."""
+    requests: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            requests.append(await reader.readuntil(b"\r\n\r\n"))
+            writer.write(answer)
+            await writer.drain()
+            if then:
+                await asyncio.sleep(pause)
+                writer.write(then)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield RawServer(f"http://127.0.0.1:{port}", requests)
+    finally:
+        server.close()
+        await server.wait_closed()
