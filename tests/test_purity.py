@@ -27,10 +27,14 @@ PURE = [
     "downloader.transfer._digests",
     "downloader.transfer._urls",
     "downloader.transfer._head",
+    "downloader.transfer._events",
+    "downloader.transfer._life",
+    "downloader.transfer._course",
     "downloader.transfer._policy",
     "downloader.transfer._answers",
     "downloader.transfer._repair",
     "downloader.items",
+    "downloader.errors",
     "downloader.config._units",
     "downloader.runners._retry",
 ]
@@ -47,6 +51,9 @@ SOCKET_VIA_EMAIL_UTILS = frozenset(
         "downloader.transfer._backoff",
         "downloader.transfer._digests",
         "downloader.transfer._repair",
+        "downloader.transfer._events",
+        "downloader.transfer._life",
+        "downloader.transfer._course",
     }
 )
 # Importing `downloader.config._units` first runs `downloader/config/__init__.py`, which
