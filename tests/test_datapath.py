@@ -15,7 +15,7 @@ import pytest
 
 from downloader.transfer._checkpoint import Checkpoint
 from downloader.transfer._datapath import DataPath
-from downloader.transfer._digests import MultiHasher, to_hex
+from downloader.transfer._hashers import MultiHasher, to_hex
 from downloader.transfer._plan import Segment
 from downloader.transfer._ring import Ring
 from downloader.transfer._sink import Sink, direct_io_works
@@ -130,7 +130,7 @@ sys.path.insert(0, sys.argv[2])
 from tests.test_datapath import Written, fill, source
 from downloader.transfer._checkpoint import Checkpoint
 from downloader.transfer._datapath import DataPath
-from downloader.transfer._digests import MultiHasher
+from downloader.transfer._hashers import MultiHasher
 from downloader.transfer._plan import Segment
 from downloader.transfer._ring import Ring
 from downloader.transfer._sink import Sink

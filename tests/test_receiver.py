@@ -18,7 +18,7 @@ from aiohttp import web
 
 from downloader.errors import NetworkError, ProtocolViolation
 from downloader.transfer._datapath import DataPath
-from downloader.transfer._digests import MultiHasher, to_hex
+from downloader.transfer._hashers import MultiHasher, to_hex
 from downloader.transfer._receiver import BodyConnection
 from downloader.transfer._ring import Ring
 from downloader.transfer._sink import Sink, direct_io_works

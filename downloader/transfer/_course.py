@@ -32,7 +32,7 @@ from downloader.errors import (
     URLExpired,
     VerificationError,
 )
-from downloader.transfer._digests import to_hex
+from downloader.transfer._hashers import to_hex
 from downloader.transfer._plan import Judgement, Segment, plan_segments
 from downloader.transfer._policy import Limits, MiB, RetryPolicy
 

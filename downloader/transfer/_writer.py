@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from downloader.jail import Jail
-from downloader.transfer._digests import MultiHasher
+from downloader.transfer._hashers import MultiHasher
 
 HASH_BLOCK = 256 * 1024
 _IOV_MAX = 1024  # buffers per pwritev call (Linux's UIO_MAXIOV)
