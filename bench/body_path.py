@@ -1,8 +1,9 @@
 """Which way to take a large body from a loopback socket to a durable, hashed file.
 
-    python -m bench.body_path [--size-mib 1024] [--rounds 3] [--dir PATH]
+    python -m bench.body_path [--size-mib 1024] [--rounds 3] [--dir PATH] [--tls]
 
-One file is served from a separate process (`socket.sendfile`, Content-Length) and
+One file is served from a separate process (`socket.sendfile`, Content-Length; with
+`--tls`, the same over TLS 1.3 from a certificate of a throw-away CA) and
 fetched by each design in turn, in interleaved rounds, so a busy machine weighs on all
 of them alike.  Every design ends with the file fsynced and its SHA-256 checked;
 wall time and this process's CPU time (every thread) are reported, median of rounds.
@@ -21,6 +22,7 @@ import hashlib
 import os
 import resource
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -35,6 +37,7 @@ import aiohttp
 from downloader.clock import SystemClock
 from downloader.transfer import AssetRequest, Limits, MiB, TransferEngine
 from downloader.transfer._datapath import DataPath
+from downloader.transfer._feed import RingFeed
 from downloader.transfer._hashers import MultiHasher, to_hex
 from downloader.transfer._receiver import BodyConnection
 from downloader.transfer._ring import Ring
@@ -42,10 +45,14 @@ from downloader.transfer._sink import Sink, direct_io_works
 from downloader.transfer._writer import PrefixHash
 
 SERVER = r"""
-import os, socket, sys, threading
+import os, socket, ssl, sys, threading
 path, port_file = sys.argv[1], sys.argv[2]
 size = os.path.getsize(path)
 listener = socket.create_server(("127.0.0.1", 0))
+if len(sys.argv) > 3:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(sys.argv[3])
+    listener = context.wrap_socket(listener, server_side=True)
 open(port_file, "w").write(str(listener.getsockname()[1]))
 def serve(conn):
     with conn, open(path, "rb") as f:
@@ -69,8 +76,9 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _engine(url: str, out: Path, size: int) -> str:
-    async with aiohttp.ClientSession() as session:
+async def _engine(url: str, out: Path, size: int, tls: ssl.SSLContext | None) -> str:
+    connector = aiohttp.TCPConnector(ssl=tls) if tls is not None else None
+    async with aiohttp.ClientSession(connector=connector) as session:
         engine = TransferEngine(
             session,
             partial_root=out / ".partial",
@@ -103,9 +111,11 @@ async def _ring_path(
     return to_hex(prefix.hasher.digests()["sha256"])
 
 
-async def _protocol(url: str, out: Path, size: int, direct: bool) -> str:
+async def _protocol(
+    url: str, out: Path, size: int, direct: bool, tls: ssl.SSLContext | None
+) -> str:
     async def receive(path: DataPath, ring: Ring) -> None:
-        conn = await BodyConnection.open(url)
+        conn = await BodyConnection.open(url, ssl_context=tls)
         try:
             await conn.get("/f", {})
             await conn.receive(path, ring, 0, size)
@@ -115,29 +125,17 @@ async def _protocol(url: str, out: Path, size: int, direct: bool) -> str:
     return await _ring_path(out, direct, receive)
 
 
-async def _aiohttp_ring(url: str, out: Path, size: int) -> str:
+async def _aiohttp_ring(url: str, out: Path, size: int, tls: ssl.SSLContext | None) -> str:
     async def receive(path: DataPath, ring: Ring) -> None:
-        async with aiohttp.ClientSession() as session, session.get(url) as resp:
-            offset = 0
-            buffer = None
+        connector = aiohttp.TCPConnector(ssl=tls) if tls is not None else None
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            session.get(url) as resp,
+        ):
+            feed = RingFeed(path, ring, 0)
             while chunk := await resp.content.readany():
-                while chunk:
-                    while buffer is None:
-                        buffer = ring.take()
-                        if buffer is None:
-                            await asyncio.sleep(0.001)
-                        else:
-                            buffer.begin(offset)
-                    piece = min(len(buffer.room), len(chunk))
-                    buffer.room[:piece] = chunk[:piece]
-                    buffer.end += piece
-                    offset += piece
-                    chunk = chunk[piece:]
-                    if buffer.is_full:
-                        path.submit(buffer)
-                        buffer = None
-            if buffer is not None:
-                path.submit(buffer)
+                await feed.put(chunk)
+            feed.flush()
 
     return await _ring_path(out, direct_io_works(out), receive)
 
@@ -147,6 +145,7 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--tls", action="store_true", help="serve over TLS")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(dir=args.dir, prefix="body-path-"))
     size = args.size_mib * MiB
@@ -156,17 +155,29 @@ def main() -> None:
             f.write(hashlib.sha256(str(i).encode()).digest() * (MiB // 32))
     expected = hashlib.sha256(source.read_bytes()).hexdigest()
     port_file = work / "port"
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(source), str(port_file)])
+    server_args = [sys.executable, "-c", SERVER, str(source), str(port_file)]
+    tls: ssl.SSLContext | None = None
+    if args.tls:
+        import trustme
+
+        ca = trustme.CA()
+        pem = work / "server.pem"
+        ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(pem))
+        tls = ssl.create_default_context()
+        ca.configure_trust(tls)
+        server_args.append(str(pem))
+    server = subprocess.Popen(server_args)
     try:
         while not port_file.exists() or not port_file.read_text():
             time.sleep(0.05)
-        url = f"http://127.0.0.1:{port_file.read_text()}/f"
+        scheme = "https" if tls is not None else "http"
+        url = f"{scheme}://127.0.0.1:{port_file.read_text()}/f"
         direct = direct_io_works(work)
         designs: dict[str, Callable[[], Coroutine[Any, Any, str]]] = {
-            "engine (today)": lambda: _engine(url, work, size),
-            "aiohttp+ring": lambda: _aiohttp_ring(url, work, size),
-            "protocol+ring": lambda: _protocol(url, work, size, direct),
-            "protocol+ring, page cache": lambda: _protocol(url, work, size, False),
+            "engine (today)": lambda: _engine(url, work, size, tls),
+            "aiohttp+ring": lambda: _aiohttp_ring(url, work, size, tls),
+            "protocol+ring": lambda: _protocol(url, work, size, direct, tls),
+            "protocol+ring, page cache": lambda: _protocol(url, work, size, False, tls),
         }
         runs: dict[str, list[tuple[float, float]]] = {name: [] for name in designs}
         names = list(designs)
@@ -176,7 +187,8 @@ def main() -> None:
                 digest = asyncio.run(designs[name]())
                 runs[name].append((time.perf_counter() - wall, _cpu() - cpu))
                 assert digest == expected, (name, digest)
-        print(f"{args.size_mib} MiB, {args.rounds} rounds, O_DIRECT here: {direct}")
+        over = "HTTPS" if tls is not None else "HTTP"
+        print(f"{args.size_mib} MiB over {over}, {args.rounds} rounds, O_DIRECT here: {direct}")
         print(f"{'design':28} {'wall s':>8} {'cpu s':>8}")
         for name, values in runs.items():
             wall = statistics.median(w for w, _ in values)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from downloader.errors import NetworkError, ProtocolViolation
@@ -76,7 +76,7 @@ class BodyConnection:
         handed to `path` all the same.
         """
         protocol = self._p
-        ring.on_free = _on_loop(protocol.buffer_freed)
+        ring.wake_on_free(asyncio.get_running_loop(), protocol.buffer_freed)
         protocol.start_body(path, ring, offset, limit)
         await self._wait()
         return protocol.received
@@ -113,14 +113,3 @@ def _settled(protocol: BodyProtocol) -> bool:
     if protocol.path is None:
         return protocol.head is not None
     return protocol.remaining == 0 or (protocol.closed and protocol.current is None)
-
-
-def _on_loop(callback: Callable[[], None]) -> Callable[[], None]:
-    """`callback`, called on the running loop from whichever thread calls the result."""
-    loop = asyncio.get_running_loop()
-
-    def call() -> None:
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(callback)
-
-    return call

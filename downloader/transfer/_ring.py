@@ -20,6 +20,10 @@ import mmap
 import threading
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 ALIGN = 4096
 """The alignment `O_DIRECT` gets: a page, a multiple of every logical block size in use."""
@@ -97,6 +101,15 @@ class Ring:
             self._free.append(buffer)
         if self.on_free is not None:
             self.on_free()
+
+    def wake_on_free(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+        """Have `callback` called on `loop` whenever a buffer comes back, from any thread."""
+
+        def call() -> None:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(callback)
+
+        self.on_free = call
 
     @property
     def free(self) -> int:
