@@ -3,8 +3,11 @@ what a crash between an O_DIRECT write and its checkpoint leaves behind."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -205,3 +208,63 @@ def test_a_checkpoint_segment_is_what_resume_reads() -> None:
     loaded = Checkpoint.from_json(text)
     assert loaded is not None
     assert loaded.segments[0].pos == 4
+
+
+FULL_DISK = """
+import errno, json, os, sys, threading
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from tests.test_datapath import Written, fill, source
+from downloader.transfer._datapath import DataPath
+from downloader.transfer._hashers import MultiHasher
+from downloader.transfer._ring import Ring
+from downloader.transfer._sink import Sink
+from downloader.transfer._writer import PrefixHash
+folder = Path(sys.argv[1])
+ballast = folder / "ballast"
+with ballast.open("wb") as f:
+    try:
+        while True:
+            f.write(b"x" * 65536)
+            f.flush()
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+data = source(3 * 1024 * 1024)
+fulls = []
+def on_full(offset, error):  # as the loop would: free room, then resume
+    fulls.append([offset, error.errno])
+    threading.Timer(0.05, lambda: (ballast.unlink(missing_ok=True), path.resume())).start()
+fd = os.open(folder / "f", os.O_RDWR | os.O_CREAT, 0o600)
+ring, told, prefix = Ring(2, 1024 * 1024), Written(), PrefixHash(MultiHasher())
+path = DataPath(Sink(fd, direct=False), prefix, ring, on_written=told, on_full=on_full)
+fill(path, ring, data, 0)
+assert path.wait_idle(30)
+path.close()
+print(json.dumps({"fulls": fulls, "error": repr(path.error), "told": sum(n for _, n in told.told),
+                  "same": (folder / "f").read_bytes() == data, "hashed": prefix.done}))
+"""
+
+
+def test_a_full_disk_holds_the_writer_until_there_is_room_then_writes_the_same_buffer(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1) to mount a small tmpfs with")
+    child = f"exec {sys.executable} -c '{FULL_DISK}' {folder} {ROOT}"
+    done = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=4m none {folder} && {child}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0 and "mount" in done.stderr:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["fulls"] == [[0, errno.ENOSPC]]
+    assert result["error"] == "None"
+    assert result["same"] is True
+    assert result["told"] == result["hashed"] == 3 * 1024 * 1024

@@ -15,7 +15,9 @@ The loop learns of each written buffer through `on_written(offset, length)`, cal
 the writer thread (the shell passes a function that goes back to the loop), so a
 cursor, and a checkpoint of it, never counts bytes that were not written.  A write
 that fails stops the path: `error` holds the `OSError`, every later buffer is given
-back unwritten, and `on_written` is told `(offset, -1)` once.
+back unwritten, and `on_written` is told `(offset, -1)` once.  A full disk is no
+such failure when `on_full` is given: the writer tells it and waits for `resume`,
+then writes the same buffer again (`SpaceGuard` waits for the room on the loop).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Callable
 
 from downloader.transfer._ring import Buffer, Ring
 from downloader.transfer._sink import Sink
+from downloader.transfer._space import is_disk_full
 from downloader.transfer._writer import PrefixHash
 
 _STOP = None
@@ -41,12 +44,16 @@ class DataPath:
         ring: Ring,
         *,
         on_written: Callable[[int, int], None],
+        on_full: Callable[[int, OSError], None] | None = None,
     ) -> None:
         self.sink = sink
         self.prefix = prefix
         self.ring = ring
         self.on_written = on_written
+        self.on_full = on_full
         self.error: OSError | None = None
+        self._resumed = threading.Event()
+        self._stopping = False
         self._to_write: queue.SimpleQueue[Buffer | None] = queue.SimpleQueue()
         self._to_hash: queue.SimpleQueue[Buffer | None] = queue.SimpleQueue()
         self._in_flight = 0
@@ -72,8 +79,16 @@ class DataPath:
         with self._idle:
             return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
+    def resume(self) -> None:
+        """Write again the buffer a full disk stopped (after `on_full`, once there is room)."""
+        self._resumed.set()
+
     def close(self) -> None:
-        """Finish what was submitted, stop both threads, close the sink's own descriptor."""
+        """Finish what was submitted, stop both threads, close the sink's own descriptor.
+
+        A write waiting for room after `on_full` gives up: its error is kept."""
+        self._stopping = True
+        self._resumed.set()
         self._to_write.put(_STOP)
         for thread in self._threads:
             thread.join()
@@ -82,18 +97,37 @@ class DataPath:
     def _write_loop(self) -> None:
         while (buffer := self._to_write.get()) is not _STOP:
             if self.error is None:
-                try:
-                    self.sink.write(buffer.filled, buffer.offset)
-                except OSError as exc:
-                    # its frames hold views of the buffer, which must not outlive the ring
-                    self.error = exc.with_traceback(None)
-                    self.on_written(buffer.offset, -1)
-                else:
+                error = self._write(buffer)
+                if error is None:
                     self.on_written(buffer.offset, buffer.length)
                     self._to_hash.put(buffer)
                     continue
+                self.error = error
+                self.on_written(buffer.offset, -1)
             self._done(buffer)
         self._to_hash.put(_STOP)
+
+    def _write(self, buffer: Buffer) -> OSError | None:
+        """Write `buffer`, waiting out a full disk when `on_full` is there to free room.
+
+        A positional write of the same bytes is safe to repeat from its start."""
+        while True:
+            try:
+                self.sink.write(buffer.filled, buffer.offset)
+                return None
+            except OSError as exc:
+                # its frames hold views of the buffer, which must not outlive the ring
+                error = exc.with_traceback(None)
+            if self.on_full is None or not is_disk_full(error) or self._stopped():
+                return error
+            self._resumed.clear()
+            self.on_full(buffer.offset, error)
+            self._resumed.wait()
+            if self._stopped():
+                return error
+
+    def _stopped(self) -> bool:
+        return self._stopping
 
     def _hash_loop(self) -> None:
         while (buffer := self._to_hash.get()) is not _STOP:
