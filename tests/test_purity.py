@@ -28,6 +28,7 @@ PURE = [
     "downloader.transfer._hashers",
     "downloader.transfer._urls",
     "downloader.transfer._head",
+    "downloader.transfer._chunks",
     "downloader.transfer._events",
     "downloader.transfer._life",
     "downloader.transfer._course",

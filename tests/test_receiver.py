@@ -136,31 +136,73 @@ async def test_a_connection_cut_mid_body_keeps_every_byte_that_came(target: Targ
     assert target.file.read_bytes() == BODY[:sent]
 
 
-@pytest.mark.parametrize(
-    ("answer", "error"),
-    [
-        (
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-            "chunked",
-        ),
-        (b"<html>not a head</html>\r\n\r\n", "status line"),
-    ],
-)
-async def test_a_body_the_receiver_cannot_take_is_refused_before_a_byte(
-    target: Target, answer: bytes, error: str
-) -> None:
+async def test_an_answer_that_is_no_http_head_is_refused_before_a_byte(target: Target) -> None:
     async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(answer)
+        writer.write(b"<html>not a head</html>\r\n\r\n")
         await writer.drain()
 
     async with raw_server(reply) as base:
         conn = await BodyConnection.open(base)
         try:
-            with pytest.raises(ProtocolViolation, match=error):
+            with pytest.raises(ProtocolViolation, match="status line"):
                 await conn.get("/", {})
         finally:
             conn.close()
     assert target.told.told == []
+
+
+async def chunked(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse()
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    for at in range(0, len(BODY), 70_001):
+        await response.write(BODY[at : at + 70_001])
+    await response.write_eof()
+    return response
+
+
+async def test_a_chunked_body_is_decoded_into_the_ring_whole(target: Target) -> None:
+    async with serve({"/f": chunked}) as base:
+        conn = await BodyConnection.open(base + "/f")
+        try:
+            head = await conn.get("/f", {})
+            assert head.chunked
+            assert await conn.receive(target.path, target.ring, 0, None) == len(BODY)
+            assert conn.reusable
+        finally:
+            conn.close()
+    target.settle()
+    assert target.file.read_bytes() == BODY
+    assert target.sha256 == hashlib.sha256(BODY).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("rest", "error", "kind"),
+    [
+        (b"zz\r\n", "unreadable chunk-size", ProtocolViolation),
+        (b"", "before the end of the chunked body", NetworkError),
+    ],
+)
+async def test_a_chunked_body_that_breaks_off_keeps_its_good_bytes(
+    target: Target, rest: bytes, error: str, kind: type[Exception]
+) -> None:
+    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        writer.write(b"5\r\nhello\r\n" + rest)
+        await writer.drain()
+        writer.transport.abort()
+
+    async with raw_server(reply) as base:
+        conn = await BodyConnection.open(base)
+        try:
+            await conn.get("/", {})
+            with pytest.raises(kind, match=error):
+                await conn.receive(target.path, target.ring, 0, None)
+            assert not conn.reusable
+        finally:
+            conn.close()
+    target.settle()
+    assert target.file.read_bytes() == b"hello"
 
 
 async def test_a_host_that_is_not_there_was_not_reached() -> None:

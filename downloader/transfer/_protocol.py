@@ -15,6 +15,7 @@ import asyncio
 import time
 
 from downloader.errors import NetworkError, ProtocolViolation
+from downloader.transfer._chunks import ChunkDecoder
 from downloader.transfer._datapath import DataPath
 from downloader.transfer._head import MAX_HEAD, Head, HeadError, find_head_end, parse_head
 from downloader.transfer._ring import Buffer, Ring
@@ -30,7 +31,7 @@ class BodyProtocol(asyncio.BufferedProtocol):
         self._head_buf = memoryview(bytearray(MAX_HEAD + 4))
         self._head_len = 0
         self.head: Head | None = None
-        self.early = b""  # body bytes that came with the head
+        self.early = b""  # body bytes that came with the head, or found no free buffer
         self.path: DataPath | None = None
         self.ring: Ring | None = None
         self.current: Buffer | None = None
@@ -47,11 +48,14 @@ class BodyProtocol(asyncio.BufferedProtocol):
         self.end_pending = False
         self.end_error: Exception | None = None
         self.cut_short = False  # the body was not read to its end: the connection is spent
+        self.decoder: ChunkDecoder | None = None  # a chunked body's
+        self.finished = False  # the head, then the body, was all taken (or failed)
 
     def reset(self) -> None:
         """Ready for the next response on this connection."""
         self._head_len, self.head, self.early, self.path = 0, None, b"", None
-        self.remaining, self.received, self.error = None, 0, None
+        self.remaining, self.received, self.error, self.decoder = None, 0, None, None
+        self.finished = self.end_pending = False
 
     # ---- asyncio callbacks ---------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -61,8 +65,8 @@ class BodyProtocol(asyncio.BufferedProtocol):
     def get_buffer(self, sizehint: int) -> memoryview:
         if self.head is None:
             return self._head_buf[self._head_len :]
-        if self.current is None:  # a read raced the pause: keep it, copy it later
-            return self._spare
+        if self.current is None or self.decoder is not None:
+            return self._spare  # coded bytes, or a read that raced the pause: copied on
         room = self.current.room
         return room if self.remaining is None else room[: self.remaining]
 
@@ -70,22 +74,27 @@ class BodyProtocol(asyncio.BufferedProtocol):
         self.chunks += 1
         if self.head is None:
             self._head_updated(nbytes)
+        elif self.decoder is not None:
+            self._decode(self._spare[:nbytes])
         elif self.current is None:
-            self.early += bytes(self._spare[:nbytes])
+            self._place(self._spare[:nbytes])
         else:
             self._body_updated(nbytes)
 
     def eof_received(self) -> bool | None:
-        self._end(None if self.remaining is None and self.head is not None else _cut(self))
+        self._end(None if self._ends_with_connection() else _cut(self))
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        delimited_by_close = self.head is not None and self.remaining is None
-        if self.remaining == 0 or (delimited_by_close and exc is None):
+        if self.remaining == 0 or (self._ends_with_connection() and exc is None):
             self._end(None)
         else:
             self._end(_cut(self, exc))
+
+    def _ends_with_connection(self) -> bool:
+        """Whether the body is whole once the connection ends: framed by nothing else."""
+        return self.head is not None and self.remaining is None and self.decoder is None
 
     def _end(self, error: Exception | None) -> None:
         """The connection ended; once bytes held back for want of a buffer are placed."""
@@ -118,28 +127,55 @@ class BodyProtocol(asyncio.BufferedProtocol):
     def start_body(self, path: DataPath, ring: Ring, offset: int, limit: int | None) -> None:
         """Receive the body (at most `limit` bytes of it) into `ring`, for file `offset`."""
         self.path, self.ring, self.offset = path, ring, offset
+        self.finished = False
         if limit is not None and (self.remaining is None or limit < self.remaining):
             self.remaining, self.cut_short = limit, True
         early, self.early = self.early, b""
-        if self.remaining is not None:
-            early = early[: self.remaining]
         self._next_buffer()
-        if early:
-            self._take_early(early)
+        if self.head is not None and self.head.chunked:
+            self.decoder = ChunkDecoder()
+            self._decode(memoryview(early))
+        elif early:
+            self._place(memoryview(early))
         if self.remaining == 0:
             self._finish(None)
         elif self.transport is not None and self.current is not None and self.paused:
             self.paused = False
             self.transport.resume_reading()
 
-    def _take_early(self, data: bytes) -> None:
+    def _decode(self, coded: memoryview) -> None:
+        assert self.decoder is not None
+        for piece in self.decoder.feed(coded):
+            self._place(piece)
+        if self.decoder.error is not None:
+            self.cut_short = True
+            self._finish(ProtocolViolation(str(self.decoder.error)))
+        elif self.decoder.done and not self.finished:
+            self.cut_short = self.decoder.extra > 0
+            self._end(None)
+
+    def _place(self, data: memoryview) -> None:
+        """Copy body bytes into the ring; what finds no free buffer waits in `early`."""
+        if self.remaining is not None:
+            data = data[: self.remaining]
+        if self.early or self.current is None:
+            self.early += data
+            self._pause()
+            return
         while data and self.current is not None:
             room = self.current.room
             piece = min(len(room), len(data))
             room[:piece] = data[:piece]
             data = data[piece:]
             self._body_updated(piece)
-        self.early = data
+        if data and self.remaining != 0:
+            self.early = bytes(data)
+            self._pause()
+
+    def _pause(self) -> None:
+        if not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
 
     def _body_updated(self, nbytes: int) -> None:
         buffer = self.current
@@ -166,9 +202,7 @@ class BodyProtocol(asyncio.BufferedProtocol):
         assert self.ring is not None
         self.current = buffer = self.ring.take()
         if buffer is None:
-            if not self.paused and self.transport is not None:
-                self.paused = True
-                self.transport.pause_reading()
+            self._pause()
             return None
         buffer.begin(self.offset)
         self._filled_at = time.monotonic()
@@ -178,12 +212,13 @@ class BodyProtocol(asyncio.BufferedProtocol):
         """On the loop: a buffer came back to the ring; go on if reading waited for it."""
         if self.current is not None or self.head is None or self.path is None:
             return
-        if self.remaining == 0 or (self.waiter is None and self.closed):
+        if self.finished or (self.remaining == 0 and not self.early):
             return
         if self._next_buffer() is None:
             return
         if self.early:
-            self._take_early(self.early)
+            early, self.early = self.early, b""
+            self._place(memoryview(early))
             if self.end_pending and not self.early:
                 self._finish(self.end_error)
         if self.paused and self.transport is not None:
@@ -191,6 +226,7 @@ class BodyProtocol(asyncio.BufferedProtocol):
             self.transport.resume_reading()
 
     def _finish(self, error: Exception | None) -> None:
+        self.finished = True
         self._hand_over()
         if error is not None and self.error is None:
             self.error = error
@@ -202,4 +238,6 @@ def _cut(protocol: BodyProtocol, exc: Exception | None = None) -> Exception:
     why = f": {type(exc).__name__}: {exc}" if exc is not None else ""
     if protocol.head is None:
         return NetworkError(f"connection closed before the response head{why}")
+    if protocol.remaining is None:
+        return NetworkError(f"connection closed before the end of the chunked body{why}")
     return NetworkError(f"connection closed {protocol.remaining} bytes before the end{why}")

@@ -9,8 +9,8 @@ objects and has to be copied once more into the buffers that are written and has
 Bytes received before a connection fails are in our own buffers, so they are
 written like any others and a resume starts after them.
 
-Only bodies framed by Content-Length or by the end of the connection are received
-here; a chunked body raises `ProtocolViolation` before its first byte is taken.
+A chunked body is decoded as it comes (`_chunks`): its bytes are copied once, from a
+small staging buffer into the ring, as a client library would.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import ssl
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from downloader.errors import NetworkError, ProtocolViolation
+from downloader.errors import NetworkError
 from downloader.transfer._datapath import DataPath
 from downloader.transfer._head import Head
 from downloader.transfer._protocol import BodyProtocol
@@ -65,8 +65,6 @@ class BodyConnection:
             transport.resume_reading()
         await self._wait()
         assert self._p.head is not None
-        if self._p.head.chunked:
-            raise ProtocolViolation("a chunked body: not for the ring receiver")
         return self._p.head
 
     async def receive(self, path: DataPath, ring: Ring, offset: int, limit: int | None) -> int:
@@ -85,7 +83,7 @@ class BodyConnection:
     def reusable(self) -> bool:
         """Whether another request may follow on this connection."""
         p = self._p
-        done = p.head is None or (p.head.keep_alive and p.remaining == 0 and p.path is not None)
+        done = p.head is None or (p.head.keep_alive and p.finished and p.path is not None)
         return done and not (p.closed or p.cut_short or p.error is not None)
 
     @property
@@ -110,6 +108,4 @@ class BodyConnection:
 
 
 def _settled(protocol: BodyProtocol) -> bool:
-    if protocol.path is None:
-        return protocol.head is not None
-    return protocol.remaining == 0 or (protocol.closed and protocol.current is None)
+    return protocol.finished
