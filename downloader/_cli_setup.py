@@ -1,5 +1,5 @@
 """What the commands that load a config do first: secrets registered, umask tightened;
-and how a command sees a store error that ended a task group.
+how a command sees a store error that ended a task group, and says what stopped a run.
 """
 
 from __future__ import annotations
@@ -36,6 +36,13 @@ def restrict_umask() -> None:
     may read both (a backup or audit account), nobody else may.
     """
     os.umask(os.umask(0o027) | 0o027)
+
+
+def unusable(exc: Exception) -> str:
+    """What stops a run before it starts: the state store, or the archive's folder."""
+    from downloader.errors import StoreError
+
+    return f"state store: {exc}" if isinstance(exc, StoreError) else str(exc)
 
 
 async def unwrap_store_error(work: Awaitable[T]) -> T:

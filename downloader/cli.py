@@ -15,7 +15,7 @@ from typing import TextIO, TypeAlias, TypeVar
 
 from downloader import __version__
 from downloader._cli_options import add_common_options, log_level
-from downloader._cli_setup import register_secrets, restrict_umask, unwrap_store_error
+from downloader._cli_setup import register_secrets, restrict_umask, unusable, unwrap_store_error
 from downloader.config import Settings, default_config_path, inspect_config
 from downloader.errors import ConfigProblem
 from downloader.watchlist import load_watchlist
@@ -45,13 +45,14 @@ def _print_problems(problems: Sequence[ConfigProblem], stream: TextIO) -> None:
         print(problem, file=stream)
 
 
-def _load_settings(args: argparse.Namespace) -> Settings | None:
-    """The settings named by `-c`, or None after printing every problem of the file."""
+def _load_settings(args: argparse.Namespace, *, secrets: bool = True) -> Settings | None:
+    """The settings named by `-c`, or None after printing every problem of the file.
+    Without `secrets` (for commands that call no platform) no secret is read."""
     from downloader.config import load_config
     from downloader.errors import ConfigError
 
     try:
-        settings = load_config(_config_path(args))
+        settings = load_config(_config_path(args), secrets=secrets)
     except ConfigError as exc:
         _print_problems(exc.problems, sys.stderr)
         return None
@@ -111,7 +112,7 @@ def once(args: argparse.Namespace) -> int:
     import anyio
     import structlog
 
-    from downloader.errors import StoreError
+    from downloader.errors import FilesystemError, StoreError
     from downloader.runners._board import ProgressBoard
     from downloader.runners._compose import Interrupted, run_once
     from downloader.runners._progress import show_progress, summary_json, summary_line
@@ -135,8 +136,8 @@ def once(args: argparse.Namespace) -> int:
     except Interrupted:  # a log line: off a terminal, stderr holds JSON only
         log.warning("once.interrupted", message="progress is saved, run again to continue")
         return EXIT_INTERRUPTED
-    except StoreError as exc:  # locked, damaged or foreign: never started over empty
-        print(f"state store: {exc}", file=sys.stderr)
+    except (StoreError, FilesystemError) as exc:  # a store locked, damaged or foreign (never
+        print(unusable(exc), file=sys.stderr)  # started over empty), no archive folder
         return EXIT_USAGE
     now = time.monotonic()
     print(json.dumps(summary_json(board, now)) if args.json else summary_line(board, now))
@@ -160,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     """`downloader run`: the daemon, in the foreground until SIGTERM/SIGINT."""
     import anyio
 
-    from downloader.errors import StoreError
+    from downloader.errors import ConfigError, FilesystemError, StoreError
     from downloader.runners._daemon import run_daemon
 
     settings = _load_settings(args)
@@ -168,8 +169,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         anyio.run(lambda: run_daemon(_config_path(args), settings))
-    except StoreError as exc:
-        print(f"state store: {exc}", file=sys.stderr)
+    except (StoreError, FilesystemError) as exc:
+        print(unusable(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:  # found only when used: e.g. metrics.listen already taken
+        print(exc, file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
 
@@ -197,7 +201,7 @@ def status(args: argparse.Namespace) -> int:
     from downloader.runners._status import StatusOutput, status_output
     from downloader.store import open_store
 
-    settings = _load_settings(args)
+    settings = _load_settings(args, secrets=False)
     if settings is None:
         return EXIT_USAGE
 
@@ -242,46 +246,10 @@ def _add_status(subparsers: _Subparsers) -> None:
 
 def verify(args: argparse.Namespace) -> int:
     """`downloader verify`: re-hash archived bags against their manifests (fixity audit)."""
-    import anyio
+    from downloader.runners._verify_cli import run_verify
 
-    from downloader.archive import item_path, verify_bag
-    from downloader.items import ItemRef
-    from downloader.jail import Jail
-    from downloader.store import ItemState, open_store
-
-    settings = _load_settings(args)
-    if settings is None:
-        return EXIT_USAGE
-    try:
-        wanted = [ItemRef.parse(text) for text in args.items]
-    except ValueError as exc:
-        print(f"bad item: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    root = settings.archive.root
-
-    async def bags() -> list[tuple[str, Path]]:
-        if wanted:
-            return [(ref.key, root / item_path(ref)) for ref in wanted]
-        async with open_store(settings.state.url) as store:
-            records = await store.list_items(include_inactive=True)
-        return [
-            (r.key, Path(r.archive_path))
-            for r in records
-            if r.state is ItemState.ARCHIVED and r.archive_path
-        ]
-
-    # walked from the root by descriptors: a link planted below it is reported, not entered
-    jail = Jail(root)
-    intact = True
-    for key, path in anyio.run(bags):
-        audit = verify_bag(path, jail=jail if jail.contains(path) else None)
-        if audit.bag_missing:
-            print(f"{key}: missing ({path})")
-            intact = False
-            continue
-        intact = intact and audit.ok
-        print("\n".join(audit.report_lines()))
-    return EXIT_OK if intact else EXIT_FAILED
+    settings = _load_settings(args, secrets=False)
+    return EXIT_USAGE if settings is None else run_verify(settings, args.items)
 
 
 def _add_verify(subparsers: _Subparsers) -> None:
@@ -300,7 +268,7 @@ def retry(args: argparse.Namespace) -> int:
     """`downloader retry`: failed items back to waiting (logic in `runners._put_back`)."""
     from downloader.runners._put_back_cli import run_retry
 
-    settings = _load_settings(args)
+    settings = _load_settings(args, secrets=False)  # it calls no platform
     return EXIT_USAGE if settings is None else run_retry(settings, args.items, args.failed)
 
 
@@ -325,8 +293,12 @@ def demo(args: argparse.Namespace) -> int:
     from downloader.runners._compose import Interrupted
     from downloader.runners._demo import run_demo
 
-    target: Path = args.target.resolve()
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target: Path = args.target.resolve()
+        target.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as exc:  # a file in the way, not allowed, a NUL byte
+        print(f"demo: cannot use {args.target}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         result = anyio.run(run_demo, target)
     except Interrupted:

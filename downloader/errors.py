@@ -36,18 +36,29 @@ data the caller can act on rather than only a message::
         └── PlantedLink          path, root: a link below the archive root, never followed
 
 `retryable` is the single bit the retry loops look at; everything else is for
-people and logs.
+people and logs.  The text of every error of the tree is scrubbed of secrets
+(`downloader.redact`): a message built from a foreign error's text, a URL or a
+platform's answer is safe to store and print, whoever built it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from downloader.redact import scrub
+
 
 class DownloaderError(Exception):
     """Base of every error this package raises on purpose."""
 
     retryable: bool = False
+
+    def __init__(self, *args: object) -> None:
+        # scrubbed as it is made, so that neither str() nor repr() nor args hold a secret
+        super().__init__(*(scrub(arg) if isinstance(arg, str) else arg for arg in args))
+
+    def __str__(self) -> str:  # again: a secret may have been registered since
+        return scrub(super().__str__())
 
 
 @dataclass(frozen=True)
@@ -62,7 +73,15 @@ class ConfigProblem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
         key = f" [{self.key}]" if self.key else ""
-        return f"{where}{key}: {self.message}"
+        return _one_line(scrub(f"{where}{key}: {self.message}"))
+
+
+def _one_line(text: str) -> str:
+    """`text` with every control character escaped: one problem is one line of a report,
+    and a value echoed from a hostile file never moves a terminal's cursor."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class ConfigError(DownloaderError):

@@ -76,6 +76,7 @@ def check_url(url: str) -> None:
     try:
         parts = urlsplit(url)
         host = parts.hostname
+        parts.port  # noqa: B018  (reading it checks it: 0-65535, digits only)
     except ValueError as exc:
         raise ValueError(f"url {url!r} is not a valid URL: {exc}") from exc
     if parts.scheme not in ("http", "https") or not host:

@@ -1,8 +1,17 @@
-"""Scrubbing secrets from text: registered secret values and URL query strings.
+"""Scrubbing secrets from text: registered secret values, URL queries, credentials.
 
 Kept apart from `downloader.logs` (which loads structlog) so that a command
 that only registers secrets, such as `downloader status`, loads no logging
-library.  The one `REDACTOR` is the processor `configure_logging` installs.
+library.  The one `REDACTOR` is the processor `configure_logging` installs;
+`scrub` and `describe` are what the rest of the program calls on any text that
+may be stored or shown: every error message of the tree in `downloader.errors`,
+every foreign error where it is translated, and the store's `error` column.
+
+What counts as a secret is decided by the form of the text, not only by the
+values registered, because the text of a foreign error (an HTTP library's, a
+driver's) can carry a credential the process never registered: a query string
+(a signed URL's signature), URL user info, an `Authorization` value, a
+`token=...` parameter or a JSON `"access_token": "..."` field.
 """
 
 from __future__ import annotations
@@ -11,10 +20,66 @@ import re
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
-__all__ = ["REDACTED", "REDACTOR", "Redactor"]
+__all__ = ["REDACTED", "REDACTOR", "Redactor", "describe", "scrub", "scrub_forms"]
 
-_URL_QUERY = re.compile(r"(https?://[^\s?#\"']+)\?[^\s#\"']*", re.IGNORECASE)
 REDACTED = "***"
+
+# Any scheme: a signed ws:, ftp: or s3: URL is signed all the same.
+_URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://[^\s\"'<>]+", re.IGNORECASE)
+# A request target without scheme and host, as in "GET /file.bin?sig=...".
+_BARE_QUERY = re.compile(r"(?<![\w/])(/[^\s?#\"'<>]*)\?(?!…)[^\s#\"'<>]+")
+# A scheme word and a value that looks made by a machine (8 characters or more, a digit
+# among them): "Token 1f3a9c0d..." is a credential, "token request failed" is not.
+_AUTH_VALUE = re.compile(
+    r"\b(bearer|basic|token|apikey|api-key)(\s+|=)(?!\*\*\*)(?=[\w.~+/=\-]*\d)[\w.~+/=\-]{8,}",
+    re.IGNORECASE,
+)
+_SIGNING_NAMES = (
+    r"(?:x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|"
+    r"x-goog-credential|signature|sig|access_token|refresh_token|id_token|token|"
+    r"api_key|apikey|client_secret|secret|password|passwd|pwd|auth|authorization|key)"
+)
+_PARAM = re.compile(rf"(?i)(?<![\w-])({_SIGNING_NAMES})=(?!\*\*\*)[^&\s\"'<>;,)]+")
+_JSON_FIELD = re.compile(rf"(?i)([\"']{_SIGNING_NAMES}[\"']\s*:\s*[\"'])(?!\*\*\*)[^\"']+")
+# "user:password@host" left of a URL's scheme being cut off, as some messages print it
+_USERINFO = re.compile(r"(?<![\w/@])[^\s:/@'\"<>()\[\]]+:[^\s/@'\"<>]+@(?=[\w\[])")
+_HEADER = re.compile(r"(?i)\b(authorization|x-api-key|cookie)(\s*[:=]\s*)(?!\*\*\*)[^\r\n,;]+")
+
+
+_ROLE_SCHEMES = frozenset({"postgresql", "postgres"})
+
+
+def _url(match: re.Match[str]) -> str:
+    url = match.group(0)
+    scheme, _, rest = url.partition("://")
+    cut = len(rest)
+    for mark in "/?#":
+        found = rest.find(mark)
+        if found != -1:
+            cut = min(cut, found)
+    userinfo, at, host = rest[:cut].rpartition("@")
+    # User info is a credential; only a database role without its password is kept, as
+    # the store's messages name a database (`postgresql://user@host:port/db`).
+    if at and scheme.lower() in _ROLE_SCHEMES and ":" not in userinfo:
+        host = f"{userinfo}@{host}"
+    path = rest[cut:]
+    query = path.find("?")
+    fragment = path.find("#")
+    ends = [end for end in (query, fragment) if end != -1]
+    if ends:
+        path = path[: min(ends)] + ("?…" if query != -1 else "")
+    return f"{scheme}://{host}{path}"
+
+
+def scrub_forms(text: str) -> str:
+    """`text` without any credential recognised by its form alone (no registered value)."""
+    text = _URL.sub(_url, text)
+    text = _BARE_QUERY.sub(r"\1?…", text)
+    text = _USERINFO.sub(f"{REDACTED}@", text)
+    text = _HEADER.sub(rf"\1\2{REDACTED}", text)
+    text = _AUTH_VALUE.sub(rf"\1\2{REDACTED}", text)
+    text = _PARAM.sub(rf"\1={REDACTED}", text)
+    return _JSON_FIELD.sub(rf"\1{REDACTED}", text)
 
 
 class Redactor:
@@ -29,11 +94,11 @@ class Redactor:
         self._secrets.update(s for s in secrets if len(s) >= 6)
 
     def scrub(self, text: str) -> str:
-        text = _URL_QUERY.sub(r"\1?…", text)
+        # values first: a registered secret may itself look like a URL or a parameter
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        return text
+        return scrub_forms(text)
 
     def _walk(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -53,3 +118,16 @@ class Redactor:
 
 
 REDACTOR = Redactor()
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` fit to store or show: no registered or given secret, no credential by form."""
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, REDACTED)
+    return REDACTOR.scrub(text)
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message` of any exception, scrubbed: how an error is stored and shown."""
+    return scrub(f"{type(exc).__name__}: {exc}")

@@ -27,6 +27,7 @@ from downloader.items import ItemRef
 from downloader.store import ItemState
 from downloader.store._models import AssetRecord, AssetState
 from downloader.transfer._checkpoint import work_files_for
+from tests.support.stac import catalog_items
 from tests.support.worker import OWNER, http_harness, http_item
 from tests.test_once import once, write_config
 
@@ -79,12 +80,15 @@ async def test_a_bag_renamed_before_a_kill_is_adopted_with_no_refetch(
         leftover = work_files_for(root / ".partial", "a.bin")
         leftover.data.write_bytes(b"partial")
         leftover.checkpoint.write_text("{}")
+        # the kill came before the bag was linked from the archive's catalog, too
+        (root / "catalog.json").unlink()
 
         assert await harness.work(ref) is ItemState.ARCHIVED
         item = await store.get(ref.key)
         events = [(e.kind, e.detail) for e in await store.events(ref.key)]
 
     assert fetches(file_host, "/k/a.bin") == served_before
+    assert catalog_items(root) == {ref.key: bag.resolve()}
     assert item is not None
     assert item.archive_path == str(bag)
     assert any(kind == "adopted" and "recorded" in detail for kind, detail in events), events

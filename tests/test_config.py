@@ -181,7 +181,12 @@ def test_a_group_readable_secret_file_is_a_warning_on_the_settings(tmp_path: Pat
             "did you mean 'segment_min_size'",
         ),
         ("x = 1\n", "x", 1, "unknown table 'x'"),
-        ("[archive]\n[bogus]\na = 1\n", "bogus", 2, "unknown table 'bogus' (known: archive, poll,"),
+        (
+            "[archive]\n[bogus]\na = 1\n",
+            "bogus",
+            2,
+            "unknown table 'bogus' (known: archive, metrics, poll,",
+        ),
         ("[providers.planet]\n", "providers.planet", 1, "unknown table 'planet'"),
         (
             '[archive]\nextract = "yes"\n',

@@ -13,6 +13,7 @@ from downloader.emulator.scenarios import demo_scenario_text
 from downloader.runners._demo import next_steps, run_demo
 from downloader.store import ItemState, open_store
 from downloader.store._models import REPAIRED
+from tests.support.stac import catalog_items, check_bag_stac
 
 
 async def test_demo_archives_every_item_kind_with_payloads_equal_to_the_source(
@@ -48,6 +49,16 @@ async def test_demo_archives_every_item_kind_with_payloads_equal_to_the_source(
         payload = {path: digests["sha256"] for path, digests in bag.payload_entries().items()}
         assert payload
         assert set(payload.values()) <= sources, key
+        # a STAC Item that validates, its checksums the manifest's; linked by the catalog
+        item = check_bag_stac(Path(record.archive_path))
+        assert item["id"] == key
+        # the catalog and the order item: the footprint and time Pixxel's records gave
+        if record.kind in ("catalog", "order_item"):
+            assert item["geometry"]["type"] == "Polygon", key
+            assert len(item["bbox"]) == 4
+            assert "downloader:datetime_from" not in item["properties"]
+    linked = catalog_items(tmp_path)
+    assert linked == {key: Path(r.archive_path or "").resolve() for key, r in records.items()}
 
 
 async def test_a_second_demo_fetches_nothing_and_says_so_with_no_rate(

@@ -15,6 +15,7 @@ PURE = [
     "downloader.providers._parse_common",
     "downloader.providers._parse_pixxel",
     "downloader.providers._parse_scale",
+    "downloader.providers._parse_scene",
     "downloader.providers._parse_alteryx",
     "downloader.providers._schedule",
     "downloader.providers._types",

@@ -38,6 +38,7 @@ PURE = [
     "downloader.items",
     "downloader.errors",
     "downloader.config._units",
+    "downloader.observe",
     "downloader.runners._retry",
 ]
 

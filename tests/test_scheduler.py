@@ -18,6 +18,7 @@ from downloader.config import Settings, TransferSettings
 from downloader.emulator._content import SeededContent
 from downloader.emulator._files import Faults, FileSpec, RunningHost
 from downloader.items import ItemRef
+from downloader.metrics import Metrics
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._compose import Service, open_service
 from downloader.runners._scheduler import Scheduler
@@ -168,8 +169,12 @@ async def test_a_lost_lease_cancels_that_items_work_and_leaves_the_lease_to_its_
     def served() -> int:
         return sum(r.bytes_sent for r in file_host.host.log)
 
+    metrics = Metrics()
     with capture_logs() as logs:
-        async with open_service(settings, "me") as service, anyio.create_task_group() as tg:
+        async with (
+            open_service(settings, "me", observer=metrics) as service,
+            anyio.create_task_group() as tg,
+        ):
             scheduler = await running_scheduler(tg, service, [ref], lease=lease)
             await until(lambda: served() >= MiB // 2, what="the transfer under way")
             assert scheduler.in_flight == {ref.key}
@@ -190,6 +195,7 @@ async def test_a_lost_lease_cancels_that_items_work_and_leaves_the_lease_to_its_
     assert record.lease_owner == "other"  # not released by the worker that lost it
     assert record.state is ItemState.DOWNLOADING
     assert [e["item"] for e in logs if e["event"] == "item.lease_lost"] == [ref.key]
+    assert metrics.registry.get_sample_value("downloader_lease_takeovers_total") == 1
     stopped = [e["reason"] for e in logs if e["event"] == "item.stopped"]
     assert stopped == (["lease lost"] if found_by == "renewal" else [])
     assert not (settings.archive.root / "http" / "big").exists()

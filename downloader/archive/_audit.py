@@ -12,6 +12,7 @@ Blocking code (it reads every payload byte): run it in a worker thread from asyn
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -19,6 +20,7 @@ import stat
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from downloader.archive._tagfiles import (
     HASH_ALGORITHMS,
@@ -99,11 +101,25 @@ def _is_inside(relative: str) -> bool:
     )
 
 
+def _open_regular(jail: Jail, path: PurePosixPath) -> BinaryIO:
+    """`path` opened for reading if it is a regular file; `OSError` otherwise.
+
+    Opened by the jail (no link followed) without blocking, and looked at through the
+    open file: a FIFO put in a bag (even in place of a file just seen as regular)
+    would otherwise hold the audit forever.
+    """
+    fd = jail.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    handle = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        handle.close()
+        raise OSError(errno.EINVAL, "a link or special file, not a regular file")
+    return handle
+
+
 def _hash_file(jail: Jail, path: PurePosixPath, algorithms: set[str]) -> tuple[dict[str, str], int]:
     hashers = {name: hashlib.new(name) for name in algorithms}
     size = 0
-    fd = jail.open(path, os.O_RDONLY)
-    with os.fdopen(fd, "rb") as handle:
+    with _open_regular(jail, path) as handle:
         while block := handle.read(_READ_BLOCK):
             size += len(block)
             for hasher in hashers.values():
@@ -125,7 +141,8 @@ class _Audit:
 
     def read_text(self, name: str) -> str | None:
         try:
-            return self.jail.read_bytes(self.bag / name).decode(self.encoding)
+            with _open_regular(self.jail, self.bag / name) as handle:
+                return handle.read().decode(self.encoding)
         except FileNotFoundError:
             return None
         except PlantedLink:

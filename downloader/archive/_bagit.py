@@ -27,7 +27,13 @@ import structlog
 
 from downloader import __version__
 from downloader.archive._layout import replaced_path, staging_path
-from downloader.archive._tagfiles import PayloadFile, is_tag_file, parse_bag_info, render_tag_files
+from downloader.archive._tagfiles import (
+    EXTRA_TAG_FILES,
+    PayloadFile,
+    is_tag_file,
+    parse_bag_info,
+    render_tag_files,
+)
 from downloader.clock import Clock, SystemClock
 from downloader.errors import ArchiveError
 from downloader.items import ItemRef, check_sha256
@@ -136,15 +142,17 @@ class BagBuilder:
         final_dir: Path,
         *,
         info: Mapping[str, str] | None = None,
+        tag_files: Mapping[str, bytes] | None = None,
         tags: Iterable[tuple[str, bytes]] = (),
     ) -> Path:
         """Write the tag files, make the bag durable and rename it to `final_dir`.
 
         `info` adds `bag-info.txt` fields (`Source-Organization`, `External-Description`,
-        ...); the four fields the builder writes itself may not be given.  `tags` are
-        (name, content) of the platform's own tag files (`alteryx-messages.json`), listed
-        in the tag manifest too.  Runs in a worker thread and is shielded from
-        cancellation, which takes effect after it.
+        ...); the four fields the builder writes itself may not be given.  `tag_files`
+        adds tag files of ours by name (`EXTRA_TAG_FILES`: `stac-item.json`), and `tags`
+        are (name, content) of the platform's own tag files (`alteryx-messages.json`);
+        both are listed in the tag manifest too.  Runs in a worker thread and is
+        shielded from cancellation, which takes effect after it.
         """
         extra = dict(info or {})
         extra.update({label: "; ".join(values) for label, values in self._notes.items()})
@@ -157,7 +165,7 @@ class BagBuilder:
         # either happened (and the builder knows it) or did not.
         with anyio.CancelScope(shield=True):
             replaced = await anyio.to_thread.run_sync(
-                self._finish_sync, final_dir, extra, dict(tags)
+                self._finish_sync, final_dir, extra, _tag_files(tag_files, tags)
             )
             self._finished = True
         total = sum(entry.size for entry in self._payload.values())
@@ -189,7 +197,7 @@ class BagBuilder:
     # --- blocking work, in a worker thread ------------------------------------------------
 
     def _finish_sync(
-        self, final_dir: Path, info: dict[str, str], platform_tags: dict[str, bytes]
+        self, final_dir: Path, info: dict[str, str], extra_tags: dict[str, bytes]
     ) -> Path | None:
         jail = self.jail
         staging, final = jail.relative(self.staging_dir), jail.relative(final_dir)
@@ -208,7 +216,7 @@ class BagBuilder:
                 bagging_date=now.date().isoformat(),
                 agent=f"downloader {__version__}",
                 info=info,
-                extra=platform_tags,
+                extra=extra_tags,
             )
             _write_durably(jail, staging, tag_files)
             _sync_tree(jail, staging, [entry.path for entry in self._payload.values()])
@@ -275,6 +283,21 @@ class BagBuilder:
             target = replaced_path(self.ref, f"{stamp}-{counter}")
         self.jail.rename(final, target)
         return self.jail.root / target
+
+
+def _tag_files(
+    ours: Mapping[str, bytes] | None, platform: Iterable[tuple[str, bytes]]
+) -> dict[str, bytes]:
+    """Our tag files and the platform's by name; a platform's never takes one of ours."""
+    files = dict(ours or {})
+    for name in files:
+        if name not in EXTRA_TAG_FILES:
+            raise ValueError(f"{name!r} is not a tag file of ours")
+    for name, data in platform:
+        if name in EXTRA_TAG_FILES or name in files:
+            raise ValueError(f"{name!r} is no name for a platform's tag file")
+        files[name] = data
+    return files
 
 
 def _scan_payload(jail: Jail, data_dir: PurePosixPath) -> dict[str, int]:

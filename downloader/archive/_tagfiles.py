@@ -23,6 +23,7 @@ from dataclasses import dataclass
 __all__ = [
     "BAGIT_TXT",
     "BAGIT_VERSION",
+    "EXTRA_TAG_FILES",
     "HASH_ALGORITHMS",
     "ManifestEntry",
     "PayloadFile",
@@ -70,10 +71,15 @@ def manifest_name(algorithm: str, *, tag: bool = False) -> str:
     return f"{'tag' if tag else ''}manifest-{algorithm}.txt"
 
 
+EXTRA_TAG_FILES = frozenset({"stac-item.json"})
+"""Tag files of ours beyond BagIt's own, each listed in the tag manifest."""
+
+
 def is_tag_file(name: str) -> bool:
     """Whether a top-level file name is one of the tag files a bag of ours may hold."""
     return (
         name in ("bagit.txt", "bag-info.txt")
+        or name in EXTRA_TAG_FILES
         or bool(_MANIFEST_FILE.fullmatch(name))
         or bool(_PLATFORM_TAG_FILE.fullmatch(name))
     )
@@ -192,12 +198,14 @@ def render_tag_files(
     """Every tag file of a bag by name, in writing order, the tag manifest last.
 
     `manifest-md5.txt` is included only when every payload file has an md5.  `extra`
-    are the platform's tag files (names like `alteryx-messages.json`), listed in the
-    tag manifest with the others.
+    adds tag files listed in the tag manifest with the others: ours of `EXTRA_TAG_FILES`
+    (a STAC Item) and the platform's (names like `alteryx-messages.json`).
     """
     for name in extra or {}:
-        if not _PLATFORM_TAG_FILE.fullmatch(name):
-            raise ValueError(f"{name!r} is no name for a platform's tag file")
+        if name not in EXTRA_TAG_FILES and not _PLATFORM_TAG_FILE.fullmatch(name):
+            raise ValueError(
+                f"{name!r} is not a tag file of ours, and no name for a platform's tag file"
+            )
     files: dict[str, bytes] = {"bagit.txt": BAGIT_TXT.encode()}
     files[manifest_name("sha256")] = render_manifest(
         (f"data/{entry.path}", entry.sha256) for entry in payload

@@ -18,6 +18,7 @@ from downloader.config._load import (
 from downloader.config._schema import (
     AlteryxSettings,
     ArchiveSettings,
+    MetricsSettings,
     PixxelSettings,
     PollSettings,
     ProvidersSettings,
@@ -38,6 +39,7 @@ __all__ = [
     "ArchiveSettings",
     "ConfigReport",
     "KeyLines",
+    "MetricsSettings",
     "PixxelSettings",
     "PollSettings",
     "ProvidersSettings",

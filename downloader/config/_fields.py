@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from downloader.config._files import check_path_text, expand_path
 from downloader.config._secrets import Secret, load_secret
 from downloader.config._toml import type_name
-from downloader.config._units import parse_duration, parse_size
+from downloader.config._units import format_duration, parse_duration, parse_size
 
 __all__ = [
     "Context",
@@ -40,6 +41,8 @@ class Context:
     base_dir: Path
     environ: Mapping[str, str]
     warnings: list[str] = field(default_factory=list)
+    resolve_secrets: bool = True
+    """False: secrets are checked for their form only, never read (see `load_secret`)."""
 
 
 Parser = Callable[[object, Context], object]
@@ -55,14 +58,16 @@ def boolean(value: object, ctx: Context) -> bool:
     return value
 
 
-def integer(minimum: int) -> Parser:
-    """A whole number of at least `minimum`."""
+def integer(minimum: int, maximum: int) -> Parser:
+    """A whole number from `minimum` to `maximum`: every count the program acts on is bounded."""
 
     def parse(value: object, ctx: Context) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _expected("an integer", value)
         if value < minimum:
             raise ValueError(f"must be at least {minimum} (got {value})")
+        if value > maximum:
+            raise ValueError(f"must be at most {maximum} (got {value})")
         return value
 
     return parse
@@ -75,7 +80,12 @@ def size(value: object, ctx: Context) -> int:
     return parse_size(value)
 
 
-def duration(*, positive: bool = True) -> Parser:
+LONGEST = 100 * 365 * 86400.0
+"""The longest duration a key takes (100 years): any time the program adds it to stays
+within what a date and a 64-bit count of microseconds can hold."""
+
+
+def duration(*, positive: bool = True, minimum: float = 0.0) -> Parser:
     """Seconds, written `"30s"`, `"5m"`, `"1h30m"` or as a plain number of seconds."""
 
     def parse(value: object, ctx: Context) -> float:
@@ -84,6 +94,10 @@ def duration(*, positive: bool = True) -> Parser:
         seconds = parse_duration(value)
         if positive and seconds <= 0:
             raise ValueError("must be longer than zero")
+        if seconds < minimum:
+            raise ValueError(f"must be at least {format_duration(minimum)} (got {value!r})")
+        if seconds > LONGEST:
+            raise ValueError(f"must be at most {format_duration(LONGEST)} (got {value!r})")
         return seconds
 
     return parse
@@ -130,28 +144,47 @@ def choice(*allowed: str) -> Parser:
 
 def path(value: object, ctx: Context) -> Path:
     """A filesystem path; relative ones are taken from the config file's directory."""
-    return ctx.base_dir / Path(text(value, ctx)).expanduser()
+    return ctx.base_dir / expand_path(text(value, ctx))
+
+
+def _port(url: str) -> None:
+    try:
+        urlsplit(url).port  # noqa: B018  (reading it is the check)
+    except ValueError as exc:
+        raise ValueError(f"{url!r} has an invalid port: {exc}") from None
 
 
 def http_url(value: object, ctx: Context) -> str:
     """An absolute http(s) URL, without a trailing slash."""
     url = text(value, ctx).strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not url.isprintable() or " " in url:
+        raise ValueError("must not contain whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:
+        raise ValueError(f"{url!r} is not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not host:
         raise ValueError(f"must be an http:// or https:// URL (got {url!r})")
+    _port(url)
     return url.rstrip("/")
 
 
 def state_url(value: object, ctx: Context) -> str:
     """`sqlite:///PATH` (relative to the config file) or `postgresql://...`."""
     url = text(value, ctx).strip()
+    check_path_text(url)
     scheme, sep, rest = url.partition("://")
     if sep and scheme == "sqlite":
         if not rest.startswith("/") or len(rest) < 2:
             raise ValueError("write sqlite:////absolute/path.db or sqlite:///relative/path.db")
         return f"sqlite:///{ctx.base_dir / rest[1:]}"
     if sep and scheme in ("postgresql", "postgres"):
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise ValueError(f"not a valid URL: {exc}") from None
+        _port(url)
         if parts.password:
             ctx.warnings.append(
                 "state.url contains a password; prefer a ~/.pgpass file or PGPASSFILE"
@@ -162,6 +195,18 @@ def state_url(value: object, ctx: Context) -> str:
 
 def secret(value: object, ctx: Context) -> Secret:
     """`{ env = "NAME" }` or `{ file = "PATH" }`; never the secret itself."""
-    source = load_secret(value, base_dir=ctx.base_dir, environ=ctx.environ)
+    source = load_secret(
+        value, base_dir=ctx.base_dir, environ=ctx.environ, resolve=ctx.resolve_secrets
+    )
     ctx.warnings.extend(source.warnings)
     return source.secret
+
+
+def listen_address(value: object, ctx: Context) -> tuple[str, int]:
+    """`host:port` to listen on (`[::1]:9464` for an IPv6 address)."""
+    address = text(value, ctx).strip()
+    host, sep, port = address.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"must be host:port, e.g. 127.0.0.1:9464 (got {address!r})")
+    return host, int(port)

@@ -12,12 +12,16 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from downloader.config import _fields as f
+from downloader.config._files import CA_FILE_LIMIT, read_regular
+from downloader.config._places import folder_problem, regular_file_problem
 from downloader.config._schema import (
     AlteryxSettings,
     ArchiveSettings,
+    MetricsSettings,
     PixxelSettings,
     PollSettings,
     RetrySettings,
@@ -59,6 +63,19 @@ class Table:
     check: Callable[[Any], Problems] = field(default=_no_check)
 
 
+# Upper bounds of the counts: each is a number of tasks, connections or open files the
+# process keeps at once (several per transfer), well within a default limit of 1024
+# open files; a larger value would fail at run time instead of here.
+MAX_CONCURRENT = 256
+MAX_PER_HOST = 64
+MAX_SEGMENTS = 64
+# Upper bounds of the tries: a count of requests made for one item, where a larger
+# number is no policy but a typo (attempts = 0 already means never give up).
+MAX_TRIES = 1000
+SHORTEST_LEASE = 1.0
+"""A lease is renewed every third of it, by a store write; below a second that write
+(an fsync, a round trip to PostgreSQL) may not be done before the lease runs out."""
+
 # [transfer] key -> field of Timeouts; the keys of `_OWN_FIELDS` are TransferSettings'
 # own; every other [transfer] key is a field of Limits.
 _TIMEOUT_FIELDS = {"connect_timeout": "connect", "stall_timeout": "stall"}
@@ -77,12 +94,27 @@ def _check_transfer(transfer: TransferSettings) -> Problems:
     if transfer.ca_file is None:
         return []
     try:
+        read_regular(transfer.ca_file, limit=CA_FILE_LIMIT)  # not a FIFO nor a device
+    except ValueError as exc:
+        return [("ca_file", f"cannot read {transfer.ca_file}: {exc}")]
+    try:
         tls_context(transfer.ca_file)
     except ssl.SSLError as exc:  # before OSError, of which it is a kind
         return [("ca_file", f"{transfer.ca_file} holds no usable PEM certificate ({exc})")]
     except OSError as exc:
         return [("ca_file", f"cannot read {transfer.ca_file}: {exc.strerror or exc}")]
     return []
+
+
+def _check_archive(archive: ArchiveSettings) -> Problems:
+    problem = folder_problem(archive.root)
+    return [] if problem is None else [("root", problem)]
+
+
+def _check_state(state: StateSettings) -> Problems:
+    scheme, _, rest = state.url.partition(":///")
+    problem = regular_file_problem(Path(rest)) if scheme == "sqlite" else None
+    return [] if problem is None else [("url", problem)]
 
 
 def _check_poll(poll: PollSettings) -> Problems:
@@ -108,8 +140,9 @@ TABLES: dict[str, Table] = {
     "archive": Table(
         {"root": Key(f.path), "extract": Key(f.boolean)},
         lambda v: ArchiveSettings(**v),
+        _check_archive,
     ),
-    "state": Table({"url": Key(f.state_url)}, lambda v: StateSettings(**v)),
+    "state": Table({"url": Key(f.state_url)}, lambda v: StateSettings(**v), _check_state),
     "watchlist": Table(
         {"path": Key(f.path), "check_interval": Key(f.duration())},
         lambda v: WatchlistSettings(**v),
@@ -143,16 +176,16 @@ TABLES: dict[str, Table] = {
     ),
     "transfer": Table(
         {
-            "max_concurrent": Key(f.integer(1)),
-            "max_per_host": Key(f.integer(1)),
-            "segments": Key(f.integer(1)),
+            "max_concurrent": Key(f.integer(1, MAX_CONCURRENT)),
+            "max_per_host": Key(f.integer(1, MAX_PER_HOST)),
+            "segments": Key(f.integer(1, MAX_SEGMENTS)),
             "segment_min_size": Key(f.size),
             "bandwidth_limit": Key(f.size),
             "min_free_space": Key(f.size),
             "connect_timeout": Key(f.duration()),
             "stall_timeout": Key(f.duration()),
             "ca_file": Key(f.path),
-            "repair_attempts": Key(f.integer(0)),
+            "repair_attempts": Key(f.integer(0, MAX_TRIES)),
         },
         _build_transfer,
         _check_transfer,
@@ -162,14 +195,14 @@ TABLES: dict[str, Table] = {
             "initial_interval": Key(f.duration()),
             "max_interval": Key(f.duration()),
             "give_up_after": Key(f.duration()),
-            "unreadable_limit": Key(f.integer(1)),
+            "unreadable_limit": Key(f.integer(1, MAX_TRIES)),
         },
         lambda v: PollSettings(**v),
         _check_poll,
     ),
     "retry": Table(
         {
-            "attempts": Key(f.integer(0)),
+            "attempts": Key(f.integer(0, MAX_TRIES)),
             "initial_delay": Key(f.duration()),
             "max_delay": Key(f.duration()),
         },
@@ -180,11 +213,12 @@ TABLES: dict[str, Table] = {
         {
             "node_id": Key(f.name),
             "grace_period": Key(f.duration(positive=False)),
-            "lease_duration": Key(f.duration()),
+            "lease_duration": Key(f.duration(minimum=SHORTEST_LEASE)),
             "compact_threads": Key(f.boolean),
         },
         lambda v: ServiceSettings(**v),
     ),
+    "metrics": Table({"listen": Key(f.listen_address)}, lambda v: MetricsSettings(**v)),
 }
 
 

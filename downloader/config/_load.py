@@ -15,10 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from downloader.config._fields import Context
+from downloader.config._files import CONFIG_LIMIT, read_regular
 from downloader.config._keys import TABLES
-from downloader.config._schema import ProvidersSettings, Settings, WatchlistSettings
+from downloader.config._schema import (
+    ArchiveSettings,
+    ProvidersSettings,
+    Settings,
+    TransferSettings,
+    WatchlistSettings,
+)
+from downloader.config._space import space_problem
 from downloader.config._toml import KeyLines, parse_toml, type_name
 from downloader.errors import ConfigError, ConfigProblem
+from downloader.transfer import Limits
 
 __all__ = [
     "ConfigReport",
@@ -123,19 +132,36 @@ def _watchlist_path(walk: _Walk) -> Path | None:
     return path
 
 
+def _check_space(walk: _Walk, archive: ArchiveSettings, transfer: object) -> None:
+    if "transfer" in walk.broken:
+        return
+    limits = transfer.limits if isinstance(transfer, TransferSettings) else Limits()
+    problem = space_problem(archive.root, limits.min_free_space)
+    if problem is not None:
+        walk.problem("transfer.min_free_space", problem)
+
+
 def parse_config(
-    text: str, *, file: str, base_dir: Path, environ: Mapping[str, str]
+    text: str,
+    *,
+    file: str,
+    base_dir: Path,
+    environ: Mapping[str, str],
+    secrets: bool = True,
 ) -> ConfigReport:
     """Check and convert the text of a config file.
 
     Relative paths are taken from `base_dir`; secrets are read from `environ`
-    or from files.  Never raises for bad input: problems are in the report.
+    or from files (with `secrets` false, only their form is checked and they are
+    left empty).  Never raises for bad input: problems are in the report.
     """
     document = parse_toml(text, file=file)
     if document.data is None:
         assert document.problem is not None
         return ConfigReport(None, (document.problem,), (), None, frozenset())
-    walk = _Walk(file, document.lines, Context(base_dir.absolute(), environ))
+    walk = _Walk(
+        file, document.lines, Context(base_dir.absolute(), environ, resolve_secrets=secrets)
+    )
     walk.table("", document.data)
     built = {path: walk.build(path) for path in TABLES}
     provider_tables = document.data.get("providers")
@@ -145,6 +171,8 @@ def parse_config(
         if f"providers.{name}" in TABLES and isinstance(value, dict)
     )
     watchlist_path = _watchlist_path(walk)
+    if built["archive"] is not None or "archive" not in walk.values:
+        _check_space(walk, built["archive"] or ArchiveSettings(), built["transfer"])
     if walk.problems:
         problems = sorted(walk.problems, key=lambda p: (p.line is None, p.line or 0))
         return ConfigReport(
@@ -152,7 +180,16 @@ def parse_config(
         )
     tables = {
         name: built[name]
-        for name in ("archive", "state", "watchlist", "transfer", "poll", "retry", "service")
+        for name in (
+            "archive",
+            "state",
+            "watchlist",
+            "transfer",
+            "poll",
+            "retry",
+            "service",
+            "metrics",
+        )
         if built[name] is not None
     }
     providers = ProvidersSettings(**{name: built[f"providers.{name}"] for name in enabled})
@@ -160,31 +197,36 @@ def parse_config(
     return ConfigReport(settings, (), settings.warnings, watchlist_path, enabled)
 
 
-def inspect_config(path: Path, *, environ: Mapping[str, str] | None = None) -> ConfigReport:
+def inspect_config(
+    path: Path, *, environ: Mapping[str, str] | None = None, secrets: bool = True
+) -> ConfigReport:
     """Read and check the config file at `path`; problems are reported, not raised."""
     file = str(path)
     try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        problem = ConfigProblem(file, "", f"cannot read config file: {exc.strerror or exc}")
-        return ConfigReport(None, (problem,), (), None, frozenset())
-    except UnicodeDecodeError:
+        text = read_regular(path, limit=CONFIG_LIMIT).data.decode("utf-8")
+    except UnicodeDecodeError:  # before ValueError, of which it is a kind
         problem = ConfigProblem(file, "", "config file is not UTF-8 text")
+        return ConfigReport(None, (problem,), (), None, frozenset())
+    except ValueError as exc:  # a FIFO, a device, too large, gone, not allowed
+        problem = ConfigProblem(file, "", f"cannot read config file: {exc}")
         return ConfigReport(None, (problem,), (), None, frozenset())
     report = parse_config(
         text,
         file=file,
         base_dir=path.absolute().parent,
         environ=os.environ if environ is None else environ,
+        secrets=secrets,
     )
     if report.settings is None:
         return report
     return replace(report, settings=replace(report.settings, source=path))
 
 
-def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Settings:
+def load_config(
+    path: Path, *, environ: Mapping[str, str] | None = None, secrets: bool = True
+) -> Settings:
     """The settings in the file at `path`; raises `ConfigError` listing every problem."""
-    report = inspect_config(path, environ=environ)
+    report = inspect_config(path, environ=environ, secrets=secrets)
     if report.settings is None:
         raise ConfigError(list(report.problems))
     return report.settings

@@ -18,6 +18,7 @@ from downloader.transfer import Limits, Timeouts
 __all__ = [
     "AlteryxSettings",
     "ArchiveSettings",
+    "MetricsSettings",
     "PixxelSettings",
     "PollSettings",
     "ProvidersSettings",
@@ -169,6 +170,14 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """`[metrics]`: the Prometheus endpoint of `downloader run`."""
+
+    listen: tuple[str, int] | None = None
+    """Host and port to serve `/metrics` and `/healthz` on; None (the default): off."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration, as loaded from a file or built in code."""
 
@@ -180,6 +189,7 @@ class Settings:
     poll: PollSettings = field(default_factory=PollSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     source: Path | None = None
     """The file these settings were read from; None when built in code."""
     warnings: tuple[str, ...] = ()

@@ -7,11 +7,12 @@ send it calls `reveal()` at the last moment.
 from __future__ import annotations
 
 import hmac
-import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from downloader.config._files import SECRET_LIMIT, expand_path, read_regular
 
 __all__ = ["Secret", "SecretSource", "load_secret"]
 
@@ -55,13 +56,17 @@ class SecretSource:
     warnings: tuple[str, ...] = ()
 
 
-def load_secret(value: object, *, base_dir: Path, environ: Mapping[str, str]) -> SecretSource:
+def load_secret(
+    value: object, *, base_dir: Path, environ: Mapping[str, str], resolve: bool = True
+) -> SecretSource:
     """Resolve a config value of the form `{ env = "NAME" }` or `{ file = "PATH" }`.
 
     Relative file paths are taken from `base_dir` (the config file's directory);
     trailing newlines of a file are dropped.  Raises `ValueError` with a message
     fit for a person when the value has the wrong form, the variable is unset,
-    or the file cannot be read.
+    or the file cannot be read.  With `resolve` false only the form is checked and
+    the secret is empty: for commands that call no platform (`status`, `verify`),
+    which an operator runs from a shell that does not hold the service's credentials.
     """
     if isinstance(value, str):
         raise ValueError(f"secrets are never written in the file itself: use {_FORMS}")
@@ -71,8 +76,21 @@ def load_secret(value: object, *, base_dir: Path, environ: Mapping[str, str]) ->
     if not isinstance(name, str) or not name:
         raise ValueError(f"the {kind} of a secret must be a non-empty string")
     if kind == "env":
-        return SecretSource(_from_env(name, environ))
-    return _from_file(base_dir / Path(name).expanduser())
+        return SecretSource(_from_env(name, environ) if resolve else Secret("", f"env:{name}"))
+    path = base_dir / expand_path(name)
+    return _from_file(path) if resolve else SecretSource(Secret("", f"file:{path}"))
+
+
+def _one_line(value: str, where: str) -> str:
+    # A header value cannot hold a line break (the HTTP library refuses to send it, and a
+    # server would read the rest as a header of its own); no credential holds one.
+    bad = next((ch for ch in value if ord(ch) < 32 or ord(ch) == 127), None)
+    if bad is not None:
+        name = {"\r": "a carriage return (CR)", "\n": "a line feed (LF)"}.get(
+            bad, f"the control character U+{ord(bad):04X}"
+        )
+        raise ValueError(f"{where} holds {name}; a secret is one line of printable text")
+    return value
 
 
 def _from_env(name: str, environ: Mapping[str, str]) -> Secret:
@@ -80,22 +98,22 @@ def _from_env(name: str, environ: Mapping[str, str]) -> Secret:
         raise ValueError(f"environment variable {name} is not set")
     if not environ[name]:
         raise ValueError(f"environment variable {name} is empty")
-    return Secret(environ[name], f"env:{name}")
+    return Secret(_one_line(environ[name], f"environment variable {name}"), f"env:{name}")
 
 
 def _from_file(path: Path) -> SecretSource:
     try:
-        with path.open("rb") as handle:
-            mode = os.fstat(handle.fileno()).st_mode
-            raw = handle.read()
-    except OSError as exc:
-        raise ValueError(f"cannot read secret file {path}: {exc.strerror or exc}") from exc
+        read = read_regular(path, limit=SECRET_LIMIT)
+    except ValueError as exc:
+        raise ValueError(f"cannot read secret file {path}: {exc}") from None
+    mode = read.mode
     try:
-        text = raw.decode("utf-8").rstrip("\r\n")
+        text = read.data.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError as exc:
         raise ValueError(f"secret file {path} is not UTF-8 text") from exc
     if not text:
         raise ValueError(f"secret file {path} is empty")
+    _one_line(text, f"secret file {path}")
     warnings: tuple[str, ...] = ()
     if mode & (stat.S_IRGRP | stat.S_IROTH):
         warnings = (

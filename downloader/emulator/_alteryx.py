@@ -82,6 +82,8 @@ class AlteryxApi:
         if form.get("grant_type") != "client_credentials":
             return _oauth_error(400, "unsupported_grant_type", "use client_credentials")
         token = secrets.token_urlsafe(32)
+        if settings.token_line_break:  # a broken server: no client can send this back
+            token = f"{token[:16]}\r\n{token[16:]}"
         self.tokens[token] = self.ctx.clock() + settings.token_lifetime
         body = {
             "access_token": token,
@@ -186,6 +188,11 @@ class AlteryxApi:
         if fmt not in output.formats:
             return alteryx_error(400, f"Format {fmt} is not available for output {output.id}.")
         self.ctx.item(job.key).package_requests += 1
+        elsewhere = self.ctx.scenario.settings.output_redirect_host
+        if elsewhere is not None:  # another origin: the same server under another name
+            path = self.output_path(job, output.id, fmt)
+            where = request.url.with_host(elsewhere).with_path(path).with_query(None)
+            return web.Response(status=302, headers={"Location": str(where)})
         served = request.clone(rel_url=self.output_path(job, output.id, fmt))
         return await self.ctx.files.handle(served)
 

@@ -33,6 +33,7 @@ from downloader.emulator._pixxel_catalog import CatalogDownloads, pixxel_error
 from downloader.emulator._pixxel_jobs import JobStates, wanted_statuses
 from downloader.emulator._pixxel_model import JobModel, build_jobs
 from downloader.emulator._pixxel_orders import OrderItems
+from downloader.emulator._pixxel_records import PixxelRecords
 from downloader.emulator._respond import admit, answer
 from downloader.emulator._scenario import Knobs, PixxelDownload, PixxelJob, PixxelTask, Timing
 from downloader.emulator._state import Context
@@ -66,6 +67,10 @@ class PixxelApi:
         )
         app.router.add_post("/v0/catalogs/download", self.catalog.create)
         app.router.add_get("/v0/catalogs/download/{id}", self.catalog.status)
+        # after the download routes, so "download" is never taken for a catalog's id
+        app.router.add_get(
+            "/v0/catalogs/{id}", PixxelRecords(self.ctx.scenario.pixxel_downloads).catalog
+        )
         app.router.add_get("/v0/order-items/{id}", self.orders.get)
         return app
 

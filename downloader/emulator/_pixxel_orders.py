@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from downloader.emulator._pixxel_catalog import pixxel_error
+from downloader.emulator._pixxel_records import images_of
 from downloader.emulator._respond import admit, answer
 from downloader.emulator._scenario import DownloadKind, PixxelDownload, Timing
 
@@ -55,6 +56,7 @@ def order_item_body(item: PixxelDownload, done: bool) -> dict[str, Any]:
         "status": _cased(status, spec.status_case),
         "payment_status": "PAID",
         "tasks": [task],
+        "images": images_of(item),
         "validation_errors": [],
     }
 

@@ -14,6 +14,8 @@ in code from these dataclasses.  Example::
     page_size = 100                  # Scale page size when the request names none
     scale_api_version = "v6"         # what `write_client_files` configures: "v6" | "legacy"
     job_lists = true                 # job-list routes (Pixxel, Scale v6); false: they 404
+    output_redirect_host = "localhost"  # Alteryx outputs: 302 to this host (another origin)
+    token_line_break = false         # true: Alteryx tokens carry a CR LF (a broken server)
     scale_next_origin = "http://scale.internal:8000"  # Scale's page links name this
                                      # origin (a proxy that does not pass the host on)
     # job_list_malformed = "huge_number"  # Pixxel's job lists spoiled as `malformed` below
@@ -34,6 +36,9 @@ in code from these dataclasses.  Example::
     [[pixxel.catalog]]               # POST /v0/catalogs/download, then GET its status
     id = "5d0c..."
     files = [{ name = "scene.tif", size = 300000 }]
+    # geometry = { type = "Polygon", coordinates = [[[77.5, 12.9], [77.7, 12.9], ...]] }
+    # acquired = 2026-05-01T05:30:00Z  # both shown by GET /v0/catalogs/{id} (its STAC
+    #                                  # details) and by an order item's images
 
     [[pixxel.order_item]]            # the same keys, and GET /v0/order-items/{id}:
     id = "0b7c..."
@@ -228,6 +233,11 @@ class PixxelDownload:
     ready: Timing = Timing()
     fail: str | None = None
     knobs: Knobs = Knobs()
+    geometry: Mapping[str, Any] | None = None
+    """The footprint (GeoJSON) that `GET /v0/catalogs/{id}` and the order item's image
+    show; None: they show none."""
+    acquired: str | None = None
+    """When the image was taken (RFC 3339), shown beside the footprint."""
     order: OrderItemSpec = OrderItemSpec()
 
     @property
@@ -300,6 +310,11 @@ class Settings:
     page_size: int = 100
     scale_api_version: str = "v6"
     job_lists: bool = True
+    output_redirect_host: str | None = None
+    """Alteryx output GETs answer 302 to the file on this host (same port), as a server
+    that hands outputs to a CDN does; None serves them in place."""
+    token_line_break: bool = False
+    """Alteryx access tokens with a CR LF inside, which no header can carry."""
     scale_next_origin: str | None = None
     job_list_malformed: Malformed | None = None
 

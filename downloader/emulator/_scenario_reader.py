@@ -8,6 +8,7 @@ pass reports every mistake in a file.  `finish()` reports keys nobody asked for.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from downloader.errors import ConfigProblem
@@ -79,6 +80,24 @@ class TableReader:
             self.problem(key, "must be a list of strings")
             return default
         return list(value)
+
+    def opt_geometry(self, key: str) -> dict[str, Any] | None:
+        """A GeoJSON geometry, taken as is once it names its `type`."""
+        value = self._get(key, dict, "a GeoJSON geometry table", required=False)
+        if value is not None and not isinstance(value.get("type"), str):
+            self.problem(key, "must name its GeoJSON type")
+            return None
+        return dict(value) if value is not None else None
+
+    def opt_datetime(self, key: str) -> str | None:
+        """A date and time with its offset (a TOML datetime, or RFC 3339 text), as text."""
+        value = self._get(key, (datetime, str), "a date and time", required=False)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            self.problem(key, "must give its offset (Z or +HH:MM)")
+            return None
+        if isinstance(value, datetime):
+            return value.isoformat().replace("+00:00", "Z")
+        return value if isinstance(value, str) else None
 
     def table(self, key: str) -> TableReader:
         """A sub-table (empty when absent)."""

@@ -93,6 +93,8 @@ def _settings(r: TableReader) -> Settings:
         page_size=r.integer("page_size", d.page_size),
         scale_api_version=r.text("scale_api_version", d.scale_api_version),
         job_lists=r.flag("job_lists", d.job_lists),
+        output_redirect_host=r.opt_text("output_redirect_host"),
+        token_line_break=r.flag("token_line_break", False),
         scale_next_origin=r.opt_text("scale_next_origin"),
         job_list_malformed=_malformed(r, "job_list_malformed"),
     )
@@ -211,6 +213,8 @@ def _pixxel_download(r: TableReader, kind: DownloadKind) -> PixxelDownload:
         ready=_timing(r, "ready"),
         fail=r.opt_text("fail"),
         knobs=_knobs(r),
+        geometry=r.opt_geometry("geometry"),
+        acquired=r.opt_datetime("acquired"),
         order=order,
     )
     r.finish()

@@ -24,6 +24,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from downloader.clock import Clock
 from downloader.errors import ApiError, MalformedResponse
+from downloader.observe import NullObserver, Observer, endpoint_of, status_class
 from downloader.providers._answers import Answer, note_answer
 from downloader.providers._parse_common import describe_error_body, load_json, scrub, shorten
 from downloader.transfer._backoff import RetryVerdict, classify_status, parse_retry_after
@@ -104,6 +105,7 @@ class ApiClient:
         auth: Auth | None = None,
         max_body: int = MAX_BODY,
         timeout: aiohttp.ClientTimeout = API_TIMEOUT,
+        observer: Observer | None = None,
     ) -> None:
         self.platform = platform
         self.base_url = base_url.rstrip("/")
@@ -113,6 +115,8 @@ class ApiClient:
         self._limiter = limiter
         self._max_body = max_body
         self._timeout = timeout
+        self._observer: Observer = observer or NullObserver()
+        self._base_path = urlsplit(self.base_url).path
 
     def url(self, path: str) -> str:
         """`path` (starting with "/") under the base URL."""
@@ -166,6 +170,7 @@ class ApiClient:
             data = urlencode(form).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         async with self._limiter:
+            status: int | None = None
             try:
                 async with self._session.request(
                     method,
@@ -183,6 +188,7 @@ class ApiClient:
                     log.debug(
                         "provider.api", platform=self.platform, request=what, status=resp.status
                     )
+                    status = resp.status
                     return resp.status, resp.headers, body
             except TimeoutError:
                 raise ApiError(f"{what}: no answer in time", retryable=True) from None
@@ -193,6 +199,14 @@ class ApiClient:
                 # chunk-size line that cannot be read
                 reason = shorten(self.clean(f"{type(exc).__name__}: {exc}"), 200)
                 raise ApiError(f"{what}: connection failed ({reason})", retryable=True) from None
+            except ValueError as exc:  # a header or URL the HTTP library will not send
+                reason = shorten(self.clean(f"{type(exc).__name__}: {exc}"), 200)
+                raise ApiError(f"{what}: request refused ({reason})") from None
+            finally:  # every request counted once, answered or not
+                endpoint = endpoint_of(urlsplit(url).path, self._base_path)
+                self._observer.api_request(
+                    self.platform.lower(), f"{method} {endpoint}", status_class(status)
+                )
 
     def _error(self, status: int, headers: Mapping[str, str], body: bytes, what: str) -> ApiError:
         detail = describe_error_body(body, headers.get("Content-Type"))

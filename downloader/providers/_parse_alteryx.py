@@ -74,6 +74,8 @@ def parse_token(data: Any) -> Token:
     token = field_str(obj, "access_token", what)
     if not token:
         raise MalformedResponse(f"{what}: 'access_token' is empty")
+    if not token.isprintable():  # a header cannot carry it; never shown
+        raise MalformedResponse(f"{what}: 'access_token' holds a line break or control character")
     raw = obj.get("expires_in")
     lifetime = DEFAULT_TOKEN_LIFETIME
     if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():

@@ -18,8 +18,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
+from downloader import redact
 from downloader.errors import MalformedResponse
-from downloader.transfer._urls import redact_url
 
 __all__ = [
     "MESSAGE_LIMIT",
@@ -213,7 +213,6 @@ _TAG = re.compile(r"<[^>]*>")
 _INVISIBLE = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
-_URL = re.compile(r"https?://[^\s\"'<>]+", re.IGNORECASE)
 
 
 def shorten(text: str, limit: int = MESSAGE_LIMIT) -> str:
@@ -284,8 +283,4 @@ def describe_error_body(body: bytes, content_type: str | None) -> str:
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     """`text` with every URL's query (its signature) and every secret value removed."""
-    cleaned = _URL.sub(lambda match: redact_url(match.group(0)), text)
-    for secret in secrets:
-        if secret:
-            cleaned = cleaned.replace(secret, "***")
-    return cleaned
+    return redact.scrub(text, secrets)

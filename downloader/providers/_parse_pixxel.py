@@ -24,6 +24,8 @@ from downloader.providers._parse_common import (
     http_url,
     object_of,
 )
+from downloader.providers._parse_scene import scene_of_order_item
+from downloader.providers._types import Scene
 
 __all__ = [
     "JOB_WORDS",
@@ -218,6 +220,8 @@ class OrderItemState:
     """(id, status word) of each task."""
     errors: tuple[str, ...]
     """Texts of `validation_errors`."""
+    scene: Scene | None = None
+    """Where and when its images were taken, where the answer says."""
 
     def failure(self, label: str) -> str | None:
         """Why the item will never be fulfilled, or None while it may be."""
@@ -258,6 +262,7 @@ def parse_order_item(data: Any) -> OrderItemState:
         ORDER_ITEM_WORDS.classify(word),
         tuple(tasks),
         tuple(_validation_errors(obj.get("validation_errors"))),
+        scene_of_order_item(obj),
     )
 
 

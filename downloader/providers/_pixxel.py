@@ -9,7 +9,10 @@ poll.  Catalogs and order items: `POST /v0/catalogs/download` once, then
 first, until it is fulfilled (`_pixxel_order`).  That id is saved in
 the item's memo before the first status poll, so a restarted process polls the
 same download instead of creating another.  When a signed URL expires, the
-engine's `refresh_url` repeats the PUT, or the status GET, for a fresh one.
+engine's `refresh_url` repeats the PUT, or the status GET, for a fresh one.  Where
+and when the image was taken, which the bag's STAC Item shows, comes from the order
+item's last answer while it was waited for; a catalog's record (`GET
+/v0/catalogs/{id}`), or a resumed order item's, is read once for it when ready.
 
 While job items wait, the scheduler asks about many at once (`still_running`: one
 list of each workflow's jobs, `_pixxel_survey`); a job that no longer runs is then
@@ -29,16 +32,18 @@ from downloader.providers._api import ApiClient
 from downloader.providers._parse_common import RemoteState
 from downloader.providers._parse_pixxel import (
     JobState,
+    OrderItemState,
     PackageState,
     catalog_request,
     job_failure,
     parse_job,
     parse_package,
 )
+from downloader.providers._parse_scene import scene_of_catalog, scene_of_order_item
 from downloader.providers._pixxel_order import post_when_fulfilled, wait_until_fulfilled
 from downloader.providers._pixxel_survey import WorkflowLists
 from downloader.providers._poll import NotYet, PhaseTracker, Poller
-from downloader.providers._types import Package, PackageMemo, PhaseListener, SurveyAnswer
+from downloader.providers._types import Package, PackageMemo, PhaseListener, Scene, SurveyAnswer
 from downloader.transfer import AssetRequest
 
 __all__ = ["PixxelProvider"]
@@ -204,9 +209,10 @@ class PixxelProvider:
                     download_id=download_id,
                 )
                 await memo.save({})
+        order: OrderItemState | None = None
         if state is None:
-            if kind == "order_item":
-                await wait_until_fulfilled(self.api, poller, phases, item_id)
+            if kind == "order_item":  # its answer shows where the images were taken too
+                order = await wait_until_fulfilled(self.api, poller, phases, item_id)
             download_id, state = await self._create_download(poller, item, memo, label)
             await phases.enter("requested", f"download {download_id}")
             if not state.ready:
@@ -226,7 +232,21 @@ class PixxelProvider:
             fallback_name=f"{item_id}.zip",
             media_type=ZIP,
         )
-        return Package((asset,), download_id, f"{label.rsplit(' ', 1)[0]} download (ZIP)")
+        what = f"{label.rsplit(' ', 1)[0]} download (ZIP)"
+        scene = order.scene if order is not None else await self._scene(item)
+        return Package((asset,), download_id, what, scene=scene)
+
+    async def _scene(self, item: ItemRef) -> Scene | None:
+        """Where and when the image was taken, from the item's record; asked once, and
+        None when the record cannot be had: it describes the bag, it decides nothing."""
+        catalog = item.kind == "catalog"
+        path = f"/v0/{'catalogs' if catalog else 'order-items'}/{_q(item.ids[0])}"
+        try:
+            body = await self.api.call("GET", path)
+        except ProviderError as exc:
+            log.info("provider.scene_unknown", provider=self.name, item=item.key, error=str(exc))
+            return None
+        return scene_of_catalog(body) if catalog else scene_of_order_item(body)
 
     async def _create_download(
         self, poller: Poller, item: ItemRef, memo: PackageMemo, label: str

@@ -139,10 +139,13 @@ class Poller:
         *,
         rand: Callable[[], float] = random.random,
         log: Any = None,
+        on_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.clock = clock
         self.settings = settings
         self._rand = rand
+        self._on_wait = on_wait
+        """Told of each wait before the question is asked again (metrics count them)."""
         self._log = log if log is not None else structlog.get_logger("downloader.providers")
         # outside a turn (nothing parks): kept for the life of this poller
         self._unreadable = Unreadable()
@@ -210,6 +213,8 @@ class Poller:
                 )
             attempt += 1
             delay = min(delay, remaining)
+            if self._on_wait is not None:
+                self._on_wait(delay)
             if turn is not None and delay >= PARK_AFTER:
                 raise Parked(delay, what, last)
             self._log.debug("provider.poll_wait", what=what, delay=round(delay, 3), state=last)

@@ -18,6 +18,7 @@ from downloader.config import (
     ScaleSettings,
 )
 from downloader.items import ItemRef
+from downloader.observe import NullObserver, Observer
 from downloader.providers._alteryx import AlteryxProvider
 from downloader.providers._api import ApiClient, Auth, StaticAuth
 from downloader.providers._http import HttpProvider
@@ -41,9 +42,12 @@ def build_providers(
     clock: Clock,
     poll: PollSettings,
     rand: Callable[[], float] = random.random,
+    observer: Observer | None = None,
 ) -> dict[str, Provider]:
-    """An adapter for each configured platform, and `http` (always), by provider name."""
-    wiring = _Wiring(session, clock, poll, rand)
+    """An adapter for each configured platform, and `http` (always), by provider name.
+
+    `observer` is told of every API request and every wait between polls."""
+    wiring = _Wiring(session, clock, poll, rand, observer or NullObserver())
     providers: dict[str, Provider] = {"http": HttpProvider()}
     if settings.pixxel is not None:
         providers["pixxel"] = wiring.pixxel(settings.pixxel)
@@ -63,16 +67,24 @@ class _Wiring:
         clock: Clock,
         poll: PollSettings,
         rand: Callable[[], float],
+        observer: Observer,
     ) -> None:
         self.session = session
         self.clock = clock
         self.poll = poll
         self.rand = rand
+        self.observer = observer
 
     def pollers(self, provider: str) -> Callable[[ItemRef], Poller]:
         def make(item: ItemRef) -> Poller:
             log = _log.bind(provider=provider, item=item.key)
-            return Poller(self.clock, self.poll, rand=self.rand, log=log)
+            return Poller(
+                self.clock,
+                self.poll,
+                rand=self.rand,
+                log=log,
+                on_wait=lambda seconds: self.observer.poll_waited(provider, seconds),
+            )
 
         return make
 
@@ -86,6 +98,7 @@ class _Wiring:
             clock=self.clock,
             limiter=limiter,
             auth=auth,
+            observer=self.observer,
         )
 
     def pixxel(self, settings: PixxelSettings) -> PixxelProvider:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from downloader.items import ItemRef
@@ -26,6 +27,7 @@ __all__ = [
     "Phase",
     "PhaseListener",
     "Provider",
+    "Scene",
     "SilentListener",
     "SurveyAnswer",
     "survey_of",
@@ -34,6 +36,16 @@ __all__ = [
 Phase = Literal["waiting", "requested", "preparing"]
 """`waiting`: the remote job runs; `requested`: the package was asked for;
 `preparing`: the platform is still building it (we poll)."""
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Where and when a package's data was taken, as far as the platform said."""
+
+    geometry: Mapping[str, Any] | None = None
+    """A GeoJSON geometry (WGS 84), as the platform gave it."""
+    acquired: datetime | None = None
+    acquired_range: tuple[datetime, datetime] | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,8 @@ class Package:
     """The platform's id of the download or package, if it has one."""
     description: str
     """What this is, for people: "Pixxel job package (ZIP)", "Scale job products"."""
+    scene: Scene | None = None
+    """Where and when the data was taken, where the platform said (its STAC Item's)."""
     tag_files: tuple[tuple[str, bytes], ...] = ()
     """(name, content) of tag files the bag gets besides its own: what the platform
     said of the item that is no payload, e.g. an Alteryx job's messages."""

@@ -16,6 +16,7 @@ from downloader.runners._board import ProgressBoard
 from downloader.store import ItemRecord, ItemState, StateStore
 from downloader.store._models import (
     AssetRecord,
+    CensusRow,
     EventRecord,
     ItemSummary,
     PackageRecord,
@@ -165,3 +166,6 @@ class BoardedStore:
 
     async def counts(self) -> dict[ItemState, int]:
         return await self._store.counts()
+
+    async def census(self) -> list[CensusRow]:
+        return await self._store.census()

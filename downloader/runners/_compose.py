@@ -15,11 +15,12 @@ import anyio
 from downloader.clock import Clock, SystemClock
 from downloader.config import Settings
 from downloader.items import ItemRef
+from downloader.observe import NullObserver, Observer
 from downloader.providers import build_providers
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._board import ProgressBoard
 from downloader.runners._board_store import BoardedStore
-from downloader.runners._pipeline import ItemWorker
+from downloader.runners._pipeline import ItemWorker, filesystem_error
 from downloader.store import StateStore, open_store
 from downloader.transfer import RetryPolicy, TransferEngine
 from downloader.transfer._placement import CpuPlacement
@@ -38,11 +39,12 @@ class Service:
     store: StateStore
     session: aiohttp.ClientSession
     worker: ItemWorker
+    observer: Observer
 
     def use_providers(self, settings: Settings) -> None:
         """Items started from now on talk to the platforms as `settings` say."""
         self.worker.providers = build_providers(
-            settings.providers, self.session, self.clock, settings.poll
+            settings.providers, self.session, self.clock, settings.poll, observer=self.observer
         )
         self.worker.poll = settings.poll
         self.worker.retry = settings.retry
@@ -50,11 +52,17 @@ class Service:
 
 @asynccontextmanager
 async def open_service(
-    settings: Settings, owner: str, board: ProgressBoard | None = None
+    settings: Settings,
+    owner: str,
+    board: ProgressBoard | None = None,
+    *,
+    observer: Observer | None = None,
 ) -> AsyncIterator[Service]:
     """Open the store and an HTTP session, and build the worker, for `owner`; with a
-    `board`, every item record the store hands out is shown to it."""
+    `board`, every item record the store hands out is shown to it; `observer` is told
+    what happens (the metrics)."""
     clock = SystemClock()
+    observer = observer or NullObserver()
     limits = settings.transfer.limits
     connector = aiohttp.TCPConnector(
         limit=0,
@@ -62,7 +70,10 @@ async def open_service(
         ssl=tls_context(settings.transfer.ca_file),
     )
     root = settings.archive.root
-    root.mkdir(parents=True, exist_ok=True, mode=0o750)
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o750)
+    except OSError as exc:  # read-only, not allowed, a file in the way since check-config
+        raise filesystem_error(exc) from None
     async with (
         open_store(settings.state.url) as store,
         # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY (lower case too) for API
@@ -88,7 +99,9 @@ async def open_service(
             clock=clock,
             placement=placement,
         )
-        providers = build_providers(settings.providers, session, clock, settings.poll)
+        providers = build_providers(
+            settings.providers, session, clock, settings.poll, observer=observer
+        )
         worker = ItemWorker(
             store=store,
             engine=engine,
@@ -99,12 +112,13 @@ async def open_service(
             extract=settings.archive.extract,
             poll=settings.poll,
             repair_attempts=settings.transfer.repair_attempts,
+            observer=observer,
             retry=settings.retry,
         )
         if placement is not None:
             placement.start()
         try:
-            yield Service(clock, store, session, worker)
+            yield Service(clock, store, session, worker, observer)
         finally:
             if placement is not None:
                 placement.stop()
@@ -116,12 +130,16 @@ async def run_once(
     *,
     board: ProgressBoard | None = None,
     progress: Callable[[ProgressBoard], Coroutine[Any, Any, None]] | None = None,
+    observer: Observer | None = None,
 ) -> BatchResult:
     """Batch mode with real effects; raises `Interrupted` on SIGINT/SIGTERM.  With a
     `board`, the run's progress is kept there, and `progress` (a display) is shown it."""
     owner = f"{settings.service.node_id}:once"
     interrupted = False
-    async with open_service(settings, owner, board) as service, anyio.create_task_group() as tg:
+    async with (
+        open_service(settings, owner, board, observer=observer) as service,
+        anyio.create_task_group() as tg,
+    ):
 
         async def watch_signals() -> None:
             nonlocal interrupted

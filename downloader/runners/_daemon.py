@@ -18,7 +18,9 @@ import dataclasses
 import os
 import signal
 import sys
+import time
 from collections.abc import Mapping
+from contextlib import ExitStack
 from pathlib import Path
 
 import anyio
@@ -27,6 +29,7 @@ from anyio.abc import TaskStatus
 
 from downloader.config import Settings, inspect_config
 from downloader.errors import ConfigProblem, StoreError
+from downloader.metrics import Liveness, Metrics, metrics_app, serve_metrics
 from downloader.runners._compose import Service, open_service
 from downloader.runners._daemon_core import (
     FileStamp,
@@ -45,6 +48,10 @@ log = structlog.get_logger("downloader.daemon")
 
 STATUS_EVERY = 5.0
 """Seconds between STATUS= refreshes."""
+LIVENESS_BEATS = 3
+"""Beats of the scheduler loop missed before `/healthz` says it is stuck."""
+CENSUS_EVERY = 1.0
+"""Seconds between readings of the store's census for the item gauges (with metrics on)."""
 
 
 def file_stamp(path: Path) -> FileStamp | None:
@@ -76,6 +83,7 @@ class Daemon:
         owner: str,
         notifier: Notifier,
         environ: Mapping[str, str] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config_path = config_path
         self.settings = settings
@@ -87,6 +95,14 @@ class Daemon:
         self.stamp: FileStamp | None = None
         self.watchdog = watchdog_interval(environ)
         self._next_status = 0.0
+        self.metrics = metrics
+        self._next_census = 0.0
+        beat_every = min(self.watchdog or STATUS_EVERY, STATUS_EVERY)
+        # the process's monotonic clock, not the injected one: a stuck loop is a fact of
+        # real time, and /healthz reads it from another thread
+        self.liveness = Liveness(time.monotonic, stale_after=LIVENESS_BEATS * beat_every)
+        """What `/healthz` says: the loop beat within three of its beats (with a watchdog,
+        1.5 times `WatchdogSec`, by when systemd has given up on it too)."""
         self.scheduler = Scheduler(
             store=service.store,
             worker=service.worker,
@@ -96,7 +112,7 @@ class Daemon:
             lease=settings.service.lease_duration,
             contain_errors=True,
             heartbeat=self._heartbeat,
-            heartbeat_interval=min(self.watchdog or STATUS_EVERY, STATUS_EVERY),
+            heartbeat_interval=beat_every,
         )
 
     async def run(self) -> None:
@@ -124,11 +140,23 @@ class Daemon:
     # -- heartbeat: watchdog and status ---------------------------------------------------
 
     async def _heartbeat(self) -> None:
+        self.liveness.beat()
         if self.watchdog is not None:
             self.notifier.watchdog()
+        if self.metrics is not None and time.monotonic() >= self._next_census:
+            self._next_census = time.monotonic() + CENSUS_EVERY
+            await self._count_items(self.metrics)
         if self.service.clock.monotonic() >= self._next_status:
             self._next_status = self.service.clock.monotonic() + STATUS_EVERY
             self.notifier.status(await self._status_text())
+
+    async def _count_items(self, metrics: Metrics) -> None:
+        try:
+            rows = await self.service.store.census()
+        except StoreError as exc:  # the gauges keep their last values
+            log.warning("metrics.census_failed", error=str(exc))
+            return
+        metrics.census(rows, self.service.clock.utcnow())
 
     async def _status_text(self) -> str:
         store = self.service.store
@@ -146,6 +174,8 @@ class Daemon:
             log.warning("daemon.status_failed", error=str(exc))
             return "state store busy"
         self.throughput.add(self.service.clock.monotonic(), done)
+        if self.metrics is not None:
+            self.metrics.set_rate(self.throughput.rate())
         return status_text(counts, self.throughput.rate(), stopping=self.scheduler.stopping)
 
     # -- signals --------------------------------------------------------------------------
@@ -233,6 +263,7 @@ class Daemon:
             archive=old.archive,
             state=old.state,
             transfer=old.transfer,
+            metrics=old.metrics,
             service=dataclasses.replace(
                 new.service,
                 node_id=old.service.node_id,
@@ -251,9 +282,20 @@ async def run_daemon(
 ) -> None:
     """The daemon with real effects, until SIGTERM/SIGINT and its drain are over."""
     owner = f"{settings.service.node_id}:run"
-    with Notifier(environ) as notifier:
-        async with open_service(settings, owner) as service:
+    metrics = Metrics() if settings.metrics.listen is not None else None
+    with Notifier(environ) as notifier, ExitStack() as serving:
+        async with open_service(settings, owner, observer=metrics) as service:
             daemon = Daemon(
-                config_path, settings, service, owner=owner, notifier=notifier, environ=environ
+                config_path,
+                settings,
+                service,
+                owner=owner,
+                notifier=notifier,
+                environ=environ,
+                metrics=metrics,
             )
+            if metrics is not None and settings.metrics.listen is not None:
+                app = metrics_app(metrics.registry, daemon.liveness)
+                address = serving.enter_context(serve_metrics(settings.metrics.listen, app))
+                log.info("metrics.serving", url=f"http://{address[0]}:{address[1]}/metrics")
             await daemon.run()

@@ -130,7 +130,16 @@ _LIVE_TABLES = ("providers",)
 def _flatten(settings: Settings) -> dict[str, Any]:
     """`table.key` -> value, named as in the config file."""
     flat: dict[str, Any] = {}
-    for table in ("archive", "state", "watchlist", "poll", "retry", "service", "providers"):
+    for table in (
+        "archive",
+        "state",
+        "watchlist",
+        "poll",
+        "retry",
+        "service",
+        "providers",
+        "metrics",
+    ):
         value = getattr(settings, table)
         for f in fields(value):
             flat[f"{table}.{f.name}"] = getattr(value, f.name)

@@ -25,9 +25,12 @@ from downloader.config import PollSettings, RetrySettings
 from downloader.errors import DownloaderError, FilesystemError, ItemCrashed
 from downloader.items import ItemRef
 from downloader.jail import Jail
+from downloader.observe import NullObserver, Observer, counted_refresh
 from downloader.providers import Provider
 from downloader.providers._poll import Parked, Turn, polling_turn
+from downloader.redact import describe
 from downloader.runners._adoption import adopt_archived_bag
+from downloader.runners._describe import link_in_catalog, stac_tag_files
 from downloader.runners._item_bytes import ItemBytes, known_size
 from downloader.runners._records import StoreListener, StoreMemo
 from downloader.runners._retry import gave_up_text, next_try_delay
@@ -56,6 +59,7 @@ class ItemWorker:
         poll: PollSettings | None = None,
         retry: RetrySettings | None = None,
         repair_attempts: int = 3,
+        observer: Observer | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -64,12 +68,14 @@ class ItemWorker:
         self.jail = Jail(archive_root)
         self.clock = clock
         self.owner = owner
+        self.observer: Observer = observer or NullObserver()
         self.vetter = Vetter(
             store=store,
             engine=engine,
             clock=clock,
             repair_attempts=repair_attempts,
             extract=extract,
+            observer=self.observer,
         )
         self.poll = poll or PollSettings()
         """The `[poll]` settings the providers were built with (a reload changes both)."""
@@ -142,13 +148,14 @@ class ItemWorker:
 
     async def _failed(self, ref: ItemRef, exc: DownloaderError, bound: Any) -> ItemState:
         now = self.clock.utcnow()
-        message = f"{type(exc).__name__}: {exc}"
+        message = describe(exc)
         if exc.retryable:
             record = await self.store.get(ref.key)
             tries = (0 if record is None else record.attempts) + 1
             retry_after = getattr(exc, "retry_after", None)
             delay = next_try_delay(tries, self.retry, retry_after=retry_after)
             if delay is not None:
+                self.observer.retried(ref.provider, "item")
                 record = await self.store.schedule(
                     ref.key,
                     now + timedelta(seconds=delay),
@@ -180,6 +187,8 @@ class ItemWorker:
         listener = StoreListener(self.store, ref.key, self.owner, self.clock, state, turn)
         adopted = await adopt_archived_bag(self.store, self.jail, ref, listener, self.clock.utcnow)
         if adopted is not None:  # a crash after its rename, or a lost state database
+            # the crash may have come before its link in the catalog was added
+            await link_in_catalog(self.jail, item_path(ref), ref.key, if_described=True)
             return adopted
         # only the platform's answers park the item: a signed URL refreshed during the
         # download is waited for in the turn, with the bytes already fetched at hand
@@ -221,8 +230,12 @@ class ItemWorker:
                 on_size=told.sized,
                 on_wait=self._waiting(ref),
                 on_refetch=self.vetter.refetch_noter(ref, asset.key),
+                on_retry=lambda _why: self.observer.retried(ref.provider, "transfer"),
+                refresh_url=counted_refresh(
+                    asset.refresh_url, lambda: self.observer.url_refreshed(ref.provider)
+                ),
             )
-            one = await self._fetch(asset, bag, taken)
+            one = await self._fetch(ref, asset, bag, taken)
             fetched.append(one)
             taken.add(one.name)
             await self.store.save_asset(
@@ -250,14 +263,23 @@ class ItemWorker:
         await self.store.transition(
             ref.key, ItemState.VERIFYING, now=self.clock.utcnow(), owner=self.owner
         )
+        sources: dict[str, str] = {}
         for one in fetched:
             for entry in await self.vetter.vet(ref, one, bag):
                 bag.add_payload(*entry)
+                sources[entry[0]] = url_hint(one.asset) or ""
         info: dict[str, str] = {}
         if package.download_id:
             info["External-Description"] = f"{package.description} {package.download_id}".strip()
         await self.engine.space.room_for(0, self._waiting(ref), key=ref.key)
-        final = await bag.finish(self.root / item_path(ref), info=info, tags=package.tag_files)
+        relative = item_path(ref)
+        tag_files = stac_tag_files(
+            ref, package, bag.payload, sources, relative_bag=relative, bagged_at=self.clock.utcnow()
+        )
+        final = await bag.finish(
+            self.root / relative, info=info, tag_files=tag_files, tags=package.tag_files
+        )
+        await link_in_catalog(self.jail, relative, ref.key)
         await self.store.transition(
             ref.key,
             ItemState.ARCHIVED,
@@ -278,10 +300,13 @@ class ItemWorker:
 
         return note
 
-    async def _fetch(self, asset: AssetRequest, bag: BagBuilder, taken: set[str]) -> Fetched:
+    async def _fetch(
+        self, ref: ItemRef, asset: AssetRequest, bag: BagBuilder, taken: set[str]
+    ) -> Fetched:
         # straight into the bag, under a name no other asset of the item has taken
         result = await self.engine.fetch(asset, bag.data_dir, rename=lambda n: _unique(n, taken))
         bag.note_coding(result.name, result.content_encoding)  # kept as sent: the bag says so
+        self.observer.fetched(ref.provider, result.bytes_received)
         return Fetched.of(asset, result)
 
 

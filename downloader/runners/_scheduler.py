@@ -346,6 +346,7 @@ class Scheduler:
                 log.info("item.stopped", item=key, reason=self._why_cancelled.get(key, ""))
         except LeaseLost as exc:
             self._lost.add(key)
+            self.worker.observer.lease_lost()
             log.warning("item.lease_lost", item=key, holder=exc.holder)
         except Exception as exc:  # escaped the worker's own net: this item's, still
             with anyio.CancelScope(shield=True):
@@ -388,6 +389,7 @@ class Scheduler:
                 continue
             for key in waiting - held:
                 if self._room.remove(key):
+                    self.worker.observer.lease_lost()
                     log.warning("item.lease_lost", item=key, where="waiting room")
             for key in keys:
                 if key in held or key not in self._in_flight:
@@ -401,6 +403,7 @@ class Scheduler:
                     continue  # released by its own worker as it finished: not lost
                 self._lost.add(key)
                 self._cancel(key, "lease lost")
+                self.worker.observer.lease_lost()
                 log.warning("item.lease_lost", item=key, holder=holder)
 
     # -- the waiting room ---------------------------------------------------------------

@@ -18,6 +18,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from downloader.redact import scrub
 from downloader.runners import _human as human
 from downloader.runners._retry import retrying_text
 from downloader.store import ItemState, StateStore, is_terminal
@@ -81,7 +82,7 @@ def summary_json(item: ItemSummary, now_micros: int | None) -> dict[str, Any]:
         "state": str(item.state),
         "bytes_done": item.bytes_done,
         "bytes_total": item.bytes_total,
-        "error": item.error,
+        "error": _shown(item.error),
         "archive_path": item.archive_path,
         # floor division: a time is shown down to its second, never rounded up
         "updated_at": utc_text(item.updated_micros // _MICROS_PER_SECOND),
@@ -89,6 +90,12 @@ def summary_json(item: ItemSummary, now_micros: int | None) -> dict[str, Any]:
         "attempts": item.attempts,
         "next_attempt_at": None if due is None else utc_text(due // _MICROS_PER_SECOND),
     }
+
+
+def _shown(error: str | None) -> str | None:
+    # Stored errors are scrubbed on write; a database written by an older version may
+    # still hold a signed URL or a token, and status is where an operator would copy it.
+    return scrub(error) if error else error
 
 
 def item_json(record: ItemRecord, now: datetime | None = None) -> dict[str, Any]:
@@ -226,7 +233,7 @@ def render_summaries(items: Iterable[ItemSummary], now_micros: int | None, budge
             item.bytes_done,
             item.bytes_total,
             item.archive_path,
-            _summary_retry_tail(item, now_micros, budget) or item.error,
+            _summary_retry_tail(item, now_micros, budget) or _shown(item.error),
             summary_node(item, now_micros),
         )
         for item in items
@@ -237,7 +244,8 @@ def _summary_retry_tail(item: ItemSummary, now_micros: int | None, budget: int) 
     due = retry_due(item)
     if due is None:
         return None
-    return retry_tail(item.error, item.attempts, due // _MICROS_PER_SECOND, now_micros, budget)
+    error, when = _shown(item.error), due // _MICROS_PER_SECOND
+    return retry_tail(error, item.attempts, when, now_micros, budget)
 
 
 def render_json(rows: Sequence[dict[str, Any]]) -> str:

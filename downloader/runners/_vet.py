@@ -29,6 +29,7 @@ from downloader.archive import BagBuilder, check_zip, extract_zip
 from downloader.clock import Clock
 from downloader.errors import ArchiveError, DamagedMember
 from downloader.items import ItemRef
+from downloader.observe import NullObserver, Observer
 from downloader.store import StateStore
 from downloader.store._models import REPAIRED, AssetRecord, AssetState
 from downloader.transfer import AssetRequest, FetchResult, TransferEngine
@@ -103,10 +104,12 @@ class Vetter:
         clock: Clock,
         repair_attempts: int,
         extract: bool,
+        observer: Observer | None = None,
     ) -> None:
         self.store, self.engine, self.clock = store, engine, clock
         self.repair_attempts = repair_attempts
         self.extract = extract
+        self.observer: Observer = observer or NullObserver()
 
     def refetch_noter(
         self, ref: ItemRef, asset_key: str
@@ -204,6 +207,7 @@ class Vetter:
                     fetched, sha256=sha256, md5=md5, repairs=fetched.repairs + 1
                 )
                 if outcome is Refetched.WRITTEN:
+                    self.observer.fetched(ref.provider, repair.length)
                     await self._repaired(
                         ref,
                         fetched.asset.key,
@@ -224,6 +228,7 @@ class Vetter:
         name = fetched.name
         result = await self.engine.fetch(asset, bag.data_dir, rename=lambda _: name)
         fetched = Fetched.of(fetched.asset, result, fetched.repairs + 1)
+        self.observer.fetched(ref.provider, result.bytes_received)
         await self._repaired(
             ref, fetched.asset.key, fetched.name, exc.member, result.size, "whole", str(exc)
         )
@@ -252,6 +257,7 @@ class Vetter:
             how=how,
             error=why,
         )
+        self.observer.repaired(ref.provider, size or 0)
         where = name or asset_key
         if member:
             where = f"member {member!r} of {where}"

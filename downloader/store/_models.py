@@ -181,3 +181,13 @@ class SyncResult:
     refused: tuple[tuple[str, str], ...] = ()
     """(key, reason) of listed items not added: the bag of each would lie inside
     another item's bag or hold one (see `archive.nesting_refusals`)."""
+
+
+class CensusRow(NamedTuple):
+    """How many active items of one provider are in one state, and since when the
+    longest-waiting of them has been in it (for the metrics)."""
+
+    state: ItemState
+    provider: str
+    items: int
+    oldest_since: datetime

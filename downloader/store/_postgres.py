@@ -35,6 +35,7 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import AsyncConnectionPool
 
+from downloader import redact
 from downloader.errors import StoreError
 from downloader.items import ItemRef
 from downloader.redact import REDACTOR
@@ -42,6 +43,7 @@ from downloader.store import _postgres_ops as ops
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
     AssetRecord,
+    CensusRow,
     EventRecord,
     ItemRecord,
     ItemSummary,
@@ -202,6 +204,7 @@ class PostgresStore:
         counts: bool = False,
     ) -> ItemRecord:
         target, at = ItemState(target), to_micros(now)
+        error = redact.scrub(error) if error else error  # the last guard before it is stored
         return await self._run(
             lambda c: ops.transition(c, key, target, at, owner, error, archive_path, int(counts))
         )
@@ -217,6 +220,7 @@ class PostgresStore:
         counts: bool = True,
     ) -> ItemRecord:
         due, at = to_micros(next_attempt_at), to_micros(now)
+        error = redact.scrub(error) if error else error  # the last guard before it is stored
         return await self._run(lambda c: ops.schedule(c, key, due, at, owner, error, counts))
 
     async def set_progress(
@@ -243,6 +247,7 @@ class PostgresStore:
 
     async def record_event(self, item_key: str, kind: str, detail: str, *, now: datetime) -> None:
         at = to_micros(now)
+        detail = redact.scrub(detail)  # the last guard before it is stored, as for errors
 
         async def op(conn: ops.Conn) -> None:
             await ops.held_item(conn, item_key, None)
@@ -272,3 +277,6 @@ class PostgresStore:
 
     async def counts(self) -> dict[ItemState, int]:
         return await self._run(ops.counts)
+
+    async def census(self) -> list[CensusRow]:
+        return await self._run(ops.census)

@@ -25,6 +25,7 @@ from downloader.store._lifecycle import (
 )
 from downloader.store._models import (
     AssetRecord,
+    CensusRow,
     EventRecord,
     ItemRecord,
     ItemSummary,
@@ -32,12 +33,14 @@ from downloader.store._models import (
 )
 from downloader.store._rows import (
     ASSET_COLUMNS,
+    CENSUS_SQL,
     EVENT_COLUMNS,
     ITEM_COLUMNS,
     PACKAGE_COLUMNS,
     SEGMENT_COLUMNS,
     SUMMARY_COLUMNS,
     asset_from_row,
+    census_row,
     event_from_row,
     from_micros,
     item_from_row,
@@ -333,3 +336,8 @@ def _one(row: tuple[object, ...] | None) -> tuple[object, ...]:
     if row is None:  # the row is locked by this transaction; it cannot have gone
         raise StoreError("an item vanished inside its own transaction")
     return row
+
+
+async def census(conn: Conn) -> list[CensusRow]:
+    rows = await (await conn.execute(CENSUS_SQL)).fetchall()
+    return [census_row(row) for row in rows]

@@ -23,6 +23,7 @@ from downloader.items import ItemRef
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
     AssetRecord,
+    CensusRow,
     EventRecord,
     ItemRecord,
     ItemSummary,
@@ -204,4 +205,8 @@ class StateStore(Protocol):
 
     async def counts(self) -> dict[ItemState, int]:
         """How many active items are in each state (every state present, zeros included)."""
+        ...
+
+    async def census(self) -> list[CensusRow]:
+        """Active items by state and provider: how many, and the oldest state entry."""
         ...

@@ -14,6 +14,7 @@ from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
     AssetRecord,
     AssetState,
+    CensusRow,
     EventRecord,
     ItemRecord,
     ItemSummary,
@@ -24,12 +25,14 @@ from downloader.store._models import (
 
 __all__ = [
     "ASSET_COLUMNS",
+    "CENSUS_SQL",
     "EVENT_COLUMNS",
     "ITEM_COLUMNS",
     "PACKAGE_COLUMNS",
     "SEGMENT_COLUMNS",
     "SUMMARY_COLUMNS",
     "asset_from_row",
+    "census_row",
     "event_from_row",
     "from_micros",
     "item_from_row",
@@ -208,4 +211,18 @@ def plan_sync(known: Mapping[str, bool], wanted: set[str]) -> SyncResult:
         removed=tuple(sorted(k for k, active in known.items() if active and k not in wanted)),
         reactivated=tuple(sorted(k for k, active in known.items() if not active and k in wanted)),
         refused=tuple(sorted(refused.items())),
+    )
+
+
+CENSUS_SQL = (
+    "SELECT state, provider, count(*), min(state_since) FROM items"
+    " WHERE active = 1 GROUP BY state, provider"
+)
+"""The same in both dialects: no placeholder."""
+
+
+def census_row(row: Sequence[object]) -> CensusRow:
+    state, provider, count, since = row
+    return CensusRow(
+        ItemState(str(state)), str(provider), int(str(count)), from_micros(int(str(since)))
     )

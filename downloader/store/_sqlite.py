@@ -31,10 +31,12 @@ from typing import Self, TypeVar
 
 from downloader.errors import StoreError
 from downloader.items import ItemRef
+from downloader.redact import scrub
 from downloader.store import _sqlite_ops as ops
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
     AssetRecord,
+    CensusRow,
     EventRecord,
     ItemRecord,
     ItemSummary,
@@ -148,6 +150,7 @@ class SQLiteStore:
         counts: bool = False,
     ) -> ItemRecord:
         target, at = ItemState(target), to_micros(now)
+        error = scrub(error) if error else error  # the last guard before it is stored
         return await self._run(
             lambda c: ops.transition(c, key, target, at, owner, error, archive_path, int(counts)),
             write=True,
@@ -165,6 +168,7 @@ class SQLiteStore:
         counts: bool = True,
     ) -> ItemRecord:
         due, at = to_micros(next_attempt_at), to_micros(now)
+        error = scrub(error) if error else error  # the last guard before it is stored
         # a retry after an error is an event the user reads; a parked poll is only a
         # time, which a power loss at worst brings forward
         return await self._run(
@@ -197,6 +201,7 @@ class SQLiteStore:
 
     async def record_event(self, item_key: str, kind: str, detail: str, *, now: datetime) -> None:
         at = to_micros(now)
+        detail = scrub(detail)  # the last guard before it is stored, as for errors
 
         def op(conn: sqlite3.Connection) -> None:
             ops.held_item(conn, item_key, None)
@@ -226,3 +231,6 @@ class SQLiteStore:
 
     async def counts(self) -> dict[ItemState, int]:
         return await self._run(ops.counts, write=False)
+
+    async def census(self) -> list[CensusRow]:
+        return await self._run(ops.census, write=False)

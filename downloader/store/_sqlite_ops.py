@@ -22,6 +22,7 @@ from downloader.store._lifecycle import (
 )
 from downloader.store._models import (
     AssetRecord,
+    CensusRow,
     EventRecord,
     ItemRecord,
     ItemSummary,
@@ -29,12 +30,14 @@ from downloader.store._models import (
 )
 from downloader.store._rows import (
     ASSET_COLUMNS,
+    CENSUS_SQL,
     EVENT_COLUMNS,
     ITEM_COLUMNS,
     PACKAGE_COLUMNS,
     SEGMENT_COLUMNS,
     SUMMARY_COLUMNS,
     asset_from_row,
+    census_row,
     event_from_row,
     from_micros,
     item_from_row,
@@ -354,3 +357,7 @@ def counts(conn: sqlite3.Connection) -> dict[ItemState, int]:
     sql = "SELECT state, count(*) FROM items WHERE active = 1 GROUP BY state"
     found = {state: int(n) for state, n in conn.execute(sql)}
     return {state: found.get(state.value, 0) for state in ItemState}
+
+
+def census(conn: sqlite3.Connection) -> list[CensusRow]:
+    return [census_row(row) for row in conn.execute(CENSUS_SQL)]

@@ -1,8 +1,9 @@
 """The transfer's HTTP boundary: what aiohttp raises, as the project's errors.
 
 Every exception of aiohttp and of its HTTP parser that a request or a body read can
-raise becomes a `TransferError` here, with the URL redacted: aiohttp's own messages
-name the full URL, signature and all.  Also reads the start of an unusable body,
+raise (and the ValueError of a header it will not send) becomes a `TransferError`
+here, with the URL redacted and the text scrubbed: aiohttp's own messages name the
+full URL, signature and all.  Also reads the start of an unusable body,
 for the excerpt an error carries.
 """
 
@@ -15,6 +16,7 @@ import anyio
 from aiohttp.http_exceptions import HttpProcessingError
 
 from downloader.errors import NetworkError, ProtocolViolation, TransferError
+from downloader.redact import scrub
 from downloader.transfer._answers import EXCERPT_BYTES, beyond_status, error_excerpt
 from downloader.transfer._connect import describe_connect_failure
 from downloader.transfer._urls import redact_url
@@ -26,14 +28,16 @@ EXCERPT_WAIT = 5.0
 
 
 def describe(exc: BaseException, url: str) -> str:
-    """`exc` in a line fit for a log: its kind and message, never the URL's signature."""
+    """`exc` in a line fit for a log: its kind and message, never the URL's signature,
+    and scrubbed by form of any other URL, token or credential its text quotes (a
+    redirect's target, a header the library refused)."""
     if isinstance(exc, aiohttp.ClientResponseError):
         text = f"{exc.status}, {exc.message}"  # its str() names the whole URL
     elif isinstance(exc, HttpProcessingError):
         text = f"{exc.code}, {exc.message}"
     else:
         text = str(exc)
-    text = text.replace(url, redact_url(url))
+    text = scrub(text.replace(url, redact_url(url)))
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -44,12 +48,14 @@ def translate(exc: BaseException, url: str) -> TransferError:
     over the parser's limit, a bad Content-Length or chunk size) is a protocol
     violation, and the rest (a connection refused or cut, a body cut short) a failure
     of the network: both retryable, a budget of retries decides how long.  A URL
-    aiohttp cannot use is final.
+    aiohttp cannot use, or a header it will not send (a CR or LF in a token), is final.
     """
     text = describe(exc, url)
     where = redact_url(url)
     if isinstance(exc, aiohttp.InvalidURL):  # asking again will not mend it
         return TransferError(f"not a URL that can be fetched: {text}", url=where)
+    if isinstance(exc, ValueError):  # a header the HTTP library will not send
+        return NetworkError(f"request refused: {text}", url=where, retryable=False)
     if isinstance(exc, aiohttp.ClientResponseError | HttpProcessingError):
         return ProtocolViolation(f"malformed response: {text}", url=where)
     if isinstance(exc, aiohttp.ClientConnectorError):  # nothing reached: refused, DNS

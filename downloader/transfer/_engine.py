@@ -77,7 +77,7 @@ from downloader.transfer._policy import Limits, MiB, RetryPolicy, Timeouts
 from downloader.transfer._ratelimit import Throttle
 from downloader.transfer._space import SpaceGuard, is_disk_full
 from downloader.transfer._tls import describe_tls_failure
-from downloader.transfer._urls import host_key, redact_url
+from downloader.transfer._urls import host_key, redact_url, same_origin
 from downloader.transfer._vet import check_first, check_start, coding_of
 from downloader.transfer._writer import DataFile, PrefixHash, promote
 
@@ -121,6 +121,8 @@ class AssetRequest:
     media_type: str | None = None
     """What the platform promised the asset as (`application/zip`...), if it said.  An
     HTML, XML or JSON answer instead is an error page, not the file (see `_answers`)."""
+    on_retry: Callable[[str], None] | None = None
+    """Told of each retry after a passing failure (reset, stall, 5xx), with its text."""
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,8 @@ class _RetryBudget:
             retry_after_cap=engine.retry.retry_after_cap,
         )
         log.info("transfer.retry", key=self._t.request.key, error=str(exc), delay=round(delay, 3))
+        if self._t.request.on_retry is not None:
+            self._t.request.on_retry(str(exc))
         await engine._clock.sleep(delay)
 
 
@@ -796,8 +800,8 @@ class _Transfer:
     async def _open(
         self, url: str, segment: Segment, *, validator: str | None
     ) -> aiohttp.ClientResponse:
-        headers = dict(await self.request.headers()) if self.request.headers else {}
-        headers.update({"Range": segment.range_header(), "Accept-Encoding": "identity"})
+        credentials = dict(await self.request.headers()) if self.request.headers else {}
+        headers = {**credentials, "Range": segment.range_header(), "Accept-Encoding": "identity"}
         if validator is not None:
             headers["If-Range"] = validator
         if scheme_of(url) not in ("http", "https"):  # file:, ftp:, data:, no URL at all...
@@ -825,7 +829,8 @@ class _Transfer:
                 raise NetworkError(
                     describe_tls_failure(exc), url=redact_url(url), retryable=False
                 ) from None
-            except (aiohttp.ClientError, HttpProcessingError) as exc:
+            # ValueError: a header the HTTP library will not send (a CR or LF in a token)
+            except (aiohttp.ClientError, HttpProcessingError, ValueError) as exc:
                 raise translate(exc, url) from None
             if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
                 resp.close()
@@ -837,6 +842,9 @@ class _Transfer:
                     ) from None
                 if scheme_of(target) not in ("http", "https"):
                     raise UnsafeRedirect(redact_url(target), url=redact_url(url))
+                if not same_origin(url, target):
+                    for name in credentials:
+                        headers.pop(name, None)
                 url = target
                 continue
             return resp

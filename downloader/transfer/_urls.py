@@ -32,3 +32,12 @@ def host_key(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{parts.scheme.lower()}://{host}:{port or ''}"
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Whether two URLs share scheme, host and effective port: where credentials may go.
+
+    A redirect to another origin gets no credential of the first (as curl does):
+    a bearer token meant for the platform's API is not the business of a CDN.
+    """
+    return host_key(a) == host_key(b)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from downloader.config import KeyLines, parse_toml, type_name
+from downloader.config._files import WATCHLIST_LIMIT, read_regular
 from downloader.errors import ConfigProblem
 from downloader.items import (
     ID_FIELDS,
@@ -193,10 +194,10 @@ def _by_line(problem: ConfigProblem) -> tuple[bool, int]:
 def load_watchlist(path: Path, *, enabled_providers: Set[str] | None = None) -> WatchlistParse:
     """Read and parse the watchlist at `path`; an unreadable file is one problem."""
     try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        message = f"cannot read watchlist: {exc.strerror or exc}"
-        return WatchlistParse((), (ConfigProblem(str(path), "", message),))
-    except UnicodeDecodeError:
+        text = read_regular(path, limit=WATCHLIST_LIMIT).data.decode("utf-8")
+    except UnicodeDecodeError:  # before ValueError, of which it is a kind
         return WatchlistParse((), (ConfigProblem(str(path), "", "watchlist is not UTF-8 text"),))
+    except ValueError as exc:  # a FIFO, a device, too large, gone, not allowed
+        message = f"cannot read watchlist: {exc}"
+        return WatchlistParse((), (ConfigProblem(str(path), "", message),))
     return parse_watchlist(text, file=str(path), enabled_providers=enabled_providers)

@@ -16,6 +16,7 @@ from downloader.emulator import (
     write_client_files,
 )
 from downloader.items import ItemRef
+from downloader.observe import Observer
 from downloader.runners._compose import run_once
 from downloader.transfer import Limits
 from downloader.watchlist import load_watchlist
@@ -50,6 +51,7 @@ async def once_against(
     extract: bool = False,
     poll: PollSettings = FAST_POLL,
     limits: Limits | None = None,
+    observer: Observer | None = None,
 ) -> AsyncIterator[tuple[RunningEmulator, Settings]]:
     """Run every item of `scenario_text` once into `tmp_path/archive`, polling on `poll`
     (and with the transfer `limits`, if given); the emulator stays up inside the block,
@@ -60,5 +62,5 @@ async def once_against(
         )
         if limits is not None:
             settings = dataclasses.replace(settings, transfer=TransferSettings(limits=limits))
-        await run_once(settings, refs)
+        await run_once(settings, refs, observer=observer)
         yield running, settings
