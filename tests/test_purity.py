@@ -37,6 +37,7 @@ PURE = [
     "downloader.transfer._repair",
     "downloader.items",
     "downloader.errors",
+    "downloader.redact",
     "downloader.config._units",
     "downloader.observe",
     "downloader.runners._retry",

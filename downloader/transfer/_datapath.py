@@ -46,11 +46,8 @@ class DataPath:
         on_written: Callable[[int, int], None],
         on_full: Callable[[int, OSError], None] | None = None,
     ) -> None:
-        self.sink = sink
-        self.prefix = prefix
-        self.ring = ring
-        self.on_written = on_written
-        self.on_full = on_full
+        self.sink, self.prefix, self.ring = sink, prefix, ring
+        self.on_written, self.on_full = on_written, on_full
         self.error: OSError | None = None
         self._resumed = threading.Event()
         self._stopping = False

@@ -6,7 +6,7 @@ where they entered; actions are what the shell carries out next.  Pure data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from downloader.errors import TransferError
 from downloader.transfer._plan import Judgement
@@ -81,6 +81,7 @@ class Sleep:
     """Wait `seconds` on the injected clock, then tell `Waited`."""
 
     seconds: float
+    why: str = field(default="", compare=False)  # the failure waited out, for logs
 
 
 @dataclass(frozen=True)

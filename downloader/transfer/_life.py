@@ -253,7 +253,7 @@ class StreamLife:
         if delay is None:
             return self._over(Over(error))
         self.phase = Phase.WAITING
-        return Sleep(delay)
+        return Sleep(delay, str(error))
 
     def _renewed(self, event: Renewed) -> Action:
         if event.renewed:
