@@ -97,7 +97,7 @@ async def _ring_path(
     fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o640)
     prefix = PrefixHash(MultiHasher())
     ring = Ring()
-    path = DataPath(Sink(fd, direct=direct), prefix, ring, on_written=lambda o, n: None)
+    path = DataPath(Sink(fd, direct=direct), prefix, ring, on_written=lambda o, n, w: None)
     try:
         await receive(path, ring)
         await asyncio.to_thread(path.wait_idle)

@@ -55,7 +55,7 @@ class Written:
         self.told: list[tuple[int, int]] = []
         self.lock = threading.Lock()
 
-    def __call__(self, offset: int, length: int) -> None:
+    def __call__(self, offset: int, length: int, owner: object = None) -> None:
         with self.lock:
             self.told.append((offset, length))
 

@@ -1,7 +1,8 @@
-"""A response body into the file, at its stream's cursor: read, throttled, watched, written.
+"""A response body into the file, at its stream's cursor: read, throttled, watched, and
+handed to the transfer's data path (`_datapath`: written, then hashed, off the loop).
 
-The chunks aiohttp received are kept as they are and written together by one
-`pwritev`, so no byte of the body is copied on the event loop's thread.  A read is
+The chunks aiohttp received are copied into the ring buffers of their offsets
+(`_feed`); the stream's cursor moves as the writer reports them written.  A read is
 watched by the engine's `StallWatch`, which cancels it when no byte came for
 `timeouts.stall` seconds; that ends here as a `StallTimeout`.
 """
@@ -16,7 +17,6 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from downloader.errors import StallTimeout
 from downloader.transfer._boundary import translate
-from downloader.transfer._events import Wrote
 from downloader.transfer._life import StreamLife
 from downloader.transfer._urls import redact_url
 from downloader.transfer._watch import Live
@@ -24,7 +24,7 @@ from downloader.transfer._watch import Live
 if TYPE_CHECKING:
     from downloader.transfer._transfer import Transfer
 
-WRITE_BATCH = 256 * 1024  # received bytes gathered for one pwritev
+WRITE_BATCH = 256 * 1024  # bytes received between two looks at the room on disk
 FLUSH_INTERVAL = 0.05  # a slow stream's buffer reaches the file at least this often
 
 
@@ -46,13 +46,15 @@ async def _read_body(
     t: Transfer, life: StreamLife, resp: aiohttp.ClientResponse, live: Live
 ) -> None:
     segment = life.segment
-    chunks: list[bytes] = []
-    pending = 0
+    flow = t.flow
+    assert flow is not None
+    feed = flow.feed_for(life)
     clock = t.e.clock
     flushed_at = clock.monotonic()
+    unchecked = 0  # bytes taken since the room on disk was last looked at
     try:
         while True:
-            room = None if segment.end is None else segment.end - segment.pos - pending
+            room = None if segment.end is None else segment.end - feed.offset
             if room is not None and room <= 0:
                 return
             try:
@@ -63,7 +65,7 @@ async def _read_body(
                 # a chunk-size line that cannot be read, a connection cut short...
                 tail = _received_before_failure(resp.content, room)
                 if tail:
-                    chunks.append(tail)
+                    await feed.put(tail)
                 raise translate(exc, str(resp.url)) from None
             if not chunk:
                 return
@@ -71,45 +73,21 @@ async def _read_body(
             if room is not None and len(chunk) > room:  # more than the range asked for
                 chunk = chunk[:room]
             await t.e.throttle.consume(len(chunk))
-            chunks.append(chunk)
-            pending += len(chunk)
-            if (
-                pending >= WRITE_BATCH
-                or (segment.end is not None and segment.pos + pending >= segment.end)
-                or clock.monotonic() - flushed_at >= FLUSH_INTERVAL
-            ):
-                await write(t, life, chunks)
-                pending = 0
+            if unchecked <= 0:
+                await t.e.space.room_for(WRITE_BATCH, t.request.on_wait, key=t.request.key)
+                unchecked = WRITE_BATCH
+            unchecked -= len(chunk)
+            await feed.put(chunk)
+            flow.raise_if_broken()
+            if clock.monotonic() - flushed_at >= FLUSH_INTERVAL:
+                feed.flush()
                 flushed_at = clock.monotonic()
     finally:
-        if chunks:
-            # time-boxed: a full disk must not hold a cancelled transfer forever
-            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-                await write(t, life, chunks)
+        feed.flush()
+        # time-boxed: a full disk must not hold a cancelled transfer forever
+        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+            await flow.settle(life, feed.offset)
         resp.close()
-
-
-async def write(t: Transfer, life: StreamLife, chunks: list[bytes]) -> None:
-    """Write `chunks` at the stream's cursor, then empty the list.
-
-    Saving and checkpointing the cursors are only asked for here; the recorder does
-    them in its own task, so a stream never waits for an fdatasync.
-    """
-    assert t.data is not None
-    size = sum(len(c) for c in chunks)
-    data, front, offset = t.data, t.front, life.segment.pos
-
-    def write_and_hash() -> None:
-        data.write_at(chunks, offset)
-        front.feed(offset, chunks)  # hashed now, if the hashed prefix ends here
-
-    # `chunks` stays untouched until the write returns: the stream waits for it
-    await t.e.space.write(write_and_hash, size, t.request.on_wait, key=t.request.key)
-    life.step(Wrote(size))
-    # written: a cancel landing later must not make the stream write these bytes a
-    # second time, at the advanced cursor
-    chunks.clear()
-    t.wrote(size)
 
 
 def _received_before_failure(stream: aiohttp.StreamReader, limit: int | None) -> bytes:

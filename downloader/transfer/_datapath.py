@@ -11,11 +11,12 @@ gives it back to the ring.  Hashing after the write keeps the rule of `PrefixHas
 only bytes that are on disk are hashed.  With several buffers in the ring, the loop
 receives, one thread writes and the other hashes at the same time.
 
-The loop learns of each written buffer through `on_written(offset, length)`, called in
+The loop learns of each written buffer through `on_written(offset, length, owner)`
+(`owner`: whose bytes, as the buffer was begun with), called in
 the writer thread (the shell passes a function that goes back to the loop), so a
 cursor, and a checkpoint of it, never counts bytes that were not written.  A write
 that fails stops the path: `error` holds the `OSError`, every later buffer is given
-back unwritten, and `on_written` is told `(offset, -1)` once.  A full disk is no
+back unwritten, and `on_written` is told `(offset, -1, owner)` once.  A full disk is no
 such failure when `on_full` is given: the writer tells it and waits for `resume`,
 then writes the same buffer again (`SpaceGuard` waits for the room on the loop).
 """
@@ -43,7 +44,7 @@ class DataPath:
         prefix: PrefixHash,
         ring: Ring,
         *,
-        on_written: Callable[[int, int], None],
+        on_written: Callable[[int, int, object], None],
         on_full: Callable[[int, OSError], None] | None = None,
     ) -> None:
         self.sink, self.prefix, self.ring = sink, prefix, ring
@@ -96,11 +97,11 @@ class DataPath:
             if self.error is None:
                 error = self._write(buffer)
                 if error is None:
-                    self.on_written(buffer.offset, buffer.length)
+                    self.on_written(buffer.offset, buffer.length, buffer.owner)
                     self._to_hash.put(buffer)
                     continue
                 self.error = error
-                self.on_written(buffer.offset, -1)
+                self.on_written(buffer.offset, -1, buffer.owner)
             self._done(buffer)
         self._to_hash.put(_STOP)
 

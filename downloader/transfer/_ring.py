@@ -16,6 +16,7 @@ callback (`on_free`) tells the owner of the event loop when a buffer came back.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import threading
 from collections import deque
@@ -31,10 +32,22 @@ BUFFER_SIZE = 4 * 1024 * 1024
 BUFFER_COUNT = 8
 
 
+def ring_for(total: int | None, streams: int, most: int = BUFFER_SIZE) -> tuple[int, int]:
+    """How many buffers, of what size, for a file of `total` bytes read by `streams`
+    streams at once: each stream fills one while others are written and hashed; a
+    small file gets small buffers, so that many in flight stay small in memory.
+    Buffers hold at most `most` bytes (about half the bytes between two saves of
+    the cursors, which only count what is written)."""
+    size = max(16 * ALIGN, min(BUFFER_SIZE, most) // ALIGN * ALIGN)
+    if total is not None and total < BUFFER_COUNT * size:
+        size = max(16 * ALIGN, -(-total // BUFFER_COUNT // ALIGN) * ALIGN)
+    return max(BUFFER_COUNT // 2, streams + 2), size
+
+
 class Buffer:
     """One buffer of the ring and the bytes it holds for the file at `offset`."""
 
-    __slots__ = ("_mem", "end", "index", "offset", "start", "view")
+    __slots__ = ("_mem", "end", "index", "offset", "owner", "start", "view")
 
     def __init__(self, index: int, size: int) -> None:
         self.index = index
@@ -43,10 +56,11 @@ class Buffer:
         self.offset = 0  # the file offset of view[start]
         self.start = 0
         self.end = 0  # view[start:end] holds the bytes
+        self.owner: object = None  # whose bytes: told back with them once written
 
-    def begin(self, offset: int) -> None:
+    def begin(self, offset: int, owner: object = None) -> None:
         """Start filling for file offset `offset`, placed in step with the block grid."""
-        self.offset = offset
+        self.offset, self.owner = offset, owner
         self.start = self.end = offset % ALIGN
 
     @property
@@ -69,7 +83,8 @@ class Buffer:
 
     def close(self) -> None:
         self.view.release()
-        self._mem.close()
+        with contextlib.suppress(BufferError):  # a view still held (a traceback's): freed with it
+            self._mem.close()
 
 
 class Ring:

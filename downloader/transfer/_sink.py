@@ -5,7 +5,8 @@ into a page, and then has to write the pages back, mostly at the final fsync.  W
 `O_DIRECT` the bytes go from our aligned buffer to the device, and a sync has only
 the file's size left to record.  A file system that refuses it (tmpfs refuses to open
 with it; some take the open and refuse the writes) is found by `direct_io_works`, once
-per folder, and gets the page cache instead, written in pieces of `PIECE` bytes (large
+per folder (and `Sink` remembers, per device, a file system that refused it), and gets
+the page cache instead, written in pieces of `PIECE` bytes (large
 writes through the page cache were measured slower) and synced every
 `WRITEBACK_EVERY` bytes, so the final fsync has little left to do.
 
@@ -35,6 +36,9 @@ WRITEBACK_EVERY = 32 * 1024 * 1024
 
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 _REFUSALS = frozenset({errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP})
+_REFUSED_ON: set[int] = set()
+"""Devices whose file system refused to open a file with `O_DIRECT`: asked once per
+process, not once per file."""
 
 
 def split_for_direct(offset: int, length: int) -> tuple[int, int, int]:
@@ -91,7 +95,11 @@ class Sink:
 
     def __init__(self, fd: int, *, direct: bool, writeback_every: int = WRITEBACK_EVERY) -> None:
         self.fd = fd  # the caller's: the sink closes only its own direct descriptor
-        self.direct_fd = reopen_direct(fd) if direct and _O_DIRECT else None
+        self.device = os.fstat(fd).st_dev
+        direct = direct and bool(_O_DIRECT) and self.device not in _REFUSED_ON
+        self.direct_fd = reopen_direct(fd) if direct else None
+        if direct and self.direct_fd is None:
+            _REFUSED_ON.add(self.device)
         self.writeback_every = writeback_every
         self.direct_bytes = 0
         self.cached_bytes = 0
@@ -129,6 +137,8 @@ class Sink:
         except OSError as exc:
             if exc.errno not in _REFUSALS:
                 raise
+            # for this file only: a write refused may be one the file system takes
+            # otherwise (an odd offset it cannot do), not a refusal of the flag itself
             os.close(self.direct_fd)
             self.direct_fd = None
             return False

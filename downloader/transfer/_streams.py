@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import structlog
 
-from downloader.errors import TransferError
+from downloader.errors import TransferError, VerificationError
 from downloader.transfer import _events as ev
 from downloader.transfer._body import stream
 from downloader.transfer._course import is_whole_body
@@ -161,4 +161,18 @@ async def _carry_out(t: Transfer, life: StreamLife, action: Action, generation: 
     raise AssertionError(f"not carried out here: {action!r}")  # pragma: no cover
 
 
-__all__ = ["Restart", "probe", "run_segment"]
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error that explains a failed task group best."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    for kind in (Restart, VerificationError, TransferError):
+        for exc in leaves:
+            if isinstance(exc, kind):
+                return exc
+    return leaves[0]

@@ -31,6 +31,7 @@ from downloader.transfer._course import (
     room_needed,
 )
 from downloader.transfer._finish import finish
+from downloader.transfer._flow import FileFlow
 from downloader.transfer._hashers import MultiHasher
 from downloader.transfer._http import offered_digests
 from downloader.transfer._life import Known
@@ -39,7 +40,7 @@ from downloader.transfer._plan import Segment
 from downloader.transfer._record import checkpoint, follow_hash, record, report
 from downloader.transfer._request import AssetRequest, FetchResult
 from downloader.transfer._sources import Slot, UrlSource
-from downloader.transfer._streams import Restart, probe, run_segment
+from downloader.transfer._streams import Restart, first_error, probe, run_segment
 from downloader.transfer._urls import redact_url
 from downloader.transfer._writer import DataFile, PrefixHash
 
@@ -60,6 +61,7 @@ class Transfer:
         self.course = Course(engine.retry)
         self.cp: Checkpoint | None = None
         self.data: DataFile | None = None
+        self.flow: FileFlow | None = None  # the data path of the attempt under way
         self.received = 0
         now = engine.clock.monotonic()
         self.recorder = Recorder(0, engine.checkpoint_every, engine.checkpoint_interval, now, now)
@@ -181,6 +183,7 @@ class Transfer:
         first = await self._room_for_rest(first)
         self.front = PrefixHash(MultiHasher(a for a, _, _ in self.expected()))
         self.recorder.save_every = self.plan.save_every
+        self.flow = FileFlow(self, self.data)
         segments = self.cp.segments
         pending = [s for s in segments if not s.done]
         known = Known(self.cp.total, self.cp.validator, self.cp.ranges_supported)
@@ -203,10 +206,12 @@ class Transfer:
                         tg.start_soon(self._run_segment, segment, known, first)
                         first = None
         except BaseExceptionGroup as group:
-            raise _first_error(group) from None
+            raise first_error(group) from None
         finally:
             if first is not None:
                 first.release()
+            with anyio.CancelScope(shield=True):
+                await self._close_flow()
             if not all(s.done for s in segments):  # else promotion syncs it all
                 with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                     await checkpoint(self)
@@ -216,6 +221,14 @@ class Transfer:
                         await report(self)
         await report(self)
         return await finish(self, dest_dir, rename)
+
+    async def _close_flow(self) -> None:
+        """Everything handed over written and hashed, the threads stopped."""
+        if self.flow is not None:
+            flow, self.flow = self.flow, None
+            await flow.close()
+            if flow.path.error is not None:
+                raise flow.path.error
 
     async def _probe(self) -> Slot:
         slot, judgement, resp = await probe(self)
@@ -272,20 +285,3 @@ class Transfer:
                 self.lanes.release()
         finally:
             self.record_wanted.set()  # the recorder ends once every segment is done
-
-
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The error that explains a failed task group best."""
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        exc = stack.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    for kind in (Restart, VerificationError, TransferError):
-        for exc in leaves:
-            if isinstance(exc, kind):
-                return exc
-    return leaves[0]
