@@ -8,7 +8,7 @@ fetched by each design in turn, in interleaved rounds, so a busy machine weighs 
 of them alike.  Every design ends with the file fsynced and its SHA-256 checked;
 wall time and this process's CPU time (every thread) are reported, median of rounds.
 
-- `engine`: today's `TransferEngine.fetch` (aiohttp chunks, `pwritev` batches)
+- `engine`: `TransferEngine.fetch` as it is
 - `aiohttp+ring`: aiohttp's `readany()` copied into the ring, then the data path
 - `protocol+ring`: a `BufferedProtocol` reading into the ring (`_receiver`), `O_DIRECT`
 - `protocol+ring, page cache`: the same with `O_DIRECT` off (progressive writeback)
@@ -174,7 +174,7 @@ def main() -> None:
         url = f"{scheme}://127.0.0.1:{port_file.read_text()}/f"
         direct = direct_io_works(work)
         designs: dict[str, Callable[[], Coroutine[Any, Any, str]]] = {
-            "engine (today)": lambda: _engine(url, work, size, tls),
+            "engine": lambda: _engine(url, work, size, tls),
             "aiohttp+ring": lambda: _aiohttp_ring(url, work, size, tls),
             "protocol+ring": lambda: _protocol(url, work, size, direct, tls),
             "protocol+ring, page cache": lambda: _protocol(url, work, size, False, tls),

@@ -35,8 +35,8 @@ from downloader.transfer._writer import PrefixHash
 _STOP = None
 
 
-class DataPath:
-    """Writes and hashes the buffers `submit`ted, in order, off the loop."""
+class PathEnds:
+    """What a data path joins (a sink, a prefix hash, a ring) and whom it tells."""
 
     def __init__(
         self,
@@ -50,6 +50,16 @@ class DataPath:
         self.sink, self.prefix, self.ring = sink, prefix, ring
         self.on_written, self.on_full = on_written, on_full
         self.error: OSError | None = None
+        self._start()
+
+    def _start(self) -> None:
+        """What a kind of path sets up for itself."""
+
+
+class DataPath(PathEnds):
+    """Writes and hashes the buffers `submit`ted, in order, off the loop."""
+
+    def _start(self) -> None:
         self._resumed = threading.Event()
         self._stopping = False
         self._to_write: queue.SimpleQueue[Buffer | None] = queue.SimpleQueue()

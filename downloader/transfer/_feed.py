@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from downloader.transfer._datapath import DataPath
+from downloader.transfer._inline import InlinePath
 from downloader.transfer._ring import Buffer, Ring
 
 
@@ -25,7 +26,7 @@ class RingFeed:
 
     def __init__(
         self,
-        path: DataPath,
+        path: DataPath | InlinePath,
         ring: Ring,
         offset: int,
         *,

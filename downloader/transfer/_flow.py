@@ -19,6 +19,7 @@ import anyio
 from downloader.transfer._datapath import DataPath
 from downloader.transfer._events import Wrote
 from downloader.transfer._feed import RingFeed
+from downloader.transfer._inline import InlinePath
 from downloader.transfer._life import Phase, StreamLife
 from downloader.transfer._ring import Ring, ring_for
 from downloader.transfer._sink import Sink
@@ -38,7 +39,8 @@ class FileFlow:
         self.wake = asyncio.Event()
         self.full: OSError | None = None
         most = t.plan.save_every // 2
-        self.ring = Ring(*ring_for(t.cp.total, t.e.limits.segments, most))
+        small = t.plan.is_small  # written and hashed on the loop: no threads, no alignment
+        self.ring = Ring(*ring_for(t.cp.total, t.e.limits.segments, most), aligned=not small)
         self.ring.wake_on_free(loop, self.wake.set)
 
         def on_loop(callback: Callable[..., None]) -> Callable[..., None]:
@@ -47,13 +49,20 @@ class FileFlow:
 
             return call
 
-        self.path = DataPath(
-            Sink(data.fd, direct=True),
-            t.front,
-            self.ring,
-            on_written=on_loop(self._written),
-            on_full=on_loop(self._full),
-        )
+        self.path: DataPath | InlinePath
+        if small:
+            sink = Sink(data.fd, direct=False)
+            self.path = InlinePath(
+                sink, t.front, self.ring, on_written=self._written, on_full=self._full
+            )
+        else:
+            self.path = DataPath(
+                Sink(data.fd, direct=True),
+                t.front,
+                self.ring,
+                on_written=on_loop(self._written),
+                on_full=on_loop(self._full),
+            )
 
     def feed_for(self, life: StreamLife) -> RingFeed:
         """Where `life`'s body bytes go, from its cursor on."""
@@ -89,7 +98,10 @@ class FileFlow:
 
     async def close(self) -> None:
         """Write and hash what was handed over, then stop the threads."""
-        await anyio.to_thread.run_sync(self.path.close)
+        if isinstance(self.path, InlinePath):
+            self.path.close()
+        else:
+            await anyio.to_thread.run_sync(self.path.close)
         self.ring.close()
 
     def _written(self, offset: int, length: int, owner: object) -> None:

@@ -49,9 +49,10 @@ class Buffer:
 
     __slots__ = ("_mem", "end", "index", "offset", "owner", "start", "view")
 
-    def __init__(self, index: int, size: int) -> None:
+    def __init__(self, index: int, size: int, *, aligned: bool = True) -> None:
         self.index = index
-        self._mem = mmap.mmap(-1, size)
+        # a buffer that never meets O_DIRECT need not be aligned: a bytearray is cheaper
+        self._mem: mmap.mmap | bytearray = mmap.mmap(-1, size) if aligned else bytearray(size)
         self.view = memoryview(self._mem)
         self.offset = 0  # the file offset of view[start]
         self.start = 0
@@ -83,8 +84,9 @@ class Buffer:
 
     def close(self) -> None:
         self.view.release()
-        with contextlib.suppress(BufferError):  # a view still held (a traceback's): freed with it
-            self._mem.close()
+        if isinstance(self._mem, mmap.mmap):
+            with contextlib.suppress(BufferError):  # a view still held (a traceback's)
+                self._mem.close()
 
 
 class Ring:
@@ -96,11 +98,12 @@ class Ring:
         size: int = BUFFER_SIZE,
         *,
         on_free: Callable[[], None] | None = None,
+        aligned: bool = True,
     ) -> None:
         if count < 1 or size < 2 * ALIGN or size % ALIGN:
             raise ValueError(f"a ring needs buffers of whole blocks, at least two: {size}")
         self.size = size
-        self.buffers = [Buffer(i, size) for i in range(count)]
+        self.buffers = [Buffer(i, size, aligned=aligned) for i in range(count)]
         self._free: deque[Buffer] = deque(self.buffers)
         self._lock = threading.Lock()
         self.on_free = on_free
