@@ -36,6 +36,8 @@ async def stream(t: Transfer, life: StreamLife, resp: aiohttp.ClientResponse) ->
     try:
         with live.scope:
             await _read_body(t, life, resp, live)
+            assert t.flow is not None
+            t.flow.raise_if_broken()  # the last bytes were not written: the disk failed
             return
     finally:
         stalls.discard(live)

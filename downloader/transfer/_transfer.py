@@ -211,7 +211,7 @@ class Transfer:
             if first is not None:
                 first.release()
             with anyio.CancelScope(shield=True):
-                await self._close_flow()
+                broken = await self._close_flow()
             if not all(s.done for s in segments):  # else promotion syncs it all
                 with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                     await checkpoint(self)
@@ -219,16 +219,19 @@ class Transfer:
                     # failure), at best effort: the error being raised matters more
                     with contextlib.suppress(DownloaderError):
                         await report(self)
+        if broken is not None:  # the last bytes could not be written: the disk, not the net
+            raise broken
         await report(self)
         return await finish(self, dest_dir, rename)
 
-    async def _close_flow(self) -> None:
-        """Everything handed over written and hashed, the threads stopped."""
-        if self.flow is not None:
-            flow, self.flow = self.flow, None
-            await flow.close()
-            if flow.path.error is not None:
-                raise flow.path.error
+    async def _close_flow(self) -> OSError | None:
+        """Everything handed over written and hashed, the threads stopped; the error of
+        a write that failed, if one did."""
+        if self.flow is None:
+            return None
+        flow, self.flow = self.flow, None
+        await flow.close()
+        return flow.path.error
 
     async def _probe(self) -> Slot:
         slot, judgement, resp = await probe(self)
