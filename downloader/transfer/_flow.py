@@ -21,7 +21,7 @@ from downloader.transfer._events import Wrote
 from downloader.transfer._feed import RingFeed
 from downloader.transfer._inline import InlinePath
 from downloader.transfer._life import Phase, StreamLife
-from downloader.transfer._ring import Ring, ring_for
+from downloader.transfer._ring import RING_BUDGET, Ring, ring_for
 from downloader.transfer._sink import Sink
 from downloader.transfer._writer import DataFile
 
@@ -38,9 +38,15 @@ class FileFlow:
         self.t = t
         self.wake = asyncio.Event()
         self.full: OSError | None = None
-        most = t.plan.save_every // 2
+        limits = t.e.limits
+        shape = ring_for(
+            t.cp.total,
+            limits.segments,
+            most=t.plan.save_every // 2,
+            budget=RING_BUDGET // limits.max_concurrent,
+        )
         small = t.plan.is_small  # written and hashed on the loop: no threads, no alignment
-        self.ring = Ring(*ring_for(t.cp.total, t.e.limits.segments, most), aligned=not small)
+        self.ring = Ring(*shape, aligned=not small)
         self.ring.wake_on_free(loop, self.wake.set)
 
         def on_loop(callback: Callable[..., None]) -> Callable[..., None]:

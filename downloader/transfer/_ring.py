@@ -30,18 +30,26 @@ ALIGN = 4096
 """The alignment `O_DIRECT` gets: a page, a multiple of every logical block size in use."""
 BUFFER_SIZE = 4 * 1024 * 1024
 BUFFER_COUNT = 8
+RING_BUDGET = 32 * 1024 * 1024
+"""The ring memory of one engine, shared out among the files it may have in flight:
+16 files at once (W6a) must stay within tens of MiB."""
 
 
-def ring_for(total: int | None, streams: int, most: int = BUFFER_SIZE) -> tuple[int, int]:
+def ring_for(
+    total: int | None, streams: int, most: int = BUFFER_SIZE, budget: int = RING_BUDGET
+) -> tuple[int, int]:
     """How many buffers, of what size, for a file of `total` bytes read by `streams`
-    streams at once: each stream fills one while others are written and hashed; a
-    small file gets small buffers, so that many in flight stay small in memory.
-    Buffers hold at most `most` bytes (about half the bytes between two saves of
-    the cursors, which only count what is written)."""
-    size = max(16 * ALIGN, min(BUFFER_SIZE, most) // ALIGN * ALIGN)
+    streams at once: each stream fills one while others are written and hashed.
+    Buffers hold at most `most` bytes (about half the bytes between two saves of the
+    cursors, which only count what is written), all of them together at most `budget`
+    (an engine's share of `RING_BUDGET` per file in flight), and a small file gets
+    small buffers: many files in flight stay small in memory."""
+    count = max(BUFFER_COUNT // 2, streams + 2)
+    # a power of two: whole buffers add up to the bytes between two saves exactly
+    size = 1 << max(16, min(BUFFER_SIZE, most, budget // count).bit_length() - 1)
     if total is not None and total < BUFFER_COUNT * size:
         size = max(16 * ALIGN, -(-total // BUFFER_COUNT // ALIGN) * ALIGN)
-    return max(BUFFER_COUNT // 2, streams + 2), size
+    return count, size
 
 
 class Buffer:
