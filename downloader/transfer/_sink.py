@@ -3,17 +3,18 @@
 Through the page cache, a durable download pays twice: the kernel copies every byte
 into a page, and then has to write the pages back, mostly at the final fsync.  With
 `O_DIRECT` the bytes go from our aligned buffer to the device, and a sync has only
-the file's size left to record.  A file system that refuses it (tmpfs refuses to open
-with it; some take the open and refuse the writes) is found by `direct_io_works`, once
-per folder (and `Sink` remembers, per device, a file system that refused it), and gets
-the page cache instead, written in pieces of `PIECE` bytes (large
-writes through the page cache were measured slower) and synced every
-`WRITEBACK_EVERY` bytes, so the final fsync has little left to do.
+the file's size left to record.  A `Sink` asks for it by opening its file a second
+time with the flag; a file system that refuses that (ramfs; tmpfs before Linux 6.6) is
+remembered per device and not asked again, and one that takes the open but refuses a
+write has that file written through the page cache from then on.  Through the page
+cache, writes go in pieces of `PIECE` bytes (large writes were measured slower there)
+and are synced every `WRITEBACK_EVERY` bytes, so the final fsync has little left to
+do.  `direct_io_works` asks the same of a folder, for tools and tests.
 
 `O_DIRECT` wants the file offset, the length and the memory address all aligned to
 `ALIGN`.  A ring buffer keeps memory and file offsets in step (see `_ring`), so a
 write splits into an unaligned head, a middle of whole blocks and an unaligned tail
-(`split_for_direct`): the middle goes direct, head and tail through a second, ordinary
+(`split_for_direct`): the middle goes direct, head and tail through the ordinary
 descriptor of the same file.  The kernel keeps both views of the file coherent.
 
 Blocking calls: run them in a worker thread.
