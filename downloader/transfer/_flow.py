@@ -39,14 +39,15 @@ class FileFlow:
         self.wake = asyncio.Event()
         self.full: OSError | None = None
         limits = t.e.limits
-        shape = ring_for(
+        small = t.plan.is_small  # written and hashed on the loop: no threads, no alignment
+        count, size = ring_for(
             t.cp.total,
-            limits.segments,
+            min(limits.segments, len(t.cp.segments)),
             most=t.plan.save_every // 2,
             budget=RING_BUDGET // limits.max_concurrent,
         )
-        small = t.plan.is_small  # written and hashed on the loop: no threads, no alignment
-        self.ring = Ring(*shape, aligned=not small)
+        # on the loop a buffer is back as soon as it is handed over: two are plenty
+        self.ring = Ring(2 if small else count, size, aligned=not small)
         self.ring.wake_on_free(loop, self.wake.set)
 
         def on_loop(callback: Callable[..., None]) -> Callable[..., None]:
