@@ -170,14 +170,22 @@ class SpaceGuard:
         while True:
             try:
                 await anyio.to_thread.run_sync(write)
-                if key in self._reserved:
-                    self._reserved[key] = max(0, self._reserved[key] - need)
+                self.used(need, key=key)
                 return
             except OSError as exc:
                 if not is_disk_full(exc):
                     raise
-                free = self._free()
-                await self._wait(need, 0 if free is None else free, notify, key=key, reason="full")
+                await self.after_full(need, notify, key=key)
+
+    def used(self, written: int, *, key: str) -> None:
+        """`written` bytes of transfer `key` are on disk: that much of its promise is used."""
+        if key in self._reserved:
+            self._reserved[key] = max(0, self._reserved[key] - written)
+
+    async def after_full(self, need: int, notify: Notify | None = None, *, key: str = "") -> None:
+        """After a write of `need` bytes met a full disk: return once it may be tried again."""
+        free = self._free()
+        await self._wait(need, 0 if free is None else free, notify, key=key, reason="full")
 
     async def _wait(
         self, need: int, free: int, notify: Notify | None, *, key: str, reason: str

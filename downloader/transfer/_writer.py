@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from downloader.jail import Jail
-from downloader.transfer._digests import MultiHasher
+from downloader.transfer._hashers import MultiHasher
 
 HASH_BLOCK = 256 * 1024
 _IOV_MAX = 1024  # buffers per pwritev call (Linux's UIO_MAXIOV)
@@ -95,7 +95,7 @@ class PrefixHash:
         self.done = 0
         self._lock = threading.Lock()
 
-    def feed(self, offset: int, chunks: Sequence[bytes]) -> bool:
+    def feed(self, offset: int, chunks: Sequence[bytes | memoryview]) -> bool:
         """Hash `chunks`, just written at `offset`, if the prefix ends there."""
         with self._lock:
             if offset != self.done:

@@ -1,0 +1,119 @@
+"""The transfer's HTTP: a request for a range, redirects followed by hand, and the answer's
+head turned into the facts the core judges (`_events.Answered`).
+
+Every foreign exception is translated into the tree here, where it enters
+(`_boundary.translate`); a redirect is followed only to http or https, and a caller's
+credentials are dropped on the way to another origin.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin
+
+import aiohttp
+import anyio
+from aiohttp.http_exceptions import HttpProcessingError
+
+from downloader.errors import (
+    NetworkError,
+    ProtocolViolation,
+    StallTimeout,
+    TransferError,
+    UnsafeRedirect,
+)
+from downloader.transfer._boundary import read_excerpt, scheme_of, translate
+from downloader.transfer._digests import parse_digest_headers
+from downloader.transfer._events import Answered
+from downloader.transfer._request import AssetRequest
+from downloader.transfer._tls import describe_tls_failure
+from downloader.transfer._urls import redact_url, same_origin
+
+if TYPE_CHECKING:
+    from downloader.transfer._engine import TransferEngine
+
+MAX_REDIRECTS = 10
+
+
+async def open_response(
+    engine: TransferEngine,
+    request: AssetRequest,
+    url: str,
+    range_header: str,
+    *,
+    validator: str | None,
+) -> aiohttp.ClientResponse:
+    """GET `range_header` of `url`, following redirects; the first answer that is none."""
+    credentials = dict(await request.headers()) if request.headers else {}
+    headers = {**credentials, "Range": range_header, "Accept-Encoding": "identity"}
+    if validator is not None:
+        headers["If-Range"] = validator
+    if scheme_of(url) not in ("http", "https"):  # file:, ftp:, data:, no URL at all...
+        raise TransferError(
+            f"refused to fetch {redact_url(url)!r}: only http and https URLs are fetched",
+            url=redact_url(url),
+        )
+    timeouts = engine.timeouts
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            # the response headers are due within the connect and stall timeouts
+            with anyio.move_on_after(timeouts.connect + timeouts.stall) as waited:
+                resp = await engine.session.get(
+                    url,
+                    headers=headers,
+                    allow_redirects=False,
+                    auto_decompress=False,
+                    timeout=engine.http_timeout,
+                )
+            if waited.cancelled_caught:
+                raise StallTimeout(timeouts.stall, url=redact_url(url))
+        except TimeoutError:
+            raise StallTimeout(timeouts.connect, url=redact_url(url)) from None
+        except aiohttp.ClientConnectorCertificateError as exc:  # no retry will fix it
+            raise NetworkError(
+                describe_tls_failure(exc), url=redact_url(url), retryable=False
+            ) from None
+        # ValueError: a header the HTTP library will not send (a CR or LF in a token)
+        except (aiohttp.ClientError, HttpProcessingError, ValueError) as exc:
+            raise translate(exc, url) from None
+        if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
+            resp.close()
+            try:
+                target = urljoin(url, resp.headers["Location"])
+            except ValueError:  # e.g. a bracketed host that is no IPv6 address
+                raise ProtocolViolation(
+                    "redirect to a URL that cannot be read", url=redact_url(url)
+                ) from None
+            if scheme_of(target) not in ("http", "https"):
+                raise UnsafeRedirect(redact_url(target), url=redact_url(url))
+            if not same_origin(url, target):
+                for name in credentials:
+                    headers.pop(name, None)
+            url = target
+            continue
+        return resp
+    raise TransferError("too many redirects", url=redact_url(url))
+
+
+async def answered(resp: aiohttp.ClientResponse) -> Answered:
+    """The facts of `resp`'s head; for an error status, what its body says too."""
+    headers = resp.headers
+    return Answered(
+        resp.status,
+        content_range=headers.get("Content-Range"),
+        content_length=headers.get("Content-Length"),
+        etag=headers.get("ETag"),
+        last_modified=headers.get("Last-Modified"),
+        retry_after=headers.get("Retry-After"),
+        detail=await read_excerpt(resp) if resp.status >= 400 else "",
+    )
+
+
+def offered_digests(
+    resp: aiohttp.ClientResponse, offered: list[tuple[str, str, str]], *, whole_body: bool
+) -> None:
+    """Add each digest `resp` offers for the file to `offered`, once."""
+    for digest in parse_digest_headers(resp.headers.items(), whole_body=whole_body):
+        entry = (digest.algorithm, digest.hex(), digest.source)
+        if entry not in offered:
+            offered.append(entry)

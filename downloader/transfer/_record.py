@@ -1,0 +1,127 @@
+"""Beside a transfer's streams: its cursors saved and checkpointed when `_course.Recorder`
+says so, its progress told, and its hash following the contiguous prefix on disk.
+
+A save records the written cursors without a sync; a checkpoint syncs first and
+records them as durable (see `_checkpoint`).  Both run in tasks of their own, so a
+stream never waits for an fdatasync.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+import structlog
+
+from downloader.transfer._checkpoint import current_boot_id
+from downloader.transfer._plan import contiguous_end
+from downloader.transfer._space import is_disk_full
+
+if TYPE_CHECKING:
+    from downloader.transfer._transfer import Transfer
+
+log = structlog.get_logger("downloader.transfer")
+
+
+async def record(t: Transfer) -> None:
+    """Checkpoint or save the cursors whenever a write asks, until every segment is done."""
+    assert t.cp is not None
+    segments = t.cp.segments
+    while True:
+        # what is told is what was on disk when the save was asked for: a fast
+        # stream may well have ended by the time the sync or the save returns
+        done = written(t)
+        if t.sync_due:
+            t.sync_due = t.save_due = False
+            await checkpoint(t)
+        elif t.save_due:
+            t.save_due = False
+            await save(t)
+        elif all(s.done for s in segments):
+            return
+        else:
+            t.record_wanted = anyio.Event()
+            if not (t.sync_due or t.save_due or all(s.done for s in segments)):
+                await t.record_wanted.wait()
+            continue
+        if t.report_due:
+            await report(t, done)
+
+
+async def save(t: Transfer) -> None:
+    """Record the written cursors without a sync (see `checkpoint` for why that is safe)."""
+    assert t.cp is not None
+    t.recorder.saved(t.e.clock.monotonic())
+    t.report_due = True
+    if not t.plan.keeps_checkpoint:
+        return
+    t.cp.boot_id = current_boot_id()
+    # the text is taken here, on the loop: a consistent snapshot of the cursors
+    try:
+        await anyio.to_thread.run_sync(t.files.write, t.cp.to_json())
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        # the last saved cursors stay valid: a resume fetches a little more, nothing is lost
+        log.warning("transfer.checkpoint_deferred", key=t.request.key, error=str(exc))
+
+
+async def checkpoint(t: Transfer) -> None:
+    if t.cp is None or t.data is None:
+        return
+    t.recorder.synced(t.e.clock.monotonic())
+    if not t.plan.keeps_checkpoint:
+        await save(t)  # only reports progress
+        return
+    # cursors taken before the sync: bytes written while it runs are not covered by it
+    cursors = [segment.pos for segment in t.cp.segments]
+    await anyio.to_thread.run_sync(t.data.sync)
+    t.cp.durable = cursors
+    await save(t)
+
+
+def written(t: Transfer) -> int:
+    """Bytes written so far, over every segment."""
+    assert t.cp is not None
+    return sum(segment.pos - segment.start for segment in t.cp.segments)
+
+
+async def report(t: Transfer, done: int | None = None) -> None:
+    """Tell the caller `done` bytes (by default, what is written now)."""
+    if t.request.on_progress is None or t.cp is None:
+        return
+    t.report_due = False
+    if t.request.on_size is not None and t.cp.total is not None:
+        t.request.on_size(t.cp.total)
+    await t.request.on_progress(written(t) if done is None else done)
+
+
+async def follow_hash(t: Transfer) -> None:
+    """Hash from disk what no write handed over, as the contiguous prefix grows.
+
+    Runs beside the streams, not in their path, in a worker thread; a small file is
+    read back here on the loop instead, as that takes less than handing it to a
+    thread and back."""
+    assert t.cp is not None
+    segments = t.cp.segments
+    front = t.front
+    while True:
+        target = contiguous_end(segments)
+        if target > front.done:
+            await catch_up(t, target)
+            continue
+        if all(s.done for s in segments):
+            return
+        t.progress = anyio.Event()
+        if contiguous_end(segments) > front.done or all(s.done for s in segments):
+            continue
+        await t.progress.wait()
+
+
+async def catch_up(t: Transfer, end: int) -> None:
+    """Hash from disk up to `end`: on the loop for a small file, else in a worker thread."""
+    assert t.data is not None
+    if t.plan.is_small:
+        t.front.catch_up(t.data, end)
+    else:
+        await anyio.to_thread.run_sync(t.front.catch_up, t.data, end)

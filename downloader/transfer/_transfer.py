@@ -1,0 +1,290 @@
+"""One asset's transfer: the shell that runs the core's decisions with real effects.
+
+`Transfer.run` opens the work files (a checkpoint resumes), probes when there is none,
+plans, waits for room, runs the segments (`_streams`, each a `_life.StreamLife`), the
+recorder and the hash follower (`_record`) side by side, then verifies and promotes
+(`_finish`).  What a failure leads to (a restart, a refetch, the end, and whether the
+work files stay) is `_course.Course`'s to say.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import structlog
+
+from downloader.errors import DownloaderError, EncodedBody, TransferError, VerificationError
+from downloader.transfer._answers import promised_type
+from downloader.transfer._checkpoint import Checkpoint, WorkFiles
+from downloader.transfer._course import (
+    Course,
+    Next,
+    Plan,
+    Record,
+    Recorder,
+    needs_follower,
+    plan_transfer,
+    room_needed,
+)
+from downloader.transfer._finish import finish
+from downloader.transfer._flow import FileFlow
+from downloader.transfer._hashers import MultiHasher
+from downloader.transfer._http import offered_digests
+from downloader.transfer._life import Known
+from downloader.transfer._names import choose_filename, sanitize_filename
+from downloader.transfer._plan import Segment
+from downloader.transfer._record import checkpoint, follow_hash, record, report
+from downloader.transfer._request import AssetRequest, FetchResult
+from downloader.transfer._sources import Slot, UrlSource
+from downloader.transfer._streams import Restart, first_error, probe, run_segment
+from downloader.transfer._urls import redact_url
+from downloader.transfer._writer import DataFile, PrefixHash
+
+if TYPE_CHECKING:
+    from downloader.transfer._engine import TransferEngine
+
+log = structlog.get_logger("downloader.transfer")
+
+
+class Transfer:
+    """The state of one asset's transfer, shared by the tasks that move it."""
+
+    def __init__(self, engine: TransferEngine, request: AssetRequest, files: WorkFiles) -> None:
+        self.e = engine
+        self.request = request
+        self.files = files
+        self.urls = UrlSource(request)
+        self.course = Course(engine.retry)
+        self.cp: Checkpoint | None = None
+        self.data: DataFile | None = None
+        self.flow: FileFlow | None = None  # the data path of the attempt under way
+        self.received = 0
+        now = engine.clock.monotonic()
+        self.recorder = Recorder(0, engine.checkpoint_every, engine.checkpoint_interval, now, now)
+        self.report_due = self.save_due = self.sync_due = False
+        self.progress = anyio.Event()
+        self.record_wanted = anyio.Event()
+        self.lanes = anyio.CapacityLimiter(engine.limits.segments)
+        self.front = PrefixHash(MultiHasher())
+        self.large = False  # counted by the engine's placement as a large transfer
+        self.promised = promised_type(request.media_type, None)
+        self.encoding: str | None = None  # a content coding applied though identity was asked
+        self.status = 200  # of the answer the file's first bytes came from
+
+    @property
+    def plan(self) -> Plan:
+        assert self.cp is not None
+        cp = self.cp
+        return Plan(cp.total, cp.validator, cp.ranges_supported, cp.segments)
+
+    @property
+    def offered(self) -> list[tuple[str, str, str]]:
+        assert self.cp is not None
+        return self.cp.offered
+
+    def redacted(self) -> str | None:
+        return redact_url(self.request.url) if self.request.url else None
+
+    def expected(self) -> list[tuple[str, str, str]]:
+        """Every (algorithm, hex, source) the bytes must agree with."""
+        assert self.cp is not None
+        own = [(d.algorithm, d.hex(), d.source) for d in self.request.expected_digests]
+        return own + list(self.cp.offered)
+
+    def wrote(self, size: int) -> None:
+        """`size` more bytes are on disk: progress, and maybe a save or a checkpoint due."""
+        self.received += size
+        if self.cp is not None and self.cp.total is None:  # of a size told by no header
+            self._note_size(self.received)
+        self.course.wrote()
+        self.progress.set()
+        due = self.recorder.wrote(size, self.e.clock.monotonic())
+        if due is Record.SYNC:
+            self.sync_due = True
+            self.record_wanted.set()
+        elif due is Record.SAVE:
+            self.save_due = True
+            self.record_wanted.set()
+
+    # ---- the outer loop: restarts and verification retries -----------------
+    async def run(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
+        try:
+            return await self._run(dest_dir, rename)
+        finally:
+            self.e.space.release(self.request.key)
+            if self.large and self.e.placement is not None:
+                self.large = False
+                self.e.placement.large_ended()
+
+    def _note_size(self, size: int | None) -> None:
+        """Count this transfer as large once its size or its bytes so far say so."""
+        placement = self.e.placement
+        if placement is None or self.large or size is None:
+            return
+        if size >= self.e.limits.segment_min_size:
+            self.large = True
+            placement.large_started()
+
+    async def _run(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
+        while True:
+            # file-system calls go to a worker thread: on a slow disk a mkdir or an
+            # unlink takes milliseconds, and many small transfers run side by side
+            self.cp = await anyio.to_thread.run_sync(self._open_or_reset)
+            try:
+                return await self._attempt(dest_dir, rename)
+            except Restart as restart:
+                log.info("transfer.restart", key=self.request.key, reason=restart.reason)
+                self._discard()
+                step, error = self.course.after_restart(restart.reason, self.redacted())
+                if error is not None:
+                    raise error from None
+            except TransferError as exc:
+                size = None if self.cp is None else self.cp.total
+                step = self.course.after(exc)
+                if isinstance(exc, VerificationError) and not isinstance(exc, EncodedBody):
+                    log.warning("transfer.verify_failed", key=self.request.key, error=str(exc))
+                if not Course.keeps_files(exc):
+                    self._discard()
+                if step is not Next.REFETCH:
+                    raise
+                if self.request.on_refetch is not None:
+                    await self.request.on_refetch(str(exc), size)
+            except OSError:  # the disk, not the network: keep what is there, close the file
+                if self.data is not None:
+                    self.data.close()
+                    self.data = None
+                raise
+
+    def _open_or_reset(self) -> Checkpoint | None:
+        """The saved checkpoint, or None with the work folder emptied for a fresh start."""
+        cp = self.files.open_directory()
+        if cp is None:
+            self.files.reset()
+        return cp
+
+    def _discard(self) -> None:
+        if self.data is not None:
+            self.data.close()
+            self.data = None
+        self.files.reset()
+        self.cp = None
+
+    async def _attempt(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
+        first: Slot | None = None
+        if self.cp is None:  # `run` emptied the work folder
+            first = await self._probe()
+        assert self.cp is not None
+        self._note_size(self.cp.total)
+        self.data = DataFile.open_in(self.files.jail, self.files.data_rel)
+        first = await self._room_for_rest(first)
+        self.front = PrefixHash(MultiHasher(a for a, _, _ in self.expected()))
+        self.recorder.save_every = self.plan.save_every
+        self.flow = FileFlow(self, self.data)
+        segments = self.cp.segments
+        pending = [s for s in segments if not s.done]
+        known = Known(self.cp.total, self.cp.validator, self.cp.ranges_supported)
+        known.signed = self.request.refresh_url is not None
+        follow = needs_follower(segments)
+        # the cursors of a small file are not saved, and its progress is told at the end
+        recording = not self.plan.is_small
+        try:
+            if len(pending) == 1 and not (follow or recording):
+                # one small stream and nothing to run beside it: no task group
+                only, first = first, None
+                await self._run_segment(pending[0], known, only)
+            else:
+                async with anyio.create_task_group() as tg:
+                    if follow:
+                        tg.start_soon(follow_hash, self)
+                    if recording:
+                        tg.start_soon(record, self)
+                    for segment in pending:
+                        tg.start_soon(self._run_segment, segment, known, first)
+                        first = None
+        except BaseExceptionGroup as group:
+            raise first_error(group) from None
+        finally:
+            if first is not None:
+                first.release()
+            with anyio.CancelScope(shield=True):
+                broken = await self._close_flow()
+            if not all(s.done for s in segments):  # else promotion syncs it all
+                with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                    await checkpoint(self)
+                    # what is on disk is told once more on the way out (a stop, a
+                    # failure), at best effort: the error being raised matters more
+                    with contextlib.suppress(DownloaderError):
+                        await report(self)
+        if broken is not None:  # the last bytes could not be written: the disk, not the net
+            raise broken
+        await report(self)
+        return await finish(self, dest_dir, rename)
+
+    async def _close_flow(self) -> OSError | None:
+        """Everything handed over written and hashed, the threads stopped; the error of
+        a write that failed, if one did."""
+        if self.flow is None:
+            return None
+        flow, self.flow = self.flow, None
+        await flow.close()
+        return flow.path.error
+
+    async def _probe(self) -> Slot:
+        slot, judgement, resp = await probe(self)
+        name = self.request.filename and sanitize_filename(self.request.filename)
+        name = name or choose_filename(
+            resp.headers.get("Content-Disposition"),
+            str(resp.url) if self.request.name_from_url else None,
+            self.request.fallback_name,
+        )
+        plan = plan_transfer(judgement, self.e.limits)
+        self.cp = Checkpoint(
+            plan.validator, plan.total, name, plan.ranges_supported, plan.segments, offered=[]
+        )
+        offered_digests(resp, self.cp.offered, whole_body=True)
+        if plan.keeps_checkpoint:
+            # not in a worker thread: the body is read as soon as possible, because
+            # aiohttp drops what it buffered when the connection fails before a read
+            self.files.save(self.cp)
+        return slot
+
+    async def _room_for_rest(self, first: Slot | None) -> Slot | None:
+        """Room for every byte the file still needs, when its size is known, before the
+        first write: a file larger than the free space waits here (no connection held
+        open meanwhile) instead of filling the disk first; one that never fits fails."""
+        assert self.cp is not None
+        total = self.cp.total if self.cp.total is not None else self.request.expected_size
+        need = room_needed(total, self.cp.segments)
+        if need is None or self.e.space.reserve(need, key=self.request.key):
+            return first
+        if first is not None:
+            first.release()
+        try:
+            await self.e.space.room_for_file(need, self.request.on_wait, key=self.request.key)
+        except BaseException:  # a file that never fits, or a stop while waiting
+            if self.data is not None:
+                self.data.close()
+                self.data = None
+            raise
+        return None
+
+    async def _run_segment(self, segment: Segment, known: Known, first: Slot | None) -> None:
+        """One segment; at most `Limits.segments` of a file run at once, in file order."""
+        try:
+            if first is not None:
+                # the first segment always finds a free lane, and reads the probe's body
+                # without yielding: aiohttp drops what it buffered if the connection
+                # fails before the first read
+                self.lanes.acquire_nowait()
+            else:
+                await self.lanes.acquire()
+            try:
+                await run_segment(self, segment, known, first)
+            finally:
+                self.lanes.release()
+        finally:
+            self.record_wanted.set()  # the recorder ends once every segment is done
