@@ -21,7 +21,7 @@ from downloader.items import ItemRef
 from downloader.metrics import Metrics
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._compose import Service, open_service
-from downloader.runners._scheduler import Scheduler
+from downloader.runners._scheduler import RUN, Scheduler
 from downloader.store import ItemRecord, ItemState, open_store, sqlite_path
 from downloader.transfer import Limits, RetryPolicy, TransferEngine
 from tests.support.daemon import until
@@ -63,10 +63,11 @@ async def running_scheduler(
         clock=service.clock,
         owner="me",
         concurrency=2,
+        policy=RUN,
         **options,
     )
     await scheduler.set_watchlist(refs)
-    tg.start_soon(lambda: scheduler.run(until_done=False))
+    tg.start_soon(lambda: scheduler.run())
     return scheduler
 
 
@@ -221,11 +222,12 @@ async def test_the_heartbeat_comes_from_the_loop_so_a_blocked_loop_stops_beating
             clock=service.clock,
             owner="me",
             concurrency=2,
+            policy=RUN,
             heartbeat=beat,
             heartbeat_interval=0.05,
         )
         await scheduler.set_watchlist([])
-        tg.start_soon(lambda: scheduler.run(until_done=False))
+        tg.start_soon(lambda: scheduler.run())
         await until(lambda: len(beats) >= 3, what="the first beats")
         # another process holds the write lock: the loop's next claim waits on it
         lock = sqlite3.connect(sqlite_path(settings.state.url), isolation_level=None)
@@ -258,12 +260,12 @@ async def test_a_store_locked_too_long_is_logged_and_the_daemon_loop_goes_on(
                 clock=service.clock,
                 owner="me",
                 concurrency=2,
-                contain_errors=True,
+                policy=RUN,
             )
             await scheduler.set_watchlist([])
             lock = sqlite3.connect(sqlite_path(settings.state.url), isolation_level=None)
             lock.execute("BEGIN EXCLUSIVE")
-            tg.start_soon(lambda: scheduler.run(until_done=False))
+            tg.start_soon(lambda: scheduler.run())
             await until(
                 lambda: any(e["event"] == "scheduler.store_error" for e in logs),
                 what="the locked store reported",

@@ -40,7 +40,7 @@ from downloader.runners._daemon_core import (
     status_text,
 )
 from downloader.runners._notify import Notifier, watchdog_interval
-from downloader.runners._scheduler import Scheduler
+from downloader.runners._scheduler import RUN, Scheduler
 from downloader.store import ItemState
 from downloader.watchlist import load_watchlist
 
@@ -110,7 +110,7 @@ class Daemon:
             owner=owner,
             concurrency=settings.transfer.limits.max_concurrent,
             lease=settings.service.lease_duration,
-            contain_errors=True,
+            policy=RUN,
             heartbeat=self._heartbeat,
             heartbeat_interval=beat_every,
         )
@@ -134,7 +134,7 @@ class Daemon:
             self._next_status = clock.monotonic() + STATUS_EVERY
             tg.start_soon(self._watch_file)
             tg.start_soon(self.service.deliverer.run)
-            await self.scheduler.run(until_done=False)
+            await self.scheduler.run()
             tg.cancel_scope.cancel()
         log.info("daemon.stopped")
 
