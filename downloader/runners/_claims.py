@@ -39,6 +39,19 @@ BATCH_RECHECK = 2.0
 it sees that they are done (their leases may run for minutes)."""
 
 
+def wait_after_claim(*, claimed_any: bool, due_in: float | None, others_hold: bool) -> float:
+    """Seconds to sleep after a claim that started nothing.
+
+    `claimed_any`: it claimed only items another watchlist lists, which stay due;
+    `due_in`: the store's next due time from now; `others_hold`: a batch whose
+    remaining items other processes hold."""
+    wait = BATCH_RECHECK if others_hold else IDLE_RECHECK
+    if due_in is not None:
+        floor = FOREIGN_RECHECK if claimed_any else MIN_WAIT
+        wait = min(wait, max(floor, due_in))
+    return wait
+
+
 class Claimer:
     """The claim loop; `run` returns when stopped or (`until_done`) all is terminal."""
 
@@ -108,17 +121,12 @@ class Claimer:
         done = self.policy.until_done and not len(self.flight)
         if done and await self._all_terminal():
             return None
-        wait = IDLE_RECHECK
         due = await self.store.next_due(self.owner)
         # what is left may be another process's, which may end any time without
         # anything here hearing of it: look again soon
-        if done and not len(self.tender.room) and await self.store.held_elsewhere(self.owner):
-            wait = BATCH_RECHECK
-        if due is not None:
-            # items listed by another watchlist stay due; look again in a while
-            floor = FOREIGN_RECHECK if claimed else MIN_WAIT
-            wait = min(wait, max(floor, (due - self.clock.utcnow()).total_seconds()))
-        return wait
+        others = done and not len(self.tender.room) and await self.store.held_elsewhere(self.owner)
+        due_in = None if due is None else (due - self.clock.utcnow()).total_seconds()
+        return wait_after_claim(claimed_any=bool(claimed), due_in=due_in, others_hold=others)
 
     async def _start(self, items: TaskGroup, claimed: list[ItemRecord]) -> bool:
         refs = self._refs() or {}
