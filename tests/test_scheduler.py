@@ -294,23 +294,14 @@ async def test_the_heartbeat_goes_on_while_the_items_in_flight_drain(
         beats.append(time.monotonic())
 
     with capture_logs() as logs:
-        async with open_service(settings, "me") as service:
-            scheduler = Scheduler(
-                store=service.store,
-                worker=service.worker,
-                clock=service.clock,
-                owner="me",
-                concurrency=2,
-                policy=RUN,
-                heartbeat=beat,
-                heartbeat_interval=0.05,
+        async with open_service(settings, "me") as service, anyio.create_task_group() as tg:
+            item = http_item(file_host, "slow", "/d/slow.bin")
+            scheduler = await running_scheduler(
+                tg, service, [item], heartbeat=beat, heartbeat_interval=0.05
             )
-            await scheduler.set_watchlist([http_item(file_host, "slow", "/d/slow.bin")])
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(scheduler.run)
-                await until(lambda: bool(scheduler.in_flight), what="the item in flight")
-                stopped_at = time.monotonic()
-                scheduler.stop(grace=1.0)
+            await until(lambda: bool(scheduler.in_flight), what="the item in flight")
+            stopped_at = time.monotonic()
+            scheduler.stop(grace=1.0)
     # the claim loop has ended: the beats go on by themselves through the grace period
     assert len([t for t in beats if stopped_at + 0.3 < t < stopped_at + 0.9]) >= 3
     stopped = [e["reason"] for e in logs if e["event"] == "item.stopped"]
