@@ -208,7 +208,6 @@ def _add_run(subparsers: _Subparsers) -> None:
 
 def status(args: argparse.Namespace) -> int:
     """`downloader status`: one line (or JSON object) per item; safe while the daemon runs."""
-    import gc
 
     import anyio
 
@@ -232,17 +231,11 @@ def status(args: argparse.Namespace) -> int:
                 retry_budget=settings.retry.attempts,
             )
 
-    # One tuple per item and no reference cycles: the cyclic collector would only
-    # walk the growing heap again and again (about a tenth of the time on 100,000
-    # items).  The process ends right after.
-    gc.disable()
     try:
         output = anyio.run(read)
     except StoreError as exc:
         print(f"state store: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    finally:
-        gc.enable()
     sys.stdout.write(output.text + "\n")
     return EXIT_FAILED if output.failed else EXIT_OK
 

@@ -158,8 +158,8 @@ async def test_an_unknown_status_word_counts_as_running_and_is_warned_about_once
     assert [w["status"] for w in warnings] == ["warming_up"]
 
 
-async def test_a_provider_is_a_survey_when_it_has_every_method_of_one() -> None:
-    class Half:
+async def test_a_provider_is_a_survey_when_it_declares_one() -> None:
+    class Half(HttpProvider):  # a method of a survey's name is no declaration of one
         def can_survey(self, item: ItemRef) -> bool:
             return True
 

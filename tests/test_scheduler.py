@@ -21,7 +21,7 @@ from downloader.items import ItemRef
 from downloader.metrics import Metrics
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._compose import Service, open_service
-from downloader.runners._scheduler import Scheduler
+from downloader.runners._scheduler import RUN, Scheduler
 from downloader.store import ItemRecord, ItemState, open_store, sqlite_path
 from downloader.transfer import Limits, RetryPolicy, TransferEngine
 from tests.support.daemon import until
@@ -63,10 +63,11 @@ async def running_scheduler(
         clock=service.clock,
         owner="me",
         concurrency=2,
+        policy=RUN,
         **options,
     )
     await scheduler.set_watchlist(refs)
-    tg.start_soon(lambda: scheduler.run(until_done=False))
+    tg.start_soon(lambda: scheduler.run())
     return scheduler
 
 
@@ -221,11 +222,12 @@ async def test_the_heartbeat_comes_from_the_loop_so_a_blocked_loop_stops_beating
             clock=service.clock,
             owner="me",
             concurrency=2,
+            policy=RUN,
             heartbeat=beat,
             heartbeat_interval=0.05,
         )
         await scheduler.set_watchlist([])
-        tg.start_soon(lambda: scheduler.run(until_done=False))
+        tg.start_soon(lambda: scheduler.run())
         await until(lambda: len(beats) >= 3, what="the first beats")
         # another process holds the write lock: the loop's next claim waits on it
         lock = sqlite3.connect(sqlite_path(settings.state.url), isolation_level=None)
@@ -258,12 +260,12 @@ async def test_a_store_locked_too_long_is_logged_and_the_daemon_loop_goes_on(
                 clock=service.clock,
                 owner="me",
                 concurrency=2,
-                contain_errors=True,
+                policy=RUN,
             )
             await scheduler.set_watchlist([])
             lock = sqlite3.connect(sqlite_path(settings.state.url), isolation_level=None)
             lock.execute("BEGIN EXCLUSIVE")
-            tg.start_soon(lambda: scheduler.run(until_done=False))
+            tg.start_soon(lambda: scheduler.run())
             await until(
                 lambda: any(e["event"] == "scheduler.store_error" for e in logs),
                 what="the locked store reported",
@@ -277,3 +279,30 @@ async def test_a_store_locked_too_long_is_logged_and_the_daemon_loop_goes_on(
             )
             scheduler.stop(grace=0)
     assert "locked" in next(e for e in logs if e["event"] == "scheduler.store_error")["error"]
+
+
+async def test_the_heartbeat_goes_on_while_the_items_in_flight_drain(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    file_host.host.add(
+        FileSpec("/d/slow.bin", SeededContent(3, MiB)), Faults(rate_bytes_per_s=MiB // 4)
+    )
+    settings = settings_for(tmp_path, concurrency=2)
+    beats: list[float] = []
+
+    async def beat() -> None:
+        beats.append(time.monotonic())
+
+    with capture_logs() as logs:
+        async with open_service(settings, "me") as service, anyio.create_task_group() as tg:
+            item = http_item(file_host, "slow", "/d/slow.bin")
+            scheduler = await running_scheduler(
+                tg, service, [item], heartbeat=beat, heartbeat_interval=0.05
+            )
+            await until(lambda: bool(scheduler.in_flight), what="the item in flight")
+            stopped_at = time.monotonic()
+            scheduler.stop(grace=1.0)
+    # the claim loop has ended: the beats go on by themselves through the grace period
+    assert len([t for t in beats if stopped_at + 0.3 < t < stopped_at + 0.9]) >= 3
+    stopped = [e["reason"] for e in logs if e["event"] == "item.stopped"]
+    assert stopped == ["grace period over"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import os
 import sqlite3
 import time
@@ -19,7 +18,7 @@ import anyio
 from downloader.config import PollSettings, Settings
 from downloader.emulator import RunningEmulator
 from downloader.runners._compose import Service, open_service
-from downloader.runners._scheduler import Scheduler
+from downloader.runners._scheduler import RUN, Scheduler
 from downloader.sources import SourceRef
 from downloader.store import sqlite_path
 from downloader.watchlist import parse_watchlist
@@ -58,10 +57,10 @@ async def daemon(
             clock=service.clock,
             owner="me",
             concurrency=2,
-            contain_errors=True,
+            policy=RUN,
         )
         await scheduler.set_watchlist([], sources(watchlist))
-        tg.start_soon(lambda: scheduler.run(until_done=False))
+        tg.start_soon(lambda: scheduler.run())
         try:
             yield scheduler, service, settings, running
         finally:
@@ -181,10 +180,10 @@ async def test_two_daemons_sharing_postgres_list_each_source_one_at_a_time_and_a
                     owner=owner,
                     concurrency=4,
                     lease=10.0,
-                    contain_errors=True,
+                    policy=RUN,
                 )
                 await scheduler.set_watchlist([], sources(watchlist))
-                tg.start_soon(functools.partial(scheduler.run, until_done=False))
+                tg.start_soon(scheduler.run)
                 schedulers.append(scheduler)
 
             async def all_archived() -> bool:
@@ -281,10 +280,10 @@ async def test_a_listing_longer_than_the_lease_keeps_it_and_no_other_host_lists_
                 owner=owner,
                 concurrency=2,
                 lease=1.0,
-                contain_errors=True,
+                policy=RUN,
             )
             await scheduler.set_watchlist([], sources(watchlist))
-            tg.start_soon(functools.partial(scheduler.run, until_done=False))
+            tg.start_soon(scheduler.run)
             schedulers.append(scheduler)
         await until(
             lambda: len([r for r in running.emulator.log if r.path.endswith("/wf-x/jobs")]) >= 9,
@@ -321,10 +320,10 @@ async def test_a_dead_hosts_source_is_listed_by_another_once_its_lease_runs_out(
             clock=service.clock,
             owner="b:run",
             concurrency=2,
-            contain_errors=True,
+            policy=RUN,
         )
         await scheduler.set_watchlist([], sources(WORKFLOW))
-        tg.start_soon(functools.partial(scheduler.run, until_done=False))
+        tg.start_soon(scheduler.run)
         await until(
             lambda: states(settings).get("pixxel:job:wf/j1") == ("archived", 1),
             what="the source taken over and its job archived",

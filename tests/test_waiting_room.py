@@ -25,7 +25,7 @@ from downloader.emulator import (
 from downloader.items import ItemRef
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._compose import Service, open_service
-from downloader.runners._scheduler import BATCH_RECHECK, Scheduler
+from downloader.runners._scheduler import BATCH_RECHECK, RUN, Scheduler
 from downloader.store import ItemState, sqlite_path
 from tests.support.crashing import crashing_survey
 from tests.support.daemon import until
@@ -92,10 +92,10 @@ async def working(
             owner=owner,
             concurrency=concurrency,
             lease=lease,
-            contain_errors=True,
+            policy=RUN,
         )
         await scheduler.set_watchlist(refs)
-        tg.start_soon(lambda: scheduler.run(until_done=False))
+        tg.start_soon(lambda: scheduler.run())
         try:
             yield scheduler
         finally:

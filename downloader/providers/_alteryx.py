@@ -39,7 +39,7 @@ from downloader.providers._parse_alteryx import (
 )
 from downloader.providers._poll import PhaseTracker, Poller
 from downloader.providers._turn import Parked, Turn
-from downloader.providers._types import Package, PackageMemo, PhaseListener
+from downloader.providers._types import JobSurvey, Package, PackageMemo, PhaseListener
 from downloader.transfer import AssetRequest
 from downloader.transfer._answers import promised_type
 
@@ -58,6 +58,7 @@ class AlteryxProvider:
     """An Alteryx Server `webapi`; `api` authenticates with `tokens`."""
 
     name = "alteryx"
+    survey: JobSurvey | None = None
 
     def __init__(
         self,

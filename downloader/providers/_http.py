@@ -8,7 +8,7 @@ from downloader.items import ItemRef
 from downloader.providers._http_steps import http_step
 from downloader.providers._steps import Fail
 from downloader.providers._turn import Turn
-from downloader.providers._types import Package, PackageMemo, PhaseListener
+from downloader.providers._types import JobSurvey, Package, PackageMemo, PhaseListener
 from downloader.transfer import AssetRequest
 from downloader.transfer._answers import promised_type
 from downloader.transfer._digests import parse_caller_digest
@@ -24,6 +24,7 @@ class HttpProvider:
     """
 
     name = "http"
+    survey: JobSurvey | None = None
 
     async def prepare(
         self, item: ItemRef, memo: PackageMemo, events: PhaseListener, turn: Turn | None = None

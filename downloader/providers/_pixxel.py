@@ -36,6 +36,7 @@ from downloader.providers._poll import PhaseTracker, Poller
 from downloader.providers._steps import Fetch
 from downloader.providers._turn import Parked, Turn
 from downloader.providers._types import (
+    JobSurvey,
     MemoryMemo,
     Package,
     PackageMemo,
@@ -67,6 +68,7 @@ class PixxelProvider:
     def __init__(self, api: ApiClient, pollers: PollerFactory) -> None:
         self.api = api
         self._pollers = pollers
+        self.survey: JobSurvey | None = self
         self._lists = WorkflowLists(api)
 
     def can_survey(self, item: ItemRef) -> bool:

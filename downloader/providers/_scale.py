@@ -30,6 +30,7 @@ from downloader.providers._scale_steps import FILES, MAX_PAGES, scale_step
 from downloader.providers._scale_survey import JobLists
 from downloader.providers._turn import Parked, Turn
 from downloader.providers._types import (
+    JobSurvey,
     MemoryMemo,
     Package,
     PackageMemo,
@@ -62,6 +63,7 @@ class ScaleProvider:
         self.api = api
         self.legacy = legacy
         self._pollers = pollers
+        self.survey: JobSurvey | None = self
         self._lists = JobLists(api, legacy=legacy)
 
     def can_survey(self, item: ItemRef) -> bool:

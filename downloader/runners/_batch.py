@@ -12,7 +12,7 @@ from datetime import timedelta
 from downloader.clock import Clock
 from downloader.items import ItemRef
 from downloader.runners._pipeline import ItemWorker
-from downloader.runners._scheduler import Scheduler
+from downloader.runners._scheduler import ONCE, Scheduler
 from downloader.sources import SourceRef
 from downloader.store import ItemState, StateStore
 
@@ -48,12 +48,12 @@ async def run_batch(
         clock=clock,
         owner=owner,
         concurrency=concurrency,
+        policy=ONCE,
         lease=lease.total_seconds(),
     )
     await store.release_all(owner)
     synced = await scheduler.set_watchlist(items, sources)
-    await scheduler.tender.list_due(every=True)
-    await scheduler.run(until_done=True)
+    await scheduler.run()
     active = await scheduler.active_records()
     return BatchResult(
         archived=sum(r.state is ItemState.ARCHIVED for r in active),

@@ -3,8 +3,9 @@
 The shell around the pure decisions of `_daemon_core`: it opens the store,
 reads the watchlist, tells systemd READY=1, and then
 
-- pings the watchdog and refreshes STATUS= from inside the scheduler loop
-  (its heartbeat), so a hung loop goes quiet;
+- pings the watchdog and refreshes STATUS= at each beat of the scheduler
+  (`_daemon_beat`), which beats only after a lap of its claim loop, so a hung
+  loop goes quiet;
 - re-reads the watchlist when a cheap `stat` says the file changed, and on
   SIGHUP together with the config;
 - on SIGTERM or SIGINT says STOPPING=1, stops claiming, lets the work in flight
@@ -18,7 +19,6 @@ import dataclasses
 import os
 import signal
 import sys
-import time
 from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
@@ -28,30 +28,21 @@ import structlog
 from anyio.abc import TaskStatus
 
 from downloader.config import Settings, inspect_config
-from downloader.errors import ConfigProblem, StoreError
-from downloader.metrics import Liveness, Metrics, metrics_app, serve_metrics
+from downloader.errors import ConfigProblem
+from downloader.metrics import Metrics, metrics_app, serve_metrics
 from downloader.runners._compose import Service, open_service
+from downloader.runners._daemon_beat import DaemonBeat
 from downloader.runners._daemon_core import (
     FileStamp,
-    Throughput,
     has_changed,
     is_whole_file_failure,
     restart_keys,
-    status_text,
 )
 from downloader.runners._notify import Notifier, watchdog_interval
-from downloader.runners._scheduler import Scheduler
-from downloader.store import ItemState
+from downloader.runners._scheduler import RUN, Scheduler
 from downloader.watchlist import load_watchlist
 
 log = structlog.get_logger("downloader.daemon")
-
-STATUS_EVERY = 5.0
-"""Seconds between STATUS= refreshes."""
-LIVENESS_BEATS = 3
-"""Beats of the scheduler loop missed before `/healthz` says it is stuck."""
-CENSUS_EVERY = 1.0
-"""Seconds between readings of the store's census for the item gauges (with metrics on)."""
 
 
 def file_stamp(path: Path) -> FileStamp | None:
@@ -89,20 +80,18 @@ class Daemon:
         self.settings = settings
         self.service = service
         self.notifier = notifier
-        self.throughput = Throughput()
-        self._counts_seen: dict[ItemState, int] | None = None
-        self._done = 0
         self.stamp: FileStamp | None = None
         self.watchdog = watchdog_interval(environ)
-        self._next_status = 0.0
         self.metrics = metrics
-        self._next_census = 0.0
-        beat_every = min(self.watchdog or STATUS_EVERY, STATUS_EVERY)
-        # the process's monotonic clock, not the injected one: a stuck loop is a fact of
-        # real time, and /healthz reads it from another thread
-        self.liveness = Liveness(time.monotonic, stale_after=LIVENESS_BEATS * beat_every)
-        """What `/healthz` says: the loop beat within three of its beats (with a watchdog,
-        1.5 times `WatchdogSec`, by when systemd has given up on it too)."""
+        self.beat = DaemonBeat(
+            service,
+            notifier,
+            watchdog=self.watchdog,
+            metrics=metrics,
+            stopping=lambda: self.scheduler.stopping,
+        )
+        self.liveness = self.beat.liveness
+        """What `/healthz` says (see `DaemonBeat`)."""
         self.scheduler = Scheduler(
             store=service.store,
             worker=service.worker,
@@ -110,14 +99,13 @@ class Daemon:
             owner=owner,
             concurrency=settings.transfer.limits.max_concurrent,
             lease=settings.service.lease_duration,
-            contain_errors=True,
-            heartbeat=self._heartbeat,
-            heartbeat_interval=beat_every,
+            policy=RUN,
+            heartbeat=self.beat,
+            heartbeat_interval=self.beat.interval,
         )
 
     async def run(self) -> None:
         """Work until SIGTERM/SIGINT, then drain and return."""
-        clock = self.service.clock
         await self.service.store.release_all(self.scheduler.owner)
         async with anyio.create_task_group() as tg:
             await tg.start(self._handle_signals)
@@ -130,54 +118,12 @@ class Daemon:
                 watchdog_interval=self.watchdog,
                 pid=os.getpid(),
             )
-            self.notifier.ready(status=await self._status_text())
-            self._next_status = clock.monotonic() + STATUS_EVERY
+            await self.beat.ready()
             tg.start_soon(self._watch_file)
             tg.start_soon(self.service.deliverer.run)
-            await self.scheduler.run(until_done=False)
+            await self.scheduler.run()
             tg.cancel_scope.cancel()
         log.info("daemon.stopped")
-
-    # -- heartbeat: watchdog and status ---------------------------------------------------
-
-    async def _heartbeat(self) -> None:
-        self.liveness.beat()
-        if self.watchdog is not None:
-            self.notifier.watchdog()
-        if self.metrics is not None and time.monotonic() >= self._next_census:
-            self._next_census = time.monotonic() + CENSUS_EVERY
-            await self._count_items(self.metrics)
-        if self.service.clock.monotonic() >= self._next_status:
-            self._next_status = self.service.clock.monotonic() + STATUS_EVERY
-            self.notifier.status(await self._status_text())
-
-    async def _count_items(self, metrics: Metrics) -> None:
-        try:
-            rows = await self.service.store.census()
-        except StoreError as exc:  # the gauges keep their last values
-            log.warning("metrics.census_failed", error=str(exc))
-            return
-        metrics.census(rows, self.service.clock.utcnow())
-
-    async def _status_text(self) -> str:
-        store = self.service.store
-        try:
-            counts = await store.counts()
-            # the byte total changes only while an item moves bytes or changes state:
-            # listing every item at each beat cost an idle daemon with 10,000 waiting
-            # items most of its CPU (bench W7), so the total is kept until then
-            moving = counts[ItemState.DOWNLOADING] or counts[ItemState.VERIFYING]
-            if moving or counts != self._counts_seen:
-                self._done = sum(r.bytes_done for r in await store.list_items())
-                self._counts_seen = counts
-            done = self._done
-        except StoreError as exc:  # a busy database must not stop the loop that works
-            log.warning("daemon.status_failed", error=str(exc))
-            return "state store busy"
-        self.throughput.add(self.service.clock.monotonic(), done)
-        if self.metrics is not None:
-            self.metrics.set_rate(self.throughput.rate())
-        return status_text(counts, self.throughput.rate(), stopping=self.scheduler.stopping)
 
     # -- signals --------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from downloader.items import ItemRef
 from downloader.providers import (
+    JobSurvey,
     Package,
     PackageMemo,
     PhaseListener,
@@ -65,10 +66,11 @@ class CrashingSurvey(_Wrapped):
         super().__init__(inner)
         survey = survey_of(inner)
         assert survey is not None, f"{inner.name} has no survey"
-        self.survey = survey
+        self.inner_survey = survey
+        self.survey: JobSurvey | None = self
 
     async def still_running(self, items: Sequence[ItemRef]) -> SurveyAnswer:
-        await self.survey.still_running(items)
+        await self.inner_survey.still_running(items)
         raise RuntimeError(f"list not understood: {ANSWER}")
 
 
