@@ -179,10 +179,12 @@ async def run_once(
             tg.start_soon(progress, board)
         # hook events are delivered while the items are worked, beside them
         delivering = anyio.CancelScope()
+        delivered = anyio.Event()
 
         async def deliver() -> None:
             with delivering:
                 await service.deliverer.run()
+            delivered.set()
 
         tg.start_soon(deliver)
         result = await run_batch(
@@ -197,10 +199,14 @@ async def run_once(
         )
         if board is not None:
             board.ended = service.clock.monotonic()
+        # what the run recorded and could not deliver yet gets a bounded wait, from the
+        # deliverer already running (a delivery in flight is not cut short to be sent
+        # again); the next run delivers the rest
+        service.deliverer.finish()
+        with anyio.move_on_after(settings.service.hook_wait):
+            await delivered.wait()
         delivering.cancel()
-        # what the run recorded and could not deliver yet gets a bounded wait; the
-        # next run delivers the rest
-        left = await service.deliverer.drain(settings.service.hook_wait)
+        left = await service.deliverer.left()
         result = dataclasses.replace(result, hooks_left=left)
         tg.cancel_scope.cancel()
     if interrupted:

@@ -60,6 +60,14 @@ class Deliverer:
         self.clock = clock
         self.owner = owner
         self._wake = anyio.Event()
+        self._finishing = False
+
+    def finish(self) -> None:
+        """Have `run` return once no undelivered row is left, as with `until_empty`:
+        the end of a batch run, whose deliveries in flight go on undisturbed (cut
+        short, one would be sent again)."""
+        self._finishing = True
+        self.wake()
 
     def wake(self) -> None:
         """Look at the outbox now (an event was just recorded, or the hooks changed)."""
@@ -106,7 +114,8 @@ class Deliverer:
                             tg.start_soon(deliver, record)
                         if claimed:
                             continue
-                        if until_empty and not busy and not await self.outbox.pending():
+                        finishing = until_empty or self._finishing
+                        if finishing and not busy and not await self.outbox.pending():
                             return
                         wait = await self._until_due()
                 except StoreError as exc:  # deliveries wait; the items never do
@@ -122,6 +131,10 @@ class Deliverer:
         undelivered events remain (the next run delivers them)."""
         with anyio.move_on_after(within):
             await self.run(until_empty=True)
+        return await self.left()
+
+    async def left(self) -> int:
+        """How many events are not delivered yet (0 when the store cannot say)."""
         try:
             return len(await self.outbox.pending())
         except StoreError as exc:
