@@ -18,12 +18,10 @@ from downloader._cli_options import add_common_options, log_level
 from downloader._cli_setup import register_secrets, restrict_umask, unusable, unwrap_store_error
 from downloader.config import Settings, default_config_path, inspect_config
 from downloader.errors import ConfigProblem
+from downloader.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from downloader.watchlist import load_watchlist
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 3
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
 T = TypeVar("T")

@@ -11,14 +11,13 @@ import anyio
 from downloader.archive import item_path, verify_bag
 from downloader.config import Settings
 from downloader.errors import StoreError
+from downloader.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from downloader.items import ItemRef
 from downloader.jail import Jail
 from downloader.sources import is_source_key
 from downloader.store import ItemState, open_store
 
 __all__ = ["run_verify"]
-
-_OK, _FAILED, _USAGE = 0, 1, 2
 
 
 def run_verify(settings: Settings, items: Sequence[str]) -> int:
@@ -32,7 +31,7 @@ def run_verify(settings: Settings, items: Sequence[str]) -> int:
         except ValueError as exc:
             if not is_source_key(text):
                 print(f"bad item: {exc}", file=sys.stderr)
-                return _USAGE
+                return EXIT_USAGE
             sources.append(text)
     root = settings.archive.root
     unknown: list[str] = []
@@ -59,7 +58,7 @@ def run_verify(settings: Settings, items: Sequence[str]) -> int:
         found = anyio.run(bags)
     except StoreError as exc:
         print(f"state store: {exc}", file=sys.stderr)
-        return _USAGE
+        return EXIT_USAGE
     # walked from the root by descriptors: a link planted below it is reported, not entered
     jail = Jail(root)
     intact = True
@@ -74,4 +73,4 @@ def run_verify(settings: Settings, items: Sequence[str]) -> int:
             continue
         intact = intact and audit.ok
         print("\n".join(audit.report_lines()))
-    return _OK if intact else _FAILED
+    return EXIT_OK if intact else EXIT_FAILED
