@@ -57,9 +57,10 @@ postgresql:
 		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
 	fi
 
-## make bench: W1-W8 against curl and aria2c on a private nginx; writes bench/results/<date>.md
+## make bench: W1-W9 (W1 and W2 over HTTPS too) against curl and aria2c on a private nginx;
+## writes bench/results/<date>.md
 BENCH_STAMP := $(VENV)/.bench-installed
-BENCH_TOOLS := nginx:nginx curl:curl aria2c:aria2 /usr/bin/time:time openssl:openssl
+BENCH_TOOLS := nginx:nginx curl:curl aria2c:aria2 /usr/bin/time:time openssl:openssl strace:strace
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
