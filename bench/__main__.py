@@ -16,17 +16,29 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bench import report, service, single, sources, workloads
+from bench import report, scale_job, service, single, sources, workloads
 from bench.data import DataSet, GiB, KiB, MiB
 from bench.harness import Workload, empty_trash, run_workload
 from bench.nginx import Nginx
 
 HERE = Path(__file__).resolve().parent
 FULL = workloads.Sizes(
-    w1=2 * GiB, w2=1 * GiB, w3_count=2000, w4_count=200, w6_size=512 * MiB, w6_count=16
+    w1=2 * GiB,
+    w2=1 * GiB,
+    w3_count=2000,
+    w4_count=200,
+    w6_size=512 * MiB,
+    w6_count=16,
+    w9_count=200,
 )
 QUICK = workloads.Sizes(
-    w1=256 * MiB, w2=128 * MiB, w3_count=200, w4_count=50, w6_size=64 * MiB, w6_count=16
+    w1=256 * MiB,
+    w2=128 * MiB,
+    w3_count=200,
+    w4_count=50,
+    w6_size=64 * MiB,
+    w6_count=16,
+    w9_count=50,
 )
 
 METHOD = """\
@@ -63,6 +75,10 @@ the start of the first request nginx logged for it (`$msec` less `$request_time`
 row (`bench/floor_client.py`: a `BufferedProtocol` into aligned ring buffers, an
 `O_DIRECT` writer thread and a SHA-256 thread, then fsync, rename and folder fsync) is
 the durable floor the targets are also measured on.
+W9 is one Scale job of many product files (one item, many assets): the emulator
+answers the Scale API behind nginx (`/scale/` passed on, Host kept), so the URLs it
+hands out name nginx, which serves the emulator's own files (fetched from it once);
+`aria2c -j8 -i` fetches the same URLs, and the downloader runs with 8 in flight.
 The machine is shared: other work ran on the same cores, so the load average is
 shown next to each table and the figures are noisy."""
 
@@ -114,6 +130,7 @@ def main() -> int:
             ("W2 https", lambda: single.w2(data, server, sizes.w2, tls=True)),
             ("W3", lambda: workloads.many("W3", data, server, sizes.w3_count, 64 * KiB)),
             ("W4", lambda: workloads.many("W4", data, server, sizes.w4_count, 1 * MiB)),
+            ("W9", lambda: scale_job.w9(data, server, work, sizes.w9_count, 1 * MiB)),
             ("W5", lambda: service.w5(10 if args.quick else 50, 20 * MiB)),
             (
                 "W6a",

@@ -82,6 +82,7 @@ class Sizes:
     w4_count: int
     w6_size: int
     w6_count: int
+    w9_count: int
 
 
 def downloader(
