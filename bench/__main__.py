@@ -79,6 +79,12 @@ W9 is one Scale job of many product files (one item, many assets): the emulator
 answers the Scale API behind nginx (`/scale/` passed on, Host kept), so the URLs it
 hands out name nginx, which serves the emulator's own files (fetched from it once);
 `aria2c -j8 -i` fetches the same URLs, and the downloader runs with 8 in flight.
+W3 and W4 report what an archived item costs, from one extra run of the downloader
+under `strace -f --seccomp-bpf` (`bench/syscounts.py`; its times are strace's, only
+its counts are read): every fsync, fdatasync and syncfs per item, those of the state
+database apart, and the store round trips that change it per item: its write
+transactions, counted as the commit frames SQLite writes to the WAL (transactions
+that only read are not counted).
 The machine is shared: other work ran on the same cores, so the load average is
 shown next to each table and the figures are noisy."""
 

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import tools
+from bench import syscounts, tools
 from bench.data import DataSet, sha256_file
 from bench.harness import DURABLE, PLAIN, Check, Contender, Workload
 from bench.nginx import Nginx
@@ -95,6 +95,27 @@ def downloader(
     return Contender(name, setup, check_bags(fetches), subject=True)
 
 
+PER_ITEM = ("fsyncs/item", "store fsyncs/item", "store transactions/item")
+
+
+def counted(subject: Contender, items: int) -> Contender:
+    """`subject`'s run under strace, measured once: its syncs and store round trips per
+    archived item (`bench/syscounts.py`); its times are strace's and compare with none."""
+
+    def setup(run: Path) -> list[str]:
+        return syscounts.strace(subject.setup(run), run / "strace.log")
+
+    def check(run: Path, result: Timed) -> dict[str, float]:
+        subject.check(run, result)
+        with (run / "strace.log").open() as log:
+            counts = syscounts.count(log, str(run.resolve() / "state.db"))
+        return counts.per_item(items)
+
+    return Contender(
+        "downloader under strace (counts only: its times are strace's)", setup, check, once=True
+    )
+
+
 def many(
     key: str, data: DataSet, server: Nginx, count: int, size: int, parallel: int = 16
 ) -> Workload:
@@ -113,6 +134,7 @@ def many(
     transfer = {"max_concurrent": parallel, "max_per_host": parallel}
     contenders = [
         downloader(fetches, transfer),
+        counted(downloader(fetches, transfer), count),
         Contender(
             f"curl -Z --parallel-max {parallel}",
             lambda run: tools.curl_many(fetches, run, parallel),
@@ -145,6 +167,7 @@ def many(
         amount=count,
         unit="files/s",
         warm=lambda: data.warm(names),
+        extras=PER_ITEM,
         defer_cleanup=True,
     )
 
