@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from bench import tools
 from bench.data import DataSet, sha256_file
-from bench.harness import Check, Contender, Workload
+from bench.harness import DURABLE, Check, Contender, Workload
 from bench.nginx import Nginx
 from bench.service import EmulatorRun
 from bench.timing import Timed
@@ -130,6 +130,13 @@ def w9(data: DataSet, server: Nginx, work: Path, count: int, size: int) -> Workl
             f"aria2c -j{JOBS} -i list",
             lambda run: tools.aria2_many(fetches, run, JOBS),
             check_plain(fetches),
+        ),
+        Contender(
+            f"bare aiohttp client, {JOBS} at a time, each file fsynced and renamed"
+            " (reference: no API, state or bag)",
+            lambda run: tools.bare_many(fetches, run, JOBS, durable=True),
+            check_plain(fetches),
+            floor=DURABLE,
         ),
     ]
     title = f"one Scale job of {count} files of {size / 2**20:g} MiB (emulated API, nginx files)"

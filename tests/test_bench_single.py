@@ -169,3 +169,18 @@ def test_a_row_without_a_first_request_shows_a_dash() -> None:
     [curl] = [line for line in table if line.startswith("| curl -o |")]
     assert "| 500.00 |" in downloader
     assert "| — |" in curl
+
+
+def test_a_target_whose_row_was_not_measured_says_so() -> None:
+    w3 = Workload(
+        "W3",
+        "many files",
+        [_row("downloader", 4.0, 4.0, subject=True), _row("aria2c -j16 -i list", 6.0, 1.0)],
+        amount=2000,
+        unit="files/s",
+    )
+    lines = [line for line in targets_table({"W3": w3}) if line.startswith("| W3 |")]
+    [trips] = [line for line in lines if "store round trips" in line]
+    assert "| not measured |" in trips
+    [aria2] = [line for line in lines if "#21: files/s ≥ 1.5 × aria2c" in line]
+    assert "| 1.50 | met |" in aria2
