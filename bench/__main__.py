@@ -81,10 +81,10 @@ hands out name nginx, which serves the emulator's own files (fetched from it onc
 `aria2c -j8 -i` fetches the same URLs, and the downloader runs with 8 in flight.
 W3 and W4 report what an archived item costs, from one extra run of the downloader
 under `strace -f --seccomp-bpf` (`bench/syscounts.py`; its times are strace's, only
-its counts are read): every fsync, fdatasync and syncfs per item, those of the state
-database apart, and the store round trips that change it per item: its write
-transactions, counted as the commit frames SQLite writes to the WAL (transactions
-that only read are not counted).
+its counts are read): every fsync, fdatasync and syncfs per item, those of folders
+and of the state database apart, and the store round trips that change it per item:
+its write transactions, counted as the commit frames SQLite writes to the WAL
+(transactions that only read are not counted).
 The machine is shared: other work ran on the same cores, so the load average is
 shown next to each table and the figures are noisy."""
 

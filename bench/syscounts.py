@@ -5,7 +5,9 @@ it), tracing the syncs and the positional writes, with each descriptor's path
 (`-y`) and the first 8 bytes written (`-xx -s 8`).  From that log:
 
 - fsyncs: every `fsync`, `fdatasync` and `syncfs`, of any file, folder or file
-  system; those of the state database's files are also counted on their own;
+  system; those of folders (a path whose last part has no `.`: every file the
+  bench makes has a suffix, `.bin`, `.txt`, `.json`, `.part`, `.tmp`) and those of
+  the state database's files are also counted on their own;
 - store round trips: the write transactions that reached the database, counted as
   its WAL's commit frames.  SQLite (WAL mode) writes each frame as a 24-byte header
   then the page; a header whose bytes 4-7 (the database size after the commit) are
@@ -62,12 +64,14 @@ def _unescape(text: str) -> bytes:
 @dataclass(frozen=True)
 class Counts:
     fsyncs: int
+    folder_fsyncs: int
     store_fsyncs: int
     store_commits: int
 
     def per_item(self, items: int) -> dict[str, float]:
         return {
             "fsyncs/item": self.fsyncs / items,
+            "folder fsyncs/item": self.folder_fsyncs / items,
             "store fsyncs/item": self.store_fsyncs / items,
             "store transactions/item": self.store_commits / items,
         }
@@ -76,7 +80,7 @@ class Counts:
 def count(lines: Iterable[str], store: str) -> Counts:
     """The syncs and the store's commits in an strace log; `store` is the database's
     path (its `-wal` and `-journal` files are its own too)."""
-    fsyncs = store_fsyncs = commits = 0
+    fsyncs = folder_fsyncs = store_fsyncs = commits = 0
     for line in lines:
         m = _CALL.match(line)
         if m is None:
@@ -86,6 +90,7 @@ def count(lines: Iterable[str], store: str) -> Counts:
         if m["call"] in SYNCS:
             fsyncs += 1
             store_fsyncs += ours
+            folder_fsyncs += "." not in path.rsplit("/", 1)[-1]
         elif (
             m["call"] == "pwrite64"
             and ours
@@ -95,4 +100,4 @@ def count(lines: Iterable[str], store: str) -> Counts:
         ):
             head = _unescape(m["data"])
             commits += len(head) >= 8 and head[4:8] != b"\0\0\0\0"
-    return Counts(fsyncs, store_fsyncs, commits)
+    return Counts(fsyncs, folder_fsyncs, store_fsyncs, commits)

@@ -95,7 +95,7 @@ def downloader(
     return Contender(name, setup, check_bags(fetches), subject=True)
 
 
-PER_ITEM = ("fsyncs/item", "store fsyncs/item", "store transactions/item")
+PER_ITEM = ("fsyncs/item", "folder fsyncs/item", "store fsyncs/item", "store transactions/item")
 
 
 def counted(subject: Contender, items: int) -> Contender:

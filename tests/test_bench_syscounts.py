@@ -46,8 +46,10 @@ def test_syncs_and_commit_frames_are_told_apart() -> None:
     ]
     counts = count(lines, db)
     assert (counts.fsyncs, counts.store_fsyncs, counts.store_commits) == (4, 1, 2)
+    assert counts.folder_fsyncs == 2  # the item's folder and the archive (syncfs)
     assert counts.per_item(2) == {
         "fsyncs/item": 2.0,
+        "folder fsyncs/item": 1.0,
         "store fsyncs/item": 0.5,
         "store transactions/item": 1.0,
     }
