@@ -120,11 +120,6 @@ def main() -> int:
         print(stamp, file=sys.stderr, flush=True)
         print(stamp, file=log_file, flush=True)
 
-    def wanted(key: str) -> bool:
-        # `--only W1` takes "W1 https" too; `--only "W1 https"` that one alone
-        short = key.split()[0].upper()
-        return not only or key.upper() in only or short.rstrip("AB") in only or short in only
-
     done: dict[str, Workload] = {}
     empty_trash(work)  # what an interrupted suite left
     with Nginx(work / "nginx", data.root) as server, _emptied_at_exit(work):
@@ -151,7 +146,7 @@ def main() -> int:
             builders.append(("W7", lambda: service.w7(10_000, 10, seconds)))
             builders.append(("W8", lambda: sources.w8(10, 1_000, 10, seconds)))
         for key, build in builders:
-            if not wanted(key):
+            if not wanted(key, only):
                 continue
             log(f"{key}: preparing")
             workload = build()
@@ -172,6 +167,13 @@ def main() -> int:
         update_readme(HERE.parent / "README.md", text, out)
     log(f"results in {out} ({elapsed:.0f} s)")
     return 0
+
+
+def wanted(key: str, only: set[str]) -> bool:
+    """Whether `--only` (upper-cased names) asks for workload `key`: `W6` takes W6a and
+    W6b, `W1` takes "W1 https" too, and `W1 HTTPS` that one alone."""
+    short = key.split()[0].upper()
+    return not only or key.upper() in only or short in only or short.rstrip("AB") in only
 
 
 def results_path(folder: Path, day: datetime.date) -> Path:

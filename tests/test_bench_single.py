@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bench.__main__ import wanted
 from bench.harness import BEST, Contender, Workload
 from bench.nginx import first_request_after
 from bench.report import targets_table, workload_table
@@ -184,3 +185,13 @@ def test_a_target_whose_row_was_not_measured_says_so() -> None:
     assert "| not measured |" in trips
     [aria2] = [line for line in lines if "#21: files/s ≥ 1.5 × aria2c" in line]
     assert "| 1.50 | met |" in aria2
+
+
+def test_only_w1_takes_its_https_twin_and_only_the_twin_takes_itself_alone() -> None:
+    assert wanted("W1", set())
+    assert wanted("W1 https", {"W1"})
+    assert wanted("W1 https", {"W1 HTTPS"})
+    assert not wanted("W1", {"W1 HTTPS"})
+    assert not wanted("W2 https", {"W1"})
+    assert wanted("W6a", {"W6"})
+    assert wanted("W9", {"W3", "W9"})
