@@ -15,6 +15,7 @@ from downloader.clock import Clock
 from downloader.config import HookSettings
 from downloader.jail import Jail
 from downloader.observe import Observer
+from downloader.providers._schedule import ItemSchedule
 from downloader.runners._vet import Vetter
 from downloader.store import StateStore
 from downloader.transfer import TransferEngine
@@ -37,6 +38,8 @@ class ItemHands:
     jail: Jail
     hooks: tuple[HookSettings, ...]
     outbox_written: Callable[[], None]
+    schedule: ItemSchedule
+    """Every wait of the item: its polls and its tries after passing failures."""
 
     def waiting(self, key: str) -> Waiting:
         """Show why `key` waits as its error text; clear it after.  Not a try."""

@@ -27,6 +27,7 @@ from downloader.items import ItemRef
 from downloader.jail import Jail
 from downloader.observe import NullObserver, Observer
 from downloader.providers import Provider
+from downloader.providers._schedule import ItemSchedule
 from downloader.providers._turn import Parked, Turn
 from downloader.runners._adoption import adopt_archived_bag
 from downloader.runners._bagging import SOURCE_FIELD, file_bag
@@ -91,6 +92,12 @@ class ItemWorker:
         """Told after an item's end, which may have recorded hook events (wakes their
         deliverer; cheap when there are none)."""
 
+    @property
+    def schedule(self) -> ItemSchedule:
+        """Every wait of an item, as the settings say now: its polls (its own turn's
+        and the waiting room's) and its tries after passing failures."""
+        return ItemSchedule.of(self.poll, self.retry)
+
     def hands(self) -> ItemHands:
         """The effects this worker lends a turn, as they are now."""
         return ItemHands(
@@ -104,6 +111,7 @@ class ItemWorker:
             jail=self.jail,
             hooks=self.hooks,
             outbox_written=self.outbox_written,
+            schedule=self.schedule,
         )
 
     def forget(self, key: str) -> None:
@@ -138,11 +146,11 @@ class ItemWorker:
         try:
             final = await self._work(hands, ref, state, turn)
         except DownloaderError as exc:
-            return await failed(hands, self.retry, ref, exc, bound)
+            return await failed(hands, ref, exc, bound)
         except OSError as exc:  # the archive's disk: read-only, removed, full
-            return await failed(hands, self.retry, ref, filesystem_error(exc), bound)
+            return await failed(hands, ref, filesystem_error(exc), bound)
         except Exception as exc:  # of no tree: this item's alone, never the batch's
-            return await crashed(hands, self.retry, ref, exc)
+            return await crashed(hands, ref, exc)
         if isinstance(final, Parked):
             if turn is not None:
                 self._turns[ref.key] = turn
@@ -157,7 +165,7 @@ class ItemWorker:
     async def crashed(self, ref: ItemRef, exc: Exception) -> ItemState:
         """`exc`, of no kind of ours, escaped `ref`'s work: logged once, with its
         traceback, and the item tried again under its budget like any passing failure."""
-        return await crashed(self.hands(), self.retry, ref, exc)
+        return await crashed(self.hands(), ref, exc)
 
     async def _work(
         self, hands: ItemHands, ref: ItemRef, state: ItemState | None, turn: Turn | None

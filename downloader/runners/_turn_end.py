@@ -15,7 +15,6 @@ from typing import Any
 
 import structlog
 
-from downloader.config import RetrySettings
 from downloader.errors import DownloaderError, FilesystemError, ItemCrashed
 from downloader.hooks._plan import plan_outbox
 from downloader.items import ItemRef
@@ -23,7 +22,7 @@ from downloader.providers._turn import Parked
 from downloader.redact import describe
 from downloader.runners._adoption import source_of
 from downloader.runners._item_hands import ItemHands
-from downloader.runners._retry import gave_up_text, next_try_delay
+from downloader.runners._retry import gave_up_text
 from downloader.store import ItemState
 
 __all__ = ["crashed", "failed", "filesystem_error", "parked"]
@@ -41,27 +40,23 @@ async def parked(hands: ItemHands, ref: ItemRef, parked: Parked, bound: Any) -> 
     return record.state
 
 
-async def crashed(
-    hands: ItemHands, retry: RetrySettings, ref: ItemRef, exc: Exception
-) -> ItemState:
+async def crashed(hands: ItemHands, ref: ItemRef, exc: Exception) -> ItemState:
     """`exc`, of no kind of ours, escaped `ref`'s work: logged once, with its
     traceback, and the item tried again under its budget like any passing failure."""
     bound = log.bind(item=ref.key, provider=ref.provider)
     bound.error("item.crashed", exc_info=exc)
-    return await failed(hands, retry, ref, ItemCrashed(exc), bound)
+    return await failed(hands, ref, ItemCrashed(exc), bound)
 
 
-async def failed(
-    hands: ItemHands, retry: RetrySettings, ref: ItemRef, exc: DownloaderError, bound: Any
-) -> ItemState:
-    """`ref` tried again later under `retry`, or failed for good."""
+async def failed(hands: ItemHands, ref: ItemRef, exc: DownloaderError, bound: Any) -> ItemState:
+    """`ref` tried again later, as its schedule's `[retry]` half says, or failed for good."""
     now = hands.clock.utcnow()
     message = describe(exc)
     if exc.retryable:
         record = await hands.store.get(ref.key)
         tries = (0 if record is None else record.attempts) + 1
         retry_after = getattr(exc, "retry_after", None)
-        delay = next_try_delay(tries, retry, retry_after=retry_after)
+        delay = hands.schedule.retry.next_try(tries, retry_after=retry_after)
         if delay is not None:
             hands.observer.retried(ref.provider, "item")
             record = await hands.store.schedule(
