@@ -37,7 +37,7 @@ from downloader.providers._parse_alteryx import (
     render_messages,
 )
 from downloader.providers._poll import PhaseTracker, Poller
-from downloader.providers._steps import Drive
+from downloader.providers._steps import Drive, Route
 from downloader.providers._turn import Parked, Turn
 from downloader.providers._types import JobSurvey, Package, PackageMemo, PhaseListener
 from downloader.transfer import AssetRequest
@@ -85,15 +85,9 @@ class AlteryxProvider:
             raise ProviderError(f"{item.key} is not an Alteryx job")
         job_id = item.ids[0]
         machine = functools.partial(alteryx_step, item, accept=self.accept_dispositions)
-        ready = await self._drive(
-            machine,
-            api=self.api,
-            poller=self._pollers(item),
-            memo=memo,
-            phases=PhaseTracker(events),
-            log=log.bind(provider=self.name, item=item.key),
-            turn=turn,
-        )
+        bound = log.bind(provider=self.name, item=item.key)
+        route = Route(self.api, self._pollers(item), memo, PhaseTracker(events), log=bound)
+        ready = await self._drive(machine, route, turn)
         if isinstance(ready, Parked):
             return ready
         job: AlteryxJob = ready.extra["job"]

@@ -32,7 +32,7 @@ from downloader.providers._pixxel_catalog_steps import catalog_step, label_of, r
 from downloader.providers._pixxel_steps import PACKAGE, job_step
 from downloader.providers._pixxel_survey import WorkflowLists
 from downloader.providers._poll import PhaseTracker, Poller
-from downloader.providers._steps import Drive, Fetch
+from downloader.providers._steps import Drive, Fetch, Route
 from downloader.providers._turn import Parked, Turn
 from downloader.providers._types import (
     JobSurvey,
@@ -110,18 +110,14 @@ class PixxelProvider:
         self, item: ItemRef, memo: PackageMemo, phases: PhaseTracker, turn: Turn | None
     ) -> Package | Parked:
         machine = functools.partial(job_step, item)
-        ready = await self._drive(
-            machine, api=self.api, poller=self._pollers(item), memo=memo, phases=phases, turn=turn
-        )
+        ready = await self._drive(machine, Route(self.api, self._pollers(item), memo, phases), turn)
         if isinstance(ready, Parked):
             return ready
 
         async def refresh() -> str:
             # the job is known finished: only its package is asked for again
             again = MemoryMemo(PACKAGE)
-            fresh = await self._drive(
-                machine, api=self.api, poller=self._pollers(item), memo=again, phases=None
-            )
+            fresh = await self._drive(machine, Route(self.api, self._pollers(item), again))
             return _url(fresh)
 
         task_id = item.ids[2] if item.kind == "task" else None
@@ -141,15 +137,8 @@ class PixxelProvider:
     ) -> Package | Parked:
         bound = log.bind(provider=self.name, item=item.key)
         machine = functools.partial(catalog_step, item)
-        ready = await self._drive(
-            machine,
-            api=self.api,
-            poller=self._pollers(item),
-            memo=memo,
-            phases=phases,
-            log=bound,
-            turn=turn,
-        )
+        route = Route(self.api, self._pollers(item), memo, phases, log=bound)
+        ready = await self._drive(machine, route, turn)
         if isinstance(ready, Parked):
             return ready
         download_id = ready.download_id or ""
@@ -158,10 +147,7 @@ class PixxelProvider:
             # the same download polled again; forgetting it (404) now fails the fetch
             fresh = await self._drive(
                 functools.partial(refresh_step, item, download_id),
-                api=self.api,
-                poller=self._pollers(item),
-                memo=memo,
-                phases=None,
+                Route(self.api, self._pollers(item), memo),
             )
             return _url(fresh)
 

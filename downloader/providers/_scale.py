@@ -27,7 +27,7 @@ from downloader.providers._parse_scale import ScaleFile
 from downloader.providers._poll import PhaseTracker, Poller
 from downloader.providers._scale_steps import FILES, MAX_PAGES, scale_step
 from downloader.providers._scale_survey import JobLists
-from downloader.providers._steps import Drive
+from downloader.providers._steps import Drive, Route
 from downloader.providers._turn import Parked, Turn
 from downloader.providers._types import (
     JobSurvey,
@@ -110,9 +110,7 @@ class ScaleProvider:
         machine = functools.partial(
             scale_step, item, legacy=self.legacy, base_url=self.api.base_url
         )
-        ready = await self._drive(
-            machine, api=self.api, poller=self._pollers(item), memo=memo, phases=phases, turn=turn
-        )
+        ready = await self._drive(machine, Route(self.api, self._pollers(item), memo, phases), turn)
         if isinstance(ready, Parked):
             return ready
         files: tuple[ScaleFile, ...] = ready.extra["files"]

@@ -38,6 +38,7 @@ __all__ = [
     "Memo",
     "Note",
     "Refused",
+    "Route",
     "Step",
     "Wait",
 ]
@@ -139,34 +140,28 @@ Machine = Callable[[Memo, Any], Step]
 """An adapter's step function for one item: (memo, last answer or None) -> next step."""
 
 
+@dataclass(frozen=True)
+class Route:
+    """What the shell drives one item's machine with: the API client it asks
+    through, the poller it waits on, the memo it stores in, and where it tells of
+    phases (`phases`) and of the events the questions name (`log`, bound to the item)."""
+
+    api: ApiClient
+    poller: Poller
+    memo: PackageMemo
+    phases: PhaseTracker | None = None
+    log: Any = None
+
+
 class Drive(Protocol):
     """The runner's shell that runs a `Machine` (`downloader.runners._drive.drive`),
-    lent to each adapter: it asks through `api`, waits on `poller` and stores what
-    each step learnt in `memo`, until the machine fetches (or, in `turn`, a long wait
-    returns `Parked`)."""
+    lent to each adapter: it asks, waits and stores along the `Route` until the
+    machine fetches (or, in `turn`, a long wait returns `Parked`)."""
+
+    @overload
+    async def __call__(self, machine: Machine, route: Route, turn: None = None) -> Fetch: ...
 
     @overload
     async def __call__(
-        self,
-        machine: Machine,
-        *,
-        api: ApiClient,
-        poller: Poller,
-        memo: PackageMemo,
-        phases: PhaseTracker | None,
-        log: Any = None,
-        turn: None = None,
-    ) -> Fetch: ...
-
-    @overload
-    async def __call__(
-        self,
-        machine: Machine,
-        *,
-        api: ApiClient,
-        poller: Poller,
-        memo: PackageMemo,
-        phases: PhaseTracker | None,
-        log: Any = None,
-        turn: Turn | None,
+        self, machine: Machine, route: Route, turn: Turn | None
     ) -> Fetch | Parked: ...

@@ -21,7 +21,7 @@ from typing import Any, overload
 from downloader.errors import ApiError, MalformedResponse, ProviderError
 from downloader.providers._api import ApiClient
 from downloader.providers._poll import NotYet, PhaseTracker, Poller
-from downloader.providers._steps import Ask, Fail, Fetch, Machine, Memo, Refused, Wait
+from downloader.providers._steps import Ask, Fail, Fetch, Machine, Memo, Refused, Route, Wait
 from downloader.providers._turn import Parked, Turn
 from downloader.providers._types import PackageMemo
 
@@ -29,46 +29,20 @@ __all__ = ["Machine", "drive"]
 
 
 @overload
-async def drive(
-    machine: Machine,
-    *,
-    api: ApiClient,
-    poller: Poller,
-    memo: PackageMemo,
-    phases: PhaseTracker | None,
-    log: Any = None,
-    turn: None = None,
-) -> Fetch: ...
+async def drive(machine: Machine, route: Route, turn: None = None) -> Fetch: ...
 
 
 @overload
-async def drive(
-    machine: Machine,
-    *,
-    api: ApiClient,
-    poller: Poller,
-    memo: PackageMemo,
-    phases: PhaseTracker | None,
-    log: Any = None,
-    turn: Turn | None,
-) -> Fetch | Parked: ...
+async def drive(machine: Machine, route: Route, turn: Turn | None) -> Fetch | Parked: ...
 
 
-async def drive(
-    machine: Machine,
-    *,
-    api: ApiClient,
-    poller: Poller,
-    memo: PackageMemo,
-    phases: PhaseTracker | None,
-    log: Any = None,
-    turn: Turn | None = None,
-) -> Fetch | Parked:
+async def drive(machine: Machine, route: Route, turn: Turn | None = None) -> Fetch | Parked:
     """Run `machine` until it fetches, or, in `turn`, until a long wait parks the item
     (`Parked`, returned: its memo says where the next turn starts).  Raises what it
     fails with (and the poller's `PollTimeout`, `MalformedResponse`, or an `ApiError`
-    that is not passing).  `log` (bound to the item) is told of the events the
-    questions name."""
+    that is not passing).  The route's `log` is told of the events the questions
+    name."""
+    api, poller, memo, phases, log = route.api, route.poller, route.memo, route.phases, route.log
     stored: Memo = await memo.load() or {}
     step = machine(stored, None)
     while True:
