@@ -18,7 +18,7 @@ def test_the_schedule_holds_both_halves_as_the_settings_say() -> None:
     retry = RetrySettings(attempts=4, initial_delay=30, max_delay=600)
     schedule = ItemSchedule.of(poll, retry)
     assert schedule.poll == PollSchedule(5, 300, 3600)
-    assert schedule.retry == RetrySchedule(30, 600, 4)
+    assert schedule.retry == RetrySchedule(retry)
 
 
 @pytest.mark.parametrize("attempts", [0, 1, 3, 8])
@@ -35,14 +35,12 @@ def test_the_retry_half_decides_as_the_retry_budget_words_it(
 
 def test_the_retry_half_refuses_a_try_count_below_one() -> None:
     with pytest.raises(ValueError, match="at least 1"):
-        RetrySchedule(1, 2, 3).next_try(0)
+        RetrySchedule(RetrySettings()).next_try(0)
 
 
 async def test_the_workers_schedule_follows_a_reload_of_poll_and_retry(tmp_path: Path) -> None:
     async with http_harness(tmp_path, tmp_path / "archive") as harness:
         worker = harness.worker
         worker.poll = PollSettings(initial_interval=7, max_interval=70, give_up_after=700)
-        worker.retry = RetrySettings(attempts=2, initial_delay=9, max_delay=90)
-        assert worker.schedule == ItemSchedule(PollSchedule(7, 70, 700), RetrySchedule(9, 90, 2))
-        # each turn is handed the schedule as it is when the turn starts
-        assert worker.hands().schedule == worker.schedule
+        worker.retry = retry = RetrySettings(attempts=2, initial_delay=9, max_delay=90)
+        assert worker.schedule == ItemSchedule(PollSchedule(7, 70, 700), RetrySchedule(retry))

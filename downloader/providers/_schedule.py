@@ -98,14 +98,9 @@ class RetrySchedule:
     and when to stop.  Its waits are not jittered: items that failed together against
     one host are meant to try it again together."""
 
-    initial: float
-    cap: float
-    attempts: int
-    """Tries in all; 0 never gives up."""
-
-    @classmethod
-    def of(cls, settings: RetrySettings) -> RetrySchedule:
-        return cls(settings.initial_delay, settings.max_delay, settings.attempts)
+    settings: RetrySettings
+    """`initial_delay`, doubled up to `max_delay`; `attempts` tries in all (0: never
+    gives up)."""
 
     def next_try(self, tries: int, *, retry_after: float | None = None) -> float | None:
         """Seconds before the next try, after `tries` tries that all failed (the last
@@ -113,11 +108,12 @@ class RetrySchedule:
         cap; None when the budget is spent and the item fails."""
         if tries < 1:
             raise ValueError("tries must be at least 1")
-        if self.attempts and tries >= self.attempts:
+        budget, cap = self.settings.attempts, self.settings.max_delay
+        if budget and tries >= budget:
             return None
         if retry_after is not None and not math.isnan(retry_after):
-            return min(max(retry_after, 0.0), self.cap)
-        return backoff_ceiling(tries - 1, base=self.initial, cap=self.cap)
+            return min(max(retry_after, 0.0), cap)
+        return backoff_ceiling(tries - 1, base=self.settings.initial_delay, cap=cap)
 
 
 @dataclass(frozen=True)
@@ -131,7 +127,7 @@ class ItemSchedule:
 
     @classmethod
     def of(cls, poll: PollSettings, retry: RetrySettings) -> ItemSchedule:
-        return cls(PollSchedule.of(poll), RetrySchedule.of(retry))
+        return cls(PollSchedule.of(poll), RetrySchedule(retry))
 
 
 _UNITS = (("h", 3600), ("m", 60), ("s", 1))

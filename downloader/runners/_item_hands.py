@@ -1,15 +1,15 @@
-"""What a worker lends the parts of an item's journey for one turn: its effects.
+"""What the parts of an item's journey are lent by the worker: its effects.
 
-`ItemHands` is taken from the `ItemWorker` at the start of each turn, so a reload
-(or a test) that replaces the worker's engine or hooks is seen by the next turn and
-never halfway through one.
+`ItemHands` is what `_fetch_assets`, `_bagging` and `_turn_end` may use of the
+`ItemWorker`, which is handed to them as it is: a reload (or a test) that replaces
+the worker's engine, hooks or settings is seen by the next use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from downloader.clock import Clock
 from downloader.config import HookSettings
@@ -26,8 +26,7 @@ Waiting = Callable[[str | None], Awaitable[None]]
 """Told why an item waits (a full disk), shown as its error text; None clears it."""
 
 
-@dataclass(frozen=True)
-class ItemHands:
+class ItemHands(Protocol):
     store: StateStore
     engine: TransferEngine
     clock: Clock
@@ -38,16 +37,12 @@ class ItemHands:
     jail: Jail
     hooks: tuple[HookSettings, ...]
     outbox_written: Callable[[], None]
-    schedule: ItemSchedule
-    """Every wait of the item: its polls and its tries after passing failures."""
+
+    @property
+    def schedule(self) -> ItemSchedule:
+        """Every wait of the item: its polls and its tries after passing failures."""
+        ...
 
     def waiting(self, key: str) -> Waiting:
         """Show why `key` waits as its error text; clear it after.  Not a try."""
-
-        async def note(reason: str | None) -> None:
-            now = self.clock.utcnow()
-            await self.store.schedule(
-                key, now, now=now, owner=self.owner, error=reason, counts=False
-            )
-
-        return note
+        ...

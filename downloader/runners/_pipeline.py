@@ -9,7 +9,8 @@ assets already fetched are kept and not asked for again.
 
 The parts are modules of their own: the assets fetched into the bag
 (`_fetch_assets`), the bag filed and the item archived (`_bagging`), a turn that
-ends short of a bag recorded (`_turn_end`); this one holds the turns together.
+ends short of a bag recorded (`_turn_end`), each lent the worker as its
+`ItemHands`; this one holds the turns together.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from downloader.runners._adoption import adopt_archived_bag
 from downloader.runners._bagging import SOURCE_FIELD, file_bag
 from downloader.runners._describe import link_in_catalog
 from downloader.runners._fetch_assets import fetch_assets
-from downloader.runners._item_hands import ItemHands
+from downloader.runners._item_hands import Waiting
 from downloader.runners._records import StoreListener, StoreMemo
 from downloader.runners._turn_end import crashed, failed, filesystem_error, parked
 from downloader.runners._vet import Vetter
@@ -98,21 +99,17 @@ class ItemWorker:
         and the waiting room's) and its tries after passing failures."""
         return ItemSchedule.of(self.poll, self.retry)
 
-    def hands(self) -> ItemHands:
-        """The effects this worker lends a turn, as they are now."""
-        return ItemHands(
-            store=self.store,
-            engine=self.engine,
-            clock=self.clock,
-            owner=self.owner,
-            observer=self.observer,
-            vetter=self.vetter,
-            root=self.root,
-            jail=self.jail,
-            hooks=self.hooks,
-            outbox_written=self.outbox_written,
-            schedule=self.schedule,
-        )
+    def waiting(self, key: str) -> Waiting:
+        """Show why `key` waits (a full disk) as its error text; clear it after.  Not a
+        try."""
+
+        async def note(reason: str | None) -> None:
+            now = self.clock.utcnow()
+            await self.store.schedule(
+                key, now, now=now, owner=self.owner, error=reason, counts=False
+            )
+
+        return note
 
     def forget(self, key: str) -> None:
         """Drop what is kept of `key` between its turns (it left the watchlist)."""
@@ -138,23 +135,22 @@ class ItemWorker:
         again when it is due); without, every wait is slept through.
         """
         bound = log.bind(item=ref.key, provider=ref.provider)
-        hands = self.hands()
         started = self.clock.monotonic()
         turn = None
         if park:  # the schedule so far, unless the last turn ended otherwise
             turn = self._turns.pop(ref.key, None) or Turn(started)
         try:
-            final = await self._work(hands, ref, state, turn)
+            final = await self._work(ref, state, turn)
         except DownloaderError as exc:
-            return await failed(hands, ref, exc, bound)
+            return await failed(self, ref, exc, bound)
         except OSError as exc:  # the archive's disk: read-only, removed, full
-            return await failed(hands, ref, filesystem_error(exc), bound)
+            return await failed(self, ref, filesystem_error(exc), bound)
         except Exception as exc:  # of no tree: this item's alone, never the batch's
-            return await crashed(hands, ref, exc)
+            return await crashed(self, ref, exc)
         if isinstance(final, Parked):
             if turn is not None:
                 self._turns[ref.key] = turn
-            return await parked(hands, ref, final, bound)
+            return await parked(self, ref, final, bound)
         bound.info(
             "item.archived",
             archive_path=str(final),
@@ -165,10 +161,10 @@ class ItemWorker:
     async def crashed(self, ref: ItemRef, exc: Exception) -> ItemState:
         """`exc`, of no kind of ours, escaped `ref`'s work: logged once, with its
         traceback, and the item tried again under its budget like any passing failure."""
-        return await crashed(self.hands(), ref, exc)
+        return await crashed(self, ref, exc)
 
     async def _work(
-        self, hands: ItemHands, ref: ItemRef, state: ItemState | None, turn: Turn | None
+        self, ref: ItemRef, state: ItemState | None, turn: Turn | None
     ) -> Path | Parked:
         provider = self.providers.get(ref.provider)
         if provider is None:
@@ -193,5 +189,5 @@ class ItemWorker:
             await listener.move(ItemState.DOWNLOADING)
         # its folders are made by the first write into it, in a worker thread
         bag = BagBuilder.in_archive(self.root, ref, clock=self.clock, create=False)
-        fetched = await fetch_assets(hands, ref, package, bag)
-        return await file_bag(hands, ref, package, bag, fetched)
+        fetched = await fetch_assets(self, ref, package, bag)
+        return await file_bag(self, ref, package, bag, fetched)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from downloader.config import RetrySettings, format_duration
-from downloader.providers._schedule import RetrySchedule
 
 __all__ = ["gave_up_text", "next_try_delay", "retrying_text"]
 
@@ -26,7 +25,11 @@ def next_try_delay(
 ) -> float | None:
     """Seconds before the next try, after `tries` tries that all failed (the last
     one just now); None when the budget is spent and the item fails."""
-    return RetrySchedule.of(settings).next_try(tries, retry_after=retry_after)
+    # here, not at the top: `status` words waits through this module and loads no
+    # provider package
+    from downloader.providers._schedule import RetrySchedule
+
+    return RetrySchedule(settings).next_try(tries, retry_after=retry_after)
 
 
 def gave_up_text(error: str, tries: int) -> str:
