@@ -10,10 +10,11 @@ from pathlib import Path
 
 import bagit
 
-from downloader.archive import BagBuilder, item_path
+from downloader.archive import BagBuilder, item_path, staging_path
 from downloader.archive._commit import Syncer
 from downloader.clock import FakeClock
 from downloader.items import ItemRef
+from downloader.jail import Jail
 
 JOB = ItemRef("pixxel", "job", ("wf-1", "job-2"))
 
@@ -44,7 +45,8 @@ def _of(path: Path) -> tuple[int, int]:
 
 
 async def bag_of(root: Path, payload: dict[str, bytes], syncer: Syncer) -> Path:
-    builder = BagBuilder.in_archive(root, JOB, clock=FakeClock(), syncer=syncer)
+    staging = root / staging_path(JOB)
+    builder = BagBuilder(staging, JOB, clock=FakeClock(), jail=Jail(root), syncer=syncer)
     for relative, data in payload.items():
         path = builder.data_dir / relative
         path.parent.mkdir(parents=True, exist_ok=True)

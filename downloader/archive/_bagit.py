@@ -103,17 +103,10 @@ class BagBuilder:
 
     @classmethod
     def in_archive(
-        cls,
-        root: Path,
-        ref: ItemRef,
-        *,
-        clock: Clock | None = None,
-        create: bool = True,
-        syncer: Syncer | None = None,
+        cls, root: Path, ref: ItemRef, *, clock: Clock | None = None, create: bool = True
     ) -> BagBuilder:
         """The builder of `ref` in its usual staging folder below archive `root`."""
-        staging = root / staging_path(ref)
-        return cls(staging, ref, clock=clock, create=create, jail=Jail(root), syncer=syncer)
+        return cls(root / staging_path(ref), ref, clock=clock, create=create, jail=Jail(root))
 
     @property
     def data_dir(self) -> Path:
