@@ -23,11 +23,11 @@ import structlog
 from downloader.errors import ProviderError
 from downloader.items import ItemRef
 from downloader.providers._api import ApiClient
-from downloader.providers._drive import drive
 from downloader.providers._parse_scale import ScaleFile
 from downloader.providers._poll import PhaseTracker, Poller
 from downloader.providers._scale_steps import FILES, MAX_PAGES, scale_step
 from downloader.providers._scale_survey import JobLists
+from downloader.providers._steps import Drive, Route
 from downloader.providers._turn import Parked, Turn
 from downloader.providers._types import (
     JobSurvey,
@@ -59,10 +59,18 @@ class ScaleProvider:
 
     name = "scale"
 
-    def __init__(self, api: ApiClient, pollers: Callable[[ItemRef], Poller], *, legacy: bool):
+    def __init__(
+        self,
+        api: ApiClient,
+        pollers: Callable[[ItemRef], Poller],
+        drive: Drive,
+        *,
+        legacy: bool,
+    ) -> None:
         self.api = api
         self.legacy = legacy
         self._pollers = pollers
+        self._drive = drive
         self.survey: JobSurvey | None = self
         self._lists = JobLists(api, legacy=legacy)
 
@@ -102,9 +110,7 @@ class ScaleProvider:
         machine = functools.partial(
             scale_step, item, legacy=self.legacy, base_url=self.api.base_url
         )
-        ready = await drive(
-            machine, api=self.api, poller=self._pollers(item), memo=memo, phases=phases, turn=turn
-        )
+        ready = await self._drive(machine, Route(self.api, self._pollers(item), memo, phases), turn)
         if isinstance(ready, Parked):
             return ready
         files: tuple[ScaleFile, ...] = ready.extra["files"]

@@ -22,6 +22,7 @@ from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._board import ProgressBoard
 from downloader.runners._board_store import BoardedStore
 from downloader.runners._deliverer import Deliverer
+from downloader.runners._drive import drive
 from downloader.runners._pipeline import ItemWorker, filesystem_error
 from downloader.sources import SourceRef
 from downloader.store import StateStore, open_store
@@ -54,6 +55,7 @@ class Service:
             settings.poll,
             observer=self.observer,
             retry_after_cap=settings.retry.max_delay,
+            drive=drive,
         )
         self.worker.poll = settings.poll
         self.worker.retry = settings.retry
@@ -120,6 +122,7 @@ async def open_service(
             settings.poll,
             observer=observer,
             retry_after_cap=settings.retry.max_delay,
+            drive=drive,
         )
         worker = ItemWorker(
             store=store,

@@ -8,8 +8,8 @@ scheduler keeps its lease and asks about every waiter whose time has come in one
 go (`take`), and only a waiter whose job the answer does not show as running
 leaves for a turn of its own, which looks at the job closely and moves it on.
 
-Each waiter keeps the schedule it would have alone (the one `PollSchedule` the
-`Poller` of an item's own turn keeps too): asked again after
+Each waiter keeps the schedule it would have alone (the `PollSchedule` of the
+item's one schedule, which the `Poller` of an item's own turn keeps too): asked again after
 `initial_interval`, then twice as long each time up to `max_interval`, each wait
 jittered by up to ±25 %, until `give_up_after` from when its wait began, on the
 monotonic clock.  Waiters asked about together at the same step of their backoff
@@ -38,7 +38,6 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from downloader.config import PollSettings
 from downloader.providers._schedule import PollSchedule
 
 __all__ = ["SETTLE", "Taken", "WaitingRoom"]
@@ -72,10 +71,11 @@ class Taken:
 
 
 class WaitingRoom:
-    """The waiters and their schedules; `settings` is read afresh at each step."""
+    """The waiters and their schedules; `schedule` is read afresh at each step (a reload
+    replaces it)."""
 
-    def __init__(self, settings: Callable[[], PollSettings], rand: Callable[[], float]) -> None:
-        self._settings = settings
+    def __init__(self, schedule: Callable[[], PollSchedule], rand: Callable[[], float]) -> None:
+        self._schedule = schedule
         self._rand = rand
         self._cohorts: dict[int, _Cohort] = {}
         self._where: dict[str, int] = {}
@@ -116,7 +116,7 @@ class WaitingRoom:
 
         Its backoff goes on from how long it has waited already (as `Poller` does)."""
         self.remove(key)
-        attempt = PollSchedule.of(self._settings()).step(now - started)
+        attempt = self._schedule().step(now - started)
         open_id = self._intake.get(attempt)
         cohort = None if open_id is None else self._cohorts.get(open_id)
         if open_id is None or cohort is None:  # due within SETTLE, may be asked at once
@@ -156,7 +156,7 @@ class WaitingRoom:
             return Taken((), ())
         ask: list[str] = []
         expired: list[str] = []
-        schedule = PollSchedule.of(self._settings())
+        schedule = self._schedule()
         while self._by_earliest and self._by_earliest[0][0] <= now:
             _, cid = heapq.heappop(self._by_earliest)
             cohort = self._cohorts.pop(cid, None)
@@ -177,7 +177,7 @@ class WaitingRoom:
 
         `retry_after` (seconds) is the platform's word on when to ask again at the
         soonest, after a refusal; the schedule's wait is used when it is longer."""
-        schedule = PollSchedule.of(self._settings())
+        schedule = self._schedule()
         steps: dict[int, dict[str, float]] = {}
         for key in keys:
             entry = self._asking.pop(key, None)
