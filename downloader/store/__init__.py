@@ -31,7 +31,6 @@ from downloader.store._models import (
     ItemRecord,
     ItemSummary,
     PackageRecord,
-    SegmentOffset,
     SyncResult,
 )
 from downloader.store._protocol import StateStore
@@ -52,7 +51,6 @@ __all__ = [
     "PackageRecord",
     "PostgresStore",
     "SQLiteStore",
-    "SegmentOffset",
     "StateStore",
     "SyncResult",
     "check_transition",

@@ -21,7 +21,6 @@ from downloader.store._rows import (
     EVENT_COLUMNS,
     ITEM_COLUMNS,
     PACKAGE_COLUMNS,
-    SEGMENT_COLUMNS,
     SUMMARY_COLUMNS,
     asset_from_row,
     census_row,
@@ -73,12 +72,6 @@ def save_asset(db: Db, a: AssetRecord, now: int) -> None:
     state = a.state.value
     values = (a.item_key, a.asset_key, a.name, a.url_hint, a.size, a.sha256, state)
     db.run(_SAVE_ASSET, (*values, a.bytes_done, now))
-    db.run("DELETE FROM segments WHERE item_key = ? AND asset_key = ?", (a.item_key, a.asset_key))
-    db.many(
-        "INSERT INTO segments (item_key, asset_key, range_start, range_end, pos)"
-        " VALUES (?, ?, ?, ?, ?)",
-        [(a.item_key, a.asset_key, s.start, s.end, s.pos) for s in a.segments],
-    )
 
 
 def record_event(db: Db, item_key: str, kind: str, detail: str, now: int) -> None:
@@ -92,19 +85,9 @@ def get_package(db: Db, item_key: str) -> PackageRecord | None:
 
 
 def assets(db: Db, item_key: str) -> list[AssetRecord]:
-    by_key = f"asset_key{db.dialect.collate}"
-    segments: dict[str, list[tuple[object, ...]]] = {}
-    for row in db.rows(
-        f"SELECT asset_key, {SEGMENT_COLUMNS} FROM segments"  # noqa: S608
-        f" WHERE item_key = ? ORDER BY {by_key}, range_start",
-        (item_key,),
-    ):
-        segments.setdefault(str(row[0]), []).append(row[1:])
-    rows = db.rows(
-        f"SELECT {ASSET_COLUMNS} FROM assets WHERE item_key = ? ORDER BY {by_key}",  # noqa: S608
-        (item_key,),
-    )
-    return [asset_from_row(row, segments.get(str(row[1]), [])) for row in rows]
+    order = f" ORDER BY asset_key{db.dialect.collate}"
+    sql = f"SELECT {ASSET_COLUMNS} FROM assets WHERE item_key = ?{order}"  # noqa: S608
+    return [asset_from_row(row) for row in db.rows(sql, (item_key,))]
 
 
 def list_items(db: Db, include_inactive: bool) -> list[ItemRecord]:

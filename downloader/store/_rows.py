@@ -19,7 +19,6 @@ from downloader.store._models import (
     ItemRecord,
     ItemSummary,
     PackageRecord,
-    SegmentOffset,
     SyncResult,
 )
 
@@ -29,7 +28,6 @@ __all__ = [
     "EVENT_COLUMNS",
     "ITEM_COLUMNS",
     "PACKAGE_COLUMNS",
-    "SEGMENT_COLUMNS",
     "SUMMARY_COLUMNS",
     "asset_from_row",
     "census_row",
@@ -60,7 +58,6 @@ SUMMARY_COLUMNS = (
 )
 PACKAGE_COLUMNS = "item_key, download_id, status, url_expires_at, data"
 ASSET_COLUMNS = "item_key, asset_key, name, url_hint, size, sha256, state, bytes_done"
-SEGMENT_COLUMNS = "range_start, range_end, pos"
 EVENT_COLUMNS = "item_key, at, kind, detail"
 
 Row = Sequence[Any]
@@ -155,8 +152,8 @@ def package_from_row(row: Row) -> PackageRecord:
     )
 
 
-def asset_from_row(row: Row, segments: Sequence[Row]) -> AssetRecord:
-    """An `AssetRecord` from a row in `ASSET_COLUMNS` order and its segment rows."""
+def asset_from_row(row: Row) -> AssetRecord:
+    """An `AssetRecord` from a row in `ASSET_COLUMNS` order."""
     return AssetRecord(
         item_key=row[0],
         asset_key=row[1],
@@ -166,7 +163,6 @@ def asset_from_row(row: Row, segments: Sequence[Row]) -> AssetRecord:
         sha256=row[5],
         state=AssetState(row[6]),
         bytes_done=row[7],
-        segments=tuple(SegmentOffset(s[0], s[1], s[2]) for s in segments),
     )
 
 
