@@ -30,6 +30,7 @@ from downloader.store._models import (
     PackageRecord,
     SyncResult,
 )
+from downloader.store._observers import StoreObserver
 from downloader.store._outbox import Outbox
 from downloader.store._outbox_models import OutboxRow
 from downloader.store._sources_book import SourceBook
@@ -51,6 +52,11 @@ class StateStore(Protocol):
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(self, *exc_info: object) -> None: ...
+
+    def subscribe(self, observer: StoreObserver) -> None:
+        """Tell `observer` of every item record handed out from now on, and of every
+        byte count recorded (`_observers`)."""
+        ...
 
     @property
     def outbox(self) -> Outbox:

@@ -32,6 +32,7 @@ from downloader.store._models import (
     PackageRecord,
     SyncResult,
 )
+from downloader.store._observers import Observers, StoreObserver
 from downloader.store._outbox_models import OutboxRow, scrub_rows
 from downloader.store._outbox_ops import StoreOutbox
 from downloader.store._rows import maybe_time, to_micros
@@ -49,6 +50,11 @@ class Store:
     def __init__(self) -> None:
         self.outbox = StoreOutbox(self._run)
         """The hook events waiting for delivery."""
+        self._observers = Observers()
+
+    def subscribe(self, observer: StoreObserver) -> None:
+        """Tell `observer` of every item record handed out from now on (`_observers`)."""
+        self._observers.add(observer)
 
     async def open(self) -> None:
         raise NotImplementedError
@@ -86,9 +92,10 @@ class Store:
     ) -> list[ItemRecord]:
         at, until = to_micros(now), to_micros(now + lease)
         kinds = None if waiting is None else list(waiting)
-        return await self._run(
+        claimed = await self._run(
             lambda db: items.claim(db, owner, at, until, limit, kinds), write=True
         )
+        return self._observers.seen(claimed, claimed=True)
 
     async def renew(
         self, owner: str, keys: Sequence[str], *, now: datetime, lease: timedelta
@@ -124,13 +131,14 @@ class Store:
     ) -> ItemRecord:
         target, at, rows = ItemState(target), to_micros(now), scrub_rows(outbox)
         error = scrub(error) if error else error  # the last guard before it is stored
-        return await self._run(
+        record = await self._run(
             lambda db: items.transition(
                 db, key, target, at, owner, error, archive_path, int(counts), rows
             ),
             write=True,
             durable=True,
         )
+        return self._observers.one(record)
 
     async def schedule(
         self,
@@ -146,11 +154,12 @@ class Store:
         error = scrub(error) if error else error  # the last guard before it is stored
         # a retry after an error is an event the user reads; a parked poll is only a
         # time, which a power loss at worst brings forward
-        return await self._run(
+        record = await self._run(
             lambda db: items.schedule(db, key, due, at, owner, error, counts),
             write=True,
             durable=error is not None,
         )
+        return self._observers.one(record)
 
     async def set_progress(
         self,
@@ -165,6 +174,7 @@ class Store:
         await self._run(
             lambda db: items.set_progress(db, key, bytes_done, bytes_total, at, owner), write=True
         )
+        self._observers.progress(key, bytes_done, bytes_total)
 
     async def save_package(self, package: PackageRecord, *, now: datetime) -> None:
         at = to_micros(now)
@@ -186,7 +196,8 @@ class Store:
     # -- reading ------------------------------------------------------------------------
 
     async def get(self, key: str) -> ItemRecord | None:
-        return await self._run(lambda db: items.fetch_item(db, key), write=False)
+        record = await self._run(lambda db: items.fetch_item(db, key), write=False)
+        return None if record is None else self._observers.one(record)
 
     async def get_package(self, item_key: str) -> PackageRecord | None:
         return await self._run(lambda db: records.get_package(db, item_key), write=False)
@@ -195,7 +206,10 @@ class Store:
         return await self._run(lambda db: records.assets(db, item_key), write=False)
 
     async def list_items(self, *, include_inactive: bool = False) -> list[ItemRecord]:
-        return await self._run(lambda db: records.list_items(db, include_inactive), write=False)
+        listed = await self._run(lambda db: records.list_items(db, include_inactive), write=False)
+        if include_inactive:
+            return self._observers.seen(listed)
+        return self._observers.active(listed)
 
     async def list_summaries(self, *, include_inactive: bool = False) -> list[ItemSummary]:
         return await self._run(lambda db: records.list_summaries(db, include_inactive), write=False)
