@@ -33,7 +33,7 @@ from downloader.store._models import (
     PackageRecord,
     SyncResult,
 )
-from downloader.store._protocol import StateStore
+from downloader.store._store import StateStore
 
 if TYPE_CHECKING:
     from downloader.store._postgres import PostgresStore

@@ -40,7 +40,7 @@ from downloader.redact import REDACTOR
 from downloader.store._db import Db, Op
 from downloader.store._dialect import POSTGRES
 from downloader.store._postgres_open import describe, prepare, scrub, secrets_of
-from downloader.store._store import Store
+from downloader.store._store import StateStore
 
 __all__ = ["PostgresStore"]
 
@@ -51,7 +51,7 @@ _RETRIES = 5
 _RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 
-class PostgresStore(Store):
+class PostgresStore(StateStore):
     """A `StateStore` in a PostgreSQL database, shared by any number of hosts."""
 
     def __init__(self, url: str, *, timeout: float = 30.0, pool_size: int = 4) -> None:

@@ -1,5 +1,5 @@
 """Sources in the state store: their operations, once for both databases, and the
-book that runs them (`SourceBook`).
+book that runs them (`SourceBook`), as the rest of the program sees them.
 
 Syncing the watchlist and adding what a listing found both take the sync lock
 (`Db.lock_sync`; SQLite's `BEGIN IMMEDIATE` is one already), so an item one
@@ -25,7 +25,7 @@ from downloader.store._rows import maybe_time, to_micros
 from downloader.store._sources_rows import ListingEnd, SourceRecord, source_from_row
 from downloader.store._sync_ops import sync_watchlist
 
-__all__ = ["StoreSources"]
+__all__ = ["SourceBook"]
 
 
 def sync(
@@ -103,8 +103,9 @@ def _found(row: tuple[object, ...] | None) -> tuple[object, ...]:
     return row
 
 
-class StoreSources:
-    """The sources of a store (see `SourceBook`), run by its `run`."""
+class SourceBook:
+    """Sources kept across restarts, listed by one process at a time under a lease
+    (`StateStore.sources`), run by the store's `run`."""
 
     def __init__(self, run: Run) -> None:
         self._run = run
@@ -112,6 +113,8 @@ class StoreSources:
     async def sync(
         self, sources: Iterable[SourceRef], refs: Iterable[ItemRef], *, now: datetime
     ) -> tuple[SyncResult, list[ItemRef]]:
+        """Make `sources` the active sources and `refs` plus what they listed the active
+        items, in one transaction; the result of the items' sync and the listed items."""
         wanted, explicit, at = list(sources), list(refs), to_micros(now)
         return await self._run(lambda db: sync(db, wanted, explicit, at), write=True, durable=True)
 
@@ -124,23 +127,32 @@ class StoreSources:
         limit: int,
         due_by: datetime | None = None,
     ) -> list[SourceRecord]:
+        """Lease up to `limit` active sources due for a listing by `due_by` (default `now`)
+        and not being listed by another owner, to `owner`."""
         at, until, lease_at = to_micros(due_by or now), to_micros(now + lease), to_micros(now)
         return await self._run(lambda db: claim(db, owner, at, lease_at, until, limit), write=True)
 
     async def add_listed(
         self, key: str, owner: str, refs: Iterable[ItemRef], *, now: datetime
     ) -> list[str]:
+        """Record that source `key` lists `refs`; the keys it had not listed before.
+
+        A new item starts as waiting; an inactive one becomes active again (a failed
+        one stays failed).  Nothing is added for a source that is no longer active,
+        and `LeaseLost` is raised when another owner lists it now."""
         found, at = list(refs), to_micros(now)
         return await self._run(
             lambda db: add_listed(db, key, owner, found, at), write=True, durable=True
         )
 
     async def renew(self, key: str, owner: str, *, now: datetime, lease: timedelta) -> bool:
+        """Extend `owner`'s lease on source `key` while it lists it; False if it is lost."""
         until = to_micros(now + lease)
         changed = await self._run(lambda db: db.run(q.RENEW_LEASE, (until, key, owner)), write=True)
         return changed == 1
 
     async def finish(self, key: str, owner: str, end: ListingEnd, *, now: datetime) -> None:
+        """End `owner`'s listing of `key`: keep its cursor and error, drop the lease."""
         at = to_micros(now)
         # like a lease, at worst a little behind after a power loss: a listing again
         await self._run(lambda db: finish(db, key, owner, end, at), write=True)
@@ -149,6 +161,7 @@ class StoreSources:
         await self._run(lambda db: db.run(q.RELEASE_ALL, (owner,)), write=True)
 
     async def next_due(self, owner: str) -> datetime | None:
+        """When the next source not being listed by `owner` is due; None if none is."""
         return maybe_time(await self._run(lambda db: next_due(db, owner), write=False))
 
     async def list_sources(self) -> list[SourceRecord]:
@@ -156,8 +169,11 @@ class StoreSources:
         return [source_from_row(row) for row in rows]
 
     async def listed_by(self, key: str) -> list[str]:
+        """The keys of the items source `key` listed, sorted (none for an unknown one)."""
         rows = await self._run(lambda db: db.rows(q.SELECT_ITEMS_OF, (key,)), write=False)
         return sorted(str(k) for (k,) in rows)
 
     async def item_sources(self, key: str | None = None) -> dict[str, str]:
+        """Item key -> the key of a source that listed it (the first by key); with
+        `key`, of that item only."""
         return await self._run(lambda db: item_sources(db, key), write=False)

@@ -30,14 +30,14 @@ from downloader.store._db import Db, Op
 from downloader.store._dialect import SQLITE
 from downloader.store._sqlite_open import connect
 from downloader.store._sqlite_thread import SQLiteThread
-from downloader.store._store import Store
+from downloader.store._store import StateStore
 
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 
 
-class SQLiteStore(Store):
+class SQLiteStore(StateStore):
     """A `StateStore` in one SQLite file (or in memory, for tests)."""
 
     def __init__(self, path: str | PathLike[str], *, busy_timeout: float = 10.0) -> None:
