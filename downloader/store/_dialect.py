@@ -1,6 +1,6 @@
 """What SQLite and PostgreSQL spell differently, and nothing else.
 
-The store's operations (`_item_ops`, `_record_ops`, `_sync_ops`, `_source_ops`,
+The store's operations (`_item_ops`, `_store`, `_sync_ops`, `_source_ops`,
 `_outbox_ops`) are written once, in SQL with `?` placeholders, and ask a
 `Dialect` for the few pieces that differ: the placeholder itself, the row locks
 that make a read-check-write one step on PostgreSQL (SQLite's `BEGIN IMMEDIATE`
@@ -16,6 +16,7 @@ import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from downloader.store._lifecycle import TERMINAL, ItemState
 
@@ -122,25 +123,20 @@ def _parts_values(now: int, n: int, kinds: object | None) -> tuple[object, ...]:
     return (kinds, n, kinds, now, n, kinds, now, now, n)
 
 
-SQLITE = Dialect(
-    name="sqlite",
-    parts_due=True,
-    # named: without statistics SQLite would walk every active item instead
-    turns=f"items INDEXED BY items_turns WHERE {UNFINISHED}",
-    row_lock="",
-    skip_locked="",
-    greatest="MAX",
-    collate="",
-    sync_lock=None,
-)
-POSTGRES = Dialect(
-    name="postgresql",
-    parts_due=False,
-    turns=f"items WHERE {UNFINISHED}",
-    row_lock=" FOR UPDATE",
-    skip_locked=" FOR UPDATE SKIP LOCKED",
-    greatest="GREATEST",
-    collate=' COLLATE "C"',
-    sync_lock="SELECT pg_advisory_xact_lock(?)",
-    placeholder="%s",
-)
+# The two spellings side by side, one row per difference (`Dialect`'s fields).
+# SQLite's items table is named with its index: without statistics SQLite would
+# walk every active item instead.
+_SPELLINGS: dict[str, tuple[Any, Any]] = {
+    # field: (SQLite's, PostgreSQL's)
+    "name": ("sqlite", "postgresql"),
+    "parts_due": (True, False),
+    "turns": (f"items INDEXED BY items_turns WHERE {UNFINISHED}", f"items WHERE {UNFINISHED}"),
+    "row_lock": ("", " FOR UPDATE"),
+    "skip_locked": ("", " FOR UPDATE SKIP LOCKED"),
+    "greatest": ("MAX", "GREATEST"),
+    "collate": ("", ' COLLATE "C"'),
+    "sync_lock": (None, "SELECT pg_advisory_xact_lock(?)"),
+    "placeholder": ("?", "%s"),
+}
+SQLITE = Dialect(**{field: spelled[0] for field, spelled in _SPELLINGS.items()})
+POSTGRES = Dialect(**{field: spelled[1] for field, spelled in _SPELLINGS.items()})

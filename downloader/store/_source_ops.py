@@ -122,9 +122,9 @@ class SourceBook:
         self,
         owner: str,
         *,
+        limit: int,
         now: datetime,
         lease: timedelta,
-        limit: int,
         due_by: datetime | None = None,
     ) -> list[SourceRecord]:
         """Lease up to `limit` active sources due for a listing by `due_by` (default `now`)
