@@ -20,7 +20,7 @@ from downloader.observe import NullObserver, Observer
 from downloader.providers import build_providers
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._board import ProgressBoard
-from downloader.runners._board_store import BoardedStore
+from downloader.runners._board_store import BoardWatch
 from downloader.runners._deliverer import Deliverer
 from downloader.runners._drive import drive
 from downloader.runners._pipeline import ItemWorker, filesystem_error
@@ -99,7 +99,7 @@ async def open_service(
         ) as session,
     ):
         if board is not None:
-            store = BoardedStore(store, board, clock.monotonic)
+            store.subscribe(BoardWatch(board, clock.monotonic))
         placement = CpuPlacement() if settings.service.compact_threads else None
         engine = TransferEngine(
             session,
