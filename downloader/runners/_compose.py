@@ -78,11 +78,8 @@ async def open_service(
     clock = SystemClock()
     observer = observer or NullObserver()
     limits = settings.transfer.limits
-    connector = aiohttp.TCPConnector(
-        limit=0,
-        limit_per_host=limits.max_per_host,
-        ssl=tls_context(settings.transfer.ca_file),
-    )
+    trust = tls_context(settings.transfer.ca_file)
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=limits.max_per_host, ssl=trust)
     root = settings.archive.root
     try:
         root.mkdir(parents=True, exist_ok=True, mode=0o750)
@@ -112,6 +109,7 @@ async def open_service(
             ),
             clock=clock,
             placement=placement,
+            ssl_context=trust,
         )
         providers = build_providers(
             settings.providers,

@@ -37,7 +37,7 @@ from downloader.transfer._http import offered_digests
 from downloader.transfer._life import Known
 from downloader.transfer._names import choose_filename, sanitize_filename
 from downloader.transfer._plan import Segment
-from downloader.transfer._record import checkpoint, follow_hash, record, report
+from downloader.transfer._record import checkpoint, follow_hash, record, report, written
 from downloader.transfer._request import AssetRequest, FetchResult
 from downloader.transfer._sources import Slot, UrlSource
 from downloader.transfer._streams import Restart, first_error, probe, run_segment
@@ -66,6 +66,7 @@ class Transfer:
         now = engine.clock.monotonic()
         self.recorder = Recorder(0, engine.checkpoint_every, engine.checkpoint_interval, now, now)
         self.report_due = self.save_due = self.sync_due = False
+        self.marks: list[int] = []  # bytes on disk each time a save or checkpoint was due
         self.progress = anyio.Event()
         self.record_wanted = anyio.Event()
         self.lanes = anyio.CapacityLimiter(engine.limits.segments)
@@ -102,13 +103,20 @@ class Transfer:
             self._note_size(self.received)
         self.course.wrote()
         self.progress.set()
-        due = self.recorder.wrote(size, self.e.clock.monotonic())
+        now = self.e.clock.monotonic()
+        due = self.recorder.wrote(size, now)
+        if due is None:
+            return
+        # counted from now, and told as what is on disk now: the recorder may run a few
+        # buffers later, when bytes land faster than the loop comes round to it
         if due is Record.SYNC:
+            self.recorder.synced(now)
             self.sync_due = True
-            self.record_wanted.set()
-        elif due is Record.SAVE:
+        else:
+            self.recorder.saved(now)
             self.save_due = True
-            self.record_wanted.set()
+        self.marks.append(written(self))
+        self.record_wanted.set()
 
     # ---- the outer loop: restarts and verification retries -----------------
     async def run(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
@@ -238,7 +246,7 @@ class Transfer:
         name = self.request.filename and sanitize_filename(self.request.filename)
         name = name or choose_filename(
             resp.headers.get("Content-Disposition"),
-            str(resp.url) if self.request.name_from_url else None,
+            resp.url if self.request.name_from_url else None,
             self.request.fallback_name,
         )
         plan = plan_transfer(judgement, self.e.limits)
@@ -247,8 +255,6 @@ class Transfer:
         )
         offered_digests(resp, self.cp.offered, whole_body=True)
         if plan.keeps_checkpoint:
-            # not in a worker thread: the body is read as soon as possible, because
-            # aiohttp drops what it buffered when the connection fails before a read
             self.files.save(self.cp)
         return slot
 
@@ -276,9 +282,7 @@ class Transfer:
         """One segment; at most `Limits.segments` of a file run at once, in file order."""
         try:
             if first is not None:
-                # the first segment always finds a free lane, and reads the probe's body
-                # without yielding: aiohttp drops what it buffered if the connection
-                # fails before the first read
+                # the first segment always finds a free lane: it holds the probe's answer
                 self.lanes.acquire_nowait()
             else:
                 await self.lanes.acquire()
