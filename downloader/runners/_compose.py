@@ -26,7 +26,6 @@ from downloader.runners._pipeline import ItemWorker, filesystem_error
 from downloader.sources import SourceRef
 from downloader.store import StateStore, open_store
 from downloader.transfer import RetryPolicy, TransferEngine
-from downloader.transfer._placement import CpuPlacement
 from downloader.transfer._tls import tls_context
 
 
@@ -95,7 +94,6 @@ async def open_service(
     ):
         if board is not None:
             store = BoardedStore(store, board, clock.monotonic)
-        placement = CpuPlacement() if settings.service.compact_threads else None
         engine = TransferEngine(
             session,
             partial_root=root / ".partial",
@@ -108,7 +106,6 @@ async def open_service(
                 retry_after_cap=settings.retry.max_delay,
             ),
             clock=clock,
-            placement=placement,
             ssl_context=trust,
         )
         providers = build_providers(
@@ -137,13 +134,7 @@ async def open_service(
         )
         worker.hooks = settings.hooks
         worker.outbox_written = deliverer.wake
-        if placement is not None:
-            placement.start()
-        try:
-            yield Service(clock, store, session, worker, observer, deliverer)
-        finally:
-            if placement is not None:
-                placement.stop()
+        yield Service(clock, store, session, worker, observer, deliverer)
 
 
 async def run_once(

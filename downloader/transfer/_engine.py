@@ -29,7 +29,6 @@ from downloader.clock import Clock
 from downloader.jail import Jail
 from downloader.transfer._checkpoint import work_files_for
 from downloader.transfer._course import CHECKPOINT_EVERY
-from downloader.transfer._placement import CpuPlacement
 from downloader.transfer._policy import Limits, RetryPolicy, Timeouts
 from downloader.transfer._pool import ConnectionPool
 from downloader.transfer._ratelimit import Throttle
@@ -57,7 +56,6 @@ class TransferEngine:
         checkpoint_every: int = CHECKPOINT_EVERY,
         checkpoint_interval: float = 0.5,
         space: SpaceGuard | None = None,
-        placement: CpuPlacement | None = None,
         jail: Jail | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
@@ -77,9 +75,6 @@ class TransferEngine:
         self._hosts: dict[str, anyio.CapacityLimiter] = {}
         self.throttle = Throttle(self.limits.bandwidth_limit, clock)
         self.space = space or SpaceGuard(partial_root, self.limits.min_free_space, clock)
-        # the process's threads share one CPU but while a file of at least
-        # `segment_min_size` is in flight (see `_placement`)
-        self.placement = placement
         # no per-read timer in aiohttp: it would be re-armed for every chunk received.
         # A silent body is caught by the engine's `StallWatch`, and a server that
         # never sends its headers by the deadline around the request in `_http`.

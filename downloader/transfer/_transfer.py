@@ -71,7 +71,6 @@ class Transfer:
         self.record_wanted = anyio.Event()
         self.lanes = anyio.CapacityLimiter(engine.limits.segments)
         self.front = PrefixHash(MultiHasher())
-        self.large = False  # counted by the engine's placement as a large transfer
         self.promised = promised_type(request.media_type, None)
         self.encoding: str | None = None  # a content coding applied though identity was asked
         self.status = 200  # of the answer the file's first bytes came from
@@ -99,8 +98,6 @@ class Transfer:
     def wrote(self, size: int) -> None:
         """`size` more bytes are on disk: progress, and maybe a save or a checkpoint due."""
         self.received += size
-        if self.cp is not None and self.cp.total is None:  # of a size told by no header
-            self._note_size(self.received)
         self.course.wrote()
         self.progress.set()
         now = self.e.clock.monotonic()
@@ -124,18 +121,6 @@ class Transfer:
             return await self._run(dest_dir, rename)
         finally:
             self.e.space.release(self.request.key)
-            if self.large and self.e.placement is not None:
-                self.large = False
-                self.e.placement.large_ended()
-
-    def _note_size(self, size: int | None) -> None:
-        """Count this transfer as large once its size or its bytes so far say so."""
-        placement = self.e.placement
-        if placement is None or self.large or size is None:
-            return
-        if size >= self.e.limits.segment_min_size:
-            self.large = True
-            placement.large_started()
 
     async def _run(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
         while True:
@@ -186,7 +171,6 @@ class Transfer:
         if self.cp is None:  # `run` emptied the work folder
             first = await self._probe()
         assert self.cp is not None
-        self._note_size(self.cp.total)
         self.data = DataFile.open_in(self.files.jail, self.files.data_rel)
         first = await self._room_for_rest(first)
         self.front = PrefixHash(MultiHasher(a for a, _, _ in self.expected()))
