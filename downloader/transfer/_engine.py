@@ -34,7 +34,6 @@ from downloader.transfer._pool import ConnectionPool
 from downloader.transfer._ratelimit import Throttle
 from downloader.transfer._request import AssetRequest, FetchResult
 from downloader.transfer._space import SpaceGuard
-from downloader.transfer._tls import tls_context
 from downloader.transfer._transfer import Transfer
 from downloader.transfer._urls import host_key
 from downloader.transfer._watch import StallWatch
@@ -84,7 +83,7 @@ class TransferEngine:
         )
         # bodies not behind a proxy come through the engine's receiver, trusting what
         # the session trusts (`_compose` hands both the same context)
-        self.pool = ConnectionPool(ssl_context or tls_context(), self.timeouts.connect)
+        self.pool = ConnectionPool(ssl_context, self.timeouts.connect)
         self._in_flight = 0
 
     def host_limiter(self, url: str) -> anyio.CapacityLimiter:

@@ -14,6 +14,7 @@ import ssl
 from urllib.parse import urlsplit
 
 from downloader.transfer._receiver import BodyConnection
+from downloader.transfer._tls import tls_context
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
@@ -43,6 +44,9 @@ class ConnectionPool:
             if conn.reusable:
                 return conn, True
             conn.close()
+        if self.ssl_context is None and origin(url)[0] == "https":
+            # made once, when first wanted: loading the system's CAs takes tens of ms
+            self.ssl_context = tls_context()
         conn = await BodyConnection.open(
             url, ssl_context=self.ssl_context, connect_within=self.connect_within
         )
