@@ -16,10 +16,14 @@ import pytest
 from aiohttp import web
 
 from downloader.clock import FakeClock
-from downloader.transfer import AssetRequest, Limits, RetryPolicy, Timeouts, TransferEngine
+from downloader.emulator._content import SeededContent
+from downloader.emulator._files import FileSpec, RunningHost
+from downloader.emulator._filespec import Faults
+from downloader.transfer import AssetRequest, Limits, MiB, RetryPolicy, Timeouts, TransferEngine
 from downloader.transfer._pool import ConnectionPool
 from downloader.transfer._route import bypassed, proxy_for, receivable
 from downloader.transfer._wire import ask
+from tests.support.engine import make_engine
 from tests.support.web import serve
 
 BODY = bytes(range(256)) * 8192  # 2 MiB
@@ -116,6 +120,23 @@ async def test_a_kept_alive_connection_closed_unanswered_is_replaced_by_a_new_on
         second.close()
         pool.close_idle()
     assert per_connection == [2, 1]  # the unanswered GET was sent again, once
+
+
+async def test_a_piece_whose_kept_alive_connection_the_host_closes_is_fetched_without_a_retry(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    # four pieces on two lanes: a piece read to its end leaves its connection to the pool
+    # before its lane is free, so the third or the fourth piece is asked on one of them
+    content = SeededContent(21, 50 * MiB + 5)
+    file_host.host.add(FileSpec("/f/k.bin", content), Faults(close_reused_times=1))
+    retries: list[str] = []
+    limits = Limits(segment_min_size=1 * MiB, segments=2)
+    async with make_engine(tmp_path, limits=limits) as (engine, _):
+        request = AssetRequest("k", url=file_host.url("/f/k.bin"), on_retry=retries.append)
+        result = await engine.fetch(request, tmp_path / "out")
+    assert result.sha256 == content.hexdigest()
+    assert [r.status for r in file_host.host.log].count(0) == 1  # taken, never answered
+    assert retries == []
 
 
 async def test_a_connection_whose_body_was_not_read_to_its_end_is_not_kept(
