@@ -39,6 +39,7 @@ from downloader.emulator._ranges import (
     parse_range,
 )
 from downloader.emulator._refusals import error_body, expiry_refusal, gzip_body
+from downloader.emulator._reuse import ReuseWatch
 from downloader.emulator._running import RunningHost, start_file_host
 from downloader.emulator._signing import Verdict, check_signature, signed_query
 
@@ -67,6 +68,7 @@ class _Entry:
         self.stalls = Budget()
         self.flips = Budget()
         self.pages = Budget()
+        self.closes = Budget()
 
     def bump_version(self) -> None:
         spec = self.spec
@@ -96,6 +98,7 @@ class FileHost:
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self.log: list[RequestRecord] = []
+        self._reuse = ReuseWatch()
         self._app = web.Application()
         self._app.router.add_route("*", "/{tail:.*}", self.handle)
 
@@ -157,6 +160,8 @@ class FileHost:
         if request.method not in ("GET", "HEAD"):
             return _simple(request, record, 405, error_page(405), {"Allow": "GET, HEAD"})
         faults = entry.faults
+        if self._reuse.closes(request, faults, entry.closes):
+            raise web.HTTPServiceUnavailable()  # never sent: its connection is closed
         if faults.url_lifetime is not None:
             verdict = check_signature(self._secret, request.path, request.query, self._clock())
             if verdict is Verdict.EXPIRED:

@@ -87,6 +87,10 @@ class Faults:
     error_body: str | None = None
     error_body_times: int = 1
     gzip: bool = False
+    close_reused_times: int = 0
+    """A request on a kept-alive connection that served one before is taken and the
+    connection closed unanswered, this many times (-1 = always): a server closing a
+    connection it found idle as the next request comes."""
 
 
 @dataclass

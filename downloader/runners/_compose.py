@@ -27,7 +27,6 @@ from downloader.runners._pipeline import ItemWorker, filesystem_error
 from downloader.sources import SourceRef
 from downloader.store import StateStore, open_store
 from downloader.transfer import RetryPolicy, TransferEngine
-from downloader.transfer._placement import CpuPlacement
 from downloader.transfer._tls import tls_context
 
 
@@ -80,11 +79,8 @@ async def open_service(
     clock = SystemClock()
     observer = observer or NullObserver()
     limits = settings.transfer.limits
-    connector = aiohttp.TCPConnector(
-        limit=0,
-        limit_per_host=limits.max_per_host,
-        ssl=tls_context(settings.transfer.ca_file),
-    )
+    trust = tls_context(settings.transfer.ca_file)
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=limits.max_per_host, ssl=trust)
     root = settings.archive.root
     try:
         root.mkdir(parents=True, exist_ok=True, mode=0o750)
@@ -100,7 +96,6 @@ async def open_service(
     ):
         if board is not None:
             store.subscribe(BoardWatch(board, clock.monotonic))
-        placement = CpuPlacement() if settings.service.compact_threads else None
         engine = TransferEngine(
             session,
             partial_root=root / ".partial",
@@ -113,7 +108,7 @@ async def open_service(
                 retry_after_cap=settings.retry.max_delay,
             ),
             clock=clock,
-            placement=placement,
+            ssl_context=trust,
         )
         providers = build_providers(
             settings.providers,
@@ -142,13 +137,7 @@ async def open_service(
         )
         worker.hooks = settings.hooks
         worker.outbox_written = deliverer.wake
-        if placement is not None:
-            placement.start()
-        try:
-            yield Service(clock, store, session, worker, observer, deliverer)
-        finally:
-            if placement is not None:
-                placement.stop()
+        yield Service(clock, store, session, worker, observer, deliverer)
 
 
 async def run_once(
