@@ -169,3 +169,37 @@ async def test_the_cancellations_a_failure_caused_are_not_the_failure() -> None:
     boom = OSError("disk")
     group = BaseExceptionGroup("g", [cancelled(), ExceptionGroup("h", [boom]), KeyError()])
     assert first_failure(group) is boom
+
+
+async def test_renewals_asked_together_share_one_listing_and_a_stale_one_lists_again() -> None:
+    from downloader.providers._relist import Relisting
+
+    listed: list[int] = []
+    opened = anyio.Event()
+
+    async def listing() -> dict[str, str]:
+        listed.append(len(listed))
+        await opened.wait()  # every renewal below asks while this listing is under way
+        return {f: f"https://files.test/{f}?v={len(listed)}" for f in ("a", "b", "c")}
+
+    relisting = Relisting(listing)
+    renew = {f: relisting.renewer(f, lambda: LookupError("gone")) for f in ("a", "b", "c", "x")}
+    got: dict[str, str] = {}
+
+    async def ask(file_id: str) -> None:
+        got[file_id] = await renew[file_id]()
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for f in ("a", "b", "c"):
+                tg.start_soon(ask, f)
+            await anyio.wait_all_tasks_blocked()
+            opened.set()
+    assert listed == [0]
+    assert got == {f: f"https://files.test/{f}?v=1" for f in ("a", "b", "c")}
+    # "a" holds the newest listing's URL and asks again: that one expired too
+    assert await renew["a"]() == "https://files.test/a?v=2"
+    assert listed == [0, 1]
+    # a file the listing no longer offers fails as the provider says
+    with pytest.raises(LookupError, match="gone"):
+        await renew["x"]()
