@@ -36,8 +36,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The tests spend most of their time waiting (subprocesses, servers, timeouts), so more
+# workers than cores pay; worksteal hands a worker left idle the tests still queued on
+# another, as a few tests take ten seconds or more.  TEST_WORKERS=0: all in one process.
+TEST_WORKERS ?= 4
+
 unit: $(STAMP) system-tools postgresql
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 system-tools:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
