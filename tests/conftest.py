@@ -43,7 +43,7 @@ def pg_server() -> Iterator[PgServer]:
     try:
         yield server
     finally:
-        server.stop()
+        server.stop(wait=False)  # nothing after the session needs its files gone
 
 
 @pytest.fixture
