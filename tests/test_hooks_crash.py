@@ -66,6 +66,7 @@ def _store_rows(db: Path, sql: str) -> list[tuple[object, ...]]:
         conn.close()
 
 
+@pytest.mark.slow
 async def test_sigkills_between_archiving_and_delivery_lose_no_hook_and_invent_none(
     file_host: RunningHost, tmp_path: Path
 ) -> None:
@@ -167,6 +168,7 @@ async def receiver() -> AsyncIterator[tuple[str, dict[str, object]]]:
         yield base, state
 
 
+@pytest.mark.slow
 async def test_a_failing_webhook_is_retried_shown_in_status_and_never_holds_back_items(
     file_host: RunningHost, tmp_path: Path, receiver: tuple[str, dict[str, object]]
 ) -> None:
