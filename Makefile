@@ -36,8 +36,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The tests spend most of their time waiting (subprocesses, servers, timeouts), so more
+# workers than cores pay.  The tests marked slow come first (tests/conftest.py) and
+# --dist load deals them out one to a worker, so no long test starts last and ends the
+# run alone.  TEST_WORKERS=0: all in one process.
+TEST_WORKERS ?= 4
+
 unit: $(STAMP) system-tools postgresql
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist load
 
 system-tools:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \

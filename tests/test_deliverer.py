@@ -199,6 +199,7 @@ async def test_an_event_for_a_hook_no_longer_configured_waits_and_says_so(
     assert left.last_error == "no hook named 'gone' is configured"
 
 
+@pytest.mark.slow
 async def test_a_delivery_that_hangs_holds_one_slot_and_the_others_go_on(
     tmp_path: Path, session: aiohttp.ClientSession
 ) -> None:
