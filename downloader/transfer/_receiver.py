@@ -61,7 +61,8 @@ class BodyConnection:
         except ssl.SSLError as exc:  # a handshake that broke off: the far end, maybe for now
             raise NetworkError(f"TLS handshake failed: {exc}", url=where) from None
         except OSError as exc:
-            text = f"cannot connect to {where}: {exc.strerror or exc}"
+            # worded as the API client's connect failures are, so both paths read alike
+            text = f"cannot connect to {where}: Cannot connect to host {host}:{port} [{exc}]"
             raise NetworkError(
                 describe_connect_failure(exc.errno, text), url=where, reached=False
             ) from None
