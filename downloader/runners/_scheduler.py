@@ -100,6 +100,7 @@ class Scheduler:
             owner=owner,
             lease=self.lease,
             on_listed=self.add_listed,
+            on_answer=self.room_tender.heard,
             contain_errors=policy.contain_errors,
         )
         """Lists the watchlist's sources; kept going when the policy tends them."""
