@@ -77,12 +77,15 @@ def _entries(
 ) -> tuple[Entry, ...]:
     out = []
     for row in rows:
-        if not isinstance(row, Mapping):
+        # a JSON object is a dict: the ABC check only for what is not (a list of
+        # thousands is read at every listing)
+        if type(row) is not dict and not isinstance(row, Mapping):
             continue
         job_id = id_of(row.get("id"))
         if job_id is not None:
             word = _text(row.get(status)) if status else None
-            out.append(Entry(job_id, _text(row.get(created)), _text(row.get(modified)), word))
+            changed = _text(row.get(modified)) if modified else None
+            out.append(Entry(job_id, _text(row.get(created)), changed, word))
     return tuple(out)
 
 

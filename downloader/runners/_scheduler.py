@@ -171,9 +171,11 @@ class Scheduler:
         """Items a source listed (now in the store): worked as if the watchlist named them."""
         if self._refs is None:
             return
+        known = len(self._refs)
         for ref in refs:
             self._refs.setdefault(ref.key, ref)
-        self.wake()
+        if len(self._refs) > known:  # a listing of what is known already changes nothing
+            self.wake()
 
     async def active_records(self) -> list[ItemRecord]:
         refs = self._refs or {}
