@@ -11,7 +11,7 @@ import anyio
 from structlog.testing import capture_logs
 
 from downloader.config import PollSettings, Settings
-from downloader.runners._compose import open_service
+from downloader.runners._compose import open_service, run_once
 from downloader.runners._scheduler import RUN, Scheduler
 from downloader.store import sqlite_path
 from downloader.watchlist import parse_watchlist
@@ -78,3 +78,17 @@ async def test_a_sources_waiting_jobs_are_asked_about_by_its_listing_and_no_surv
     gets = [r for r in running.emulator.log if r.path.endswith("/jobs/quick")]
     assert len(gets) == 1
     assert all(states(settings)[f"pixxel:job:wf/j{i:02d}"] == "waiting" for i in range(20))
+
+
+async def test_once_asks_about_a_listed_job_on_its_own_schedule_after_its_only_listing(
+    tmp_path: Path,
+) -> None:
+    # `once` lists its sources when it starts and never again: the room does not wait
+    # for a next listing (1 s, and its grace of 5 s) but asks after the job's own wait
+    sources = parse_watchlist(WATCHLIST, file="watchlist.toml").sources
+    async with emulated(tmp_path, HEAD + job("slow", 2.5), poll=POLL) as (running, settings, _):
+        result = await run_once(settings, [], sources=sources)
+        lists = [r.time for r in running.emulator.log if r.path.endswith("/wf/jobs")]
+    assert result.archived == 1, result
+    assert len(lists) >= 2
+    assert lists[1] - lists[0] < 3.0, lists

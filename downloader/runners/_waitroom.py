@@ -186,6 +186,7 @@ class WaitingRoom:
 
     def remove(self, key: str) -> bool:
         """Forget `key` (gone from the watchlist, lease lost, handed to a turn)."""
+        self._foretold.pop(key, None)
         if self._asking.pop(key, None) is not None:
             return True
         cid = self._where.pop(key, None)
