@@ -36,8 +36,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The tests spend most of their time waiting (subprocesses, servers, timeouts), so more
+# workers than cores pay.  The tests marked slow come first (tests/conftest.py) and
+# --dist load deals them out one to a worker, so no long test starts last and ends the
+# run alone.  TEST_WORKERS=0: all in one process.
+TEST_WORKERS ?= 4
+
 unit: $(STAMP) system-tools postgresql
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist load
 
 system-tools:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
@@ -57,9 +63,10 @@ postgresql:
 		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
 	fi
 
-## make bench: W1-W8 against curl and aria2c on a private nginx; writes bench/results/<date>.md
+## make bench: W1-W9 (W1 and W2 over HTTPS too) against curl and aria2c on a private nginx;
+## writes bench/results/<date>.md
 BENCH_STAMP := $(VENV)/.bench-installed
-BENCH_TOOLS := nginx:nginx curl:curl aria2c:aria2 /usr/bin/time:time openssl:openssl
+BENCH_TOOLS := nginx:nginx curl:curl aria2c:aria2 /usr/bin/time:time openssl:openssl strace:strace
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'

@@ -16,17 +16,29 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bench import report, service, sources, workloads
+from bench import report, scale_job, service, single, sources, workloads
 from bench.data import DataSet, GiB, KiB, MiB
 from bench.harness import Workload, empty_trash, run_workload
 from bench.nginx import Nginx
 
 HERE = Path(__file__).resolve().parent
 FULL = workloads.Sizes(
-    w1=2 * GiB, w2=1 * GiB, w3_count=2000, w4_count=200, w6_size=512 * MiB, w6_count=16
+    w1=2 * GiB,
+    w2=1 * GiB,
+    w3_count=2000,
+    w4_count=200,
+    w6_size=512 * MiB,
+    w6_count=16,
+    w9_count=200,
 )
 QUICK = workloads.Sizes(
-    w1=256 * MiB, w2=128 * MiB, w3_count=200, w4_count=50, w6_size=64 * MiB, w6_count=16
+    w1=256 * MiB,
+    w2=128 * MiB,
+    w3_count=200,
+    w4_count=50,
+    w6_size=64 * MiB,
+    w6_count=16,
+    w9_count=50,
 )
 
 METHOD = """\
@@ -54,6 +66,25 @@ reach of a plain client on asyncio and aiohttp; for many small files (W3, W4) of
 such client in one CPython process, as each file is one request anyway. One that the
 durable floor misses is out of reach of such a client that keeps what it fetched, as
 the targets ask.
+"W1 https" and "W2 https" are the same over TLS: nginx serves a certificate of a CA
+made for the run (`bench/tls.py`), which every client is given to trust (`[transfer]
+ca_file`, `curl --cacert`, `aria2c --ca-certificate`); their ratios are to the peers
+of the same workload. W1's "first request ms" is the time from a command's launch to
+the start of the first request nginx logged for it (`$msec` less `$request_time`, to
+1 ms): for the downloader, its start-up before it asks anything. W1's best-design
+row (`bench/floor_client.py`: a `BufferedProtocol` into aligned ring buffers, an
+`O_DIRECT` writer thread and a SHA-256 thread, then fsync, rename and folder fsync) is
+the durable floor the targets are also measured on.
+W9 is one Scale job of many product files (one item, many assets): the emulator
+answers the Scale API behind nginx (`/scale/` passed on, Host kept), so the URLs it
+hands out name nginx, which serves the emulator's own files (fetched from it once);
+`aria2c -j8 -i` fetches the same URLs, and the downloader runs with 8 in flight.
+W3 and W4 report what an archived item costs, from one extra run of the downloader
+under `strace -f --seccomp-bpf` (`bench/syscounts.py`; its times are strace's, only
+its counts are read): every fsync, fdatasync and syncfs per item, those of folders
+and of the state database apart, and the store round trips that change it per item:
+its write transactions, counted as the commit frames SQLite writes to the WAL
+(transactions that only read are not counted).
 The machine is shared: other work ran on the same cores, so the load average is
 shown next to each table and the figures are noisy."""
 
@@ -89,18 +120,18 @@ def main() -> int:
         print(stamp, file=sys.stderr, flush=True)
         print(stamp, file=log_file, flush=True)
 
-    def wanted(key: str) -> bool:
-        return not only or key.upper() in only or key.upper().rstrip("AB") in only
-
     done: dict[str, Workload] = {}
     empty_trash(work)  # what an interrupted suite left
     with Nginx(work / "nginx", data.root) as server, _emptied_at_exit(work):
         log(f"nginx on 127.0.0.1:{server.port}")
         builders: list[tuple[str, Callable[[], Workload]]] = [
-            ("W1", lambda: workloads.w1(data, server, sizes.w1)),
-            ("W2", lambda: workloads.w2(data, server, sizes.w2)),
+            ("W1", lambda: single.w1(data, server, sizes.w1)),
+            ("W1 https", lambda: single.w1(data, server, sizes.w1, tls=True)),
+            ("W2", lambda: single.w2(data, server, sizes.w2)),
+            ("W2 https", lambda: single.w2(data, server, sizes.w2, tls=True)),
             ("W3", lambda: workloads.many("W3", data, server, sizes.w3_count, 64 * KiB)),
             ("W4", lambda: workloads.many("W4", data, server, sizes.w4_count, 1 * MiB)),
+            ("W9", lambda: scale_job.w9(data, server, work, sizes.w9_count, 1 * MiB)),
             ("W5", lambda: service.w5(10 if args.quick else 50, 20 * MiB)),
             (
                 "W6a",
@@ -115,7 +146,7 @@ def main() -> int:
             builders.append(("W7", lambda: service.w7(10_000, 10, seconds)))
             builders.append(("W8", lambda: sources.w8(10, 1_000, 1, seconds)))
         for key, build in builders:
-            if not wanted(key):
+            if not wanted(key, only):
                 continue
             log(f"{key}: preparing")
             workload = build()
@@ -136,6 +167,13 @@ def main() -> int:
         update_readme(HERE.parent / "README.md", text, out)
     log(f"results in {out} ({elapsed:.0f} s)")
     return 0
+
+
+def wanted(key: str, only: set[str]) -> bool:
+    """Whether `--only` (upper-cased names) asks for workload `key`: `W6` takes W6a and
+    W6b, `W1` takes "W1 https" too, and `W1 HTTPS` that one alone."""
+    short = key.split()[0].upper()
+    return not only or key.upper() in only or short in only or short.rstrip("AB") in only
 
 
 def results_path(folder: Path, day: datetime.date) -> Path:

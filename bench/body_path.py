@@ -1,6 +1,7 @@
 """Which way to take a large body from a loopback socket to a durable, hashed file.
 
     python -m bench.body_path [--size-mib 1024] [--rounds 3] [--dir PATH] [--tls]
+                              [--designs engine,protocol+ring]
 
 One file is served from a separate process (`socket.sendfile`, Content-Length; with
 `--tls`, the same over TLS 1.3 from a certificate of a throw-away CA) and
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import inspect
 import os
 import resource
 import socket
@@ -78,12 +80,17 @@ def _cpu() -> float:
 
 async def _engine(url: str, out: Path, size: int, tls: ssl.SSLContext | None) -> str:
     connector = aiohttp.TCPConnector(ssl=tls) if tls is not None else None
+    # the engine's own receiver trusts what it is given; an older engine, measured for
+    # comparison, takes no such argument and trusts the session's
+    takes = "ssl_context" in inspect.signature(TransferEngine).parameters
+    trust: dict[str, Any] = {"ssl_context": tls} if tls is not None and takes else {}
     async with aiohttp.ClientSession(connector=connector) as session:
         engine = TransferEngine(
             session,
             partial_root=out / ".partial",
             clock=SystemClock(),
             limits=Limits(min_free_space=0),
+            **trust,
         )
         result = await engine.fetch(AssetRequest(key="bench", url=url), out)
     result.path.unlink()
@@ -146,6 +153,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--tls", action="store_true", help="serve over TLS")
+    parser.add_argument("--designs", default="", help="comma-separated; default: all")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(dir=args.dir, prefix="body-path-"))
     size = args.size_mib * MiB
@@ -179,6 +187,8 @@ def main() -> None:
             "protocol+ring": lambda: _protocol(url, work, size, direct, tls),
             "protocol+ring, page cache": lambda: _protocol(url, work, size, False, tls),
         }
+        if args.designs:
+            designs = {name: designs[name] for name in args.designs.split(",")}
         runs: dict[str, list[tuple[float, float]]] = {name: [] for name in designs}
         names = list(designs)
         for round_ in range(args.rounds):

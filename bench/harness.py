@@ -14,6 +14,7 @@ files would slow the next run's creates, whichever tool it is.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import statistics
@@ -32,7 +33,10 @@ PLAIN = "plain"
 DURABLE = "durable"
 """Floor row: the same, and each file fsynced under a temporary name, renamed into
 place and its folder fsynced: the least that survives a crash whole or not at all."""
-FLOORS = (PLAIN, DURABLE)
+BEST = "best"
+"""Floor row: the best design measured for the workload (W1: `bench/floor_client.py`),
+durable as the durable floor is, with nothing of the service around it."""
+FLOORS = (PLAIN, DURABLE, BEST)
 
 
 @dataclass
@@ -45,8 +49,9 @@ class Contender:
     subject: bool = False
     floor: str = ""
     """`PLAIN` or `DURABLE` on a floor row (`bench/bare_client.py`), the least a client
-    on the downloader's HTTP library does, without and with making each file durable:
-    the targets table measures every target of the workload on these rows too."""
+    on the downloader's HTTP library does, without and with making each file durable,
+    or `BEST`, the best design measured: the targets table measures every target of
+    the workload on these rows too."""
     teardown: Callable[[Path], None] | None = None
     once: bool = False
     """A reference row, not a contender: measured in the first round only."""
@@ -55,7 +60,9 @@ class Contender:
     def median(self, attr: str) -> float:
         if attr in ("wall", "cpu", "rss"):
             return float(statistics.median(getattr(t, attr) for t, _ in self.runs))
-        return statistics.median(extra[attr] for _, extra in self.runs)
+        values = [extra[attr] for _, extra in self.runs if attr in extra]
+        # a figure some rows do not have (a row that makes no request has no first one)
+        return statistics.median(values) if values else math.nan
 
 
 @dataclass

@@ -2,11 +2,18 @@
 
 The config, pid file, logs and temp dirs all live in a work directory; nothing
 global is read or written (`-p prefix -c conf`, `daemon off` under our process).
-Three locations serve the same data directory:
+Two servers, one plain and one over TLS (a certificate of the bench's throw-away CA,
+`bench/tls.py`), have the same locations; three serve the same data directory:
 
     /data/...       plain: sendfile, byte ranges, strong ETag
     /throttled/...  the same with `limit_rate 25m` per connection (a CDN's throttle)
     /signed/...     `secure_link`: md5 of expiry, path and a secret; 403 bad, 410 expired
+    /files/...      `<data>/emulated/files/`: the files of an emulated platform's job
+    /scale/...      passed to the emulator on `upstream_port` (its Host kept, so the
+                    file URLs it hands out name this server, which serves them itself)
+
+Every request is logged with the time it ended and how long it took (`access.log`),
+so a run's first request can be dated (`first_request_after`).
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
 
+from bench.tls import Certificates, make_certificates
+
 SECRET = "bench-secret"
 THROTTLE = "25m"
 
@@ -32,7 +41,8 @@ pid {work}/nginx.pid;
 error_log {work}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log off;
+    log_format timing '$msec $request_time $server_port $request_uri';
+    access_log {work}/access.log timing;
     types {{ application/octet-stream bin; }}
     default_type application/octet-stream;
     sendfile on;
@@ -46,6 +56,20 @@ http {{
     scgi_temp_path {work}/tmp/scgi;
     server {{
         listen 127.0.0.1:{port};
+{locations}
+    }}
+    server {{
+        listen 127.0.0.1:{tls_port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:bench:1m;
+{locations}
+    }}
+}}
+"""
+
+LOCATIONS = """\
         etag on;
         max_ranges 16;
         location /data/ {{ alias {data}/; }}
@@ -57,9 +81,11 @@ http {{
             if ($secure_link = "0") {{ return 410; }}
             alias {data}/;
         }}
-    }}
-}}
-"""
+        location /files/ {{ alias {data}/emulated/files/; }}
+        location /scale/ {{
+            proxy_pass http://127.0.0.1:{upstream_port};
+            proxy_set_header Host $http_host;
+        }}"""
 
 
 def free_port() -> int:
@@ -76,22 +102,36 @@ class Nginx:
         self.work = work
         self.data = data
         self.port = 0
+        self.tls_port = 0
+        self.upstream_port = 0
+        """Where `/scale/` is passed: a free port chosen at start, for an emulator."""
+        self.certificates: Certificates | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Nginx:
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.certificates = tls = make_certificates(self.work / "tls")
         for _ in range(5):
-            self.port = free_port()
-            self.work.mkdir(parents=True, exist_ok=True)
+            self.port, self.tls_port, self.upstream_port = free_port(), free_port(), free_port()
             (self.work / "tmp").mkdir(exist_ok=True)
             conf = self.work / "nginx.conf"
+            values = {
+                "work": self.work,
+                "data": self.data.resolve(),
+                "throttle": THROTTLE,
+                "secret": SECRET,
+                "upstream_port": self.upstream_port,
+            }
+            locations = LOCATIONS.format(**values)
             conf.write_text(
                 CONF.format(
-                    work=self.work,
+                    **values,
                     port=self.port,
-                    data=self.data.resolve(),
-                    throttle=THROTTLE,
-                    secret=SECRET,
+                    tls_port=self.tls_port,
+                    cert=tls.cert,
+                    key=tls.key,
+                    locations=locations,
                 )
             )
             self._proc = subprocess.Popen([binary, "-p", str(self.work), "-c", str(conf)])
@@ -128,13 +168,40 @@ class Nginx:
     ) -> None:
         self._stop()
 
-    def url(self, location: str, name: str, *, expires_in: float = 3600) -> str:
+    @property
+    def ca(self) -> str:
+        """The CA certificate every HTTPS client is told to trust."""
+        assert self.certificates is not None
+        return str(self.certificates.ca)
+
+    def origin(self, *, tls: bool = False) -> str:
+        return f"https://127.0.0.1:{self.tls_port}" if tls else f"http://127.0.0.1:{self.port}"
+
+    def url(self, location: str, name: str, *, expires_in: float = 3600, tls: bool = False) -> str:
         """URL of data file `name` under `location` (`data`, `throttled` or `signed`)."""
         path = f"/{location}/{quote(name)}"
-        base = f"http://127.0.0.1:{self.port}{path}"
+        base = f"{self.origin(tls=tls)}{path}"
         if location != "signed":
             return base
         expires = int(time.time() + expires_in)
         digest = hashlib.md5(f"{expires}{path} {SECRET}".encode(), usedforsecurity=False).digest()
         token = base64.urlsafe_b64encode(digest).decode().rstrip("=")
         return f"{base}?md5={token}&expires={expires}"
+
+
+def first_request_after(log: Path, started: float, port: int) -> float | None:
+    """When the first request to `port` began that began at or after `started` (epoch
+    seconds), from the access log's lines `END_TIME DURATION PORT URI`: nginx dates
+    a request when it ends, so its start is the end less its duration (each to 1 ms)."""
+    if not log.exists():
+        return None
+    first: float | None = None
+    for line in log.read_text().splitlines():
+        fields = line.split()
+        if len(fields) < 3 or fields[2] != str(port):
+            continue
+        began = float(fields[0]) - float(fields[1])
+        # both figures are rounded to the millisecond: a request may seem to start 2 ms early
+        if began >= started - 0.002 and (first is None or began < first):
+            first = began
+    return first

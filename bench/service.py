@@ -43,8 +43,9 @@ class EmulatorRun:
         self.proc: subprocess.Popen[str] | None = None
         self.base = ""
 
-    def start(self, run: Path, scenario: str) -> dict[str, str]:
-        """Start the emulator on `scenario`; returns what it announced (base_url, config)."""
+    def start(self, run: Path, scenario: str, port: int = 0) -> dict[str, str]:
+        """Start the emulator on `scenario` (on `port`, any free one if 0); returns what it
+        announced (base_url, config)."""
         path = run / "scenario.toml"
         path.write_text(scenario)
         self.proc = subprocess.Popen(
@@ -58,6 +59,8 @@ class EmulatorRun:
                 str(run / "client"),
                 "--archive-root",
                 str(run / "archive"),
+                "--port",
+                str(port),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -99,6 +102,8 @@ class EmulatorRun:
         if self.proc is not None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(10)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
             self.proc = None
 
 

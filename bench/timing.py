@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ class Timed:
     stdout: str
     stderr: str
     code: int
+    started: float = 0.0
+    """When the command was launched (epoch seconds, as nginx logs time)."""
 
 
 class CommandFailed(Exception):
@@ -38,6 +41,7 @@ def timed(
     ok_codes: Sequence[int] = (0,),
     timeout: float = 600,
 ) -> Timed:
+    started = time.time()
     out = subprocess.run(
         ["/usr/bin/time", "-v", *cmd],
         capture_output=True,
@@ -54,4 +58,6 @@ def timed(
         raise CommandFailed(f"{' '.join(cmd)[:300]} exited {out.returncode}:\n{tail}")
     seconds = int(wall[1] or 0) * 3600 + int(wall[2]) * 60 + float(wall[3])
     user, sys_, rss = (float(v[1]) for v in values.values() if v is not None)
-    return Timed(seconds, user + sys_, int(rss) * 1024, out.stdout, out.stderr, out.returncode)
+    return Timed(
+        seconds, user + sys_, int(rss) * 1024, out.stdout, out.stderr, out.returncode, started
+    )

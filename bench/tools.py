@@ -36,10 +36,20 @@ class Fetch:
     name: str
     sha256: str
     item_id: str
+    ca: str = ""
+    """The CA certificate to trust (HTTPS from the bench's own CA), or empty."""
+
+
+def curl_trust(fetch: Fetch) -> list[str]:
+    return ["--cacert", fetch.ca] if fetch.ca else []
+
+
+def aria2_trust(fetch: Fetch) -> list[str]:
+    return [f"--ca-certificate={fetch.ca}"] if fetch.ca else []
 
 
 def curl_one(fetch: Fetch, out: Path | str) -> list[str]:
-    return ["curl", "-sS", "--fail", "-o", str(out), fetch.url]
+    return ["curl", "-sS", "--fail", *curl_trust(fetch), "-o", str(out), fetch.url]
 
 
 def then_sync(cmd: list[str], path: Path) -> list[str]:
@@ -53,7 +63,18 @@ def curl_many(fetches: Sequence[Fetch], run: Path, parallel: int) -> list[str]:
     for f in fetches:
         lines += [f'url = "{f.url}"', f'output = "{run / f.name}"']
     listing.write_text("\n".join(lines) + "\n")
-    return ["curl", "-sS", "--fail", "-Z", "--parallel-max", str(parallel), "-K", str(listing)]
+    trust = curl_trust(fetches[0]) if fetches else []
+    return [
+        "curl",
+        "-sS",
+        "--fail",
+        *trust,
+        "-Z",
+        "--parallel-max",
+        str(parallel),
+        "-K",
+        str(listing),
+    ]
 
 
 def bare_many(
@@ -81,13 +102,14 @@ def bare_many(
 
 def aria2_one(fetch: Fetch, run: Path, connections: int) -> list[str]:
     split = [f"-x{connections}", f"-s{connections}"]
-    return [*ARIA2_COMMON, *split, "-d", str(run), "-o", fetch.name, fetch.url]
+    return [*ARIA2_COMMON, *aria2_trust(fetch), *split, "-d", str(run), "-o", fetch.name, fetch.url]
 
 
 def aria2_many(fetches: Sequence[Fetch], run: Path, jobs: int) -> list[str]:
     listing = run / "aria2.list"
     listing.write_text("".join(f"{f.url}\n  out={f.name}\n" for f in fetches))
-    return [*ARIA2_COMMON, f"-j{jobs}", "-d", str(run), "-i", str(listing)]
+    trust = aria2_trust(fetches[0]) if fetches else []
+    return [*ARIA2_COMMON, *trust, f"-j{jobs}", "-d", str(run), "-i", str(listing)]
 
 
 def downloader_config(run: Path, transfer: Mapping[str, object], extra: str = "") -> Path:

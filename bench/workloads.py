@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import tools
+from bench import syscounts, tools
 from bench.data import DataSet, sha256_file
 from bench.harness import DURABLE, PLAIN, Check, Contender, Workload
 from bench.nginx import Nginx
@@ -82,6 +82,7 @@ class Sizes:
     w4_count: int
     w6_size: int
     w6_count: int
+    w9_count: int
 
 
 def downloader(
@@ -94,74 +95,25 @@ def downloader(
     return Contender(name, setup, check_bags(fetches), subject=True)
 
 
-def single(
-    key: str,
-    title: str,
-    data: DataSet,
-    server: Nginx,
-    location: str,
-    name: str,
-    size: int,
-    seed: int,
-    contenders: Callable[[Fetch], list[Contender]],
-) -> Workload:
-    sha = data.ensure(name, size, seed)
-    fetch = Fetch(server.url(location, name, expires_in=86400), name, sha, key.lower())
-    return Workload(key, title, contenders(fetch), amount=size, warm=lambda: data.warm([name]))
+PER_ITEM = ("fsyncs/item", "folder fsyncs/item", "store fsyncs/item", "store transactions/item")
 
 
-def w1(data: DataSet, server: Nginx, size: int) -> Workload:
-    def contenders(f: Fetch) -> list[Contender]:
-        one = [f]
-        return [
-            downloader(one, {}),
-            Contender("curl -o", lambda run: tools.curl_one(f, run / f.name), check_plain(one)),
-            Contender("aria2c -x1", lambda run: tools.aria2_one(f, run, 1), check_plain(one)),
-            Contender("aria2c -x8 -s8", lambda run: tools.aria2_one(f, run, 8), check_plain(one)),
-            Contender(
-                "bare aiohttp client, one stream (reference: no state, bag or fsync)",
-                lambda run: tools.bare_many(one, run, 1, beside=True),
-                check_plain(one),
-                floor=PLAIN,
-            ),
-            Contender(
-                "the same, the file fsynced and renamed (reference: no state or bag)",
-                lambda run: tools.bare_many(one, run, 1, beside=True, durable=True),
-                check_plain(one),
-                floor=DURABLE,
-            ),
-            Contender(
-                "curl -o, then sync the file",
-                lambda run: tools.then_sync(tools.curl_one(f, run / f.name), run / f.name),
-                check_plain(one),
-            ),
-            Contender(
-                "curl -o /dev/null (ceiling)", lambda run: tools.curl_one(f, "/dev/null"), nothing
-            ),
-            Contender(
-                "SHA-256 of the file alone (openssl dgst)",
-                lambda run: ["openssl", "dgst", "-sha256", "-r", str(data.root / f.name)],
-                digest_printed(f.sha256),
-                once=True,
-            ),
-        ]
+def counted(subject: Contender, items: int) -> Contender:
+    """`subject`'s run under strace, measured once: its syncs and store round trips per
+    archived item (`bench/syscounts.py`); its times are strace's and compare with none."""
 
-    title = f"one {size / 2**30:g} GiB file, unthrottled, signed URL (secure_link)"
-    return single("W1", title, data, server, "signed", "w1.bin", size, 1, contenders)
+    def setup(run: Path) -> list[str]:
+        return syscounts.strace(subject.setup(run), run / "strace.log")
 
+    def check(run: Path, result: Timed) -> dict[str, float]:
+        subject.check(run, result)
+        with (run / "strace.log").open() as log:
+            counts = syscounts.count(log, str(run.resolve() / "state.db"))
+        return counts.per_item(items)
 
-def w2(data: DataSet, server: Nginx, size: int) -> Workload:
-    def contenders(f: Fetch) -> list[Contender]:
-        one = [f]
-        eight = {"segments": 8, "max_per_host": 8}
-        return [
-            downloader(one, eight, "downloader, 8 segments"),
-            Contender("aria2c -x8 -s8", lambda run: tools.aria2_one(f, run, 8), check_plain(one)),
-            Contender("curl -o", lambda run: tools.curl_one(f, run / f.name), check_plain(one)),
-        ]
-
-    title = f"one {size / 2**30:g} GiB file, limit_rate 25 MB/s per connection"
-    return single("W2", title, data, server, "throttled", "w2.bin", size, 2, contenders)
+    return Contender(
+        "downloader under strace (counts only: its times are strace's)", setup, check, once=True
+    )
 
 
 def many(
@@ -182,6 +134,7 @@ def many(
     transfer = {"max_concurrent": parallel, "max_per_host": parallel}
     contenders = [
         downloader(fetches, transfer),
+        counted(downloader(fetches, transfer), count),
         Contender(
             f"curl -Z --parallel-max {parallel}",
             lambda run: tools.curl_many(fetches, run, parallel),
@@ -214,6 +167,7 @@ def many(
         amount=count,
         unit="files/s",
         warm=lambda: data.warm(names),
+        extras=PER_ITEM,
         defer_cleanup=True,
     )
 

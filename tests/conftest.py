@@ -16,6 +16,12 @@ from downloader.emulator._files import FileHost, RunningHost, start_file_host
 from tests.support.pgserver import PgServer
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked slow first, in their order: on several workers they start side
+    by side at once, instead of one of them, met late, ending the run alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def _umask_kept() -> Iterator[None]:
     """The process umask as the test found it: a command run in-process (`cli.main`)
@@ -43,7 +49,7 @@ def pg_server() -> Iterator[PgServer]:
     try:
         yield server
     finally:
-        server.stop()
+        server.stop(wait=False)  # nothing after the session needs its files gone
 
 
 @pytest.fixture

@@ -145,7 +145,7 @@ def test_the_targets_table_reads_each_floor_from_its_own_row() -> None:
     [aria2] = [line for line in w3_lines if "3 × aria2c" in line]
     cells = [c.strip() for c in aria2.strip("|").split("|")]
     # downloader 2.0 / 6.0; plain floor 2.0 / 0.6; durable floor 2.0 / 1.2
-    assert cells[2:] == ["0.33", "**no**", "3.33 (met)", "1.67 (not met)"]
+    assert cells[2:] == ["0.33", "**not met**", "3.33 (met)", "1.67 (not met)"]
     [curl] = [line for line in w3_lines if "1.0 × curl -Z" in line]
     assert curl.rstrip().endswith("| 0.33 (not met) | 0.17 (not met) |")
     # a workload that did not run says so, in every one of its targets
@@ -184,8 +184,8 @@ def test_a_floor_figure_given_by_construction_is_not_shown_as_met() -> None:
     lines = [line for line in targets_table({"W7": w7}) if line.startswith("| W7 |")]
     [cpu] = [line for line in lines if "CPU" in line]
     [asked] = [line for line in lines if "asked" in line]
-    assert cpu.rstrip().endswith("| 30.00 | **no** | 4.20 (not met) |  |")
-    assert asked.rstrip().endswith("| 10000.00 | yes |  |  |")
+    assert cpu.rstrip().endswith("| 30.00 | **not met** | 4.20 (not met) |  |")
+    assert asked.rstrip().endswith("| 10000.00 | met |  |  |")
 
 
 BARE_POLL = Path(__file__).resolve().parent.parent / "bench" / "bare_poll.py"

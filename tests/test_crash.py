@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from downloader.emulator._state import ApiRecord
 from tests.support.chaos import _unrecorded_downloads, run_chaos
 
@@ -57,6 +59,7 @@ faults = {{ rate_bytes_per_s = {RATE} }}
 """
 
 
+@pytest.mark.slow
 async def test_ten_sigkills_lose_nothing_and_redo_little(tmp_path: Path) -> None:
     report = await run_chaos(tmp_path, SCENARIO, kills=10, seed=4, final_timeout=120)
     print("\n".join(report.lines()))

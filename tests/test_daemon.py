@@ -93,6 +93,7 @@ def test_run_exits_2_on_a_bad_config(tmp_path: Path) -> None:
     assert "service.grace_period" in result.stderr
 
 
+@pytest.mark.slow
 async def test_sigterm_mid_transfer_exits_0_within_the_grace_period_and_a_restart_resumes(
     file_host: RunningHost, tmp_path: Path, daemons: list[Daemon]
 ) -> None:

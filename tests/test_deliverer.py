@@ -199,6 +199,7 @@ async def test_an_event_for_a_hook_no_longer_configured_waits_and_says_so(
     assert left.last_error == "no hook named 'gone' is configured"
 
 
+@pytest.mark.slow
 async def test_a_delivery_that_hangs_holds_one_slot_and_the_others_go_on(
     tmp_path: Path, session: aiohttp.ClientSession
 ) -> None:
@@ -221,3 +222,21 @@ async def test_a_delivery_that_hangs_holds_one_slot_and_the_others_go_on(
         assert await deliverer(store, session, hook).drain(8) == 1
     assert time.monotonic() - started < 20
     assert sorted(out.read_text().split()) == sorted(ref.key for ref in refs[1:])
+
+
+async def test_a_command_that_does_not_read_the_event_runs_once_and_is_delivered(
+    store: StateStore, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    # A hook like `touch` never reads stdin: the event (here larger than a pipe holds)
+    # is refused by its closed stdin, which must not count as a failed run.
+    runs = tmp_path / "runs"
+    script = "import os, sys\nos.close(0)\nopen(sys.argv[1], 'a').write('ran\\n')\n"
+    hook = command(script, str(runs))
+    now = datetime.now(UTC)
+    rows = plan_outbox((hook,), "failed", REF, at=now, error="x" * 300_000)
+    await store.transition(REF.key, ItemState.FAILED, now=now, outbox=rows)
+    with capture_logs() as logs:
+        assert await deliverer(store, session, hook).drain(30) == 0
+    assert runs.read_text() == "ran\n"
+    events = [e["event"] for e in logs if e["event"].startswith("hook.")]
+    assert events == ["hook.delivered"]

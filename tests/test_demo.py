@@ -105,6 +105,7 @@ def run_cli_demo(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_the_demo_serves_a_scenario_file_and_exits_1_when_it_fails_some_items(
     tmp_path: Path,
 ) -> None:

@@ -206,6 +206,10 @@ async def test_the_item_shows_it_waits_for_disk_space_and_is_archived_once_space
                 await anyio.sleep(0.02)
         assert rows[0]["state"] == "downloading"
         assert "waiting for disk space" in rows[0]["error"]
+        # a pause for room is no try: nothing is counted against the item's [retry] budget
+        paused = await h.store.get(ref.key)
+        assert paused is not None
+        assert paused.attempts == 0
         finals = [p for p in small_fs.rglob("*") if p.is_file() and ".partial" not in p.parts]
         assert finals == [ballast], "nothing may appear in the archive while it waits"
         ballast.unlink()
@@ -215,6 +219,7 @@ async def test_the_item_shows_it_waits_for_disk_space_and_is_archived_once_space
         rows = await collect_status(h.store, verbose=False)
     assert states == [ItemState.ARCHIVED]
     assert rows[0]["error"] is None
+    assert rows[0]["attempts"] == 0
     bag = bagit.Bag(rows[0]["archive_path"])
     bag.validate()
     assert {d["sha256"] for d in bag.payload_entries().values()} == {content.hexdigest()}

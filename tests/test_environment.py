@@ -190,6 +190,7 @@ async def test_a_database_another_process_holds_is_refused_as_locked_not_as_dama
         assert [r.key for r in await store.list_items()] == ["http:file:kept"]
 
 
+@pytest.mark.slow
 async def test_once_on_a_locked_database_exits_2_naming_the_lock(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     await make_state(db, "http://127.0.0.1:9/x")
@@ -205,6 +206,7 @@ async def test_once_on_a_locked_database_exits_2_naming_the_lock(tmp_path: Path)
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 async def test_once_exits_2_when_the_database_stays_locked_while_it_runs(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     await make_state(db, "http://127.0.0.1:9/x")

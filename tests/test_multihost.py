@@ -203,6 +203,7 @@ async def finish(
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 async def test_three_hosts_share_one_watchlist_and_fetch_every_asset_once(
     mode: str, pg_url: str, tmp_path: Path
@@ -255,6 +256,7 @@ async def test_three_hosts_share_one_watchlist_and_fetch_every_asset_once(
     check_bags(tmp_path / "archive", expected)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 async def test_a_killed_host_s_item_finishes_on_another_after_its_lease_runs_out(
     mode: str, pg_url: str, tmp_path: Path

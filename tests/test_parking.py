@@ -70,6 +70,8 @@ async def test_one_slot_passes_round_the_waiting_items_so_a_quick_job_is_not_stu
     for job in SLOW:
         assert records[job].state is ItemState.FAILED
         assert "not finished after 4s" in (records[job].error or "")
+        # its parked turns were waits, not tries: none of them is counted against [retry]
+        assert records[job].attempts == 0, records[job]
         # the quick job was archived while the slow ones were still being asked
         assert ended["z-quick"] < ended[job]
     # each slow job asked once per turn, about every 1.5 s and at the deadline, give or take

@@ -22,6 +22,7 @@ from downloader.providers._api import ApiClient
 from downloader.providers._http import HttpProvider
 from downloader.providers._pixxel import PixxelProvider
 from downloader.providers._poll import Poller
+from downloader.runners._drive import drive
 from tests.support.web import serve
 
 
@@ -61,7 +62,7 @@ async def pixxel(lists: Lists, *, max_body: int = 1 << 20) -> AsyncIterator[Pixx
             limiter=anyio.CapacityLimiter(4),
             max_body=max_body,
         )
-        yield PixxelProvider(api, lambda item: Poller(clock, PollSettings()))
+        yield PixxelProvider(api, lambda item: Poller(clock, PollSettings()), drive)
 
 
 def listed(*pairs: tuple[str, str]) -> list[dict[str, Any]]:

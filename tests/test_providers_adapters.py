@@ -32,6 +32,7 @@ from downloader.errors import (
 )
 from downloader.items import ItemRef
 from downloader.providers import MemoryMemo, SilentListener, build_providers
+from downloader.runners._drive import drive
 from tests.support.engine import make_engine
 from tests.support.web import Handler, serve
 
@@ -53,7 +54,7 @@ def answers(*bodies: Any) -> Handler:
 async def providers(settings: ProvidersSettings) -> AsyncIterator[tuple[dict[str, Any], FakeClock]]:
     clock = FakeClock()
     async with aiohttp.ClientSession() as session:
-        yield build_providers(settings, session, clock, POLL, rand=lambda: 0.5), clock
+        yield build_providers(settings, session, clock, POLL, rand=lambda: 0.5, drive=drive), clock
 
 
 async def prepare(registry: dict[str, Any], key: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -63,3 +64,24 @@ def test_the_package_still_offers_the_registry():
     assert providers.MAX_BODY == 8 * 1024 * 1024
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = providers.nope
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module `path` imports, at its top or in a block (TYPE_CHECKING too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            names.add(node.module)
+    return names
+
+
+def test_no_provider_module_imports_the_runners():
+    # the runners lend the providers their shell (`Drive`); the other way round
+    # would make the two packages a cycle
+    offenders = {
+        path.name: sorted(m for m in imported_modules(path) if m.startswith("downloader.runners"))
+        for path in sorted((ROOT / "downloader" / "providers").glob("*.py"))
+    }
+    assert {name: mods for name, mods in offenders.items() if mods} == {}

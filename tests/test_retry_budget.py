@@ -99,7 +99,9 @@ async def test_once_against_a_host_that_refuses_ends_failed_after_its_tries(
     tmp_path: Path,
 ) -> None:
     url = f"http://127.0.0.1:{closed_port()}/scene.tif"
-    config = write_config(tmp_path, url, 'attempts = 3\ninitial_delay = "1s"\nmax_delay = "2s"')
+    config = write_config(
+        tmp_path, url, 'attempts = 3\ninitial_delay = "200ms"\nmax_delay = "400ms"'
+    )
     began = time.monotonic()
     result = downloader("once", "-c", str(config), timeout=60)
     took = time.monotonic() - began
@@ -145,7 +147,7 @@ async def test_a_platform_asking_to_wait_a_year_is_asked_again_after_retry_max_d
     from tests.support.once import emulated
 
     async with emulated(tmp_path, THROTTLED_FOR_A_YEAR) as (running, settings, refs):
-        settings = dataclasses.replace(settings, retry=RetrySettings(max_delay=1.0))
+        settings = dataclasses.replace(settings, retry=RetrySettings(max_delay=0.3))
         with anyio.fail_after(60):  # a year's Retry-After, waited, would end the test
             await run_once(settings, refs)
         throttled = [r for r in running.emulator.log if r.status == 429]

@@ -27,6 +27,7 @@ from downloader.providers._poll import Poller
 from downloader.providers._scale import ScaleProvider
 from downloader.providers._scale_survey import MAX_PAGES
 from downloader.providers._types import SurveyAnswer
+from downloader.runners._drive import drive
 from tests.support.providers import world
 from tests.support.web import Handler, serve
 
@@ -98,7 +99,7 @@ async def scale(jobs: Jobs, *, legacy: bool = False) -> AsyncIterator[ScaleProvi
             clock=clock,
             limiter=anyio.CapacityLimiter(4),
         )
-        yield ScaleProvider(api, lambda item: Poller(clock, PollSettings()), legacy=legacy)
+        yield ScaleProvider(api, lambda item: Poller(clock, PollSettings()), drive, legacy=legacy)
 
 
 def events(logs: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:

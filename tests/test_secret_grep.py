@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 import anyio
+import pytest
 
 from downloader.emulator import Emulator, parse_scenario, start_emulator, write_client_files
 from downloader.emulator._content import SeededContent
@@ -96,6 +97,7 @@ def plain_entries(base: str) -> str:
     )
 
 
+@pytest.mark.slow
 async def test_no_secret_is_found_in_the_state_database_status_logs_or_bags(
     tmp_path: Path,
 ) -> None:

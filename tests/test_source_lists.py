@@ -19,6 +19,7 @@ from downloader.providers import build_providers
 from downloader.providers._api import ApiClient
 from downloader.providers._sources import Listing, list_source
 from downloader.providers._types import Provider
+from downloader.runners._drive import drive
 from downloader.sources import SourceRef, parse_time
 from tests.support.once import emulated
 
@@ -58,7 +59,10 @@ async def providers(
         emulated(tmp_path, scenario) as (running, settings, _),
         aiohttp.ClientSession() as session,
     ):
-        yield running, build_providers(settings.providers, session, SystemClock(), settings.poll)
+        yield (
+            running,
+            build_providers(settings.providers, session, SystemClock(), settings.poll, drive=drive),
+        )
 
 
 def list_requests(running: RunningEmulator, suffix: str) -> list[str]:

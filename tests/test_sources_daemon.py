@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import anyio
+import pytest
 
 from downloader.config import PollSettings, Settings
 from downloader.emulator import RunningEmulator
@@ -154,6 +155,7 @@ def alteryx_jobs(count: int) -> str:
     )
 
 
+@pytest.mark.slow
 async def test_two_daemons_sharing_postgres_list_each_source_one_at_a_time_and_archive_once(
     tmp_path: Path, pg_url: str
 ) -> None:
@@ -210,6 +212,7 @@ async def test_two_daemons_sharing_postgres_list_each_source_one_at_a_time_and_a
     assert offsets == ["0", "100"] * (len(offsets) // 2) + ["0"] * (len(offsets) % 2)
 
 
+@pytest.mark.slow
 async def test_downloader_run_lists_a_source_from_its_watchlist_and_drops_it_when_removed(
     tmp_path: Path,
 ) -> None:

@@ -15,8 +15,9 @@ import sqlite3
 
 import psycopg
 
-from downloader.store import _postgres_ops as pg_ops
-from downloader.store import _sqlite_ops as ops
+from downloader.store import _item_ops as ops
+from downloader.store._db import Db
+from downloader.store._dialect import POSTGRES, SQLITE
 from downloader.store._lifecycle import ItemState, is_terminal
 from downloader.store._migrations import MIGRATIONS, render
 
@@ -90,9 +91,10 @@ def test_due_items_and_the_next_due_time_agree_with_their_definition() -> None:
         )
         now, limit = rng.randint(0, 100), rng.randint(0, 10)
         owner = rng.choice(["me", "other", "nobody"])
-        assert ops.next_due(conn, owner) == _expected_next(rows, owner), rows
+        db = Db(conn, SQLITE)
+        assert ops.next_due(db, owner) == _expected_next(rows, owner), rows
         conn.execute("BEGIN IMMEDIATE")
-        claimed = ops.claim(conn, owner, now, now + 30, limit)
+        claimed = [item.key for item in ops.claim(db, owner, now, now + 30, limit, None)]
         assert claimed == _expected_due(rows, now, limit), (rows, now, limit)
         leased = dict(
             conn.execute(
@@ -103,17 +105,14 @@ def test_due_items_and_the_next_due_time_agree_with_their_definition() -> None:
         conn.execute("ROLLBACK")
 
 
-JOBS = '["pixxel:job"]'
-
-
 def test_the_questions_read_through_the_index_not_every_waiting_item() -> None:
     conn = _schema()
     plans = [
         row[3]
         for sql, args in (
-            (ops._SELECT_DUE, (8, 0, 8, 0, 0, 8)),
-            (ops._SELECT_DUE_WAITING, (JOBS, 8, JOBS, 0, 8, JOBS, 0, 0, 8)),
-            (ops._SELECT_NEXT_DUE, ("me",)),
+            SQLITE.due(0, 8, None),
+            SQLITE.due(0, 8, ["pixxel:job"]),
+            (ops._next_due_sql(Db(conn, SQLITE)), ("me",)),
         )
         for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args)
         if "items" in row[3]
@@ -122,21 +121,21 @@ def test_the_questions_read_through_the_index_not_every_waiting_item() -> None:
     assert all("USING INDEX items_turns" in p for p in plans), plans
 
 
-async def test_the_next_due_time_on_postgresql_agrees_with_its_definition(pg_url: str) -> None:
+def test_the_next_due_time_on_postgresql_agrees_with_its_definition(pg_url: str) -> None:
     rng = random.Random(20261204)
-    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
         for migration in MIGRATIONS:
             for statement in render(migration, "postgresql"):
-                await conn.execute(statement)
+                conn.execute(statement.encode())
         for _ in range(60):
             rows = _random_rows(rng)
-            await conn.execute("DELETE FROM items")
-            async with conn.cursor() as cursor:
-                await cursor.executemany(
+            conn.execute("DELETE FROM items")
+            with conn.cursor() as cursor:
+                cursor.executemany(
                     "INSERT INTO items (key, provider, kind, state, active, next_attempt_at,"
                     " lease_owner, lease_expires_at, created_at, updated_at, state_since)"
                     " VALUES (%s, 'http', 'file', %s, %s, %s, %s, %s, %s, 0, 0)",
                     rows,
                 )
             for owner in ("me", "other", "nobody"):
-                assert await pg_ops.next_due(conn, owner) == _expected_next(rows, owner), rows
+                assert ops.next_due(Db(conn, POSTGRES), owner) == _expected_next(rows, owner), rows

@@ -17,7 +17,6 @@ from downloader.store import (
     AssetState,
     ItemState,
     PackageRecord,
-    SegmentOffset,
     StateStore,
     SyncResult,
     open_store,
@@ -80,7 +79,7 @@ async def test_an_entry_listed_with_another_definition_is_worked_again_from_the_
         await store.transition(ref.key, ItemState.DOWNLOADING, now=at(1))
         await store.save_package(PackageRecord(ref.key, "dl-1"), now=at(1))
         await store.save_asset(
-            AssetRecord(ref.key, "f1", "scene.zip", size=10, segments=(SegmentOffset(0, 10, 4),)),
+            AssetRecord(ref.key, "f1", "scene.zip", size=10, bytes_done=4),
             now=at(1),
         )
         await store.set_progress(ref.key, 4, 10, now=at(1))
@@ -466,7 +465,7 @@ async def test_a_package_round_trips_and_is_replaced_when_saved_again(
     assert await store.get_package(A.key) == second
 
 
-async def test_assets_round_trip_with_their_segments_which_a_save_replaces(
+async def test_assets_round_trip_and_a_save_replaces_one(
     store: StateStore,
 ) -> None:
     await store.sync_watchlist([A], now=T0)
@@ -479,13 +478,8 @@ async def test_assets_round_trip_with_their_segments_which_a_save_replaces(
         sha256="ab" * 32,
         state=AssetState.DOWNLOADING,
         bytes_done=150,
-        segments=(
-            SegmentOffset(0, 100, 100),
-            SegmentOffset(100, 200, 120),
-            SegmentOffset(200, 300, 230),
-        ),
     )
-    small = AssetRecord(A.key, "a/meta.json", "meta.json", segments=(SegmentOffset(0, None, 0),))
+    small = AssetRecord(A.key, "a/meta.json", "meta.json")
     await store.save_asset(big, now=T0)
     await store.save_asset(small, now=T0)
     assert await store.assets(A.key) == [small, big]

@@ -21,7 +21,6 @@ from downloader.store import (
     AssetRecord,
     ItemState,
     PackageRecord,
-    SegmentOffset,
     SQLiteStore,
     open_store,
     sqlite_path,
@@ -89,7 +88,7 @@ async def test_reopening_keeps_every_record(db: Path) -> None:
         "scene.tif",
         url_hint="https://files.example.org/scene.tif",
         size=100,
-        segments=(SegmentOffset(0, 50, 20), SegmentOffset(50, 100, 75)),
+        bytes_done=75,
     )
     async with SQLiteStore(db) as first:
         await first.sync_watchlist([JOB, SCENE], now=T0)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from downloader.config import PollSettings
-from downloader.providers._schedule import JITTER
+from downloader.providers._schedule import JITTER, PollSchedule
 from downloader.runners._waitroom import SETTLE, WaitingRoom
 from downloader.transfer._backoff import backoff_ceiling
 
@@ -19,7 +19,7 @@ POLL = PollSettings(initial_interval=5.0, max_interval=300.0, give_up_after=1728
 
 def room(poll: PollSettings = POLL, rand: random.Random | None = None) -> WaitingRoom:
     source = rand or random.Random(0)
-    return WaitingRoom(lambda: poll, source.random)
+    return WaitingRoom(lambda: PollSchedule.of(poll), source.random)
 
 
 def middle() -> float:
@@ -68,7 +68,7 @@ def test_waiters_admitted_together_are_asked_about_in_one_sweep() -> None:
 
 
 def test_the_next_question_follows_the_doubling_backoff() -> None:
-    r = WaitingRoom(lambda: POLL, middle)
+    r = WaitingRoom(lambda: PollSchedule.of(POLL), middle)
     r.admit("a", started=0.0, now=0.0)
     asked, _ = run(r, 700.0)
     # asked at SETTLE, then after 5, 10, 20 ... up to the 300 s ceiling
@@ -103,7 +103,7 @@ def test_waiters_admitted_one_by_one_before_the_first_sweep_are_one_cohort() -> 
 
 
 def test_cohorts_close_in_time_merge() -> None:
-    r = WaitingRoom(lambda: POLL, middle)
+    r = WaitingRoom(lambda: PollSchedule.of(POLL), middle)
     r.admit("a", started=0.0, now=0.0)
     assert r.take(SETTLE).ask == ("a",)
     r.answered(["a"], SETTLE)  # next due at 5.2, may be asked from 3.95 on
@@ -154,7 +154,7 @@ def test_no_waiter_is_asked_sooner_or_later_than_its_schedule_allows(
 
 
 def test_a_waiter_that_waited_before_goes_on_with_its_backoff() -> None:
-    r = WaitingRoom(lambda: POLL, middle)
+    r = WaitingRoom(lambda: PollSchedule.of(POLL), middle)
     # parked by turns of its own for 35 s: its waits of 5, 10 and 20 s are behind it
     r.admit("a", started=0.0, now=35.0)
     asked, _ = run(r, 300.0)
@@ -162,7 +162,7 @@ def test_a_waiter_that_waited_before_goes_on_with_its_backoff() -> None:
 
 
 def test_an_old_waiter_is_not_asked_at_a_young_ones_sweep_before_its_time() -> None:
-    r = WaitingRoom(lambda: POLL, middle)
+    r = WaitingRoom(lambda: PollSchedule.of(POLL), middle)
     r.admit("old", started=0.0, now=0.0)
     run(r, 100.0)  # asked at 0.2, 5.2, 15.2, 35.2, 75.2: next at 155.2 (80 s wait)
     r.admit("young", started=100.0, now=100.0)
@@ -176,7 +176,7 @@ def test_an_old_waiter_is_not_asked_at_a_young_ones_sweep_before_its_time() -> N
 
 def test_a_waiter_out_of_time_is_handed_back_and_its_last_question_is_on_time() -> None:
     poll = PollSettings(initial_interval=5.0, max_interval=300.0, give_up_after=60.0)
-    r = WaitingRoom(lambda: poll, middle)
+    r = WaitingRoom(lambda: PollSchedule.of(poll), middle)
     r.admit("a", started=0.0, now=0.0)
     asked, _ = run(r, 59.0)
     assert asked["a"] == pytest.approx([0.2, 5.2, 15.2, 35.2])
@@ -190,7 +190,7 @@ def test_a_waiter_out_of_time_is_handed_back_and_its_last_question_is_on_time() 
 
 def test_waiters_whose_time_runs_out_at_different_moments_expire_each_in_its_second() -> None:
     poll = PollSettings(initial_interval=5.0, max_interval=300.0, give_up_after=60.0)
-    r = WaitingRoom(lambda: poll, middle)
+    r = WaitingRoom(lambda: PollSchedule.of(poll), middle)
     starts = {"a": 0.0, "b": 0.4, "c": 3.0}
     for key, started in starts.items():
         r.admit(key, started=started, now=3.0)
@@ -214,7 +214,7 @@ def test_a_waiter_admitted_after_its_time_ran_out_expires_at_once() -> None:
 
 
 def test_retry_after_holds_back_the_next_question() -> None:
-    r = WaitingRoom(lambda: POLL, middle)
+    r = WaitingRoom(lambda: PollSchedule.of(POLL), middle)
     r.admit("a", started=0.0, now=0.0)
     assert r.take(SETTLE).ask == ("a",)
     r.answered(["a"], SETTLE, retry_after=30.0)
@@ -234,7 +234,7 @@ def test_a_waiter_removed_while_asked_about_is_not_put_back() -> None:
 
 
 def test_admitting_a_waiter_again_replaces_its_schedule() -> None:
-    r = WaitingRoom(lambda: POLL, middle)
+    r = WaitingRoom(lambda: PollSchedule.of(POLL), middle)
     r.admit("a", started=0.0, now=0.0)
     run(r, 50.0)
     r.admit("a", started=50.0, now=50.0)
@@ -246,7 +246,7 @@ def test_admitting_a_waiter_again_replaces_its_schedule() -> None:
 
 def test_the_settings_are_read_at_each_step() -> None:
     poll = [PollSettings(initial_interval=5.0)]
-    r = WaitingRoom(lambda: poll[0], middle)
+    r = WaitingRoom(lambda: PollSchedule.of(poll[0]), middle)
     r.admit("a", started=0.0, now=0.0)
     assert r.take(SETTLE).ask == ("a",)
     poll[0] = PollSettings(initial_interval=50.0)  # a reload

@@ -43,7 +43,7 @@ def test_the_wait_after_a_listing_is_the_listings_next_time_within_the_jitter(
 
 
 def test_a_listing_answers_the_waiters_it_shows_running_and_no_others() -> None:
-    r = WaitingRoom(lambda: POLL, middle)
+    r = WaitingRoom(lambda: PollSchedule.of(POLL), middle)
     for key in ("a", "b"):
         r.admit(key, started=0.0, now=0.0)
     r.answered(r.take(SETTLE).ask, SETTLE)  # both next due at 5.2
@@ -57,7 +57,7 @@ def test_a_listing_answers_the_waiters_it_shows_running_and_no_others() -> None:
 
 def test_waiters_a_listing_answers_at_each_step_are_never_asked_by_the_room() -> None:
     # the source's schedule: listed at 0 (its jobs were new), then 5, 15, 35 ... s later
-    r = WaitingRoom(lambda: POLL, top)
+    r = WaitingRoom(lambda: PollSchedule.of(POLL), top)
     r.admit("a", started=0.2, now=0.2)
     r.answered(r.take(0.2 + SETTLE).ask, 0.4)  # the first question: a survey
     sweeps: list[float] = []
@@ -72,7 +72,7 @@ def test_waiters_a_listing_answers_at_each_step_are_never_asked_by_the_room() ->
 
 
 def test_when_the_listing_does_not_come_the_room_asks_after_the_grace() -> None:
-    r = WaitingRoom(lambda: POLL, middle)
+    r = WaitingRoom(lambda: PollSchedule.of(POLL), middle)
     r.admit("a", started=0.0, now=0.0)
     r.answered(r.take(SETTLE).ask, SETTLE)
     r.heard(["a"], [], 16.0, next_in=20.0)  # waited 16 s: its wait is the 20 s one
@@ -81,7 +81,7 @@ def test_when_the_listing_does_not_come_the_room_asks_after_the_grace() -> None:
 
 
 def test_a_waiter_being_asked_about_is_left_to_that_question() -> None:
-    r = WaitingRoom(lambda: POLL, middle)
+    r = WaitingRoom(lambda: PollSchedule.of(POLL), middle)
     r.admit("a", started=0.0, now=0.0)
     assert r.take(SETTLE).ask == ("a",)
     assert r.heard(["a"], ["b"], 1.0, next_in=5.0) == []
@@ -92,7 +92,7 @@ def test_a_waiter_being_asked_about_is_left_to_that_question() -> None:
 
 def test_a_waiter_whose_time_runs_out_before_the_next_listing_keeps_its_last_question() -> None:
     poll = PollSettings(initial_interval=5.0, max_interval=300.0, give_up_after=30.0)
-    r = WaitingRoom(lambda: poll, middle)
+    r = WaitingRoom(lambda: PollSchedule.of(poll), middle)
     r.admit("a", started=0.0, now=0.0)
     r.answered(r.take(SETTLE).ask, SETTLE)
     r.answered(r.take(5.2).ask, 5.2)
@@ -103,7 +103,7 @@ def test_a_waiter_whose_time_runs_out_before_the_next_listing_keeps_its_last_que
 
 
 def test_the_waiters_a_listing_shows_not_running_are_handed_back() -> None:
-    r = WaitingRoom(lambda: POLL, middle)
+    r = WaitingRoom(lambda: PollSchedule.of(POLL), middle)
     for key in ("a", "b", "c"):
         r.admit(key, started=0.0, now=0.0)
     assert r.heard(["a"], ["b", "elsewhere"], 0.1, next_in=5.0) == ["b"]
@@ -112,7 +112,7 @@ def test_the_waiters_a_listing_shows_not_running_are_handed_back() -> None:
 
 
 def test_a_job_listed_running_before_it_came_in_takes_that_listing_as_its_question() -> None:
-    r = WaitingRoom(lambda: POLL, middle)
+    r = WaitingRoom(lambda: PollSchedule.of(POLL), middle)
     r.heard(["a", "b", "c"], [], 10.0, next_in=5.0)  # the listing that added them
     for key in ("a", "b"):
         r.admit(key, started=10.5, now=10.5)
@@ -126,7 +126,7 @@ def test_a_job_listed_running_before_it_came_in_takes_that_listing_as_its_questi
 
 
 def test_a_job_listed_not_running_since_comes_in_as_usual() -> None:
-    r = WaitingRoom(lambda: POLL, middle)
+    r = WaitingRoom(lambda: PollSchedule.of(POLL), middle)
     r.heard(["a"], [], 10.0, next_in=5.0)
     r.heard([], ["a"], 11.0, next_in=5.0)
     r.admit("a", started=11.5, now=11.5)

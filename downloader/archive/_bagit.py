@@ -3,7 +3,8 @@
 A `BagBuilder` owns a staging folder (`<root>/.partial/bags/<hash>`): the engine
 fetches payload files into `.data_dir`, the caller declares each one with the digests
 computed while it streamed, and `finish` writes the tag files, makes everything
-durable and renames the whole folder to the item's final path in one step.  Payload
+durable in one pass of fsyncs (`_commit`) and renames the whole folder to the item's
+final path in one step.  Payload
 bytes are never read again here: sizes are checked with `stat`, digests are taken
 on trust from the transfer that produced them (the audit re-hashes later).
 
@@ -26,6 +27,13 @@ import anyio
 import structlog
 
 from downloader import __version__
+from downloader.archive._commit import (
+    Syncer,
+    bag_files,
+    move_into_place,
+    sync_bag,
+    write_tag_files,
+)
 from downloader.archive._layout import replaced_path, staging_path
 from downloader.archive._tagfiles import (
     EXTRA_TAG_FILES,
@@ -74,15 +82,18 @@ class BagBuilder:
         clock: Clock | None = None,
         create: bool = True,
         jail: Jail | None = None,
+        syncer: Syncer | None = None,
     ) -> None:
         """`create=False` leaves making `data_dir` to whoever first writes into it (the
         transfer engine does, in a worker thread), and to `finish`: no blocking call here.
         `jail` is the archive root's (by default the folder three levels up, as
-        `.partial/bags/<hash>` is below the root): no link below it is ever followed."""
+        `.partial/bags/<hash>` is below the root): no link below it is ever followed.
+        `syncer` makes the bag durable at its finish (by default `os.fsync`)."""
         self.staging_dir = staging_dir
         self.ref = ref
         self.jail = jail or Jail(staging_dir.parent.parent.parent)
         self._clock: Clock = clock or SystemClock()
+        self._syncer = syncer or Syncer()
         self._payload: dict[str, PayloadFile] = {}
         self._notes: dict[str, list[str]] = {}
         self._finished = False
@@ -218,14 +229,13 @@ class BagBuilder:
                 info=info,
                 extra=extra_tags,
             )
-            _write_durably(jail, staging, tag_files)
-            _sync_tree(jail, staging, [entry.path for entry in self._payload.values()])
+            write_tag_files(jail, staging, tag_files)
+            files = bag_files(tag_files, [entry.path for entry in self._payload.values()])
+            sync_bag(jail, staging, files, self._syncer)
             replaced = None
             if must_replace:
                 replaced = self._move_aside(final, now.strftime("%Y%m%dT%H%M%SZ"))
-            # walked from the root without following: a link planted at any folder of
-            # the final path is refused, never a bag filed where it points
-            jail.rename(staging, final)
+            move_into_place(jail, staging, final, self._syncer)
         except OSError as exc:
             raise ArchiveError(f"cannot archive {self.ref.key} at {final_dir}: {exc}") from exc
         return replaced
@@ -316,25 +326,6 @@ def _scan_payload(jail: Jail, data_dir: PurePosixPath) -> dict[str, int]:
     return found
 
 
-def _write_durably(jail: Jail, folder: PurePosixPath, files: Mapping[str, bytes]) -> None:
-    """Write every file, then fsync them: one journal commit can then carry them all."""
-    fds: list[int] = []
-    with jail.folder(folder) as dir_fd:
-        try:
-            for name, data in files.items():
-                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
-                fd = os.open(name, flags, 0o640, dir_fd=dir_fd)
-                fds.append(fd)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-            for fd in fds:
-                os.fsync(fd)
-        finally:
-            for fd in fds:
-                os.close(fd)
-
-
 def read_identifier(bag: Path) -> str | None:
     """The `External-Identifier` of the bag at `bag`; None if it is not a readable bag."""
     return read_identifier_in(Jail(bag), PurePosixPath("."))
@@ -351,19 +342,6 @@ def read_identifier_in(jail: Jail, bag: PurePosixPath) -> str | None:
         return None
     fields, _ = parse_bag_info(text)
     return dict(fields).get("External-Identifier")
-
-
-def _sync_tree(jail: Jail, staging: PurePosixPath, payload_paths: list[str]) -> None:
-    """fsync every payload file, then every directory, deepest first."""
-    for relative in payload_paths:
-        fd = jail.open(staging / "data" / relative, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    with jail.folder(staging) as top:
-        for _, _, _, dirfd in os.fwalk(".", dir_fd=top, topdown=False, follow_symlinks=False):
-            os.fsync(dirfd)
 
 
 def _refuse_nesting(jail: Jail, final: PurePosixPath) -> None:

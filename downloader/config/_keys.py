@@ -35,7 +35,7 @@ from downloader.config._units import format_duration
 from downloader.transfer import Limits, Timeouts
 from downloader.transfer._tls import tls_context
 
-__all__ = ["TABLES", "Key", "Table", "schema_keys"]
+__all__ = ["RETIRED", "TABLES", "Key", "Table", "schema_keys"]
 
 
 @dataclass(frozen=True)
@@ -215,12 +215,21 @@ TABLES: dict[str, Table] = {
             "grace_period": Key(f.duration(positive=False)),
             "lease_duration": Key(f.duration(minimum=SHORTEST_LEASE)),
             "hook_wait": Key(f.duration(positive=False)),
-            "compact_threads": Key(f.boolean),
         },
         lambda v: ServiceSettings(**v),
     ),
     "metrics": Table({"listen": Key(f.listen_address)}, lambda v: MetricsSettings(**v)),
 }
+
+
+RETIRED = {
+    "service.compact_threads": (
+        "the transfer engine no longer moves its threads between CPUs; "
+        "the key is ignored and may be removed"
+    ),
+}
+"""Keys that no longer do anything: still read without a problem, so that an old file
+loads, with a warning that says so."""
 
 
 def schema_keys() -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 from downloader.config._fields import Context
 from downloader.config._files import CONFIG_LIMIT, read_regular
 from downloader.config._hooks import parse_hooks
-from downloader.config._keys import TABLES
+from downloader.config._keys import RETIRED, TABLES
 from downloader.config._schema import (
     ArchiveSettings,
     ProvidersSettings,
@@ -92,6 +92,8 @@ class _Walk:
                     values[key] = spec.keys[key].parse(value, self.ctx)
                 except ValueError as exc:
                     self.problem(full, str(exc))
+            elif full in RETIRED:
+                self.ctx.warnings.append(f"{full}: {RETIRED[full]}")
             else:
                 self.problem(full, _unknown(path, key))
         for key, rule in spec.keys.items():

@@ -168,9 +168,6 @@ class ServiceSettings:
     hook_wait: float = 30.0
     """Seconds `once` goes on delivering its run's hook events after the last item;
     what is left then is delivered by the next run."""
-    compact_threads: bool = True
-    """Keep the process's threads on one CPU while no file of at least
-    `transfer.segment_min_size` is in flight (fewer GIL hand-offs between CPUs)."""
 
 
 @dataclass(frozen=True)

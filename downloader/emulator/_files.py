@@ -30,6 +30,7 @@ from downloader.emulator._filespec import (
     FileSpec,
     RequestRecord,
 )
+from downloader.emulator._gather import Gathering
 from downloader.emulator._pages import error_page, signature_page
 from downloader.emulator._ranges import (
     ByteRange,
@@ -39,6 +40,7 @@ from downloader.emulator._ranges import (
     parse_range,
 )
 from downloader.emulator._refusals import error_body, expiry_refusal, gzip_body
+from downloader.emulator._reuse import ReuseWatch
 from downloader.emulator._running import RunningHost, start_file_host
 from downloader.emulator._signing import Verdict, check_signature, signed_query
 
@@ -67,6 +69,7 @@ class _Entry:
         self.stalls = Budget()
         self.flips = Budget()
         self.pages = Budget()
+        self.closes = Budget()
 
     def bump_version(self) -> None:
         spec = self.spec
@@ -96,6 +99,9 @@ class FileHost:
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self.log: list[RequestRecord] = []
+        self._reuse = ReuseWatch()
+        self.gathering = Gathering()
+        """Requests open at once (the most so far), and the `gather` fault's latch."""
         self._app = web.Application()
         self._app.router.add_route("*", "/{tail:.*}", self.handle)
 
@@ -140,6 +146,10 @@ class FileHost:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Answer one request; usable as a route handler in another application."""
+        with self.gathering.opened():
+            return await self._handle(request)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         record = RequestRecord(
             method=request.method,
             path=request.path,
@@ -157,6 +167,9 @@ class FileHost:
         if request.method not in ("GET", "HEAD"):
             return _simple(request, record, 405, error_page(405), {"Allow": "GET, HEAD"})
         faults = entry.faults
+        if self._reuse.closes(request, faults, entry.closes):
+            raise web.HTTPServiceUnavailable()  # never sent: its connection is closed
+        await self.gathering.held(faults.gather, faults.gather_seconds)
         if faults.url_lifetime is not None:
             verdict = check_signature(self._secret, request.path, request.query, self._clock())
             if verdict is Verdict.EXPIRED:

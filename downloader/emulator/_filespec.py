@@ -61,7 +61,9 @@ class Faults:
     (403 XML `AuthenticationFailed`).  `error_body` ("html", "xml", "json") answers
     200 with an "Access Denied" page of that kind instead of the file, `error_body_times`
     times.  `gzip` serves the whole file gzip-coded (`Content-Encoding: gzip`, ranges
-    ignored) although the client asked for identity.
+    ignored) although the client asked for identity.  `gather = N` holds each response
+    (before its headers) until N requests are open on the host at once, at most
+    `gather_seconds` (see `_gather`).
     """
 
     drop_after_bytes: int | None = None
@@ -87,6 +89,12 @@ class Faults:
     error_body: str | None = None
     error_body_times: int = 1
     gzip: bool = False
+    close_reused_times: int = 0
+    """A request on a kept-alive connection that served one before is taken and the
+    connection closed unanswered, this many times (-1 = always): a server closing a
+    connection it found idle as the next request comes."""
+    gather: int = 0
+    gather_seconds: float = 30.0
 
 
 @dataclass

@@ -97,7 +97,8 @@ Every item also takes these knobs:
   `order-of-<id>`), Scale jobs `job_type_name` and `job_type_id` (the list filters
   on them), Alteryx jobs are listed under their `app_id` (the workflow).
 - `faults = { drop_after_bytes = 100000, ... }`: `Faults` of the file host for
-  every file of the item (see `_filespec.Faults`).
+  every file of the item (see `_filespec.Faults`).  `faults = { gather = 8 }` holds each of
+  the item's file responses until 8 file requests are open at once (see `_gather`).
 - `corrupt_member = "a.tif"`: the first response that carries the middle byte of that
   member of the item's ZIP package (Pixxel) or ZIP file (Scale) has one bit of it
   flipped, as a link may do in transit; later responses are intact.

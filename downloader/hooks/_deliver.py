@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
 import anyio
 import structlog
+from anyio.abc import ByteReceiveStream, Process
 
 from downloader.config._hooks import HookSettings
 from downloader.errors import HookFailed
@@ -58,9 +60,7 @@ async def _run_command(hook: HookSettings, template: tuple[str, ...], record: Ou
     env = dict(os.environ, DOWNLOADER_EVENT_ID=record.event_id, DOWNLOADER_HOOK=hook.name)
     try:
         with anyio.fail_after(hook.timeout):
-            done = await anyio.run_process(
-                argv, input=record.document.encode(), check=False, env=env
-            )
+            done = await _complete(argv, record.document.encode(), env)
     except TimeoutError:
         raise HookFailed(hook.name, f"{argv[0]} ran longer than {hook.timeout:g}s") from None
     except OSError as exc:
@@ -79,6 +79,53 @@ async def _run_command(hook: HookSettings, template: tuple[str, ...], record: Ou
         last = _tail(done.stderr).strip().splitlines()[-1:] or [""]
         reason = f"exit status {done.returncode}" if done.returncode > 0 else "killed by a signal"
         raise HookFailed(hook.name, f"{argv[0]}: {reason}" + (f": {last[0]}" if last[0] else ""))
+
+
+async def _complete(argv: list[str], document: bytes, env: dict[str, str]) -> _Done:
+    """Run `argv` with `document` on its stdin to its end; killed when cancelled.
+
+    A command need not read the event: one that exits (or closes its stdin) before
+    taking it has still run, and its exit status alone says how it went.  Counting
+    the refused write as a failure would run the hook again.
+    """
+    async with await anyio.open_process(argv, env=env) as process:
+        try:
+            out = bytearray()
+            err = bytearray()
+            async with anyio.create_task_group() as group:
+                assert process.stdout is not None  # piped by open_process
+                assert process.stderr is not None
+                group.start_soon(_drain, process.stdout, out)
+                group.start_soon(_drain, process.stderr, err)
+                await _offer(process, document)
+                returncode = await process.wait()
+        except BaseException:
+            process.kill()
+            with anyio.CancelScope(shield=True):
+                await process.wait()
+            raise
+    return _Done(returncode, bytes(out), bytes(err))
+
+
+async def _offer(process: Process, document: bytes) -> None:
+    assert process.stdin is not None
+    try:
+        await process.stdin.send(document)
+        await process.stdin.aclose()
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, BrokenPipeError):
+        pass  # the command did not want the event on stdin
+
+
+async def _drain(stream: ByteReceiveStream, into: bytearray) -> None:
+    async for chunk in stream:
+        into += chunk
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
 
 
 async def _post(

@@ -27,7 +27,6 @@ from downloader.errors import ProviderError
 from downloader.items import ItemRef
 from downloader.providers._alteryx_steps import alteryx_step
 from downloader.providers._api import ApiClient
-from downloader.providers._drive import drive
 from downloader.providers._oauth import TokenSource
 from downloader.providers._parse_alteryx import (
     WARNING_SEVERITY,
@@ -38,6 +37,7 @@ from downloader.providers._parse_alteryx import (
     render_messages,
 )
 from downloader.providers._poll import PhaseTracker, Poller
+from downloader.providers._steps import Drive, Route
 from downloader.providers._turn import Parked, Turn
 from downloader.providers._types import JobSurvey, Package, PackageMemo, PhaseListener
 from downloader.transfer import AssetRequest
@@ -65,6 +65,7 @@ class AlteryxProvider:
         api: ApiClient,
         tokens: TokenSource,
         pollers: Callable[[ItemRef], Poller],
+        drive: Drive,
         *,
         output_format: str | None = None,
         accept_dispositions: Collection[str] = ("Success", "Warning"),
@@ -74,6 +75,7 @@ class AlteryxProvider:
         self.output_format = output_format
         self.accept_dispositions = tuple(accept_dispositions)
         self._pollers = pollers
+        self._drive = drive
 
     async def prepare(
         self, item: ItemRef, memo: PackageMemo, events: PhaseListener, turn: Turn | None = None
@@ -83,15 +85,9 @@ class AlteryxProvider:
             raise ProviderError(f"{item.key} is not an Alteryx job")
         job_id = item.ids[0]
         machine = functools.partial(alteryx_step, item, accept=self.accept_dispositions)
-        ready = await drive(
-            machine,
-            api=self.api,
-            poller=self._pollers(item),
-            memo=memo,
-            phases=PhaseTracker(events),
-            log=log.bind(provider=self.name, item=item.key),
-            turn=turn,
-        )
+        bound = log.bind(provider=self.name, item=item.key)
+        route = Route(self.api, self._pollers(item), memo, PhaseTracker(events), log=bound)
+        ready = await self._drive(machine, route, turn)
         if isinstance(ready, Parked):
             return ready
         job: AlteryxJob = ready.extra["job"]

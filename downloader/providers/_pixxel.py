@@ -3,13 +3,13 @@
 Each kind is a step machine (`_pixxel_steps` for jobs and tasks, where the PUT of
 the package is repeated until it holds a signed URL, `_pixxel_catalog_steps` for
 catalogs and order items, whose download is made once and then polled) run by the
-shell `drive`.  What each stage learnt is kept in the item's memo, so a later turn
-or a restarted process neither reads a finished job again nor makes a second
-download.  When a signed URL expires, the engine's `refresh_url` repeats the PUT,
-or the status GET, for a fresh one.  Where and when the image was taken, which the
-bag's STAC Item shows, comes from the order item's answer that said it was
-fulfilled; a catalog's record (`GET /v0/catalogs/{id}`), or the record of an order
-item whose memo lacks it, is read once for it when ready.
+runner's shell, lent to the adapter as its `Drive`.  What each stage learnt is kept
+in the item's memo, so a later turn or a restarted process neither reads a finished
+job again nor makes a second download.  When a signed URL expires, the engine's
+`refresh_url` repeats the PUT, or the status GET, for a fresh one.  Where and when
+the image was taken, which the bag's STAC Item shows, comes from the order item's
+answer that said it was fulfilled; a catalog's record (`GET /v0/catalogs/{id}`), or
+the record of an order item whose memo lacks it, is read once for it when ready.
 
 While job items wait, the scheduler asks about many at once (`still_running`: one
 list of each workflow's jobs, `_pixxel_survey`); a job that no longer runs is then
@@ -27,13 +27,12 @@ import structlog
 from downloader.errors import ProviderError
 from downloader.items import ItemRef
 from downloader.providers._api import ApiClient
-from downloader.providers._drive import drive
 from downloader.providers._parse_scene import scene_of_catalog, scene_of_order_item
 from downloader.providers._pixxel_catalog_steps import catalog_step, label_of, refresh_step
 from downloader.providers._pixxel_steps import PACKAGE, job_step
 from downloader.providers._pixxel_survey import WorkflowLists
 from downloader.providers._poll import PhaseTracker, Poller
-from downloader.providers._steps import Fetch
+from downloader.providers._steps import Drive, Fetch, Route
 from downloader.providers._turn import Parked, Turn
 from downloader.providers._types import (
     JobSurvey,
@@ -65,9 +64,10 @@ class PixxelProvider:
 
     name = "pixxel"
 
-    def __init__(self, api: ApiClient, pollers: PollerFactory) -> None:
+    def __init__(self, api: ApiClient, pollers: PollerFactory, drive: Drive) -> None:
         self.api = api
         self._pollers = pollers
+        self._drive = drive
         self.survey: JobSurvey | None = self
         self._lists = WorkflowLists(api)
 
@@ -110,18 +110,14 @@ class PixxelProvider:
         self, item: ItemRef, memo: PackageMemo, phases: PhaseTracker, turn: Turn | None
     ) -> Package | Parked:
         machine = functools.partial(job_step, item)
-        ready = await drive(
-            machine, api=self.api, poller=self._pollers(item), memo=memo, phases=phases, turn=turn
-        )
+        ready = await self._drive(machine, Route(self.api, self._pollers(item), memo, phases), turn)
         if isinstance(ready, Parked):
             return ready
 
         async def refresh() -> str:
             # the job is known finished: only its package is asked for again
             again = MemoryMemo(PACKAGE)
-            fresh = await drive(
-                machine, api=self.api, poller=self._pollers(item), memo=again, phases=None
-            )
+            fresh = await self._drive(machine, Route(self.api, self._pollers(item), again))
             return _url(fresh)
 
         task_id = item.ids[2] if item.kind == "task" else None
@@ -141,27 +137,17 @@ class PixxelProvider:
     ) -> Package | Parked:
         bound = log.bind(provider=self.name, item=item.key)
         machine = functools.partial(catalog_step, item)
-        ready = await drive(
-            machine,
-            api=self.api,
-            poller=self._pollers(item),
-            memo=memo,
-            phases=phases,
-            log=bound,
-            turn=turn,
-        )
+        route = Route(self.api, self._pollers(item), memo, phases, log=bound)
+        ready = await self._drive(machine, route, turn)
         if isinstance(ready, Parked):
             return ready
         download_id = ready.download_id or ""
 
         async def refresh() -> str:
             # the same download polled again; forgetting it (404) now fails the fetch
-            fresh = await drive(
+            fresh = await self._drive(
                 functools.partial(refresh_step, item, download_id),
-                api=self.api,
-                poller=self._pollers(item),
-                memo=memo,
-                phases=None,
+                Route(self.api, self._pollers(item), memo),
             )
             return _url(fresh)
 

@@ -27,6 +27,7 @@ from downloader.providers._oauth import TokenSource, client_auth
 from downloader.providers._pixxel import PixxelProvider
 from downloader.providers._poll import Poller
 from downloader.providers._scale import ScaleProvider
+from downloader.providers._steps import Drive
 from downloader.providers._types import Provider
 
 __all__ = ["API_CONCURRENCY", "build_providers"]
@@ -45,12 +46,16 @@ def build_providers(
     rand: Callable[[], float] = random.random,
     observer: Observer | None = None,
     retry_after_cap: float = math.inf,
+    *,
+    drive: Drive,
 ) -> dict[str, Provider]:
     """An adapter for each configured platform, and `http` (always), by provider name.
 
     `observer` is told of every API request and every wait between polls; a platform's
-    `Retry-After` is waited no longer than `retry_after_cap` seconds."""
-    wiring = _Wiring(session, clock, poll, rand, observer or NullObserver(), retry_after_cap)
+    `Retry-After` is waited no longer than `retry_after_cap` seconds.  `drive` is the
+    runner's shell that runs each adapter's step machine
+    (`downloader.runners._drive.drive`)."""
+    wiring = _Wiring(session, clock, poll, rand, observer or NullObserver(), retry_after_cap, drive)
     providers: dict[str, Provider] = {"http": HttpProvider()}
     if settings.pixxel is not None:
         providers["pixxel"] = wiring.pixxel(settings.pixxel)
@@ -72,8 +77,10 @@ class _Wiring:
         rand: Callable[[], float],
         observer: Observer,
         retry_after_cap: float,
+        drive: Drive,
     ) -> None:
         self.session = session
+        self.drive = drive
         self.retry_after_cap = retry_after_cap
         self.clock = clock
         self.poll = poll
@@ -113,14 +120,16 @@ class _Wiring:
         auth = StaticAuth(value, secrets=[key] if key else [])
         limiter = anyio.CapacityLimiter(API_CONCURRENCY)
         api = self.client("Pixxel", settings.base_url, limiter, auth)
-        return PixxelProvider(api, self.pollers("pixxel"))
+        return PixxelProvider(api, self.pollers("pixxel"), self.drive)
 
     def scale(self, settings: ScaleSettings) -> ScaleProvider:
         token = settings.token.reveal() if settings.token is not None else None
         auth = StaticAuth(f"Token {token}" if token else None, secrets=[token] if token else [])
         limiter = anyio.CapacityLimiter(API_CONCURRENCY)
         api = self.client("Scale", settings.base_url, limiter, auth)
-        return ScaleProvider(api, self.pollers("scale"), legacy=settings.api_version == "legacy")
+        return ScaleProvider(
+            api, self.pollers("scale"), self.drive, legacy=settings.api_version == "legacy"
+        )
 
     def alteryx(self, settings: AlteryxSettings) -> AlteryxProvider:
         limiter = anyio.CapacityLimiter(API_CONCURRENCY)
@@ -133,6 +142,7 @@ class _Wiring:
             api,
             tokens,
             self.pollers("alteryx"),
+            self.drive,
             output_format=settings.output_format,
             accept_dispositions=settings.accept_dispositions,
         )

@@ -23,11 +23,12 @@ import structlog
 from downloader.errors import ProviderError
 from downloader.items import ItemRef
 from downloader.providers._api import ApiClient
-from downloader.providers._drive import drive
 from downloader.providers._parse_scale import ScaleFile
 from downloader.providers._poll import PhaseTracker, Poller
+from downloader.providers._relist import Relisting
 from downloader.providers._scale_steps import FILES, MAX_PAGES, scale_step
 from downloader.providers._scale_survey import JobLists
+from downloader.providers._steps import Drive, Route
 from downloader.providers._turn import Parked, Turn
 from downloader.providers._types import (
     JobSurvey,
@@ -59,10 +60,18 @@ class ScaleProvider:
 
     name = "scale"
 
-    def __init__(self, api: ApiClient, pollers: Callable[[ItemRef], Poller], *, legacy: bool):
+    def __init__(
+        self,
+        api: ApiClient,
+        pollers: Callable[[ItemRef], Poller],
+        drive: Drive,
+        *,
+        legacy: bool,
+    ) -> None:
         self.api = api
         self.legacy = legacy
         self._pollers = pollers
+        self._drive = drive
         self.survey: JobSurvey | None = self
         self._lists = JobLists(api, legacy=legacy)
 
@@ -102,9 +111,7 @@ class ScaleProvider:
         machine = functools.partial(
             scale_step, item, legacy=self.legacy, base_url=self.api.base_url
         )
-        ready = await drive(
-            machine, api=self.api, poller=self._pollers(item), memo=memo, phases=phases, turn=turn
-        )
+        ready = await self._drive(machine, Route(self.api, self._pollers(item), memo, phases), turn)
         if isinstance(ready, Parked):
             return ready
         files: tuple[ScaleFile, ...] = ready.extra["files"]
@@ -114,18 +121,21 @@ class ScaleProvider:
         """The `refresh_url` of each file: the file's URL as the platform gives it now.
 
         Files on object storage get signed URLs that expire; the job's file list (its
-        detail, on a 3.x server) signs them afresh."""
+        detail, on a 3.x server) signs them afresh, all of them at once: the files of
+        one job fetched side by side share one listing (`Relisting`)."""
+
+        async def listing() -> dict[str, str]:
+            # the job is known finished: a v6 server's list is read at once
+            files = await self._files(item, MemoryMemo(FILES), None)
+            offered = () if isinstance(files, Parked) else files  # never parks: no turn
+            return {f.id: f.url for f in offered if f.url is not None}
+
+        relisting = Relisting(listing)
 
         def renew(file_id: str) -> Callable[[], Awaitable[str]]:
-            async def fresh() -> str:
-                # the job is known finished: a v6 server's list is read at once
-                files = await self._files(item, MemoryMemo(FILES), None)
-                for f in () if isinstance(files, Parked) else files:  # never parks: no turn
-                    if f.id == file_id and f.url is not None:
-                        return f.url
-                raise ProviderError(f"{label}: file {file_id} is no longer offered")
-
-            return fresh
+            return relisting.renewer(
+                file_id, lambda: ProviderError(f"{label}: file {file_id} is no longer offered")
+            )
 
         return renew
 

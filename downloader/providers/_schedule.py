@@ -1,9 +1,13 @@
-"""How long to wait before asking a platform again. Pure.
+"""Every wait of an item, decided in one place: `ItemSchedule`. Pure.
 
 A package that is not ready is re-polled after `initial_interval`, then twice as
 long each time up to `max_interval`, each wait jittered by up to ±25% so items
-that started together drift apart.  The random source is an argument; nothing
-here sleeps or reads a clock.
+that started together drift apart, until `give_up_after` (`PollSchedule`, placed
+alike by the poll of an item's own turn and by the waiting room).  A try that ended
+in a passing failure is followed by another after the `[retry]` backoff, within its
+budget of tries (`RetrySchedule`).  The runner holds the two as one `ItemSchedule`
+and hands it to whatever makes an item wait.  The random source is an argument;
+nothing here sleeps or reads a clock.
 """
 
 from __future__ import annotations
@@ -16,9 +20,17 @@ from typing import TYPE_CHECKING
 from downloader.transfer._backoff import backoff_ceiling
 
 if TYPE_CHECKING:
-    from downloader.config import PollSettings
+    from downloader.config import PollSettings, RetrySettings
 
-__all__ = ["JITTER", "PollSchedule", "attempts_after", "format_duration", "poll_delay"]
+__all__ = [
+    "JITTER",
+    "ItemSchedule",
+    "PollSchedule",
+    "RetrySchedule",
+    "attempts_after",
+    "format_duration",
+    "poll_delay",
+]
 
 JITTER = 0.25
 """A wait is its ceiling times a factor in [1 - JITTER, 1 + JITTER)."""
@@ -82,6 +94,44 @@ class PollSchedule:
         """What is left of `give_up_after` to an item that has `waited` (0 or less: out
         of time; it is asked once more, and fails if the answer is still "not yet")."""
         return self.give_up_after - waited
+
+
+@dataclass(frozen=True)
+class RetrySchedule:
+    """The `[retry]` budget of an item: when to try it again after a passing failure,
+    and when to stop.  Its waits are not jittered: items that failed together against
+    one host are meant to try it again together."""
+
+    settings: RetrySettings
+    """`initial_delay`, doubled up to `max_delay`; `attempts` tries in all (0: never
+    gives up)."""
+
+    def next_try(self, tries: int, *, retry_after: float | None = None) -> float | None:
+        """Seconds before the next try, after `tries` tries that all failed (the last
+        one just now): the server's `retry_after` where it gave one, never beyond the
+        cap; None when the budget is spent and the item fails."""
+        if tries < 1:
+            raise ValueError("tries must be at least 1")
+        budget, cap = self.settings.attempts, self.settings.max_delay
+        if budget and tries >= budget:
+            return None
+        if retry_after is not None and not math.isnan(retry_after):
+            return min(max(retry_after, 0.0), cap)
+        return backoff_ceiling(tries - 1, base=self.settings.initial_delay, cap=cap)
+
+
+@dataclass(frozen=True)
+class ItemSchedule:
+    """Every wait of an item: its polls while its platform works (`poll`) and its
+    tries after passing failures (`retry`).  Built afresh from the settings, so a
+    reload reaches the next decision."""
+
+    poll: PollSchedule
+    retry: RetrySchedule
+
+    @classmethod
+    def of(cls, poll: PollSettings, retry: RetrySettings) -> ItemSchedule:
+        return cls(PollSchedule.of(poll), RetrySchedule(retry))
 
 
 _UNITS = (("h", 3600), ("m", 60), ("s", 1))

@@ -1,13 +1,13 @@
 """What an adapter decides an item does next: ask, wait, fetch or fail. Pure.
 
 An adapter written as a step machine is a function of the item's memo (what is
-stored of it: the stage it reached, a platform download id, along with what an
-`Ask` gathered this turn, its `scratch`) and the platform's last answer, returning
-one of these.  It performs nothing: the runner's shell
-(`_drive`) sends an `Ask` through the API client, keeps a `Wait` on the item's one
-poll schedule, hands a `Fetch` to the transfer engine and raises a `Fail`.  So the
-whole dance of a platform reads as a table of answers to steps, and is tested
-without a loop or a server.
+stored of it: the stage it reached, a platform download id, along with what an `Ask`
+gathered this turn, its `scratch`) and the platform's last answer, returning one of
+these.  It performs nothing: the runner's shell (`downloader.runners._drive`, lent
+to each adapter as its `Drive`) sends an `Ask` through the API client, keeps a
+`Wait` on the item's one poll schedule, hands a `Fetch` to the transfer engine and
+raises a `Fail`.  So the whole dance of a platform reads as a table of answers to
+steps, and is tested without a loop or a server.
 
 A step may carry a new memo: the shell stores it before it goes on, so a later turn
 (or a new process) starts from there and never asks again what is already known.
@@ -16,14 +16,32 @@ Only I/O-free modules may be imported here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 from downloader.errors import ProviderError
 from downloader.providers._types import Phase
 
-__all__ = ["Ask", "Fail", "Fetch", "Memo", "Note", "Refused", "Step", "Wait"]
+if TYPE_CHECKING:  # the shell's I/O types, named in `Drive` only
+    from downloader.providers._api import ApiClient
+    from downloader.providers._poll import PhaseTracker, Poller
+    from downloader.providers._turn import Parked, Turn
+    from downloader.providers._types import PackageMemo
+
+__all__ = [
+    "Ask",
+    "Drive",
+    "Fail",
+    "Fetch",
+    "Machine",
+    "Memo",
+    "Note",
+    "Refused",
+    "Route",
+    "Step",
+    "Wait",
+]
 
 Memo = Mapping[str, Any]
 """What is stored of one item between its steps (JSON values only)."""
@@ -117,3 +135,33 @@ class Fail:
 
 
 Step = Ask | Wait | Fetch | Fail
+
+Machine = Callable[[Memo, Any], Step]
+"""An adapter's step function for one item: (memo, last answer or None) -> next step."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """What the shell drives one item's machine with: the API client it asks
+    through, the poller it waits on, the memo it stores in, and where it tells of
+    phases (`phases`) and of the events the questions name (`log`, bound to the item)."""
+
+    api: ApiClient
+    poller: Poller
+    memo: PackageMemo
+    phases: PhaseTracker | None = None
+    log: Any = None
+
+
+class Drive(Protocol):
+    """The runner's shell that runs a `Machine` (`downloader.runners._drive.drive`),
+    lent to each adapter: it asks, waits and stores along the `Route` until the
+    machine fetches (or, in `turn`, a long wait returns `Parked`)."""
+
+    @overload
+    async def __call__(self, machine: Machine, route: Route, turn: None = None) -> Fetch: ...
+
+    @overload
+    async def __call__(
+        self, machine: Machine, route: Route, turn: Turn | None
+    ) -> Fetch | Parked: ...

@@ -20,13 +20,13 @@ from downloader.observe import NullObserver, Observer
 from downloader.providers import build_providers
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._board import ProgressBoard
-from downloader.runners._board_store import BoardedStore
+from downloader.runners._board_store import BoardWatch
 from downloader.runners._deliverer import Deliverer
+from downloader.runners._drive import drive
 from downloader.runners._pipeline import ItemWorker, filesystem_error
 from downloader.sources import SourceRef
 from downloader.store import StateStore, open_store
 from downloader.transfer import RetryPolicy, TransferEngine
-from downloader.transfer._placement import CpuPlacement
 from downloader.transfer._tls import tls_context
 
 
@@ -54,6 +54,7 @@ class Service:
             settings.poll,
             observer=self.observer,
             retry_after_cap=settings.retry.max_delay,
+            drive=drive,
         )
         self.worker.poll = settings.poll
         self.worker.retry = settings.retry
@@ -78,11 +79,8 @@ async def open_service(
     clock = SystemClock()
     observer = observer or NullObserver()
     limits = settings.transfer.limits
-    connector = aiohttp.TCPConnector(
-        limit=0,
-        limit_per_host=limits.max_per_host,
-        ssl=tls_context(settings.transfer.ca_file),
-    )
+    trust = tls_context(settings.transfer.ca_file)
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=limits.max_per_host, ssl=trust)
     root = settings.archive.root
     try:
         root.mkdir(parents=True, exist_ok=True, mode=0o750)
@@ -97,8 +95,7 @@ async def open_service(
         ) as session,
     ):
         if board is not None:
-            store = BoardedStore(store, board, clock.monotonic)
-        placement = CpuPlacement() if settings.service.compact_threads else None
+            store.subscribe(BoardWatch(board, clock.monotonic))
         engine = TransferEngine(
             session,
             partial_root=root / ".partial",
@@ -111,7 +108,7 @@ async def open_service(
                 retry_after_cap=settings.retry.max_delay,
             ),
             clock=clock,
-            placement=placement,
+            ssl_context=trust,
         )
         providers = build_providers(
             settings.providers,
@@ -120,6 +117,7 @@ async def open_service(
             settings.poll,
             observer=observer,
             retry_after_cap=settings.retry.max_delay,
+            drive=drive,
         )
         worker = ItemWorker(
             store=store,
@@ -139,13 +137,7 @@ async def open_service(
         )
         worker.hooks = settings.hooks
         worker.outbox_written = deliverer.wake
-        if placement is not None:
-            placement.start()
-        try:
-            yield Service(clock, store, session, worker, observer, deliverer)
-        finally:
-            if placement is not None:
-                placement.stop()
+        yield Service(clock, store, session, worker, observer, deliverer)
 
 
 async def run_once(

@@ -216,7 +216,6 @@ class Daemon:
                 new.service,
                 node_id=old.service.node_id,
                 lease_duration=old.service.lease_duration,
-                compact_threads=old.service.compact_threads,
             ),
         )
         if (new.providers, new.poll) != (old.providers, old.poll):

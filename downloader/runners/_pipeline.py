@@ -6,43 +6,42 @@ the engine fetches each asset, and the archive files them into a bag that appear
 under its final path only when complete.  Every step is recorded in the store
 before the next begins, so a restart continues where the last run stopped:
 assets already fetched are kept and not asked for again.
+
+The parts are modules of their own: the assets fetched into the bag
+(`_fetch_assets`), the bag filed and the item archived (`_bagging`), a turn that
+ends short of a bag recorded (`_turn_end`), each lent the worker as its
+`ItemHands`; this one holds the turns together.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import errno
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import structlog
 
 from downloader.archive import BagBuilder, item_path
 from downloader.clock import Clock
 from downloader.config import HookSettings, PollSettings, RetrySettings
-from downloader.errors import DownloaderError, FilesystemError, ItemCrashed
-from downloader.hooks._plan import PayloadEntry, plan_outbox
+from downloader.errors import DownloaderError
 from downloader.items import ItemRef
 from downloader.jail import Jail
-from downloader.observe import NullObserver, Observer, counted_refresh
+from downloader.observe import NullObserver, Observer
 from downloader.providers import Provider
+from downloader.providers._schedule import ItemSchedule
 from downloader.providers._turn import Parked, Turn
-from downloader.redact import describe
-from downloader.runners._adoption import adopt_archived_bag, source_of
-from downloader.runners._describe import link_in_catalog, stac_tag_files
-from downloader.runners._item_bytes import ItemBytes, known_size
+from downloader.runners._adoption import adopt_archived_bag
+from downloader.runners._bagging import SOURCE_FIELD, file_bag
+from downloader.runners._describe import link_in_catalog
+from downloader.runners._fetch_assets import fetch_assets
+from downloader.runners._item_hands import Waiting
 from downloader.runners._records import StoreListener, StoreMemo
-from downloader.runners._retry import gave_up_text, next_try_delay
-from downloader.runners._vet import Fetched, Vetter, url_hint
+from downloader.runners._turn_end import crashed, failed, filesystem_error, parked
+from downloader.runners._vet import Vetter
 from downloader.store import ItemState, StateStore
-from downloader.store._models import AssetRecord, AssetState
-from downloader.transfer import AssetRequest, TransferEngine
-from downloader.transfer._names import sanitize_filename
+from downloader.transfer import TransferEngine
 
-SOURCE_FIELD = "Downloader-Source"
-"""The `bag-info.txt` field naming the source that listed the item."""
+__all__ = ["SOURCE_FIELD", "ItemWorker", "filesystem_error"]
 
 log = structlog.get_logger("downloader.pipeline")
 
@@ -94,6 +93,24 @@ class ItemWorker:
         """Told after an item's end, which may have recorded hook events (wakes their
         deliverer; cheap when there are none)."""
 
+    @property
+    def schedule(self) -> ItemSchedule:
+        """Every wait of an item, as the settings say now: its polls (its own turn's
+        and the waiting room's) and its tries after passing failures."""
+        return ItemSchedule.of(self.poll, self.retry)
+
+    def waiting(self, key: str) -> Waiting:
+        """Show why `key` waits (a full disk) as its error text; clear it after.  Not a
+        try."""
+
+        async def note(reason: str | None) -> None:
+            now = self.clock.utcnow()
+            await self.store.schedule(
+                key, now, now=now, owner=self.owner, error=reason, counts=False
+            )
+
+        return note
+
     def forget(self, key: str) -> None:
         """Drop what is kept of `key` between its turns (it left the watchlist)."""
         self._turns.pop(key, None)
@@ -125,15 +142,15 @@ class ItemWorker:
         try:
             final = await self._work(ref, state, turn)
         except DownloaderError as exc:
-            return await self._failed(ref, exc, bound)
+            return await failed(self, ref, exc, bound)
         except OSError as exc:  # the archive's disk: read-only, removed, full
-            return await self._failed(ref, filesystem_error(exc), bound)
+            return await failed(self, ref, filesystem_error(exc), bound)
         except Exception as exc:  # of no tree: this item's alone, never the batch's
-            return await self.crashed(ref, exc)
+            return await crashed(self, ref, exc)
         if isinstance(final, Parked):
             if turn is not None:
                 self._turns[ref.key] = turn
-            return await self._park(ref, final, bound)
+            return await parked(self, ref, final, bound)
         bound.info(
             "item.archived",
             archive_path=str(final),
@@ -141,57 +158,10 @@ class ItemWorker:
         )
         return ItemState.ARCHIVED
 
-    async def _park(self, ref: ItemRef, parked: Parked, bound: Any) -> ItemState:
-        now = self.clock.utcnow()
-        due = now + timedelta(seconds=parked.delay)
-        record = await self.store.schedule(ref.key, due, now=now, owner=self.owner, counts=False)
-        bound.debug("item.parked", what=parked.what, until=due.isoformat(), state=parked.last)
-        # as after a retry: the scheduler drops the lease, the store wakes it when due
-        return record.state
-
     async def crashed(self, ref: ItemRef, exc: Exception) -> ItemState:
         """`exc`, of no kind of ours, escaped `ref`'s work: logged once, with its
         traceback, and the item tried again under its budget like any passing failure."""
-        bound = log.bind(item=ref.key, provider=ref.provider)
-        bound.error("item.crashed", exc_info=exc)
-        return await self._failed(ref, ItemCrashed(exc), bound)
-
-    async def _failed(self, ref: ItemRef, exc: DownloaderError, bound: Any) -> ItemState:
-        now = self.clock.utcnow()
-        message = describe(exc)
-        if exc.retryable:
-            record = await self.store.get(ref.key)
-            tries = (0 if record is None else record.attempts) + 1
-            retry_after = getattr(exc, "retry_after", None)
-            delay = next_try_delay(tries, self.retry, retry_after=retry_after)
-            if delay is not None:
-                self.observer.retried(ref.provider, "item")
-                record = await self.store.schedule(
-                    ref.key,
-                    now + timedelta(seconds=delay),
-                    now=now,
-                    owner=self.owner,
-                    error=message,
-                )
-                bound.warning("item.retry_later", error=message, attempt=tries, delay=delay)
-                # the lease is dropped by whoever claimed the item (the scheduler), as for
-                # every item that ends its turn short of archived or failed
-                return record.state
-            message = gave_up_text(message, tries)
-        listed_by = await source_of(self.store, ref.key) if self.hooks else None
-        events = plan_outbox(self.hooks, "failed", ref, at=now, error=message, listed_by=listed_by)
-        await self.store.transition(
-            ref.key,
-            ItemState.FAILED,
-            now=now,
-            owner=self.owner,
-            error=message,
-            counts=exc.retryable,
-            outbox=events,
-        )
-        bound.error("item.failed", error=message)
-        self.outbox_written()
-        return ItemState.FAILED
+        return await crashed(self, ref, exc)
 
     async def _work(
         self, ref: ItemRef, state: ItemState | None, turn: Turn | None
@@ -219,163 +189,5 @@ class ItemWorker:
             await listener.move(ItemState.DOWNLOADING)
         # its folders are made by the first write into it, in a worker thread
         bag = BagBuilder.in_archive(self.root, ref, clock=self.clock, create=False)
-        done = {a.asset_key: a for a in await self.store.assets(ref.key)}
-        taken: set[str] = set()
-        fetched: list[Fetched] = []
-        total_done = 0
-        for index, asset in enumerate(package.assets):
-            record = done.get(asset.key)
-            if (
-                record is not None
-                and record.state is AssetState.DONE
-                and record.sha256
-                and bag.payload_size(record.name) == record.size
-            ):
-                size = record.size or 0
-                fetched.append(Fetched(asset, record.name, size, record.sha256))
-                taken.add(record.name)
-                total_done += size
-                continue
-            told = ItemBytes(
-                self.store,
-                ref.key,
-                owner=self.owner,
-                clock=self.clock,
-                before=total_done,
-                after=known_size(package.assets[index + 1 :]),
-            )
-            asset = dataclasses.replace(
-                asset,
-                on_progress=told.report,
-                on_size=told.sized,
-                on_wait=self._waiting(ref),
-                on_refetch=self.vetter.refetch_noter(ref, asset.key),
-                on_retry=lambda _why: self.observer.retried(ref.provider, "transfer"),
-                refresh_url=counted_refresh(
-                    asset.refresh_url, lambda: self.observer.url_refreshed(ref.provider)
-                ),
-            )
-            one = await self._fetch(ref, asset, bag, taken)
-            fetched.append(one)
-            taken.add(one.name)
-            await self.store.save_asset(
-                AssetRecord(
-                    item_key=ref.key,
-                    asset_key=asset.key,
-                    name=one.name,
-                    url_hint=url_hint(asset),
-                    size=one.size,
-                    sha256=one.sha256,
-                    state=AssetState.DONE,
-                    bytes_done=one.size,
-                ),
-                now=self.clock.utcnow(),
-            )
-            total_done += one.size
-            if index < len(package.assets) - 1:  # after the last one, the total is set below
-                await self.store.set_progress(
-                    ref.key, total_done, None, now=self.clock.utcnow(), owner=self.owner
-                )
-        await self.store.set_progress(
-            ref.key, total_done, total_done, now=self.clock.utcnow(), owner=self.owner
-        )
-        # the item was moved to downloading above, and nothing but this worker moves it
-        await self.store.transition(
-            ref.key, ItemState.VERIFYING, now=self.clock.utcnow(), owner=self.owner
-        )
-        files: list[PayloadEntry] = []
-        sources: dict[str, str] = {}
-        for one in fetched:
-            for entry in await self.vetter.vet(ref, one, bag):
-                added = bag.add_payload(*entry)
-                files.append(PayloadEntry(f"data/{added.path}", added.size, added.sha256))
-                sources[entry[0]] = url_hint(one.asset) or ""
-        info: dict[str, str] = {}
-        if package.download_id:
-            info["External-Description"] = f"{package.description} {package.download_id}".strip()
-        source = (await self.store.sources().item_sources(ref.key)).get(ref.key)
-        if source is not None:  # listed by a source: which one, for whoever reads the bag
-            info[SOURCE_FIELD] = source
-        await self.engine.space.room_for(0, self._waiting(ref), key=ref.key)
-        relative = item_path(ref)
-        tag_files = stac_tag_files(
-            ref,
-            package,
-            bag.payload,
-            sources,
-            relative_bag=relative,
-            bagged_at=self.clock.utcnow(),
-            listed_by=source,
-        )
-        final = await bag.finish(
-            self.root / relative, info=info, tag_files=tag_files, tags=package.tag_files
-        )
-        await link_in_catalog(self.jail, relative, ref.key)
-        now = self.clock.utcnow()
-        events = plan_outbox(
-            self.hooks,
-            "archived",
-            ref,
-            at=now,
-            archive_path=str(final),
-            files=files,
-            listed_by=source,
-        )
-        await self.store.transition(
-            ref.key,
-            ItemState.ARCHIVED,
-            now=now,
-            owner=self.owner,
-            archive_path=str(final),
-            outbox=events,
-        )
-        self.outbox_written()
-        return final
-
-    def _waiting(self, ref: ItemRef) -> Callable[[str | None], Awaitable[None]]:
-        """Show why the item waits (a full disk) as its error text; clear it after."""
-
-        async def note(reason: str | None) -> None:
-            now = self.clock.utcnow()
-            await self.store.schedule(
-                ref.key, now, now=now, owner=self.owner, error=reason, counts=False
-            )
-
-        return note
-
-    async def _fetch(
-        self, ref: ItemRef, asset: AssetRequest, bag: BagBuilder, taken: set[str]
-    ) -> Fetched:
-        # straight into the bag, under a name no other asset of the item has taken
-        result = await self.engine.fetch(asset, bag.data_dir, rename=lambda n: _unique(n, taken))
-        bag.note_coding(result.name, result.content_encoding)  # kept as sent: the bag says so
-        self.observer.fetched(ref.provider, result.bytes_received)
-        return Fetched.of(asset, result)
-
-
-# not worth trying again until someone changes the permissions or the mount
-_PERMANENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
-
-
-def filesystem_error(exc: OSError) -> FilesystemError:
-    """`exc` as the project's error: what the filesystem said, where, and whether to retry."""
-    path = exc.filename if isinstance(exc.filename, str) else None
-    return FilesystemError(
-        f"archive filesystem: {exc.strerror or exc}",
-        path=path,
-        errno=exc.errno,
-        retryable=exc.errno not in _PERMANENT_ERRNOS,
-    )
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    if name not in taken:
-        return name
-    stem, dot, ext = name.rpartition(".")
-    if not dot:
-        stem, ext = name, ""
-    for n in range(2, 10_000):
-        candidate = sanitize_filename(f"{stem}-{n}{'.' + ext if ext else ''}")
-        if candidate not in taken:
-            return candidate
-    raise DownloaderError(f"too many files named {name!r}")
+        fetched = await fetch_assets(self, ref, package, bag)
+        return await file_bag(self, ref, package, bag, fetched)

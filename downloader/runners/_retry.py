@@ -7,16 +7,15 @@ again after `initial_delay`, then twice as long before each further try, up to
 `max_delay`; a server's Retry-After is taken instead, but never beyond
 `max_delay`.  After `attempts` tries the item fails with its last error and the
 count (`attempts = 0` never gives up).  The waits are not jittered: items that
-failed together against one host are meant to try it again together.
+failed together against one host are meant to try it again together.  The rule is
+the item's one schedule's (`ItemSchedule.retry`); this module words it.
 """
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
 from downloader.config import RetrySettings, format_duration
-from downloader.transfer._backoff import backoff_ceiling
 
 __all__ = ["gave_up_text", "next_try_delay", "retrying_text"]
 
@@ -26,13 +25,11 @@ def next_try_delay(
 ) -> float | None:
     """Seconds before the next try, after `tries` tries that all failed (the last
     one just now); None when the budget is spent and the item fails."""
-    if tries < 1:
-        raise ValueError("tries must be at least 1")
-    if settings.attempts and tries >= settings.attempts:
-        return None
-    if retry_after is not None and not math.isnan(retry_after):
-        return min(max(retry_after, 0.0), settings.max_delay)
-    return backoff_ceiling(tries - 1, base=settings.initial_delay, cap=settings.max_delay)
+    # here, not at the top: `status` words waits through this module and loads no
+    # provider package
+    from downloader.providers._schedule import RetrySchedule
+
+    return RetrySchedule(settings).next_try(tries, retry_after=retry_after)
 
 
 def gave_up_text(error: str, tries: int) -> str:

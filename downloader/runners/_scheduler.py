@@ -70,7 +70,7 @@ class Scheduler:
         self.heartbeat, self.heartbeat_interval = heartbeat, heartbeat_interval
         self._refs: dict[str, ItemRef] | None = None  # None: no watchlist read yet
         self._stop_grace: float | None = None
-        self._room = WaitingRoom(lambda: worker.poll, rand)
+        self._room = WaitingRoom(lambda: worker.schedule.poll, rand)
         self.flight = Flight(
             store=store, worker=worker, owner=owner, concurrency=concurrency, on_end=self.wake
         )

@@ -8,8 +8,8 @@ scheduler keeps its lease and asks about every waiter whose time has come in one
 go (`take`), and only a waiter whose job the answer does not show as running
 leaves for a turn of its own, which looks at the job closely and moves it on.
 
-Each waiter keeps the schedule it would have alone (the one `PollSchedule` the
-`Poller` of an item's own turn keeps too): asked again after
+Each waiter keeps the schedule it would have alone (the `PollSchedule` of the
+item's one schedule, which the `Poller` of an item's own turn keeps too): asked again after
 `initial_interval`, then twice as long each time up to `max_interval`, each wait
 jittered by up to ±25 %, until `give_up_after` from when its wait began, on the
 monotonic clock.  Waiters asked about together at the same step of their backoff
@@ -46,7 +46,6 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from downloader.config import PollSettings
 from downloader.providers._schedule import PollSchedule
 
 __all__ = ["LISTING_GRACE", "SETTLE", "Taken", "WaitingRoom", "wait_after_listing"]
@@ -101,10 +100,11 @@ class Taken:
 
 
 class WaitingRoom:
-    """The waiters and their schedules; `settings` is read afresh at each step."""
+    """The waiters and their schedules; `schedule` is read afresh at each step (a reload
+    replaces it)."""
 
-    def __init__(self, settings: Callable[[], PollSettings], rand: Callable[[], float]) -> None:
-        self._settings = settings
+    def __init__(self, schedule: Callable[[], PollSchedule], rand: Callable[[], float]) -> None:
+        self._schedule = schedule
         self._rand = rand
         self._cohorts: dict[int, _Cohort] = {}
         self._where: dict[str, int] = {}
@@ -156,7 +156,7 @@ class WaitingRoom:
         self.remove(key)
         if told is not None and self._admit_heard(key, started, now, *told):
             return
-        attempt = PollSchedule.of(self._settings()).step(now - started)
+        attempt = self._schedule().step(now - started)
         open_id = self._intake.get(attempt)
         cohort = None if open_id is None else self._cohorts.get(open_id)
         if open_id is None or cohort is None:  # due within SETTLE, may be asked at once
@@ -170,7 +170,7 @@ class WaitingRoom:
     ) -> bool:
         """Into the cohort of those a listing at `at` answered, as `heard` would have put
         it; False when that answer is too old to count."""
-        schedule = PollSchedule.of(self._settings())
+        schedule = self._schedule()
         step = schedule.step(at - started)
         open_id = self._told.get((step, at))
         cohort = None if open_id is None else self._cohorts.get(open_id)
@@ -216,7 +216,7 @@ class WaitingRoom:
             return Taken((), ())
         ask: list[str] = []
         expired: list[str] = []
-        schedule = PollSchedule.of(self._settings())
+        schedule = self._schedule()
         while self._by_earliest and self._by_earliest[0][0] <= now:
             _, cid = heapq.heappop(self._by_earliest)
             cohort = self._cohorts.pop(cid, None)
@@ -237,7 +237,7 @@ class WaitingRoom:
 
         `retry_after` (seconds) is the platform's word on when to ask again at the
         soonest, after a refusal; the schedule's wait is used when it is longer."""
-        schedule = PollSchedule.of(self._settings())
+        schedule = self._schedule()
         steps: dict[int, dict[str, float]] = {}
         for key in keys:
             entry = self._asking.pop(key, None)
@@ -270,7 +270,7 @@ class WaitingRoom:
         in later.  Waiters being asked about are left to that question, and so is one
         whose `give_up_after` runs out before its next.  Returns the waiters of
         `others`, to be handed to a turn of their own."""
-        schedule = PollSchedule.of(self._settings())
+        schedule = self._schedule()
         waits: dict[int, tuple[float, float]] = {}
         steps: dict[int, dict[str, float]] = {}
         for key in running:

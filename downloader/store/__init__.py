@@ -31,10 +31,9 @@ from downloader.store._models import (
     ItemRecord,
     ItemSummary,
     PackageRecord,
-    SegmentOffset,
     SyncResult,
 )
-from downloader.store._protocol import StateStore
+from downloader.store._store import StateStore
 
 if TYPE_CHECKING:
     from downloader.store._postgres import PostgresStore
@@ -52,7 +51,6 @@ __all__ = [
     "PackageRecord",
     "PostgresStore",
     "SQLiteStore",
-    "SegmentOffset",
     "StateStore",
     "SyncResult",
     "check_transition",

@@ -35,6 +35,7 @@ class DefinitionSql:
         return cls(
             record=f"UPDATE items SET definition = {p} WHERE key = {p}",  # noqa: S608
             restart=(
+                # segments: rows an older version kept; nothing writes them now
                 f"DELETE FROM segments WHERE item_key = {p}",  # noqa: S608
                 f"DELETE FROM assets WHERE item_key = {p}",  # noqa: S608
                 f"DELETE FROM packages WHERE item_key = {p}",  # noqa: S608

@@ -1,4 +1,4 @@
-"""What the state store keeps: items, packages, assets with their segments, events.
+"""What the state store keeps: items, packages, assets, events.
 
 Plain frozen values, the same for every backend.  Times are timezone-aware
 UTC `datetime`s.  Nothing here does I/O.
@@ -6,7 +6,7 @@ UTC `datetime`s.  Nothing here does I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
@@ -22,7 +22,6 @@ __all__ = [
     "ItemRecord",
     "ItemSummary",
     "PackageRecord",
-    "SegmentOffset",
     "SyncResult",
 ]
 
@@ -114,16 +113,6 @@ class AssetState(StrEnum):
 
 
 @dataclass(frozen=True)
-class SegmentOffset:
-    """How far one byte range `[start, end)` of an asset has been written (`pos`)."""
-
-    start: int
-    end: int | None
-    """None when the total size is unknown: read until the body ends."""
-    pos: int
-
-
-@dataclass(frozen=True)
 class AssetRecord:
     """One file of an item."""
 
@@ -138,8 +127,6 @@ class AssetRecord:
     sha256: str | None = None
     state: AssetState = AssetState.PENDING
     bytes_done: int = 0
-    segments: tuple[SegmentOffset, ...] = field(default=())
-    """Resume cursors; saving an asset replaces all of its segments."""
 
     def __post_init__(self) -> None:
         if self.url_hint is not None:

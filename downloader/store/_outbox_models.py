@@ -9,20 +9,14 @@ Plain frozen values, the same for every backend; nothing here does I/O.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from downloader.redact import scrub
-from downloader.store._rows import from_micros, maybe_time
+from downloader.store._rows import columns, reader
 
 __all__ = ["OUTBOX_COLUMNS", "OutboxRecord", "OutboxRow", "outbox_from_row", "scrub_rows"]
-
-OUTBOX_COLUMNS = (
-    "event_id, item_key, hook, kind, document, created_at, attempts, next_attempt_at,"
-    " delivered_at, last_error, lease_owner, lease_expires_at"
-)
 
 
 @dataclass(frozen=True)
@@ -59,22 +53,8 @@ class OutboxRecord:
     lease_expires_at: datetime | None
 
 
-def outbox_from_row(row: Sequence[Any]) -> OutboxRecord:
-    """An `OutboxRecord` from a row in `OUTBOX_COLUMNS` order."""
-    return OutboxRecord(
-        event_id=row[0],
-        item_key=row[1],
-        hook=row[2],
-        kind=row[3],
-        document=row[4],
-        created_at=from_micros(row[5]),
-        attempts=row[6],
-        next_attempt_at=from_micros(row[7]),
-        delivered_at=maybe_time(row[8]),
-        last_error=row[9],
-        lease_owner=row[10],
-        lease_expires_at=maybe_time(row[11]),
-    )
+OUTBOX_COLUMNS = columns(OutboxRecord)
+outbox_from_row = reader(OutboxRecord)
 
 
 def scrub_rows(rows: Iterable[OutboxRow]) -> tuple[OutboxRow, ...]:

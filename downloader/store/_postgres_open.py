@@ -70,38 +70,38 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
-async def prepare(conn: psycopg.AsyncConnection[tuple[object, ...]], where: str) -> None:
+def prepare(conn: psycopg.Connection[tuple[object, ...]], where: str) -> None:
     """Refuse a database that is not ours, then bring its schema up to date."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        version = await _version(conn, where)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        version = _version(conn, where)
         if version == SCHEMA_VERSION:
             return
         if version is None:  # an empty schema: make it ours
             version = 0
-            await conn.execute(
+            conn.execute(
                 f"CREATE TABLE {_MARKER} (application TEXT NOT NULL, version INTEGER NOT NULL)"
             )
-            await conn.execute(
+            conn.execute(
                 f"INSERT INTO {_MARKER} (application, version) VALUES (%s, 0)",  # noqa: S608
                 (APPLICATION,),
             )
         for migration in MIGRATIONS[version:]:
             for statement in render(migration, "postgresql"):
-                await conn.execute(statement.encode())
-            await conn.execute(
+                conn.execute(statement.encode())
+            conn.execute(
                 f"UPDATE {_MARKER} SET version = %s",  # noqa: S608
                 (migration.version,),
             )
 
 
-async def _version(conn: psycopg.AsyncConnection[tuple[object, ...]], where: str) -> int | None:
+def _version(conn: psycopg.Connection[tuple[object, ...]], where: str) -> int | None:
     """The schema version of a database of ours; None for an empty one."""
-    cursor = await conn.execute(
+    cursor = conn.execute(
         "SELECT table_name FROM information_schema.tables"
         " WHERE table_schema = current_schema() ORDER BY table_name"
     )
-    tables = [str(row[0]) for row in await cursor.fetchall()]
+    tables = [str(row[0]) for row in cursor.fetchall()]
     if not tables:
         return None
     if _MARKER not in tables:
@@ -110,8 +110,8 @@ async def _version(conn: psycopg.AsyncConnection[tuple[object, ...]], where: str
             f"state database {where} holds tables of some other program ({shown}) and no "
             f"{_MARKER}; refusing to touch it: give downloader a database of its own"
         )
-    cursor = await conn.execute(f"SELECT application, version FROM {_MARKER}")  # noqa: S608
-    rows = await cursor.fetchall()
+    cursor = conn.execute(f"SELECT application, version FROM {_MARKER}")  # noqa: S608
+    rows = cursor.fetchall()
     if len(rows) != 1 or rows[0][0] != APPLICATION:
         raise StoreError(
             f"state database {where}: {_MARKER} does not name {APPLICATION}; refusing to touch it"

@@ -6,9 +6,10 @@ column lists below, whatever the database driver.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from downloader.store._lifecycle import ItemState
 from downloader.store._models import (
@@ -19,7 +20,6 @@ from downloader.store._models import (
     ItemRecord,
     ItemSummary,
     PackageRecord,
-    SegmentOffset,
     SyncResult,
 )
 
@@ -29,10 +29,10 @@ __all__ = [
     "EVENT_COLUMNS",
     "ITEM_COLUMNS",
     "PACKAGE_COLUMNS",
-    "SEGMENT_COLUMNS",
     "SUMMARY_COLUMNS",
     "asset_from_row",
     "census_row",
+    "columns",
     "event_from_row",
     "from_micros",
     "item_from_row",
@@ -41,6 +41,7 @@ __all__ = [
     "package_from_row",
     "plan_redefined",
     "plan_sync",
+    "reader",
     "summaries_from_rows",
     "summarize",
     "to_micros",
@@ -49,21 +50,17 @@ __all__ = [
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
-ITEM_COLUMNS = (
-    "key, provider, kind, state, active, error, archive_path, bytes_done, bytes_total, "
-    "attempts, next_attempt_at, lease_owner, lease_expires_at, created_at, updated_at, "
-    "state_since"
-)
 SUMMARY_COLUMNS = (
     "key, provider, kind, state, bytes_done, bytes_total, error, archive_path, updated_at, "
     "lease_owner, lease_expires_at, attempts, next_attempt_at"
 )
-PACKAGE_COLUMNS = "item_key, download_id, status, url_expires_at, data"
-ASSET_COLUMNS = "item_key, asset_key, name, url_hint, size, sha256, state, bytes_done"
-SEGMENT_COLUMNS = "range_start, range_end, pos"
-EVENT_COLUMNS = "item_key, at, kind, detail"
 
 Row = Sequence[Any]
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")
 
 
 def to_micros(when: datetime) -> int:
@@ -85,29 +82,43 @@ def maybe_time(micros: int | None) -> datetime | None:
     return None if micros is None else from_micros(micros)
 
 
-def item_from_row(row: Row) -> ItemRecord:
-    """An `ItemRecord` from a row in `ITEM_COLUMNS` order."""
-    return ItemRecord(
-        key=row[0],
-        provider=row[1],
-        kind=row[2],
-        state=ItemState(row[3]),
-        active=bool(row[4]),
-        error=row[5],
-        archive_path=row[6],
-        bytes_done=row[7],
-        bytes_total=row[8],
-        attempts=row[9],
-        next_attempt_at=maybe_time(row[10]),
-        lease_owner=row[11],
-        lease_expires_at=maybe_time(row[12]),
-        created_at=from_micros(row[13]),
-        updated_at=from_micros(row[14]),
-        state_since=from_micros(row[15]),
-    )
-
-
 _STATES = {state.value: state for state in ItemState}
+
+
+_CONVERT: dict[str, Callable[[Any], Any]] = {
+    "ItemState": ItemState,
+    "AssetState": AssetState,
+    "bool": bool,
+    "datetime": from_micros,
+    "datetime | None": maybe_time,
+}
+"""How a column's value becomes a field's, by the field's type (else as it is)."""
+
+
+def columns(cls: type[DataclassInstance]) -> str:
+    """The columns of a record's table that make the record: its fields, in order."""
+    return ", ".join(f.name for f in fields(cls))
+
+
+def reader(cls: type[R]) -> Callable[[Row], R]:
+    """How to read a `cls` from a row in `columns(cls)` order: each value converted by
+    its field's type (`_CONVERT`).  The one rule for every record of the store."""
+    steps = [_CONVERT.get(str(f.type)) for f in fields(cls)]
+
+    def read(row: Row) -> R:
+        return cls(*[v if step is None else step(v) for step, v in zip(steps, row, strict=True)])
+
+    return read
+
+
+ITEM_COLUMNS = columns(ItemRecord)
+PACKAGE_COLUMNS = columns(PackageRecord)
+ASSET_COLUMNS = columns(AssetRecord)
+EVENT_COLUMNS = columns(EventRecord)
+item_from_row = reader(ItemRecord)
+package_from_row = reader(PackageRecord)
+asset_from_row = reader(AssetRecord)
+event_from_row = reader(EventRecord)
 
 
 def summaries_from_rows(rows: Iterable[Row]) -> list[ItemSummary]:
@@ -142,37 +153,6 @@ def summarize(record: ItemRecord) -> ItemSummary:
         attempts=record.attempts,
         next_attempt_micros=maybe_micros(record.next_attempt_at),
     )
-
-
-def package_from_row(row: Row) -> PackageRecord:
-    """A `PackageRecord` from a row in `PACKAGE_COLUMNS` order."""
-    return PackageRecord(
-        item_key=row[0],
-        download_id=row[1],
-        status=row[2],
-        url_expires_at=maybe_time(row[3]),
-        data=row[4],
-    )
-
-
-def asset_from_row(row: Row, segments: Sequence[Row]) -> AssetRecord:
-    """An `AssetRecord` from a row in `ASSET_COLUMNS` order and its segment rows."""
-    return AssetRecord(
-        item_key=row[0],
-        asset_key=row[1],
-        name=row[2],
-        url_hint=row[3],
-        size=row[4],
-        sha256=row[5],
-        state=AssetState(row[6]),
-        bytes_done=row[7],
-        segments=tuple(SegmentOffset(s[0], s[1], s[2]) for s in segments),
-    )
-
-
-def event_from_row(row: Row) -> EventRecord:
-    """An `EventRecord` from a row in `EVENT_COLUMNS` order."""
-    return EventRecord(item_key=row[0], at=from_micros(row[1]), kind=row[2], detail=row[3])
 
 
 def plan_redefined(

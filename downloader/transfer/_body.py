@@ -1,9 +1,11 @@
 """A response body into the file, at its stream's cursor: read, throttled, watched, and
 handed to the transfer's data path (`_datapath`: written, then hashed, off the loop).
 
-The chunks aiohttp received are copied into the ring buffers of their offsets
-(`_feed`); the stream's cursor moves as the writer reports them written.  A read is
-watched by the engine's `StallWatch`, which cancels it when no byte came for
+A body of the engine's receiver lands in the ring buffers as it comes (`_wirebody`).
+One aiohttp brought (behind a proxy) is copied into the ring buffers of its offsets
+(`_feed`); bytes aiohttp held when its connection failed are lost to us and fetched
+again.  Either way the stream's cursor moves as the writer reports bytes written, and
+a read is watched by the engine's `StallWatch`, which cancels it when no byte came for
 `timeouts.stall` seconds; that ends here as a `StallTimeout`.
 """
 
@@ -18,30 +20,35 @@ from aiohttp.http_exceptions import HttpProcessingError
 from downloader.errors import StallTimeout
 from downloader.transfer._boundary import translate
 from downloader.transfer._life import StreamLife
+from downloader.transfer._reply import AioReply, Reply, WireReply
 from downloader.transfer._urls import redact_url
 from downloader.transfer._watch import Live
+from downloader.transfer._wirebody import WRITE_BATCH, receive
 
 if TYPE_CHECKING:
     from downloader.transfer._transfer import Transfer
 
-WRITE_BATCH = 256 * 1024  # bytes received between two looks at the room on disk
 FLUSH_INTERVAL = 0.05  # a slow stream's buffer reaches the file at least this often
 
 
-async def stream(t: Transfer, life: StreamLife, resp: aiohttp.ClientResponse) -> None:
+async def stream(t: Transfer, life: StreamLife, reply: Reply) -> None:
     """Write the body at the stream's cursor, until it ends or fails."""
     live = Live(anyio.current_time())
     stalls = t.e.stalls
     stalls.add(live)
     try:
         with live.scope:
-            await _read_body(t, life, resp, live)
+            if isinstance(reply, WireReply):
+                await receive(t, life, reply, live)
+            else:
+                assert isinstance(reply, AioReply)
+                await _read_body(t, life, reply.resp, live)
             assert t.flow is not None
             t.flow.raise_if_broken()  # the last bytes were not written: the disk failed
             return
     finally:
         stalls.discard(live)
-    raise StallTimeout(t.e.timeouts.stall, url=redact_url(str(resp.url)))
+    raise StallTimeout(t.e.timeouts.stall, url=redact_url(reply.url))
 
 
 async def _read_body(
@@ -65,9 +72,6 @@ async def _read_body(
                 raise StallTimeout(t.e.timeouts.stall, url=redact_url(str(resp.url))) from None
             except (aiohttp.ClientError, HttpProcessingError) as exc:
                 # a chunk-size line that cannot be read, a connection cut short...
-                tail = _received_before_failure(resp.content, room)
-                if tail:
-                    await feed.put(tail)
                 raise translate(exc, str(resp.url)) from None
             if not chunk:
                 return
@@ -90,19 +94,3 @@ async def _read_body(
         with anyio.CancelScope(shield=True), anyio.move_on_after(10):
             await flow.settle(life, feed.offset)
         resp.close()
-
-
-def _received_before_failure(stream: aiohttp.StreamReader, limit: int | None) -> bytes:
-    """The body bytes aiohttp holds that a read will never return after the connection
-    failed (its `read()` raises at once); at most `limit` of them.
-
-    They are good bytes of the body, received in order before the failure, so a
-    resume starts after them instead of asking for them again.  This reads a private
-    buffer of aiohttp's `StreamReader` and gives up quietly if it is not there.
-    """
-    chunks = getattr(stream, "_buffer", None)
-    offset = getattr(stream, "_buffer_offset", 0)
-    if not chunks or not isinstance(offset, int):
-        return b""
-    data = b"".join(chunks)[offset:]
-    return data if limit is None else data[: max(limit, 0)]

@@ -9,13 +9,16 @@ size and every digest on offer, and only then fsyncs and renames the file into
 place.  What to do at each step is decided by the sans-IO core (`_life`, `_course`,
 `_plan`, `_backoff`); every sleep goes through the injected clock.
 
-The engine holds what its transfers share: the HTTP session, the limits (files in
-flight, connections per host, bandwidth), the room on disk, the stall watchdog.
+The engine holds what its transfers share: the HTTP session (API-style requests, and
+bodies behind a proxy), the receiver's kept-alive connections and their TLS context,
+the limits (files in flight, connections per host, bandwidth), the room on disk, the
+stall watchdog.
 """
 
 from __future__ import annotations
 
 import random
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,8 +29,8 @@ from downloader.clock import Clock
 from downloader.jail import Jail
 from downloader.transfer._checkpoint import work_files_for
 from downloader.transfer._course import CHECKPOINT_EVERY
-from downloader.transfer._placement import CpuPlacement
 from downloader.transfer._policy import Limits, RetryPolicy, Timeouts
+from downloader.transfer._pool import ConnectionPool
 from downloader.transfer._ratelimit import Throttle
 from downloader.transfer._request import AssetRequest, FetchResult
 from downloader.transfer._space import SpaceGuard
@@ -52,8 +55,8 @@ class TransferEngine:
         checkpoint_every: int = CHECKPOINT_EVERY,
         checkpoint_interval: float = 0.5,
         space: SpaceGuard | None = None,
-        placement: CpuPlacement | None = None,
         jail: Jail | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.session = session
         self.partial_root = partial_root
@@ -71,9 +74,6 @@ class TransferEngine:
         self._hosts: dict[str, anyio.CapacityLimiter] = {}
         self.throttle = Throttle(self.limits.bandwidth_limit, clock)
         self.space = space or SpaceGuard(partial_root, self.limits.min_free_space, clock)
-        # the process's threads share one CPU but while a file of at least
-        # `segment_min_size` is in flight (see `_placement`)
-        self.placement = placement
         # no per-read timer in aiohttp: it would be re-armed for every chunk received.
         # A silent body is caught by the engine's `StallWatch`, and a server that
         # never sends its headers by the deadline around the request in `_http`.
@@ -81,6 +81,10 @@ class TransferEngine:
         self.http_timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self.timeouts.connect, sock_read=None
         )
+        # bodies not behind a proxy come through the engine's receiver, trusting what
+        # the session trusts (`_compose` hands both the same context)
+        self.pool = ConnectionPool(ssl_context, self.timeouts.connect)
+        self._in_flight = 0
 
     def host_limiter(self, url: str) -> anyio.CapacityLimiter:
         key = host_key(url)
@@ -104,7 +108,13 @@ class TransferEngine:
         async with self._files:
             files = work_files_for(self.partial_root, request.key, self.jail)
             transfer = Transfer(self, request, files)
-            return await transfer.run(dest_dir, rename)
+            self._in_flight += 1
+            try:
+                return await transfer.run(dest_dir, rename)
+            finally:
+                self._in_flight -= 1
+                if not self._in_flight:  # nothing left open between runs of work
+                    self.pool.close_idle()
 
 
 __all__ = ["AssetRequest", "FetchResult", "TransferEngine"]

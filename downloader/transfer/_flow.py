@@ -48,7 +48,9 @@ class FileFlow:
         )
         # on the loop a buffer is back as soon as it is handed over: two are plenty
         self.ring = Ring(2 if small else count, size, aligned=not small)
-        self.ring.wake_on_free(loop, self.wake.set)
+        # told, on the loop, when a buffer comes back: receivers waiting for one
+        self.listeners: set[Callable[[], None]] = set()
+        self.ring.wake_on_free(loop, self._freed)
 
         def on_loop(callback: Callable[..., None]) -> Callable[..., None]:
             def call(*args: object) -> None:
@@ -110,6 +112,11 @@ class FileFlow:
         else:
             await anyio.to_thread.run_sync(self.path.close)
         self.ring.close()
+
+    def _freed(self) -> None:
+        self.wake.set()
+        for listener in list(self.listeners):
+            listener()
 
     def _written(self, offset: int, length: int, owner: object) -> None:
         # bytes of a stream that has moved on (its settling timed out) are on disk but

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 MAX_HEAD = 64 * 1024
+MAX_LINE = 8190  # a status or header line, as client libraries cap it
 
 
 class HeadError(ValueError):
@@ -64,6 +65,9 @@ def parse_head(raw: bytes, *, asked_head: bool = False) -> Head:
     except UnicodeDecodeError as exc:  # pragma: no cover - latin-1 decodes every byte
         raise HeadError(str(exc)) from None
     lines = text.split("\r\n")
+    for line in lines:
+        if len(line) > MAX_LINE:
+            raise HeadError(f"a line of the response head longer than {MAX_LINE} bytes")
     version, status, reason = _status_line(lines[0])
     fields = tuple(_field(line) for line in lines[1:] if line)
     head = Head(status, reason, version, fields, None, False, version == "HTTP/1.1")
@@ -96,8 +100,13 @@ def _status_line(line: str) -> tuple[str, int, str]:
     return version, int(code), reason
 
 
+_CONTROLS = frozenset(chr(c) for c in range(32) if c != 9) | {chr(127)}
+
+
 def _field(line: str) -> tuple[str, str]:
     name, colon, value = line.partition(":")
     if not colon or not name or name != name.strip() or line[0] in " \t":
         raise HeadError(f"unreadable header line {line[:80]!r}")
+    if any(c in _CONTROLS for c in line):  # a NUL, a bare CR or LF, another control
+        raise HeadError(f"a control character in header line {line[:80]!r}")
     return name, value.strip(" \t")

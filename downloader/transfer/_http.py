@@ -1,6 +1,11 @@
 """The transfer's HTTP: a request for a range, redirects followed by hand, and the answer's
 head turned into the facts the core judges (`_events.Answered`).
 
+A body comes through the engine's own receiver (`_wire`, `_receiver`: its bytes land
+in the ring buffers the writer and the hasher read), except behind a proxy, where
+aiohttp brings it (`_route`): a CONNECT tunnel of our own would be a second proxy
+client to keep, for a path where the proxy, not the copy, sets the pace.
+
 Every foreign exception is translated into the tree here, where it enters
 (`_boundary.translate`); a redirect is followed only to http or https, and a caller's
 credentials are dropped on the way to another origin.
@@ -22,12 +27,15 @@ from downloader.errors import (
     TransferError,
     UnsafeRedirect,
 )
-from downloader.transfer._boundary import read_excerpt, scheme_of, translate
+from downloader.transfer._boundary import scheme_of, translate
 from downloader.transfer._digests import parse_digest_headers
 from downloader.transfer._events import Answered
+from downloader.transfer._reply import AioReply, Reply
 from downloader.transfer._request import AssetRequest
+from downloader.transfer._route import env_proxies, receivable
 from downloader.transfer._tls import describe_tls_failure
 from downloader.transfer._urls import redact_url, same_origin
+from downloader.transfer._wire import ask
 
 if TYPE_CHECKING:
     from downloader.transfer._engine import TransferEngine
@@ -42,7 +50,7 @@ async def open_response(
     range_header: str,
     *,
     validator: str | None,
-) -> aiohttp.ClientResponse:
+) -> Reply:
     """GET `range_header` of `url`, following redirects; the first answer that is none."""
     credentials = dict(await request.headers()) if request.headers else {}
     headers = {**credentials, "Range": range_header, "Accept-Encoding": "identity"}
@@ -55,31 +63,16 @@ async def open_response(
         )
     timeouts = engine.timeouts
     for _ in range(MAX_REDIRECTS + 1):
-        try:
-            # the response headers are due within the connect and stall timeouts
-            with anyio.move_on_after(timeouts.connect + timeouts.stall) as waited:
-                resp = await engine.session.get(
-                    url,
-                    headers=headers,
-                    allow_redirects=False,
-                    auto_decompress=False,
-                    timeout=engine.http_timeout,
-                )
-            if waited.cancelled_caught:
-                raise StallTimeout(timeouts.stall, url=redact_url(url))
-        except TimeoutError:
-            raise StallTimeout(timeouts.connect, url=redact_url(url)) from None
-        except aiohttp.ClientConnectorCertificateError as exc:  # no retry will fix it
-            raise NetworkError(
-                describe_tls_failure(exc), url=redact_url(url), retryable=False
-            ) from None
-        # ValueError: a header the HTTP library will not send (a CR or LF in a token)
-        except (aiohttp.ClientError, HttpProcessingError, ValueError) as exc:
-            raise translate(exc, url) from None
-        if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
+        # the response headers are due within the connect and stall timeouts
+        with anyio.move_on_after(timeouts.connect + timeouts.stall) as waited:
+            resp = await _hop(engine, url, headers)
+        if waited.cancelled_caught:
+            raise StallTimeout(timeouts.stall, url=redact_url(url))
+        location = resp.headers.get("Location")
+        if resp.status in (301, 302, 303, 307, 308) and location is not None:
             resp.close()
             try:
-                target = urljoin(url, resp.headers["Location"])
+                target = urljoin(url, location)
             except ValueError:  # e.g. a bracketed host that is no IPv6 address
                 raise ProtocolViolation(
                     "redirect to a URL that cannot be read", url=redact_url(url)
@@ -95,7 +88,31 @@ async def open_response(
     raise TransferError("too many redirects", url=redact_url(url))
 
 
-async def answered(resp: aiohttp.ClientResponse) -> Answered:
+async def _hop(engine: TransferEngine, url: str, headers: dict[str, str]) -> Reply:
+    """One GET of `url`, through the engine's receiver, or aiohttp behind a proxy."""
+    if receivable(url, env_proxies()):
+        return await ask(engine.pool, url, headers)
+    try:
+        resp = await engine.session.get(
+            url,
+            headers=headers,
+            allow_redirects=False,
+            auto_decompress=False,
+            timeout=engine.http_timeout,
+        )
+    except TimeoutError:
+        raise StallTimeout(engine.timeouts.connect, url=redact_url(url)) from None
+    except aiohttp.ClientConnectorCertificateError as exc:  # no retry will fix it
+        raise NetworkError(
+            describe_tls_failure(exc), url=redact_url(url), retryable=False
+        ) from None
+    # ValueError: a header the HTTP library will not send (a CR or LF in a token)
+    except (aiohttp.ClientError, HttpProcessingError, ValueError) as exc:
+        raise translate(exc, url) from None
+    return AioReply(resp)
+
+
+async def answered(resp: Reply) -> Answered:
     """The facts of `resp`'s head; for an error status, what its body says too."""
     headers = resp.headers
     return Answered(
@@ -105,13 +122,11 @@ async def answered(resp: aiohttp.ClientResponse) -> Answered:
         etag=headers.get("ETag"),
         last_modified=headers.get("Last-Modified"),
         retry_after=headers.get("Retry-After"),
-        detail=await read_excerpt(resp) if resp.status >= 400 else "",
+        detail=await resp.excerpt() if resp.status >= 400 else "",
     )
 
 
-def offered_digests(
-    resp: aiohttp.ClientResponse, offered: list[tuple[str, str, str]], *, whole_body: bool
-) -> None:
+def offered_digests(resp: Reply, offered: list[tuple[str, str, str]], *, whole_body: bool) -> None:
     """Add each digest `resp` offers for the file to `offered`, once."""
     for digest in parse_digest_headers(resp.headers.items(), whole_body=whole_body):
         entry = (digest.algorithm, digest.hex(), digest.source)

@@ -13,14 +13,27 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from typing import Protocol
 
 from downloader.errors import NetworkError, ProtocolViolation
 from downloader.transfer._chunks import ChunkDecoder
-from downloader.transfer._datapath import DataPath
 from downloader.transfer._head import MAX_HEAD, Head, HeadError, find_head_end, parse_head
 from downloader.transfer._ring import Buffer, Ring
 
 FLUSH_INTERVAL = 0.05  # a slow body's bytes reach the writer at least this often
+
+
+class Counter(Protocol):
+    """What a stall watchdog looks at: reads so far (`_watch.Live`)."""
+
+    count: int
+
+
+class Taker(Protocol):
+    """Where filled buffers go: a `DataPath`, an `InlinePath`, or an excerpt's bytes."""
+
+    def submit(self, buffer: Buffer) -> None: ...
 
 
 class BodyProtocol(asyncio.BufferedProtocol):
@@ -32,7 +45,7 @@ class BodyProtocol(asyncio.BufferedProtocol):
         self._head_len = 0
         self.head: Head | None = None
         self.early = b""  # body bytes that came with the head, or found no free buffer
-        self.path: DataPath | None = None
+        self.path: Taker | None = None
         self.ring: Ring | None = None
         self.current: Buffer | None = None
         self.offset = 0
@@ -50,6 +63,10 @@ class BodyProtocol(asyncio.BufferedProtocol):
         self.cut_short = False  # the body was not read to its end: the connection is spent
         self.decoder: ChunkDecoder | None = None  # a chunked body's
         self.finished = False  # the head, then the body, was all taken (or failed)
+        self.owner: object = None  # told back with each buffer once it is written
+        self.live: Counter | None = None  # a stall watchdog's, counted once per read
+        self.on_progress: Callable[[], None] | None = None  # a buffer handed on, or the end
+        self.held = False  # the shell holds reading back (the bandwidth limit)
 
     def reset(self) -> None:
         """Ready for the next response on this connection."""
@@ -72,6 +89,8 @@ class BodyProtocol(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         self.chunks += 1
+        if self.live is not None:
+            self.live.count += 1
         if self.head is None:
             self._head_updated(nbytes)
         elif self.decoder is not None:
@@ -110,13 +129,18 @@ class BodyProtocol(asyncio.BufferedProtocol):
             end = find_head_end(self._head_buf[: self._head_len])
             if end is None:
                 return
-            self.head = parse_head(bytes(self._head_buf[:end]))
+            head = parse_head(bytes(self._head_buf[:end]))
+            early = bytes(self._head_buf[end : self._head_len])
+            if head.chunked and early:  # a coding broken from its start is the head's fault
+                trial = ChunkDecoder()
+                if not trial.feed(memoryview(early)) and trial.error is not None:
+                    raise HeadError(str(trial.error))
         except HeadError as exc:
             assert self.transport is not None
             self.transport.close()
-            self._finish(ProtocolViolation(str(exc)))
+            self._finish(ProtocolViolation(f"malformed response: {exc}"))
             return
-        self.early = bytes(self._head_buf[end : self._head_len])
+        self.head, self.early = head, early
         self.remaining = self.head.length
         assert self.transport is not None
         self.paused = True
@@ -124,9 +148,11 @@ class BodyProtocol(asyncio.BufferedProtocol):
         self._finish(None)
 
     # ---- body -----------------------------------------------------------------
-    def start_body(self, path: DataPath, ring: Ring, offset: int, limit: int | None) -> None:
+    def start_body(
+        self, path: Taker, ring: Ring, offset: int, limit: int | None, owner: object = None
+    ) -> None:
         """Receive the body (at most `limit` bytes of it) into `ring`, for file `offset`."""
-        self.path, self.ring, self.offset = path, ring, offset
+        self.path, self.ring, self.offset, self.owner = path, ring, offset, owner
         self.finished = False
         if limit is not None and (self.remaining is None or limit < self.remaining):
             self.remaining, self.cut_short = limit, True
@@ -139,9 +165,8 @@ class BodyProtocol(asyncio.BufferedProtocol):
             self._place(memoryview(early))
         if self.remaining == 0:
             self._finish(None)
-        elif self.transport is not None and self.current is not None and self.paused:
-            self.paused = False
-            self.transport.resume_reading()
+        elif self.current is not None:
+            self._resume()
 
     def _decode(self, coded: memoryview) -> None:
         assert self.decoder is not None
@@ -149,7 +174,7 @@ class BodyProtocol(asyncio.BufferedProtocol):
             self._place(piece)
         if self.decoder.error is not None:
             self.cut_short = True
-            self._finish(ProtocolViolation(str(self.decoder.error)))
+            self._finish(ProtocolViolation(f"malformed response: {self.decoder.error}"))
         elif self.decoder.done and not self.finished:
             self.cut_short = self.decoder.extra > 0
             self._end(None)
@@ -177,6 +202,21 @@ class BodyProtocol(asyncio.BufferedProtocol):
             self.paused = True
             self.transport.pause_reading()
 
+    def _resume(self) -> None:
+        if self.paused and not self.held and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+
+    def hold(self) -> None:
+        """Read nothing more until `let_go`."""
+        self.held = True
+        self._pause()
+
+    def let_go(self) -> None:
+        self.held = False
+        if self.current is not None and not self.early and not self.finished:
+            self._resume()
+
     def _body_updated(self, nbytes: int) -> None:
         buffer = self.current
         assert buffer is not None
@@ -193,10 +233,17 @@ class BodyProtocol(asyncio.BufferedProtocol):
             else:
                 self._next_buffer()
 
+    def abandon(self) -> None:
+        """Take no more of the body: what came so far is handed on, the rest never read."""
+        self.cut_short = self.finished = True
+        self._hand_over()
+
     def _hand_over(self) -> None:
         if self.current is not None and self.path is not None:
             buffer, self.current = self.current, None
             self.path.submit(buffer)
+            if self.on_progress is not None:
+                self.on_progress()
 
     def _next_buffer(self) -> Buffer | None:
         assert self.ring is not None
@@ -204,7 +251,7 @@ class BodyProtocol(asyncio.BufferedProtocol):
         if buffer is None:
             self._pause()
             return None
-        buffer.begin(self.offset)
+        buffer.begin(self.offset, self.owner)
         self._filled_at = time.monotonic()
         return buffer
 
@@ -221,9 +268,7 @@ class BodyProtocol(asyncio.BufferedProtocol):
             self._place(memoryview(early))
             if self.end_pending and not self.early:
                 self._finish(self.end_error)
-        if self.paused and self.transport is not None:
-            self.paused = False
-            self.transport.resume_reading()
+        self._resume()
 
     def _finish(self, error: Exception | None) -> None:
         self.finished = True
@@ -232,6 +277,8 @@ class BodyProtocol(asyncio.BufferedProtocol):
             self.error = error
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
+        if self.on_progress is not None:
+            self.on_progress()
 
 
 def _cut(protocol: BodyProtocol, exc: Exception | None = None) -> Exception:

@@ -41,6 +41,10 @@ class Throttle:
             else None
         )
 
+    @property
+    def limited(self) -> bool:
+        return self._bucket is not None
+
     async def consume(self, amount: int) -> None:
         if self._bucket is None:
             return

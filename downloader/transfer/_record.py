@@ -28,9 +28,9 @@ async def record(t: Transfer) -> None:
     assert t.cp is not None
     segments = t.cp.segments
     while True:
-        # what is told is what was on disk when the save was asked for: a fast
+        # what is told is what was on disk when each save was asked for: a fast
         # stream may well have ended by the time the sync or the save returns
-        done = written(t)
+        marks, t.marks = t.marks, []
         if t.sync_due:
             t.sync_due = t.save_due = False
             await checkpoint(t)
@@ -45,13 +45,13 @@ async def record(t: Transfer) -> None:
                 await t.record_wanted.wait()
             continue
         if t.report_due:
-            await report(t, done)
+            for done in marks or [written(t)]:
+                await report(t, done)
 
 
 async def save(t: Transfer) -> None:
     """Record the written cursors without a sync (see `checkpoint` for why that is safe)."""
     assert t.cp is not None
-    t.recorder.saved(t.e.clock.monotonic())
     t.report_due = True
     if not t.plan.keeps_checkpoint:
         return
@@ -69,7 +69,6 @@ async def save(t: Transfer) -> None:
 async def checkpoint(t: Transfer) -> None:
     if t.cp is None or t.data is None:
         return
-    t.recorder.synced(t.e.clock.monotonic())
     if not t.plan.keeps_checkpoint:
         await save(t)  # only reports progress
         return

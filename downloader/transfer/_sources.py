@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import aiohttp
 import anyio
 
 from downloader.errors import URLExpired
+from downloader.transfer._reply import Reply
 from downloader.transfer._request import AssetRequest
 from downloader.transfer._urls import redact_url
 
@@ -22,7 +22,7 @@ class Slot:
     def __init__(self, limiter: anyio.CapacityLimiter) -> None:
         self._limiter = limiter
         self._held = False
-        self.resp: aiohttp.ClientResponse | None = None
+        self.resp: Reply | None = None
 
     async def acquire(self) -> None:
         await self._limiter.acquire_on_behalf_of(self)

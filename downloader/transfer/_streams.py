@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import aiohttp
 import structlog
 
 from downloader.errors import TransferError, VerificationError
@@ -18,6 +17,7 @@ from downloader.transfer._events import Action, Event
 from downloader.transfer._http import answered, offered_digests, open_response
 from downloader.transfer._life import Known, Phase, StreamLife
 from downloader.transfer._plan import Judgement, Segment
+from downloader.transfer._reply import Reply
 from downloader.transfer._sources import Slot
 from downloader.transfer._vet import check_first, coding_of
 
@@ -42,7 +42,7 @@ def new_life(t: Transfer, segment: Segment, known: Known, *, fresh: bool = False
     )
 
 
-async def probe(t: Transfer) -> tuple[Slot, Judgement, aiohttp.ClientResponse]:
+async def probe(t: Transfer) -> tuple[Slot, Judgement, Reply]:
     """The first request, `bytes=0-`, until an answer that may be the file's start."""
     life = new_life(
         t, Segment(0, None), Known(signed=t.request.refresh_url is not None), fresh=True
@@ -61,7 +61,7 @@ async def probe(t: Transfer) -> tuple[Slot, Judgement, aiohttp.ClientResponse]:
             assert slot.resp is not None
             resp = slot.resp
             try:
-                await check_first(resp, action.judgement.total, str(resp.url), t.promised)
+                await check_first(resp, action.judgement.total, resp.url, t.promised)
             except BaseException as exc:
                 slot.release()
                 if not isinstance(exc, TransferError):

@@ -37,7 +37,7 @@ from downloader.transfer._http import offered_digests
 from downloader.transfer._life import Known
 from downloader.transfer._names import choose_filename, sanitize_filename
 from downloader.transfer._plan import Segment
-from downloader.transfer._record import checkpoint, follow_hash, record, report
+from downloader.transfer._record import checkpoint, follow_hash, record, report, written
 from downloader.transfer._request import AssetRequest, FetchResult
 from downloader.transfer._sources import Slot, UrlSource
 from downloader.transfer._streams import Restart, first_error, probe, run_segment
@@ -66,11 +66,11 @@ class Transfer:
         now = engine.clock.monotonic()
         self.recorder = Recorder(0, engine.checkpoint_every, engine.checkpoint_interval, now, now)
         self.report_due = self.save_due = self.sync_due = False
+        self.marks: list[int] = []  # bytes on disk each time a save or checkpoint was due
         self.progress = anyio.Event()
         self.record_wanted = anyio.Event()
         self.lanes = anyio.CapacityLimiter(engine.limits.segments)
         self.front = PrefixHash(MultiHasher())
-        self.large = False  # counted by the engine's placement as a large transfer
         self.promised = promised_type(request.media_type, None)
         self.encoding: str | None = None  # a content coding applied though identity was asked
         self.status = 200  # of the answer the file's first bytes came from
@@ -98,17 +98,22 @@ class Transfer:
     def wrote(self, size: int) -> None:
         """`size` more bytes are on disk: progress, and maybe a save or a checkpoint due."""
         self.received += size
-        if self.cp is not None and self.cp.total is None:  # of a size told by no header
-            self._note_size(self.received)
         self.course.wrote()
         self.progress.set()
-        due = self.recorder.wrote(size, self.e.clock.monotonic())
+        now = self.e.clock.monotonic()
+        due = self.recorder.wrote(size, now)
+        if due is None:
+            return
+        # counted from now, and told as what is on disk now: the recorder may run a few
+        # buffers later, when bytes land faster than the loop comes round to it
         if due is Record.SYNC:
+            self.recorder.synced(now)
             self.sync_due = True
-            self.record_wanted.set()
-        elif due is Record.SAVE:
+        else:
+            self.recorder.saved(now)
             self.save_due = True
-            self.record_wanted.set()
+        self.marks.append(written(self))
+        self.record_wanted.set()
 
     # ---- the outer loop: restarts and verification retries -----------------
     async def run(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
@@ -116,18 +121,6 @@ class Transfer:
             return await self._run(dest_dir, rename)
         finally:
             self.e.space.release(self.request.key)
-            if self.large and self.e.placement is not None:
-                self.large = False
-                self.e.placement.large_ended()
-
-    def _note_size(self, size: int | None) -> None:
-        """Count this transfer as large once its size or its bytes so far say so."""
-        placement = self.e.placement
-        if placement is None or self.large or size is None:
-            return
-        if size >= self.e.limits.segment_min_size:
-            self.large = True
-            placement.large_started()
 
     async def _run(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
         while True:
@@ -178,7 +171,6 @@ class Transfer:
         if self.cp is None:  # `run` emptied the work folder
             first = await self._probe()
         assert self.cp is not None
-        self._note_size(self.cp.total)
         self.data = DataFile.open_in(self.files.jail, self.files.data_rel)
         first = await self._room_for_rest(first)
         self.front = PrefixHash(MultiHasher(a for a, _, _ in self.expected()))
@@ -238,7 +230,7 @@ class Transfer:
         name = self.request.filename and sanitize_filename(self.request.filename)
         name = name or choose_filename(
             resp.headers.get("Content-Disposition"),
-            str(resp.url) if self.request.name_from_url else None,
+            resp.url if self.request.name_from_url else None,
             self.request.fallback_name,
         )
         plan = plan_transfer(judgement, self.e.limits)
@@ -247,8 +239,6 @@ class Transfer:
         )
         offered_digests(resp, self.cp.offered, whole_body=True)
         if plan.keeps_checkpoint:
-            # not in a worker thread: the body is read as soon as possible, because
-            # aiohttp drops what it buffered when the connection fails before a read
             self.files.save(self.cp)
         return slot
 
@@ -276,9 +266,7 @@ class Transfer:
         """One segment; at most `Limits.segments` of a file run at once, in file order."""
         try:
             if first is not None:
-                # the first segment always finds a free lane, and reads the probe's body
-                # without yielding: aiohttp drops what it buffered if the connection
-                # fails before the first read
+                # the first segment always finds a free lane: it holds the probe's answer
                 self.lanes.acquire_nowait()
             else:
                 await self.lanes.acquire()

@@ -9,7 +9,6 @@ the coded bytes are not the file.
 
 from __future__ import annotations
 
-import aiohttp
 import anyio
 import structlog
 
@@ -21,7 +20,7 @@ from downloader.transfer._answers import (
     judge_body,
     unasked_encoding,
 )
-from downloader.transfer._boundary import read_excerpt
+from downloader.transfer._reply import Reply
 from downloader.transfer._urls import redact_url
 from downloader.transfer._writer import DataFile
 
@@ -30,9 +29,7 @@ __all__ = ["check_first", "check_start", "coding_of"]
 log = structlog.get_logger("downloader.transfer")
 
 
-async def check_first(
-    resp: aiohttp.ClientResponse, total: int | None, url: str, promised: str | None
-) -> None:
+async def check_first(resp: Reply, total: int | None, url: str, promised: str | None) -> None:
     """Refuse the first answer of a transfer when it cannot be the file."""
     if implausible_size(total):
         assert total is not None
@@ -45,7 +42,7 @@ async def check_first(
             verdict.reason,
             status=resp.status,
             content_type=declared,
-            excerpt=await read_excerpt(resp),
+            excerpt=await resp.excerpt(),
             url=redact_url(url),
         )
 
@@ -66,11 +63,11 @@ async def check_start(
         )
 
 
-def coding_of(resp: aiohttp.ClientResponse, known: str | None, key: str) -> str | None:
+def coding_of(resp: Reply, known: str | None, key: str) -> str | None:
     """The content coding the server applied though identity was asked for, logged the
     first time it is seen (`known` is the one seen so far)."""
     coding = unasked_encoding(resp.headers.get("Content-Encoding"))
     if coding is None or coding == known:
         return known if coding is None else coding
-    log.warning("transfer.encoded_body", key=key, encoding=coding, url=redact_url(str(resp.url)))
+    log.warning("transfer.encoded_body", key=key, encoding=coding, url=redact_url(resp.url))
     return coding

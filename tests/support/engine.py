@@ -10,7 +10,6 @@ import aiohttp
 
 from downloader.clock import FakeClock
 from downloader.transfer import Limits, RetryPolicy, Timeouts, TransferEngine
-from downloader.transfer._placement import CpuPlacement
 
 
 @contextlib.asynccontextmanager
@@ -22,7 +21,6 @@ async def make_engine(
     retry: RetryPolicy | None = None,
     clock: FakeClock | None = None,
     checkpoint_every: int = 16 << 20,
-    placement: CpuPlacement | None = None,
 ) -> AsyncIterator[tuple[TransferEngine, FakeClock]]:
     clock = clock or FakeClock()
     async with aiohttp.ClientSession(auto_decompress=False) as session:
@@ -36,7 +34,6 @@ async def make_engine(
                 clock=clock,
                 rand=lambda: 0.5,
                 checkpoint_every=checkpoint_every,
-                placement=placement,
             ),
             clock,
         )

@@ -49,6 +49,7 @@ from downloader.providers import (
     Provider,
     build_providers,
 )
+from downloader.runners._drive import drive
 from downloader.transfer import FetchResult, TransferEngine
 from tests.support.engine import make_engine
 
@@ -82,7 +83,7 @@ class World:
     def restart(self) -> None:
         """New adapter instances, as a restarted process would build them."""
         self.providers = build_providers(
-            self.settings, self.session, self.clock, self.poll, rand=lambda: 0.5
+            self.settings, self.session, self.clock, self.poll, rand=lambda: 0.5, drive=drive
         )
 
     async def prepare(

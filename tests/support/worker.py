@@ -19,6 +19,7 @@ from downloader.clock import Clock, SystemClock
 from downloader.config import PollSettings, ProvidersSettings, RetrySettings
 from downloader.items import ItemRef
 from downloader.providers import build_providers
+from downloader.runners._drive import drive
 from downloader.runners._pipeline import ItemWorker
 from downloader.store import ItemState, StateStore, open_store
 from downloader.transfer import Limits, RetryPolicy, Timeouts, TransferEngine
@@ -92,7 +93,11 @@ async def http_harness(
             store=store,
             engine=engine,
             providers=build_providers(
-                ProvidersSettings(), session, clock, PollSettings(initial_interval=0.05)
+                ProvidersSettings(),
+                session,
+                clock,
+                PollSettings(initial_interval=0.05),
+                drive=drive,
             ),
             archive_root=root,
             clock=clock,

@@ -1,5 +1,8 @@
 """The shell that runs an adapter's step machine: asks, waits on the schedule, stores.
 
+It is the runner's, lent to each adapter as its `Drive` (the registry is handed it
+where the providers are built): the adapters keep their pure machines and parsing.
+
 `drive` feeds a machine (`Machine`: the item's memo and the platform's last answer
 to the next `Step`) until it says `Fetch`.  Each `Ask` that opens a stage is sent
 through the API client on the item's `Poller` until an answer moves the item on:
@@ -13,63 +16,33 @@ cleaned of credentials.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, overload
 
 from downloader.errors import ApiError, MalformedResponse, ProviderError
 from downloader.providers._api import ApiClient
 from downloader.providers._poll import NotYet, PhaseTracker, Poller
-from downloader.providers._steps import Ask, Fail, Fetch, Memo, Refused, Step, Wait
+from downloader.providers._steps import Ask, Fail, Fetch, Machine, Memo, Refused, Route, Wait
 from downloader.providers._turn import Parked, Turn
 from downloader.providers._types import PackageMemo
 
 __all__ = ["Machine", "drive"]
 
-Machine = Callable[[Memo, Any], Step]
-"""An adapter's step function for one item: (memo, last answer or None) -> next step."""
+
+@overload
+async def drive(machine: Machine, route: Route, turn: None = None) -> Fetch: ...
 
 
 @overload
-async def drive(
-    machine: Machine,
-    *,
-    api: ApiClient,
-    poller: Poller,
-    memo: PackageMemo,
-    phases: PhaseTracker | None,
-    log: Any = None,
-    turn: None = None,
-) -> Fetch: ...
+async def drive(machine: Machine, route: Route, turn: Turn | None) -> Fetch | Parked: ...
 
 
-@overload
-async def drive(
-    machine: Machine,
-    *,
-    api: ApiClient,
-    poller: Poller,
-    memo: PackageMemo,
-    phases: PhaseTracker | None,
-    log: Any = None,
-    turn: Turn | None,
-) -> Fetch | Parked: ...
-
-
-async def drive(
-    machine: Machine,
-    *,
-    api: ApiClient,
-    poller: Poller,
-    memo: PackageMemo,
-    phases: PhaseTracker | None,
-    log: Any = None,
-    turn: Turn | None = None,
-) -> Fetch | Parked:
+async def drive(machine: Machine, route: Route, turn: Turn | None = None) -> Fetch | Parked:
     """Run `machine` until it fetches, or, in `turn`, until a long wait parks the item
     (`Parked`, returned: its memo says where the next turn starts).  Raises what it
     fails with (and the poller's `PollTimeout`, `MalformedResponse`, or an `ApiError`
-    that is not passing).  `log` (bound to the item) is told of the events the
-    questions name."""
+    that is not passing).  The route's `log` is told of the events the questions
+    name."""
+    api, poller, memo, phases, log = route.api, route.poller, route.memo, route.phases, route.log
     stored: Memo = await memo.load() or {}
     step = machine(stored, None)
     while True:

@@ -1,4 +1,4 @@
-"""The state store as the rest of the program sees it.
+"""The state store written once, part one: its life cycle and an item's turn.
 
 Work is handed out by *claiming*: `claim` gives a worker the items that are due,
 with a lease (owner and expiry) that the worker renews while it works and
@@ -6,10 +6,16 @@ drops when it is done.  An item whose lease has expired may be claimed by
 anyone, so a worker that died is replaced without anyone deciding so.  Every
 write that concerns one item may name its `owner`; the write is then refused
 with `LeaseLost` when somebody else holds the item, which fences off a worker
-that was too slow to renew.  The embedded SQLite backend implements this for
-one host; a shared database backend does the same across hosts.
+that was too slow to renew.
 
-All methods are coroutines; all times are timezone-aware UTC and come from the
+Each operation (`_item_ops`, `_sync_ops`) runs in a transaction of its own on
+the backend's worker thread: a backend (`SQLiteStore`, `PostgresStore`) only
+opens and closes its database and supplies `_run`.  Here each operation says
+whether it writes and whether it must be forced to disk: state changes,
+packages and events are; leases, byte counts and asset offsets are not, as
+after a power loss they are at worst a little behind, which only costs a
+re-fetch.  An error's or an event's text is scrubbed of secrets here, before it
+reaches either database.  All times are timezone-aware UTC and come from the
 caller (the injected clock), never from the store.
 """
 
@@ -17,47 +23,63 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol, Self
+from typing import Self, TypeVar
 
 from downloader.items import ItemRef
+from downloader.redact import scrub
+from downloader.store import _item_ops as items
+from downloader.store._db import Op
 from downloader.store._lifecycle import ItemState
-from downloader.store._models import (
-    AssetRecord,
-    CensusRow,
-    EventRecord,
-    ItemRecord,
-    ItemSummary,
-    PackageRecord,
-    SyncResult,
-)
-from downloader.store._outbox import Outbox
-from downloader.store._outbox_models import OutboxRow
-from downloader.store._sources_book import SourceBook
+from downloader.store._models import ItemRecord, SyncResult
+from downloader.store._observers import Observers, StoreObserver
+from downloader.store._outbox_models import OutboxRow, scrub_rows
+from downloader.store._outbox_ops import StoreOutbox
+from downloader.store._rows import maybe_time, to_micros
+from downloader.store._source_ops import SourceBook
+from downloader.store._sync_ops import sync_watchlist
 
-__all__ = ["StateStore"]
+__all__ = ["StoreTurns"]
+
+T = TypeVar("T")
 
 
-class StateStore(Protocol):
-    """Items, their packages, assets and history, kept across restarts."""
+class StoreTurns:
+    """The store's lifecycle and an item's turn: claims, leases, transitions (see the
+    module's docstring); `StateStore` adds the records and the reads."""
+
+    def __init__(self) -> None:
+        self.outbox = StoreOutbox(self._run)
+        """The hook events waiting for delivery."""
+        self._observers = Observers()
+
+    def subscribe(self, observer: StoreObserver) -> None:
+        """Tell `observer` of every item record handed out from now on, and of every
+        byte count recorded (`_observers`)."""
+        self._observers.add(observer)
 
     async def open(self) -> None:
         """Connect, refuse a database that is not ours, and bring its schema up to date."""
-        ...
+        raise NotImplementedError
 
     async def close(self) -> None:
         """Release the connection; safe to call twice."""
-        ...
+        raise NotImplementedError
 
-    async def __aenter__(self) -> Self: ...
+    async def _run(self, op: Op[T], *, write: bool, durable: bool = False) -> T:
+        raise NotImplementedError
 
-    async def __aexit__(self, *exc_info: object) -> None: ...
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
 
-    @property
-    def outbox(self) -> Outbox:
-        """The hook events waiting for delivery (`transition` adds them)."""
-        ...
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
-    # -- the watchlist ------------------------------------------------------------------
+    def sources(self) -> SourceBook:
+        """The sources of the watchlist and what each listed (`SourceBook`)."""
+        return SourceBook(self._run)
+
+    # -- the watchlist and claiming -----------------------------------------------------
 
     async def sync_watchlist(self, refs: Iterable[ItemRef], *, now: datetime) -> SyncResult:
         """Make the active items exactly `refs`.
@@ -66,13 +88,8 @@ class StateStore(Protocol):
         deleted, whatever their state); listed items that were inactive become
         active again, and a failed one starts over as waiting.
         """
-        ...
-
-    def sources(self) -> SourceBook:
-        """The sources of the watchlist and what each listed (`_sources_book`)."""
-        ...
-
-    # -- claiming work ------------------------------------------------------------------
+        listed, at = list(refs), to_micros(now)
+        return await self._run(lambda db: sync_watchlist(db, listed, at), write=True, durable=True)
 
     async def claim(
         self,
@@ -90,33 +107,39 @@ class StateStore(Protocol):
         items in state `waiting` whose `provider:kind` (e.g. `pixxel:job`) is one of
         those given.
         """
-        ...
+        at, until = to_micros(now), to_micros(now + lease)
+        kinds = None if waiting is None else list(waiting)
+        claimed = await self._run(
+            lambda db: items.claim(db, owner, at, until, limit, kinds), write=True
+        )
+        return self._observers.seen(claimed, claimed=True)
 
     async def renew(
         self, owner: str, keys: Sequence[str], *, now: datetime, lease: timedelta
     ) -> frozenset[str]:
         """Extend `owner`'s leases on `keys`; returns the keys still held (the others are lost)."""
-        ...
+        until, wanted = to_micros(now + lease), list(keys)
+        return await self._run(lambda db: items.renew(db, owner, wanted, until), write=True)
 
     async def release(self, owner: str, key: str) -> None:
         """Drop `owner`'s lease on `key`; nothing happens if somebody else holds it."""
-        ...
+        await self._run(lambda db: items.release(db, owner, key), write=True)
 
     async def release_all(self, owner: str) -> int:
         """Drop every lease held by `owner` (at start-up, after a crash); returns how many."""
-        ...
+        return await self._run(lambda db: items.release(db, owner, None), write=True)
 
     async def next_due(self, owner: str) -> datetime | None:
         """When the next item not leased by `owner` can be claimed; None if none ever can.
 
         A time in the past means now.  Lets a runner sleep instead of polling.
         """
-        ...
+        return maybe_time(await self._run(lambda db: items.next_due(db, owner), write=False))
 
     async def held_elsewhere(self, owner: str) -> bool:
         """Whether some unfinished item is leased to another owner than `owner` (its
         lease run out or not): work that may end without anything here hearing of it."""
-        ...
+        return await self._run(lambda db: items.held_elsewhere(db, owner), write=False)
 
     # -- one item's progress ------------------------------------------------------------
 
@@ -142,7 +165,16 @@ class StateStore(Protocol):
         the lease.  The `outbox` rows (the hooks' events of this move) are
         inserted in the same transaction: they exist exactly when the move does.
         """
-        ...
+        target, at, rows = ItemState(target), to_micros(now), scrub_rows(outbox)
+        error = scrub(error) if error else error  # the last guard before it is stored
+        record = await self._run(
+            lambda db: items.transition(
+                db, key, target, at, owner, error, archive_path, int(counts), rows
+            ),
+            write=True,
+            durable=True,
+        )
+        return self._observers.one(record)
 
     async def schedule(
         self,
@@ -163,7 +195,16 @@ class StateStore(Protocol):
         poll, a full disk) passes `counts=False`.  The lease is kept; `release` it
         when done.  Refused for terminal items.
         """
-        ...
+        due, at = to_micros(next_attempt_at), to_micros(now)
+        error = scrub(error) if error else error  # the last guard before it is stored
+        # a retry after an error is an event the user reads; a parked poll is only a
+        # time, which a power loss at worst brings forward
+        record = await self._run(
+            lambda db: items.schedule(db, key, due, at, owner, error, counts),
+            write=True,
+            durable=error is not None,
+        )
+        return self._observers.one(record)
 
     async def set_progress(
         self,
@@ -175,52 +216,8 @@ class StateStore(Protocol):
         owner: str | None = None,
     ) -> None:
         """Record how many bytes of the item are on disk (cheap; not forced to disk)."""
-        ...
-
-    async def save_package(self, package: PackageRecord, *, now: datetime) -> None:
-        """Insert or replace the package of `package.item_key` (durably)."""
-        ...
-
-    async def get_package(self, item_key: str) -> PackageRecord | None: ...
-
-    async def save_asset(self, asset: AssetRecord, *, now: datetime) -> None:
-        """Insert or replace one asset and all of its segment offsets.
-
-        Save offsets only after the bytes they describe were flushed to disk.
-        """
-        ...
-
-    async def assets(self, item_key: str) -> list[AssetRecord]:
-        """The item's assets, ordered by `asset_key`."""
-        ...
-
-    async def record_event(self, item_key: str, kind: str, detail: str, *, now: datetime) -> None:
-        """Add a line to an item's history (e.g. what a platform answered)."""
-        ...
-
-    # -- reading (works while another process writes) -----------------------------------
-
-    async def get(self, key: str) -> ItemRecord | None: ...
-
-    async def list_items(self, *, include_inactive: bool = False) -> list[ItemRecord]:
-        """Items ordered by key; only those in the watchlist unless `include_inactive`."""
-        ...
-
-    async def list_summaries(self, *, include_inactive: bool = False) -> list[ItemSummary]:
-        """What `status` shows of the items `list_items` gives, in the same order.
-
-        Equal to `summarize(r)` for each of those records, at a fraction of the cost.
-        """
-        ...
-
-    async def events(self, key: str) -> list[EventRecord]:
-        """The item's history, oldest first."""
-        ...
-
-    async def counts(self) -> dict[ItemState, int]:
-        """How many active items are in each state (every state present, zeros included)."""
-        ...
-
-    async def census(self) -> list[CensusRow]:
-        """Active items by state and provider: how many, and the oldest state entry."""
-        ...
+        at = to_micros(now)
+        await self._run(
+            lambda db: items.set_progress(db, key, bytes_done, bytes_total, at, owner), write=True
+        )
+        self._observers.progress(key, bytes_done, bytes_total)

@@ -1,0 +1,89 @@
+"""A bag made durable in one pass: each file fsynced once, after all were written, then
+each folder once and, after the rename, the folder holding its new name.  Counted on
+the real file system through the builder's `Syncer`."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import bagit
+
+from downloader.archive import BagBuilder, item_path, staging_path
+from downloader.archive._commit import Syncer
+from downloader.clock import FakeClock
+from downloader.items import ItemRef
+from downloader.jail import Jail
+
+JOB = ItemRef("pixxel", "job", ("wf-1", "job-2"))
+
+
+class CountingSyncer(Syncer):
+    """Each fsync asked for, as (what, (device, inode)), in order; then done for real."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[int, int]]] = []
+
+    def file(self, fd: int) -> None:
+        self.calls.append(("file", _identity(fd)))
+        super().file(fd)
+
+    def folder(self, fd: int) -> None:
+        self.calls.append(("folder", _identity(fd)))
+        super().folder(fd)
+
+
+def _identity(fd: int) -> tuple[int, int]:
+    info = os.fstat(fd)
+    return info.st_dev, info.st_ino
+
+
+def _of(path: Path) -> tuple[int, int]:
+    info = os.stat(path, follow_symlinks=False)
+    return info.st_dev, info.st_ino
+
+
+async def bag_of(root: Path, payload: dict[str, bytes], syncer: Syncer) -> Path:
+    staging = root / staging_path(JOB)
+    builder = BagBuilder(staging, JOB, clock=FakeClock(), jail=Jail(root), syncer=syncer)
+    for relative, data in payload.items():
+        path = builder.data_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        builder.add_payload(relative, len(data), hashlib.sha256(data).hexdigest())
+    return await builder.finish(root / item_path(JOB), tag_files={"stac-item.json": b"{}"})
+
+
+async def test_a_bag_is_made_durable_by_one_fsync_of_each_file_and_of_each_folder(
+    tmp_path: Path,
+) -> None:
+    syncer = CountingSyncer()
+    payload = {f"scene-{n}.tif": bytes([n]) * (1000 + n) for n in range(4)}
+    final = await bag_of(tmp_path, payload, syncer)
+
+    bagit.Bag(str(final)).validate()
+    files = sorted(p for p in final.rglob("*") if p.is_file())
+    tags = {"bagit.txt", "bag-info.txt", "manifest-sha256.txt", "tagmanifest-sha256.txt"}
+    assert {p.name for p in files} == set(payload) | tags | {"stac-item.json"}
+    kinds = [kind for kind, _ in syncer.calls]
+    synced_files = [who for kind, who in syncer.calls if kind == "file"]
+    # each file once, all of them in one pass before any folder
+    assert sorted(synced_files) == sorted(_of(p) for p in files)
+    assert kinds == ["file"] * len(files) + ["folder"] * 3
+    # the folders: data/, the bag's own, then the one holding its new name
+    folders = [who for kind, who in syncer.calls if kind == "folder"]
+    assert folders == [_of(final / "data"), _of(final), _of(final.parent)]
+
+
+async def test_a_nested_payload_has_each_of_its_folders_synced_once_deepest_first(
+    tmp_path: Path,
+) -> None:
+    syncer = CountingSyncer()
+    final = await bag_of(tmp_path, {"band/red/b04.tif": b"red", "top.txt": b"top"}, syncer)
+
+    folders = [who for kind, who in syncer.calls if kind == "folder"]
+    deepest = [_of(final / "data" / "band" / "red"), _of(final / "data" / "band")]
+    assert folders == [*deepest, _of(final / "data"), _of(final), _of(final.parent)]
+    files = [p for p in final.rglob("*") if p.is_file()]
+    assert len([1 for kind, _ in syncer.calls if kind == "file"]) == len(files)
