@@ -144,7 +144,7 @@ def main() -> int:
         if service.daemon_available():
             seconds = 20 if args.quick else 60
             builders.append(("W7", lambda: service.w7(10_000, 10, seconds)))
-            builders.append(("W8", lambda: sources.w8(10, 1_000, 10, seconds)))
+            builders.append(("W8", lambda: sources.w8(10, 1_000, 1, seconds)))
         for key, build in builders:
             if not wanted(key, only):
                 continue

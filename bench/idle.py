@@ -1,10 +1,13 @@
-"""W7 probe: `python bench/idle.py CONFIG EMULATOR_URL WARMUP SECONDS`.
+"""W7 probe: `python bench/idle.py CONFIG EMULATOR_URL WARMUP SECONDS [AFTER]`.
 
-Starts `downloader run -c CONFIG`, lets it settle for WARMUP seconds, then measures
-for SECONDS: the daemon's CPU time (from /proc, children included), the API
-requests the emulator counted, and how many items were asked about at least once
-in that time, alone or in a list of their workflow's jobs (every waiting item
-should be: each has its own poll schedule).
+Starts `downloader run -c CONFIG`, lets it settle for WARMUP seconds (with AFTER:
+WARMUP seconds after the emulator has answered AFTER API requests, so that the
+window is placed on the daemon's own schedule rather than on the wall clock of a
+start that a loaded machine may slow down), then measures for SECONDS: the
+daemon's CPU time (from /proc, children included), the API requests the emulator
+counted, and how many items were asked about at least once in that time, alone or
+in a list of their workflow's jobs (every waiting item should be: each has its own
+poll schedule).
 Prints one JSON object and stops the daemon (SIGTERM).
 """
 
@@ -49,12 +52,27 @@ def api_requests(base: str) -> int:
         return int(json.load(resp)["api"])
 
 
-def main(config: str, base: str, warmup: float, seconds: float) -> None:
+def settled(
+    base: str, requests: int, daemon: subprocess.Popen[bytes], timeout: float = 300.0
+) -> None:
+    """Return once the emulator has answered `requests` API requests."""
+    deadline = time.monotonic() + timeout
+    while api_requests(base) < requests:
+        if daemon.poll() is not None:
+            raise SystemExit(f"the daemon exited with {daemon.returncode}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the daemon did not make {requests} API requests in {timeout} s")
+        time.sleep(0.1)
+
+
+def main(config: str, base: str, warmup: float, seconds: float, after: int = 0) -> None:
     downloader = str(Path(sys.executable).with_name("downloader"))
     daemon = subprocess.Popen(
         [downloader, "run", "-c", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
+        if after:
+            settled(base, after, daemon)
         time.sleep(warmup)
         if daemon.poll() is not None:
             raise SystemExit(f"the daemon exited with {daemon.returncode}")
@@ -86,4 +104,5 @@ def main(config: str, base: str, warmup: float, seconds: float) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))
+    after = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+    main(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), after)

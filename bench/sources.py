@@ -5,8 +5,15 @@ The watchlist holds only the `[[pixxel.workflow]]` sources; the daemon lists eac
 them in the waiting room.  Measured like W7 (`bench/idle.py`): CPU, API requests a
 minute and the items asked about in the window.  What the schedule asks: each
 source is listed 5 s after a listing that found new jobs, then at doubling waits
-while nothing new appears (10, 20, 40 s ... up to 5 min); the waiting jobs of each
-workflow are asked about in one list per step of their `[poll]` schedule.
+while nothing new appears (10, 20, 40 s ... up to 5 min); that listing is also the
+question of the workflow's waiting jobs (it shows their states), so they need no
+list of their own.
+
+The window is placed on the daemon's schedule, not on the wall clock: it opens
+`settle` seconds after the emulator has answered each source's second listing (a
+loaded machine may take seconds more to add the first 10,000 jobs, which moves
+every later listing with it), so the listings in it are exactly those the
+schedule places there (`scheduled_listings`), whatever the start took.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.harness import Contender, Workload
-from bench.service import IDLE, EmulatorRun, scheduled_polls
+from bench.service import IDLE, EmulatorRun
 from bench.timing import Timed
 from downloader.config import PollSettings
 from downloader.sources import next_interval
@@ -39,8 +46,9 @@ def sources_scenario(sources: int, jobs: int) -> str:
 
 
 def scheduled_listings(start: float, end: float) -> int:
-    """Listings of one source in the window: the first at 0 finds its jobs, the rest
-    find nothing new (no jitter: a source's listing waits exactly its interval)."""
+    """Listings of one source from `start` to `end` s after its first: the first (at
+    0) finds its jobs, the rest find nothing new (no jitter: a source's listing waits
+    exactly its interval)."""
     poll = PollSettings()
     first, most = timedelta(seconds=poll.initial_interval), timedelta(seconds=poll.max_interval)
     at, interval, found, count = 0.0, None, True, 0
@@ -52,12 +60,19 @@ def scheduled_listings(start: float, end: float) -> int:
     return count
 
 
+def window(settle: float, seconds: float) -> tuple[float, float]:
+    """The measured window, in seconds after each source's first listing: it opens
+    `settle` after the second."""
+    start = PollSettings().initial_interval + settle
+    return start, start + seconds
+
+
 class IdleSources:
     """The daemon with only the sources in its watchlist, on one emulator per run."""
 
-    def __init__(self, sources: int, jobs: int, warmup: float, seconds: float) -> None:
+    def __init__(self, sources: int, jobs: int, settle: float, seconds: float) -> None:
         self.sources, self.jobs = sources, jobs
-        self.warmup, self.seconds = warmup, seconds
+        self.settle, self.seconds = settle, seconds
         self.emulator = EmulatorRun(0, 0)
 
     def setup(self, run: Path) -> list[str]:
@@ -73,8 +88,9 @@ class IdleSources:
             IDLE,
             announced["config"],
             announced["base_url"],
-            str(self.warmup),
+            str(self.settle),
             str(self.seconds),
+            str(2 * self.sources),  # each source listed twice: its second listing done
         ]
 
     def check(self, run: Path, result: Timed) -> dict[str, float]:
@@ -85,16 +101,14 @@ class IdleSources:
         self.emulator.teardown(run)
 
 
-def expected_per_minute(sources: int, warmup: float, seconds: float) -> float:
-    """List requests a minute the schedule asks in the window: each source's listings
-    and one list of its waiting jobs per step of their poll schedule."""
-    end = warmup + seconds
-    per_source = scheduled_listings(warmup, end) + scheduled_polls(1, warmup, end)
-    return sources * per_source * 60 / seconds
+def expected_per_minute(sources: int, settle: float, seconds: float) -> float:
+    """List requests a minute the schedule asks in the window: each source's listings,
+    which answer for its waiting jobs too."""
+    return sources * scheduled_listings(*window(settle, seconds)) * 60 / seconds
 
 
-def w8(sources: int, jobs: int, warmup: float, seconds: float) -> Workload:
-    idle = IdleSources(sources, jobs, warmup, seconds)
+def w8(sources: int, jobs: int, settle: float, seconds: float) -> Workload:
+    idle = IdleSources(sources, jobs, settle, seconds)
     contender = Contender(
         "downloader run (idle, sources)",
         idle.setup,
@@ -114,11 +128,13 @@ def w8(sources: int, jobs: int, warmup: float, seconds: float) -> Workload:
         extras=("cpu %", "API requests/min", "items asked", "daemon peak RSS MB"),
         compare=False,
     )
+    start, end = window(settle, seconds)
     w.notes.append(
-        f"Measured from {warmup:g} s after the start for {seconds:g} s; default poll schedule."
-        f" The watchlist names only the {sources} `[[pixxel.workflow]]` sources. In that window"
-        f" the schedule asks {expected_per_minute(sources, warmup, seconds):.0f} list requests"
-        " a minute (each source's listings, and one list of its waiting jobs per step), and"
+        f"Measured for {seconds:g} s from {settle:g} s after each source's second listing"
+        f" ({start:g} to {end:g} s after its first); default poll schedule. The watchlist"
+        f" names only the {sources} `[[pixxel.workflow]]` sources. In that window the"
+        f" schedule asks {expected_per_minute(sources, settle, seconds):.0f} list requests a"
+        " minute (each source's listings, which answer for its waiting jobs too), and"
         " nothing per job."
     )
     return w

@@ -24,6 +24,7 @@ from bench.bare_client import fetch_all
 from bench.harness import DURABLE, PLAIN, Contender, Workload
 from bench.report import targets_table
 from bench.service import idle_scenario
+from bench.sources import expected_per_minute, scheduled_listings, window
 from bench.timing import Timed
 from bench.tools import Fetch
 from bench.workloads import WrongBytes, check_bags, check_plain, nothing
@@ -233,3 +234,13 @@ async def test_the_bare_list_client_fails_when_a_job_is_not_listed_as_running(
     )
     code, _ = await _bare_poll(tmp_path, scenario, "list")
     assert code != 0
+
+
+def test_w8s_window_holds_exactly_the_listings_the_schedule_places_there() -> None:
+    # listed at 0 (its jobs are new), 5, 15, 35, 75 s: the window opens 1 s after the
+    # second listing and holds the third and fourth, far from either edge
+    assert window(1, 60) == (6.0, 66.0)
+    assert scheduled_listings(6.0, 66.0) == 2
+    assert scheduled_listings(0.0, 76.0) == 5
+    assert expected_per_minute(10, 1, 60) == pytest.approx(20.0)
+    assert expected_per_minute(10, 1, 20) == pytest.approx(30.0)  # --quick: the third only

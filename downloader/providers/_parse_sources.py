@@ -1,10 +1,10 @@
 """The pages of the lists that sources are listed from.  Pure: JSON in, entries out.
 
 Each parser gives the listed entries as (id, creation time) pairs, the creation
-time as written (None when absent).  An entry without a usable id is left out
-(it cannot become an item); a body that is not a page at all is
-`MalformedResponse`, so a login page or an error document is never read as an
-empty list.
+time as written (None when absent), and the status word where the list shows one.
+An entry without a usable id is left out (it cannot become an item); a body that
+is not a page at all is `MalformedResponse`, so a login page or an error document
+is never read as an empty list.
 
 - Pixxel `GET /v0/workflows/{wf}/jobs`: `{"jobs": [{"id", "created_at", ...}]}`,
   not paged.
@@ -44,6 +44,8 @@ class Entry:
     id: str
     created: str | None = None
     modified: str | None = None
+    status: str | None = None
+    """The job's status word, where the list shows it (Pixxel's workflow list)."""
 
 
 @dataclass(frozen=True)
@@ -70,20 +72,27 @@ def _string_id(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def _entries(rows: list[Any], id_of: Any, created: str, modified: str = "") -> tuple[Entry, ...]:
+def _entries(
+    rows: list[Any], id_of: Any, created: str, modified: str = "", status: str = ""
+) -> tuple[Entry, ...]:
     out = []
     for row in rows:
-        if not isinstance(row, Mapping):
+        # a JSON object is a dict: the ABC check only for what is not (a list of
+        # thousands is read at every listing)
+        if type(row) is not dict and not isinstance(row, Mapping):
             continue
         job_id = id_of(row.get("id"))
         if job_id is not None:
-            out.append(Entry(job_id, _text(row.get(created)), _text(row.get(modified))))
+            word = _text(row.get(status)) if status else None
+            changed = _text(row.get(modified)) if modified else None
+            out.append(Entry(job_id, _text(row.get(created)), changed, word))
     return tuple(out)
 
 
 def pixxel_workflow_jobs(data: Any, what: str) -> tuple[Entry, ...]:
     """The jobs of a Pixxel workflow's list."""
-    return _entries(field_list(object_of(data, what), "jobs", what), _string_id, "created_at")
+    rows = field_list(object_of(data, what), "jobs", what)
+    return _entries(rows, _string_id, "created_at", status="status")
 
 
 def pixxel_order_items_page(data: Any, what: str, order_id: str) -> OffsetPage:

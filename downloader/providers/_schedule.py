@@ -86,6 +86,10 @@ class PollSchedule:
         """The least the jittered wait at `step` can be."""
         return (1 - JITTER) * backoff_ceiling(step, base=self.initial, cap=self.cap)
 
+    def longest(self, step: int) -> float:
+        """The most the jittered wait at `step` can be."""
+        return min(self.cap, (1 + JITTER) * backoff_ceiling(step, base=self.initial, cap=self.cap))
+
     def left(self, waited: float) -> float:
         """What is left of `give_up_after` to an item that has `waited` (0 or less: out
         of time; it is asked once more, and fails if the answer is still "not yet")."""

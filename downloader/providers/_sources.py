@@ -5,7 +5,10 @@ gives the items it shows (those created before `since` left out) and the
 cursor to start from next time, where the platform can be asked for only what
 is new:
 
-- `pixxel.workflow`: `GET /v0/workflows/{wf}/jobs`, one answer (not paged).
+- `pixxel.workflow`: `GET /v0/workflows/{wf}/jobs`, one answer (not paged).  It is
+  the very list the waiting room's survey of that workflow asks for, so the listing
+  also says which listed jobs still run (`Listing.answer`, read as the survey
+  reads it): the jobs waiting on it need no survey of their own in that step.
 - `pixxel.order`: `GET /v0/order-items?order_ids=ID`, `offset`/`limit` pages
   until `pagination.total` (or a short page).
 - `scale.jobs`: `GET /v6/jobs/` (3.x: `GET /jobs/`) with the source's
@@ -23,7 +26,7 @@ and the error, with the server's Retry-After, is handed back.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,6 +35,8 @@ from urllib.parse import quote
 from downloader.errors import ApiError, MalformedResponse
 from downloader.items import ItemRef
 from downloader.providers._api import ApiClient
+from downloader.providers._parse_common import Vocabulary
+from downloader.providers._parse_pixxel import JOB_WORDS
 from downloader.providers._parse_scale import next_page_url
 from downloader.providers._parse_sources import (
     Entry,
@@ -40,6 +45,8 @@ from downloader.providers._parse_sources import (
     pixxel_workflow_jobs,
     scale_jobs_page,
 )
+from downloader.providers._survey import SurveyTally
+from downloader.providers._types import SurveyAnswer
 from downloader.sources import SourceRef, created_ok, parse_time
 
 __all__ = ["PAGE_SIZE", "Listing", "list_source", "newest"]
@@ -61,6 +68,9 @@ class Listing:
     error: ApiError | MalformedResponse | None = None
     skipped: int = 0
     """Listed entries whose id cannot be an item's."""
+    answer: SurveyAnswer | None = None
+    """Which listed items' jobs still run, from a list that shows their states as a
+    survey would read them; None when the list does not say."""
 
     @property
     def retry_after(self) -> float | None:
@@ -85,6 +95,8 @@ class _Collector:
         self.source, self.listing = source, listing
         self.floor = floor if floor is not None else source.since
         self.seen: set[str] = set()
+        self.words: dict[str, str | None] = {}
+        """Each taken item's status word as listed, by key."""
 
     def take(self, entries: tuple[Entry, ...]) -> None:
         for entry in entries:
@@ -92,9 +104,30 @@ class _Collector:
                 continue
             self.seen.add(entry.id)
             try:
-                self.listing.items.append(self.source.item(entry.id))
+                item = self.source.item(entry.id)
             except ValueError:
                 self.listing.skipped += 1
+                continue
+            self.listing.items.append(item)
+            self.words[item.key] = entry.status
+
+
+_UNKNOWN_WORDS: set[str] = set()
+"""Status words of listings already warned about, for the process (as a survey does)."""
+
+
+def running_of(
+    words: Mapping[str, str | None], vocabulary: Vocabulary, provider: str, what: str
+) -> SurveyAnswer:
+    """The answer a survey would give from the same list: the keys whose status word
+    says the job still runs (an unknown word counts as running, and is warned about)."""
+    by_word: dict[str | None, list[str]] = {}
+    for key, word in words.items():
+        by_word.setdefault(word, []).append(key)
+    tally = SurveyTally(provider, _UNKNOWN_WORDS)
+    for word, keys in by_word.items():
+        tally.saw(None if word is None else vocabulary.classify(word), keys, what)
+    return tally.answer()
 
 
 async def list_source(provider: object, source: SourceRef, cursor: str | None) -> Listing:
@@ -120,7 +153,9 @@ async def _pixxel_workflow(
     what = f"Pixxel jobs of workflow {workflow}"
     data = await api.call("GET", f"/v0/workflows/{quote(workflow, safe='')}/jobs")
     out.pages = 1
-    _Collector(source, out).take(pixxel_workflow_jobs(data, what))
+    collect = _Collector(source, out)
+    collect.take(pixxel_workflow_jobs(data, what))
+    out.answer = running_of(collect.words, JOB_WORDS, "pixxel", what)
 
 
 async def _pixxel_order(

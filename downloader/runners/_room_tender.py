@@ -4,7 +4,9 @@ An item that waits on its platform's job, of a provider that can answer for many
 such items at once (`JobSurvey`), takes no slot while it waits: it goes to the
 waiting room (`_waitroom`), whose tender asks about every waiter that is due in
 one survey and hands a waiter whose job no longer runs back (its lease dropped,
-marked for a turn), to be claimed for a turn of its own.
+marked for a turn), to be claimed for a turn of its own.  A source's listing that
+shows its jobs' states (`Listing.answer`) answers for the waiters it shows
+(`heard`), so their workflow is not asked about again in the same step.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import structlog
 
 from downloader.clock import Clock
 from downloader.items import ItemRef
-from downloader.providers import JobSurvey, survey_of
+from downloader.providers import JobSurvey, SurveyAnswer, survey_of
 from downloader.runners._flight import release
 from downloader.runners._nap import nap
 from downloader.runners._pipeline import ItemWorker
@@ -175,6 +177,24 @@ class RoomTender:
                 running=len(answer.running),
                 unanswered=len(answer.unanswered),
             )
+        if gone:
+            await self.hand_back(gone)
+
+    async def heard(
+        self, listed: Sequence[ItemRef], answer: SurveyAnswer, next_in: float | None
+    ) -> None:
+        """A source's listing showed `listed`, `answer` saying which still run, and comes
+        again in `next_in` seconds: the waiters it shows running count as asked about
+        (`WaitingRoom.heard`, and so do those it shows running that come in soon
+        after), the waiters it shows otherwise go to a turn of their own."""
+        keys = [ref.key for ref in listed]
+        gone = self.room.heard(
+            [key for key in keys if key in answer.running],
+            [key for key in keys if key not in answer.running],
+            self.clock.monotonic(),
+            next_in=next_in,
+        )
+        log.debug("scheduler.heard", listed=len(keys), gone=len(gone))
         if gone:
             await self.hand_back(gone)
 

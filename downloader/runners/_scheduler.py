@@ -29,6 +29,7 @@ import structlog
 from downloader.clock import Clock
 from downloader.errors import StoreError
 from downloader.items import ItemRef
+from downloader.providers import SurveyAnswer
 from downloader.runners._claims import BATCH_RECHECK, Claimer
 from downloader.runners._flight import Flight, release
 from downloader.runners._heartbeat import Beat, keep_beating
@@ -100,6 +101,7 @@ class Scheduler:
             owner=owner,
             lease=self.lease,
             on_listed=self.add_listed,
+            on_answer=self._heard,
             contain_errors=policy.contain_errors,
         )
         """Lists the watchlist's sources; kept going when the policy tends them."""
@@ -170,9 +172,17 @@ class Scheduler:
         """Items a source listed (now in the store): worked as if the watchlist named them."""
         if self._refs is None:
             return
+        known = len(self._refs)
         for ref in refs:
             self._refs.setdefault(ref.key, ref)
-        self.wake()
+        if len(self._refs) > known:  # a listing of what is known already changes nothing
+            self.wake()
+
+    async def _heard(self, listed: list[ItemRef], answer: SurveyAnswer, next_in: float) -> None:
+        # a policy that lists sources only at its start never lists them again: their
+        # waiting jobs keep their own schedule after that one listing
+        again = next_in if self.policy.tends_sources else None
+        await self.room_tender.heard(listed, answer, again)
 
     async def active_records(self) -> list[ItemRecord]:
         refs = self._refs or {}

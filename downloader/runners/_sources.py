@@ -5,8 +5,9 @@ process lists a source at a time and a dead one's sources are taken over when
 its lease runs out; lists each through its provider (`providers._sources`),
 page by page; records what the list showed (`add_listed`: an item enters the
 store once, under the key its own entry would give it) and hands every listed
-item to the scheduler (`on_listed`); then keeps the cursor and the error and
-says when the source is listed next (`finish`, which drops the lease).
+item to the scheduler (`on_listed`), and a list's word on which of its jobs still
+run to the waiting room (`on_answer`: one request answers both); then keeps the
+cursor and the error and says when the source is listed next (`finish`, which drops the lease).
 
 The next listing comes `poll.initial_interval` after a listing that found
 something new, the wait doubling while nothing new appears, up to
@@ -17,7 +18,7 @@ Retry-After.  `once` lists every source when it starts (`list_due(every=True)`);
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -26,6 +27,7 @@ import structlog
 from downloader.clock import Clock
 from downloader.errors import LeaseLost, MalformedResponse, StoreError
 from downloader.items import ItemRef
+from downloader.providers import SurveyAnswer
 from downloader.providers._sources import Listing, list_source
 from downloader.runners._pipeline import ItemWorker
 from downloader.sources import SourceRef, next_interval
@@ -57,11 +59,14 @@ class SourceTender:
         owner: str,
         lease: timedelta,
         on_listed: Callable[[list[ItemRef]], None],
+        on_answer: Callable[[list[ItemRef], SurveyAnswer, float], Awaitable[None]] | None = None,
         contain_errors: bool = False,
     ) -> None:
         self.store, self.worker, self.clock, self.owner = store, worker, clock, owner
         self.lease = lease
         self.on_listed = on_listed
+        self.on_answer = on_answer
+        """Told which listed items' jobs still run, and when the source is listed next."""
         self.contain_errors = contain_errors
         self._sources: dict[str, SourceRef] = {}
         self._wake = anyio.Event()
@@ -167,10 +172,13 @@ class SourceTender:
             log.warning("source.lease_lost", source=ref.key, holder=exc.holder)
             return
         known.update(item.key for item in fresh)
-        if ref.key in self._sources:  # not removed from the watchlist meanwhile
-            self.on_listed(listing.items)
         interval = next_interval(record.interval, bool(added), first=first, most=most)
         wait = interval.total_seconds()
+        if ref.key in self._sources:  # not removed from the watchlist meanwhile
+            self.on_listed(listing.items)
+            answer = listing.answer if listing.error is None else None
+            if answer is not None and self.on_answer is not None:
+                await self.on_answer(listing.items, answer, wait)
         error = None if listing.error is None else str(listing.error)
         if listing.error is not None:
             wait = max(wait, listing.retry_after or 0.0)

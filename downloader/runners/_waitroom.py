@@ -21,6 +21,14 @@ least the shortest its step allows (three quarters of the nominal one), so
 cohorts close in time merge.  No waiter is asked sooner than its schedule
 allows, nor later than its own due time.
 
+A list asked for anyway (a source's listing of the very jobs that wait) counts as
+the question of the waiters it shows still running (`heard`): each takes its next
+wait at the step of how long it has waited, and when the listing's own next time
+falls within that wait's jitter, that listing is taken as the next question too,
+so the room asks about them only if it has not come `LISTING_GRACE` later.  A job
+the listing showed running that comes into the room soon after (the listing added
+it) takes that answer as its first question.
+
 A waiter whose `give_up_after` would run out before its next question waits in a
 final cohort until then (to the next whole second), and is then handed back as
 expired, with no request made for it: a turn of its own asks once more, and fails
@@ -40,11 +48,32 @@ from dataclasses import dataclass
 
 from downloader.providers._schedule import PollSchedule
 
-__all__ = ["SETTLE", "Taken", "WaitingRoom"]
+__all__ = ["LISTING_GRACE", "SETTLE", "Taken", "WaitingRoom", "wait_after_listing"]
 
 SETTLE = 0.2
 """Seconds a new waiter waits for its first question, so that the many admitted at
 once (a fresh watchlist, a restart) are asked about in one request."""
+
+LISTING_GRACE = 5.0
+"""Seconds past a listing's next time before the room asks about the waiters that
+listing is expected to answer: what the listing itself may take to come (the store's
+claim of its source, the sources listed before it)."""
+
+
+def wait_after_listing(
+    schedule: PollSchedule, step: int, next_in: float | None, rand: Callable[[], float]
+) -> tuple[float, float]:
+    """(earliest, due) seconds from a listing's answer to a waiter's next question.
+
+    The listing comes again in `next_in` seconds (None: not known): when that lies
+    within the jitter of the wait at `step`, the jitter is taken as that listing's
+    time, since one listing answers them all and spreading them would only cost
+    requests; the room waits for it `LISTING_GRACE` seconds more, and never sweeps
+    them in earlier.  Otherwise the wait is the schedule's own."""
+    if next_in is not None and schedule.shortest(step) <= next_in <= schedule.longest(step):
+        at = next_in + LISTING_GRACE
+        return at, at
+    return schedule.shortest(step), schedule.wait(step, rand)
 
 
 @dataclass
@@ -87,6 +116,11 @@ class WaitingRoom:
         self._by_due: list[tuple[float, int]] = []
         self._by_earliest: list[tuple[float, int]] = []
         self._ids = itertools.count()
+        self._foretold: dict[str, tuple[float, float | None]] = {}
+        """Keys a listing showed running before they came in: when, and when it is
+        listed next (`heard`); their admission takes that as their question."""
+        self._told: dict[tuple[int, float], int] = {}
+        """The cohort such keys join, by their step and their listing's time."""
 
     def __len__(self) -> int:
         return len(self._where) + len(self._asking)
@@ -110,12 +144,18 @@ class WaitingRoom:
         self._intake.clear()
         self._by_due.clear()
         self._by_earliest.clear()
+        self._foretold.clear()
+        self._told.clear()
 
     def admit(self, key: str, *, started: float, now: float) -> None:
-        """Take `key` in, waiting since `started`; it is asked about within `SETTLE`.
+        """Take `key` in, waiting since `started`; it is asked about within `SETTLE`,
+        unless a listing showed it running a moment ago (`heard`): that was its question.
 
         Its backoff goes on from how long it has waited already (as `Poller` does)."""
+        told = self._foretold.pop(key, None)
         self.remove(key)
+        if told is not None and self._admit_heard(key, started, now, *told):
+            return
         attempt = self._schedule().step(now - started)
         open_id = self._intake.get(attempt)
         cohort = None if open_id is None else self._cohorts.get(open_id)
@@ -125,8 +165,28 @@ class WaitingRoom:
         cohort.members[key] = started
         self._where[key] = open_id
 
+    def _admit_heard(
+        self, key: str, started: float, now: float, at: float, next_in: float | None
+    ) -> bool:
+        """Into the cohort of those a listing at `at` answered, as `heard` would have put
+        it; False when that answer is too old to count."""
+        schedule = self._schedule()
+        step = schedule.step(at - started)
+        open_id = self._told.get((step, at))
+        cohort = None if open_id is None else self._cohorts.get(open_id)
+        if open_id is None or cohort is None:
+            earliest, due = wait_after_listing(schedule, step, next_in, self._rand)
+            if at + due <= now or started + schedule.give_up_after < at + due:
+                return False
+            open_id, cohort = self._new(step + 1, at + earliest, at + due, {})
+            self._told[(step, at)] = open_id
+        cohort.members[key] = started
+        self._where[key] = open_id
+        return True
+
     def remove(self, key: str) -> bool:
         """Forget `key` (gone from the watchlist, lease lost, handed to a turn)."""
+        self._foretold.pop(key, None)
         if self._asking.pop(key, None) is not None:
             return True
         cid = self._where.pop(key, None)
@@ -200,6 +260,43 @@ class WaitingRoom:
                 self._new(attempt + 1, now + shortest, now + delay, regular)
             for end, finals in last.items():
                 self._new(attempt + 1, end, end, finals)
+
+    def heard(
+        self, running: Iterable[str], others: Iterable[str], now: float, *, next_in: float | None
+    ) -> list[str]:
+        """A list asked for anyway (a source's listing, due again in `next_in` seconds)
+        showed `running` still running and `others` not at `now`: the question of the
+        waiters among them (see the module doc), and of those of `running` that come
+        in later.  Waiters being asked about are left to that question, and so is one
+        whose `give_up_after` runs out before its next.  Returns the waiters of
+        `others`, to be handed to a turn of their own."""
+        schedule = self._schedule()
+        waits: dict[int, tuple[float, float]] = {}
+        steps: dict[int, dict[str, float]] = {}
+        for key in running:
+            cid = self._where.get(key)
+            if cid is None:
+                if key not in self._asking:
+                    self._foretold[key] = (now, next_in)
+                continue
+            started = self._cohorts[cid].members[key]
+            step = schedule.step(now - started)
+            if step not in waits:  # one jitter for all of a step, as in `answered`
+                waits[step] = wait_after_listing(schedule, step, next_in, self._rand)
+            if started + schedule.give_up_after < now + waits[step][1]:
+                continue
+            self.remove(key)
+            steps.setdefault(step, {})[key] = started
+        for step, members in steps.items():
+            earliest, due = waits[step]
+            self._new(step + 1, now + earliest, now + due, members)
+        self._told = {k: cid for k, cid in self._told.items() if cid in self._cohorts}
+        gone = []
+        for key in others:
+            self._foretold.pop(key, None)
+            if key in self._where:
+                gone.append(key)
+        return gone
 
     def _new(
         self, attempt: int, earliest: float, due: float, members: dict[str, float]
