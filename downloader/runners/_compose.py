@@ -16,11 +16,13 @@ import anyio
 from downloader.clock import Clock, SystemClock
 from downloader.config import Settings
 from downloader.items import ItemRef
+from downloader.jail import Jail
 from downloader.observe import NullObserver, Observer
 from downloader.providers import build_providers
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._board import ProgressBoard
 from downloader.runners._board_store import BoardedStore
+from downloader.runners._catalog_links import CatalogLinks
 from downloader.runners._deliverer import Deliverer
 from downloader.runners._drive import drive
 from downloader.runners._pipeline import ItemWorker, filesystem_error
@@ -29,6 +31,10 @@ from downloader.store import StateStore, open_store
 from downloader.transfer import RetryPolicy, TransferEngine
 from downloader.transfer._placement import CpuPlacement
 from downloader.transfer._tls import tls_context
+
+CATALOG_EVERY = 1.0
+"""Seconds a filed bag's link may wait to be written with others: the catalog is
+rewritten whole, so one rewrite per bag made 2,000 small items quadratic."""
 
 
 class Interrupted(Exception):
@@ -45,6 +51,7 @@ class Service:
     worker: ItemWorker
     observer: Observer
     deliverer: Deliverer
+    catalog: CatalogLinks
 
     def use_providers(self, settings: Settings) -> None:
         """Items started from now on talk to the platforms as `settings` say."""
@@ -142,11 +149,18 @@ async def open_service(
         )
         worker.hooks = settings.hooks
         worker.outbox_written = deliverer.wake
+        catalog = CatalogLinks(Jail(root), every=CATALOG_EVERY)
+        try:
+            await catalog.open()
+        except OSError as exc:
+            raise filesystem_error(exc) from None
+        worker.catalog = catalog
         if placement is not None:
             placement.start()
         try:
-            yield Service(clock, store, session, worker, observer, deliverer)
+            yield Service(clock, store, session, worker, observer, deliverer, catalog)
         finally:
+            await catalog.close()
             if placement is not None:
                 placement.stop()
 
@@ -178,6 +192,7 @@ async def run_once(
                     return
 
         tg.start_soon(watch_signals)
+        tg.start_soon(service.catalog.run)
         if progress is not None and board is not None:
             tg.start_soon(progress, board)
         # hook events are delivered while the items are worked, beside them
