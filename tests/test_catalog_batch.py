@@ -20,10 +20,13 @@ from downloader.archive._catalog import CATALOG, catalog_href_from
 from downloader.archive._catalog_pending import PARTIAL, PENDING
 from downloader.archive._stac import STAC_ITEM, ItemFacts, render_stac_item
 from downloader.clock import FakeClock
+from downloader.emulator._content import SeededContent
+from downloader.emulator._files import FileSpec, RunningHost
 from downloader.items import ItemRef
 from downloader.jail import Jail
 from downloader.runners._catalog_links import CatalogLinks
 from tests.support.stac import catalog_items
+from tests.test_once import once, write_config
 
 WHEN = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 REFS = [ItemRef("http", "file", (f"f-{i}",)) for i in range(5)]
@@ -148,3 +151,18 @@ async def test_the_mark_of_a_running_process_is_left_alone(tmp_path: Path) -> No
     assert set(catalog_items(tmp_path)) == {REFS[0].key}
     assert json.loads((tmp_path / CATALOG).read_bytes())["type"] == "Catalog"
     assert marks(tmp_path) == []
+
+
+async def test_once_links_every_bag_it_filed_and_leaves_no_mark(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    contents = [SeededContent(70 + i, 1000 + i) for i in range(12)]
+    for i, content in enumerate(contents):
+        file_host.host.add(FileSpec(f"/c/f{i}.bin", content))
+    entries = [(file_host.url(f"/c/f{i}.bin"), c.hexdigest()) for i, c in enumerate(contents)]
+    result = await anyio.to_thread.run_sync(once, write_config(tmp_path, entries))
+    assert result.returncode == 0, result.stderr
+    root = tmp_path / "archive"
+    bags = {f"http:file:file-{i}": (root / "http" / f"file-{i}").resolve() for i in range(12)}
+    assert catalog_items(root) == bags
+    assert marks(root) == []
