@@ -166,3 +166,19 @@ async def test_once_links_every_bag_it_filed_and_leaves_no_mark(
     bags = {f"http:file:file-{i}": (root / "http" / f"file-{i}").resolve() for i in range(12)}
     assert catalog_items(root) == bags
     assert marks(root) == []
+
+
+async def test_a_link_planted_at_partial_turns_batches_off_and_writes_nothing_there(
+    tmp_path: Path,
+) -> None:
+    root, outside = tmp_path / "archive", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / ".partial").symlink_to(outside)
+    links = CatalogLinks(Jail(root), every=3600)
+    await links.open()  # no mark can be made there: each link is tried at once instead
+    await links.link(item_path(REFS[0]), REFS[0].key)
+    assert links.pending == 0
+    assert list(outside.iterdir()) == []
+    assert not (root / CATALOG).exists()  # its lock lies behind the link: not written
+    await links.close()

@@ -64,7 +64,10 @@ class CatalogLinks:
             if found:
                 log.info("archive.catalog_repaired", marks=found)
         if self.every > 0:
-            self._mark = await anyio.to_thread.run_sync(mark_pending, self.jail, self._syncer)
+            try:
+                self._mark = await anyio.to_thread.run_sync(mark_pending, self.jail, self._syncer)
+            except (OSError, PlantedLink) as exc:  # each bag is linked at once, as without
+                log.warning("archive.catalog_batches_off", error=str(exc))
 
     async def link(self, relative_bag: PurePath, key: str, *, if_described: bool = False) -> None:
         """Link the bag at `relative_bag`; with `if_described` only when it holds a STAC

@@ -150,10 +150,7 @@ async def open_service(
         worker.hooks = settings.hooks
         worker.outbox_written = deliverer.wake
         catalog = CatalogLinks(Jail(root), every=CATALOG_EVERY)
-        try:
-            await catalog.open()
-        except OSError as exc:
-            raise filesystem_error(exc) from None
+        await catalog.open()
         worker.catalog = catalog
         if placement is not None:
             placement.start()
