@@ -163,10 +163,14 @@ class Jail:
         self, relative: Relative, flags: int, mode: int = 0o640, *, create_parents: bool = False
     ) -> int:
         """`os.open` of `relative` with `O_NOFOLLOW`, its folders walked without following."""
-        with (
-            self.parent_of(relative, create=create_parents) as (parent, name),
-            self._named(relative),
-        ):
+        with self.parent_of(relative, create=create_parents) as (parent, _):
+            return self.open_at(parent, relative, flags, mode)
+
+    def open_at(self, parent: int, relative: Relative, flags: int, mode: int = 0o640) -> int:
+        """`open` of `relative` when its folder is walked already and open as `parent`:
+        files of one folder opened without a walk from the root each."""
+        name = _parts(relative)[-1]
+        with self._named(relative):
             try:
                 return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=parent)
             except OSError as exc:

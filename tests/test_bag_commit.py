@@ -14,7 +14,7 @@ from downloader.archive import BagBuilder, item_path, staging_path
 from downloader.archive._commit import Syncer
 from downloader.clock import FakeClock
 from downloader.items import ItemRef
-from downloader.jail import Jail
+from downloader.jail import Jail, Relative
 
 JOB = ItemRef("pixxel", "job", ("wf-1", "job-2"))
 
@@ -44,9 +44,24 @@ def _of(path: Path) -> tuple[int, int]:
     return info.st_dev, info.st_ino
 
 
-async def bag_of(root: Path, payload: dict[str, bytes], syncer: Syncer) -> Path:
+class WalkCountingJail(Jail):
+    """The archive root's jail, counting the folders it walks to from the root."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.walks: list[str] = []
+
+    def open_dir(self, relative: Relative, *, create: bool = False, durable: bool = False) -> int:
+        self.walks.append(str(relative))
+        return super().open_dir(relative, create=create, durable=durable)
+
+
+async def bag_of(
+    root: Path, payload: dict[str, bytes], syncer: Syncer, jail: Jail | None = None
+) -> Path:
     staging = root / staging_path(JOB)
-    builder = BagBuilder(staging, JOB, clock=FakeClock(), jail=Jail(root), syncer=syncer)
+    jail = jail or Jail(root)
+    builder = BagBuilder(staging, JOB, clock=FakeClock(), jail=jail, syncer=syncer)
     for relative, data in payload.items():
         path = builder.data_dir / relative
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,3 +102,17 @@ async def test_a_nested_payload_has_each_of_its_folders_synced_once_deepest_firs
     assert folders == [*deepest, _of(final / "data"), _of(final), _of(final.parent)]
     files = [p for p in final.rglob("*") if p.is_file()]
     assert len([1 for kind, _ in syncer.calls if kind == "file"]) == len(files)
+
+
+async def test_the_files_of_one_folder_are_synced_with_one_walk_to_it(tmp_path: Path) -> None:
+    jail = WalkCountingJail(tmp_path)
+    payload = {f"scene-{n}.tif": bytes([n]) * 10 for n in range(6)}
+    final = await bag_of(tmp_path, payload, CountingSyncer(), jail)
+
+    bagit.Bag(str(final)).validate()
+    staging = staging_path(JOB)
+    # the six payload files and the five tag files are synced after one walk to data/
+    # and one to the bag (the other walks make, check and scan them), not after a walk
+    # from the root for each of the eleven files
+    assert jail.walks.count(str(staging / "data")) <= 4
+    assert jail.walks.count(str(staging)) <= 4

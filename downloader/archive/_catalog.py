@@ -1,6 +1,8 @@
 """The archive's STAC Catalog, `<root>/catalog.json`: one `item` link per bag.
 
-`add_to_catalog` links a newly archived bag's `stac-item.json`.  Every file here
+`add_to_catalog` links a newly archived bag's `stac-item.json`, `add_many_to_catalog`
+a batch of them in one rewrite, and `repair_catalog` every bag present that the
+catalog lacks (after a crash left links owed, `_catalog_pending`).  Every file here
 (the catalog, its lock, the bags' Items read to rebuild it) is reached through the
 archive root's jail: no link planted below the root is ever followed.  The file is read,
 changed and written whole under an exclusive `flock` of `<root>/.partial/catalog.lock`
@@ -18,7 +20,7 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import PurePath, PurePosixPath
 from typing import Any
 
@@ -29,7 +31,15 @@ from downloader.archive._stac import STAC_ITEM
 from downloader.errors import PlantedLink
 from downloader.jail import Jail
 
-__all__ = ["CATALOG", "CATALOG_ID", "add_to_catalog", "catalog_href_from", "item_link"]
+__all__ = [
+    "CATALOG",
+    "CATALOG_ID",
+    "add_many_to_catalog",
+    "add_to_catalog",
+    "catalog_href_from",
+    "item_link",
+    "repair_catalog",
+]
 
 log = structlog.get_logger("downloader.archive")
 
@@ -68,20 +78,51 @@ def _empty_catalog() -> dict[str, Any]:
 
 def add_to_catalog(jail: Jail, relative_bag: PurePath, key: str) -> None:
     """Link the bag at `relative_bag` below `jail`'s root from `<root>/catalog.json`."""
+    add_many_to_catalog(jail, [(relative_bag, key)])
+
+
+def add_many_to_catalog(jail: Jail, bags: Iterable[tuple[PurePath, str]]) -> None:
+    """Link each (bag, key) of `bags` from `<root>/catalog.json` in one rewrite: the
+    catalog is read, changed and written whole, so a batch costs what one link does."""
+    with _locked(jail):
+        document, rebuilt = _read(jail)
+        if _linked(document, (item_link(relative, key) for relative, key in bags)) or rebuilt:
+            _replace(jail, document)
+
+
+def repair_catalog(jail: Jail) -> int:
+    """Link every bag below the root that holds a STAC Item and is not linked yet (links
+    a crash left unwritten); how many were added.  Walks the whole archive."""
+    with _locked(jail):
+        document, rebuilt = _read(jail)
+        added = _linked(document, (item_link(r, key) for r, key in _bags_with_items(jail)))
+        if added or rebuilt:
+            _replace(jail, document)
+        return added
+
+
+@contextlib.contextmanager
+def _locked(jail: Jail) -> Iterator[None]:
+    """The catalog's exclusive `flock`, held by one writer at a time across processes."""
     fd = jail.open(PurePosixPath(*_LOCK), os.O_RDWR | os.O_CREAT, 0o640, create_parents=True)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        document, rebuilt = _read(jail)
-        link = item_link(relative_bag, key)
-        links = document["links"]
-        known = any(other.get("href") == link["href"] for other in links if isinstance(other, dict))
-        if known and not rebuilt:
-            return
-        if not known:
-            links.append(link)
-        _replace(jail, document)
+        yield
     finally:
         os.close(fd)  # drops the lock
+
+
+def _linked(document: dict[str, Any], links: Iterable[dict[str, Any]]) -> int:
+    """Append each of `links` that `document` lacks; how many were appended."""
+    links_now = document["links"]
+    known = {other.get("href") for other in links_now if isinstance(other, dict)}
+    added = 0
+    for link in links:
+        if link["href"] not in known:
+            known.add(link["href"])
+            links_now.append(link)
+            added += 1
+    return added
 
 
 def _read(jail: Jail) -> tuple[dict[str, Any], bool]:

@@ -62,13 +62,21 @@ def sync_bag(
     jail: Jail, bag: PurePosixPath, files: Iterable[PurePosixPath], syncer: Syncer
 ) -> None:
     """fsync each of `files` (relative to `bag`) in one pass, then every folder of the
-    bag, deepest first."""
-    for relative in files:
-        fd = jail.open(bag / relative, os.O_RDONLY)
-        try:
-            syncer.file(fd)
-        finally:
-            os.close(fd)
+    bag, deepest first.  Each folder holding one of `files` is walked to once."""
+    folders: dict[PurePosixPath, int] = {}
+    try:
+        for relative in files:
+            where = bag / relative
+            if where.parent not in folders:
+                folders[where.parent] = jail.open_dir(where.parent)
+            fd = jail.open_at(folders[where.parent], where, os.O_RDONLY)
+            try:
+                syncer.file(fd)
+            finally:
+                os.close(fd)
+    finally:
+        for folder in folders.values():
+            os.close(folder)
     with jail.folder(bag) as top:
         for _, _, _, dirfd in os.fwalk(".", dir_fd=top, topdown=False, follow_symlinks=False):
             syncer.folder(dirfd)

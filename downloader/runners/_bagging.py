@@ -15,7 +15,7 @@ from downloader.archive import BagBuilder, item_path
 from downloader.hooks._plan import PayloadEntry, plan_outbox
 from downloader.items import ItemRef
 from downloader.providers import Package
-from downloader.runners._describe import link_in_catalog, stac_tag_files
+from downloader.runners._describe import stac_tag_files
 from downloader.runners._item_hands import ItemHands
 from downloader.runners._vet import Fetched, url_hint
 from downloader.store import ItemState
@@ -60,7 +60,7 @@ async def file_bag(
     final = await bag.finish(
         hands.root / relative, info=info, tag_files=tag_files, tags=package.tag_files
     )
-    await link_in_catalog(hands.jail, relative, ref.key)
+    await hands.catalog.link(relative, ref.key)
     now = clock.utcnow()
     events = plan_outbox(
         hands.hooks,

@@ -16,11 +16,13 @@ import anyio
 from downloader.clock import Clock, SystemClock
 from downloader.config import Settings
 from downloader.items import ItemRef
+from downloader.jail import Jail
 from downloader.observe import NullObserver, Observer
 from downloader.providers import build_providers
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._board import ProgressBoard
 from downloader.runners._board_store import BoardWatch
+from downloader.runners._catalog_links import CatalogLinks
 from downloader.runners._deliverer import Deliverer
 from downloader.runners._drive import drive
 from downloader.runners._pipeline import ItemWorker, filesystem_error
@@ -28,6 +30,10 @@ from downloader.sources import SourceRef
 from downloader.store import StateStore, open_store
 from downloader.transfer import RetryPolicy, TransferEngine
 from downloader.transfer._tls import tls_context
+
+CATALOG_EVERY = 1.0
+"""Seconds a filed bag's link may wait to be written with others: the catalog is
+rewritten whole, so one rewrite per bag made 2,000 small items quadratic."""
 
 
 class Interrupted(Exception):
@@ -44,6 +50,7 @@ class Service:
     worker: ItemWorker
     observer: Observer
     deliverer: Deliverer
+    catalog: CatalogLinks
 
     def use_providers(self, settings: Settings) -> None:
         """Items started from now on talk to the platforms as `settings` say."""
@@ -137,7 +144,13 @@ async def open_service(
         )
         worker.hooks = settings.hooks
         worker.outbox_written = deliverer.wake
-        yield Service(clock, store, session, worker, observer, deliverer)
+        catalog = CatalogLinks(Jail(root), every=CATALOG_EVERY)
+        await catalog.open()
+        worker.catalog = catalog
+        try:
+            yield Service(clock, store, session, worker, observer, deliverer, catalog)
+        finally:
+            await catalog.close()
 
 
 async def run_once(
@@ -167,6 +180,7 @@ async def run_once(
                     return
 
         tg.start_soon(watch_signals)
+        tg.start_soon(service.catalog.run)
         if progress is not None and board is not None:
             tg.start_soon(progress, board)
         # hook events are delivered while the items are worked, beside them

@@ -121,6 +121,7 @@ class Daemon:
             await self.beat.ready()
             tg.start_soon(self._watch_file)
             tg.start_soon(self.service.deliverer.run)
+            tg.start_soon(self.service.catalog.run)
             await self.scheduler.run()
             tg.cancel_scope.cancel()
         log.info("daemon.stopped")

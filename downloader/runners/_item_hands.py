@@ -16,6 +16,7 @@ from downloader.config import HookSettings
 from downloader.jail import Jail
 from downloader.observe import Observer
 from downloader.providers._schedule import ItemSchedule
+from downloader.runners._catalog_links import CatalogLinks
 from downloader.runners._vet import Vetter
 from downloader.store import StateStore
 from downloader.transfer import TransferEngine
@@ -35,6 +36,7 @@ class ItemHands(Protocol):
     vetter: Vetter
     root: Path
     jail: Jail
+    catalog: CatalogLinks
     hooks: tuple[HookSettings, ...]
     outbox_written: Callable[[], None]
 

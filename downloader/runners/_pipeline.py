@@ -32,7 +32,7 @@ from downloader.providers._schedule import ItemSchedule
 from downloader.providers._turn import Parked, Turn
 from downloader.runners._adoption import adopt_archived_bag
 from downloader.runners._bagging import SOURCE_FIELD, file_bag
-from downloader.runners._describe import link_in_catalog
+from downloader.runners._catalog_links import CatalogLinks
 from downloader.runners._fetch_assets import fetch_assets
 from downloader.runners._item_hands import Waiting
 from downloader.runners._records import StoreListener, StoreMemo
@@ -69,6 +69,8 @@ class ItemWorker:
         self.providers = providers
         self.root = archive_root
         self.jail = Jail(archive_root)
+        # each bag linked at once, unless the service lends a batching one
+        self.catalog = CatalogLinks(self.jail)
         self.clock = clock
         self.owner = owner
         self.observer: Observer = observer or NullObserver()
@@ -177,7 +179,7 @@ class ItemWorker:
         if adopted is not None:  # a crash after its rename, or a lost state database
             self.outbox_written()
             # the crash may have come before its link in the catalog was added
-            await link_in_catalog(self.jail, item_path(ref), ref.key, if_described=True)
+            await self.catalog.link(item_path(ref), ref.key, if_described=True)
             return adopted
         # only the platform's answers park the item: a signed URL refreshed during the
         # download is waited for in the turn, with the bytes already fetched at hand
