@@ -36,6 +36,7 @@ import psycopg.errors
 from psycopg_pool import ConnectionPool
 
 from downloader.errors import StoreError
+from downloader.observe import Observer
 from downloader.redact import REDACTOR
 from downloader.store._db import Db, Op
 from downloader.store._dialect import POSTGRES
@@ -54,8 +55,16 @@ _RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailu
 class PostgresStore(StateStore):
     """A `StateStore` in a PostgreSQL database, shared by any number of hosts."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0, pool_size: int = 4) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        pool_size: int = 4,
+        observer: Observer | None = None,
+    ) -> None:
         super().__init__()
+        self._observer = observer
         self._url = url
         self.where = describe(url)
         self.timeout = timeout
@@ -134,6 +143,8 @@ class PostgresStore(StateStore):
             ) from None
         except psycopg.Error as exc:  # the pool's PoolTimeout is one too
             raise self._error(exc) from None
+        if write and self._observer is not None:
+            self._observer.store_committed(1)  # one transaction per operation here
         return result
 
     @staticmethod
