@@ -16,6 +16,16 @@ PostgreSQL reports is retried a few times.  The pool checks a connection
 before handing it out and replaces one that broke, so a database restart
 costs the operations that were running at that moment, not the store.
 
+Each operation has a transaction of its own here, unlike SQLite's groups
+(`_sqlite_thread`): the server already writes the commits of concurrent
+connections with one WAL flush, and grouping the waiting operations on one
+connection (each in a savepoint) was measured not to pay.  16 items at once,
+200 items of 6 writes on a local server, medians of interleaved runs: 1.80 s per
+operation against 2.57 s with every waiting operation in one group (a group runs
+its statements one after the other while the other connections idle), and
+1.28 s against 1.27 s with each thread taking its fair share of the queue, for
+2.9 commits an item instead of 6.
+
 Durability: what `_store` asks to be durable is committed with the server's
 `synchronous_commit`; the other writes (leases, byte counts, asset offsets)
 with `synchronous_commit = off`, which at worst loses the last fraction of a
