@@ -1,5 +1,6 @@
 """Group commit, seen from outside the SQLite store: the WAL's commit frames, the
-metrics, another process holding the lock, and a process killed mid-group."""
+metrics, another process holding the lock, and a process killed mid-group; and the
+commits PostgreSQL counts, one per write (it keeps a transaction per operation)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from downloader.errors import LeaseLost
+from downloader.errors import IllegalTransition, LeaseLost
 from downloader.items import ItemRef
 from downloader.metrics import Metrics
-from downloader.store import ItemState, SQLiteStore
+from downloader.store import ItemState, PostgresStore, SQLiteStore
 from tests.support.wal import wal_commits
 
 T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -130,7 +131,7 @@ _WRITER = textwrap.dedent(
     import anyio
 
     from downloader.items import ItemRef
-    from downloader.store import ItemState, SQLiteStore
+    from downloader.store import ItemState, PostgresStore, SQLiteStore
 
     T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
@@ -207,3 +208,16 @@ def test_metrics_count_each_commit_and_the_writes_it_carried(operations: int) ->
     metrics.store_committed(1)
     assert _value(metrics, "downloader_store_commits_total") == 2
     assert _value(metrics, "downloader_store_operations_total") == operations + 1
+
+
+async def test_postgresql_counts_one_commit_for_each_write_that_took_effect(pg_url: str) -> None:
+    metrics = Metrics()
+    async with PostgresStore(pg_url, observer=metrics) as store:
+        await store.sync_watchlist(REFS[:2], now=T0)
+        await store.transition(REFS[0].key, ItemState.DOWNLOADING, now=T0)
+        await store.set_progress(REFS[0].key, 10, 20, now=T0)
+        with pytest.raises(IllegalTransition):
+            await store.transition(REFS[1].key, ItemState.ARCHIVED, now=T0)
+        assert await store.get(REFS[1].key) is not None  # a read commits nothing
+    assert _value(metrics, "downloader_store_commits_total") == 3
+    assert _value(metrics, "downloader_store_operations_total") == 3
