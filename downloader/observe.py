@@ -43,6 +43,11 @@ class Observer(Protocol):
     def lease_lost(self) -> None:
         """Another process took over an item this one held."""
 
+    def store_committed(self, operations: int) -> None:
+        """The state store committed one write transaction that carried `operations` of
+        its callers' operations (several when they waited together).  Called from the
+        store's own thread, not the event loop."""
+
 
 class NullObserver:
     """Counts nothing."""
@@ -66,6 +71,9 @@ class NullObserver:
         return None
 
     def lease_lost(self) -> None:
+        return None
+
+    def store_committed(self, operations: int) -> None:
         return None
 
 

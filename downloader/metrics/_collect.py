@@ -91,6 +91,16 @@ class Metrics:
             "Items this process held that another process took over.",
             registry=r,
         )
+        self.store_commits = Counter(
+            "downloader_store_commits",
+            "Write transactions the state store committed (each one sync of its log).",
+            registry=r,
+        )
+        self.store_operations = Counter(
+            "downloader_store_operations",
+            "Write operations those transactions carried: per commit, the ratio.",
+            registry=r,
+        )
         self._item_labels: set[tuple[str, str]] = set()
 
     # -- Observer ---------------------------------------------------------------------------
@@ -117,6 +127,11 @@ class Metrics:
 
     def lease_lost(self) -> None:
         self.lease_takeovers.inc()
+
+    def store_committed(self, operations: int) -> None:
+        # prometheus_client's counters take a lock: safe from the store's thread
+        self.store_commits.inc()
+        self.store_operations.inc(max(0, operations))
 
     # -- set at the loop's beat ---------------------------------------------------------------
 

@@ -94,7 +94,7 @@ async def open_service(
     except OSError as exc:  # read-only, not allowed, a file in the way since check-config
         raise filesystem_error(exc) from None
     async with (
-        open_store(settings.state.url) as store,
+        open_store(settings.state.url, observer=observer) as store,
         # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY (lower case too) for API
         # calls and downloads alike, as the contract promises
         aiohttp.ClientSession(

@@ -36,6 +36,7 @@ from downloader.store._models import (
 from downloader.store._store import StateStore
 
 if TYPE_CHECKING:
+    from downloader.observe import Observer
     from downloader.store._postgres import PostgresStore
     from downloader.store._sqlite import SQLiteStore
 
@@ -79,17 +80,20 @@ def sqlite_path(url: str) -> str:
     return url[len(_SQLITE) + 1 :]
 
 
-def open_store(url: str, *, busy_timeout: float = 10.0) -> StateStore:
-    """The state store `state.url` names, not yet opened (use `async with`)."""
+def open_store(
+    url: str, *, busy_timeout: float = 10.0, observer: Observer | None = None
+) -> StateStore:
+    """The state store `state.url` names, not yet opened (use `async with`); `observer`
+    is told of each write transaction it commits."""
     scheme = url.partition("://")[0]
     if scheme == "sqlite":
         from downloader.store._sqlite import SQLiteStore
 
-        return SQLiteStore(sqlite_path(url), busy_timeout=busy_timeout)
+        return SQLiteStore(sqlite_path(url), busy_timeout=busy_timeout, observer=observer)
     if scheme in ("postgresql", "postgres"):
         from downloader.store._postgres import PostgresStore
 
-        return PostgresStore(url, timeout=max(busy_timeout, 30.0))
+        return PostgresStore(url, timeout=max(busy_timeout, 30.0), observer=observer)
     # Only the scheme: the rest of a database URL may hold a password.
     raise StoreError(
         f"state.url: unknown scheme {scheme!r}; use sqlite:///PATH or postgresql://USER@HOST/DB"

@@ -16,6 +16,16 @@ PostgreSQL reports is retried a few times.  The pool checks a connection
 before handing it out and replaces one that broke, so a database restart
 costs the operations that were running at that moment, not the store.
 
+Each operation has a transaction of its own here, unlike SQLite's groups
+(`_sqlite_thread`): the server already writes the commits of concurrent
+connections with one WAL flush, and grouping the waiting operations on one
+connection (each in a savepoint) was measured not to pay.  16 items at once,
+200 items of 6 writes on a local server, medians of interleaved runs: 1.80 s per
+operation against 2.57 s with every waiting operation in one group (a group runs
+its statements one after the other while the other connections idle), and
+1.28 s against 1.27 s with each thread taking its fair share of the queue, for
+2.9 commits an item instead of 6.
+
 Durability: what `_store` asks to be durable is committed with the server's
 `synchronous_commit`; the other writes (leases, byte counts, asset offsets)
 with `synchronous_commit = off`, which at worst loses the last fraction of a
@@ -36,6 +46,7 @@ import psycopg.errors
 from psycopg_pool import ConnectionPool
 
 from downloader.errors import StoreError
+from downloader.observe import Observer
 from downloader.redact import REDACTOR
 from downloader.store._db import Db, Op
 from downloader.store._dialect import POSTGRES
@@ -54,8 +65,16 @@ _RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailu
 class PostgresStore(StateStore):
     """A `StateStore` in a PostgreSQL database, shared by any number of hosts."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0, pool_size: int = 4) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        pool_size: int = 4,
+        observer: Observer | None = None,
+    ) -> None:
         super().__init__()
+        self._observer = observer
         self._url = url
         self.where = describe(url)
         self.timeout = timeout
@@ -134,6 +153,8 @@ class PostgresStore(StateStore):
             ) from None
         except psycopg.Error as exc:  # the pool's PoolTimeout is one too
             raise self._error(exc) from None
+        if write and self._observer is not None:
+            self._observer.store_committed(1)  # one transaction per operation here
         return result
 
     @staticmethod

@@ -26,6 +26,7 @@ from os import PathLike, fspath
 from typing import TypeVar
 
 from downloader.errors import StoreError
+from downloader.observe import Observer
 from downloader.store._db import Db, Op
 from downloader.store._dialect import SQLITE
 from downloader.store._sqlite_open import connect
@@ -40,10 +41,17 @@ T = TypeVar("T")
 class SQLiteStore(StateStore):
     """A `StateStore` in one SQLite file (or in memory, for tests)."""
 
-    def __init__(self, path: str | PathLike[str], *, busy_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        *,
+        busy_timeout: float = 10.0,
+        observer: Observer | None = None,
+    ) -> None:
         super().__init__()
         self.path: str = fspath(path)
         self.busy_timeout = busy_timeout
+        self._observer = observer
         self._thread: SQLiteThread | None = None
 
     def __repr__(self) -> str:
@@ -53,7 +61,9 @@ class SQLiteStore(StateStore):
         if self._thread is not None:
             return
         thread = SQLiteThread(
-            lambda: connect(self.path, busy_timeout=self.busy_timeout), name=self.path
+            lambda: connect(self.path, busy_timeout=self.busy_timeout),
+            name=self.path,
+            committed=None if self._observer is None else self._observer.store_committed,
         )
         await thread.start()
         self._thread = thread

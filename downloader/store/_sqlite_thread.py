@@ -58,9 +58,16 @@ class _Job(Generic[T]):
 class SQLiteThread:
     """Runs `op(connection)` jobs on one thread, committing the waiting ones together."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], name: str) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        name: str,
+        *,
+        committed: Callable[[int], None] | None = None,
+    ) -> None:
         self._connect = connect
         self._name = name
+        self._committed = committed  # told of each write group: how many writes it held
         self._queue: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
         self._conn: sqlite3.Connection | None = None
         self._full = False  # `synchronous = FULL` is set: the last group was durable
@@ -169,6 +176,11 @@ class SQLiteThread:
             _answer([(job, job.error if job.error is not None else failure) for job in group])
             return
         self.commits += 1
+        if write and self._committed is not None:
+            # counted before anyone is answered, so a caller never sees its write
+            # uncounted; a counter that raised must not take the thread down with it
+            with contextlib.suppress(Exception):
+                self._committed(sum(1 for j in group if j.write and j.error is None))
         _answer([(job, job.error) for job in group])
 
     def _one(self, conn: sqlite3.Connection, job: _Job[Any], *, alone: bool) -> None:
