@@ -17,6 +17,8 @@ HEAVY = [
     "prometheus_client",
     "rich",
     "jsonschema",
+    "crc32c",
+    "importlib.metadata",
     "downloader.emulator",
     "downloader.metrics",
     "downloader.store._postgres",
