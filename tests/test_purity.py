@@ -49,14 +49,13 @@ IO_LIBRARIES = frozenset({"aiohttp", "anyio", "asyncio", "sqlite3", "aiofiles"})
 FORBIDDEN = IO_LIBRARIES | {"socket"}
 
 # The standard library's `email.utils` imports `socket` at load time (for `make_msgid`).
-# `parsedate_to_datetime` lives there, and `crc32c` reaches it through
-# `importlib.metadata`, so these modules load `socket` without any project code asking.
+# `parsedate_to_datetime` lives there, so these modules load `socket` without any
+# project code asking (`crc32c`, which reaches it through `importlib.metadata`, is
+# loaded only when a crc32c digest is asked for).
 SOCKET_VIA_EMAIL_UTILS = frozenset(
     {
         "downloader.transfer._plan",
         "downloader.transfer._backoff",
-        "downloader.transfer._digests",
-        "downloader.transfer._hashers",
         "downloader.transfer._repair",
         "downloader.transfer._events",
         "downloader.transfer._life",

@@ -21,7 +21,7 @@ from downloader.emulator._content import SeededContent
 from downloader.emulator._files import FileHost, FileSpec
 from downloader.errors import ApiError
 from downloader.providers._api import ApiClient
-from downloader.runners._compose import run_once
+from downloader.runners._compose import open_service, run_once
 from downloader.store import ItemState, open_store
 from downloader.transfer._tls import tls_context
 from downloader.watchlist import load_watchlist
@@ -162,3 +162,24 @@ def test_a_ca_file_that_is_missing_or_not_pem_is_a_config_problem(
     assert problem.key == "transfer.ca_file"
     assert problem.line == 2
     assert message in problem.message
+
+
+async def test_the_services_api_session_verifies_with_and_without_a_private_ca(
+    tmp_path: Path, ca: trustme.CA
+) -> None:
+    # without ca_file the session is given aiohttp's own verifying context rather than
+    # one of ours: it still refuses a certificate no system CA signed
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+
+    async def ping(config: Path, base: str) -> object:
+        async with (
+            open_service(load_config(config), "tls:test") as service,
+            service.session.get(base + "/api/ping") as response,
+        ):
+            return await response.json()
+
+    async with https_host(ca) as base:
+        assert await ping(write_config(tmp_path, base, ca_file), base) == {"ok": True}
+        with pytest.raises(aiohttp.ClientConnectorCertificateError):
+            await ping(write_config(tmp_path, base, None), base)

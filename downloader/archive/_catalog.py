@@ -24,7 +24,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import PurePath, PurePosixPath
 from typing import Any
 
-import pystac
 import structlog
 
 from downloader.archive._stac import STAC_ITEM
@@ -55,6 +54,8 @@ def catalog_href_from(relative_bag: PurePath) -> str:
 
 def item_link(relative_bag: PurePath, key: str) -> dict[str, Any]:
     """The catalog's link to the STAC Item of the bag at `relative_bag`."""
+    import pystac  # loaded when a bag is finished, not before the first request
+
     link = pystac.Link(
         pystac.RelType.ITEM,
         f"./{relative_bag.as_posix()}/{STAC_ITEM}",
@@ -65,6 +66,8 @@ def item_link(relative_bag: PurePath, key: str) -> dict[str, Any]:
 
 
 def _empty_catalog() -> dict[str, Any]:
+    import pystac
+
     catalog = pystac.Catalog(
         id=CATALOG_ID,
         description="Every bag of this archive, each described by its STAC Item.",

@@ -24,9 +24,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-import pystac
-from pystac.extensions.file import FileExtension
-
 from downloader.archive._tagfiles import PayloadFile
 from downloader.items import ID_FIELDS, ItemRef
 
@@ -126,6 +123,9 @@ def render_stac_item(
     `catalog_href` is the archive's `catalog.json` relative to the bag, linked as
     the Item's root and parent.
     """
+    import pystac  # loaded when a bag is finished, not before the first request
+    from pystac.extensions.file import FileExtension
+
     ref = facts.ref
     properties: dict[str, Any] = {
         "created": pystac.utils.datetime_to_str(bagged_at),

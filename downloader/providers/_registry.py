@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import aiohttp
 import anyio
@@ -20,15 +21,16 @@ from downloader.config import (
 )
 from downloader.items import ItemRef
 from downloader.observe import NullObserver, Observer
-from downloader.providers._alteryx import AlteryxProvider
 from downloader.providers._api import ApiClient, Auth, StaticAuth
 from downloader.providers._http import HttpProvider
-from downloader.providers._oauth import TokenSource, client_auth
-from downloader.providers._pixxel import PixxelProvider
 from downloader.providers._poll import Poller
-from downloader.providers._scale import ScaleProvider
 from downloader.providers._steps import Drive
 from downloader.providers._types import Provider
+
+if TYPE_CHECKING:  # each platform's adapter is loaded when its table is configured
+    from downloader.providers._alteryx import AlteryxProvider
+    from downloader.providers._pixxel import PixxelProvider
+    from downloader.providers._scale import ScaleProvider
 
 __all__ = ["API_CONCURRENCY", "build_providers"]
 
@@ -115,6 +117,8 @@ class _Wiring:
         )
 
     def pixxel(self, settings: PixxelSettings) -> PixxelProvider:
+        from downloader.providers._pixxel import PixxelProvider
+
         key = settings.api_key.reveal() if settings.api_key is not None else None
         value = f"Bearer {key}" if key and settings.auth_scheme == "bearer" else key
         auth = StaticAuth(value, secrets=[key] if key else [])
@@ -123,6 +127,8 @@ class _Wiring:
         return PixxelProvider(api, self.pollers("pixxel"), self.drive)
 
     def scale(self, settings: ScaleSettings) -> ScaleProvider:
+        from downloader.providers._scale import ScaleProvider
+
         token = settings.token.reveal() if settings.token is not None else None
         auth = StaticAuth(f"Token {token}" if token else None, secrets=[token] if token else [])
         limiter = anyio.CapacityLimiter(API_CONCURRENCY)
@@ -132,6 +138,9 @@ class _Wiring:
         )
 
     def alteryx(self, settings: AlteryxSettings) -> AlteryxProvider:
+        from downloader.providers._alteryx import AlteryxProvider
+        from downloader.providers._oauth import TokenSource, client_auth
+
         limiter = anyio.CapacityLimiter(API_CONCURRENCY)
         credentials = client_auth(settings.client_id, settings.client_secret)
         tokens = TokenSource(

@@ -86,8 +86,14 @@ async def open_service(
     clock = SystemClock()
     observer = observer or NullObserver()
     limits = settings.transfer.limits
-    trust = tls_context(settings.transfer.ca_file)
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=limits.max_per_host, ssl=trust)
+    # without a private CA, aiohttp's verifying context (made when aiohttp is imported)
+    # serves the API calls and the engine makes its own on a first https body: loading
+    # the system CAs once more here cost some 30-50 ms before the first request
+    ca_file = settings.transfer.ca_file
+    trust = tls_context(ca_file) if ca_file is not None else None
+    connector = aiohttp.TCPConnector(
+        limit=0, limit_per_host=limits.max_per_host, ssl=trust if trust is not None else True
+    )
     root = settings.archive.root
     try:
         root.mkdir(parents=True, exist_ok=True, mode=0o750)

@@ -14,8 +14,6 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import crc32c
-
 ALGORITHMS = ("sha256", "sha512", "sha1", "md5", "crc32", "crc32c")
 DIGEST_SIZES: Mapping[str, int] = {
     "sha256": 32,
@@ -93,6 +91,8 @@ class MultiHasher:
         if self._crc32 is not None:
             self._crc32 = zlib.crc32(data, self._crc32)
         if self._crc32c is not None:
+            import crc32c  # only when asked: it loads importlib.metadata, 10-40 ms at start-up
+
             self._crc32c = crc32c.crc32c(data, value=self._crc32c)
         self._size += memoryview(data).nbytes
 
