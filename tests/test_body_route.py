@@ -200,3 +200,33 @@ def test_only_urls_with_a_host_and_port_a_socket_can_take_go_to_the_receiver(
 def test_no_proxy_entries_are_trimmed_and_compared_without_case() -> None:
     assert bypassed("CDN.Example", None, " other , cdn.EXAMPLE ")
     assert not bypassed("cdn.example", None, "")
+
+
+@contextlib.asynccontextmanager
+async def http10_host(body: bytes) -> AsyncIterator[str]:
+    """A server that answers as `python -m http.server` does: HTTP/1.0, a Content-Length,
+    no ranges, and the connection closed as soon as the body is sent."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = f"HTTP/1.0 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        writer.write(head + body)
+        await writer.drain()
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/f.bin"
+
+
+@pytest.mark.parametrize("size", [100, 3 * 1024 * 1024 + 17])
+async def test_a_body_whose_server_closes_the_connection_after_it_is_whole(
+    tmp_path: Path, size: int
+) -> None:
+    body = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    async with http10_host(body) as url, make_engine(tmp_path) as (engine, _):
+        result = await engine.fetch(AssetRequest("f", url=url), tmp_path / "out")
+    assert result.sha256 == hashlib.sha256(body).hexdigest()
+    assert result.bytes_received == len(body)  # fetched once: no restart

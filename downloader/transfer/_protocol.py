@@ -101,15 +101,24 @@ class BodyProtocol(asyncio.BufferedProtocol):
             self._body_updated(nbytes)
 
     def eof_received(self) -> bool | None:
-        self._end(None if self._ends_with_connection() else _cut(self))
+        self.closed = True  # an HTTP/1.0 server ends each answer so: it takes no other
+        self._end(None if self._whole() else _cut(self))
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self.remaining == 0 or (self._ends_with_connection() and exc is None):
+        if self._all_came() or (self._ends_with_connection() and exc is None):
             self._end(None)
         else:
             self._end(_cut(self, exc))
+
+    def _all_came(self) -> bool:
+        """Whether every byte the head promised has come, some perhaps still in `early`."""
+        return self.remaining is not None and self.remaining <= len(self.early)
+
+    def _whole(self) -> bool:
+        """Whether the body is whole as the server ends the connection."""
+        return self._all_came() or self._ends_with_connection()
 
     def _ends_with_connection(self) -> bool:
         """Whether the body is whole once the connection ends: framed by nothing else."""
@@ -287,4 +296,5 @@ def _cut(protocol: BodyProtocol, exc: Exception | None = None) -> Exception:
         return NetworkError(f"connection closed before the response head{why}")
     if protocol.remaining is None:
         return NetworkError(f"connection closed before the end of the chunked body{why}")
-    return NetworkError(f"connection closed {protocol.remaining} bytes before the end{why}")
+    missing = protocol.remaining - len(protocol.early)
+    return NetworkError(f"connection closed {missing} bytes before the end{why}")
