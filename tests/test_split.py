@@ -56,3 +56,8 @@ async def test_a_throttled_stream_opens_every_lane(file_host: RunningHost, tmp_p
         result = await engine.fetch(AssetRequest("s", url=file_host.url("/s.bin")), tmp_path / "o")
     assert result.sha256 == content.hexdigest()
     assert file_host.host.gathering.most == 4
+
+
+def test_a_window_held_by_the_writer_or_hasher_opens_nothing() -> None:
+    # slow, but the stream waited for a free buffer: the disk or the CPU set the pace
+    assert lanes_wanted(1, 4, 0, 1.0, held=True) == 1

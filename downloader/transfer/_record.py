@@ -133,13 +133,18 @@ async def widen(t: Transfer, scope: anyio.CancelScope) -> None:
     most = t.e.limits.segments
     with scope:
         # the loop's own time, which `sleep` keeps: the engine's clock may be a test's
-        since, before = anyio.current_time(), written(t)
+        since, before, missed = anyio.current_time(), written(t), _misses(t)
         while t.lanes.total_tokens < most:
             await anyio.sleep(WINDOW)
-            now, got = anyio.current_time(), written(t)
+            now, got, misses = anyio.current_time(), written(t), _misses(t)
             lanes = int(t.lanes.total_tokens)
-            wanted = lanes_wanted(lanes, most, got - before, now - since)
+            held = misses > missed
+            wanted = lanes_wanted(lanes, most, got - before, now - since, held=held)
             if wanted > lanes:
                 log.debug("transfer.split", key=t.request.key, lanes=wanted)
                 t.lanes.total_tokens = wanted
-            since, before = now, got
+            since, before, missed = now, got, misses
+
+
+def _misses(t: Transfer) -> int:
+    return 0 if t.flow is None else t.flow.ring.misses

@@ -11,7 +11,9 @@ them the first time a window of its stream's rate falls below `SPLIT_BELOW`, as
 aria2c and rclone split a download only when it is slow.  Lanes are never closed
 again: a stream slowed by the lanes' own load would otherwise flap.
 
-A pure core: the shell (`_record.widen`) samples the bytes on disk every `WINDOW`
+A stream that waited for a free ring buffer in a window was held by the writer or the
+hasher, not by the network: such a window opens nothing.  A pure core: the shell
+(`_record.widen`) samples the bytes on disk and the ring's misses every `WINDOW`
 seconds and asks `lanes_wanted`.
 """
 
@@ -32,12 +34,16 @@ def first_lanes(most: int) -> int:
     return min(1, most)
 
 
-def lanes_wanted(lanes: int, most: int, window_bytes: int, window_seconds: float) -> int:
+def lanes_wanted(
+    lanes: int, most: int, window_bytes: int, window_seconds: float, *, held: bool = False
+) -> int:
     """Lanes after a window in which `window_bytes` landed in `window_seconds`.
 
-    A window too short to judge keeps the lanes as they are; a slow one opens all
-    `most`; lanes already open stay open."""
-    if lanes >= most or window_seconds < WINDOW / 2:
+    A window too short to judge keeps the lanes as they are, and so does one in which
+    the stream was `held` waiting for a free buffer: the writer or the hasher set its
+    pace (a loaded machine, a slow disk), and more streams would only wait with it. A
+    slow window opens all `most`; lanes already open stay open."""
+    if lanes >= most or held or window_seconds < WINDOW / 2:
         return lanes
     if window_bytes / window_seconds < SPLIT_BELOW:
         return most
