@@ -24,7 +24,7 @@ from downloader.transfer._policy import MiB
 SPLIT_BELOW = 128 * MiB
 """Bytes a second under which one stream is held slow (a W2-like throttle of 25 MB/s a
 connection is far below; loopback and near hosts, at several hundred, far above)."""
-WINDOW = 0.25
+WINDOW = 0.1
 """Seconds between two looks at the rate: short, as a throttled file loses the other
 lanes' bytes while it waits, and long enough for a stream to be under way."""
 
