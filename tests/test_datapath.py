@@ -85,6 +85,30 @@ def test_buffers_are_written_in_place_and_the_prefix_hashed_as_they_pass(folder:
     assert ring.free == 3
 
 
+def test_a_buffer_in_prefix_order_is_hashed_before_its_write_is_told(folder: Path) -> None:
+    # a cursor told past the hashed prefix sends the follower to read the file back
+    # (from the device itself, with O_DIRECT): a buffer that continues the prefix must
+    # be hashed from where it is before the loop hears of it
+    data = source(6 * MiB + 99)
+    fd = os.open(folder / "f", os.O_RDWR | os.O_CREAT, 0o600)
+    ring, prefix = Ring(4, MiB), PrefixHash(MultiHasher())
+    hashed_when_told: list[bool] = []
+
+    def told(offset: int, length: int, owner: object = None) -> None:
+        hashed_when_told.append(prefix.done >= offset + length)
+
+    path = DataPath(Sink(fd, direct=direct_io_works(folder)), prefix, ring, on_written=told)
+    try:
+        fill(path, ring, data, 0)
+        assert path.wait_idle(30)
+    finally:
+        path.close()
+        os.close(fd)
+        ring.close()
+    assert len(hashed_when_told) == 7
+    assert all(hashed_when_told)
+
+
 def test_a_later_segments_buffers_are_read_back_once_the_prefix_reaches_them(
     folder: Path,
 ) -> None:

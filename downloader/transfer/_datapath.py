@@ -12,9 +12,11 @@ only bytes that are on disk are hashed.  With several buffers in the ring, the l
 receives, one thread writes and the other hashes at the same time.
 
 The loop learns of each written buffer through `on_written(offset, length, owner)`
-(`owner`: whose bytes, as the buffer was begun with), called in
-the writer thread (the shell passes a function that goes back to the loop), so a
-cursor, and a checkpoint of it, never counts bytes that were not written.  A write
+(`owner`: whose bytes, as the buffer was begun with), called in the hasher thread once
+the buffer is hashed (the shell passes a function that goes back to the loop), so a
+cursor, and a checkpoint of it, never counts bytes that were not written, and the
+follower of the prefix (`_record.follow_hash`) never reads back from disk bytes a
+buffer is about to hand over.  A write
 that fails stops the path: `error` holds the `OSError`, every later buffer is given
 back unwritten, and `on_written` is told `(offset, -1, owner)` once.  A full disk is no
 such failure when `on_full` is given: the writer tells it and waits for `resume`,
@@ -63,7 +65,8 @@ class DataPath(PathEnds):
         self._resumed = threading.Event()
         self._stopping = False
         self._to_write: queue.SimpleQueue[Buffer | None] = queue.SimpleQueue()
-        self._to_hash: queue.SimpleQueue[Buffer | None] = queue.SimpleQueue()
+        # a buffer and whether it was written: told back in file order, after its hash
+        self._to_hash: queue.SimpleQueue[tuple[Buffer, bool] | None] = queue.SimpleQueue()
         self._in_flight = 0
         self._idle = threading.Condition()
         self._threads = [
@@ -106,12 +109,10 @@ class DataPath(PathEnds):
         while (buffer := self._to_write.get()) is not _STOP:
             if self.error is None:
                 error = self._write(buffer)
-                if error is None:
-                    self.on_written(buffer.offset, buffer.length, buffer.owner)
-                    self._to_hash.put(buffer)
-                    continue
-                self.error = error
-                self.on_written(buffer.offset, -1, buffer.owner)
+                if error is not None:
+                    self.error = error
+                self._to_hash.put((buffer, error is None))
+                continue
             self._done(buffer)
         self._to_hash.put(_STOP)
 
@@ -138,10 +139,15 @@ class DataPath(PathEnds):
         return self._stopping
 
     def _hash_loop(self) -> None:
-        while (buffer := self._to_hash.get()) is not _STOP:
+        while (item := self._to_hash.get()) is not _STOP:
+            buffer, written = item
             try:
-                self.prefix.feed(buffer.offset, [buffer.filled])
+                if written:
+                    self.prefix.feed(buffer.offset, [buffer.filled])
             finally:
+                # told once hashed: a cursor the follower sees past the hashed prefix
+                # is then one no buffer will feed, and only such bytes are read back
+                self.on_written(buffer.offset, buffer.length if written else -1, buffer.owner)
                 self._done(buffer)
 
     def _done(self, buffer: Buffer) -> None:

@@ -16,6 +16,7 @@ import structlog
 from downloader.transfer._checkpoint import current_boot_id
 from downloader.transfer._plan import contiguous_end
 from downloader.transfer._space import is_disk_full
+from downloader.transfer._split import WINDOW, lanes_wanted
 
 if TYPE_CHECKING:
     from downloader.transfer._transfer import Transfer
@@ -124,3 +125,26 @@ async def catch_up(t: Transfer, end: int) -> None:
         t.front.catch_up(t.data, end)
     else:
         await anyio.to_thread.run_sync(t.front.catch_up, t.data, end)
+
+
+async def widen(t: Transfer, scope: anyio.CancelScope) -> None:
+    """Open all of a split file's lanes once its stream is slow (see `_split`); the
+    transfer cancels `scope` when its segments are over."""
+    most = t.e.limits.segments
+    with scope:
+        # the loop's own time, which `sleep` keeps: the engine's clock may be a test's
+        since, before, missed = anyio.current_time(), written(t), _misses(t)
+        while t.lanes.total_tokens < most:
+            await anyio.sleep(WINDOW)
+            now, got, misses = anyio.current_time(), written(t), _misses(t)
+            lanes = int(t.lanes.total_tokens)
+            held = misses > missed
+            wanted = lanes_wanted(lanes, most, got - before, now - since, held=held)
+            if wanted > lanes:
+                log.debug("transfer.split", key=t.request.key, lanes=wanted)
+                t.lanes.total_tokens = wanted
+            since, before, missed = now, got, misses
+
+
+def _misses(t: Transfer) -> int:
+    return 0 if t.flow is None else t.flow.ring.misses

@@ -115,11 +115,17 @@ class Ring:
         self._free: deque[Buffer] = deque(self.buffers)
         self._lock = threading.Lock()
         self.on_free = on_free
+        self.misses = 0
+        """Times a receiver found no buffer free: it waits on the writer and the hasher,
+        not on the network."""
 
     def take(self) -> Buffer | None:
         """A free buffer, or None while every one is being written or hashed."""
         with self._lock:
-            return self._free.popleft() if self._free else None
+            if self._free:
+                return self._free.popleft()
+            self.misses += 1
+            return None
 
     def give_back(self, buffer: Buffer) -> None:
         """Return `buffer` (from any thread) and tell `on_free`."""

@@ -37,9 +37,10 @@ from downloader.transfer._http import offered_digests
 from downloader.transfer._life import Known
 from downloader.transfer._names import choose_filename, sanitize_filename
 from downloader.transfer._plan import Segment
-from downloader.transfer._record import checkpoint, follow_hash, record, report, written
+from downloader.transfer._record import checkpoint, follow_hash, record, report, widen, written
 from downloader.transfer._request import AssetRequest, FetchResult
 from downloader.transfer._sources import Slot, UrlSource
+from downloader.transfer._split import first_lanes
 from downloader.transfer._streams import Restart, first_error, probe, run_segment
 from downloader.transfer._urls import redact_url
 from downloader.transfer._writer import DataFile, PrefixHash
@@ -69,7 +70,7 @@ class Transfer:
         self.marks: list[int] = []  # bytes on disk each time a save or checkpoint was due
         self.progress = anyio.Event()
         self.record_wanted = anyio.Event()
-        self.lanes = anyio.CapacityLimiter(engine.limits.segments)
+        self.lanes = anyio.CapacityLimiter(first_lanes(engine.limits.segments))
         self.front = PrefixHash(MultiHasher())
         self.promised = promised_type(request.media_type, None)
         self.encoding: str | None = None  # a content coding applied though identity was asked
@@ -194,9 +195,14 @@ class Transfer:
                         tg.start_soon(follow_hash, self)
                     if recording:
                         tg.start_soon(record, self)
-                    for segment in pending:
-                        tg.start_soon(self._run_segment, segment, known, first)
-                        first = None
+                    widening = anyio.CancelScope()
+                    if len(pending) > 1:
+                        tg.start_soon(widen, self, widening)
+                    async with anyio.create_task_group() as streams:
+                        for segment in pending:
+                            streams.start_soon(self._run_segment, segment, known, first)
+                            first = None
+                    widening.cancel()
         except BaseExceptionGroup as group:
             raise first_error(group) from None
         finally:
