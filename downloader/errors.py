@@ -114,9 +114,7 @@ class HTTPStatusError(TransferError):
         retry_after: float | None = None,
         detail: str = "",
     ) -> None:
-        text = f"HTTP {status}"
-        if detail:
-            text = f"{text}: {detail}"
+        text = f"HTTP {status}: {detail}" if detail else f"HTTP {status}"
         super().__init__(text, url=url, retryable=retryable)
         self.status = status
         self.retry_after = retry_after
@@ -226,9 +224,7 @@ class DigestMismatch(VerificationError):
         super().__init__(
             f"{algorithm} mismatch ({source}): expected {expected}, got {actual}", url=url
         )
-        self.algorithm = algorithm
-        self.expected = expected
-        self.actual = actual
+        self.algorithm, self.expected, self.actual = algorithm, expected, actual
         self.source = source
 
 
