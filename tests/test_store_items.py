@@ -21,6 +21,7 @@ from downloader.store import (
     SyncResult,
     open_store,
 )
+from downloader.store._rows import from_micros, to_micros
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
@@ -518,3 +519,11 @@ async def test_recorded_events_come_back_in_order(store: StateStore) -> None:
         (A.key, "package", "requested download dl-1"),
         (A.key, "package", "download dl-1 ready"),
     ]
+
+
+def test_a_time_past_the_calendars_end_reads_as_its_last_moment() -> None:
+    # a lease set by hand to run out "never" (2**62 us): next_due was an OverflowError
+    # that ended the claim loop
+    assert from_micros(2**62) == datetime.max.replace(tzinfo=UTC)
+    assert from_micros(-(2**62)) == datetime.min.replace(tzinfo=UTC)
+    assert from_micros(to_micros(T0)) == T0

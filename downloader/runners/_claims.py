@@ -23,7 +23,12 @@ from downloader.runners._flight import Flight
 from downloader.runners._heartbeat import Pulse
 from downloader.runners._nap import nap
 from downloader.runners._policy import Policy
-from downloader.runners._room_tender import IDLE_RECHECK, RoomTender
+from downloader.runners._room_tender import (
+    ABSORB_PACE,
+    IDLE_RECHECK,
+    RoomTender,
+    absorb_share,
+)
 from downloader.store import ItemRecord, StateStore, is_terminal
 
 log = structlog.get_logger("downloader.scheduler")
@@ -37,15 +42,25 @@ FOREIGN_RECHECK = 1.0
 BATCH_RECHECK = 2.0
 """Longest sleep of a batch run while other processes hold unfinished items: how soon
 it sees that they are done (their leases may run for minutes)."""
+PEER_RECHECK = 1.0
+"""Longest sleep of a daemon with a free slot while another process holds unfinished
+items: a room hands back an item whose job ended by dropping its lease, waking only
+its own host's loop; a peer napping until that lease would run out (minutes) or for
+IDLE_RECHECK leaves its slots idle while such items queue for the holder's slots."""
 
 
-def wait_after_claim(*, claimed_any: bool, due_in: float | None, others_hold: bool) -> float:
+def wait_after_claim(
+    *, claimed_any: bool, due_in: float | None, others_hold: bool, peers_hold: bool = False
+) -> float:
     """Seconds to sleep after a claim that started nothing.
 
     `claimed_any`: it claimed only items another watchlist lists, which stay due;
     `due_in`: the store's next due time from now; `others_hold`: a batch whose
-    remaining items other processes hold."""
+    remaining items other processes hold; `peers_hold`: a daemon, a slot free, while
+    other processes hold unfinished items (in their rooms or slots)."""
     wait = BATCH_RECHECK if others_hold else IDLE_RECHECK
+    if peers_hold:
+        wait = min(wait, PEER_RECHECK)
     if due_in is not None:
         floor = FOREIGN_RECHECK if claimed_any else MIN_WAIT
         wait = min(wait, max(floor, due_in))
@@ -71,6 +86,9 @@ class Claimer:
         self.policy, self.flight, self.tender = policy, flight, tender
         self._refs = refs
         self._wake = anyio.Event()
+        self._share = 0
+        """While waiting items are taken into the room with slots free: the next
+        paced claim's size (`absorb_share`); 0 otherwise."""
         self.stopping = False
         self.pulse = Pulse(self.wake)
 
@@ -109,13 +127,23 @@ class Claimer:
 
     async def _claim(self, items: TaskGroup) -> float | None:
         free = self.flight.free
+        if self._share:  # taking waiting items in, a peer given room between claims
+            share, self._share = self._share, 0
+            if await self.tender.intake(share):
+                self._share = absorb_share(free, share)
+                return ABSORB_PACE
+            return 0.0  # the rest due (if any) is for the slots: claim them at once
         claimed = await self.store.claim(
             self.owner, now=self.clock.utcnow(), lease=self.lease, limit=free
         )
         before = len(self.tender.room)
         started = await self._start(items, claimed)
         # a full claim that all went to the room: more are likely due
-        self.tender.absorb(len(claimed) == free and len(self.tender.room) - before == free)
+        absorbing = len(claimed) == free and len(self.tender.room) - before == free
+        self.tender.absorb(absorbing)
+        if absorbing:
+            self._share = absorb_share(free, free)
+            return ABSORB_PACE
         if started:
             return 0.0
         done = self.policy.until_done and not len(self.flight)
@@ -126,7 +154,14 @@ class Claimer:
         # anything here hearing of it: look again soon
         others = done and not len(self.tender.room) and await self.store.held_elsewhere(self.owner)
         due_in = None if due is None else (due - self.clock.utcnow()).total_seconds()
-        return wait_after_claim(claimed_any=bool(claimed), due_in=due_in, others_hold=others)
+        peers = (
+            not self.policy.until_done
+            and (due_in is None or due_in > PEER_RECHECK)
+            and await self.store.held_elsewhere(self.owner)
+        )
+        return wait_after_claim(
+            claimed_any=bool(claimed), due_in=due_in, others_hold=others, peers_hold=peers
+        )
 
     async def _start(self, items: TaskGroup, claimed: list[ItemRecord]) -> bool:
         refs = self._refs() or {}

@@ -38,6 +38,20 @@ ABSORB_AT_MOST = 5.0
 """Seconds a sweep of the waiting room may wait past its time while the loop is still
 claiming waiting items into it (a fresh watchlist, a restart), so that they are all
 asked about in one sweep rather than in several that never merge again."""
+ABSORB_PACE = 0.05
+"""Pause between claims that all went to the room while slots are free.  Hosts on one
+watchlist share out its waiting items by who claims first; without a pause the first
+host to look takes them all in a few milliseconds (before a peer that opened a moment
+later, or whose SQLite busy handler is sleeping, gets one claim in), keeps surveying
+them alone, and claims each handed back at once while the peer naps."""
+
+
+def absorb_share(free: int, last: int) -> int:
+    """How many waiting items the next paced claim into the room takes, after a claim
+    of `last` that all went there with `free` slots free: growing from a slot's share
+    so that a peer gets its part of a small watchlist, to ROOM_INTAKE so that a large
+    one is taken in a few claims."""
+    return min(ROOM_INTAKE, max(free, 2 * last))
 
 
 class RoomTender:
@@ -99,16 +113,31 @@ class RoomTender:
         if now < self._next_intake:
             return self._next_intake - now
         self._next_intake = now + INTAKE_EVERY
-        kinds = frozenset(
+        kinds = self._kinds()
+        if not kinds:
+            return INTAKE_EVERY
+        if await self.intake(ROOM_INTAKE, kinds):  # more are likely due: go on at once
+            self._next_intake = now
+        return self._next_intake - now
+
+    def _kinds(self) -> frozenset[str]:
+        """The `provider:kind`s of waiting items a survey here can answer for."""
+        return frozenset(
             f"{name}:{kind}"
             for name in self.worker.providers
             if (survey := self._survey_of(name)) is not None
             for kind in survey.surveyed_kinds()
         )
+
+    async def intake(self, limit: int, kinds: frozenset[str] | None = None) -> bool:
+        """Claim up to `limit` due waiting items into the room (only those a survey
+        can answer for); whether all `limit` were taken in, so more are likely due."""
+        kinds = self._kinds() if kinds is None else kinds
         if not kinds:
-            return INTAKE_EVERY
+            self.absorb(False)
+            return False
         claimed = await self.store.claim(
-            self.owner, now=self.clock.utcnow(), lease=self.lease, limit=ROOM_INTAKE, waiting=kinds
+            self.owner, now=self.clock.utcnow(), lease=self.lease, limit=limit, waiting=kinds
         )
         refs = self._refs()
         admitted = 0
@@ -119,11 +148,9 @@ class RoomTender:
                 admitted += 1
             else:  # not ours, or its turn is next: a claim for a free slot takes it
                 await release(self.store, self.owner, record.key)
-        more = len(claimed) == ROOM_INTAKE and admitted == len(claimed)
+        more = len(claimed) == limit and admitted == len(claimed)
         self.absorb(more)
-        if more:  # more are likely due: go on at once
-            self._next_intake = now
-        return self._next_intake - now
+        return more
 
     async def run(self) -> None:
         """Ask about the waiters when a sweep is due; hand back those that go on."""

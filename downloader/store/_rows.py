@@ -70,8 +70,17 @@ def to_micros(when: datetime) -> int:
     return (when - _EPOCH) // _MICROSECOND
 
 
+_FIRST, _LAST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+
+
 def from_micros(micros: int) -> datetime:
-    return _EPOCH + micros * _MICROSECOND
+    """The time `micros` after the epoch; one past the calendar's ends (a lease set to
+    run out "never" by hand or by another program) reads as its first or last moment,
+    so that `next_due` is a time far off rather than an OverflowError in the loop."""
+    try:
+        return _EPOCH + micros * _MICROSECOND
+    except OverflowError:
+        return _LAST if micros > 0 else _FIRST
 
 
 def maybe_micros(when: datetime | None) -> int | None:
