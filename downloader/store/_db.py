@@ -9,7 +9,7 @@ plain blocking functions of a `Db`; a runner calls them on a worker thread
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from downloader.store._dialect import SYNC_LOCK, Dialect
@@ -34,6 +34,13 @@ class Db:
         cursor.execute(self.dialect.sql(statement), tuple(values))
         rows: list[Row] = cursor.fetchall()  # tuples from both drivers
         return rows
+
+    def each(self, statement: str, values: Sequence[object] = ()) -> Iterator[Row]:
+        """The rows one at a time: a read of every item never holds them all as tuples
+        beside the records made of them (100,000 items: some 30 MB)."""
+        cursor = self._conn.cursor()
+        cursor.execute(self.dialect.sql(statement), tuple(values))
+        yield from cursor
 
     def one(self, statement: str, values: Sequence[object] = ()) -> Row | None:
         cursor = self._conn.cursor()

@@ -93,7 +93,7 @@ def _assets(db: Db, item_key: str) -> list[AssetRecord]:
 def _list_items(db: Db, include_inactive: bool) -> list[ItemRecord]:
     where = "" if include_inactive else " WHERE active = 1"
     sql = f"SELECT {ITEM_COLUMNS} FROM items{where} ORDER BY key{db.dialect.collate}"  # noqa: S608
-    return [item_from_row(row) for row in db.rows(sql)]
+    return [item_from_row(row) for row in db.each(sql)]
 
 
 def _list_summaries(db: Db, include_inactive: bool) -> list[ItemSummary]:
@@ -101,7 +101,7 @@ def _list_summaries(db: Db, include_inactive: bool) -> list[ItemSummary]:
     # the rows in order already, where that index needs a sort of all of them
     where = "" if include_inactive else " WHERE +active = 1"
     order = f" ORDER BY key{db.dialect.collate}"
-    return summaries_from_rows(db.rows(f"SELECT {SUMMARY_COLUMNS} FROM items{where}{order}"))  # noqa: S608
+    return summaries_from_rows(db.each(f"SELECT {SUMMARY_COLUMNS} FROM items{where}{order}"))  # noqa: S608
 
 
 def _events(db: Db, key: str) -> list[EventRecord]:
