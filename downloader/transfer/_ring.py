@@ -44,7 +44,7 @@ def ring_for(
     cursors, which only count what is written), all of them together at most `budget`
     (an engine's share of `RING_BUDGET` per file in flight), and a small file gets
     small buffers: many files in flight stay small in memory."""
-    count = max(BUFFER_COUNT // 2, streams + 2)
+    count = max(3, streams + 2)
     # a power of two: whole buffers add up to the bytes between two saves exactly
     size = 1 << max(16, min(BUFFER_SIZE, most, budget // count).bit_length() - 1)
     if total is not None and total < BUFFER_COUNT * size:
