@@ -82,28 +82,25 @@ async def _run_command(hook: HookSettings, template: tuple[str, ...], record: Ou
 
 
 async def _complete(argv: list[str], document: bytes, env: dict[str, str]) -> _Done:
-    """Run `argv` with `document` on its stdin to its end; killed when cancelled.
+    """Run `argv` with `document` on its stdin to its end.
 
     A command need not read the event: one that exits (or closes its stdin) before
     taking it has still run, and its exit status alone says how it went.  Counting
     the refused write as a failure would run the hook again.
     """
-    async with await anyio.open_process(argv, env=env) as process:
-        try:
-            out = bytearray()
-            err = bytearray()
-            async with anyio.create_task_group() as group:
-                assert process.stdout is not None  # piped by open_process
-                assert process.stderr is not None
-                group.start_soon(_drain, process.stdout, out)
-                group.start_soon(_drain, process.stderr, err)
-                await _offer(process, document)
-                returncode = await process.wait()
-        except BaseException:
-            process.kill()
-            with anyio.CancelScope(shield=True):
-                await process.wait()
-            raise
+    out = bytearray()
+    err = bytearray()
+    # leaving the block cancelled (the time limit) kills the command and waits for it
+    async with (
+        await anyio.open_process(argv, env=env) as process,
+        anyio.create_task_group() as group,
+    ):
+        assert process.stdout is not None  # piped by open_process
+        assert process.stderr is not None
+        group.start_soon(_drain, process.stdout, out)
+        group.start_soon(_drain, process.stderr, err)
+        await _offer(process, document)
+        returncode = await process.wait()
     return _Done(returncode, bytes(out), bytes(err))
 
 
