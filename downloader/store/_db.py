@@ -30,29 +30,26 @@ class Db:
         self.dialect = dialect
 
     def rows(self, statement: str, values: Sequence[object] = ()) -> list[Row]:
-        cursor = self._conn.cursor()
-        cursor.execute(self.dialect.sql(statement), tuple(values))
-        rows: list[Row] = cursor.fetchall()  # tuples from both drivers
+        rows: list[Row] = self._execute(statement, values).fetchall()  # tuples from both drivers
         return rows
 
     def each(self, statement: str, values: Sequence[object] = ()) -> Iterator[Row]:
         """The rows one at a time: a read of every item never holds them all as tuples
         beside the records made of them (100,000 items: some 30 MB)."""
-        cursor = self._conn.cursor()
-        cursor.execute(self.dialect.sql(statement), tuple(values))
-        yield from cursor
+        yield from self._execute(statement, values)
 
     def one(self, statement: str, values: Sequence[object] = ()) -> Row | None:
-        cursor = self._conn.cursor()
-        cursor.execute(self.dialect.sql(statement), tuple(values))
-        row: Row | None = cursor.fetchone()
+        row: Row | None = self._execute(statement, values).fetchone()
         return row
 
     def run(self, statement: str, values: Sequence[object] = ()) -> int:
         """Run a statement that returns no rows; how many rows it changed."""
+        return int(self._execute(statement, values).rowcount)
+
+    def _execute(self, statement: str, values: Sequence[object]) -> Any:
         cursor = self._conn.cursor()
         cursor.execute(self.dialect.sql(statement), tuple(values))
-        return int(cursor.rowcount)
+        return cursor
 
     def many(self, statement: str, values: Iterable[Sequence[object]]) -> None:
         listed = [tuple(v) for v in values]
