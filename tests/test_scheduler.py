@@ -7,11 +7,9 @@ import sqlite3
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
-from anyio.abc import TaskGroup
 from structlog.testing import capture_logs
 
 from downloader.config import Settings, TransferSettings
@@ -19,12 +17,12 @@ from downloader.emulator._content import SeededContent
 from downloader.emulator._files import Faults, FileSpec, RunningHost
 from downloader.items import ItemRef
 from downloader.metrics import Metrics
-from downloader.runners._batch import BatchResult, run_batch
-from downloader.runners._compose import Service, open_service
-from downloader.runners._scheduler import RUN, Scheduler
+from downloader.runners._batch import BatchResult
+from downloader.runners._compose import open_service
 from downloader.store import ItemRecord, ItemState, open_store, sqlite_path
 from downloader.transfer import Limits, RetryPolicy, TransferEngine
 from tests.support.daemon import until
+from tests.support.scheduler import batch_of, scheduler_of, start_scheduler
 
 MiB = 1 << 20
 
@@ -42,33 +40,7 @@ def http_item(host: RunningHost, item_id: str, path: str) -> ItemRef:
 async def batch(settings: Settings, items: list[ItemRef]) -> BatchResult:
     """`items` worked to the end, two at a time, by a service built from `settings`."""
     async with open_service(settings, "test") as service:
-        return await run_batch(
-            items,
-            store=service.store,
-            worker=service.worker,
-            clock=service.clock,
-            owner="test",
-            concurrency=2,
-        )
-
-
-async def running_scheduler(
-    tg: TaskGroup, service: Service, refs: list[ItemRef], **options: Any
-) -> Scheduler:
-    """A daemon-style scheduler of `service` (owner "me", two at a time) working `refs`
-    in `tg` until stopped."""
-    scheduler = Scheduler(
-        store=service.store,
-        worker=service.worker,
-        clock=service.clock,
-        owner="me",
-        concurrency=2,
-        policy=RUN,
-        **options,
-    )
-    await scheduler.set_watchlist(refs)
-    tg.start_soon(lambda: scheduler.run())
-    return scheduler
+        return await batch_of(service, items, owner="test")
 
 
 async def test_a_freed_slot_is_refilled_without_waiting_for_the_whole_wave(
@@ -126,7 +98,7 @@ async def test_an_item_to_be_retried_is_released_once_its_turn_ends(
             retry=RetryPolicy(attempts=1),
             clock=service.clock,
         )
-        scheduler = await running_scheduler(tg, service, [ref])
+        scheduler = await start_scheduler(tg, service, [ref])
 
         async def released_for_a_retry() -> ItemRecord | None:
             record = await service.store.get(ref.key)
@@ -176,7 +148,7 @@ async def test_a_lost_lease_cancels_that_items_work_and_leaves_the_lease_to_its_
             open_service(settings, "me", observer=metrics) as service,
             anyio.create_task_group() as tg,
         ):
-            scheduler = await running_scheduler(tg, service, [ref], lease=lease)
+            scheduler = await start_scheduler(tg, service, [ref], lease=lease)
             await until(lambda: served() >= MiB // 2, what="the transfer under way")
             assert scheduler.in_flight == {ref.key}
             # another worker takes the item over (as after a lease expired unseen)
@@ -216,18 +188,9 @@ async def test_the_heartbeat_comes_from_the_loop_so_a_blocked_loop_stops_beating
         open_store(settings.state.url, busy_timeout=30) as store,
         anyio.create_task_group() as tg,
     ):
-        scheduler = Scheduler(
-            store=store,
-            worker=service.worker,
-            clock=service.clock,
-            owner="me",
-            concurrency=2,
-            policy=RUN,
-            heartbeat=beat,
-            heartbeat_interval=0.05,
+        scheduler = await start_scheduler(
+            tg, service, store=store, heartbeat=beat, heartbeat_interval=0.05
         )
-        await scheduler.set_watchlist([])
-        tg.start_soon(lambda: scheduler.run())
         await until(lambda: len(beats) >= 3, what="the first beats")
         # another process holds the write lock: the loop's next claim waits on it
         lock = sqlite3.connect(sqlite_path(settings.state.url), isolation_level=None)
@@ -254,14 +217,7 @@ async def test_a_store_locked_too_long_is_logged_and_the_daemon_loop_goes_on(
             open_store(settings.state.url, busy_timeout=0.2) as store,
             anyio.create_task_group() as tg,
         ):
-            scheduler = Scheduler(
-                store=store,
-                worker=service.worker,
-                clock=service.clock,
-                owner="me",
-                concurrency=2,
-                policy=RUN,
-            )
+            scheduler = scheduler_of(service, store=store)
             await scheduler.set_watchlist([])
             lock = sqlite3.connect(sqlite_path(settings.state.url), isolation_level=None)
             lock.execute("BEGIN EXCLUSIVE")
@@ -296,7 +252,7 @@ async def test_the_heartbeat_goes_on_while_the_items_in_flight_drain(
     with capture_logs() as logs:
         async with open_service(settings, "me") as service, anyio.create_task_group() as tg:
             item = http_item(file_host, "slow", "/d/slow.bin")
-            scheduler = await running_scheduler(
+            scheduler = await start_scheduler(
                 tg, service, [item], heartbeat=beat, heartbeat_interval=0.05
             )
             await until(lambda: bool(scheduler.in_flight), what="the item in flight")

@@ -19,12 +19,13 @@ import pytest
 from downloader.config import PollSettings, Settings
 from downloader.emulator import RunningEmulator
 from downloader.runners._compose import Service, open_service
-from downloader.runners._scheduler import RUN, Scheduler
+from downloader.runners._scheduler import Scheduler
 from downloader.sources import SourceRef
 from downloader.store import sqlite_path
 from downloader.watchlist import parse_watchlist
 from tests.support.daemon import Daemon, status_rows, until
 from tests.support.once import emulated
+from tests.support.scheduler import start_scheduler, working
 
 POLL = PollSettings(initial_interval=0.2, max_interval=0.4, give_up_after=60)
 HEAD = '[emulator]\nseed = 4\npixxel_api_key = "k"\n'
@@ -50,22 +51,9 @@ async def daemon(
     async with (
         emulated(tmp_path, scenario, poll=POLL) as (running, settings, _),
         open_service(settings, "me") as service,
-        anyio.create_task_group() as tg,
+        working(service, sources=sources(watchlist)) as scheduler,
     ):
-        scheduler = Scheduler(
-            store=service.store,
-            worker=service.worker,
-            clock=service.clock,
-            owner="me",
-            concurrency=2,
-            policy=RUN,
-        )
-        await scheduler.set_watchlist([], sources(watchlist))
-        tg.start_soon(lambda: scheduler.run())
-        try:
-            yield scheduler, service, settings, running
-        finally:
-            scheduler.stop(0)
+        yield scheduler, service, settings, running
 
 
 def states(settings: Settings) -> dict[str, tuple[str, int]]:
@@ -173,20 +161,12 @@ async def test_two_daemons_sharing_postgres_list_each_source_one_at_a_time_and_a
             open_service(shared, "b:run") as two,
             anyio.create_task_group() as tg,
         ):
-            schedulers = []
-            for service, owner in ((one, "a:run"), (two, "b:run")):
-                scheduler = Scheduler(
-                    store=service.store,
-                    worker=service.worker,
-                    clock=service.clock,
-                    owner=owner,
-                    concurrency=4,
-                    lease=10.0,
-                    policy=RUN,
+            schedulers = [
+                await start_scheduler(
+                    tg, service, sources=sources(watchlist), owner=owner, concurrency=4, lease=10.0
                 )
-                await scheduler.set_watchlist([], sources(watchlist))
-                tg.start_soon(scheduler.run)
-                schedulers.append(scheduler)
+                for service, owner in ((one, "a:run"), (two, "b:run"))
+            ]
 
             async def all_archived() -> bool:
                 records = await one.store.list_items()
@@ -274,20 +254,10 @@ async def test_a_listing_longer_than_the_lease_keeps_it_and_no_other_host_lists_
         open_service(settings, "b:run") as two,
         anyio.create_task_group() as tg,
     ):
-        schedulers = []
-        for service, owner in ((one, "a:run"), (two, "b:run")):
-            scheduler = Scheduler(
-                store=service.store,
-                worker=service.worker,
-                clock=service.clock,
-                owner=owner,
-                concurrency=2,
-                lease=1.0,
-                policy=RUN,
-            )
-            await scheduler.set_watchlist([], sources(watchlist))
-            tg.start_soon(scheduler.run)
-            schedulers.append(scheduler)
+        schedulers = [
+            await start_scheduler(tg, service, sources=sources(watchlist), owner=owner, lease=1.0)
+            for service, owner in ((one, "a:run"), (two, "b:run"))
+        ]
         await until(
             lambda: len([r for r in running.emulator.log if r.path.endswith("/wf-x/jobs")]) >= 9,
             timeout=60,
@@ -317,16 +287,7 @@ async def test_a_dead_hosts_source_is_listed_by_another_once_its_lease_runs_out(
         (taken,) = await book.claim("dead:run", now=now, lease=timedelta(seconds=1.5), limit=5)
         assert taken.key == "pixxel:workflow:wf"
         started = time.time()  # the emulator's clock: its log's times
-        scheduler = Scheduler(
-            store=service.store,
-            worker=service.worker,
-            clock=service.clock,
-            owner="b:run",
-            concurrency=2,
-            policy=RUN,
-        )
-        await scheduler.set_watchlist([], sources(WORKFLOW))
-        tg.start_soon(scheduler.run)
+        scheduler = await start_scheduler(tg, service, sources=sources(WORKFLOW), owner="b:run")
         await until(
             lambda: states(settings).get("pixxel:job:wf/j1") == ("archived", 1),
             what="the source taken over and its job archived",

@@ -12,11 +12,11 @@ from structlog.testing import capture_logs
 
 from downloader.config import PollSettings, Settings
 from downloader.runners._compose import open_service, run_once
-from downloader.runners._scheduler import RUN, Scheduler
 from downloader.store import sqlite_path
 from downloader.watchlist import parse_watchlist
 from tests.support.daemon import until
 from tests.support.once import emulated
+from tests.support.scheduler import working
 
 POLL = PollSettings(initial_interval=1.0, max_interval=2.0, give_up_after=600)
 HEAD = '[emulator]\nseed = 6\npixxel_api_key = "k"\n'
@@ -46,19 +46,9 @@ async def test_a_sources_waiting_jobs_are_asked_about_by_its_listing_and_no_surv
         async with (
             emulated(tmp_path, scenario, poll=POLL) as (running, settings, _),
             open_service(settings, "me") as service,
-            anyio.create_task_group() as tg,
+            # a wait the room draws itself, where it does, its longest
+            working(service, sources=sources, rand=lambda: 0.999) as scheduler,
         ):
-            scheduler = Scheduler(
-                store=service.store,
-                worker=service.worker,
-                clock=service.clock,
-                owner="me",
-                concurrency=2,
-                policy=RUN,
-                rand=lambda: 0.999,  # a wait the room draws itself, where it does, its longest
-            )
-            await scheduler.set_watchlist([], sources)
-            tg.start_soon(scheduler.run)
             await until(lambda: len(scheduler.waiting_room) == 21, what="the jobs waiting")
             await until(
                 lambda: states(settings).get("pixxel:job:wf/quick") == "archived",

@@ -23,13 +23,14 @@ from downloader.emulator import (
     RunningEmulator,
 )
 from downloader.items import ItemRef
-from downloader.runners._batch import BatchResult, run_batch
+from downloader.runners._batch import BatchResult
 from downloader.runners._compose import Service, open_service
-from downloader.runners._scheduler import BATCH_RECHECK, RUN, Scheduler
+from downloader.runners._scheduler import BATCH_RECHECK, Scheduler
 from downloader.store import ItemState, sqlite_path
 from tests.support.crashing import crashing_survey
 from tests.support.daemon import until
 from tests.support.once import emulated, once_against
+from tests.support.scheduler import batch_of, working
 
 POLL = PollSettings(initial_interval=0.3, max_interval=0.6, give_up_after=60)
 
@@ -74,35 +75,6 @@ async def test_waiting_jobs_of_a_workflow_are_asked_about_in_one_list_per_step(
 
 
 @contextlib.asynccontextmanager
-async def working(
-    service: Service,
-    owner: str,
-    refs: list[ItemRef],
-    *,
-    lease: float = 120.0,
-    concurrency: int = 2,
-) -> AsyncIterator[Scheduler]:
-    """A daemon-style scheduler of `service` working `refs` until the block ends, when
-    it is stopped with no grace."""
-    async with anyio.create_task_group() as tg:
-        scheduler = Scheduler(
-            store=service.store,
-            worker=service.worker,
-            clock=service.clock,
-            owner=owner,
-            concurrency=concurrency,
-            lease=lease,
-            policy=RUN,
-        )
-        await scheduler.set_watchlist(refs)
-        tg.start_soon(lambda: scheduler.run())
-        try:
-            yield scheduler
-        finally:
-            scheduler.stop(0)
-
-
-@contextlib.asynccontextmanager
 async def daemon_scheduler(
     tmp_path: Path,
     text: str,
@@ -118,9 +90,7 @@ async def daemon_scheduler(
         open_service(settings, "me") as service,
     ):
         picked = [r for r in refs if first is None or first(r)]
-        async with working(
-            service, "me", picked, lease=lease, concurrency=concurrency
-        ) as scheduler:
+        async with working(service, picked, lease=lease, concurrency=concurrency) as scheduler:
             yield scheduler, service, settings, running, refs
 
 
@@ -223,7 +193,10 @@ async def test_two_processes_sharing_a_store_each_take_waiting_items_and_archive
 
         async def host(owner: str, done: anyio.Event) -> None:
             structlog.contextvars.bind_contextvars(host=owner)  # this task's events only
-            async with open_service(settings, owner) as service, working(service, owner, refs):
+            async with (
+                open_service(settings, owner) as service,
+                working(service, refs, owner=owner),
+            ):
                 await done.wait()
 
         async def all_archived(store_url: str) -> bool:
@@ -301,14 +274,7 @@ async def test_two_batch_runs_sharing_a_store_both_end_soon_after_the_last_item(
 
         async def host(owner: str) -> None:
             async with open_service(settings, owner) as service:
-                results[owner] = await run_batch(
-                    refs,
-                    store=service.store,
-                    worker=service.worker,
-                    clock=service.clock,
-                    owner=owner,
-                    concurrency=2,
-                )
+                results[owner] = await batch_of(service, refs, owner=owner)
             ended[owner] = time.monotonic()
 
         # the one that runs out of items first sees the other's last ones finish within
@@ -332,13 +298,8 @@ async def test_a_list_that_raises_something_of_no_tree_is_not_asked_again_in_onc
         ):
             # Pixxel's survey asks for the list, then raises a RuntimeError of its own
             service.worker.providers = crashing_survey(service.worker.providers, "pixxel")
-            result = await run_batch(
-                refs,
-                store=service.store,
-                worker=service.worker,
-                clock=service.clock,
-                owner="once",
-                concurrency=settings.transfer.limits.max_concurrent,
+            result = await batch_of(
+                service, refs, owner="once", concurrency=settings.transfer.limits.max_concurrent
             )
             records = await service.store.list_items()
     assert result == BatchResult(archived=2, failed=0)
