@@ -7,11 +7,9 @@ import errno
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -23,41 +21,8 @@ from downloader.transfer._plan import Segment
 from downloader.transfer._ring import Ring
 from downloader.transfer._sink import Sink, direct_io_works
 from downloader.transfer._writer import DataFile, PrefixHash
-
-ROOT = Path(__file__).resolve().parents[1]
-MiB = 1024 * 1024
-
-
-def source(size: int) -> bytes:
-    block = b"".join(hashlib.sha256(str(i).encode()).digest() for i in range(8192))
-    return (block * (size // len(block) + 1))[:size]
-
-
-def fill(path: DataPath, ring: Ring, data: bytes, offset: int) -> None:
-    """Hand `data` for file `offset` to `path` as the receiver does, waiting for buffers."""
-    while data:
-        buffer = ring.take()
-        while buffer is None:
-            path.wait_idle(0.01)
-            buffer = ring.take()
-        buffer.begin(offset)
-        piece = min(len(buffer.room), len(data))
-        buffer.room[:piece] = data[:piece]
-        buffer.end += piece
-        path.submit(buffer)
-        data, offset = data[piece:], offset + piece
-
-
-class Written:
-    """What the writer thread told: (offset, length) of each buffer, in order."""
-
-    def __init__(self) -> None:
-        self.told: list[tuple[int, int]] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, offset: int, length: int, owner: object = None) -> None:
-        with self.lock:
-            self.told.append((offset, length))
+from tests.support.datapath import MiB, Written, fill, source
+from tests.support.mounts import ROOT, run_on_own_mount
 
 
 @pytest.fixture
@@ -154,7 +119,7 @@ CRASHING = """
 import os, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
-from tests.test_datapath import Written, fill, source
+from tests.support.datapath import Written, fill, source
 from downloader.transfer._checkpoint import Checkpoint
 from downloader.transfer._datapath import DataPath
 from downloader.transfer._hashers import MultiHasher
@@ -238,7 +203,7 @@ FULL_DISK = """
 import errno, json, os, sys, threading
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
-from tests.test_datapath import Written, fill, source
+from tests.support.datapath import Written, fill, source
 from downloader.transfer._datapath import DataPath
 from downloader.transfer._hashers import MultiHasher
 from downloader.transfer._ring import Ring
@@ -272,20 +237,7 @@ print(json.dumps({"fulls": fulls, "error": repr(path.error), "told": sum(n for _
 def test_a_full_disk_holds_the_writer_until_there_is_room_then_writes_the_same_buffer(
     tmp_path: Path,
 ) -> None:
-    folder = tmp_path / "small"
-    folder.mkdir()
-    if shutil.which("unshare") is None:
-        pytest.skip("no unshare(1) to mount a small tmpfs with")
-    child = f"exec {sys.executable} -c '{FULL_DISK}' {folder} {ROOT}"
-    done = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=4m none {folder} && {child}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if done.returncode != 0 and "mount" in done.stderr:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    done = run_on_own_mount(tmp_path / "small", FULL_DISK, "tmpfs", "size=4m")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["fulls"] == [[0, errno.ENOSPC]]

@@ -14,8 +14,8 @@ from downloader.transfer._hashers import MultiHasher, to_hex
 from downloader.transfer._ring import Ring
 from downloader.transfer._sink import Sink, direct_io_works
 from downloader.transfer._writer import PrefixHash
+from tests.support.datapath import Written, source
 from tests.support.web import serve
-from tests.test_datapath import Written, source
 
 BODY = source(2 * 1024 * 1024 + 5)
 

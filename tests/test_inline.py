@@ -6,19 +6,15 @@ import errno
 import hashlib
 import json
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
-
-import pytest
 
 from downloader.transfer._hashers import MultiHasher, to_hex
 from downloader.transfer._inline import InlinePath
 from downloader.transfer._ring import Ring
 from downloader.transfer._sink import Sink
 from downloader.transfer._writer import PrefixHash
-from tests.test_datapath import ROOT, Written, source
+from tests.support.datapath import Written, source
+from tests.support.mounts import run_on_own_mount
 
 
 def hand(path: InlinePath, ring: Ring, data: bytes, offset: int) -> None:
@@ -69,7 +65,7 @@ import errno, json, os, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 from tests.test_inline import hand
-from tests.test_datapath import Written, source
+from tests.support.datapath import Written, source
 from downloader.transfer._hashers import MultiHasher
 from downloader.transfer._inline import InlinePath
 from downloader.transfer._ring import Ring
@@ -99,20 +95,7 @@ print(json.dumps({"fulls": fulls, "held": held, "idle": path.wait_idle(),
 
 
 def test_a_full_disk_holds_the_buffers_until_resumed(tmp_path: Path) -> None:
-    folder = tmp_path / "small"
-    folder.mkdir()
-    if shutil.which("unshare") is None:
-        pytest.skip("no unshare(1) to mount a small tmpfs with")
-    child = f"exec {sys.executable} -c '{FULL}' {folder} {ROOT}"
-    done = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=1m none {folder} && {child}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if done.returncode != 0 and "mount" in done.stderr:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    done = run_on_own_mount(tmp_path / "small", FULL, "tmpfs", "size=1m")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["fulls"][0][1] == errno.ENOSPC

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,8 +13,7 @@ from hypothesis import strategies as st
 
 from downloader.transfer._ring import ALIGN, Ring
 from downloader.transfer._sink import Sink, direct_io_works, split_for_direct
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.mounts import run_on_own_mount
 
 
 def _pattern(size: int, seed: int = 0) -> bytes:
@@ -89,22 +85,7 @@ print(json.dumps({"probed": probed, "direct": sink.is_direct, "cached": sink.cac
 def test_a_file_system_that_refuses_o_direct_gets_the_page_cache(tmp_path: Path) -> None:
     # tmpfs refused O_DIRECT before Linux 6.6 and takes it since; ramfs still refuses it.
     # It is mounted in a mount namespace of its own, so nothing outside the test sees it.
-    folder = tmp_path / "ramfs"
-    folder.mkdir()
-    if shutil.which("unshare") is None:
-        pytest.skip("no unshare(1) to mount a ramfs with")
-    script = (
-        f"mount -t ramfs none {folder} && exec {sys.executable} -c '{REFUSING_FS}' {folder} {ROOT}"
-    )
-    done = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if done.returncode != 0 and "mount" in done.stderr:
-        pytest.skip(f"cannot mount a ramfs here: {done.stderr.strip()}")
+    done = run_on_own_mount(tmp_path / "ramfs", REFUSING_FS, "ramfs")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result == {
