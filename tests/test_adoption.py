@@ -10,7 +10,6 @@ fetched again.
 from __future__ import annotations
 
 import shutil
-from datetime import timedelta
 from pathlib import Path
 
 import anyio
@@ -27,9 +26,9 @@ from downloader.items import ItemRef
 from downloader.store import ItemState
 from downloader.store._models import AssetRecord, AssetState
 from downloader.transfer._checkpoint import work_files_for
+from tests.support.plain import once, serve_all, write_config
 from tests.support.stac import catalog_items
-from tests.support.worker import OWNER, http_harness, http_item
-from tests.test_once import once, write_config
+from tests.support.worker import http_harness, http_item
 
 SHA = "a" * 64
 
@@ -44,6 +43,7 @@ def serve(file_host: RunningHost, path: str, seed: int, size: int = 150_000) -> 
 
 async def archive_with_fresh_state(tmp_path: Path, root: Path, refs: list[ItemRef]) -> None:
     """Archive `refs` into `root` with a state database of their own (thrown away after)."""
+    (tmp_path / "first").mkdir()
     async with http_harness(tmp_path / "first", root) as harness:
         for ref in refs:
             assert await harness.work(ref) is ItemState.ARCHIVED
@@ -60,20 +60,14 @@ async def test_a_bag_renamed_before_a_kill_is_adopted_with_no_refetch(
     serve(file_host, "/k/a.bin", seed=3)
     root = tmp_path / "archive"
     ref = http_item(file_host.url("/k/a.bin"), "killed")
-    (tmp_path / "first").mkdir()
     await archive_with_fresh_state(tmp_path, root, [ref])
     bag = root / item_path(ref)
     sha = bagit.Bag(str(bag)).entries["data/a.bin"]["sha256"]
     # the state database as the kill left it: every file recorded, the item verifying
     async with http_harness(tmp_path, root) as harness:
-        store, now = harness.store, harness.clock.utcnow()
-        await store.sync_watchlist([ref], now=now)
-        await store.claim(OWNER, now=now, lease=timedelta(minutes=5), limit=1)
-        for state in (ItemState.DOWNLOADING, ItemState.VERIFYING):
-            await store.transition(ref.key, state, now=now, owner=OWNER)
+        store = harness.store
         record = AssetRecord(ref.key, "a.bin", "a.bin", None, 150_000, sha, AssetState.DONE)
-        await store.save_asset(record, now=now)
-        await store.release(OWNER, ref.key)
+        await harness.leave(ref, [ItemState.DOWNLOADING, ItemState.VERIFYING], [record])
         served_before = fetches(file_host, "/k/a.bin")
         # what an older attempt may have left: a staging folder, the asset's work files
         (root / staging_path(ref) / "data").mkdir(parents=True)
@@ -107,7 +101,6 @@ async def test_after_state_loss_good_bags_are_adopted_and_a_damaged_one_fetched_
     root = tmp_path / "archive"
     good = http_item(file_host.url("/s/good.bin"), "good")
     bad = http_item(file_host.url("/s/bad.bin"), "bad")
-    (tmp_path / "first").mkdir()
     await archive_with_fresh_state(tmp_path, root, [good, bad])
     damaged = root / item_path(bad) / "data" / "bad.bin"
     data = bytearray(damaged.read_bytes())
@@ -139,16 +132,11 @@ async def test_a_bag_whose_files_differ_from_what_the_store_recorded_is_not_adop
     serve(file_host, "/m/a.bin", seed=6)
     root = tmp_path / "archive"
     ref = http_item(file_host.url("/m/a.bin"), "other")
-    (tmp_path / "first").mkdir()
     await archive_with_fresh_state(tmp_path, root, [ref])
     async with http_harness(tmp_path, root) as harness:
-        store, now = harness.store, harness.clock.utcnow()
-        await store.sync_watchlist([ref], now=now)
-        await store.claim(OWNER, now=now, lease=timedelta(minutes=5), limit=1)
-        await store.transition(ref.key, ItemState.DOWNLOADING, now=now, owner=OWNER)
         record = AssetRecord(ref.key, "a.bin", "a.bin", None, 150_000, SHA, AssetState.DONE)
-        await store.save_asset(record, now=now)  # a file the bag on disk does not hold
-        await store.release(OWNER, ref.key)
+        # a file the bag on disk does not hold
+        await harness.leave(ref, [ItemState.DOWNLOADING], [record])
         served_before = fetches(file_host, "/m/a.bin")
 
         assert await harness.work(ref) is ItemState.ARCHIVED
@@ -217,7 +205,6 @@ async def test_copies_of_an_adopted_bag_moved_aside_by_older_runs_are_removed_ot
     serve(file_host, "/c/a.bin", seed=8)
     root = tmp_path / "archive"
     ref = http_item(file_host.url("/c/a.bin"), "copied")
-    (tmp_path / "first").mkdir()
     await archive_with_fresh_state(tmp_path, root, [ref])
     bag = root / item_path(ref)
     # what an older version left after fetching the bag again: an exact copy moved aside,
@@ -259,14 +246,7 @@ async def test_a_bag_of_an_unpacked_zip_renamed_before_a_kill_is_adopted_after_i
     assert (bag / "data" / "pkg" / "d" / "b.bin").is_file()
     async with http_harness(tmp_path, root) as harness:
         harness.worker.vetter.extract = True
-        store, now = harness.store, harness.clock.utcnow()
-        await store.sync_watchlist([ref], now=now)
-        await store.claim(OWNER, now=now, lease=timedelta(minutes=5), limit=1)
-        for state in (ItemState.DOWNLOADING, ItemState.VERIFYING):
-            await store.transition(ref.key, state, now=now, owner=OWNER)
-        for record in recorded:
-            await store.save_asset(record, now=now)
-        await store.release(OWNER, ref.key)
+        await harness.leave(ref, [ItemState.DOWNLOADING, ItemState.VERIFYING], recorded)
         served_before = fetches(file_host, "/z/pkg.zip")
 
         assert await harness.work(ref) is ItemState.ARCHIVED
@@ -280,11 +260,7 @@ async def test_once_on_a_new_state_database_next_to_a_full_archive_fetches_nothi
     file_host: RunningHost, tmp_path: Path
 ) -> None:
     contents = [SeededContent(40 + i, 200_000) for i in range(3)]
-    for i, content in enumerate(contents):
-        file_host.host.add(FileSpec(f"/o/f{i}.bin", content))
-    config = write_config(
-        tmp_path, [(file_host.url(f"/o/f{i}.bin"), c.hexdigest()) for i, c in enumerate(contents)]
-    )
+    config = write_config(tmp_path, serve_all(file_host, "o", contents))
     first = await anyio.to_thread.run_sync(once, config)
     assert first.returncode == 0, first.stdout + first.stderr
     served = len(file_host.host.log)

@@ -21,12 +21,12 @@ from downloader.archive._catalog_pending import PARTIAL, PENDING
 from downloader.archive._stac import STAC_ITEM, ItemFacts, render_stac_item
 from downloader.clock import FakeClock
 from downloader.emulator._content import SeededContent
-from downloader.emulator._files import FileSpec, RunningHost
+from downloader.emulator._files import RunningHost
 from downloader.items import ItemRef
 from downloader.jail import Jail
 from downloader.runners._catalog_links import CatalogLinks
+from tests.support.plain import once, serve_all, write_config
 from tests.support.stac import catalog_items
-from tests.test_once import once, write_config
 
 WHEN = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 REFS = [ItemRef("http", "file", (f"f-{i}",)) for i in range(5)]
@@ -157,9 +157,7 @@ async def test_once_links_every_bag_it_filed_and_leaves_no_mark(
     file_host: RunningHost, tmp_path: Path
 ) -> None:
     contents = [SeededContent(70 + i, 1000 + i) for i in range(12)]
-    for i, content in enumerate(contents):
-        file_host.host.add(FileSpec(f"/c/f{i}.bin", content))
-    entries = [(file_host.url(f"/c/f{i}.bin"), c.hexdigest()) for i, c in enumerate(contents)]
+    entries = serve_all(file_host, "c", contents)
     result = await anyio.to_thread.run_sync(once, write_config(tmp_path, entries))
     assert result.returncode == 0, result.stderr
     root = tmp_path / "archive"

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
@@ -16,43 +15,14 @@ import bagit
 
 from downloader.emulator._content import SeededContent
 from downloader.emulator._files import Faults, FileSpec, RunningHost
-
-
-def write_config(tmp: Path, entries: Sequence[tuple[str, str | None]]) -> Path:
-    watchlist = tmp / "watchlist.toml"
-    lines = []
-    for i, (url, sha) in enumerate(entries):
-        lines += ["[[http.file]]", f'url = "{url}"', f'id = "file-{i}"']
-        if sha:
-            lines.append(f'sha256 = "{sha}"')
-    watchlist.write_text("\n".join(lines) + "\n")
-    config = tmp / "config.toml"
-    config.write_text(
-        f'[archive]\nroot = "{tmp / "archive"}"\n'
-        f'[state]\nurl = "sqlite:///{tmp / "state.db"}"\n'
-        f'[watchlist]\npath = "{watchlist}"\n'
-        '[transfer]\nsegment_min_size = "1MiB"\n'
-    )
-    return config
-
-
-def once(config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "downloader", "once", "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.support.plain import once, serve_all, write_config
 
 
 async def test_once_archives_every_item_as_a_valid_bag_and_exits_0(
     file_host: RunningHost, tmp_path: Path
 ) -> None:
     contents = [SeededContent(50 + i, size) for i, size in enumerate([1000, 3 << 20, 0])]
-    for i, content in enumerate(contents):
-        file_host.host.add(FileSpec(f"/p/f{i}.bin", content))
-    entries = [(file_host.url(f"/p/f{i}.bin"), c.hexdigest()) for i, c in enumerate(contents)]
-    config = write_config(tmp_path, entries)
+    config = write_config(tmp_path, serve_all(file_host, "p", contents))
     result = await anyio.to_thread.run_sync(once, config)
     assert result.returncode == 0, result.stderr
     assert "3 archived, 0 failed" in result.stdout
@@ -187,11 +157,7 @@ async def test_verify_reports_intact_bags_and_catches_a_changed_payload(
     file_host: RunningHost, tmp_path: Path
 ) -> None:
     contents = [SeededContent(90 + i, 3000) for i in range(2)]
-    for i, content in enumerate(contents):
-        file_host.host.add(FileSpec(f"/v/f{i}.bin", content))
-    config = write_config(
-        tmp_path, [(file_host.url(f"/v/f{i}.bin"), c.hexdigest()) for i, c in enumerate(contents)]
-    )
+    config = write_config(tmp_path, serve_all(file_host, "v", contents))
     assert (await anyio.to_thread.run_sync(once, config)).returncode == 0
 
     def verify(*items: str) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +22,7 @@ from downloader.providers import build_providers
 from downloader.runners._drive import drive
 from downloader.runners._pipeline import ItemWorker
 from downloader.store import ItemState, StateStore, open_store
+from downloader.store._models import AssetRecord
 from downloader.transfer import Limits, RetryPolicy, Timeouts, TransferEngine
 from downloader.transfer._space import SpaceGuard
 
@@ -49,6 +50,20 @@ class Harness:
         state = await self.worker.work(ref)
         await self.store.release(OWNER, ref.key)  # as the scheduler does after each turn
         return state
+
+    async def leave(
+        self, ref: ItemRef, states: Sequence[ItemState], assets: Iterable[AssetRecord]
+    ) -> None:
+        """The store as a process killed in `ref`'s turn leaves it: the item moved through
+        `states` with `assets` recorded, and its lease given up as at the next start."""
+        store, now = self.store, self.clock.utcnow()
+        await store.sync_watchlist([ref], now=now)
+        await store.claim(OWNER, now=now, lease=timedelta(minutes=5), limit=1)
+        for state in states:
+            await store.transition(ref.key, state, now=now, owner=OWNER)
+        for record in assets:
+            await store.save_asset(record, now=now)
+        await store.release(OWNER, ref.key)
 
 
 def http_item(url: str, name: str = "item") -> ItemRef:
