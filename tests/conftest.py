@@ -1,4 +1,5 @@
-"""Shared fixtures: a fault-injecting file host on a free loopback port, and state stores.
+"""Shared fixtures: a fault-injecting file host on a free loopback port, state stores, and
+the daemons a test starts.
 
 `state_url` runs a test once per backend (SQLite file, PostgreSQL database);
 the PostgreSQL server is started once per session, and only when a test asks.
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from downloader.emulator._files import FileHost, RunningHost, start_file_host
+from tests.support.daemon import Daemon
 from tests.support.pgserver import PgServer
 
 
@@ -40,6 +42,16 @@ async def file_host() -> AsyncIterator[RunningHost]:
     """A started `FileHost`; `.host` configures it, `.url(path)` addresses it."""
     async with await start_file_host(FileHost()) as running:
         yield running
+
+
+@pytest.fixture
+async def daemons() -> AsyncIterator[list[Daemon]]:
+    """Daemons (`downloader run` processes) a test starts; any still running at the end is
+    killed."""
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        daemon.kill()
 
 
 @pytest.fixture(scope="session")

@@ -6,17 +6,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import bagit
 import pytest
 
-from downloader.emulator import Emulator, parse_scenario, start_emulator, write_client_files
+from downloader.emulator import Emulator, parse_scenario
 from downloader.emulator._content import SeededContent
 from downloader.emulator._files import Faults, FileSpec, RunningHost
 from downloader.store import open_store
+from tests.support.client import emulator_client
 from tests.support.daemon import Daemon, NotifyListener, Setup, status_rows, until
 
 MiB = 1 << 20
@@ -27,15 +28,6 @@ def notify() -> Iterator[NotifyListener]:
     listener = NotifyListener()
     yield listener
     listener.close()
-
-
-@pytest.fixture
-async def daemons(tmp_path: Path) -> AsyncIterator[list[Daemon]]:
-    """Daemons a test starts; any still running at the end is killed."""
-    started: list[Daemon] = []
-    yield started
-    for daemon in started:
-        daemon.kill()
 
 
 def archived(setup: Setup, item_id: str) -> bool:
@@ -217,16 +209,8 @@ async def test_run_archives_items_of_every_platform_from_the_emulator(
 ) -> None:
     scenario = parse_scenario(EMULATED, source="daemon.toml")
     emulator = Emulator(scenario)
-    async with await start_emulator(emulator) as running:
-        files = write_client_files(
-            scenario,
-            running.base_url,
-            tmp_path / "client",
-            archive_root=tmp_path / "archive",
-            state_url=f"sqlite:///{tmp_path / 'state.db'}",
-        )
-        fast_poll = '\n[poll]\ninitial_interval = "100ms"\nmax_interval = "200ms"\n'
-        files.config.write_text(files.config.read_text() + fast_poll)
+    fast_poll = '\n[poll]\ninitial_interval = "100ms"\nmax_interval = "200ms"\n'
+    async with emulator_client(emulator, tmp_path, config_tail=fast_poll) as (_, files):
         daemon = Daemon(files.config, tmp_path / "run.log")
         daemons.append(daemon)
         expected = emulator.expected()

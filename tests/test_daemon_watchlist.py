@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import bagit
-import pytest
 
 from downloader.emulator._content import SeededContent
 from downloader.emulator._files import Faults, FileSpec, RunningHost
 from tests.support.daemon import Daemon, Setup, status_rows, until
 
 MiB = 1 << 20
-
-
-@pytest.fixture
-async def daemons() -> AsyncIterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for daemon in started:
-        daemon.kill()
 
 
 def archived(setup: Setup, item_id: str) -> bool:

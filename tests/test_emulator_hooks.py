@@ -10,9 +10,10 @@ from pathlib import Path
 import aiohttp
 
 from downloader.config import load_config
-from downloader.emulator import Emulator, parse_scenario, start_emulator, write_client_files
+from downloader.emulator import Emulator, parse_scenario
 from downloader.runners._compose import run_once
 from downloader.watchlist import load_watchlist
+from tests.support.client import emulator_client
 from tests.support.once import FAST_POLL
 
 SCENARIO = """
@@ -33,16 +34,8 @@ files = [{ name = "b.tif", size = 20000 }]
 async def test_a_client_gets_its_events_through_a_receiver_that_refuses_the_first_posts(
     tmp_path: Path,
 ) -> None:
-    scenario = parse_scenario(SCENARIO, source="scenario.toml")
-    async with await start_emulator(Emulator(scenario)) as running:
-        files = write_client_files(
-            scenario,
-            running.base_url,
-            tmp_path / "client",
-            archive_root=tmp_path / "archive",
-            state_url=f"sqlite:///{tmp_path / 'state.db'}",
-            hooks=True,
-        )
+    emulator = Emulator(parse_scenario(SCENARIO, source="scenario.toml"))
+    async with emulator_client(emulator, tmp_path, hooks=True) as (running, files):
         settings = dataclasses.replace(load_config(files.config), poll=FAST_POLL)
         result = await run_once(settings, list(load_watchlist(files.watchlist).items))
         receiver = running.emulator.hooks

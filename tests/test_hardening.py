@@ -16,7 +16,8 @@ from pathlib import Path
 
 import anyio
 
-from downloader.emulator import Emulator, parse_scenario, start_emulator, write_client_files
+from downloader.emulator import Emulator, parse_scenario
+from tests.support.client import emulator_client
 
 SCENARIO = """
 [emulator]
@@ -80,15 +81,9 @@ async def test_a_whole_run_keeps_secrets_out_of_output_status_and_errors_and_its
 ) -> None:
     scenario = parse_scenario(SCENARIO, source="hard.toml")
     emulator = Emulator(scenario)
-    async with await start_emulator(emulator) as running:
-        files = write_client_files(
-            scenario,
-            running.base_url,
-            tmp_path / "client",
-            archive_root=tmp_path / "archive",
-            state_url=f"sqlite:///{tmp_path / 'state' / 'state.db'}",
-        )
-        files.config.write_text(files.config.read_text() + FAST_POLL)
+    state_db = tmp_path / "state" / "state.db"
+    client = emulator_client(emulator, tmp_path, state_db=state_db, config_tail=FAST_POLL)
+    async with client as (running, files):
         files.secrets["scale_token"].chmod(0o644)  # careless: readable by everyone
         # a plain URL whose signature must not show in its error either
         with files.watchlist.open("a") as watchlist:

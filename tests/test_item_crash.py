@@ -17,7 +17,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from downloader.config import Settings, load_config
-from downloader.emulator import Emulator, parse_scenario, start_emulator, write_client_files
+from downloader.emulator import Emulator, parse_scenario
 from downloader.items import ItemRef
 from downloader.runners._batch import BatchResult, run_batch
 from downloader.runners._compose import Service, open_service
@@ -25,6 +25,7 @@ from downloader.runners._daemon import Daemon
 from downloader.runners._notify import Notifier
 from downloader.store import ItemState
 from downloader.watchlist import load_watchlist
+from tests.support.client import emulator_client
 from tests.support.crashing import crashing_item
 
 SCENARIO = """
@@ -66,16 +67,9 @@ class Client:
 @asynccontextmanager
 async def client(tmp_path: Path, extra: str) -> AsyncIterator[Client]:
     """The emulator of the scenario, and the config and watchlist of a client for it."""
-    scenario = parse_scenario(SCENARIO, source="scenario.toml")
-    async with await start_emulator(Emulator(scenario)) as running:
-        files = write_client_files(
-            scenario,
-            running.base_url,
-            tmp_path / "client",
-            archive_root=tmp_path / "archive",
-            state_url=f"sqlite:///{tmp_path / 'state.db'}",
-        )
-        files.config.write_text(files.config.read_text() + "\n" + FAST_POLL + extra)
+    emulator = Emulator(parse_scenario(SCENARIO, source="scenario.toml"))
+    tail = "\n" + FAST_POLL + extra
+    async with emulator_client(emulator, tmp_path, config_tail=tail) as (_, files):
         items = list(load_watchlist(files.watchlist).items)
         yield Client(files.config, load_config(files.config), items)
 

@@ -9,7 +9,6 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,7 +18,7 @@ import anyio
 import pytest
 
 from downloader.config import Settings, load_config
-from downloader.emulator import Emulator, parse_scenario, start_emulator, write_client_files
+from downloader.emulator import Emulator, parse_scenario
 from downloader.errors import ConfigError
 from downloader.metrics import Liveness, Metrics, metrics_app, serve_metrics
 from downloader.observe import endpoint_of, status_class
@@ -28,6 +27,7 @@ from downloader.runners._daemon import Daemon as InProcessDaemon
 from downloader.runners._notify import Notifier
 from downloader.store import ItemState
 from downloader.store._models import CensusRow
+from tests.support.client import emulator_client
 from tests.support.daemon import Daemon, until
 from tests.support.prom import Samples, parse, total
 
@@ -160,31 +160,18 @@ outputs = [{ id = "o1", file_name = "out.csv", size = 50000, formats = ["Raw"] }
 """
 
 
-@pytest.fixture
-async def daemons() -> AsyncIterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for daemon in started:
-        daemon.kill()
-
-
 async def test_metrics_scraped_during_and_after_a_run_match_what_the_emulator_served(
     tmp_path: Path, daemons: list[Daemon]
 ) -> None:
     scenario = parse_scenario(SCENARIO, source="metrics.toml")
     emulator = Emulator(scenario)
     port = free_port()
-    async with await start_emulator(emulator) as running, aiohttp.ClientSession() as http:
-        files = write_client_files(
-            scenario,
-            running.base_url,
-            tmp_path / "client",
-            archive_root=tmp_path / "archive",
-            state_url=f"sqlite:///{tmp_path / 'state.db'}",
-        )
-        extra = '\n[poll]\ninitial_interval = "100ms"\nmax_interval = "200ms"\n'
-        extra += f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n'
-        files.config.write_text(files.config.read_text() + extra)
+    extra = '\n[poll]\ninitial_interval = "100ms"\nmax_interval = "200ms"\n'
+    extra += f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n'
+    async with (
+        emulator_client(emulator, tmp_path, config_tail=extra) as (running, files),
+        aiohttp.ClientSession() as http,
+    ):
         settings = load_config(files.config)
         daemon = Daemon(files.config, tmp_path / "run.log", {"WATCHDOG_USEC": "1000000"})
         daemons.append(daemon)

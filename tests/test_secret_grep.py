@@ -25,9 +25,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from downloader.emulator import Emulator, parse_scenario, start_emulator, write_client_files
+from downloader.emulator import Emulator, parse_scenario
 from downloader.emulator._content import SeededContent
 from downloader.emulator._filespec import Faults, FileSpec
+from tests.support.client import emulator_client
 
 SCENARIO = """
 [emulator]
@@ -108,15 +109,9 @@ async def test_no_secret_is_found_in_the_state_database_status_logs_or_bags(
     emulator.files.add(
         FileSpec("/files/redirect.bin", SeededContent(4, 10)), Faults(redirect_to=target)
     )
-    async with await start_emulator(emulator) as running:
-        files = write_client_files(
-            scenario,
-            running.base_url,
-            tmp_path / "client",
-            archive_root=tmp_path / "archive",
-            state_url=f"sqlite:///{tmp_path / 'state' / 'state.db'}",
-        )
-        files.config.write_text(files.config.read_text() + FAST_POLL)
+    state_db = tmp_path / "state" / "state.db"
+    client = emulator_client(emulator, tmp_path, state_db=state_db, config_tail=FAST_POLL)
+    async with client as (running, files):
         with files.watchlist.open("a") as watchlist:
             watchlist.write(plain_entries(running.base_url))
         once = await anyio.to_thread.run_sync(lambda: run("once", "-c", str(files.config)))

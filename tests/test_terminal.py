@@ -10,8 +10,9 @@ from pathlib import Path
 
 import anyio
 
-from downloader.emulator import Emulator, parse_scenario, start_emulator, write_client_files
+from downloader.emulator import Emulator, parse_scenario
 from downloader.runners import _human as human
+from tests.support.client import emulator_client
 from tests.support.terminal import run_on_terminal
 
 # Two packages served slowly enough (about 4 s) for the display to show them streaming.
@@ -49,26 +50,12 @@ def _payload_bytes(archive: Path) -> int:
     return total
 
 
-def _client_files(scenario_text: str, base_url: str, tmp_path: Path) -> Path:
-    """The config of a client of the emulator at `base_url`, polling quickly."""
-    files = write_client_files(
-        parse_scenario(scenario_text, source="scenario.toml"),
-        base_url,
-        tmp_path / "client",
-        archive_root=tmp_path / "archive",
-        state_url=f"sqlite:///{tmp_path / 'state.db'}",
-    )
-    with files.config.open("a") as config:
-        config.write(FAST_POLL)
-    return files.config
-
-
 async def test_once_on_an_80_column_terminal_shows_rate_eta_and_a_true_last_frame(
     tmp_path: Path,
 ) -> None:
-    scenario = parse_scenario(SCENARIO, source="scenario.toml")
-    async with await start_emulator(Emulator(scenario)) as running:
-        config = _client_files(SCENARIO, running.base_url, tmp_path)
+    emulator = Emulator(parse_scenario(SCENARIO, source="scenario.toml"))
+    async with emulator_client(emulator, tmp_path, config_tail=FAST_POLL) as (_, files):
+        config = files.config
         argv = [sys.executable, "-m", "downloader", "once", "-c", str(config)]
         run = await anyio.to_thread.run_sync(lambda: run_on_terminal(argv, columns=80))
 
@@ -105,9 +92,9 @@ def _once(*args: str) -> subprocess.CompletedProcess[str]:
 async def test_once_off_a_terminal_logs_json_on_stderr_and_the_summary_alone_on_stdout(
     tmp_path: Path,
 ) -> None:
-    scenario = parse_scenario(QUICK, source="scenario.toml")
-    async with await start_emulator(Emulator(scenario)) as running:
-        config = _client_files(QUICK, running.base_url, tmp_path)
+    emulator = Emulator(parse_scenario(QUICK, source="scenario.toml"))
+    async with emulator_client(emulator, tmp_path, config_tail=FAST_POLL) as (_, files):
+        config = files.config
         plain = await anyio.to_thread.run_sync(lambda: _once("once", "-c", str(config)))
         # again, with -c before the command: everything is there, nothing is fetched
         again = await anyio.to_thread.run_sync(lambda: _once("-c", str(config), "once", "--json"))

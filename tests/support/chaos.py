@@ -29,18 +29,13 @@ from pathlib import Path
 import anyio
 import bagit
 
-from downloader.emulator import (
-    Emulator,
-    ExpectedFile,
-    parse_scenario,
-    start_emulator,
-    write_client_files,
-)
+from downloader.emulator import Emulator, ExpectedFile, parse_scenario
 from downloader.emulator._filespec import RequestRecord
 from downloader.emulator._state import ApiRecord
 from downloader.store import open_store
 from downloader.transfer import Limits
 from downloader.transfer._plan import plan_segments
+from tests.support.client import emulator_client
 
 CATALOG_DOWNLOADS = "/v0/catalogs/download"
 """Pixxel catalog and order-item downloads: created by POST, polled by GET."""
@@ -150,15 +145,8 @@ async def run_chaos(
     emulator = Emulator(scenario)
     rng = random.Random(seed)
     report = ChaosReport()
-    async with await start_emulator(emulator) as running:
-        files = write_client_files(
-            scenario,
-            running.base_url,
-            workdir / "client",
-            archive_root=workdir / "archive",
-            state_url=f"sqlite:///{workdir / 'state.db'}",
-        )
-        files.config.write_text(files.config.read_text() + FAST_POLL + extra_config)
+    client = emulator_client(emulator, workdir, config_tail=FAST_POLL + extra_config)
+    async with client as (_, files):
         while report.kills < kills:
             child = _start_once(files.config)
             await anyio.sleep(rng.uniform(*gap))

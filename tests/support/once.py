@@ -8,18 +8,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from downloader.config import PollSettings, Settings, TransferSettings, load_config
-from downloader.emulator import (
-    Emulator,
-    RunningEmulator,
-    parse_scenario,
-    start_emulator,
-    write_client_files,
-)
+from downloader.emulator import Emulator, RunningEmulator, parse_scenario
 from downloader.items import ItemRef
 from downloader.observe import Observer
 from downloader.runners._compose import run_once
 from downloader.transfer import Limits
 from downloader.watchlist import load_watchlist
+from tests.support.client import emulator_client
 
 FAST_POLL = PollSettings(initial_interval=0.05, max_interval=0.1, give_up_after=60)
 
@@ -30,15 +25,8 @@ async def emulated(
 ) -> AsyncIterator[tuple[RunningEmulator, Settings, list[ItemRef]]]:
     """The emulator of `scenario_text`, and the settings and watchlist items of a client
     for it (archive in `tmp_path/archive`, SQLite state, polling on `poll`)."""
-    scenario = parse_scenario(scenario_text, source="scenario.toml")
-    async with await start_emulator(Emulator(scenario)) as running:
-        files = write_client_files(
-            scenario,
-            running.base_url,
-            tmp_path / "client",
-            archive_root=tmp_path / "archive",
-            state_url=f"sqlite:///{tmp_path / 'state.db'}",
-        )
+    emulator = Emulator(parse_scenario(scenario_text, source="scenario.toml"))
+    async with emulator_client(emulator, tmp_path) as (running, files):
         settings = dataclasses.replace(load_config(files.config), poll=poll)
         yield running, settings, list(load_watchlist(files.watchlist).items)
 
