@@ -1,5 +1,5 @@
-"""Shared fixtures: a fault-injecting file host on a free loopback port, state stores, and
-the daemons a test starts.
+"""Shared fixtures: a fault-injecting file host on a free loopback port, state stores, a
+small tmpfs to fill, and the daemons a test starts.
 
 `state_url` runs a test once per backend (SQLite file, PostgreSQL database);
 the PostgreSQL server is started once per session, and only when a test asks.
@@ -15,6 +15,7 @@ import pytest
 
 from downloader.emulator._files import FileHost, RunningHost, start_file_host
 from tests.support.daemon import Daemon
+from tests.support.disk import small_tmpfs
 from tests.support.pgserver import PgServer
 
 
@@ -42,6 +43,13 @@ async def file_host() -> AsyncIterator[RunningHost]:
     """A started `FileHost`; `.host` configures it, `.url(path)` addresses it."""
     async with await start_file_host(FileHost()) as running:
         yield running
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 32 MiB tmpfs at tmp_path/fs, unmounted afterwards (skipped unless root)."""
+    with small_tmpfs(tmp_path / "fs") as mount:
+        yield mount
 
 
 @pytest.fixture

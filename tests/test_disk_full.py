@@ -6,66 +6,25 @@ The archive lives on a small tmpfs mounted for each test; ballast files fill it.
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import anyio
 import bagit
-import pytest
 from structlog.testing import capture_logs
 
 from downloader.clock import SystemClock
-from downloader.emulator._content import SeededContent
-from downloader.emulator._files import Faults, FileSpec, RunningHost
+from downloader.emulator._files import RunningHost
 from downloader.runners._status import collect_status
 from downloader.store import ItemState
 from downloader.transfer import AssetRequest, Limits, RetryPolicy, Timeouts, TransferEngine
 from downloader.transfer._space import SpaceGuard, free_bytes, is_disk_full, shortfall
+from tests.support.disk import add, fill, rows_once_one_waits
 from tests.support.engine import nothing_final_except
 from tests.support.worker import http_harness, http_item
 
 MiB = 1 << 20
-
-
-@pytest.fixture
-def small_fs(tmp_path: Path) -> Iterator[Path]:
-    """A 32 MiB tmpfs at tmp_path/fs, unmounted afterwards."""
-    mount = tmp_path / "fs"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root, and this test runs as an ordinary user")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=32m,mode=0750", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not permitted here: {done.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def fill(fs: Path, leave: int) -> Path:
-    """Write a ballast file so that about `leave` bytes stay free on `fs`."""
-    ballast = fs / "ballast"
-    size = free_bytes(fs) - leave
-    with ballast.open("wb") as f:
-        block = b"\xa5" * MiB
-        while size > 0:
-            size -= f.write(block[: min(MiB, size)])
-    return ballast
-
-
-def add(host: RunningHost, path: str, size: int, **faults: object) -> SeededContent:
-    content = SeededContent(11, size)
-    host.host.add(FileSpec(path, content), Faults(**faults))  # type: ignore[arg-type]
-    return content
 
 
 class Notices:
@@ -198,12 +157,7 @@ async def test_the_item_shows_it_waits_for_disk_space_and_is_archived_once_space
             states.append(await h.work(ref))
 
         tg.start_soon(work)
-        with anyio.fail_after(20):
-            while True:
-                rows = await collect_status(h.store, verbose=False)
-                if rows and rows[0]["error"]:
-                    break
-                await anyio.sleep(0.02)
+        rows = await rows_once_one_waits(h.store)
         assert rows[0]["state"] == "downloading"
         assert "waiting for disk space" in rows[0]["error"]
         # a pause for room is no try: nothing is counted against the item's [retry] budget

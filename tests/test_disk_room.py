@@ -1,7 +1,7 @@
 """A file known to be larger than the free space waits before its first byte, or fails.
 
 It must not fill the disk first: the free space is measured while the item waits.
-The archive lives on a small tmpfs mounted for each test (see `test_disk_full`).
+The archive lives on a small tmpfs mounted for each test (`small_fs`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from downloader.items import ItemRef
 from downloader.runners._status import collect_status
 from downloader.store import ItemState
 from downloader.transfer._space import SpaceGuard, can_ever_fit, free_bytes
+from tests.support.disk import add, fill, rows_once_one_waits
 from tests.support.worker import OWNER, http_harness, http_item
-from tests.test_disk_full import add, fill, small_fs
-
-__all__ = ["small_fs"]  # the fixture, used by name
 
 MiB = 1 << 20
 
@@ -47,12 +45,7 @@ async def test_a_file_larger_than_the_free_space_waits_before_writing_with_the_r
             states.append(await h.work(ref))
 
         tg.start_soon(work)
-        with anyio.fail_after(20):
-            while True:
-                rows = await collect_status(h.store, verbose=False)
-                if rows and rows[0]["error"]:
-                    break
-                await anyio.sleep(0.02)
+        rows = await rows_once_one_waits(h.store)
         await anyio.sleep(0.3)  # time enough to write, had it gone on
         free = free_bytes(small_fs)
         rows = await collect_status(h.store, verbose=False)
