@@ -14,13 +14,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import structlog
 
 from downloader import cli
+from tests.support.cli import downloader
 
 ENV = "DL_TEST_SECRET"
 
@@ -52,14 +52,8 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 
 
 def run_child(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "downloader", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,  # the cases below used to block forever
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
+    # a time limit: the cases below used to block forever
+    return downloader(*args, timeout=60, env={**os.environ, **(env or {})})
 
 
 def assert_problem(output: str, config: Path, key: str, line: int | None, words: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import bagit
@@ -15,6 +14,7 @@ from downloader.emulator.scenarios import demo_scenario_text
 from downloader.runners._demo import next_steps, run_demo
 from downloader.store import ItemState, open_store
 from downloader.store._models import REPAIRED
+from tests.support.cli import downloader
 from tests.support.stac import catalog_items, check_bag_stac
 
 
@@ -96,13 +96,7 @@ def test_the_next_steps_name_a_command_the_user_s_shell_can_run(tmp_path: Path) 
 
 
 def run_cli_demo(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "downloader", "demo", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return downloader("demo", *args)
 
 
 @pytest.mark.slow

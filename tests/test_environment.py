@@ -29,6 +29,7 @@ from downloader.emulator._files import Faults, FileSpec, RunningHost
 from downloader.errors import PollTimeout, StoreError
 from downloader.providers._poll import NotYet, Poller
 from downloader.store import ItemState, open_store
+from tests.support.cli import downloader
 from tests.support.worker import http_harness, http_item
 
 MiB = 1 << 20
@@ -163,13 +164,7 @@ def write_config(tmp_path: Path, url: str) -> Path:
 
 
 def once(config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "downloader", "once", "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    return downloader("once", "-c", str(config), timeout=90)
 
 
 async def test_a_database_another_process_holds_is_refused_as_locked_not_as_damaged(

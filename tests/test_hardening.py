@@ -11,12 +11,12 @@ import os
 import re
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import anyio
 
 from downloader.emulator import Emulator, parse_scenario
+from tests.support.cli import downloader
 from tests.support.client import emulator_client
 
 SCENARIO = """
@@ -66,14 +66,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     def loose_umask() -> None:
         os.umask(0o022)  # what a careless shell gives
 
-    return subprocess.run(
-        [sys.executable, "-m", "downloader", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        preexec_fn=loose_umask,
-    )
+    return downloader(*args, preexec_fn=loose_umask)
 
 
 async def test_a_whole_run_keeps_secrets_out_of_output_status_and_errors_and_its_files_private(

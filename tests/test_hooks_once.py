@@ -15,6 +15,7 @@ from aiohttp import web
 
 from downloader.emulator._content import SeededContent
 from downloader.emulator._files import FileSpec, RunningHost
+from tests.support.cli import downloader
 from tests.support.daemon import Setup
 from tests.support.web import serve
 
@@ -22,13 +23,7 @@ KiB = 1 << 10
 
 
 def once(config: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "downloader", "once", *extra, "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    return downloader("once", *extra, "-c", str(config), timeout=90)
 
 
 async def test_once_waits_hook_wait_at_most_says_what_is_left_and_the_next_run_delivers_it(

@@ -33,6 +33,7 @@ from downloader.emulator import (
     write_client_files,
 )
 from downloader.store import ItemState, PostgresStore
+from tests.support.daemon import status_json
 from tests.support.pgserver import PASSWORD
 
 MiB = 1 << 20
@@ -134,17 +135,6 @@ def start_host(mode: str, config: Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def status_json(config: Path) -> list[dict[str, object]]:
-    out = subprocess.run(
-        [sys.executable, "-m", "downloader", "status", "--json", "-c", str(config)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    rows: list[dict[str, object]] = json.loads(out.stdout)
-    return rows
 
 
 def archived_by(stderr: str) -> list[str]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import anyio
@@ -28,6 +27,7 @@ import pytest
 from downloader.emulator import Emulator, parse_scenario
 from downloader.emulator._content import SeededContent
 from downloader.emulator._filespec import Faults, FileSpec
+from tests.support.cli import downloader
 from tests.support.client import emulator_client
 
 SCENARIO = """
@@ -73,13 +73,7 @@ REDIRECT_SIGNATURE = "redirsig0badcafe33"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "downloader", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return downloader(*args)
 
 
 def plain_entries(base: str) -> str:

@@ -12,6 +12,7 @@ import anyio
 
 from downloader.emulator import Emulator, parse_scenario
 from downloader.runners import _human as human
+from tests.support.cli import downloader
 from tests.support.client import emulator_client
 from tests.support.terminal import run_on_terminal
 
@@ -80,13 +81,7 @@ QUICK = re.sub(r"faults = .*\n", "", SCENARIO)
 
 
 def _once(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "downloader", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    return downloader(*args, stdin=subprocess.DEVNULL)
 
 
 async def test_once_off_a_terminal_logs_json_on_stderr_and_the_summary_alone_on_stdout(

@@ -16,12 +16,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
+
+from tests.support.cli import downloader
 
 
 async def until(
@@ -170,13 +172,13 @@ class Daemon:
         self._err.close()
 
 
+def status_json(config: Path) -> list[dict[str, Any]]:
+    """`downloader status --json`, which must exit 0."""
+    out = downloader("status", "--json", "-c", str(config), check=True)
+    rows: list[dict[str, Any]] = json.loads(out.stdout)
+    return rows
+
+
 def status_rows(config: Path) -> dict[str, dict[str, Any]]:
     """`downloader status --json`, keyed by item."""
-    out = subprocess.run(
-        [sys.executable, "-m", "downloader", "status", "--json", "-c", str(config)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    rows: Sequence[dict[str, Any]] = json.loads(out.stdout)
-    return {row["item"]: row for row in rows}
+    return {row["item"]: row for row in status_json(config)}

@@ -4,12 +4,12 @@ host (`[[http.file]]` entries `file-0`, `file-1`, ... with their SHA-256 where k
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from downloader.emulator._content import SeededContent
 from downloader.emulator._files import FileSpec, RunningHost
+from tests.support.cli import downloader
 
 
 def serve_all(
@@ -40,9 +40,4 @@ def write_config(tmp: Path, entries: Sequence[tuple[str, str | None]]) -> Path:
 
 
 def once(config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "downloader", "once", "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return downloader("once", "-c", str(config), timeout=60)
