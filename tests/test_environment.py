@@ -29,6 +29,7 @@ from downloader.emulator._files import Faults, FileSpec, RunningHost
 from downloader.errors import PollTimeout, StoreError
 from downloader.providers._poll import NotYet, Poller
 from downloader.store import ItemState, open_store
+from tests.support import plain
 from tests.support.cli import downloader
 from tests.support.worker import http_harness, http_item
 
@@ -153,14 +154,7 @@ async def make_state(db: Path, url: str) -> None:
 
 
 def write_config(tmp_path: Path, url: str) -> Path:
-    (tmp_path / "watchlist.toml").write_text(f'[[http.file]]\nurl = "{url}"\nid = "kept"\n')
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[archive]\nroot = "{tmp_path / "archive"}"\n'
-        f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
-        f'[watchlist]\npath = "{tmp_path / "watchlist.toml"}"\n'
-    )
-    return config
+    return plain.write_config(tmp_path, [(url, None)], ids=["kept"], tail="")
 
 
 def once(config: Path) -> subprocess.CompletedProcess[str]:

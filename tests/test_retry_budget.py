@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from downloader.config import RetrySettings
 from downloader.runners._retry import gave_up_text, next_try_delay, retrying_text
 from downloader.store import ItemState, open_store
+from tests.support import cli, plain
 
 NOW = datetime(2026, 12, 7, 20, 0, tzinfo=UTC)
 
@@ -74,25 +74,11 @@ def closed_port() -> int:
 
 
 def write_config(tmp_path: Path, url: str, retry: str) -> Path:
-    (tmp_path / "watchlist.toml").write_text(f'[[http.file]]\nurl = "{url}"\nid = "down"\n')
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[archive]\nroot = "{tmp_path / "archive"}"\n'
-        f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
-        f'[watchlist]\npath = "{tmp_path / "watchlist.toml"}"\n'
-        f"[retry]\n{retry}\n"
-    )
-    return config
+    return plain.write_config(tmp_path, [(url, None)], ids=["down"], tail=f"[retry]\n{retry}\n")
 
 
 def downloader(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "downloader", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return cli.downloader(*args, timeout=timeout)
 
 
 async def test_once_against_a_host_that_refuses_ends_failed_after_its_tries(

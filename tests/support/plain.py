@@ -21,11 +21,23 @@ def serve_all(
     return [(file_host.url(f"/{folder}/f{i}.bin"), c.hexdigest()) for i, c in enumerate(contents)]
 
 
-def write_config(tmp: Path, entries: Sequence[tuple[str, str | None]]) -> Path:
+SEGMENTS = '[transfer]\nsegment_min_size = "1MiB"\n'
+
+
+def write_config(
+    tmp: Path,
+    entries: Sequence[tuple[str, str | None]],
+    *,
+    ids: Sequence[str] = (),
+    tail: str = SEGMENTS,
+) -> Path:
+    """A config in `tmp` (archive, SQLite state, `tail`) and its watchlist of `entries`,
+    named by `ids` or else `file-0`, `file-1`, ..."""
     watchlist = tmp / "watchlist.toml"
     lines = []
     for i, (url, sha) in enumerate(entries):
-        lines += ["[[http.file]]", f'url = "{url}"', f'id = "file-{i}"']
+        name = ids[i] if ids else f"file-{i}"
+        lines += ["[[http.file]]", f'url = "{url}"', f'id = "{name}"']
         if sha:
             lines.append(f'sha256 = "{sha}"')
     watchlist.write_text("\n".join(lines) + "\n")
@@ -33,8 +45,7 @@ def write_config(tmp: Path, entries: Sequence[tuple[str, str | None]]) -> Path:
     config.write_text(
         f'[archive]\nroot = "{tmp / "archive"}"\n'
         f'[state]\nurl = "sqlite:///{tmp / "state.db"}"\n'
-        f'[watchlist]\npath = "{watchlist}"\n'
-        '[transfer]\nsegment_min_size = "1MiB"\n'
+        f'[watchlist]\npath = "{watchlist}"\n' + tail
     )
     return config
 
