@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email.utils
-import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,6 @@ import pytest
 from downloader.emulator._content import SeededContent
 from downloader.emulator._files import (
     Faults,
-    FileHost,
     FileSpec,
     RunningHost,
     digest_headers_for,
@@ -27,7 +25,7 @@ from downloader.errors import (
     UnsafeRedirect,
 )
 from downloader.transfer import AssetRequest, Limits, RetryPolicy, Timeouts
-from tests.support.engine import make_engine, nothing_final_except
+from tests.support.engine import expiring_after_four_requests, make_engine, nothing_final_except
 
 MiB = 1 << 20
 CHUNK = 1 << 20  # the engine's read/write size
@@ -269,13 +267,8 @@ async def test_wrong_content_range_is_never_written(file_host: RunningHost, tmp_
 
 async def test_expired_signed_url_is_refreshed_and_the_transfer_continues(tmp_path: Path) -> None:
     content = SeededContent(4, 6 * MiB)
-    base = time.time()
-    host = FileHost(clock=lambda: base + (3600 if len(host.log) >= 4 else 0))
     # each segment's first response breaks off; by then the URL has expired
-    host.add(
-        FileSpec("/sig.bin", content),
-        Faults(url_lifetime=60, drop_after_bytes=500_000, drop_times=4, rate_bytes_per_s=2 * MiB),
-    )
+    host = expiring_after_four_requests(content)
     refreshed: list[str] = []
     async with await start_file_host(host) as running:
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import anyio
 
 from downloader.emulator._content import SeededContent
-from downloader.emulator._files import Faults, FileHost, FileSpec, start_file_host
+from downloader.emulator._files import start_file_host
 from downloader.transfer import AssetRequest, Limits, RetryPolicy
-from tests.support.engine import make_engine
+from tests.support.engine import expiring_after_four_requests, make_engine
 
 MiB = 1 << 20
 
@@ -22,12 +21,7 @@ async def test_segments_refused_together_count_as_one_refresh_against_the_budget
     # all four are refused with 403 at once: one fresh URL serves them all, and a
     # budget of one refresh must not run out because four segments saw the refusal
     content = SeededContent(6, 6 * MiB)
-    base = time.time()
-    host = FileHost(clock=lambda: base + (3600 if len(host.log) >= 4 else 0))
-    host.add(
-        FileSpec("/sig.bin", content),
-        Faults(url_lifetime=60, drop_after_bytes=500_000, drop_times=4, rate_bytes_per_s=2 * MiB),
-    )
+    host = expiring_after_four_requests(content)
     refreshed: list[str] = []
     async with await start_file_host(host) as running:
 

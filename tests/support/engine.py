@@ -1,14 +1,18 @@
-"""Factories for engine tests: a real aiohttp session and a fake clock."""
+"""Factories for engine tests: a real aiohttp session and a fake clock, and a file host
+whose signed URLs run out while a file is fetched."""
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 
 from downloader.clock import FakeClock
+from downloader.emulator._content import SeededContent
+from downloader.emulator._files import Faults, FileHost, FileSpec
 from downloader.transfer import Limits, RetryPolicy, Timeouts, TransferEngine
 
 
@@ -37,6 +41,19 @@ async def make_engine(
             ),
             clock,
         )
+
+
+def expiring_after_four_requests(content: SeededContent) -> FileHost:
+    """A file host serving `content` at /sig.bin under URLs signed for 60 s, whose clock
+    moves an hour on at its fifth request: each of the first four responses breaks off,
+    and by then the URL has expired."""
+    base = time.time()
+    host = FileHost(clock=lambda: base + (3600 if len(host.log) >= 4 else 0))
+    host.add(
+        FileSpec("/sig.bin", content),
+        Faults(url_lifetime=60, drop_after_bytes=500_000, drop_times=4, rate_bytes_per_s=2 << 20),
+    )
+    return host
 
 
 def nothing_final_except(dest: Path, *names: str) -> bool:
