@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from downloader import cli
 from downloader.config._keys import TABLES
-from tests.test_hostile import render_config
+from tests.support.toml_text import render_config
 
 FIFO = "@FIFO@"  # replaced by a FIFO made in each example's folder
 ENVIRON = {"DL_FUZZ_LF": "key\nwith a line feed", "DL_FUZZ_OK": "a-fine-secret-value"}

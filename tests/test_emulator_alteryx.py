@@ -11,7 +11,7 @@ from downloader.emulator import (
     Timing,
     expected_files,
 )
-from tests.support.emulator_fixtures import Served, basic, serve
+from tests.support.emulator_fixtures import basic, bearer, serve
 
 API = "/alteryx/webapi"
 OUTPUTS = (
@@ -23,17 +23,6 @@ MESSAGES = (AlteryxMessage(1, "Workflow started", 0), AlteryxMessage(2, "Tool wa
 
 def alteryx(*jobs: AlteryxJob, lifetime: float = 3600) -> Scenario:
     return Scenario(settings=Settings(token_lifetime=lifetime), alteryx_jobs=jobs)
-
-
-async def bearer(s: Served) -> dict[str, str]:
-    reply = await s.call(
-        "POST",
-        API + "/oauth2/token",
-        headers={"Authorization": basic("ayx-id", "ayx-secret")},
-        data={"grant_type": "client_credentials"},
-    )
-    assert reply.status == 200
-    return {"Authorization": f"Bearer {reply.json['access_token']}"}
 
 
 async def test_token_then_job_then_each_output_in_each_format() -> None:

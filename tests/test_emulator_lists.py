@@ -15,8 +15,7 @@ from downloader.emulator import (
     parse_scenario,
 )
 from downloader.emulator._scenario import Knobs, OrderItemSpec
-from tests.support.emulator_fixtures import START, ManualClock, Served, serve
-from tests.test_emulator_alteryx import bearer
+from tests.support.emulator_fixtures import START, ManualClock, Served, bearer, serve
 
 PX = {"Authorization": "px-test-key"}
 T1, T2 = "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z"

@@ -6,8 +6,6 @@ of every type (the only outcome other than success is a list of problems).
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from downloader.providers._api import ApiClient
 from downloader.transfer import AssetRequest
 from downloader.watchlist import parse_watchlist
 from tests.support.engine import make_engine, nothing_final_except
+from tests.support.toml_text import render_config, toml_value
 from tests.support.web import serve
 
 DEEP = 100_000
@@ -127,26 +126,6 @@ async def test_a_redirect_to_a_data_url_is_refused(file_host: RunningHost, tmp_p
 # --- config and watchlist files made of real keys and wild values --------------------------
 
 
-def toml_value(value: Any) -> str:
-    """`value` written as TOML (an inline table for dicts)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    assert isinstance(value, dict)
-    return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
-
-
 SIZES_AND_TIMES = st.sampled_from(
     ["0", "1", "8KiB", "64MiB", "1GiB", "-1MiB", "1.5GB", "30s", "1h30m", "0ms", "x", "", "1e9"]
 )
@@ -168,13 +147,6 @@ VALUES = st.recursive(
 )
 KEYS = sorted((table, key) for table, spec in TABLES.items() for key in spec.keys)
 DOCUMENTS = st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=12)  # (table, key) -> value
-
-
-def render_config(doc: dict[tuple[str, str], Any]) -> str:
-    tables: dict[str, list[str]] = {}
-    for (table, key), value in doc.items():
-        tables.setdefault(table, []).append(f"{key} = {toml_value(value)}")
-    return "\n".join(f"[{t}]\n" + "\n".join(lines) for t, lines in tables.items())
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

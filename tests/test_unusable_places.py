@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from downloader import cli
-from tests.test_config_boundaries import (
+from tests.support.problems import (
     assert_problem,
     line_of,
     run_child,

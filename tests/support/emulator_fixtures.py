@@ -81,3 +81,15 @@ async def serve(scenario: Scenario, clock: ManualClock | None = None) -> AsyncIt
 def basic(user: str, password: str) -> str:
     """An HTTP Basic `Authorization` value."""
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+async def bearer(s: Served) -> dict[str, str]:
+    """The `Authorization` header of a token for the default Alteryx client of `s`."""
+    reply = await s.call(
+        "POST",
+        "/alteryx/webapi/oauth2/token",
+        headers={"Authorization": basic("ayx-id", "ayx-secret")},
+        data={"grant_type": "client_credentials"},
+    )
+    assert reply.status == 200
+    return {"Authorization": f"Bearer {reply.json['access_token']}"}
