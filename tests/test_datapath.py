@@ -21,7 +21,7 @@ from downloader.transfer._plan import Segment
 from downloader.transfer._ring import Ring
 from downloader.transfer._sink import Sink, direct_io_works
 from downloader.transfer._writer import DataFile, PrefixHash
-from tests.support.datapath import MiB, Written, fill, source
+from tests.support.datapath import MiB, Written, fill, source, writing
 from tests.support.mounts import ROOT, run_on_own_mount
 
 
@@ -32,16 +32,11 @@ def folder(tmp_path: Path) -> Path:
 
 def test_buffers_are_written_in_place_and_the_prefix_hashed_as_they_pass(folder: Path) -> None:
     data = source(5 * MiB + 321)
-    fd = os.open(folder / "f", os.O_RDWR | os.O_CREAT, 0o600)
     ring, told, prefix = Ring(3, MiB), Written(), PrefixHash(MultiHasher(["md5"]))
-    path = DataPath(Sink(fd, direct=direct_io_works(folder)), prefix, ring, on_written=told)
-    try:
+    direct = direct_io_works(folder)
+    with writing(folder / "f", ring, prefix, told, direct=direct) as (path, _):
         fill(path, ring, data, 0)
         assert path.wait_idle(30)
-    finally:
-        path.close()
-        os.close(fd)
-        ring.close()
     assert (folder / "f").read_bytes() == data
     assert prefix.done == len(data)
     assert to_hex(prefix.hasher.digests()["sha256"]) == hashlib.sha256(data).hexdigest()
@@ -55,21 +50,16 @@ def test_a_buffer_in_prefix_order_is_hashed_before_its_write_is_told(folder: Pat
     # (from the device itself, with O_DIRECT): a buffer that continues the prefix must
     # be hashed from where it is before the loop hears of it
     data = source(6 * MiB + 99)
-    fd = os.open(folder / "f", os.O_RDWR | os.O_CREAT, 0o600)
     ring, prefix = Ring(4, MiB), PrefixHash(MultiHasher())
     hashed_when_told: list[bool] = []
 
     def told(offset: int, length: int, owner: object = None) -> None:
         hashed_when_told.append(prefix.done >= offset + length)
 
-    path = DataPath(Sink(fd, direct=direct_io_works(folder)), prefix, ring, on_written=told)
-    try:
+    direct = direct_io_works(folder)
+    with writing(folder / "f", ring, prefix, told, direct=direct) as (path, _):
         fill(path, ring, data, 0)
         assert path.wait_idle(30)
-    finally:
-        path.close()
-        os.close(fd)
-        ring.close()
     assert len(hashed_when_told) == 7
     assert all(hashed_when_told)
 
@@ -79,10 +69,8 @@ def test_a_later_segments_buffers_are_read_back_once_the_prefix_reaches_them(
 ) -> None:
     data = source(3 * MiB)
     cut = 2 * MiB + 17
-    fd = os.open(folder / "f", os.O_RDWR | os.O_CREAT, 0o600)
     ring, prefix = Ring(2, MiB), PrefixHash(MultiHasher())
-    path = DataPath(Sink(fd, direct=False), prefix, ring, on_written=Written())
-    try:
+    with writing(folder / "f", ring, prefix, Written(), direct=False) as (path, fd):
         fill(path, ring, data[cut:], cut)  # the second segment lands first
         assert path.wait_idle(30)
         assert prefix.done == 0
@@ -90,10 +78,6 @@ def test_a_later_segments_buffers_are_read_back_once_the_prefix_reaches_them(
         assert path.wait_idle(30)
         assert prefix.done == cut
         prefix.catch_up(DataFile(fd), len(data))
-    finally:
-        path.close()
-        os.close(fd)
-        ring.close()
     assert to_hex(prefix.hasher.digests()["sha256"]) == hashlib.sha256(data).hexdigest()
 
 

@@ -6,11 +6,17 @@ it depends on nothing but the package."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from downloader.transfer._datapath import DataPath
 from downloader.transfer._ring import Ring
+from downloader.transfer._sink import Sink
+from downloader.transfer._writer import PrefixHash
 
 MiB = 1024 * 1024
 
@@ -33,6 +39,28 @@ def fill(path: DataPath, ring: Ring, data: bytes, offset: int) -> None:
         buffer.end += piece
         path.submit(buffer)
         data, offset = data[piece:], offset + piece
+
+
+@contextlib.contextmanager
+def writing(
+    file: Path,
+    ring: Ring,
+    prefix: PrefixHash,
+    on_written: Callable[[int, int, object], None],
+    *,
+    direct: bool,
+) -> Iterator[tuple[DataPath, int]]:
+    """A data path from `ring` to `file` (opened here, made if need be) hashing into
+    `prefix`, and the file's descriptor; the path, the file and the ring are closed when
+    the block ends."""
+    fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o600)
+    path = DataPath(Sink(fd, direct=direct), prefix, ring, on_written=on_written)
+    try:
+        yield path, fd
+    finally:
+        path.close()
+        os.close(fd)
+        ring.close()
 
 
 class Written:
