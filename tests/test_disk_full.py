@@ -151,12 +151,7 @@ async def test_the_item_shows_it_waits_for_disk_space_and_is_archived_once_space
         http_harness(tmp_path, small_fs, min_free_space=6 * MiB) as h,
         anyio.create_task_group() as tg,
     ):
-        states: list[ItemState] = []
-
-        async def work() -> None:
-            states.append(await h.work(ref))
-
-        tg.start_soon(work)
+        states = h.work_soon(tg, ref)
         rows = await rows_once_one_waits(h.store)
         assert rows[0]["state"] == "downloading"
         assert "waiting for disk space" in rows[0]["error"]

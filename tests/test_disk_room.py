@@ -39,12 +39,7 @@ async def test_a_file_larger_than_the_free_space_waits_before_writing_with_the_r
         http_harness(tmp_path, small_fs, min_free_space=MiB) as h,
         anyio.create_task_group() as tg,
     ):
-        states: list[ItemState] = []
-
-        async def work() -> None:
-            states.append(await h.work(ref))
-
-        tg.start_soon(work)
+        states = h.work_soon(tg, ref)
         rows = await rows_once_one_waits(h.store)
         await anyio.sleep(0.3)  # time enough to write, had it gone on
         free = free_bytes(small_fs)

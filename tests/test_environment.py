@@ -92,12 +92,7 @@ async def test_an_archive_deleted_while_running_is_made_again_and_the_item_archi
     root = tmp_path / "archive"
     ref = http_item(file_host.url("/d.bin"), "d")
     async with http_harness(tmp_path, root) as h, anyio.create_task_group() as tg:
-        first: list[ItemState] = []
-
-        async def work() -> None:
-            first.append(await h.work(ref))
-
-        tg.start_soon(work)
+        first = h.work_soon(tg, ref)
         with anyio.fail_after(20):
             while not list(root.rglob("*.part")):
                 await anyio.sleep(0.02)
@@ -337,12 +332,7 @@ async def test_a_download_survives_the_wall_clock_jumping_forwards_and_back(
     ref = http_item(file_host.url("/j.bin"), "j")
     async with http_harness(tmp_path, tmp_path / "archive", clock=clock) as h:
         async with anyio.create_task_group() as tg:
-            result: list[ItemState] = []
-
-            async def work() -> None:
-                result.append(await h.work(ref))
-
-            tg.start_soon(work)
+            result = h.work_soon(tg, ref)
             await anyio.sleep(0.3)
             clock.jump(timedelta(days=2))  # past every lease and every signed URL's expiry
             await anyio.sleep(0.3)

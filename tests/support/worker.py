@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
+from anyio.abc import TaskGroup
 
 from downloader.clock import Clock, SystemClock
 from downloader.config import PollSettings, ProvidersSettings, RetrySettings
@@ -50,6 +51,16 @@ class Harness:
         state = await self.worker.work(ref)
         await self.store.release(OWNER, ref.key)  # as the scheduler does after each turn
         return state
+
+    def work_soon(self, tg: TaskGroup, ref: ItemRef) -> list[ItemState]:
+        """Start `work(ref)` in `tg`; the list its end state is put in once it ends."""
+        states: list[ItemState] = []
+
+        async def work() -> None:
+            states.append(await self.work(ref))
+
+        tg.start_soon(work)
+        return states
 
     async def leave(
         self, ref: ItemRef, states: Sequence[ItemState], assets: Iterable[AssetRecord]
