@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import anyio
 import bagit
+from anyio.abc import TaskGroup
 from structlog.testing import capture_logs
 
 from downloader.clock import SystemClock
@@ -54,6 +55,19 @@ async def http_engine(
         )
 
 
+def fetch_soon(
+    tg: TaskGroup, engine: TransferEngine, request: AssetRequest, dest: Path
+) -> list[object]:
+    """Start fetching `request` into `dest` in `tg`; the list its result is put in."""
+    results: list[object] = []
+
+    async def fetch() -> None:
+        results.append(await engine.fetch(request, dest))
+
+    tg.start_soon(fetch)
+    return results
+
+
 def test_shortfall_and_disk_full_errors_are_recognised() -> None:
     assert shortfall(free=10 * MiB, need=MiB, minimum=8 * MiB) == 0
     assert shortfall(free=8 * MiB, need=MiB, minimum=8 * MiB) == MiB
@@ -72,14 +86,9 @@ async def test_below_min_free_space_the_transfer_pauses_and_resumes_when_space_i
     guard = SpaceGuard(small_fs, 8 * MiB, clock, interval=0.02)
     dest = small_fs / "out"
     async with anyio.create_task_group() as tg, http_engine(small_fs, guard, clock) as engine:
-        results: list[object] = []
-
-        async def fetch() -> None:
-            request = AssetRequest("big", url=file_host.url("/big.bin"), on_wait=notices)
-            results.append(await engine.fetch(request, dest))
-
         with capture_logs() as logs:
-            tg.start_soon(fetch)
+            request = AssetRequest("big", url=file_host.url("/big.bin"), on_wait=notices)
+            results = fetch_soon(tg, engine, request, dest)
             with anyio.fail_after(20):
                 await notices.waiting.wait()
             await anyio.sleep(0.3)
@@ -116,14 +125,9 @@ async def test_enospc_in_the_middle_of_a_write_waits_and_keeps_every_byte(
     guard = SpaceGuard(small_fs, 0, clock, interval=0.02, measure=lambda _: 1 << 40)
     dest = small_fs / "out"
     async with anyio.create_task_group() as tg, http_engine(small_fs, guard, clock) as engine:
-        results: list[object] = []
-
-        async def fetch() -> None:
-            request = AssetRequest("q", url=file_host.url("/q.bin"), on_wait=notices)
-            results.append(await engine.fetch(request, dest))
-
         with capture_logs() as logs:
-            tg.start_soon(fetch)
+            request = AssetRequest("q", url=file_host.url("/q.bin"), on_wait=notices)
+            results = fetch_soon(tg, engine, request, dest)
             with anyio.fail_after(20):
                 await notices.waiting.wait()
             await anyio.sleep(0.3)
