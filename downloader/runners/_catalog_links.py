@@ -108,7 +108,10 @@ class CatalogLinks:
                 log.warning("archive.catalog_not_updated", items=keys, error=str(exc))
 
     async def close(self) -> None:
-        """Write what is gathered, then remove the mark (kept when links are owed)."""
+        """Write what is gathered, then remove the mark (kept when links are owed).
+
+        The end of the service's run: the descriptors held for the archive root (shared
+        by every jail of it) are closed too."""
         with anyio.CancelScope(shield=True):
             await self.flush()
             mark, self._mark = self._mark, None
@@ -117,3 +120,4 @@ class CatalogLinks:
                     await anyio.to_thread.run_sync(mark.keep if self._owed else mark.release)
                 except OSError as exc:  # the next run repairs what needs none
                     log.warning("archive.catalog_mark_kept", error=str(exc))
+            self.jail.close()
