@@ -116,3 +116,23 @@ async def test_the_files_of_one_folder_are_synced_with_one_walk_to_it(tmp_path: 
     # from the root for each of the eleven files
     assert jail.walks.count(str(staging / "data")) <= 4
     assert jail.walks.count(str(staging)) <= 4
+
+
+async def test_a_finish_walks_from_the_root_once_to_the_bag_and_once_to_its_final_place(
+    tmp_path: Path,
+) -> None:
+    jail = WalkCountingJail(tmp_path)
+    builder = BagBuilder(tmp_path / staging_path(JOB), JOB, clock=FakeClock(), jail=jail)
+    for name in ("a.tif", "band/red/b04.tif", "band/nir/b08.tif"):
+        path = builder.data_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(name.encode())
+        builder.add_payload(name, len(name), hashlib.sha256(name.encode()).hexdigest())
+    jail.walks.clear()
+
+    final = await builder.finish(tmp_path / item_path(JOB), tag_files={"stac-item.json": b"{}"})
+
+    bagit.Bag(str(final)).validate()
+    # the bag's folder, then the root for the way to the final path: every folder below
+    # either reached from the one above, each tag file synced through its own writing
+    assert jail.walks == [str(staging_path(JOB)), "."]
