@@ -285,6 +285,19 @@ class Jail:
         except FileNotFoundError:
             return None
 
+    def glance(self, relative: Relative) -> bool:
+        """Whether something seems to be at `relative`: one `stat` from the held root,
+        links on the way followed.  A hint for skipping work where nothing is, cheap
+        enough for the event loop; never acted on, as what is then done there walks
+        without following."""
+        parts = _parts(relative)
+        try:
+            root, _ = self._base([], False, False)
+            os.stat("/".join(parts) or ".", dir_fd=root, follow_symlinks=False)
+        except OSError:
+            return False
+        return True
+
     def unlink(self, relative: Relative) -> None:
         """Remove the file (or link) at `relative`, if any; a link is removed, not followed."""
         try:
