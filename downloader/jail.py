@@ -106,6 +106,10 @@ class Jail:
             return self._open_dir(parts, create, durable)
         return self._again_if_gone(lambda: self._open_dir(parts, create, durable))
 
+    def root_fd(self) -> int:
+        """The root's held descriptor: borrowed, never to be closed nor listed."""
+        return self._base([], False, False)[0]
+
     def _again_if_gone(self, operation: Callable[[], _T]) -> _T:
         """`operation`, tried once more when it found nothing because a held folder on
         its way was removed meanwhile (see `_jail_hold`)."""

@@ -26,7 +26,6 @@ replaces to count them on a real file system.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 
@@ -38,7 +37,7 @@ __all__ = ["FinalPlace", "StagedBag", "Syncer"]
 
 _WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-_HERE = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_DOWN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class Syncer:
@@ -84,22 +83,25 @@ class StagedBag:
 
     def payload_sizes(self) -> dict[str, int]:
         """Size of every regular file below `data/` by "/"-separated path; each folder
-        below it is kept open for `sync`.  A link or special file raises."""
+        below it is opened from the one above and kept open for `sync`.  A link or
+        special file raises."""
         found: dict[str, int] = {}
-        walk = os.fwalk(".", dir_fd=self._folders["data"], follow_symlinks=False)
-        for dirpath, dirnames, filenames, dirfd in walk:
-            if dirpath != ".":
-                where = "data/" + os.path.normpath(dirpath)
-                self._folders[where] = os.open(".", _HERE, dir_fd=dirfd)
-            for name in dirnames + filenames:
-                info = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
-                relative = os.path.normpath(os.path.join(dirpath, name))
-                if stat.S_ISLNK(info.st_mode) or not (
-                    stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)
-                ):
-                    raise ArchiveError(f"payload entry {relative!r} is a link or special file")
-                if stat.S_ISREG(info.st_mode):
-                    found[relative] = info.st_size
+        folders = ["data"]
+        while folders:
+            where = folders.pop()
+            parent = self._folders[where]
+            with os.scandir(parent) as entries:
+                listed = list(entries)
+            for entry in listed:
+                relative = f"{where}/{entry.name}"
+                path = relative.removeprefix("data/")
+                if entry.is_dir(follow_symlinks=False):
+                    self._folders[relative] = os.open(entry.name, _DOWN, dir_fd=parent)
+                    folders.append(relative)
+                elif entry.is_file(follow_symlinks=False):
+                    found[path] = entry.stat(follow_symlinks=False).st_size
+                else:
+                    raise ArchiveError(f"payload entry {path!r} is a link or special file")
         return found
 
     def write_tags(self, files: Mapping[str, bytes]) -> list[int]:
@@ -146,7 +148,7 @@ class FinalPlace:
 
     def __init__(self, jail: Jail, final: PurePosixPath) -> None:
         self.jail, self.final = jail, final
-        self._levels = [jail.open_dir(".")]
+        self._levels = [jail.root_fd()]
         self._missing: list[str] = []
         try:
             walked = PurePosixPath()
@@ -168,7 +170,7 @@ class FinalPlace:
             raise
 
     def close(self) -> None:
-        for fd in self._levels:
+        for fd in self._levels[1:]:  # the root's is the jail's
             os.close(fd)
         self._levels.clear()
 
