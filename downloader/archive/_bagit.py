@@ -90,6 +90,7 @@ class BagBuilder:
         self._clock: Clock = clock or SystemClock()
         self._syncer = syncer or Syncer()
         self._payload: dict[str, PayloadFile] = {}
+        self._durable: set[str] = set()
         self._notes: dict[str, list[str]] = {}
         self._finished = False
         if create:
@@ -114,9 +115,19 @@ class BagBuilder:
         return tuple(self._payload[path] for path in sorted(self._payload))
 
     def add_payload(
-        self, relative_path: str, size: int, sha256_hex: str, md5_hex: str | None = None
+        self,
+        relative_path: str,
+        size: int,
+        sha256_hex: str,
+        md5_hex: str | None = None,
+        *,
+        durable: bool = False,
     ) -> PayloadFile:
-        """Declare `data/<relative_path>` ("/"-separated) with its size and digests."""
+        """Declare `data/<relative_path>` ("/"-separated) with its size and digests.
+
+        `durable`: the file's bytes and its entry in its folder are durable already (the
+        engine fsyncs what it fetched, renames it into place and fsyncs the folder), so
+        `finish` need not sync it again, nor its folder when nothing else there is new."""
         if self._finished:
             raise ArchiveError(f"the bag of {self.ref.key} is already finished")
         _check_payload_path(relative_path)
@@ -130,6 +141,8 @@ class BagBuilder:
             raise ArchiveError(f"payload file {relative_path!r} declared twice")
         entry = PayloadFile(relative_path, size, sha256_hex.lower(), md5)
         self._payload[relative_path] = entry
+        if durable:
+            self._durable.add(relative_path)
         return entry
 
     def note(self, label: str, value: str) -> None:
@@ -224,7 +237,7 @@ class BagBuilder:
                         info=info,
                         extra=extra_tags,
                     )
-                    bag.sync(bag.write_tags(tag_files), self._payload, self._syncer)
+                    bag.sync(bag.write_tags(tag_files), self._payload, self._durable, self._syncer)
                     replaced = None
                     if must_replace:
                         replaced = self._move_aside(final, now.strftime("%Y%m%dT%H%M%SZ"))

@@ -26,7 +26,7 @@ replaces to count them on a real file system.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from pathlib import PurePosixPath
 
 from downloader._jail_move import move_checked
@@ -58,6 +58,8 @@ class StagedBag:
         self.jail, self.staging = jail, staging
         top = jail.open_dir(staging, create=True)
         self._folders: dict[str, int] = {"": top}
+        self._listed: dict[str, list[str]] = {}
+        """What `payload_sizes` found in each folder below the bag's, as payload paths."""
         try:
             data = jail.step_into(top, "data", staging / "data", create=True)
         except BaseException:
@@ -92,6 +94,8 @@ class StagedBag:
             parent = self._folders[where]
             with os.scandir(parent) as entries:
                 listed = list(entries)
+            # a sub-folder is listed as itself: never all durable files
+            self._listed[where] = [f"{where}/{e.name}".removeprefix("data/") for e in listed]
             for entry in listed:
                 relative = f"{where}/{entry.name}"
                 path = relative.removeprefix("data/")
@@ -121,9 +125,13 @@ class StagedBag:
             raise
         return written
 
-    def sync(self, tags: list[int], payload: Iterable[str], syncer: Syncer) -> None:
+    def sync(
+        self, tags: list[int], payload: Iterable[str], durable: Set[str], syncer: Syncer
+    ) -> None:
         """fsync the tag files (through `tags`, closed here) and each payload file
-        (`data/`-relative paths), then every folder of the bag, deepest first."""
+        (`data/`-relative paths) not `durable` already, then every folder of the bag,
+        deepest first, but for a payload folder holding only durable files (their
+        entries made durable as they arrived)."""
         try:
             for fd in tags:
                 syncer.file(fd)
@@ -131,6 +139,8 @@ class StagedBag:
             for fd in tags:
                 os.close(fd)
         for path in payload:
+            if path in durable:
+                continue
             folder, _, name = f"data/{path}".rpartition("/")
             fd = os.open(name, _READ, dir_fd=self._folders[folder])
             try:
@@ -138,6 +148,9 @@ class StagedBag:
             finally:
                 os.close(fd)
         for where in sorted(self._folders, key=lambda w: (-w.count("/"), w == "", w)):
+            listed = self._listed.get(where)
+            if listed is not None and all(name in durable for name in listed):
+                continue
             syncer.folder(self._folders[where])
 
 
