@@ -24,8 +24,10 @@ What a held descriptor means:
   more, walked from the path again, so the folders are made anew.
 
 Descriptors forgotten so are kept open until `close`, never closed under a thread
-that may be using them (a closed number is reused by the next `open`).  `close`,
-at the end of a run, and the last `Jail` of the root going away, close them all.
+that may be using them (a closed number is reused by the next `open`).  A service's
+run `retain`s the hold and `release`s it at its end, when no operation is under way:
+the last run of the root in the process to end closes them all, as does the last
+`Jail` of the root going away.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class Hold:
         self._fds: dict[tuple[str, ...], int] = {}
         self._retired: list[int] = []
         self._made = False
+        self._runs = 0
         weakref.finalize(self, _close_all, self._fds, self._retired)
 
     def base(self, parts: list[str], *, create: bool, durable: bool, step: Step) -> tuple[int, int]:
@@ -127,6 +130,20 @@ class Hold:
                     self._made = False
                     return True
         return False
+
+    def retain(self) -> None:
+        """A run begins that will `release` the hold at its end."""
+        with self._lock:
+            self._runs += 1
+
+    def release(self) -> None:
+        """A run ends: the last one closes every held descriptor (so one run ending never
+        closes them under another run of the same root in this process)."""
+        with self._lock:
+            self._runs = max(0, self._runs - 1)
+            if self._runs:
+                return
+        self.close()
 
     def close(self) -> None:
         """Close every held descriptor; the next operation opens them again."""

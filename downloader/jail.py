@@ -62,9 +62,17 @@ class Jail:
         self._hold = hold_of(self.root)
 
     def close(self) -> None:
-        """Close the descriptors held for the root (by every `Jail` of it): at the end of
-        a run, when no operation is under way; the next one opens them again."""
+        """Close the descriptors held for the root (by every `Jail` of it), when no
+        operation is under way; the next one opens them again."""
         self._hold.close()
+
+    def retain(self) -> None:
+        """A run of the service begins; it calls `release` at its end."""
+        self._hold.retain()
+
+    def release(self) -> None:
+        """A run ends: the last run of the root in this process closes what is held."""
+        self._hold.release()
 
     def relative(self, path: Path) -> PurePosixPath:
         """`path` (absolute, or relative to the working folder) relative to the root.

@@ -133,3 +133,17 @@ async def test_a_run_leaves_no_descriptor_of_the_archive_open(tmp_path: Path) ->
         result = await run_once(settings, refs)
         assert result.archived == 2, result
         assert _open_below(root) == []
+
+
+def test_one_run_ending_keeps_what_another_run_of_the_root_still_uses(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    first, second = Jail(root), Jail(root)
+    first.retain()
+    second.retain()
+    os.close(first.open(".partial/bags/x/f", _WRITE, create_parents=True))
+    held = _open_below(root)
+
+    first.release()
+    assert _open_below(root) == held  # the second run may be between two operations
+    second.release()
+    assert _open_below(root) == []
