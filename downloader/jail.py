@@ -25,7 +25,6 @@ Blocking calls, meant for worker threads.  Paths given are relative to the root
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shutil
 import stat
@@ -35,13 +34,10 @@ from typing import TypeVar
 
 from downloader._jail_hold import hold_of
 from downloader._jail_move import move_checked
+from downloader._jail_walk import named, raise_if_link, step, walk_down
 from downloader.errors import PlantedLink
 
 __all__ = ["Jail", "PlantedLink"]
-
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-# what open(2) says of a link where O_NOFOLLOW (or O_DIRECTORY) forbids one
-_LINK_ERRNOS = frozenset({errno.ELOOP, errno.ENOTDIR, errno.EMLINK})
 
 Relative = PurePosixPath | str
 _T = TypeVar("_T")
@@ -93,16 +89,8 @@ class Jail:
             return False
         return True
 
-    @contextlib.contextmanager
-    def _named(self, relative: Relative) -> Iterator[None]:
-        """An OSError raised inside names the whole path, not the bare name of a `dir_fd` call."""
-        try:
-            yield
-        except OSError as exc:
-            if not (isinstance(exc.filename, str) and os.path.isabs(exc.filename)):
-                exc.filename = os.path.normpath(self.root / relative)
-                exc.filename2 = None
-            raise
+    def _named(self, relative: Relative) -> contextlib.AbstractContextManager[None]:
+        return named(self.root, relative)
 
     # --- folders --------------------------------------------------------------------
 
@@ -135,8 +123,7 @@ class Jail:
         self, parent: int, name: str, walked: tuple[str, ...], create: bool, durable: bool
     ) -> int:
         where = PurePosixPath(*walked)
-        with self._named(where):
-            return self._step(parent, name, where, create=create, durable=durable)
+        return step(self.root, parent, name, where, create=create, durable=durable)
 
     def _open_dir(
         self,
@@ -146,43 +133,7 @@ class Jail:
         based: tuple[int, int] | None = None,
     ) -> int:
         base, depth = based or self._base(parts, create, durable)
-        if depth == len(parts):  # a held folder itself: a description of its own
-            return os.open(".", _DIR, dir_fd=base)
-        fd, walked = base, PurePosixPath(*parts[:depth])
-        try:
-            for name in parts[depth:]:
-                walked /= name
-                parent, fd = fd, -1
-                try:
-                    with self._named(walked):
-                        fd = self._step(parent, name, walked, create=create, durable=durable)
-                finally:
-                    if parent != base:
-                        os.close(parent)
-        except BaseException:
-            if fd >= 0 and fd != base:
-                os.close(fd)
-            raise
-        return fd
-
-    def _step(
-        self, parent: int, name: str, walked: PurePosixPath, *, create: bool, durable: bool
-    ) -> int:
-        """Open the folder `name` below `parent` without following it."""
-        try:
-            try:
-                return os.open(name, _DIR, dir_fd=parent)
-            except FileNotFoundError:
-                if not create:
-                    raise
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(name, 0o750, dir_fd=parent)
-                if durable:  # the new folder's entry survives a power cut
-                    os.fsync(parent)
-            return os.open(name, _DIR, dir_fd=parent)
-        except OSError as exc:
-            self._raise_if_link(exc, parent, name, walked)
-            raise
+        return walk_down(self.root, base, depth, parts, create=create, durable=durable)
 
     def step_into(
         self,
@@ -196,18 +147,10 @@ class Jail:
         """A descriptor of the folder `name` below `parent` (the folder `walked` names,
         relative to the root, is where it leads), made if `create`; never a link."""
         where = PurePosixPath(walked)
-        with self._named(where):
-            return self._step(parent, name, where, create=create, durable=durable)
+        return step(self.root, parent, name, where, create=create, durable=durable)
 
     def _raise_if_link(self, exc: OSError, parent: int, name: str, walked: Relative) -> None:
-        if exc.errno not in _LINK_ERRNOS:
-            return
-        try:
-            mode = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
-        except OSError:
-            return
-        if stat.S_ISLNK(mode):
-            raise PlantedLink(str(walked), str(self.root)) from exc
+        raise_if_link(self.root, exc, parent, name, walked)
 
     @contextlib.contextmanager
     def folder(
