@@ -13,6 +13,11 @@ its folder's descriptor (`dir_fd=`).  A link met anywhere on the way raises
 `PlantedLink` and is never followed.  The root itself may be a link (an operator
 may point `archive.root` anywhere): it is opened as configured.
 
+The root and the service's own folders below it are opened once and held (see
+`_jail_hold`: what holding them means when they are moved or removed while running),
+so a path below `.partial/transfers` costs one `openat` of its file, not a walk from
+the configured path.  `close` at the end of a run closes them.
+
 Blocking calls, meant for worker threads.  Paths given are relative to the root
 ("/"-separated), or absolute paths lexically below it (`relative`).
 """
@@ -20,22 +25,22 @@ Blocking calls, meant for worker threads.  Paths given are relative to the root
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
+from downloader._jail_hold import hold_of
+from downloader._jail_move import move_checked
+from downloader._jail_walk import named, raise_if_link, step, walk_down
 from downloader.errors import PlantedLink
 
 __all__ = ["Jail", "PlantedLink"]
 
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-# what open(2) says of a link where O_NOFOLLOW (or O_DIRECTORY) forbids one
-_LINK_ERRNOS = frozenset({errno.ELOOP, errno.ENOTDIR, errno.EMLINK})
-
 Relative = PurePosixPath | str
+_T = TypeVar("_T")
 
 
 def _parts(relative: Relative) -> list[str]:
@@ -50,6 +55,20 @@ class Jail:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).absolute()
+        self._hold = hold_of(self.root)
+
+    def close(self) -> None:
+        """Close the descriptors held for the root (by every `Jail` of it), when no
+        operation is under way; the next one opens them again."""
+        self._hold.close()
+
+    def retain(self) -> None:
+        """A run of the service begins; it calls `release` at its end."""
+        self._hold.retain()
+
+    def release(self) -> None:
+        """A run ends: the last run of the root in this process closes what is held."""
+        self._hold.release()
 
     def relative(self, path: Path) -> PurePosixPath:
         """`path` (absolute, or relative to the working folder) relative to the root.
@@ -70,69 +89,68 @@ class Jail:
             return False
         return True
 
-    @contextlib.contextmanager
-    def _named(self, relative: Relative) -> Iterator[None]:
-        """An OSError raised inside names the whole path, not the bare name of a `dir_fd` call."""
-        try:
-            yield
-        except OSError as exc:
-            if not (isinstance(exc.filename, str) and os.path.isabs(exc.filename)):
-                exc.filename = os.path.normpath(self.root / relative)
-                exc.filename2 = None
-            raise
+    def _named(self, relative: Relative) -> contextlib.AbstractContextManager[None]:
+        return named(self.root, relative)
 
     # --- folders --------------------------------------------------------------------
 
     def open_dir(self, relative: Relative, *, create: bool = False, durable: bool = False) -> int:
         """A descriptor of the folder at `relative`, made if `create` (each new folder's
         entry fsynced with `durable`)."""
-        if create:  # the root and the folders above it are the operator's, trusted
-            os.makedirs(self.root, 0o750, exist_ok=True)
-        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        walked = PurePosixPath()
-        try:
-            for name in _parts(relative):
-                walked /= name
-                parent, fd = fd, -1
-                try:
-                    with self._named(walked):
-                        fd = self._step(parent, name, walked, create=create, durable=durable)
-                finally:
-                    os.close(parent)
-        except BaseException:
-            if fd >= 0:
-                os.close(fd)
-            raise
-        return fd
+        parts = _parts(relative)
+        if not create:
+            return self._open_dir(parts, create, durable)
+        return self._again_if_gone(lambda: self._open_dir(parts, create, durable))
 
-    def _step(
-        self, parent: int, name: str, walked: PurePosixPath, *, create: bool, durable: bool
-    ) -> int:
-        """Open the folder `name` below `parent` without following it."""
+    def root_fd(self) -> int:
+        """The root's held descriptor: borrowed, never to be closed nor listed."""
+        return self._base([], False, False)[0]
+
+    def _again_if_gone(self, operation: Callable[[], _T]) -> _T:
+        """`operation`, tried once more when it found nothing because a held folder on
+        its way was removed meanwhile (see `_jail_hold`)."""
         try:
-            try:
-                return os.open(name, _DIR, dir_fd=parent)
-            except FileNotFoundError:
-                if not create:
-                    raise
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(name, 0o750, dir_fd=parent)
-                if durable:  # the new folder's entry survives a power cut
-                    os.fsync(parent)
-            return os.open(name, _DIR, dir_fd=parent)
-        except OSError as exc:
-            self._raise_if_link(exc, parent, name, walked)
-            raise
+            return operation()
+        except FileNotFoundError:
+            if not self._hold.forget_if_gone():
+                raise
+        return operation()
+
+    def _base(self, parts: list[str], create: bool, durable: bool) -> tuple[int, int]:
+        return self._hold.base(parts, create=create, durable=durable, step=self._held_step)
+
+    def _held_step(
+        self, parent: int, name: str, walked: tuple[str, ...], create: bool, durable: bool
+    ) -> int:
+        where = PurePosixPath(*walked)
+        return step(self.root, parent, name, where, create=create, durable=durable)
+
+    def _open_dir(
+        self,
+        parts: list[str],
+        create: bool,
+        durable: bool,
+        based: tuple[int, int] | None = None,
+    ) -> int:
+        base, depth = based or self._base(parts, create, durable)
+        return walk_down(self.root, base, depth, parts, create=create, durable=durable)
+
+    def step_into(
+        self,
+        parent: int,
+        name: str,
+        walked: Relative,
+        *,
+        create: bool = False,
+        durable: bool = False,
+    ) -> int:
+        """A descriptor of the folder `name` below `parent` (the folder `walked` names,
+        relative to the root, is where it leads), made if `create`; never a link."""
+        where = PurePosixPath(walked)
+        return step(self.root, parent, name, where, create=create, durable=durable)
 
     def _raise_if_link(self, exc: OSError, parent: int, name: str, walked: Relative) -> None:
-        if exc.errno not in _LINK_ERRNOS:
-            return
-        try:
-            mode = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
-        except OSError:
-            return
-        if stat.S_ISLNK(mode):
-            raise PlantedLink(str(walked), str(self.root)) from exc
+        raise_if_link(self.root, exc, parent, name, walked)
 
     @contextlib.contextmanager
     def folder(
@@ -149,13 +167,25 @@ class Jail:
     def parent_of(
         self, relative: Relative, *, create: bool = False, durable: bool = False
     ) -> Iterator[tuple[int, str]]:
-        """The descriptor of the folder holding `relative`, and its last part's name."""
+        """The descriptor of the folder holding `relative`, and its last part's name.
+
+        The descriptor may be one the jail holds: not to be closed, nor listed."""
         parts = _parts(relative)
         if not parts:
             raise ValueError("the archive root has no parent in the jail")
-        above = PurePosixPath(*parts[:-1]) if parts[:-1] else "."
-        with self.folder(above, create=create, durable=durable) as fd:
+
+        def acquire() -> tuple[int, bool]:
+            base, depth = self._base(parts[:-1], create, durable)
+            if depth == len(parts) - 1:
+                return base, False
+            return self._open_dir(parts[:-1], create, durable, (base, depth)), True
+
+        fd, owned = self._again_if_gone(acquire) if create else acquire()
+        try:
             yield fd, parts[-1]
+        finally:
+            if owned:
+                os.close(fd)
 
     # --- files ----------------------------------------------------------------------
 
@@ -163,8 +193,12 @@ class Jail:
         self, relative: Relative, flags: int, mode: int = 0o640, *, create_parents: bool = False
     ) -> int:
         """`os.open` of `relative` with `O_NOFOLLOW`, its folders walked without following."""
-        with self.parent_of(relative, create=create_parents) as (parent, _):
-            return self.open_at(parent, relative, flags, mode)
+
+        def opened() -> int:
+            with self.parent_of(relative, create=create_parents) as (parent, _):
+                return self.open_at(parent, relative, flags, mode)
+
+        return self._again_if_gone(opened) if flags & os.O_CREAT else opened()
 
     def open_at(self, parent: int, relative: Relative, flags: int, mode: int = 0o640) -> int:
         """`open` of `relative` when its folder is walked already and open as `parent`:
@@ -184,6 +218,9 @@ class Jail:
 
     def write_atomically(self, relative: Relative, data: bytes) -> None:
         """Replace the file at `relative` with `data` in one rename (no fsync)."""
+        self._again_if_gone(lambda: self._write_atomically(relative, data))
+
+    def _write_atomically(self, relative: Relative, data: bytes) -> None:
         with self.parent_of(relative, create=True) as (parent, name), self._named(relative):
             tmp = PurePosixPath(name).with_suffix(".tmp").name
             with contextlib.suppress(FileNotFoundError):
@@ -202,6 +239,19 @@ class Jail:
                 return os.stat(name, dir_fd=parent, follow_symlinks=False)
         except FileNotFoundError:
             return None
+
+    def glance(self, relative: Relative) -> bool:
+        """Whether something seems to be at `relative`: one `stat` from the held root,
+        links on the way followed.  A hint for skipping work where nothing is, cheap
+        enough for the event loop; never acted on, as what is then done there walks
+        without following."""
+        parts = _parts(relative)
+        try:
+            root, _ = self._base([], False, False)
+            os.stat("/".join(parts) or ".", dir_fd=root, follow_symlinks=False)
+        except OSError:
+            return False
+        return True
 
     def unlink(self, relative: Relative) -> None:
         """Remove the file (or link) at `relative`, if any; a link is removed, not followed."""
@@ -254,23 +304,13 @@ class Jail:
             destination.parent_of(target, create=True, durable=sync) as (dst_dir, dst_name),
             destination._named(target),
         ):
-            before = os.stat(src_name, dir_fd=src_dir, follow_symlinks=False)
-            if not (stat.S_ISREG(before.st_mode) or stat.S_ISDIR(before.st_mode)):
-                raise PlantedLink(str(source), str(self.root))
-            if not replace:
-                try:
-                    os.stat(dst_name, dir_fd=dst_dir, follow_symlinks=False)
-                except FileNotFoundError:
-                    pass
-                else:
-                    raise FileExistsError(errno.EEXIST, "already there", str(target))
-            os.rename(src_name, dst_name, src_dir_fd=src_dir, dst_dir_fd=dst_dir)
-            # what arrived must be what was looked at: a swap between the look and the
-            # move would have put something else (a link) in the archive
-            after = os.stat(dst_name, dir_fd=dst_dir, follow_symlinks=False)
-            if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
-                os.rename(dst_name, src_name, src_dir_fd=dst_dir, dst_dir_fd=src_dir)
-                raise PlantedLink(str(source), str(self.root))
+            move_checked(
+                (src_dir, src_name),
+                (dst_dir, dst_name),
+                replace=replace,
+                refuse=lambda: PlantedLink(str(source), str(self.root)),
+                target_name=str(target),
+            )
             if sync:
                 os.fsync(dst_dir)
                 if sync_source and not os.path.sameopenfile(src_dir, dst_dir):

@@ -126,6 +126,30 @@ async def test_after_state_loss_good_bags_are_adopted_and_a_damaged_one_fetched_
     assert (aside[0] / "data" / "bad.bin").read_bytes() == bytes(data)
 
 
+async def test_a_bag_seen_through_a_link_planted_on_its_path_is_not_adopted(
+    file_host: RunningHost, tmp_path: Path
+) -> None:
+    serve(file_host, "/l/a.bin", seed=6)
+    root, outside = tmp_path / "archive", tmp_path / "outside"
+    ref = http_item(file_host.url("/l/a.bin"), "linked")
+    (tmp_path / "first").mkdir()
+    await archive_with_fresh_state(tmp_path, root, [ref])
+    outside.mkdir()
+    (root / "http").rename(outside / "http")
+    (root / "http").symlink_to(outside / "http")
+    kept = {p: p.read_bytes() for p in (outside / "http").rglob("*") if p.is_file()}
+
+    # a new state database: the loop's glance sees the bag through the link, the
+    # judgement in its thread walks without following and refuses it
+    async with http_harness(tmp_path, root) as harness:
+        state = await harness.work(ref)
+        events = [e.kind for e in await harness.store.events(ref.key)]
+
+    assert state is not ItemState.ARCHIVED
+    assert "adopted" not in events
+    assert {p: p.read_bytes() for p in (outside / "http").rglob("*") if p.is_file()} == kept
+
+
 async def test_a_bag_whose_files_differ_from_what_the_store_recorded_is_not_adopted(
     file_host: RunningHost, tmp_path: Path
 ) -> None:

@@ -116,3 +116,69 @@ async def test_the_files_of_one_folder_are_synced_with_one_walk_to_it(tmp_path: 
     # from the root for each of the eleven files
     assert jail.walks.count(str(staging / "data")) <= 4
     assert jail.walks.count(str(staging)) <= 4
+
+
+async def test_a_finish_walks_from_the_root_once_to_the_bag_and_to_nothing_else(
+    tmp_path: Path,
+) -> None:
+    jail = WalkCountingJail(tmp_path)
+    builder = BagBuilder(tmp_path / staging_path(JOB), JOB, clock=FakeClock(), jail=jail)
+    for name in ("a.tif", "band/red/b04.tif", "band/nir/b08.tif"):
+        path = builder.data_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(name.encode())
+        builder.add_payload(name, len(name), hashlib.sha256(name.encode()).hexdigest())
+    jail.walks.clear()
+
+    final = await builder.finish(tmp_path / item_path(JOB), tag_files={"stac-item.json": b"{}"})
+
+    bagit.Bag(str(final)).validate()
+    # the bag's folder only: every folder below it reached from the one above, the way
+    # to the final path from the held root, each tag file synced through its writing
+    assert jail.walks == [str(staging_path(JOB))]
+
+
+async def test_payload_the_engine_made_durable_is_not_synced_again_nor_a_folder_of_only_such(
+    tmp_path: Path,
+) -> None:
+    syncer = CountingSyncer()
+    builder = BagBuilder(
+        tmp_path / staging_path(JOB), JOB, clock=FakeClock(), jail=Jail(tmp_path), syncer=syncer
+    )
+    # as the engine leaves them: fsynced, renamed into data/, data/ fsynced
+    for name, durable in (("a.tif", True), ("b.tif", True), ("band/c.tif", False)):
+        path = builder.data_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(name.encode())
+        sha = hashlib.sha256(name.encode()).hexdigest()
+        builder.add_payload(name, len(name), sha, durable=durable)
+
+    final = await builder.finish(tmp_path / item_path(JOB), tag_files={"stac-item.json": b"{}"})
+
+    bagit.Bag(str(final)).validate()
+    synced = [who for kind, who in syncer.calls if kind == "file"]
+    tags = [p for p in final.iterdir() if p.is_file()]
+    assert sorted(synced) == sorted([*(_of(p) for p in tags), _of(final / "data/band/c.tif")])
+    folders = [who for kind, who in syncer.calls if kind == "folder"]
+    # data/ holds a folder that is new: synced; data/band holds a file not durable: synced
+    assert folders == [_of(final / "data/band"), _of(final / "data"), _of(final), _of(final.parent)]
+
+
+async def test_a_bag_of_only_durable_payload_syncs_its_tag_files_and_its_own_folders(
+    tmp_path: Path,
+) -> None:
+    syncer = CountingSyncer()
+    builder = BagBuilder(
+        tmp_path / staging_path(JOB), JOB, clock=FakeClock(), jail=Jail(tmp_path), syncer=syncer
+    )
+    for name in ("a.tif", "b.tif"):
+        (builder.data_dir / name).write_bytes(name.encode())
+        sha = hashlib.sha256(name.encode()).hexdigest()
+        builder.add_payload(name, len(name), sha, durable=True)
+
+    final = await builder.finish(tmp_path / item_path(JOB), tag_files={"stac-item.json": b"{}"})
+
+    tags = [p for p in final.iterdir() if p.is_file()]
+    assert sorted(who for kind, who in syncer.calls if kind == "file") == sorted(map(_of, tags))
+    folders = [who for kind, who in syncer.calls if kind == "folder"]
+    assert folders == [_of(final), _of(final.parent)]

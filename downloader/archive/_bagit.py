@@ -17,6 +17,7 @@ an earlier bag of the same item, or lies inside another bag.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -27,13 +28,7 @@ import anyio
 import structlog
 
 from downloader import __version__
-from downloader.archive._commit import (
-    Syncer,
-    bag_files,
-    move_into_place,
-    sync_bag,
-    write_tag_files,
-)
+from downloader.archive._commit import FinalPlace, StagedBag, Syncer
 from downloader.archive._layout import replaced_path, staging_path
 from downloader.archive._tagfiles import (
     EXTRA_TAG_FILES,
@@ -95,6 +90,7 @@ class BagBuilder:
         self._clock: Clock = clock or SystemClock()
         self._syncer = syncer or Syncer()
         self._payload: dict[str, PayloadFile] = {}
+        self._durable: set[str] = set()
         self._notes: dict[str, list[str]] = {}
         self._finished = False
         if create:
@@ -119,9 +115,19 @@ class BagBuilder:
         return tuple(self._payload[path] for path in sorted(self._payload))
 
     def add_payload(
-        self, relative_path: str, size: int, sha256_hex: str, md5_hex: str | None = None
+        self,
+        relative_path: str,
+        size: int,
+        sha256_hex: str,
+        md5_hex: str | None = None,
+        *,
+        durable: bool = False,
     ) -> PayloadFile:
-        """Declare `data/<relative_path>` ("/"-separated) with its size and digests."""
+        """Declare `data/<relative_path>` ("/"-separated) with its size and digests.
+
+        `durable`: the file's bytes and its entry in its folder are durable already (the
+        engine fsyncs what it fetched, renames it into place and fsyncs the folder), so
+        `finish` need not sync it again, nor its folder when nothing else there is new."""
         if self._finished:
             raise ArchiveError(f"the bag of {self.ref.key} is already finished")
         _check_payload_path(relative_path)
@@ -135,6 +141,8 @@ class BagBuilder:
             raise ArchiveError(f"payload file {relative_path!r} declared twice")
         entry = PayloadFile(relative_path, size, sha256_hex.lower(), md5)
         self._payload[relative_path] = entry
+        if durable:
+            self._durable.add(relative_path)
         return entry
 
     def note(self, label: str, value: str) -> None:
@@ -215,42 +223,41 @@ class BagBuilder:
         if staging == final or staging in final.parents or final in staging.parents:
             raise ValueError("the staging folder and the final path must not contain each other")
         try:
-            with jail.folder(staging / "data", create=True):  # a package of no file at all
-                pass
-            self._check_staging(staging)
-            _refuse_nesting(jail, final)
-            must_replace = self._check_destination(final)
-            now = self._clock.utcnow()
-            tag_files = render_tag_files(
-                self.ref.key,
-                self.payload,
-                bagging_date=now.date().isoformat(),
-                agent=f"downloader {__version__}",
-                info=info,
-                extra=extra_tags,
-            )
-            write_tag_files(jail, staging, tag_files)
-            files = bag_files(tag_files, [entry.path for entry in self._payload.values()])
-            sync_bag(jail, staging, files, self._syncer)
-            replaced = None
-            if must_replace:
-                replaced = self._move_aside(final, now.strftime("%Y%m%dT%H%M%SZ"))
-            move_into_place(jail, staging, final, self._syncer)
+            bag = StagedBag(jail, staging)  # data/ made for a package of no file at all
+            try:
+                self._check_staging(bag)
+                with contextlib.closing(FinalPlace(jail, final)) as place:
+                    must_replace = self._check_destination(final, place.found())
+                    now = self._clock.utcnow()
+                    tag_files = render_tag_files(
+                        self.ref.key,
+                        self.payload,
+                        bagging_date=now.date().isoformat(),
+                        agent=f"downloader {__version__}",
+                        info=info,
+                        extra=extra_tags,
+                    )
+                    bag.sync(bag.write_tags(tag_files), self._payload, self._durable, self._syncer)
+                    replaced = None
+                    if must_replace:
+                        replaced = self._move_aside(final, now.strftime("%Y%m%dT%H%M%SZ"))
+                    place.move_in(staging, self._syncer)
+            finally:
+                bag.close()
         except OSError as exc:
             raise ArchiveError(f"cannot archive {self.ref.key} at {final_dir}: {exc}") from exc
         return replaced
 
-    def _check_staging(self, staging: PurePosixPath) -> None:
+    def _check_staging(self, bag: StagedBag) -> None:
         """Every file under data/ declared, of the declared size; no stray entries."""
-        with self.jail.folder(staging) as fd:
-            for entry in os.scandir(fd):
-                if entry.name == "data" and entry.is_dir(follow_symlinks=False):
-                    continue
-                if is_tag_file(entry.name) and entry.is_file(follow_symlinks=False):
-                    os.unlink(entry.name, dir_fd=fd)  # stale, from an interrupted finish
-                    continue
-                raise ArchiveError(f"unexpected entry {entry.name!r} in {self.staging_dir}")
-        found = _scan_payload(self.jail, staging / "data")
+        for name, is_dir, is_file in bag.top_entries():
+            if name == "data" and is_dir:
+                continue
+            if is_tag_file(name) and is_file:
+                bag.remove_top(name)  # stale, from an interrupted finish
+                continue
+            raise ArchiveError(f"unexpected entry {name!r} in {self.staging_dir}")
+        found = bag.payload_sizes()
         declared = {path: entry.size for path, entry in self._payload.items()}
         problems = [f"missing: {p}" for p in sorted(declared.keys() - found.keys())]
         problems += [f"undeclared: {p}" for p in sorted(found.keys() - declared.keys())]
@@ -264,9 +271,9 @@ class BagBuilder:
                 f"payload of {self.ref.key} does not match its declaration: " + "; ".join(problems)
             )
 
-    def _check_destination(self, final: PurePosixPath) -> bool:
-        """Whether an earlier bag of this item is in the way; refuse anything else there."""
-        found = self.jail.lstat(final)
+    def _check_destination(self, final: PurePosixPath, found: os.stat_result | None) -> bool:
+        """Whether an earlier bag of this item (`found` at `final`) is in the way; refuse
+        anything else there."""
         where = self.jail.root / final
         if found is None:
             return False
@@ -310,22 +317,6 @@ def _tag_files(
     return files
 
 
-def _scan_payload(jail: Jail, data_dir: PurePosixPath) -> dict[str, int]:
-    """Size of every regular file below `data_dir` by "/"-separated relative path."""
-    found: dict[str, int] = {}
-    for dirpath, dirnames, filenames, dirfd in jail.walk(data_dir):
-        for name in dirnames + filenames:
-            info = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
-            relative = os.path.normpath(os.path.join(dirpath, name))
-            if stat.S_ISLNK(info.st_mode) or not (
-                stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)
-            ):
-                raise ArchiveError(f"payload entry {relative!r} is a link or special file")
-            if stat.S_ISREG(info.st_mode):
-                found[relative] = info.st_size
-    return found
-
-
 def read_identifier(bag: Path) -> str | None:
     """The `External-Identifier` of the bag at `bag`; None if it is not a readable bag."""
     return read_identifier_in(Jail(bag), PurePosixPath("."))
@@ -342,11 +333,3 @@ def read_identifier_in(jail: Jail, bag: PurePosixPath) -> str | None:
         return None
     fields, _ = parse_bag_info(text)
     return dict(fields).get("External-Identifier")
-
-
-def _refuse_nesting(jail: Jail, final: PurePosixPath) -> None:
-    for parent in final.parents:
-        if parent == PurePosixPath("."):
-            return
-        if jail.lstat(parent / "bagit.txt") is not None:
-            raise ArchiveError(f"{jail.root / final} would lie inside the bag at {parent}")

@@ -46,9 +46,9 @@ async def adopt_archived_bag(
     returns its path then, else None (and nothing changed).  The `hooks`' events of
     its archiving are recorded with the move to archived, as for a bag just made."""
     final = item_path(ref)
-    # the usual case, nothing there yet, costs a few system calls on the loop (a thread
-    # would cost more) and no store query
-    if _absent(jail, final):
+    # the usual case, nothing there yet, costs one stat on the loop (a thread hop would
+    # cost more) and no store query; what is there is judged in a thread, by walks
+    if not jail.glance(final):
         return None
     current = await listener.current()
     if current is None:
@@ -113,13 +113,6 @@ def payload_files(jail: Jail, bag: PurePosixPath) -> list[PayloadEntry]:
     except (OSError, UnicodeDecodeError, PlantedLink):  # it passed its audit just now
         return []
     return sorted(files, key=lambda f: f.path)
-
-
-def _absent(jail: Jail, final: PurePosixPath) -> bool:
-    try:
-        return jail.lstat(final) is None
-    except (OSError, PlantedLink):  # the usual path says what is wrong there
-        return True
 
 
 async def source_of(store: StateStore, key: str) -> str | None:

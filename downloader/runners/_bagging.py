@@ -37,7 +37,11 @@ async def file_bag(
     sources: dict[str, str] = {}
     for one in fetched:
         for entry in await hands.vetter.vet(ref, one, bag):
-            added = bag.add_payload(*entry)
+            # the file as the engine delivered it in this turn is durable (fsynced, renamed,
+            # its folder fsynced); one kept from an earlier run, repaired in place or
+            # unpacked is not known to be
+            durable = one.is_zip is not None and entry == one.payload
+            added = bag.add_payload(*entry, durable=durable)
             files.append(PayloadEntry(f"data/{added.path}", added.size, added.sha256))
             sources[entry[0]] = url_hint(one.asset) or ""
     info: dict[str, str] = {}

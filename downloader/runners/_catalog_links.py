@@ -55,7 +55,11 @@ class CatalogLinks:
         return len(self._pending)
 
     async def open(self) -> None:
-        """Repair what a crashed run left owed, then, when batching, make the mark."""
+        """Repair what a crashed run left owed, then, when batching, make the mark.
+
+        The start of the service's run: the descriptors held for the archive root stay
+        open until its `close`."""
+        self.jail.retain()
         try:
             found = await anyio.to_thread.run_sync(repair_abandoned, self.jail)
         except (OSError, PlantedLink) as exc:
@@ -108,7 +112,10 @@ class CatalogLinks:
                 log.warning("archive.catalog_not_updated", items=keys, error=str(exc))
 
     async def close(self) -> None:
-        """Write what is gathered, then remove the mark (kept when links are owed)."""
+        """Write what is gathered, then remove the mark (kept when links are owed).
+
+        The end of the service's run: the descriptors held for the archive root (shared
+        by every jail of it) are closed too, unless another run of it is still on."""
         with anyio.CancelScope(shield=True):
             await self.flush()
             mark, self._mark = self._mark, None
@@ -117,3 +124,4 @@ class CatalogLinks:
                     await anyio.to_thread.run_sync(mark.keep if self._owed else mark.release)
                 except OSError as exc:  # the next run repairs what needs none
                     log.warning("archive.catalog_mark_kept", error=str(exc))
+            self.jail.release()
