@@ -132,7 +132,6 @@ async def test_a_bag_seen_through_a_link_planted_on_its_path_is_not_adopted(
     serve(file_host, "/l/a.bin", seed=6)
     root, outside = tmp_path / "archive", tmp_path / "outside"
     ref = http_item(file_host.url("/l/a.bin"), "linked")
-    (tmp_path / "first").mkdir()
     await archive_with_fresh_state(tmp_path, root, [ref])
     outside.mkdir()
     (root / "http").rename(outside / "http")
