@@ -99,3 +99,65 @@ def test_a_private_ca_is_loaded_once_with_the_system_certificates(tmp_path: Path
     ca_file = tmp_path / "ca.pem"
     trustme.CA().cert_pem.write_to_path(str(ca_file))
     assert probe(tmp_path, f'[transfer]\nca_file = "{ca_file}"\n')["ca_loads"] == 1
+
+
+FIRST_REQUEST_PROBE = """
+import json, runpy, ssl, sys
+
+found = {}
+loads = []
+plain = ssl.SSLContext.set_default_verify_paths
+
+def counted(self):
+    loads.append(1)
+    return plain(self)
+
+ssl.SSLContext.set_default_verify_paths = counted
+
+def first_connect(event, args):
+    if event == "socket.connect" and not found and tuple(args[1])[:2] == SERVER:
+        found["aiohttp"] = sorted(m for m in sys.modules if m.split(".")[0] == "aiohttp")
+        found["ca_loads"] = len(loads)
+
+sys.addaudithook(first_connect)
+sys.argv = ["downloader", "once", "-c", CONFIG]
+try:
+    runpy.run_module("downloader", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    found["exit"] = exc.code
+print(json.dumps(found))
+"""
+
+
+async def test_once_on_a_plain_http_url_asks_before_it_loads_aiohttp_or_any_ca(
+    tmp_path: Path,
+) -> None:
+    # a plain URL's body comes through the engine's own receiver: aiohttp (whose
+    # import builds two verifying contexts) and the system CAs wait for a first API
+    # call, hook, proxied body or https URL, none of which this run has
+    import anyio
+    from aiohttp import web
+
+    from tests.support.web import serve
+
+    async def body(_: web.Request) -> web.Response:
+        return web.Response(body=b"x" * 1000, content_type="application/octet-stream")
+
+    async with serve({"/one.bin": body}) as base:
+        host, port = base.removeprefix("http://").split(":")
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[archive]\nroot = "{tmp_path / "archive"}"\n'
+            f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
+            f'[watchlist]\npath = "{tmp_path / "watchlist.toml"}"\n'
+        )
+        (tmp_path / "watchlist.toml").write_text(
+            f'[[http.file]]\nid = "one"\nurl = "{base}/one.bin"\n'
+        )
+        code = f"CONFIG = {str(config)!r}\nSERVER = {(host, int(port))!r}\n{FIRST_REQUEST_PROBE}"
+        with anyio.fail_after(100):
+            done = await anyio.run_process([sys.executable, "-c", code], check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    found = json.loads(done.stdout.decode().splitlines()[-1])
+    assert found == {"aiohttp": [], "ca_loads": 0, "exit": 0}
+    assert list((tmp_path / "archive").glob("**/one.bin"))

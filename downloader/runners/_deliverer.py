@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-import aiohttp
 import anyio
 import structlog
 
@@ -26,6 +26,9 @@ from downloader.hooks._deliver import deliver
 from downloader.hooks._plan import delivery_delay
 from downloader.store._outbox import Outbox
 from downloader.store._outbox_models import OutboxRecord
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["Deliverer"]
 
