@@ -112,6 +112,14 @@ def once(args: argparse.Namespace) -> int:
     import anyio
     import structlog
 
+    from downloader.store import open_early
+
+    settings = _load_settings(args)
+    if settings is None:
+        return EXIT_USAGE
+    # the state database opens on its own thread while the runners are imported
+    open_early(settings.state.url)
+
     from downloader.errors import FilesystemError, StoreError
     from downloader.runners._board import ProgressBoard
     from downloader.runners._compose import Interrupted, run_once
@@ -122,9 +130,6 @@ def once(args: argparse.Namespace) -> int:
         summary_line,
     )
 
-    settings = _load_settings(args)
-    if settings is None:
-        return EXIT_USAGE
     watchlist = load_watchlist(
         settings.watchlist.path, enabled_providers=set(settings.providers.enabled) | {"http"}
     )
@@ -173,14 +178,18 @@ def _add_once(subparsers: _Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`downloader run`: the daemon, in the foreground until SIGTERM/SIGINT."""
+    from downloader.store import open_early
+
+    settings = _load_settings(args)
+    if settings is None:
+        return EXIT_USAGE
+    open_early(settings.state.url)  # beside the imports, as `once` does
+
     import anyio
 
     from downloader.errors import ConfigError, FilesystemError, StoreError
     from downloader.runners._daemon import run_daemon
 
-    settings = _load_settings(args)
-    if settings is None:
-        return EXIT_USAGE
     try:
         anyio.run(lambda: run_daemon(_config_path(args), settings))
     except (StoreError, FilesystemError) as exc:

@@ -115,7 +115,14 @@ def counted(self):
 ssl.SSLContext.set_default_verify_paths = counted
 
 def first_connect(event, args):
-    if event == "socket.connect" and not found and tuple(args[1])[:2] == SERVER:
+    if event == "sqlite3.connect" and "store" not in found:
+        import threading
+        found["store"] = {
+            "thread": threading.current_thread().name.split(" ")[0],
+            # a module is in sys.modules while it is imported: done once it has run
+            "runners_loaded": hasattr(sys.modules.get("downloader.runners._compose"), "run_once"),
+        }
+    if event == "socket.connect" and "aiohttp" not in found and tuple(args[1])[:2] == SERVER:
         found["aiohttp"] = sorted(m for m in sys.modules if m.split(".")[0] == "aiohttp")
         found["ca_loads"] = len(loads)
 
@@ -159,5 +166,11 @@ async def test_once_on_a_plain_http_url_asks_before_it_loads_aiohttp_or_any_ca(
             done = await anyio.run_process([sys.executable, "-c", code], check=False)
     assert done.returncode == 0, done.stderr.decode()
     found = json.loads(done.stdout.decode().splitlines()[-1])
-    assert found == {"aiohttp": [], "ca_loads": 0, "exit": 0}
+    assert found == {
+        "aiohttp": [],
+        "ca_loads": 0,
+        "exit": 0,
+        # the state database is opened on its own thread while the runners load
+        "store": {"thread": "open", "runners_loaded": False},
+    }
     assert list((tmp_path / "archive").glob("**/one.bin"))
