@@ -25,6 +25,8 @@ HEAVY = [
     "downloader.providers._pixxel",
     "downloader.providers._scale",
     "downloader.providers._alteryx",
+    "downloader.providers._sources",
+    "downloader.providers._parse_pixxel",
 ]
 """Not needed by `once` on plain URLs with SQLite before its first request."""
 
