@@ -27,6 +27,7 @@ HEAVY = [
     "downloader.providers._alteryx",
     "downloader.providers._sources",
     "downloader.providers._parse_pixxel",
+    "downloader.hooks._deliver",
 ]
 """Not needed by `once` on plain URLs with SQLite before its first request."""
 
