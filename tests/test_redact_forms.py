@@ -74,3 +74,8 @@ def test_text_with_none_of_the_characters_is_still_scrubbed_of_a_scheme_and_toke
     assert scrub_forms("the server said Token 1f3a9c0d55aa is old") == (
         f"the server said Token {REDACTED} is old"
     )
+
+
+def test_a_scheme_word_spelled_beyond_ascii_is_still_scrubbed() -> None:
+    # IGNORECASE reads the long s as an s: the word is not looked for in such text
+    assert scrub_forms("baſic 12345678a") == f"baſic {REDACTED}"
