@@ -31,7 +31,20 @@ HEAVY = [
 ]
 """Not needed by `once` on plain URLs with SQLite before its first request."""
 
-PROBE = """
+COUNT_CA_LOADS = """
+loads = []
+plain = ssl.SSLContext.set_default_verify_paths
+
+def counted(self):
+    loads.append(1)
+    return plain(self)
+
+ssl.SSLContext.set_default_verify_paths = counted
+"""
+"""Counts each load of the system CAs from here on (in `loads`)."""
+
+PROBE = (
+    """
 import json, ssl, sys
 import anyio
 import aiohttp  # builds aiohttp's own default contexts; only ours are counted below
@@ -43,15 +56,9 @@ from downloader.runners._compose import open_service
 args = build_parser().parse_args(["once", "-c", CONFIG])
 configure_logging(level="info")  # as `main` does before it runs a command
 settings = load_config(args.config)
-loads = []
-plain = ssl.SSLContext.set_default_verify_paths
-
-def counted(self):
-    loads.append(1)
-    return plain(self)
-
-ssl.SSLContext.set_default_verify_paths = counted
-
+"""
+    + COUNT_CA_LOADS
+    + """
 async def compose():
     async with open_service(settings, "probe:once") as service:
         await service.store.list_items()
@@ -59,6 +66,7 @@ async def compose():
 anyio.run(compose)
 print(json.dumps({"loaded": sorted(set(HEAVY) & set(sys.modules)), "ca_loads": len(loads)}))
 """
+)
 
 
 def probe(tmp_path: Path, extra: str = "") -> dict[str, object]:
@@ -104,19 +112,14 @@ def test_a_private_ca_is_loaded_once_with_the_system_certificates(tmp_path: Path
     assert probe(tmp_path, f'[transfer]\nca_file = "{ca_file}"\n')["ca_loads"] == 1
 
 
-FIRST_REQUEST_PROBE = """
+FIRST_REQUEST_PROBE = (
+    """
 import json, runpy, ssl, sys
 
 found = {}
-loads = []
-plain = ssl.SSLContext.set_default_verify_paths
-
-def counted(self):
-    loads.append(1)
-    return plain(self)
-
-ssl.SSLContext.set_default_verify_paths = counted
-
+"""
+    + COUNT_CA_LOADS
+    + """
 def first_connect(event, args):
     if event == "sqlite3.connect" and "store" not in found:
         import threading
@@ -137,6 +140,7 @@ except SystemExit as exc:
     found["exit"] = exc.code
 print(json.dumps(found))
 """
+)
 
 
 async def test_once_on_a_plain_http_url_asks_before_it_loads_aiohttp_or_any_ca(
