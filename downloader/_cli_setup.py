@@ -1,16 +1,53 @@
-"""What the commands that load a config do first: secrets registered, umask tightened;
-how a command sees a store error that ended a task group, and says what stopped a run.
+"""What the commands that load a config do first: settings read, secrets registered,
+umask tightened, the state database begun; how a command sees a store error that ended
+a task group, and says what stopped a run.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import TypeVar
 
 from downloader.config import Settings
 
 T = TypeVar("T")
+
+
+def load_settings(
+    path: Path, *, logs: bool, secrets: bool = True, store_early: bool = False
+) -> Settings | None:
+    """The settings in `path`, or None after printing every problem of the file; its
+    warnings as log lines when `logs` (off a terminal, stderr is then JSON only).
+    Without `secrets` (for commands that call no platform) no secret is read; with
+    `store_early` the state database begins to open, on a thread of its own, while
+    the command imports what it runs (`store._early`)."""
+    from downloader.config import load_config
+    from downloader.errors import ConfigError
+
+    try:
+        settings = load_config(path, secrets=secrets)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
+    if logs:
+        import structlog
+
+        for warning in settings.warnings:
+            structlog.get_logger("downloader.config").warning("config.warning", problem=warning)
+    else:
+        for warning in settings.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    restrict_umask()
+    register_secrets(settings)
+    if store_early:
+        from downloader.store import open_early
+
+        open_early(settings.state.url)
+    return settings
 
 
 def register_secrets(settings: Settings) -> None:

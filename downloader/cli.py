@@ -15,7 +15,7 @@ from typing import TextIO, TypeAlias, TypeVar
 
 from downloader import __version__
 from downloader._cli_options import add_common_options, log_level
-from downloader._cli_setup import register_secrets, restrict_umask, unusable, unwrap_store_error
+from downloader._cli_setup import load_settings, unusable, unwrap_store_error
 from downloader.config import Settings, default_config_path, inspect_config
 from downloader.errors import ConfigProblem
 from downloader.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
@@ -43,28 +43,11 @@ def _print_problems(problems: Sequence[ConfigProblem], stream: TextIO) -> None:
         print(problem, file=stream)
 
 
-def _load_settings(args: argparse.Namespace, *, secrets: bool = True) -> Settings | None:
-    """The settings named by `-c`, or None after printing every problem of the file.
-    Without `secrets` (for commands that call no platform) no secret is read."""
-    from downloader.config import load_config
-    from downloader.errors import ConfigError
-
-    try:
-        settings = load_config(_config_path(args), secrets=secrets)
-    except ConfigError as exc:
-        _print_problems(exc.problems, sys.stderr)
-        return None
-    if getattr(args, "log_default", None) is not None:  # logging is set up: log lines
-        import structlog
-
-        for warning in settings.warnings:  # off a terminal, stderr is then JSON only
-            structlog.get_logger("downloader.config").warning("config.warning", problem=warning)
-    else:
-        for warning in settings.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-    restrict_umask()
-    register_secrets(settings)
-    return settings
+def _load_settings(args: argparse.Namespace, **options: bool) -> Settings | None:
+    """The settings named by `-c` (see `load_settings`), warnings as log lines when
+    logging is set up."""
+    logs = getattr(args, "log_default", None) is not None
+    return load_settings(_config_path(args), logs=logs, **options)
 
 
 def check_config(args: argparse.Namespace) -> int:
@@ -112,6 +95,10 @@ def once(args: argparse.Namespace) -> int:
     import anyio
     import structlog
 
+    settings = _load_settings(args, store_early=True)
+    if settings is None:
+        return EXIT_USAGE
+
     from downloader.errors import FilesystemError, StoreError
     from downloader.runners._board import ProgressBoard
     from downloader.runners._compose import Interrupted, run_once
@@ -122,9 +109,6 @@ def once(args: argparse.Namespace) -> int:
         summary_line,
     )
 
-    settings = _load_settings(args)
-    if settings is None:
-        return EXIT_USAGE
     watchlist = load_watchlist(
         settings.watchlist.path, enabled_providers=set(settings.providers.enabled) | {"http"}
     )
@@ -173,14 +157,15 @@ def _add_once(subparsers: _Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`downloader run`: the daemon, in the foreground until SIGTERM/SIGINT."""
+    settings = _load_settings(args, store_early=True)
+    if settings is None:
+        return EXIT_USAGE
+
     import anyio
 
     from downloader.errors import ConfigError, FilesystemError, StoreError
     from downloader.runners._daemon import run_daemon
 
-    settings = _load_settings(args)
-    if settings is None:
-        return EXIT_USAGE
     try:
         anyio.run(lambda: run_daemon(_config_path(args), settings))
     except (StoreError, FilesystemError) as exc:

@@ -61,7 +61,9 @@ def check_id(value: str, *, slashes: bool) -> None:
     """Raise `ValueError` unless `value` can be an id (`slashes`: an http id, may hold "/")."""
     if not value:
         raise ValueError("an id must not be empty")
-    if any(ch.isspace() or not ch.isprintable() for ch in value):
+    # the one printable white-space character is the plain space (as in `check_url`):
+    # one pass in C instead of two calls a character, 100,000 ids in a large watchlist
+    if " " in value or not value.isprintable():
         raise ValueError(f"id {value!r} contains whitespace or control characters")
     # Ids become directory names in the archive: no way out of the item's own folder.
     segments = value.split("/") if slashes else [value]

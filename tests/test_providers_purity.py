@@ -53,7 +53,12 @@ def test_a_pure_provider_module_loads_no_io_library(module):
 
 
 def test_the_probe_sees_what_the_registry_loads():
-    assert {"aiohttp", "anyio", "structlog"} <= loaded("downloader.providers._registry")
+    assert {"anyio", "structlog"} <= loaded("downloader.providers._registry")
+    assert "aiohttp" in loaded("downloader.emulator._pixxel")
+
+
+def test_the_registry_leaves_aiohttp_for_the_first_api_call():
+    assert "aiohttp" not in loaded("downloader.providers._registry")
 
 
 def test_the_package_still_offers_the_registry():

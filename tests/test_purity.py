@@ -100,12 +100,14 @@ print(json.dumps({
 """
 
 CONTROL = "downloader.transfer._engine"
+SERVER = "downloader.emulator._files"
+"""Imports aiohttp at its top: the engine loads it only for its first proxied body."""
 
 
 @cache
 def probe_all() -> dict[str, dict[str, Any]]:
     """Import each module alone in its own interpreter, all at once; their reports by name."""
-    names = ["downloader", CONTROL, *PURE]
+    names = ["downloader", CONTROL, SERVER, *PURE]
     running = {
         name: subprocess.Popen(
             [sys.executable, "-c", PROBE, name, json.dumps(sorted(FORBIDDEN))],
@@ -143,10 +145,17 @@ def test_the_root_package_loads_nothing_forbidden() -> None:
 
 
 def test_the_probe_sees_the_io_libraries_of_the_engine() -> None:
-    assert {"aiohttp", "anyio", "asyncio", "socket"} <= {
+    assert {"anyio", "asyncio", "socket"} <= {
         name.partition(".")[0] for name in loaded(CONTROL, FORBIDDEN)
     }
-    assert CONTROL in probe_all()[CONTROL]["asked"]["aiohttp"]
+    assert {"aiohttp", "asyncio", "socket"} <= {
+        name.partition(".")[0] for name in loaded(SERVER, FORBIDDEN)
+    }
+    assert SERVER in probe_all()[SERVER]["asked"]["aiohttp"]
+
+
+def test_the_engine_leaves_aiohttp_for_its_first_proxied_body() -> None:
+    assert "aiohttp" not in {name.partition(".")[0] for name in loaded(CONTROL, FORBIDDEN)}
 
 
 # --- imports ------------------------------------------------------------------------------------

@@ -237,3 +237,55 @@ async def test_a_failing_job_alone_is_rolled_back_and_the_next_one_commits(
         await worker.run(fails, write=True)
     assert await worker.run(_insert("kept", 1), write=True) == 1
     assert _rows(tmp_path / "db.sqlite") == {"kept": 1}
+
+
+async def test_in_a_group_only_a_write_gets_a_savepoint_and_a_failed_read_undoes_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db.sqlite"
+    statements: list[str] = []
+
+    def connect() -> sqlite3.Connection:
+        conn = _connect(path)()
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    def reads(conn: sqlite3.Connection) -> int:
+        return len(conn.execute("SELECT k FROM t").fetchall())
+
+    def fails_to_read(conn: sqlite3.Connection) -> None:
+        conn.execute("SELECT nothing FROM t")
+
+    worker = SQLiteThread(connect, name=str(path))
+    await worker.start()
+    try:
+        gate = _Gate()
+        results: dict[str, object] = {}
+
+        async def run(name: str, op: Callable[[sqlite3.Connection], object], write: bool) -> None:
+            try:
+                results[name] = await worker.run(op, write=write)
+            except Exception as exc:  # kept to be asserted on
+                results[name] = exc
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: worker.run(gate, write=False))
+            await anyio.to_thread.run_sync(gate.entered.wait, 10)
+            statements.clear()
+            for name, op, write in [
+                ("a", _insert("a", 1), True),
+                ("read", reads, False),
+                ("broken", fails_to_read, False),
+                ("b", _insert("b", 2), True),
+                ("again", reads, False),
+            ]:
+                tg.start_soon(run, name, op, write)
+                await anyio.sleep(0.01)  # queued in this order
+            gate.release.set()
+    finally:
+        await worker.stop()
+    assert (results["a"], results["b"]) == (1, 2)
+    assert (results["read"], results["again"]) == (1, 2)  # each sees the writes before it
+    assert isinstance(results["broken"], StoreError)
+    assert _rows(path) == {"a": 1, "b": 2}
+    assert sum(s.startswith("SAVEPOINT") for s in statements) == 2

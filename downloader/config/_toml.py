@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from functools import lru_cache
 from typing import Any
 
 from downloader.errors import ConfigProblem
@@ -50,7 +52,9 @@ def type_name(value: object) -> str:
     return type(value).__name__
 
 
-def _split_key(text: str) -> list[str]:
+@lru_cache(maxsize=256)
+def _split_key(text: str) -> tuple[str, ...]:
+    # a watchlist repeats a few headers and keys for every entry (100,000 in W6b)
     parts = []
     for match in _PART_RE.finditer(text):
         token = match.group(0)
@@ -62,7 +66,7 @@ def _split_key(text: str) -> list[str]:
         elif token.startswith("'"):
             token = token[1:-1]
         parts.append(token)
-    return parts
+    return tuple(parts)
 
 
 def _multiline_toggles(text: str) -> int:
@@ -98,7 +102,7 @@ class KeyLines:
                 self._remember(key, number)
                 in_multiline = _multiline_toggles(line[match.end() :]) % 2 == 1
 
-    def _resolve(self, parts: list[str]) -> str:
+    def _resolve(self, parts: Sequence[str]) -> str:
         """Join a header's parts, pointing into the latest entry of any array of tables."""
         path = ""
         for part in parts:

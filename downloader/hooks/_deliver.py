@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import aiohttp
 import anyio
 import structlog
 from anyio.abc import ByteReceiveStream, Process
@@ -24,6 +24,9 @@ from downloader.errors import HookFailed
 from downloader.hooks._plan import command_argv
 from downloader.redact import REDACTOR
 from downloader.store._outbox_models import OutboxRecord
+
+if TYPE_CHECKING:  # loaded by the first hook that posts: a run without one needs none
+    import aiohttp
 
 __all__ = ["deliver", "describe_url"]
 
@@ -128,6 +131,8 @@ class _Done:
 async def _post(
     hook: HookSettings, url: str, record: OutboxRecord, session: aiohttp.ClientSession
 ) -> None:
+    import aiohttp
+
     where = describe_url(url)
     headers = {"Content-Type": "application/json", "Idempotency-Key": record.event_id}
     try:

@@ -15,13 +15,11 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
-import aiohttp
 import anyio
 import structlog
-from aiohttp.http_exceptions import HttpProcessingError
 
 from downloader.clock import Clock
 from downloader.errors import ApiError, MalformedResponse
@@ -33,14 +31,18 @@ from downloader.transfer._policy import KiB, MiB
 from downloader.transfer._tls import describe_tls_failure
 from downloader.transfer._urls import redact_url
 
-__all__ = ["API_TIMEOUT", "MAX_BODY", "ApiClient", "Auth", "StaticAuth"]
+if TYPE_CHECKING:  # loaded with the first call: a run of plain URLs never needs aiohttp
+    import aiohttp
+
+__all__ = ["MAX_BODY", "ApiClient", "Auth", "StaticAuth"]
 
 log = structlog.get_logger("downloader.providers")
 
 MAX_BODY = 8 * MiB
 """Largest API answer read; a larger one is MalformedResponse("response too large")."""
 _MAX_ERROR_BODY = 64 * KiB
-API_TIMEOUT = aiohttp.ClientTimeout(total=120, sock_connect=30, sock_read=60)
+API_TIMEOUT = {"total": 120.0, "sock_connect": 30.0, "sock_read": 60.0}
+"""Seconds of an API call's `aiohttp.ClientTimeout`: the whole call, its connection, a read."""
 _AUTH_STATUSES = frozenset({401, 403})
 
 
@@ -105,7 +107,7 @@ class ApiClient:
         limiter: anyio.CapacityLimiter,
         auth: Auth | None = None,
         max_body: int = MAX_BODY,
-        timeout: aiohttp.ClientTimeout = API_TIMEOUT,
+        timeout: aiohttp.ClientTimeout | None = None,
         observer: Observer | None = None,
         retry_after_cap: float = math.inf,
     ) -> None:
@@ -174,6 +176,11 @@ class ApiClient:
         elif form is not None:
             data = urlencode(form).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+        import aiohttp
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        if self._timeout is None:
+            self._timeout = aiohttp.ClientTimeout(**API_TIMEOUT)
         async with self._limiter:
             status: int | None = None
             try:

@@ -7,7 +7,6 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import aiohttp
 import anyio
 import structlog
 
@@ -21,14 +20,17 @@ from downloader.config import (
 )
 from downloader.items import ItemRef
 from downloader.observe import NullObserver, Observer
-from downloader.providers._api import ApiClient, Auth, StaticAuth
 from downloader.providers._http import HttpProvider
 from downloader.providers._poll import Poller
 from downloader.providers._steps import Drive
 from downloader.providers._types import Provider
 
-if TYPE_CHECKING:  # each platform's adapter is loaded when its table is configured
+if TYPE_CHECKING:  # each platform's adapter is loaded when its table is configured,
+    # with the API client and aiohttp: a run of plain URLs needs none of them
+    import aiohttp
+
     from downloader.providers._alteryx import AlteryxProvider
+    from downloader.providers._api import ApiClient, Auth
     from downloader.providers._pixxel import PixxelProvider
     from downloader.providers._scale import ScaleProvider
 
@@ -105,6 +107,8 @@ class _Wiring:
     def client(
         self, platform: str, base_url: str, limiter: anyio.CapacityLimiter, auth: Auth
     ) -> ApiClient:
+        from downloader.providers._api import ApiClient
+
         return ApiClient(
             self.session,
             platform=platform,
@@ -117,6 +121,7 @@ class _Wiring:
         )
 
     def pixxel(self, settings: PixxelSettings) -> PixxelProvider:
+        from downloader.providers._api import StaticAuth
         from downloader.providers._pixxel import PixxelProvider
 
         key = settings.api_key.reveal() if settings.api_key is not None else None
@@ -127,6 +132,7 @@ class _Wiring:
         return PixxelProvider(api, self.pollers("pixxel"), self.drive)
 
     def scale(self, settings: ScaleSettings) -> ScaleProvider:
+        from downloader.providers._api import StaticAuth
         from downloader.providers._scale import ScaleProvider
 
         token = settings.token.reveal() if settings.token is not None else None

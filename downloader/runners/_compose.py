@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import anyio
 
 from downloader.clock import Clock, SystemClock
@@ -26,10 +25,14 @@ from downloader.runners._catalog_links import CatalogLinks
 from downloader.runners._deliverer import Deliverer
 from downloader.runners._drive import drive
 from downloader.runners._pipeline import ItemWorker, filesystem_error
+from downloader.runners._session import LazySession, lazy_session
 from downloader.sources import SourceRef
 from downloader.store import StateStore, open_store
 from downloader.transfer import RetryPolicy, TransferEngine
 from downloader.transfer._tls import tls_context
+
+if TYPE_CHECKING:
+    import aiohttp
 
 CATALOG_EVERY = 1.0
 """Seconds a filed bag's link may wait to be written with others: the catalog is
@@ -91,22 +94,14 @@ async def open_service(
     # the system CAs once more here cost some 30-50 ms before the first request
     ca_file = settings.transfer.ca_file
     trust = tls_context(ca_file) if ca_file is not None else None
-    connector = aiohttp.TCPConnector(
-        limit=0, limit_per_host=limits.max_per_host, ssl=trust if trust is not None else True
-    )
+    holder = LazySession(limit_per_host=limits.max_per_host, trust=trust)
+    session = lazy_session(holder)
     root = settings.archive.root
     try:
         root.mkdir(parents=True, exist_ok=True, mode=0o750)
     except OSError as exc:  # read-only, not allowed, a file in the way since check-config
         raise filesystem_error(exc) from None
-    async with (
-        open_store(settings.state.url, observer=observer) as store,
-        # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY (lower case too) for API
-        # calls and downloads alike, as the contract promises
-        aiohttp.ClientSession(
-            connector=connector, auto_decompress=False, trust_env=True
-        ) as session,
-    ):
+    async with open_store(settings.state.url, observer=observer) as store:
         if board is not None:
             store.subscribe(BoardWatch(board, clock.monotonic))
         engine = TransferEngine(
@@ -156,7 +151,10 @@ async def open_service(
         try:
             yield Service(clock, store, session, worker, observer, deliverer, catalog)
         finally:
-            await catalog.close()
+            try:
+                await catalog.close()
+            finally:
+                await holder.aclose()
 
 
 async def run_once(

@@ -14,18 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-import aiohttp
 import anyio
 import structlog
 
 from downloader.clock import Clock
 from downloader.config import HookSettings
 from downloader.errors import HookFailed, StoreError
-from downloader.hooks._deliver import deliver
 from downloader.hooks._plan import delivery_delay
 from downloader.store._outbox import Outbox
 from downloader.store._outbox_models import OutboxRecord
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["Deliverer"]
 
@@ -172,6 +174,9 @@ class Deliverer:
             tg.cancel_scope.cancel()
 
     async def _deliver_one(self, record: OutboxRecord) -> None:
+        # the delivery (commands, posts) loads with a first event, not with every run
+        from downloader.hooks._deliver import deliver
+
         hook = next((h for h in self.hooks if h.name == record.hook), None)
         bound = log.bind(hook=record.hook, item=record.item_key, event_id=record.event_id)
         try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import anyio
 import structlog
@@ -28,11 +29,13 @@ from downloader.clock import Clock
 from downloader.errors import LeaseLost, MalformedResponse, StoreError
 from downloader.items import ItemRef
 from downloader.providers import SurveyAnswer
-from downloader.providers._sources import Listing, list_source
 from downloader.runners._pipeline import ItemWorker
 from downloader.sources import SourceRef, next_interval
 from downloader.store import StateStore, SyncResult
 from downloader.store._sources_rows import ListingEnd, SourceRecord
+
+if TYPE_CHECKING:
+    from downloader.providers._sources import Listing
 
 __all__ = ["SourceTender"]
 
@@ -219,6 +222,9 @@ class SourceTender:
                 return
 
     async def _listing(self, ref: SourceRef, record: SourceRecord) -> Listing:
+        # the listers and their parsers load with a first source, not with every run
+        from downloader.providers._sources import Listing, list_source
+
         provider = self.worker.providers.get(ref.provider)
         if provider is None:  # unconfigured by a reload
             reason = f"provider {ref.provider} is not configured"

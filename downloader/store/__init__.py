@@ -56,6 +56,7 @@ __all__ = [
     "SyncResult",
     "check_transition",
     "is_terminal",
+    "open_early",
     "open_store",
     "sqlite_path",
 ]
@@ -78,6 +79,21 @@ def sqlite_path(url: str) -> str:
             "or sqlite:///relative/path.db"
         )
     return url[len(_SQLITE) + 1 :]
+
+
+def open_early(url: str, *, busy_timeout: float = 10.0) -> None:
+    """Begin opening the SQLite database `url` names, on a thread of its own, for the
+    `open_store(url)` that follows to take (`_early`): the program's imports run
+    meanwhile.  Any other URL, or one that is no database URL, is left to `open_store`."""
+    if url.partition("://")[0] != "sqlite":
+        return
+    try:
+        path = sqlite_path(url)
+    except StoreError:  # said by `open_store`, where it is handled
+        return
+    from downloader.store._early import open_early as begin
+
+    begin(path, busy_timeout=busy_timeout)
 
 
 def open_store(

@@ -29,6 +29,7 @@ from downloader.errors import StoreError
 from downloader.observe import Observer
 from downloader.store._db import Db, Op
 from downloader.store._dialect import SQLITE
+from downloader.store._early import take_early
 from downloader.store._sqlite_open import connect
 from downloader.store._sqlite_thread import SQLiteThread
 from downloader.store._store import StateStore
@@ -61,7 +62,11 @@ class SQLiteStore(StateStore):
         if self._thread is not None:
             return
         thread = SQLiteThread(
-            lambda: connect(self.path, busy_timeout=self.busy_timeout),
+            # the connection `open_early` began for this file, else one made now
+            lambda: (
+                take_early(self.path, busy_timeout=self.busy_timeout)
+                or connect(self.path, busy_timeout=self.busy_timeout)
+            ),
             name=self.path,
             committed=None if self._observer is None else self._observer.store_committed,
         )

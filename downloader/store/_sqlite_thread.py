@@ -184,8 +184,10 @@ class SQLiteThread:
         _answer([(job, job.error) for job in group])
 
     def _one(self, conn: sqlite3.Connection, job: _Job[Any], *, alone: bool) -> None:
-        # a job alone needs no savepoint: the transaction is its own
-        if not alone:
+        # a job alone needs no savepoint: the transaction is its own; nor does a read,
+        # which has nothing to undo (a group's reads are about half its jobs)
+        saved = not alone and job.write
+        if saved:
             conn.execute("SAVEPOINT job")
         try:
             job.result = job.op(conn)
@@ -194,11 +196,11 @@ class SQLiteThread:
             if conn.in_transaction:
                 if alone:
                     conn.execute("ROLLBACK")
-                else:
+                elif saved:
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
             return
-        if not alone:
+        if saved:
             conn.execute("RELEASE job")
 
     def _store_error(self, exc: BaseException) -> BaseException:

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import aiohttp
 import anyio
-from aiohttp.http_exceptions import HttpProcessingError
 
 from downloader.errors import StallTimeout
 from downloader.transfer._boundary import translate
@@ -26,6 +24,8 @@ from downloader.transfer._watch import Live
 from downloader.transfer._wirebody import WRITE_BATCH, receive
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from downloader.transfer._transfer import Transfer
 
 FLUSH_INTERVAL = 0.05  # a slow stream's buffer reaches the file at least this often
@@ -54,6 +54,9 @@ async def stream(t: Transfer, life: StreamLife, reply: Reply) -> None:
 async def _read_body(
     t: Transfer, life: StreamLife, resp: aiohttp.ClientResponse, live: Live
 ) -> None:
+    import aiohttp  # loaded already: it brought `resp`
+    from aiohttp.http_exceptions import HttpProcessingError
+
     segment = life.segment
     flow = t.flow
     assert flow is not None

@@ -9,17 +9,19 @@ for the excerpt an error carries.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import aiohttp
 import anyio
-from aiohttp.http_exceptions import HttpProcessingError
 
 from downloader.errors import NetworkError, ProtocolViolation, TransferError
 from downloader.redact import scrub
 from downloader.transfer._answers import EXCERPT_BYTES, beyond_status, error_excerpt
 from downloader.transfer._connect import describe_connect_failure
 from downloader.transfer._urls import redact_url
+
+if TYPE_CHECKING:  # only aiohttp's paths come here, and they have loaded it
+    import aiohttp
 
 __all__ = ["EXCERPT_WAIT", "describe", "read_excerpt", "scheme_of", "translate"]
 
@@ -31,6 +33,9 @@ def describe(exc: BaseException, url: str) -> str:
     """`exc` in a line fit for a log: its kind and message, never the URL's signature,
     and scrubbed by form of any other URL, token or credential its text quotes (a
     redirect's target, a header the library refused)."""
+    import aiohttp
+    from aiohttp.http_exceptions import HttpProcessingError
+
     if isinstance(exc, aiohttp.ClientResponseError):
         text = f"{exc.status}, {exc.message}"  # its str() names the whole URL
     elif isinstance(exc, HttpProcessingError):
@@ -50,6 +55,9 @@ def translate(exc: BaseException, url: str) -> TransferError:
     of the network: both retryable, a budget of retries decides how long.  A URL
     aiohttp cannot use, or a header it will not send (a CR or LF in a token), is final.
     """
+    import aiohttp
+    from aiohttp.http_exceptions import HttpProcessingError
+
     text = describe(exc, url)
     where = redact_url(url)
     if isinstance(exc, aiohttp.InvalidURL):  # asking again will not mend it
@@ -77,6 +85,9 @@ async def read_excerpt(resp: aiohttp.ClientResponse) -> str:
     """What the start of `resp`'s body says (see `error_excerpt`); "" when it says
     nothing beyond the status, nothing in time, or cannot be read.  Reads at most
     `EXCERPT_BYTES`."""
+    import aiohttp
+    from aiohttp.http_exceptions import HttpProcessingError
+
     data = b""
     with anyio.move_on_after(EXCERPT_WAIT):
         try:

@@ -21,8 +21,8 @@ import random
 import ssl
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import aiohttp
 import anyio
 
 from downloader.clock import Clock
@@ -37,6 +37,9 @@ from downloader.transfer._space import SpaceGuard
 from downloader.transfer._transfer import Transfer
 from downloader.transfer._urls import host_key
 from downloader.transfer._watch import StallWatch
+
+if TYPE_CHECKING:  # the session is opened on first use: bodies seldom need it
+    import aiohttp
 
 
 class TransferEngine:
@@ -74,13 +77,9 @@ class TransferEngine:
         self._hosts: dict[str, anyio.CapacityLimiter] = {}
         self.throttle = Throttle(self.limits.bandwidth_limit, clock)
         self.space = space or SpaceGuard(partial_root, self.limits.min_free_space, clock)
-        # no per-read timer in aiohttp: it would be re-armed for every chunk received.
-        # A silent body is caught by the engine's `StallWatch`, and a server that
-        # never sends its headers by the deadline around the request in `_http`.
+        # a silent body is caught by the engine's `StallWatch`, and a server that
+        # never sends its headers by the deadline around the request in `_http`
         self.stalls = StallWatch(self.timeouts.stall)
-        self.http_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=self.timeouts.connect, sock_read=None
-        )
         # bodies not behind a proxy come through the engine's receiver, trusting what
         # the session trusts (`_compose` hands both the same context)
         self.pool = ConnectionPool(ssl_context, self.timeouts.connect)

@@ -16,9 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
-import aiohttp
 import anyio
-from aiohttp.http_exceptions import HttpProcessingError
 
 from downloader.errors import (
     NetworkError,
@@ -92,13 +90,22 @@ async def _hop(engine: TransferEngine, url: str, headers: dict[str, str]) -> Rep
     """One GET of `url`, through the engine's receiver, or aiohttp behind a proxy."""
     if receivable(url, env_proxies()):
         return await ask(engine.pool, url, headers)
+    # loaded here, not with the module: a run of plain URLs without a proxy never needs it
+    import aiohttp
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    # no per-read timer: aiohttp would re-arm it for every chunk received; a silent
+    # body is caught by the engine's `StallWatch`
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=engine.timeouts.connect, sock_read=None
+    )
     try:
         resp = await engine.session.get(
             url,
             headers=headers,
             allow_redirects=False,
             auto_decompress=False,
-            timeout=engine.http_timeout,
+            timeout=timeout,
         )
     except TimeoutError:
         raise StallTimeout(engine.timeouts.connect, url=redact_url(url)) from None

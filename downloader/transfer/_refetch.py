@@ -11,8 +11,8 @@ from __future__ import annotations
 import enum
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import aiohttp
 import anyio
 import structlog
 
@@ -21,6 +21,9 @@ from downloader.transfer._engine import AssetRequest, TransferEngine
 from downloader.transfer._plan import pick_validator
 from downloader.transfer._repair import Repair, is_span_answer
 from downloader.transfer._urls import redact_url
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["Refetched", "refetch_span"]
 
@@ -85,6 +88,8 @@ async def _get(
     headers.update(
         {"Range": repair.range_header(), "If-Range": validator, "Accept-Encoding": "identity"}
     )
+    import aiohttp  # a repair's GET goes through the session, loaded on its first use
+
     timeouts = engine.timeouts
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=timeouts.connect, sock_read=timeouts.stall

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import aiohttp
 import anyio
 
 from downloader.errors import TransferError
@@ -20,6 +19,9 @@ from downloader.transfer._boundary import EXCERPT_WAIT, read_excerpt
 from downloader.transfer._pool import ConnectionPool
 from downloader.transfer._receiver import BodyConnection
 from downloader.transfer._ring import ALIGN, Buffer, Ring
+
+if TYPE_CHECKING:  # loaded for a body behind a proxy, or an API call, only
+    import aiohttp
 
 
 class Fields(Protocol):
