@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -230,6 +231,60 @@ def test_reset_of_nothing_is_harmless(files: WorkFiles) -> None:
     files.reset()
     files.reset()
     assert list(files.directory.iterdir()) == []
+
+
+def test_a_fresh_start_looks_at_no_data_file_and_removes_nothing(files: WorkFiles) -> None:
+    files.data.write_bytes(b"left by a crash")  # replaced when a fresh start makes its own
+    assert files.prepare() is None
+    assert not files.saved
+    assert files.data.read_bytes() == b"left by a crash"
+
+
+def test_prepare_removes_a_checkpoint_it_cannot_trust_and_its_data(files: WorkFiles) -> None:
+    files.data.write_bytes(b"x")
+    files.checkpoint.write_text('{"format": 1, "segm')
+    assert files.prepare() is None
+    assert list(files.directory.iterdir()) == []
+
+
+def test_prepare_trusts_a_saved_checkpoint_and_keeps_its_files(files: WorkFiles) -> None:
+    files.data.write_bytes(b"x" * 120)
+    files.save(sample())
+    assert files.prepare() == sample()
+    assert files.saved
+    assert sorted(p.name for p in files.directory.iterdir()) == ["0123abcd.json", "0123abcd.part"]
+
+
+def test_a_fresh_data_file_replaces_what_a_crash_left_there(files: WorkFiles) -> None:
+    files.data.write_bytes(b"stale bytes")
+    fd = files.open_data(fresh=True)
+    try:
+        assert os.fstat(fd).st_size == 0
+        os.write(fd, b"new")
+    finally:
+        os.close(fd)
+    assert files.data.read_bytes() == b"new"
+
+
+def test_a_fresh_data_file_replaces_a_link_there_without_following_it(
+    files: WorkFiles, tmp_path: Path
+) -> None:
+    victim = tmp_path / "precious.txt"
+    victim.write_bytes(b"not yours")
+    os.symlink(victim, files.data)
+    os.close(files.open_data(fresh=True))
+    assert not files.data.is_symlink()
+    assert victim.read_bytes() == b"not yours"
+
+
+def test_forget_removes_only_a_checkpoint_that_may_be_there(files: WorkFiles) -> None:
+    assert files.prepare() is None
+    WorkFiles(files.directory, "0123abcd").write("{}")  # not this transfer's doing
+    files.forget()  # it saved none: it removes none
+    assert files.checkpoint.exists()
+    files.save(sample())
+    files.forget()
+    assert not files.checkpoint.exists()
 
 
 # --- work_files_for -----------------------------------------------------------------------------

@@ -176,3 +176,40 @@ async def test_the_item_shows_it_waits_for_disk_space_and_is_archived_once_space
     bag = bagit.Bag(rows[0]["archive_path"])
     bag.validate()
     assert {d["sha256"] for d in bag.payload_entries().values()} == {content.hexdigest()}
+
+
+async def test_a_held_body_that_meets_a_full_disk_waits_and_lands_whole(
+    small_fs: Path, file_host: RunningHost
+) -> None:
+    # a file that keeps no checkpoint is held in memory and meets the full disk only
+    # when it is written out, verified: it waits there, then is written out again whole
+    content = add(file_host, "/h.bin", MiB)
+    ballast = fill(small_fs, leave=256 * 1024)
+    clock = SystemClock()
+    notices = Notices()
+    guard = SpaceGuard(small_fs, 0, clock, interval=0.02, measure=lambda _: 1 << 40)
+    dest = small_fs / "out"
+    async with anyio.create_task_group() as tg, http_engine(small_fs, guard, clock) as engine:
+        results: list[object] = []
+
+        async def fetch() -> None:
+            request = AssetRequest("h", url=file_host.url("/h.bin"), on_wait=notices)
+            results.append(await engine.fetch(request, dest))
+
+        with capture_logs() as logs:
+            tg.start_soon(fetch)
+            with anyio.fail_after(20):
+                await notices.waiting.wait()
+            await anyio.sleep(0.3)
+            assert not results
+            assert nothing_final_except(dest)
+            ballast.unlink()
+            with anyio.fail_after(20):
+                while not results:
+                    await anyio.sleep(0.02)
+    assert results[0].sha256 == content.hexdigest()  # type: ignore[attr-defined]
+    assert (dest / "h.bin").read_bytes() == content.read(0, MiB)
+    assert not list((small_fs / ".partial").rglob("*.part"))
+    assert any(e.get("cause") == "ENOSPC" for e in logs)
+    assert notices.seen[-1] is None
+    assert not any(e["log_level"] == "error" for e in logs)

@@ -1,5 +1,6 @@
 """A write the disk refuses (not for want of room) ends the transfer with that OSError,
-through the data path's threads or on the loop, and keeps what is on disk."""
+through the data path's threads or when a body held in memory is written out, and keeps
+what is on disk."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ asyncio.run(asyncio.wait_for(main(), 60))
 """
 
 
-@pytest.mark.parametrize("size", [200 * 1024, 3 * 1024 * 1024])  # on the loop; threads
+@pytest.mark.parametrize("size", [200 * 1024, 3 * 1024 * 1024])  # held, then written out; threads
 def test_a_write_the_disk_refuses_ends_the_transfer_with_its_error(
     tmp_path: Path, size: int
 ) -> None:

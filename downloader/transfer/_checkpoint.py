@@ -11,9 +11,11 @@ Either way a cursor never points past bytes that are really on disk.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,6 +142,11 @@ class WorkFiles:
     deleting thousands of inodes a minute is a cost of its own.  Every operation
     goes through `jail` (the archive root's, by default the folder's parent's), so
     a link planted at a work file or at a folder on the way is never followed.
+
+    What may be on disk is known rather than tried: `saved` says whether a checkpoint
+    may be there (one was found, or written), so a fresh transfer removes nothing
+    that cannot exist, and a data file left by a crash is replaced when the next
+    fresh start makes its own (`open_data`).
     """
 
     def __init__(self, directory: Path, stem: str, jail: Jail | None = None) -> None:
@@ -151,6 +158,51 @@ class WorkFiles:
         self.data_rel = where / f"{stem}.part"
         self.checkpoint_rel = where / f"{stem}.json"
         self._directory_rel = where
+        self.saved = True  # until looked at, a checkpoint may be there
+
+    def prepare(self) -> Checkpoint | None:
+        """The checkpoint a restart may trust, if any; else none is left behind.
+
+        One walk to the shared folder (made if need be) and, for a fresh transfer, one
+        failed open: the data file is not looked at until a checkpoint names it."""
+        with self.jail.folder(self._directory_rel, create=True) as folder:
+            try:
+                fd = self.jail.open_at(folder, self.checkpoint_rel, os.O_RDONLY)
+            except FileNotFoundError:
+                self.saved = False
+                return None
+            except OSError:
+                fd = -1
+            checkpoint = None if fd < 0 else self._parse(folder, fd)
+            if checkpoint is None:
+                for relative in (self.checkpoint_rel, self.data_rel):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(relative.name, dir_fd=folder)  # a link removed, not followed
+            self.saved = checkpoint is not None
+            return checkpoint
+
+    def _parse(self, folder: int, fd: int) -> Checkpoint | None:
+        with os.fdopen(fd, "rb") as handle:
+            text = handle.read().decode(errors="replace")
+        try:
+            os.stat(self.data_rel.name, dir_fd=folder, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        checkpoint = Checkpoint.from_json(text)
+        return None if checkpoint is None else checkpoint.trusted_after_restart(current_boot_id())
+
+    def open_data(self, *, fresh: bool) -> int:
+        """A descriptor of the data file: made anew for a `fresh` transfer (whatever a
+        crash left there removed first, a link too), else opened as it is."""
+        with self.jail.folder(self._directory_rel, create=True) as folder:
+            if not fresh:
+                return self.jail.open_at(folder, self.data_rel, os.O_RDWR | os.O_CREAT)
+            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL  # O_EXCL follows no link either
+            try:
+                return self.jail.open_at(folder, self.data_rel, flags)
+            except FileExistsError:
+                os.unlink(self.data_rel.name, dir_fd=folder)
+            return self.jail.open_at(folder, self.data_rel, flags)
 
     def open_directory(self) -> Checkpoint | None:
         """Create the shared folder if need be; the checkpoint a restart may trust, if any."""
@@ -159,24 +211,31 @@ class WorkFiles:
         return self.load()
 
     def load(self) -> Checkpoint | None:
+        """The checkpoint a restart may trust, if any; nothing made or removed."""
         try:
-            text = self.jail.read_bytes(self.checkpoint_rel).decode(errors="replace")
+            with self.jail.folder(self._directory_rel) as folder:
+                fd = self.jail.open_at(folder, self.checkpoint_rel, os.O_RDONLY)
+                return self._parse(folder, fd)
         except OSError:
             return None
-        found = self.jail.lstat(self.data_rel)
-        if found is None:
-            return None
-        checkpoint = Checkpoint.from_json(text)
-        return None if checkpoint is None else checkpoint.trusted_after_restart(current_boot_id())
 
     def save(self, checkpoint: Checkpoint) -> None:
         self.write(checkpoint.to_json())
 
     def write(self, text: str) -> None:
         """Replace the checkpoint with `text` (a `Checkpoint.to_json()`) atomically."""
+        self.saved = True  # even a write that fails may leave it
         self.jail.write_atomically(self.checkpoint_rel, text.encode())
 
     def reset(self) -> None:
         """Delete the checkpoint and the data file (links there too); the shared folder stays."""
         for relative in (self.checkpoint_rel, self.data_rel):
             self.jail.unlink(relative)
+        self.saved = False
+
+    def forget(self) -> None:
+        """After the data file was moved into place: the checkpoint removed, if one may
+        be there (no syscall for a transfer that never saved one)."""
+        if self.saved:
+            self.jail.unlink(self.checkpoint_rel)
+            self.saved = False

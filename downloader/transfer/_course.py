@@ -56,6 +56,12 @@ class Plan:
         return self.total is None or self.total >= SAVE_EVERY
 
     @property
+    def fits_in_memory(self) -> bool:
+        """Whether a fresh body is held whole in memory until verified (`HeldFile`): a
+        file that keeps no checkpoint, whose bytes no restart could use on disk."""
+        return self.total is not None and not self.keeps_checkpoint
+
+    @property
     def is_small(self) -> bool:
         """At most `INLINE_HASH` bytes: hashed on the loop, its cursors unsaved."""
         return self.total is not None and self.total <= INLINE_HASH

@@ -6,8 +6,10 @@ cursors (`<key hash>.json`), hashes the contiguous prefix as it grows (bytes wri
 where the prefix ends as they are written, the rest read back, so the digest is ready
 when the last byte lands and a resumed file is hashed from what is on disk), checks
 size and every digest on offer, and only then fsyncs and renames the file into
-place.  What to do at each step is decided by the sans-IO core (`_life`, `_course`,
-`_plan`, `_backoff`); every sleep goes through the injected clock.
+place.  A file too small to keep a checkpoint is held in memory instead, and made,
+written, fsynced and renamed in one worker-thread call once verified.  What to do at
+each step is decided by the sans-IO core (`_life`, `_course`, `_plan`, `_backoff`);
+every sleep goes through the injected clock.
 
 The engine holds what its transfers share: the HTTP session (API-style requests, and
 bodies behind a proxy), the receiver's kept-alive connections and their TLS context,

@@ -8,6 +8,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 import anyio
+import structlog
 
 from downloader.errors import EncodedBody, VerificationError
 from downloader.jail import Jail
@@ -17,8 +18,11 @@ from downloader.transfer._hashers import MultiHasher, to_hex
 from downloader.transfer._plan import contiguous_end
 from downloader.transfer._record import catch_up
 from downloader.transfer._request import HEAD_BYTES, FetchResult
+from downloader.transfer._space import is_disk_full
 from downloader.transfer._vet import check_start
-from downloader.transfer._writer import promote
+from downloader.transfer._writer import DataFile, HeldFile, promote
+
+log = structlog.get_logger("downloader.transfer")
 
 if TYPE_CHECKING:
     from downloader.transfer._transfer import Transfer
@@ -44,14 +48,11 @@ async def finish(t: Transfer, dest_dir: Path, rename: Callable[[str], str] | Non
     data = t.data
     t.data = None
     place = _place(t, final)
-
-    def promote_and_clean() -> bytes:
+    if isinstance(data, HeldFile):
         head = data.read_at(0, HEAD_BYTES)
-        promote(data, (t.files.jail, t.files.data_rel), place)
-        t.files.reset()  # the checkpoint, if one was saved
-        return head
-
-    head = await anyio.to_thread.run_sync(promote_and_clean)
+        await _write_out(t, data, size, place)
+    else:
+        head = await anyio.to_thread.run_sync(_promote, t, data, place)
     return FetchResult(
         path=final,
         name=name,
@@ -84,12 +85,48 @@ async def _verify(t: Transfer, size: int) -> dict[str, bytes]:
     missing = late_algorithms(expected, hasher.algorithms)
     if missing:  # offered late (not by the first response): one more pass, from disk
         late = MultiHasher(missing)
-        await anyio.to_thread.run_sync(t.data.hash_range, late, 0, size)
+        if isinstance(t.data, HeldFile):
+            t.data.hash_range(late, 0, size)
+        else:
+            await anyio.to_thread.run_sync(t.data.hash_range, late, 0, size)
         actual.update(late.digests())
     wrong = verify(size, told=(), hashed=size, expected=expected, actual=actual, url=url)
     if wrong is not None:
         raise wrong
     return actual
+
+
+def _promote(t: Transfer, data: DataFile, place: tuple[Jail, PurePosixPath]) -> bytes:
+    """The file's first bytes; the file durable at `place`, its checkpoint gone."""
+    head = data.read_at(0, HEAD_BYTES)
+    promote(data, (t.files.jail, t.files.data_rel), place)
+    t.files.forget()
+    return head
+
+
+async def _write_out(
+    t: Transfer, held: HeldFile, size: int, place: tuple[Jail, PurePosixPath]
+) -> None:
+    """A held body made durable at `place` in one worker-thread call (made, written,
+    fsynced, renamed); a full disk waits for room, then the call is made again whole."""
+    files = t.files
+
+    def write_out() -> None:
+        data = held.write_out(files.open_data(fresh=True), size)
+        promote(data, (files.jail, files.data_rel), place)
+        files.forget()
+
+    while True:
+        try:
+            await anyio.to_thread.run_sync(write_out)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            log.warning("transfer.write_out_deferred", key=t.request.key, error=str(exc))
+            await t.e.space.after_full(size, t.request.on_wait, key=t.request.key)
+            continue
+        t.e.space.used(size, key=t.request.key)
+        return
 
 
 def _place(t: Transfer, final: Path) -> tuple[Jail, PurePosixPath]:

@@ -23,7 +23,7 @@ from downloader.transfer._inline import InlinePath
 from downloader.transfer._life import Phase, StreamLife
 from downloader.transfer._ring import RING_BUDGET, Ring, ring_for
 from downloader.transfer._sink import Sink
-from downloader.transfer._writer import DataFile
+from downloader.transfer._writer import DataFile, HeldFile
 
 if TYPE_CHECKING:
     from downloader.transfer._transfer import Transfer
@@ -32,14 +32,16 @@ if TYPE_CHECKING:
 class FileFlow:
     """The data path of one attempt at a transfer, from its streams to its file."""
 
-    def __init__(self, t: Transfer, data: DataFile) -> None:
+    def __init__(self, t: Transfer, data: DataFile, sink: Sink | None = None) -> None:
+        """`data` a `HeldFile` (copied and hashed on the loop: no threads, no alignment)
+        or a file on disk with its `sink` (written and hashed by the path's threads)."""
         assert t.cp is not None
         loop = asyncio.get_running_loop()
         self.t = t
         self.wake = asyncio.Event()
         self.full: OSError | None = None
         limits = t.e.limits
-        small = t.plan.is_small  # written and hashed on the loop: no threads, no alignment
+        small = isinstance(data, HeldFile)
         count, size = ring_for(
             t.cp.total,
             min(limits.segments, len(t.cp.segments)),
@@ -59,14 +61,12 @@ class FileFlow:
             return call
 
         self.path: DataPath | InlinePath
-        if small:
-            sink = Sink(data.fd, direct=False)
-            self.path = InlinePath(
-                sink, t.front, self.ring, on_written=self._written, on_full=self._full
-            )
+        if isinstance(data, HeldFile):
+            self.path = InlinePath(data, t.front, self.ring, on_written=self._written)
         else:
+            assert sink is not None
             self.path = DataPath(
-                Sink(data.fd, direct=True),
+                sink,
                 t.front,
                 self.ring,
                 on_written=on_loop(self._written),
@@ -130,7 +130,8 @@ class FileFlow:
         ):
             life.step(Wrote(length))
             self.t.wrote(length)
-            self.t.e.space.used(length, key=self.t.request.key)
+            if not isinstance(self.path, InlinePath):  # held bytes are not on disk yet
+                self.t.e.space.used(length, key=self.t.request.key)
         self.wake.set()
 
     def _full(self, offset: int, error: OSError) -> None:

@@ -1,67 +1,58 @@
-"""The data path of a small file: the same buffers, written and hashed on the caller's
-thread as they are handed over, without threads of its own.
+"""The data path of a body held in memory: each buffer copied into its `HeldFile` and
+hashed on the loop as it is handed over, without threads of its own.
 
 For a file of a few hundred KiB, starting a writer and a hasher thread costs more
 than writing and hashing it: 800 files of 64 KiB took 3.6 to 4.8 s with them against
-2.2 s written on the loop (a positional write of at most `INLINE_HASH` bytes into the
-page cache takes microseconds).  It takes `DataPath`'s place in `_flow`, with the
-same contract: `on_written` once a buffer is in the file, `on_full` and `resume` for a
-full disk, `error` for a write that failed.
+2.2 s written on the loop.  Held in memory, the body costs the loop no syscall either:
+it reaches the disk in the one worker-thread call that also syncs it and moves it
+into place (`_finish`).  It takes `DataPath`'s place in `_flow`, with the same
+contract: `on_written` once a buffer is in the file, `error` for a write that failed
+(one past the size the file is held at).  Memory is never full, so `resume` has
+nothing to do.
 """
 
 from __future__ import annotations
 
-from downloader.transfer._datapath import PathEnds
-from downloader.transfer._ring import Buffer
-from downloader.transfer._space import is_disk_full
+from collections.abc import Callable
+
+from downloader.transfer._ring import Buffer, Ring
+from downloader.transfer._writer import HeldFile, PrefixHash
 
 
-class InlinePath(PathEnds):
-    """Writes, hashes and gives back each buffer as it is submitted."""
+class InlinePath:
+    """Copies, hashes and gives back each buffer as it is submitted."""
 
-    def _start(self) -> None:
-        self._held: list[Buffer] = []  # waiting for room on a full disk, in order
+    def __init__(
+        self,
+        held: HeldFile,
+        prefix: PrefixHash,
+        ring: Ring,
+        *,
+        on_written: Callable[[int, int, object], None],
+    ) -> None:
+        self.held, self.prefix, self.ring = held, prefix, ring
+        self.on_written = on_written
+        self.error: OSError | None = None
 
     def submit(self, buffer: Buffer) -> None:
         if buffer.length == 0 or self.error is not None:
             self.ring.give_back(buffer)
             return
-        self._held.append(buffer)
-        if len(self._held) == 1:
-            self._write_held()
-
-    def resume(self) -> None:
-        """Write what a full disk held back (once there is room)."""
-        self._write_held()
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        return not self._held or self.error is not None
-
-    def close(self) -> None:
-        if self._held and self.error is None:
-            self.error = OSError("a full disk held the last bytes back")
-        for buffer in self._held:
-            self.ring.give_back(buffer)
-        self._held.clear()
-        self.sink.close()
-
-    def _write_held(self) -> None:
-        while self._held:
-            buffer = self._held[0]
-            try:
-                self.sink.write(buffer.filled, buffer.offset)
-            except OSError as exc:
-                error = exc.with_traceback(None)  # its frames hold views of the buffer
-                if self.on_full is not None and is_disk_full(error):
-                    self.on_full(buffer.offset, error)
-                    return
-                self.error = error
-                self.on_written(buffer.offset, -1, buffer.owner)
-                for held in self._held:
-                    self.ring.give_back(held)
-                self._held.clear()
-                return
-            self._held.pop(0)
+        try:
+            self.held.write_at(buffer.filled, buffer.offset)
+        except OSError as exc:
+            self.error = exc.with_traceback(None)  # its frames hold views of the buffer
+            self.on_written(buffer.offset, -1, buffer.owner)
+        else:
             self.prefix.feed(buffer.offset, [buffer.filled])
             self.on_written(buffer.offset, buffer.length, buffer.owner)
-            self.ring.give_back(buffer)
+        self.ring.give_back(buffer)
+
+    def resume(self) -> None:
+        """Nothing is ever held back: memory is not a disk that fills."""
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Nothing to stop; the held bytes stay with their `HeldFile`."""

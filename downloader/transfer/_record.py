@@ -17,6 +17,7 @@ from downloader.transfer._checkpoint import current_boot_id
 from downloader.transfer._plan import contiguous_end
 from downloader.transfer._space import is_disk_full
 from downloader.transfer._split import WINDOW, lanes_wanted
+from downloader.transfer._writer import HeldFile
 
 if TYPE_CHECKING:
     from downloader.transfer._transfer import Transfer
@@ -99,9 +100,9 @@ async def report(t: Transfer, done: int | None = None) -> None:
 async def follow_hash(t: Transfer) -> None:
     """Hash from disk what no write handed over, as the contiguous prefix grows.
 
-    Runs beside the streams, not in their path, in a worker thread; a small file is
-    read back here on the loop instead, as that takes less than handing it to a
-    thread and back."""
+    Runs beside the streams, not in their path, in a worker thread; a body held in
+    memory is hashed here on the loop instead, as that takes less than handing it to
+    a thread and back."""
     assert t.cp is not None
     segments = t.cp.segments
     front = t.front
@@ -119,9 +120,10 @@ async def follow_hash(t: Transfer) -> None:
 
 
 async def catch_up(t: Transfer, end: int) -> None:
-    """Hash from disk up to `end`: on the loop for a small file, else in a worker thread."""
+    """Hash up to `end`: on the loop for a body held in memory, else from disk in a
+    worker thread."""
     assert t.data is not None
-    if t.plan.is_small:
+    if isinstance(t.data, HeldFile):
         t.front.catch_up(t.data, end)
     else:
         await anyio.to_thread.run_sync(t.front.catch_up, t.data, end)

@@ -17,8 +17,14 @@ there, and a file that could not fit even on the empty filesystem fails at once.
 The room granted is promised to that transfer until it is written: other transfers
 count it as taken, so two files that each fit alone do not fill the disk together.
 
-`shortfall`, `can_ever_fit` and `is_disk_full` are the pure decisions; the rest is
-the shell.
+The filesystem is asked (`statvfs`) at most once per `FRESH_FOR`, and again once
+`FRESH_BYTES` were written since: in between, its last answer less what was written
+since stands for it (`is_fresh`).  Many small files a second asked three times each
+before; what is promised is counted by the reservations either way, and a transfer
+that waits for room asks anew at every look.
+
+`shortfall`, `can_ever_fit`, `is_fresh` and `is_disk_full` are the pure decisions; the
+rest is the shell.
 """
 
 from __future__ import annotations
@@ -34,12 +40,25 @@ import structlog
 from downloader.clock import Clock
 from downloader.errors import FilesystemError
 
-__all__ = ["SpaceGuard", "can_ever_fit", "free_bytes", "is_disk_full", "shortfall", "total_bytes"]
+__all__ = [
+    "FRESH_BYTES",
+    "FRESH_FOR",
+    "SpaceGuard",
+    "can_ever_fit",
+    "free_bytes",
+    "is_disk_full",
+    "is_fresh",
+    "shortfall",
+    "total_bytes",
+]
 
 log = structlog.get_logger("downloader.transfer")
 
 Notify = Callable[[str | None], Awaitable[None]]
 """Told why a transfer waits (a sentence for people), then None when it goes on."""
+
+FRESH_FOR = 1.0  # seconds an answer of the filesystem's is reused...
+FRESH_BYTES = 64 << 20  # ...while fewer bytes than this were written since
 
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _CAUSES = {"full": "ENOSPC", "low": "below min_free_space", "file": "file larger than free space"}
@@ -54,6 +73,11 @@ def can_ever_fit(need: int, capacity: int, minimum: int) -> bool:
     """Whether `need` bytes could be written with `minimum` left free on an empty filesystem
     of `capacity` bytes."""
     return need + minimum <= capacity
+
+
+def is_fresh(age: float, written: int) -> bool:
+    """Whether a free count measured `age` seconds ago, `written` bytes ago, still stands."""
+    return 0 <= age <= FRESH_FOR and written < FRESH_BYTES
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -98,13 +122,22 @@ class SpaceGuard:
         self._capacity = capacity
         self._reserved: dict[str, int] = {}
         """Per transfer (by key): the bytes its file still needs, promised by `reserve`."""
+        self._seen: tuple[int, float] | None = None  # the last free count, and when
+        self._written = 0  # bytes written since it
 
-    def _free(self, key: str | None = None) -> int | None:
-        """The free bytes, less what other transfers than `key`'s were promised."""
-        try:
-            free = self._measure(self.path)
-        except OSError:
-            return None  # the folder is gone or unreadable: the write itself will say why
+    def _free(self, key: str | None = None, *, fresh: bool = False) -> int | None:
+        """The free bytes, less what other transfers than `key`'s were promised;
+        measured anew when `fresh` or when the last count is too old (`is_fresh`)."""
+        now = self._clock.monotonic()
+        seen = self._seen
+        if fresh or seen is None or not is_fresh(now - seen[1], self._written):
+            try:
+                seen = self._seen = (self._measure(self.path), now)
+            except OSError:
+                self._seen = None
+                return None  # the folder is gone or unreadable: the write itself will say why
+            self._written = 0
+        free = seen[0] - self._written
         if key is None:
             return free
         return free - sum(n for other, n in self._reserved.items() if other != key)
@@ -179,12 +212,13 @@ class SpaceGuard:
 
     def used(self, written: int, *, key: str) -> None:
         """`written` bytes of transfer `key` are on disk: that much of its promise is used."""
+        self._written += written
         if key in self._reserved:
             self._reserved[key] = max(0, self._reserved[key] - written)
 
     async def after_full(self, need: int, notify: Notify | None = None, *, key: str = "") -> None:
         """After a write of `need` bytes met a full disk: return once it may be tried again."""
-        free = self._free()
+        free = self._free(fresh=True)
         await self._wait(need, 0 if free is None else free, notify, key=key, reason="full")
 
     async def _wait(
@@ -213,7 +247,7 @@ class SpaceGuard:
         started = self._clock.monotonic()
         while True:
             await self._clock.sleep(self.interval)
-            now_free = self._free(key)
+            now_free = self._free(key, fresh=True)
             if now_free is None or not shortfall(now_free, need, minimum):
                 break
         log.info(

@@ -1,10 +1,12 @@
 """One asset's transfer: the shell that runs the core's decisions with real effects.
 
-`Transfer.run` opens the work files (a checkpoint resumes), probes when there is none,
-plans, waits for room, runs the segments (`_streams`, each a `_life.StreamLife`), the
-recorder and the hash follower (`_record`) side by side, then verifies and promotes
-(`_finish`).  What a failure leads to (a restart, a refetch, the end, and whether the
-work files stay) is `_course.Course`'s to say.
+`Transfer.run` looks at the work files in a worker thread (a checkpoint resumes),
+probes when there is none, plans, holds a body too small to checkpoint in memory or
+opens its data file (a worker thread again), waits for room, runs the segments
+(`_streams`, each a `_life.StreamLife`), the recorder and the hash follower (`_record`)
+side by side, then verifies and promotes (`_finish`).  What a failure leads to (a
+restart, a refetch, the end, and whether the work files stay) is `_course.Course`'s to
+say.
 """
 
 from __future__ import annotations
@@ -39,11 +41,12 @@ from downloader.transfer._names import choose_filename, sanitize_filename
 from downloader.transfer._plan import Segment
 from downloader.transfer._record import checkpoint, follow_hash, record, report, widen, written
 from downloader.transfer._request import AssetRequest, FetchResult
+from downloader.transfer._sink import Sink
 from downloader.transfer._sources import Slot, UrlSource
 from downloader.transfer._split import first_lanes
 from downloader.transfer._streams import Restart, first_error, probe, run_segment
 from downloader.transfer._urls import redact_url
-from downloader.transfer._writer import DataFile, PrefixHash
+from downloader.transfer._writer import DataFile, HeldFile, PrefixHash
 
 if TYPE_CHECKING:
     from downloader.transfer._engine import TransferEngine
@@ -127,12 +130,12 @@ class Transfer:
         while True:
             # file-system calls go to a worker thread: on a slow disk a mkdir or an
             # unlink takes milliseconds, and many small transfers run side by side
-            self.cp = await anyio.to_thread.run_sync(self._open_or_reset)
+            self.cp = await anyio.to_thread.run_sync(self.files.prepare)
             try:
                 return await self._attempt(dest_dir, rename)
             except Restart as restart:
                 log.info("transfer.restart", key=self.request.key, reason=restart.reason)
-                self._discard()
+                await self._discard()
                 step, error = self.course.after_restart(restart.reason, self.redacted())
                 if error is not None:
                     raise error from None
@@ -142,48 +145,72 @@ class Transfer:
                 if isinstance(exc, VerificationError) and not isinstance(exc, EncodedBody):
                     log.warning("transfer.verify_failed", key=self.request.key, error=str(exc))
                 if not Course.keeps_files(exc):
-                    self._discard()
+                    await self._discard()
                 if step is not Next.REFETCH:
                     raise
                 if self.request.on_refetch is not None:
                     await self.request.on_refetch(str(exc), size)
             except OSError:  # the disk, not the network: keep what is there, close the file
                 if self.data is not None:
-                    self.data.close()
-                    self.data = None
+                    data, self.data = self.data, None
+                    await anyio.to_thread.run_sync(data.close)
                 raise
 
-    def _open_or_reset(self) -> Checkpoint | None:
-        """The saved checkpoint, or None with the work folder emptied for a fresh start."""
-        cp = self.files.open_directory()
-        if cp is None:
-            self.files.reset()
-        return cp
+    async def _discard(self) -> None:
+        data, self.data, self.cp = self.data, None, None
+        files = self.files
 
-    def _discard(self) -> None:
-        if self.data is not None:
-            self.data.close()
-            self.data = None
-        self.files.reset()
-        self.cp = None
+        def discard() -> None:
+            if data is not None:
+                data.close()
+            files.reset()
+
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(discard)
+
+    def _open_on_disk(self, fresh: bool) -> tuple[DataFile, Sink]:
+        """The data file opened (made anew when `fresh`, after its first checkpoint is
+        saved) with its sink: the file-system calls of a start, in one worker thread."""
+        assert self.cp is not None
+        if fresh and self.plan.keeps_checkpoint:
+            self.files.save(self.cp)
+        data = DataFile(self.files.open_data(fresh=fresh))
+        try:
+            return data, Sink(data.fd, direct=True)
+        except BaseException:
+            data.close()
+            raise
 
     async def _attempt(self, dest_dir: Path, rename: Callable[[str], str] | None) -> FetchResult:
         first: Slot | None = None
-        if self.cp is None:  # `run` emptied the work folder
+        fresh = self.cp is None  # no checkpoint to resume: nothing of it on disk
+        if fresh:
             first = await self._probe()
         assert self.cp is not None
-        self.data = DataFile.open_in(self.files.jail, self.files.data_rel)
+        data: DataFile
+        sink = None
+        if fresh and self.plan.fits_in_memory:
+            data = HeldFile(self.cp.total or 0)
+        else:
+            try:
+                data, sink = await anyio.to_thread.run_sync(self._open_on_disk, fresh)
+            except BaseException:
+                if first is not None:
+                    first.release()
+                raise
+        self.data = data
         first = await self._room_for_rest(first)
         self.front = PrefixHash(MultiHasher(a for a, _, _ in self.expected()))
         self.recorder.save_every = self.plan.save_every
-        self.flow = FileFlow(self, self.data)
+        self.flow = FileFlow(self, data, sink)
         segments = self.cp.segments
         pending = [s for s in segments if not s.done]
         known = Known(self.cp.total, self.cp.validator, self.cp.ranges_supported)
         known.signed = self.request.refresh_url is not None
         follow = needs_follower(segments)
-        # the cursors of a small file are not saved, and its progress is told at the end
-        recording = not self.plan.is_small
+        # the cursors of a held or small file are not saved, and its progress is told
+        # at the end
+        recording = not (self.plan.is_small or isinstance(self.data, HeldFile))
         try:
             if len(pending) == 1 and not (follow or recording):
                 # one small stream and nothing to run beside it: no task group
@@ -244,8 +271,6 @@ class Transfer:
             plan.validator, plan.total, name, plan.ranges_supported, plan.segments, offered=[]
         )
         offered_digests(resp, self.cp.offered, whole_body=True)
-        if plan.keeps_checkpoint:
-            self.files.save(self.cp)
         return slot
 
     async def _room_for_rest(self, first: Slot | None) -> Slot | None:
@@ -263,8 +288,9 @@ class Transfer:
             await self.e.space.room_for_file(need, self.request.on_wait, key=self.request.key)
         except BaseException:  # a file that never fits, or a stop while waiting
             if self.data is not None:
-                self.data.close()
-                self.data = None
+                data, self.data = self.data, None
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(data.close)
             raise
         return None
 
