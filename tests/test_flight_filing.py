@@ -97,3 +97,28 @@ async def test_items_being_filed_leave_their_slots_to_the_next_files(tmp_path: P
     assert (result.archived, result.failed) == (JOBS, 0)
     assert {r.state for r in records} == {ItemState.ARCHIVED}
     assert all(r.lease_owner is None for r in records)
+
+
+async def test_one_connection_serves_item_after_item_and_is_closed_with_the_service(
+    tmp_path: Path,
+) -> None:
+    # one slot: no file is in flight between one item's fetch and the next's, and the
+    # connection of the first still serves the last
+    async with emulated(tmp_path, SCENARIO) as (_, settings, refs):
+        limits = Limits(max_concurrent=1)
+        transfer = dataclasses.replace(settings.transfer, limits=limits)
+        settings = dataclasses.replace(settings, transfer=transfer)
+        async with open_service(settings, "test:once") as service:
+            result = await run_batch(
+                refs,
+                store=service.store,
+                worker=service.worker,
+                clock=service.clock,
+                owner="test:once",
+                concurrency=1,
+            )
+            pool = service.worker.engine.pool
+            kept = sum(len(conns) for conns in pool._idle.values())
+        assert (result.archived, pool.opened, kept) == (JOBS, 1, 1)
+        # the service's end closed it: no socket is left to the garbage collector
+        assert not pool._idle
