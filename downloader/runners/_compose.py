@@ -117,6 +117,7 @@ async def open_service(
             ),
             clock=clock,
             ssl_context=trust,
+            keep_connections=True,  # closed with the service, below
         )
         providers = build_providers(
             settings.providers,
@@ -154,6 +155,7 @@ async def open_service(
             try:
                 await catalog.close()
             finally:
+                engine.close()
                 await holder.aclose()
 
 

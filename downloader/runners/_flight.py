@@ -1,7 +1,13 @@
-"""The items in flight: one task each, a slot each, from claim to the end of its task.
+"""The items in flight: one task each, from claim to the end of its task.
 
-A slot is an entry of `Flight`: `free` is what is left of `concurrency`.  An item
-whose work is cancelled (it left the watchlist, its lease was lost, the grace
+A slot is what an item holds while its files are fetched: once its assets are all
+in, its slot goes to the next claim while the same task files its bag (vets,
+bags, archives it), so no slot waits on fsyncs and store round trips with no
+file fetched in it.  The items being filed have their own bound: at most
+`concurrency` more, so no more than twice `concurrency` items (and their leases
+and memory) are held at once (`free_slots`).  An item being filed is still a member:
+its lease is renewed, it is cancelled with the others, and the run waits for it.
+An item whose work is cancelled (it left the watchlist, its lease was lost, the grace
 period is over) says why in its log line.  Each task releases its item's lease as
 it ends, unless the item went terminal (the transition dropped it) or the lease
 was lost (it is another owner's now).
@@ -23,6 +29,13 @@ from downloader.store import ItemRecord, ItemState, StateStore, is_terminal
 log = structlog.get_logger("downloader.scheduler")
 
 
+def free_slots(concurrency: int, fetching: int, held: int) -> int:
+    """Items that may be claimed now: a slot of `concurrency` is free while fewer
+    items than that are fetching, and `held` (fetching and filing) stays within twice
+    `concurrency`."""
+    return max(0, min(concurrency - fetching, 2 * concurrency - held))
+
+
 class Flight:
     """Works each claimed item in its own task, up to `concurrency` at once."""
 
@@ -41,6 +54,8 @@ class Flight:
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._why: dict[str, str] = {}
         self._lost: set[str] = set()
+        self._fetching: set[str] = set()
+        """Keys holding a slot: claimed and not yet done fetching."""
         self._empty = anyio.Event()
         self._empty.set()
 
@@ -57,13 +72,18 @@ class Flight:
         """Keys whose lease is still ours as far as known: those to renew."""
         return [k for k in self._scopes if k not in self._lost]
 
+    def filing(self) -> frozenset[str]:
+        """Keys whose files are all fetched, being filed: holding no slot."""
+        return frozenset(self._scopes.keys() - self._fetching)
+
     @property
     def free(self) -> int:
-        return self.concurrency - len(self._scopes)
+        return free_slots(self.concurrency, len(self._fetching), len(self._scopes))
 
     def start(self, items: TaskGroup, ref: ItemRef, record: ItemRecord) -> None:
         scope = anyio.CancelScope()
         self._scopes[ref.key] = scope
+        self._fetching.add(ref.key)
         self._empty = anyio.Event()
         items.start_soon(self._work_one, ref, scope, record, name=f"item {ref.key}")
 
@@ -85,12 +105,20 @@ class Flight:
     async def emptied(self) -> None:
         await self._empty.wait()
 
+    def _fetched(self, key: str) -> None:
+        """`key`'s files are all in: its slot is the next claim's while it is filed."""
+        if key in self._fetching:
+            self._fetching.discard(key)
+            self._on_end()
+
     async def _work_one(self, ref: ItemRef, scope: anyio.CancelScope, claimed: ItemRecord) -> None:
         key = ref.key
         state: ItemState | None = None
         try:
             with scope:
-                state = await self.worker.work(ref, claimed.state, park=True)
+                state = await self.worker.work(
+                    ref, claimed.state, park=True, fetched=lambda: self._fetched(key)
+                )
             if scope.cancelled_caught:
                 log.info("item.stopped", item=key, reason=self._why.get(key, ""))
         except LeaseLost as exc:
@@ -105,6 +133,7 @@ class Flight:
                     log.warning("item.schedule_failed", item=key, error=str(again))
         finally:
             del self._scopes[key]
+            self._fetching.discard(key)
             self._why.pop(key, None)
             # the transition to archived or failed dropped the lease with it: one store
             # call fewer per finished item

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import structlog
 
-from downloader.archive import BagBuilder, item_path
+from downloader.archive import BagBuilder, item_path, staging_path
+from downloader.archive._commit import Syncer
 from downloader.clock import Clock
 from downloader.config import HookSettings, PollSettings, RetrySettings
 from downloader.errors import DownloaderError
@@ -88,6 +89,8 @@ class ItemWorker:
         """The `[retry]` budget of every item after a passing failure."""
         self._turns: dict[str, Turn] = {}
         """The poll schedule of each parked item, for its next turn."""
+        self.syncer: Syncer | None = None
+        """What makes each bag durable at its finish (None: `os.fsync`)."""
         self.hooks: tuple[HookSettings, ...] = ()
         """The `[[hooks]]` whose events are recorded with each item's end (a reload
         replaces them)."""
@@ -126,7 +129,12 @@ class ItemWorker:
         return turn.started
 
     async def work(
-        self, ref: ItemRef, state: ItemState | None = None, *, park: bool = False
+        self,
+        ref: ItemRef,
+        state: ItemState | None = None,
+        *,
+        park: bool = False,
+        fetched: Callable[[], None] | None = None,
     ) -> ItemState:
         """Take `ref` as far as it can go now; returns the state it ends in.
 
@@ -134,7 +142,9 @@ class ItemWorker:
         it is not read again; None has it read from the store.  With `park` this is one
         turn of the item: a long wait for the platform parks it in the store and ends
         the turn (the scheduler gives the slot to another item, and claims this one
-        again when it is due); without, every wait is slept through.
+        again when it is due); without, every wait is slept through.  `fetched` is
+        told once the item's files are all fetched, before its bag is filed (the
+        flight then gives its slot to the next claim).
         """
         bound = log.bind(item=ref.key, provider=ref.provider)
         started = self.clock.monotonic()
@@ -142,7 +152,7 @@ class ItemWorker:
         if park:  # the schedule so far, unless the last turn ended otherwise
             turn = self._turns.pop(ref.key, None) or Turn(started)
         try:
-            final = await self._work(ref, state, turn)
+            final = await self._work(ref, state, turn, fetched or _nothing)
         except DownloaderError as exc:
             return await failed(self, ref, exc, bound)
         except OSError as exc:  # the archive's disk: read-only, removed, full
@@ -166,7 +176,7 @@ class ItemWorker:
         return await crashed(self, ref, exc)
 
     async def _work(
-        self, ref: ItemRef, state: ItemState | None, turn: Turn | None
+        self, ref: ItemRef, state: ItemState | None, turn: Turn | None, fetched: Callable[[], None]
     ) -> Path | Parked:
         provider = self.providers.get(ref.provider)
         if provider is None:
@@ -190,6 +200,18 @@ class ItemWorker:
         if current is not None and current is not ItemState.DOWNLOADING:
             await listener.move(ItemState.DOWNLOADING)
         # its folders are made by the first write into it, in a worker thread
-        bag = BagBuilder.in_archive(self.root, ref, clock=self.clock, create=False)
-        fetched = await fetch_assets(self, ref, package, bag)
-        return await file_bag(self, ref, package, bag, fetched)
+        bag = BagBuilder(
+            self.root / staging_path(ref),
+            ref,
+            clock=self.clock,
+            create=False,
+            jail=Jail(self.root),
+            syncer=self.syncer,
+        )
+        files = await fetch_assets(self, ref, package, bag)
+        fetched()
+        return await file_bag(self, ref, package, bag, files)
+
+
+def _nothing() -> None:
+    pass

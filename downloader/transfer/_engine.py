@@ -14,7 +14,10 @@ every sleep goes through the injected clock.
 The engine holds what its transfers share: the HTTP session (API-style requests, and
 bodies behind a proxy), the receiver's kept-alive connections and their TLS context,
 the limits (files in flight, connections per host, bandwidth), the room on disk, the
-stall watchdog.
+stall watchdog.  An engine whose owner closes it (`keep_connections`, then `close`)
+keeps its idle connections from one transfer to the next, however long nothing is in
+flight between them: a run of small items would otherwise open a connection for
+about every second file.  Without, they are closed whenever no transfer is in flight.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class TransferEngine:
         space: SpaceGuard | None = None,
         jail: Jail | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        keep_connections: bool = False,
     ) -> None:
         self.session = session
         self.partial_root = partial_root
@@ -86,6 +90,9 @@ class TransferEngine:
         # the session trusts (`_compose` hands both the same context)
         self.pool = ConnectionPool(ssl_context, self.timeouts.connect)
         self._in_flight = 0
+        # kept only by an owner that closes the engine: an idle socket left to the
+        # garbage collector is a leak (and a ResourceWarning)
+        self.keep_connections = keep_connections
 
     def host_limiter(self, url: str) -> anyio.CapacityLimiter:
         key = host_key(url)
@@ -114,8 +121,12 @@ class TransferEngine:
                 return await transfer.run(dest_dir, rename)
             finally:
                 self._in_flight -= 1
-                if not self._in_flight:  # nothing left open between runs of work
+                if not self._in_flight and not self.keep_connections:
                     self.pool.close_idle()
+
+    def close(self) -> None:
+        """Close the connections kept for the next transfer."""
+        self.pool.close_idle()
 
 
 __all__ = ["AssetRequest", "FetchResult", "TransferEngine"]
