@@ -114,6 +114,7 @@ class Ring:
         self.buffers = [Buffer(i, size, aligned=aligned) for i in range(count)]
         self._free: deque[Buffer] = deque(self.buffers)
         self._lock = threading.Lock()
+        self._returned = threading.Condition(self._lock)  # a thread waiting to take one
         self.on_free = on_free
         self.misses = 0
         """Times a receiver found no buffer free: it waits on the writer and the hasher,
@@ -127,10 +128,21 @@ class Ring:
             self.misses += 1
             return None
 
+    def take_within(self, seconds: float) -> Buffer | None:
+        """A free buffer, waiting at most `seconds` for one (off the loop: a receiver
+        thread); a wait counts as one miss, as `take`'s None does."""
+        with self._lock:
+            if not self._free:
+                self.misses += 1
+                if not self._returned.wait_for(lambda: bool(self._free), seconds):
+                    return None
+            return self._free.popleft()
+
     def give_back(self, buffer: Buffer) -> None:
         """Return `buffer` (from any thread) and tell `on_free`."""
         with self._lock:
             self._free.append(buffer)
+            self._returned.notify()
         if self.on_free is not None:
             self.on_free()
 
