@@ -6,7 +6,7 @@ hasher threads.  Here, once the head is parsed on the loop (`_protocol`), a body
 framed by Content-Length over plain HTTP is read by a worker thread instead: it waits
 in `recv_into` with `MSG_WAITALL` until a whole ring buffer (or the rest of the body)
 is filled, hands the buffer to the data path and takes the next; the loop hears only
-of each buffer handed on, and of the end.
+what the writer tells it of each buffer written, and of the end.
 
 The socket stays the transport's (reading paused there).  For the body it is put in
 blocking mode with a receive timeout of `FLUSH_INTERVAL`, so a slow body's bytes still
@@ -55,8 +55,7 @@ def _timeout(seconds: float) -> bytes:
 
 class ThreadLane:
     """One body's bytes, `length` of them from file `offset`, read off the loop into `ring`
-    and handed to `path`; `told` is called (from the thread) when a buffer went on or
-    the body ended."""
+    and handed to `path`; `told` is called (from the thread) when the body ended."""
 
     def __init__(
         self,
@@ -175,5 +174,5 @@ class ThreadLane:
             self.live.count += 1
 
     def _hand(self, buffer: Buffer) -> None:
+        # the loop is not told: the writer tells it of the buffer once written
         self.path.submit(buffer)
-        self._told()
