@@ -119,6 +119,7 @@ class Ring:
         self.misses = 0
         """Times a receiver found no buffer free: it waits on the writer and the hasher,
         not on the network."""
+        self._wanted = False  # a `take` found none: the next `give_back` tells `on_free`
 
     def take(self) -> Buffer | None:
         """A free buffer, or None while every one is being written or hashed."""
@@ -126,6 +127,7 @@ class Ring:
             if self._free:
                 return self._free.popleft()
             self.misses += 1
+            self._wanted = True
             return None
 
     def take_within(self, seconds: float) -> Buffer | None:
@@ -139,15 +141,19 @@ class Ring:
             return self._free.popleft()
 
     def give_back(self, buffer: Buffer) -> None:
-        """Return `buffer` (from any thread) and tell `on_free`."""
+        """Return `buffer` (from any thread); tell `on_free` if a `take` found none since
+        it was last told: a receiver with buffers to spare needs no wake of the loop for
+        each buffer that comes back (one per buffer, from the hasher thread)."""
         with self._lock:
             self._free.append(buffer)
             self._returned.notify()
-        if self.on_free is not None:
+            wanted, self._wanted = self._wanted, False
+        if wanted and self.on_free is not None:
             self.on_free()
 
     def wake_on_free(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
-        """Have `callback` called on `loop` whenever a buffer comes back, from any thread."""
+        """Have `callback` called on `loop` when a buffer comes back (from any thread)
+        after a `take` found none."""
 
         def call() -> None:
             if not loop.is_closed():
