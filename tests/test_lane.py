@@ -275,3 +275,52 @@ async def test_a_whole_body_by_the_thread_is_verified_and_kept(tmp_path: Path) -
         result = await fetch(base + "/f.bin", tmp_path, stall=5)
     assert result.sha256 == SHA
     assert result.path.read_bytes() == BIG
+
+
+class Refusing:
+    """A data path that fails to take a buffer, as a fault of the program would."""
+
+    def __init__(self) -> None:
+        self.offered = 0
+
+    def submit(self, buffer: object) -> None:
+        self.offered += 1
+        raise RuntimeError("refused")
+
+
+async def test_a_fault_in_the_thread_fails_the_read_instead_of_cutting_it_short(
+    tmp_path: Path,
+) -> None:
+    ring = Ring(3, 1024 * 1024)
+    async with serve({"/f": whole}) as base:
+        conn = await BodyConnection.open(base + "/f")
+        try:
+            await conn.get("/f", {})
+            loop = asyncio.get_running_loop()
+            ended = asyncio.Event()
+
+            def told() -> None:
+                loop.call_soon_threadsafe(ended.set)
+
+            refusing = Refusing()
+            lane = ThreadLane(
+                conn.protocol,
+                refusing,
+                ring,
+                offset=0,
+                length=len(BIG),
+                owner=None,
+                live=None,
+                told=told,
+            )
+            lane.start()
+            with anyio.fail_after(20):
+                await ended.wait()
+                await lane.ended()
+            lane.fold(None)
+        finally:
+            conn.close()
+            ring.close()
+    assert isinstance(conn.protocol.error, RuntimeError)
+    assert refusing.offered >= 1
+    assert not conn.reusable

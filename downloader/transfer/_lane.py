@@ -79,6 +79,7 @@ class ThreadLane:
         self._early, protocol.early = protocol.early[:length], b""
         self.live, self._told = live, told
         self.error: OSError | None = None
+        self.crash: Exception | None = None
         self.eof = False  # the server closed the connection before the body's end
         self.finished = False
         self._stopping = False
@@ -106,6 +107,8 @@ class ThreadLane:
         p.remaining -= self.received
         p.cut_short = p.cut_short or p.remaining > 0
         p.closed = p.closed or self.eof or self.error is not None
+        if self.crash is not None:
+            p.error = p.error or self.crash
         if p.error is None and self.left and (self.eof or self.error is not None):
             why = "" if self.error is None else f": {type(self.error).__name__}: {self.error}"
             text = f"connection closed {self.left} bytes before the end{why}"
@@ -139,9 +142,19 @@ class ThreadLane:
         except OSError as exc:
             if not self._stopping:
                 self.error = exc.with_traceback(None)  # its frames hold a view of the buffer
+        except Exception as exc:  # a fault of ours: it fails the read, never cuts it short
+            self.crash = exc
         finally:
+            self._end(buffer)
+
+    def _end(self, buffer: Buffer | None) -> None:
+        """Hand on what came, then tell the loop, whatever failed: it waits for the end."""
+        try:
             if buffer is not None:
                 self._hand(buffer)
+        except Exception as exc:  # a fault of ours, as above
+            self.crash = self.crash or exc
+        finally:
             self.finished = True
             self._told()
 
