@@ -114,10 +114,12 @@ class Ring:
         self.buffers = [Buffer(i, size, aligned=aligned) for i in range(count)]
         self._free: deque[Buffer] = deque(self.buffers)
         self._lock = threading.Lock()
+        self._returned = threading.Condition(self._lock)  # a thread waiting to take one
         self.on_free = on_free
         self.misses = 0
         """Times a receiver found no buffer free: it waits on the writer and the hasher,
         not on the network."""
+        self._wanted = False  # a `take` found none: the next `give_back` tells `on_free`
 
     def take(self) -> Buffer | None:
         """A free buffer, or None while every one is being written or hashed."""
@@ -125,17 +127,33 @@ class Ring:
             if self._free:
                 return self._free.popleft()
             self.misses += 1
+            self._wanted = True
             return None
 
+    def take_within(self, seconds: float) -> Buffer | None:
+        """A free buffer, waiting at most `seconds` for one (off the loop: a receiver
+        thread); a wait counts as one miss, as `take`'s None does."""
+        with self._lock:
+            if not self._free:
+                self.misses += 1
+                if not self._returned.wait_for(lambda: bool(self._free), seconds):
+                    return None
+            return self._free.popleft()
+
     def give_back(self, buffer: Buffer) -> None:
-        """Return `buffer` (from any thread) and tell `on_free`."""
+        """Return `buffer` (from any thread); tell `on_free` if a `take` found none since
+        it was last told: a receiver with buffers to spare needs no wake of the loop for
+        each buffer that comes back (one per buffer, from the hasher thread)."""
         with self._lock:
             self._free.append(buffer)
-        if self.on_free is not None:
+            self._returned.notify()
+            wanted, self._wanted = self._wanted, False
+        if wanted and self.on_free is not None:
             self.on_free()
 
     def wake_on_free(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
-        """Have `callback` called on `loop` whenever a buffer comes back, from any thread."""
+        """Have `callback` called on `loop` when a buffer comes back (from any thread)
+        after a `take` found none."""
 
         def call() -> None:
             if not loop.is_closed():
