@@ -25,7 +25,7 @@ from downloader.transfer._receiver import BodyConnection
 from downloader.transfer._ring import Ring
 from tests.support.engine import make_engine, nothing_final_except
 from tests.support.web import serve
-from tests.test_datapath import source
+from tests.support.datapath import source
 from tests.test_receiver import Target, raw_server
 
 BIG = source(THREAD_FROM + 3 * 1024 * 1024 + 77)

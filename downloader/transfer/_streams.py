@@ -12,10 +12,12 @@ import structlog
 from downloader.errors import TransferError, VerificationError
 from downloader.transfer import _events as ev
 from downloader.transfer._body import stream
-from downloader.transfer._course import is_whole_body
+from downloader.transfer._checkpoint import Checkpoint
+from downloader.transfer._course import is_whole_body, plan_transfer
 from downloader.transfer._events import Action, Event
 from downloader.transfer._http import answered, offered_digests, open_response
 from downloader.transfer._life import Known, Phase, StreamLife
+from downloader.transfer._names import choose_filename, sanitize_filename
 from downloader.transfer._plan import Judgement, Segment
 from downloader.transfer._reply import Reply
 from downloader.transfer._sources import Slot
@@ -72,6 +74,24 @@ async def probe(t: Transfer) -> tuple[Slot, Judgement, Reply]:
             t.encoding = coding_of(resp, t.encoding, t.request.key)
             return slot, action.judgement, resp
         action = await _carry_out(t, life, action, generation)
+
+
+async def probe_new_file(t: Transfer) -> Slot:
+    """The first answer of a file with no checkpoint: its name, its plan and the digests
+    it offers become the transfer's checkpoint; the answer's slot, still open."""
+    slot, judgement, resp = await probe(t)
+    name = t.request.filename and sanitize_filename(t.request.filename)
+    name = name or choose_filename(
+        resp.headers.get("Content-Disposition"),
+        resp.url if t.request.name_from_url else None,
+        t.request.fallback_name,
+    )
+    plan = plan_transfer(judgement, t.e.limits)
+    t.cp = Checkpoint(
+        plan.validator, plan.total, name, plan.ranges_supported, plan.segments, offered=[]
+    )
+    offered_digests(resp, t.cp.offered, whole_body=True)
+    return slot
 
 
 async def run_segment(t: Transfer, segment: Segment, known: Known, first: Slot | None) -> None:

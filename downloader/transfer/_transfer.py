@@ -29,22 +29,19 @@ from downloader.transfer._course import (
     Record,
     Recorder,
     needs_follower,
-    plan_transfer,
     room_needed,
 )
 from downloader.transfer._finish import finish
 from downloader.transfer._flow import FileFlow
 from downloader.transfer._hashers import MultiHasher
-from downloader.transfer._http import offered_digests
 from downloader.transfer._life import Known
-from downloader.transfer._names import choose_filename, sanitize_filename
 from downloader.transfer._plan import Segment
 from downloader.transfer._record import checkpoint, follow_hash, record, report, widen, written
 from downloader.transfer._request import AssetRequest, FetchResult
 from downloader.transfer._sink import Sink
 from downloader.transfer._sources import Slot, UrlSource
 from downloader.transfer._split import first_lanes
-from downloader.transfer._streams import Restart, first_error, probe, run_segment
+from downloader.transfer._streams import Restart, first_error, probe_new_file, run_segment
 from downloader.transfer._urls import redact_url
 from downloader.transfer._writer import DataFile, HeldFile, PrefixHash
 
@@ -185,7 +182,7 @@ class Transfer:
         first: Slot | None = None
         fresh = self.cp is None  # no checkpoint to resume: nothing of it on disk
         if fresh:
-            first = await self._probe()
+            first = await probe_new_file(self)
         assert self.cp is not None
         data: DataFile
         sink = None
@@ -257,21 +254,6 @@ class Transfer:
         flow, self.flow = self.flow, None
         await flow.close()
         return flow.path.error
-
-    async def _probe(self) -> Slot:
-        slot, judgement, resp = await probe(self)
-        name = self.request.filename and sanitize_filename(self.request.filename)
-        name = name or choose_filename(
-            resp.headers.get("Content-Disposition"),
-            resp.url if self.request.name_from_url else None,
-            self.request.fallback_name,
-        )
-        plan = plan_transfer(judgement, self.e.limits)
-        self.cp = Checkpoint(
-            plan.validator, plan.total, name, plan.ranges_supported, plan.segments, offered=[]
-        )
-        offered_digests(resp, self.cp.offered, whole_body=True)
-        return slot
 
     async def _room_for_rest(self, first: Slot | None) -> Slot | None:
         """Room for every byte the file still needs, when its size is known, before the
