@@ -23,9 +23,9 @@ from downloader.transfer import AssetRequest, Limits, RetryPolicy, Timeouts
 from downloader.transfer._lane import THREAD_FROM, ThreadLane, takes_thread
 from downloader.transfer._receiver import BodyConnection
 from downloader.transfer._ring import Ring
+from tests.support.datapath import source
 from tests.support.engine import make_engine, nothing_final_except
 from tests.support.web import serve
-from tests.support.datapath import source
 from tests.test_receiver import Target, raw_server
 
 BIG = source(THREAD_FROM + 3 * 1024 * 1024 + 77)
