@@ -150,6 +150,13 @@ async def test_a_lost_lease_cancels_that_items_work_and_leaves_the_lease_to_its_
         ):
             scheduler = await start_scheduler(tg, service, [ref], lease=lease)
             await until(lambda: served() >= MiB // 2, what="the transfer under way")
+            # what came is recorded before the takeover: a silent server then leaves
+            # nothing to write, whenever the receiver hands its last bytes on
+            with anyio.fail_after(20):
+                while (record := await service.store.get(ref.key)) is None or (
+                    record.bytes_done < MiB // 2
+                ):
+                    await anyio.sleep(0.05)
             assert scheduler.in_flight == {ref.key}
             # another worker takes the item over (as after a lease expired unseen)
             async with open_store(settings.state.url) as other:
