@@ -1,10 +1,10 @@
-"""The receiver's kept-alive connections, per origin, while the engine has transfers
-in flight.
+"""The receiver's kept-alive connections, per origin.
 
 A connection goes back to the pool once its body was read to the end on a keep-alive
 answer; any other (an error body left unread, a body cut short, a failure, a
-cancellation) is closed.  When the engine's last transfer ends, the idle ones are
-closed too: nothing is left open between runs of work, or when its event loop ends.
+cancellation) is closed.  A service's engine keeps the idle ones from one item to the
+next and closes them when the service ends; an engine made without that owner closes
+them whenever its last transfer ends, so nothing is left open when its loop ends.
 """
 
 from __future__ import annotations
