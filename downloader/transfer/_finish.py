@@ -51,6 +51,7 @@ async def finish(t: Transfer, dest_dir: Path, rename: Callable[[str], str] | Non
     if isinstance(data, HeldFile):
         head = data.read_at(0, HEAD_BYTES)
         await _write_out(t, data, size, place)
+        data.release()
     else:
         head = await anyio.to_thread.run_sync(_promote, t, data, place)
     return FetchResult(

@@ -95,6 +95,8 @@ class Buffer:
         if isinstance(self._mem, mmap.mmap):
             with contextlib.suppress(BufferError):  # a view still held (a traceback's)
                 self._mem.close()
+        else:  # freed now, not when the collector breaks its owner's cycles
+            self._mem = bytearray()
 
 
 class Ring:

@@ -132,6 +132,13 @@ class HeldFile(DataFile):
     def close(self) -> None:
         """Nothing to close: the bytes stay held until the transfer lets go of them."""
 
+    def release(self) -> None:
+        """Let go of the bytes once they are on disk.  The data path's callbacks keep
+        this object in reference cycles, which the collector frees only at its next
+        pass: 200 files of 1 MiB, 16 at a time, held up to 76 bodies at once (a peak of
+        136 MB against 49 MB through the rings)."""
+        self.body = bytearray()
+
 
 class PrefixHash:
     """The hasher of a file's contiguous prefix, fed by whichever thread has its next bytes.
