@@ -15,8 +15,7 @@ import pytest
 from aiohttp import web
 
 from downloader.errors import StallTimeout
-from downloader.transfer import AssetRequest, Limits, RetryPolicy, Timeouts
-from tests.support.engine import make_engine, nothing_final_except
+from tests.support.engine import fetch_one, nothing_final_except
 from tests.support.web import serve
 
 BODY = bytes(range(256)) * 400  # 102,400 bytes
@@ -59,16 +58,6 @@ async def respond(request: web.Request, *, gap: float = 0.0, pieces: int = 1) ->
     return resp
 
 
-async def fetch(url: str, tmp: Path, *, stall: float, attempts: int = 5):
-    async with make_engine(
-        tmp,
-        limits=Limits(segments=1),
-        timeouts=Timeouts(connect=0.5, stall=stall),
-        retry=RetryPolicy(attempts=attempts),
-    ) as (engine, _clock):
-        return await engine.fetch(AssetRequest("f", url=url), tmp / "out")
-
-
 async def test_headers_that_never_come_end_the_request_and_it_is_retried(tmp_path: Path) -> None:
     requests: list[float] = []
 
@@ -81,7 +70,7 @@ async def test_headers_that_never_come_end_the_request_and_it_is_retried(tmp_pat
     async with serve({"/f.bin": handler}) as base:
         url = base + "/f.bin"
         started = time.monotonic()
-        result = await fetch(url, tmp_path, stall=0.3)
+        result = await fetch_one(url, tmp_path, stall=0.3)
         took = time.monotonic() - started
     assert result.sha256 == SHA
     assert len(requests) == 2
@@ -100,7 +89,7 @@ async def test_headers_that_never_come_fail_as_a_stall_when_retries_run_out(
     async with serve({"/f.bin": handler}) as base:
         url = base + "/f.bin"
         with pytest.raises(StallTimeout):
-            await fetch(url, tmp_path, stall=0.2, attempts=1)
+            await fetch_one(url, tmp_path, stall=0.2, attempts=1)
     assert nothing_final_except(tmp_path / "out")
 
 
@@ -119,7 +108,7 @@ async def test_a_body_gone_silent_is_resumed_where_it_stopped(tmp_path: Path) ->
     async with serve({"/f.bin": handler}) as base:
         url = base + "/f.bin"
         started = time.monotonic()
-        result = await fetch(url, tmp_path, stall=0.3)
+        result = await fetch_one(url, tmp_path, stall=0.3)
         took = time.monotonic() - started
     assert result.sha256 == SHA
     assert ranges[0] == "bytes=0-"
@@ -139,6 +128,6 @@ async def test_a_slow_but_steady_body_is_never_taken_for_a_stall(tmp_path: Path)
 
     async with serve({"/f.bin": handler}) as base:
         url = base + "/f.bin"
-        result = await fetch(url, tmp_path, stall=0.6)
+        result = await fetch_one(url, tmp_path, stall=0.6)
     assert result.sha256 == SHA
     assert requests == 1

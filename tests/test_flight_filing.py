@@ -23,6 +23,7 @@ from downloader.runners._scheduler import Scheduler
 from downloader.store import ItemState
 from downloader.transfer import Limits
 from tests.support.once import emulated
+from tests.support.scheduler import batch_of
 
 JOBS = 4
 SLOTS = 2
@@ -86,14 +87,7 @@ async def test_items_being_filed_leave_their_slots_to_the_next_files(tmp_path: P
         async with open_service(settings, "test:once") as service:
             gate = GatedSyncer(running, deadline=10.0)
             service.worker.syncer = gate
-            result = await run_batch(
-                refs,
-                store=service.store,
-                worker=service.worker,
-                clock=service.clock,
-                owner="test:once",
-                concurrency=SLOTS,
-            )
+            result = await batch_of(service, refs, owner="test:once", concurrency=SLOTS)
             records = await service.store.list_items()
         assert gate.waited_out == 0
         assert gate.synced >= JOBS
@@ -149,14 +143,8 @@ async def test_an_item_being_filed_keeps_its_lease_however_long_its_filing(
         async with emulated(tmp_path, SCENARIO) as (running, settings, refs):
             async with open_service(settings, "test:once") as service:
                 service.worker.syncer = SlowSyncer(2.5)
-                result = await run_batch(
-                    refs,
-                    store=service.store,
-                    worker=service.worker,
-                    clock=service.clock,
-                    owner="test:once",
-                    concurrency=SLOTS,
-                    lease=timedelta(seconds=1),
+                result = await batch_of(
+                    service, refs, owner="test:once", concurrency=SLOTS, lease=timedelta(seconds=1)
                 )
             paths = [r.path for r in running.emulator.files.log]
     assert (result.archived, result.failed) == (JOBS, 0)

@@ -19,14 +19,13 @@ import pytest
 from aiohttp import web
 
 from downloader.errors import NetworkError
-from downloader.transfer import AssetRequest, Limits, RetryPolicy, Timeouts
 from downloader.transfer._lane import THREAD_FROM, ThreadLane, takes_thread
 from downloader.transfer._receiver import BodyConnection
 from downloader.transfer._ring import Ring
 from tests.support.datapath import source
-from tests.support.engine import make_engine, nothing_final_except
+from tests.support.engine import fetch_one, nothing_final_except
 from tests.support.web import serve
-from tests.test_receiver import Target, raw_server
+from tests.test_receiver import Target, cut_after, raw_server
 
 BIG = source(THREAD_FROM + 3 * 1024 * 1024 + 77)
 SHA = hashlib.sha256(BIG).hexdigest()
@@ -143,13 +142,7 @@ async def test_a_connection_cut_under_the_thread_keeps_every_byte_that_came(
 ) -> None:
     sent = 5_000_000
 
-    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BIG))
-        writer.write(BIG[:sent])
-        await writer.drain()
-        writer.transport.abort()
-
-    async with raw_server(cut) as base:
+    async with raw_server(cut_after(BIG, sent)) as base:
         conn = await BodyConnection.open(base)
         try:
             await conn.get("/", {})
@@ -202,16 +195,6 @@ def ranged(request: web.Request) -> tuple[int, bytes, dict[str, str]]:
     return 206, BIG[start:], headers
 
 
-async def fetch(url: str, tmp: Path, *, stall: float, attempts: int = 5):
-    async with make_engine(
-        tmp,
-        limits=Limits(segments=1),
-        timeouts=Timeouts(connect=0.5, stall=stall),
-        retry=RetryPolicy(attempts=attempts),
-    ) as (engine, _clock):
-        return await engine.fetch(AssetRequest("f", url=url), tmp / "out")
-
-
 async def test_a_body_gone_silent_under_the_thread_is_resumed_where_it_stopped(
     tmp_path: Path,
 ) -> None:
@@ -233,7 +216,7 @@ async def test_a_body_gone_silent_under_the_thread_is_resumed_where_it_stopped(
 
     async with serve({"/f.bin": handler}) as base:
         started = time.monotonic()
-        result = await fetch(base + "/f.bin", tmp_path, stall=0.3)
+        result = await fetch_one(base + "/f.bin", tmp_path, stall=0.3)
         took = time.monotonic() - started
     assert result.sha256 == SHA
     assert ranges[:2] == ["bytes=0-", f"bytes={sent}-{len(BIG) - 1}"]
@@ -257,7 +240,7 @@ async def test_a_fetch_cancelled_while_the_thread_waits_ends_at_once(tmp_path: P
     async with serve({"/f.bin": handler}) as base:
         started = time.monotonic()
         with anyio.move_on_after(1.0) as scope:
-            await fetch(base + "/f.bin", tmp_path, stall=30)
+            await fetch_one(base + "/f.bin", tmp_path, stall=30)
         took = time.monotonic() - started
     assert scope.cancelled_caught
     assert reading == [True]  # the body was the thread's
@@ -272,7 +255,7 @@ async def test_a_whole_body_by_the_thread_is_verified_and_kept(tmp_path: Path) -
         return web.Response(status=status, body=part, headers=headers)
 
     async with serve({"/f.bin": handler}) as base:
-        result = await fetch(base + "/f.bin", tmp_path, stall=5)
+        result = await fetch_one(base + "/f.bin", tmp_path, stall=5)
     assert result.sha256 == SHA
     assert result.path.read_bytes() == BIG
 

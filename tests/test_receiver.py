@@ -54,6 +54,20 @@ def target(tmp_path: Path) -> Iterator[Target]:
     made.ring.close()
 
 
+def cut_after(
+    body: bytes, sent: int
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """A server that promises `body` whole, sends its first `sent` bytes and cuts."""
+
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+        writer.write(body[:sent])
+        await writer.drain()
+        writer.transport.abort()
+
+    return cut
+
+
 @contextlib.asynccontextmanager
 async def raw_server(
     answer: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
@@ -117,13 +131,7 @@ async def test_two_ranges_are_read_one_after_the_other_on_one_connection(
 async def test_a_connection_cut_mid_body_keeps_every_byte_that_came(target: Target) -> None:
     sent = 1_500_000
 
-    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BODY))
-        writer.write(BODY[:sent])
-        await writer.drain()
-        writer.transport.abort()
-
-    async with raw_server(cut) as base:
+    async with raw_server(cut_after(BODY, sent)) as base:
         conn = await BodyConnection.open(base)
         try:
             await conn.get("/", {})

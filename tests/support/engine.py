@@ -13,7 +13,14 @@ import aiohttp
 from downloader.clock import FakeClock
 from downloader.emulator._content import SeededContent
 from downloader.emulator._files import Faults, FileHost, FileSpec
-from downloader.transfer import Limits, RetryPolicy, Timeouts, TransferEngine
+from downloader.transfer import (
+    AssetRequest,
+    FetchResult,
+    Limits,
+    RetryPolicy,
+    Timeouts,
+    TransferEngine,
+)
 
 
 @contextlib.asynccontextmanager
@@ -41,6 +48,18 @@ async def make_engine(
             ),
             clock,
         )
+
+
+async def fetch_one(url: str, tmp: Path, *, stall: float, attempts: int = 5) -> FetchResult:
+    """`url` fetched into `tmp/out` by an engine of one stream per file, a 0.5 s connect
+    timeout, the stall timeout `stall` and `attempts` tries."""
+    async with make_engine(
+        tmp,
+        limits=Limits(segments=1),
+        timeouts=Timeouts(connect=0.5, stall=stall),
+        retry=RetryPolicy(attempts=attempts),
+    ) as (engine, _clock):
+        return await engine.fetch(AssetRequest("f", url=url), tmp / "out")
 
 
 def expiring_after_four_requests(content: SeededContent) -> FileHost:

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -71,10 +73,17 @@ async def working(
 
 
 async def batch_of(
-    service: Service, refs: Sequence[ItemRef], *, owner: str, concurrency: int = 2
+    service: Service,
+    refs: Sequence[ItemRef],
+    *,
+    owner: str,
+    concurrency: int = 2,
+    lease: timedelta | None = None,
 ) -> BatchResult:
-    """`refs` worked to the end by `service` as `once` works them."""
-    return await run_batch(
+    """`refs` worked to the end by `service` as `once` works them (with leases of
+    `lease` when given, else the batch's own)."""
+    run = run_batch if lease is None else functools.partial(run_batch, lease=lease)
+    return await run(
         refs,
         store=service.store,
         worker=service.worker,
