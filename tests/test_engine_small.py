@@ -15,7 +15,7 @@ from downloader.emulator._files import Faults, FileSpec, RunningHost
 from downloader.transfer import AssetRequest, FetchResult, Limits
 from downloader.transfer._space import SpaceGuard
 from tests.support.engine import make_engine
-from tests.test_space import Measure
+from tests.support.space import Measure
 
 KiB, MiB = 1 << 10, 1 << 20
 

@@ -24,8 +24,8 @@ from downloader.transfer._receiver import BodyConnection
 from downloader.transfer._ring import Ring
 from tests.support.datapath import source
 from tests.support.engine import fetch_one, nothing_final_except
+from tests.support.receiver import Target, cut_after, raw_server
 from tests.support.web import serve
-from tests.test_receiver import Target, cut_after, raw_server
 
 BIG = source(THREAD_FROM + 3 * 1024 * 1024 + 77)
 SHA = hashlib.sha256(BIG).hexdigest()

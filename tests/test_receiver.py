@@ -5,11 +5,10 @@ socket back, and TLS decrypts into the same buffers."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,32 +16,13 @@ import trustme
 from aiohttp import web
 
 from downloader.errors import NetworkError, ProtocolViolation
-from downloader.transfer._datapath import DataPath
-from downloader.transfer._hashers import MultiHasher, to_hex
 from downloader.transfer._receiver import BodyConnection
 from downloader.transfer._ring import Ring
-from downloader.transfer._sink import Sink, direct_io_works
-from downloader.transfer._writer import PrefixHash
-from tests.support.datapath import Written, source
+from tests.support.datapath import source
+from tests.support.receiver import Target, cut_after, raw_server
 from tests.support.web import serve
 
 BODY = source(3 * 1024 * 1024 + 77)
-
-
-class Target:
-    def __init__(self, folder: Path, ring: Ring) -> None:
-        self.file = folder / "f"
-        self.fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o600)
-        self.ring, self.told, self.prefix = ring, Written(), PrefixHash(MultiHasher())
-        sink = Sink(self.fd, direct=direct_io_works(folder))
-        self.path = DataPath(sink, self.prefix, ring, on_written=self.told)
-
-    def settle(self) -> None:
-        assert self.path.wait_idle(30)
-
-    @property
-    def sha256(self) -> str:
-        return to_hex(self.prefix.hasher.digests()["sha256"])
 
 
 @pytest.fixture
@@ -52,36 +32,6 @@ def target(tmp_path: Path) -> Iterator[Target]:
     made.path.close()
     os.close(made.fd)
     made.ring.close()
-
-
-def cut_after(
-    body: bytes, sent: int
-) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
-    """A server that promises `body` whole, sends its first `sent` bytes and cuts."""
-
-    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
-        writer.write(body[:sent])
-        await writer.drain()
-        writer.transport.abort()
-
-    return cut
-
-
-@contextlib.asynccontextmanager
-async def raw_server(
-    answer: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
-) -> AsyncIterator[str]:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):
-            await reader.readuntil(b"\r\n\r\n")
-            await answer(reader, writer)
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        yield f"http://127.0.0.1:{port}"
 
 
 async def file_handler(request: web.Request) -> web.StreamResponse:

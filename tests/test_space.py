@@ -8,20 +8,9 @@ import pytest
 
 from downloader.clock import FakeClock
 from downloader.transfer._space import FRESH_BYTES, FRESH_FOR, SpaceGuard, is_fresh
+from tests.support.space import Measure
 
 MiB = 1 << 20
-
-
-class Measure:
-    """A filesystem's free count, told as often as it is asked and counted."""
-
-    def __init__(self, *free: int) -> None:
-        self.free = list(free)
-        self.asked = 0
-
-    def __call__(self, _: Path) -> int:
-        self.asked += 1
-        return self.free[min(self.asked, len(self.free)) - 1]
 
 
 def test_a_free_count_stands_for_a_second_and_while_little_was_written() -> None:
