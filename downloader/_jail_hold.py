@@ -151,10 +151,6 @@ class Hold:
             _close_all(self._fds, self._retired)
             self._made = False
 
-    def count(self) -> int:
-        """How many descriptors are open here (for tests and the curious)."""
-        return len(self._fds) + len(self._retired)
-
 
 _HOLDS: weakref.WeakValueDictionary[Path, Hold] = weakref.WeakValueDictionary()
 _HOLDS_LOCK = threading.Lock()
