@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -35,9 +34,7 @@ SHA = hashlib.sha256(BIG).hexdigest()
 def target(tmp_path: Path) -> Iterator[Target]:
     made = Target(tmp_path, Ring(3, 1024 * 1024))  # far smaller than the body: it waits
     yield made
-    made.path.close()
-    os.close(made.fd)
-    made.ring.close()
+    made.close()
 
 
 def test_a_body_goes_to_a_thread_only_over_plain_http_framed_by_its_length() -> None:

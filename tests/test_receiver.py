@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,9 +28,7 @@ BODY = source(3 * 1024 * 1024 + 77)
 def target(tmp_path: Path) -> Iterator[Target]:
     made = Target(tmp_path, Ring(2, 256 * 1024))  # far smaller than the body: it waits
     yield made
-    made.path.close()
-    os.close(made.fd)
-    made.ring.close()
+    made.close()
 
 
 async def file_handler(request: web.Request) -> web.StreamResponse:

@@ -28,6 +28,12 @@ class Target:
     def settle(self) -> None:
         assert self.path.wait_idle(30)
 
+    def close(self) -> None:
+        """The data path stopped, the file and the ring closed."""
+        self.path.close()
+        os.close(self.fd)
+        self.ring.close()
+
     @property
     def sha256(self) -> str:
         return to_hex(self.prefix.hasher.digests()["sha256"])
